@@ -1,0 +1,103 @@
+package storage
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+func benchConfig() Config {
+	cfg := DefaultConfig()
+	cfg.SegmentBytes = 16 << 20
+	cfg.RetentionBytes = 64 << 20 // keeps the disk footprint of long runs bounded
+	cfg.RetentionMs = -1
+	cfg.FileDeleteDelayMs = 0
+	return cfg
+}
+
+func BenchmarkAppendAsLeader(b *testing.B) {
+	l := openLogT(b, b.TempDir(), benchConfig(), OpenOptions{})
+	spec := plain(10, 1_000)
+	spec.valueSize = 100
+	template := makeBatch(b, spec)
+	buf := make([]byte, len(template))
+	b.SetBytes(int64(len(template)))
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		copy(buf, template)
+		if _, err := l.AppendAsLeader(buf, 1); err != nil {
+			b.Fatal(err)
+		}
+		if i%8192 == 8191 {
+			b.StopTimer()
+			if _, err := l.DeleteExpiredSegments(); err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+		}
+	}
+}
+
+func BenchmarkRead(b *testing.B) {
+	l := openLogT(b, b.TempDir(), benchConfig(), OpenOptions{})
+	spec := plain(10, 1_000)
+	spec.valueSize = 100
+	template := makeBatch(b, spec)
+	for range 20_000 {
+		if _, err := l.AppendAsLeader(append([]byte(nil), template...), 1); err != nil {
+			b.Fatal(err)
+		}
+	}
+	end := l.LogEndOffset()
+	rng := rand.New(rand.NewPCG(1, 2))
+	b.ReportAllocs()
+	var bytes int64
+	for b.Loop() {
+		s, err := l.Read(rng.Int64N(end), math.MaxInt64, 64<<10)
+		if err != nil {
+			b.Fatal(err)
+		}
+		bytes += s.Size
+	}
+	b.ReportMetric(float64(bytes)/float64(b.N), "slice-bytes/op")
+}
+
+// BenchmarkOpenClean opens, after a clean shutdown, a log of some 300 segments written by
+// idempotent producers: what a broker restart costs per partition.
+func BenchmarkOpenClean(b *testing.B) {
+	cfg := benchConfig()
+	cfg.SegmentBytes = 64 << 10
+	cfg.RetentionBytes = -1
+	dir := b.TempDir()
+	l, err := Open(dir, cfg, OpenOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	const producers = 8
+	var seqs [producers]int32
+	for i := 0; len(l.loadSegments()) < 300; i++ {
+		pid := i % producers
+		spec := idempotent(10, int64(pid), 0, seqs[pid])
+		spec.valueSize = 100
+		seqs[pid] += 10
+		if _, err := l.AppendAsLeader(makeBatch(b, spec), 1); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := l.Close(); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	var headers int64
+	for b.Loop() {
+		l, err := Open(dir, cfg, OpenOptions{CleanShutdown: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		headers += l.headersRead
+		if err := l.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(headers)/float64(b.N), "headers/op")
+}

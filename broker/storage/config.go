@@ -1,0 +1,78 @@
+package storage
+
+import (
+	"errors"
+	"fmt"
+	"math"
+)
+
+// Config holds the per-log settings (broker defaults merged with topic overrides by the caller).
+type Config struct {
+	SegmentBytes       int64 // segment.bytes: roll when the active segment would exceed it
+	SegmentMs          int64 // segment.ms: roll when the active segment's first batch is older than this (0 or negative: never)
+	RetentionMs        int64 // retention.ms, -1 = keep forever
+	RetentionBytes     int64 // retention.bytes, -1 = unlimited
+	IndexIntervalBytes int32 // index.interval.bytes: bytes of log between two sparse index entries
+	MaxIndexBytes      int32 // segment.index.bytes: roll when the offset index would exceed it
+	FlushMessages      int64 // flush.messages: fsync after this many messages (<=0 or MaxInt64: never)
+	FlushMs            int64 // flush.ms: fsync when the last flush is older than this (done by Manager's loop)
+	FileDeleteDelayMs  int64 // file.delete.delay.ms: how long deleted segment files stay open for readers
+	MaxMessageBytes    int32 // max.message.bytes: largest record batch accepted
+	LogAppendTime      bool  // message.timestamp.type=LogAppendTime: broker sets batch timestamps
+}
+
+// DefaultConfig returns Kafka's defaults for the per-topic log settings.
+func DefaultConfig() Config {
+	const day = 24 * 60 * 60 * 1000
+	return Config{
+		SegmentBytes:       1 << 30,
+		SegmentMs:          7 * day,
+		RetentionMs:        7 * day,
+		RetentionBytes:     -1,
+		IndexIntervalBytes: 4096,
+		MaxIndexBytes:      10 << 20,
+		FlushMessages:      math.MaxInt64,
+		FlushMs:            math.MaxInt64,
+		FileDeleteDelayMs:  60_000,
+		MaxMessageBytes:    1_048_588,
+		LogAppendTime:      false,
+	}
+}
+
+// Validate reports settings no log can work with.
+func (c Config) Validate() error {
+	var errs []error
+	if c.SegmentBytes <= 0 {
+		errs = append(errs, fmt.Errorf("segment.bytes %d must be positive", c.SegmentBytes))
+	}
+	if c.IndexIntervalBytes < 0 {
+		errs = append(errs, fmt.Errorf("index.interval.bytes %d must not be negative", c.IndexIntervalBytes))
+	}
+	if c.MaxIndexBytes < timeIndexEntrySize {
+		errs = append(errs, fmt.Errorf("segment.index.bytes %d must be at least %d", c.MaxIndexBytes, timeIndexEntrySize))
+	}
+	if c.MaxMessageBytes < 0 {
+		errs = append(errs, fmt.Errorf("max.message.bytes %d must not be negative", c.MaxMessageBytes))
+	}
+	return errors.Join(errs...)
+}
+
+// segmentByteLimit is the size a segment may grow to. Index entries hold 32-bit positions, so
+// a segment can never be larger than math.MaxInt32 bytes, whatever segment.bytes says.
+func (c Config) segmentByteLimit() int64 {
+	return min(c.SegmentBytes, math.MaxInt32)
+}
+
+// maxOffsetIndexEntries and maxTimeIndexEntries are the entry counts segment.index.bytes allows.
+func (c Config) maxOffsetIndexEntries() int { return int(c.MaxIndexBytes) / offsetIndexEntrySize }
+func (c Config) maxTimeIndexEntries() int   { return int(c.MaxIndexBytes) / timeIndexEntrySize }
+
+// flushesByMessages reports whether flush.messages asks for fsyncs at all.
+func (c Config) flushesByMessages() bool {
+	return c.FlushMessages > 0 && c.FlushMessages != math.MaxInt64
+}
+
+// flushesByTime reports whether flush.ms asks for fsyncs at all.
+func (c Config) flushesByTime() bool {
+	return c.FlushMs >= 0 && c.FlushMs != math.MaxInt64
+}

@@ -1,0 +1,46 @@
+// Package storage implements the on-disk partition log of a kzoo broker and the manager of
+// all partition logs in the broker's log directories.
+//
+// The layout on disk is Apache Kafka's own, so that a reader who knows Kafka's log
+// directories finds what they expect:
+//
+//	<log.dir>/meta.properties
+//	<log.dir>/recovery-point-offset-checkpoint
+//	<log.dir>/replication-offset-checkpoint        (high watermarks)
+//	<log.dir>/.kafka_cleanshutdown              (only while the broker is stopped cleanly)
+//	<log.dir>/<topic>-<partition>/00000000000000000000.log
+//	<log.dir>/<topic>-<partition>/00000000000000000000.index
+//	<log.dir>/<topic>-<partition>/00000000000000000000.timeindex
+//	<log.dir>/<topic>-<partition>/00000000000000001234.snapshot  (producer state as of offset 1234)
+//	<log.dir>/<topic>-<partition>/leader-epoch-checkpoint        (which leader epoch wrote which offsets)
+//
+// A log is a sequence of segments. Each segment file holds magic-v2 record batches exactly
+// as producers sent them, except for the base offset and partition leader epoch, which the
+// leader stamps into the header (both lie outside the CRC). The sparse offset and time
+// indexes are kept in memory for lookups and appended to their files as the log grows;
+// they are advisory, so they are never fsynced: an open reads the batch headers of the
+// active segment and of the segments that may not have been flushed, and rewrites any
+// index that disagrees with them; the index files of the other segments pass a cheap
+// check against the few batches at their end or are rebuilt likewise.
+//
+// The state of idempotent producers (their recent sequence numbers, for duplicate
+// detection) is rebuilt at open from the newest producer state snapshot and the batch
+// headers after it; snapshots are written at each roll and at Close. Opening a log thus
+// costs in proportion to the part written since its last roll or clean shutdown, not to
+// its size.
+//
+// For replication each log keeps its leader epoch history (the first offset each leader
+// epoch wrote, answering OffsetsForLeaderEpoch) and its high watermark. The epoch history
+// is rewritten on every change, before the batches of a new epoch and after a truncation;
+// a missing or malformed one is rebuilt from the epochs stamped in the batches. A
+// truncation also has the Manager rewrite the recovery point checkpoint before the log
+// accepts appends again, so that a crash never finds a checkpoint vouching for bytes
+// written after the truncation as if they had been flushed.
+//
+// Concurrency: appends and other mutations of a [Log] are serialised by one mutex per
+// log. Readers take no lock on the write path: the segment list, the log end offset and
+// each segment's committed size are published atomically after the bytes they cover are
+// written, so a reader only ever reads whole batches. Files of deleted segments are
+// unlinked at once but stay open for file.delete.delay.ms, because a fetch may still be
+// sending from them; the [Manager]'s background loop closes them when due.
+package storage
