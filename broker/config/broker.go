@@ -1,0 +1,329 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// EnvPrefix starts the environment variable that overrides a key:
+// KZOO_LOG_SEGMENT_BYTES overrides log.segment.bytes.
+const EnvPrefix = "KZOO_"
+
+// EnvName returns the environment variable that overrides key.
+func EnvName(key string) string {
+	r := strings.NewReplacer(".", "_", "-", "_")
+	return EnvPrefix + strings.ToUpper(r.Replace(key))
+}
+
+// Values is a validated set of broker config values by key name.
+type Values map[string]string
+
+// Load reads the YAML file at path (if path is not empty), then applies the
+// KZOO_* variables of environ, then overrides ("key=value"), each layer
+// winning over the one before. Unknown keys in the file or the overrides are
+// errors; environment variables that match no key are ignored, since KZOO_
+// is also the prefix of the operator scripts' own settings, and so are empty
+// ones, as compose files leave unset variables empty.
+func Load(path string, environ []string, overrides []string) (Values, error) {
+	vals := Values{}
+	if path != "" {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("read config: %w", err)
+		}
+		var file map[string]any
+		if err := yaml.Unmarshal(raw, &file); err != nil {
+			return nil, fmt.Errorf("parse config %s: %w", path, err)
+		}
+		for name, v := range file {
+			if err := vals.set(name, scalarString(v)); err != nil {
+				return nil, fmt.Errorf("config %s: %w", path, err)
+			}
+		}
+	}
+	byEnv := make(map[string]string, len(brokerKeys))
+	for _, k := range brokerKeys {
+		byEnv[EnvName(k.Name)] = k.Name
+	}
+	for _, kv := range environ {
+		name, value, ok := strings.Cut(kv, "=")
+		if !ok || value == "" || !strings.HasPrefix(name, EnvPrefix) {
+			continue
+		}
+		if key, known := byEnv[name]; known {
+			if err := vals.set(key, value); err != nil {
+				return nil, fmt.Errorf("environment %s: %w", name, err)
+			}
+		}
+	}
+	for _, o := range overrides {
+		name, value, ok := strings.Cut(o, "=")
+		if !ok {
+			return nil, fmt.Errorf("override %q: want key=value", o)
+		}
+		if err := vals.set(strings.TrimSpace(name), value); err != nil {
+			return nil, fmt.Errorf("override: %w", err)
+		}
+	}
+	return vals, nil
+}
+
+func scalarString(v any) string {
+	switch t := v.(type) {
+	case nil:
+		return ""
+	case []any:
+		parts := make([]string, len(t))
+		for i, p := range t {
+			parts[i] = fmt.Sprint(p)
+		}
+		return strings.Join(parts, ",")
+	default:
+		return fmt.Sprint(t)
+	}
+}
+
+func (v Values) set(name, value string) error {
+	k, ok := lookup(brokerKeys, name)
+	if !ok {
+		return fmt.Errorf("unknown config key %q", name)
+	}
+	parsed, err := k.Parse(value)
+	if err != nil {
+		return err
+	}
+	v[name] = parsed
+	return nil
+}
+
+func (v Values) get(name string) (string, bool) {
+	if s, ok := v[name]; ok {
+		return s, true
+	}
+	k, _ := lookup(brokerKeys, name)
+	return k.Default, k.Default != ""
+}
+
+// Value returns the value of a key: set explicitly or its default ("" when
+// it has neither).
+func (v Values) Value(name string) string {
+	s, _ := v.get(name)
+	return s
+}
+
+func (v Values) int64(name string) int64 {
+	s, _ := v.get(name)
+	n, _ := strconv.ParseInt(s, 10, 64) // validated by set or the default table
+	return n
+}
+
+func (v Values) bool(name string) bool {
+	s, _ := v.get(name)
+	return s == "true"
+}
+
+// Listener is one entry of listeners or advertised.listeners.
+type Listener struct {
+	Name string // PLAINTEXT, or a custom listener name
+	Host string
+	Port int32
+}
+
+func (l Listener) String() string {
+	return fmt.Sprintf("%s://%s", l.Name, net.JoinHostPort(l.Host, strconv.Itoa(int(l.Port))))
+}
+
+// ParseListeners parses "NAME://host:port,..."; an empty host means all interfaces.
+func ParseListeners(s string) ([]Listener, error) {
+	var out []Listener
+	for _, item := range splitList(s) {
+		name, addr, ok := strings.Cut(item, "://")
+		if !ok || name == "" {
+			return nil, fmt.Errorf("listener %q: want NAME://host:port", item)
+		}
+		host, portStr, err := net.SplitHostPort(addr)
+		if err != nil {
+			return nil, fmt.Errorf("listener %q: %w", item, err)
+		}
+		port, err := strconv.ParseUint(portStr, 10, 16)
+		if err != nil {
+			return nil, fmt.Errorf("listener %q: bad port %q", item, portStr)
+		}
+		out = append(out, Listener{Name: strings.ToUpper(name), Host: host, Port: int32(port)})
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no listener given")
+	}
+	return out, nil
+}
+
+// Broker is the typed configuration of one broker.
+type Broker struct {
+	ID                       int32
+	Rack                     string
+	Listeners                []Listener
+	AdvertisedListeners      []Listener
+	LogDirs                  []string
+	ZooKeeperConnect         string
+	ZooKeeperSessionTimeout  time.Duration
+	ZooKeeperConnectTimeout  time.Duration
+	NumPartitions            int32
+	DefaultReplicationFactor int16
+	AutoCreateTopics         bool
+	DeleteTopicEnable        bool
+	SocketRequestMaxBytes    int32
+	ConnectionsMaxIdle       time.Duration
+	RetentionCheckInterval   time.Duration
+	FlushCheckpointInterval  time.Duration
+	UncleanLeaderElection    bool
+	// ControlledShutdown is controlled.shutdown.enable; ControlledShutdownTimeout
+	// bounds it: max.retries attempts of retry.backoff.ms each (at least one).
+	ControlledShutdown        bool
+	ControlledShutdownTimeout time.Duration
+	// Replication: the replica.* keys.
+	ReplicaLagTimeMax                  time.Duration
+	ReplicaFetchMaxBytes               int32
+	ReplicaFetchWaitMax                time.Duration
+	ReplicaFetchMinBytes               int32
+	ReplicaSocketTimeout               time.Duration
+	AutoLeaderRebalance                bool
+	LeaderImbalanceCheckInterval       time.Duration
+	LeaderImbalancePerBrokerPercentage int
+	LogLevel                           string
+	LogFormat                          string
+	Values                             Values // every key, for topic defaults and DescribeConfigs
+	TopicDefaults                      map[string]string
+}
+
+// Broker resolves the typed configuration, checking that required keys are
+// present and that the values fit together.
+func (v Values) Broker() (*Broker, error) {
+	if _, ok := v["broker.id"]; !ok {
+		return nil, fmt.Errorf("broker.id is required (set it in the config file, %s or --override broker.id=N)", EnvName("broker.id"))
+	}
+	b := &Broker{
+		ID:                       int32(v.int64("broker.id")),
+		NumPartitions:            int32(v.int64("num.partitions")),
+		DefaultReplicationFactor: int16(v.int64("default.replication.factor")),
+		AutoCreateTopics:         v.bool("auto.create.topics.enable"),
+		DeleteTopicEnable:        v.bool("delete.topic.enable"),
+		SocketRequestMaxBytes:    int32(v.int64("socket.request.max.bytes")),
+		ConnectionsMaxIdle:       time.Duration(v.int64("connections.max.idle.ms")) * time.Millisecond,
+		RetentionCheckInterval:   time.Duration(v.int64("log.retention.check.interval.ms")) * time.Millisecond,
+		FlushCheckpointInterval:  time.Duration(v.int64("log.flush.offset.checkpoint.interval.ms")) * time.Millisecond,
+		UncleanLeaderElection:    v.bool("unclean.leader.election.enable"),
+		ZooKeeperSessionTimeout:  time.Duration(v.int64("zookeeper.session.timeout.ms")) * time.Millisecond,
+		ControlledShutdown:       v.bool("controlled.shutdown.enable"),
+		ControlledShutdownTimeout: time.Duration(max(v.int64("controlled.shutdown.max.retries"), 1)*
+			v.int64("controlled.shutdown.retry.backoff.ms")) * time.Millisecond,
+		ReplicaLagTimeMax:                  time.Duration(v.int64("replica.lag.time.max.ms")) * time.Millisecond,
+		ReplicaFetchMaxBytes:               int32(v.int64("replica.fetch.max.bytes")),
+		ReplicaFetchWaitMax:                time.Duration(v.int64("replica.fetch.wait.max.ms")) * time.Millisecond,
+		ReplicaFetchMinBytes:               int32(v.int64("replica.fetch.min.bytes")),
+		ReplicaSocketTimeout:               time.Duration(v.int64("replica.socket.timeout.ms")) * time.Millisecond,
+		AutoLeaderRebalance:                v.bool("auto.leader.rebalance.enable"),
+		LeaderImbalanceCheckInterval:       time.Duration(v.int64("leader.imbalance.check.interval.seconds")) * time.Second,
+		LeaderImbalancePerBrokerPercentage: int(v.int64("leader.imbalance.per.broker.percentage")),
+		Values:                             v,
+	}
+	b.Rack, _ = v.get("broker.rack")
+	b.LogLevel, _ = v.get("log.level")
+	b.LogFormat, _ = v.get("log.format")
+	b.ZooKeeperConnect, _ = v.get("zookeeper.connect")
+	b.ZooKeeperConnectTimeout = b.ZooKeeperSessionTimeout
+	if _, ok := v["zookeeper.connection.timeout.ms"]; ok {
+		b.ZooKeeperConnectTimeout = time.Duration(v.int64("zookeeper.connection.timeout.ms")) * time.Millisecond
+	}
+
+	listeners, _ := v.get("listeners")
+	var err error
+	if b.Listeners, err = ParseListeners(listeners); err != nil {
+		return nil, fmt.Errorf("listeners: %w", err)
+	}
+	if adv, ok := v.get("advertised.listeners"); ok {
+		if b.AdvertisedListeners, err = ParseListeners(adv); err != nil {
+			return nil, fmt.Errorf("advertised.listeners: %w", err)
+		}
+	} else {
+		b.AdvertisedListeners = append([]Listener(nil), b.Listeners...)
+	}
+	for i, l := range b.AdvertisedListeners {
+		if l.Host == "" || l.Host == "0.0.0.0" || l.Host == "::" {
+			host, _ := os.Hostname()
+			b.AdvertisedListeners[i].Host = host
+		}
+	}
+
+	if dirs, ok := v["log.dirs"]; ok {
+		b.LogDirs = splitList(dirs)
+	} else if dir, ok := v["log.dir"]; ok {
+		b.LogDirs = []string{dir}
+	} else {
+		def, _ := v.get("log.dirs")
+		b.LogDirs = splitList(def)
+	}
+	if len(b.LogDirs) == 0 {
+		return nil, errors.New("log.dirs: no directory given")
+	}
+
+	b.TopicDefaults = v.topicDefaults()
+	return b, nil
+}
+
+// topicDefaults maps every topic key to its broker-supplied default.
+func (v Values) topicDefaults() map[string]string {
+	out := make(map[string]string, len(topicKeys))
+	for _, tk := range topicKeys {
+		if s, ok := v.get(tk.BrokerDefault); ok {
+			out[tk.Name] = s
+		}
+	}
+	out["retention.ms"] = strconv.FormatInt(v.retentionMs(), 10)
+	out["segment.ms"] = strconv.FormatInt(v.rollMs(), 10)
+	return out
+}
+
+// retentionMs applies Kafka's precedence: ms over minutes over hours.
+func (v Values) retentionMs() int64 {
+	pick := func(n, unit int64) int64 {
+		if n < 0 {
+			return -1
+		}
+		return n * unit
+	}
+	switch {
+	case has(v, "log.retention.ms"):
+		return v.int64("log.retention.ms")
+	case has(v, "log.retention.minutes"):
+		return pick(v.int64("log.retention.minutes"), int64(time.Minute/time.Millisecond))
+	default:
+		return pick(v.int64("log.retention.hours"), int64(time.Hour/time.Millisecond))
+	}
+}
+
+func (v Values) rollMs() int64 {
+	if has(v, "log.roll.ms") {
+		return v.int64("log.roll.ms")
+	}
+	return v.int64("log.roll.hours") * int64(time.Hour/time.Millisecond)
+}
+
+func has(v Values, name string) bool { _, ok := v[name]; return ok }
+
+// SortedKeys returns the keys set explicitly, sorted (for logging the effective config).
+func (v Values) SortedKeys() []string {
+	keys := make([]string, 0, len(v))
+	for k := range v {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

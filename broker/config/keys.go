@@ -1,0 +1,216 @@
+// Package config defines the broker's configuration keys (Kafka's names and
+// defaults), loads them from YAML, KZOO_* environment variables and
+// --override flags, and validates topic-level configs.
+//
+// Every key is declared once, in brokerKeys or topicKeys, with its type,
+// default and documentation; loading, validation and the README's reference
+// all come from those tables.
+package config
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Type is the value type of a config key.
+type Type int
+
+// The value types a key can have.
+const (
+	TypeString Type = iota
+	TypeInt
+	TypeLong
+	TypeBool
+	TypeList   // comma-separated strings
+	TypeDouble // floating point, e.g. min.cleanable.dirty.ratio
+)
+
+func (t Type) String() string {
+	switch t {
+	case TypeInt:
+		return "int"
+	case TypeLong:
+		return "long"
+	case TypeBool:
+		return "boolean"
+	case TypeList:
+		return "list"
+	case TypeDouble:
+		return "double"
+	default:
+		return "string"
+	}
+}
+
+// Key declares one config key.
+type Key struct {
+	Name    string
+	Type    Type
+	Default string // "" means no default (unset)
+	Doc     string
+	// Min is the smallest accepted value for numeric keys; nil means any.
+	Min *int64
+	// OneOf lists the accepted values of an enumerated string key.
+	OneOf []string
+}
+
+func minOf(v int64) *int64 { return &v }
+
+// Parse checks that value is valid for the key and returns it normalized.
+func (k Key) Parse(value string) (string, error) {
+	value = strings.TrimSpace(value)
+	switch k.Type {
+	case TypeInt, TypeLong:
+		bits := 64
+		if k.Type == TypeInt {
+			bits = 32
+		}
+		n, err := strconv.ParseInt(value, 10, bits)
+		if err != nil {
+			return "", fmt.Errorf("%s: %q is not a valid %s", k.Name, value, k.Type)
+		}
+		if k.Min != nil && n < *k.Min {
+			return "", fmt.Errorf("%s: %d is below the minimum %d", k.Name, n, *k.Min)
+		}
+		return strconv.FormatInt(n, 10), nil
+	case TypeDouble:
+		if _, err := strconv.ParseFloat(value, 64); err != nil {
+			return "", fmt.Errorf("%s: %q is not a valid number", k.Name, value)
+		}
+	case TypeBool:
+		b, err := strconv.ParseBool(value)
+		if err != nil {
+			return "", fmt.Errorf("%s: %q is not true or false", k.Name, value)
+		}
+		return strconv.FormatBool(b), nil
+	case TypeString, TypeList:
+		if len(k.OneOf) > 0 {
+			for _, item := range splitList(value) {
+				if !slices.Contains(k.OneOf, item) {
+					return "", fmt.Errorf("%s: %q is not one of %s", k.Name, item, strings.Join(k.OneOf, ", "))
+				}
+			}
+		}
+	}
+	return value, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, item := range strings.Split(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
+}
+
+const (
+	kib = 1024
+	mib = 1024 * kib
+	gib = 1024 * mib
+)
+
+// brokerKeys are the broker-level keys kzoo understands, with Kafka's names
+// and defaults. Keys marked as topic defaults are listed in topicDefaults.
+var brokerKeys = []Key{
+	{Name: "broker.id", Type: TypeInt, Doc: "This broker's id, unique in the cluster (required).", Min: minOf(0)},
+	{Name: "broker.rack", Type: TypeString, Doc: "Rack of this broker, reported in Metadata."},
+	{Name: "listeners", Type: TypeList, Default: "PLAINTEXT://127.0.0.1:9092", Doc: "Addresses to listen on, as NAME://host:port."},
+	{Name: "advertised.listeners", Type: TypeList, Doc: "Addresses published in ZooKeeper for clients; defaults to listeners."},
+	{Name: "log.dirs", Type: TypeList, Default: "/tmp/kzoo-logs", Doc: "Directories holding the partition logs."},
+	{Name: "log.dir", Type: TypeString, Doc: "A single log directory, used when log.dirs is not set."},
+	{Name: "zookeeper.connect", Type: TypeString, Default: "127.0.0.1:2181", Doc: "ZooKeeper servers host:port,... with an optional /chroot."},
+	{Name: "zookeeper.session.timeout.ms", Type: TypeInt, Default: "18000", Doc: "ZooKeeper session timeout.", Min: minOf(1)},
+	{Name: "zookeeper.connection.timeout.ms", Type: TypeInt, Doc: "How long to wait for a ZooKeeper session at start; defaults to the session timeout.", Min: minOf(1)},
+	{Name: "num.partitions", Type: TypeInt, Default: "1", Doc: "Partitions of an auto-created topic.", Min: minOf(1)},
+	{Name: "default.replication.factor", Type: TypeInt, Default: "1", Doc: "Replication factor of an auto-created topic.", Min: minOf(1)},
+	{Name: "auto.create.topics.enable", Type: TypeBool, Default: "true", Doc: "Create unknown topics on Metadata and Produce requests."},
+	{Name: "delete.topic.enable", Type: TypeBool, Default: "true", Doc: "Allow DeleteTopics."},
+	{Name: "message.max.bytes", Type: TypeInt, Default: "1048588", Doc: "Largest record batch accepted (topic default of max.message.bytes).", Min: minOf(0)},
+	{Name: "socket.request.max.bytes", Type: TypeInt, Default: "104857600", Doc: "Largest request frame accepted; larger frames close the connection.", Min: minOf(1)},
+	{Name: "connections.max.idle.ms", Type: TypeLong, Default: "600000", Doc: "Close connections idle for longer than this.", Min: minOf(1)},
+	{Name: "log.segment.bytes", Type: TypeInt, Default: "1073741824", Doc: "Segment size (topic default of segment.bytes).", Min: minOf(14)},
+	{Name: "log.roll.ms", Type: TypeLong, Doc: "Roll a segment after this long (topic default of segment.ms); overrides log.roll.hours.", Min: minOf(1)},
+	{Name: "log.roll.hours", Type: TypeInt, Default: "168", Doc: "Roll a segment after this many hours.", Min: minOf(1)},
+	{Name: "log.retention.ms", Type: TypeLong, Doc: "Delete segments older than this (topic default of retention.ms); -1 keeps forever; overrides minutes and hours.", Min: minOf(-1)},
+	{Name: "log.retention.minutes", Type: TypeInt, Doc: "Retention in minutes; overrides log.retention.hours.", Min: minOf(-1)},
+	{Name: "log.retention.hours", Type: TypeInt, Default: "168", Doc: "Retention in hours.", Min: minOf(-1)},
+	{Name: "log.retention.bytes", Type: TypeLong, Default: "-1", Doc: "Delete old segments beyond this partition size (topic default of retention.bytes); -1 unlimited.", Min: minOf(-1)},
+	{Name: "log.retention.check.interval.ms", Type: TypeLong, Default: "300000", Doc: "How often retention runs.", Min: minOf(1)},
+	{Name: "log.index.interval.bytes", Type: TypeInt, Default: "4096", Doc: "Bytes of log between offset index entries (topic default of index.interval.bytes).", Min: minOf(0)},
+	{Name: "log.index.size.max.bytes", Type: TypeInt, Default: "10485760", Doc: "Largest offset index; the segment rolls when full (topic default of segment.index.bytes).", Min: minOf(4)},
+	{Name: "log.flush.interval.messages", Type: TypeLong, Default: "9223372036854775807", Doc: "fsync after this many messages (topic default of flush.messages).", Min: minOf(1)},
+	{Name: "log.flush.interval.ms", Type: TypeLong, Doc: "fsync when the last flush is older than this (topic default of flush.ms).", Min: minOf(0)},
+	{Name: "log.flush.offset.checkpoint.interval.ms", Type: TypeInt, Default: "60000", Doc: "How often the recovery point is checkpointed.", Min: minOf(0)},
+	{Name: "log.segment.delete.delay.ms", Type: TypeLong, Default: "60000", Doc: "How long a deleted segment stays open for readers (topic default of file.delete.delay.ms).", Min: minOf(0)},
+	{Name: "log.cleanup.policy", Type: TypeList, Default: "delete", Doc: "Topic default of cleanup.policy.", OneOf: []string{"delete", "compact"}},
+	{Name: "log.message.timestamp.type", Type: TypeString, Default: "CreateTime", Doc: "Topic default of message.timestamp.type.", OneOf: []string{"CreateTime", "LogAppendTime"}},
+	{Name: "min.insync.replicas", Type: TypeInt, Default: "1", Doc: "Topic default of min.insync.replicas.", Min: minOf(1)},
+	{Name: "unclean.leader.election.enable", Type: TypeBool, Default: "false", Doc: "Topic default of unclean.leader.election.enable."},
+	{Name: "compression.type", Type: TypeString, Default: "producer", Doc: "Topic default of compression.type; kzoo stores batches as the producer sent them.", OneOf: compressionTypes},
+	{Name: "log.cleaner.delete.retention.ms", Type: TypeLong, Default: "86400000", Doc: "Topic default of delete.retention.ms.", Min: minOf(0)},
+	{Name: "controlled.shutdown.enable", Type: TypeBool, Default: "true", Doc: "On SIGTERM, ask the controller to move this broker's leaderships elsewhere before stopping."},
+	{Name: "controlled.shutdown.max.retries", Type: TypeInt, Default: "3", Doc: "Attempts of a controlled shutdown; with the backoff they bound how long it may take.", Min: minOf(0)},
+	{Name: "controlled.shutdown.retry.backoff.ms", Type: TypeLong, Default: "5000", Doc: "Time allowed for each controlled shutdown attempt.", Min: minOf(0)},
+	{Name: "replica.lag.time.max.ms", Type: TypeLong, Default: "30000", Doc: "A follower that has not caught up with the leader for this long leaves the ISR.", Min: minOf(1)},
+	{Name: "replica.fetch.max.bytes", Type: TypeInt, Default: "1048576", Doc: "Bytes a follower asks for per partition in each fetch (at least one batch is always returned).", Min: minOf(1)},
+	{Name: "replica.fetch.wait.max.ms", Type: TypeInt, Default: "500", Doc: "How long the leader may hold a follower's fetch waiting for data.", Min: minOf(0)},
+	{Name: "replica.fetch.min.bytes", Type: TypeInt, Default: "1", Doc: "Bytes the leader waits for before answering a follower's fetch.", Min: minOf(1)},
+	{Name: "replica.socket.timeout.ms", Type: TypeInt, Default: "30000", Doc: "Network timeout of a follower's fetch requests.", Min: minOf(1)},
+	{Name: "num.replica.fetchers", Type: TypeInt, Default: "1", Doc: "Fetcher connections per source broker (kzoo uses one; larger values are accepted for compatibility).", Min: minOf(1)},
+	{Name: "auto.leader.rebalance.enable", Type: TypeBool, Default: "true", Doc: "Let the controller give leadership back to preferred replicas when leadership is out of balance."},
+	{Name: "leader.imbalance.check.interval.seconds", Type: TypeLong, Default: "300", Doc: "How often the controller checks leader balance.", Min: minOf(1)},
+	{Name: "leader.imbalance.per.broker.percentage", Type: TypeInt, Default: "10", Doc: "Share of a broker's preferred partitions it may not lead before the controller rebalances.", Min: minOf(0)},
+	{Name: "log.level", Type: TypeString, Default: "info", Doc: "Log level of the broker's own log.", OneOf: []string{"trace", "debug", "info", "warn", "error"}},
+	{Name: "log.format", Type: TypeString, Default: "text", Doc: "Format of the broker's own log.", OneOf: []string{"text", "json"}},
+}
+
+var compressionTypes = []string{"producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"}
+
+// topicKeys are the topic-level keys accepted by CreateTopics, each with the
+// broker key that supplies its default.
+var topicKeys = []struct {
+	Key
+	BrokerDefault string
+}{
+	{Key{Name: "cleanup.policy", Type: TypeList, OneOf: []string{"delete", "compact"}, Doc: "delete or compact (or both)."}, "log.cleanup.policy"},
+	{Key{Name: "compression.type", Type: TypeString, OneOf: compressionTypes, Doc: "Compression of stored batches."}, "compression.type"},
+	{Key{Name: "delete.retention.ms", Type: TypeLong, Min: minOf(0), Doc: "How long tombstones are kept in compacted topics."}, "log.cleaner.delete.retention.ms"},
+	{Key{Name: "file.delete.delay.ms", Type: TypeLong, Min: minOf(0), Doc: "How long a deleted segment stays open for readers."}, "log.segment.delete.delay.ms"},
+	{Key{Name: "flush.messages", Type: TypeLong, Min: minOf(1), Doc: "fsync after this many messages."}, "log.flush.interval.messages"},
+	{Key{Name: "flush.ms", Type: TypeLong, Min: minOf(0), Doc: "fsync when the last flush is older than this."}, "log.flush.interval.ms"},
+	{Key{Name: "index.interval.bytes", Type: TypeInt, Min: minOf(0), Doc: "Bytes between offset index entries."}, "log.index.interval.bytes"},
+	{Key{Name: "max.message.bytes", Type: TypeInt, Min: minOf(0), Doc: "Largest record batch accepted."}, "message.max.bytes"},
+	{Key{Name: "message.timestamp.type", Type: TypeString, OneOf: []string{"CreateTime", "LogAppendTime"}, Doc: "Whose timestamp a record keeps."}, "log.message.timestamp.type"},
+	{Key{Name: "min.insync.replicas", Type: TypeInt, Min: minOf(1), Doc: "In-sync replicas an acks=all write needs."}, "min.insync.replicas"},
+	{Key{Name: "retention.bytes", Type: TypeLong, Min: minOf(-1), Doc: "Partition size beyond which old segments are deleted."}, "log.retention.bytes"},
+	{Key{Name: "retention.ms", Type: TypeLong, Min: minOf(-1), Doc: "Age beyond which old segments are deleted."}, "log.retention.ms"},
+	{Key{Name: "segment.bytes", Type: TypeInt, Min: minOf(14), Doc: "Segment size."}, "log.segment.bytes"},
+	{Key{Name: "segment.index.bytes", Type: TypeInt, Min: minOf(4), Doc: "Largest offset index."}, "log.index.size.max.bytes"},
+	{Key{Name: "segment.ms", Type: TypeLong, Min: minOf(1), Doc: "Roll a segment after this long."}, "log.roll.ms"},
+	{Key{Name: "unclean.leader.election.enable", Type: TypeBool, Doc: "Allow an out-of-sync replica to become leader."}, "unclean.leader.election.enable"},
+}
+
+func lookup(keys []Key, name string) (Key, bool) {
+	for _, k := range keys {
+		if k.Name == name {
+			return k, true
+		}
+	}
+	return Key{}, false
+}
+
+// BrokerKeys returns the broker-level keys (for documentation).
+func BrokerKeys() []Key { return append([]Key(nil), brokerKeys...) }
+
+// TopicKeys returns the topic-level keys (for documentation).
+func TopicKeys() []Key {
+	out := make([]Key, len(topicKeys))
+	for i, tk := range topicKeys {
+		out[i] = tk.Key
+	}
+	return out
+}

@@ -1,0 +1,90 @@
+package config
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/kzoo/kzoo/broker/storage"
+)
+
+// ValidateTopicConfigs checks the configs of a CreateTopics request: every key
+// must be a known topic key with a valid value. The error names the key.
+func ValidateTopicConfigs(configs map[string]string) error {
+	for name, value := range configs {
+		k, ok := topicKey(name)
+		if !ok {
+			return fmt.Errorf("unknown topic config %q", name)
+		}
+		if _, err := k.Parse(value); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func topicKey(name string) (Key, bool) {
+	for _, tk := range topicKeys {
+		if tk.Name == name {
+			return tk.Key, true
+		}
+	}
+	return Key{}, false
+}
+
+// Topic is the effective configuration of one topic: the broker's defaults
+// with the topic's own overrides on top.
+type Topic map[string]string
+
+// ResolveTopic merges a topic's overrides over the broker defaults. Invalid
+// overrides (which ValidateTopicConfigs keeps out of ZooKeeper, but a tool
+// may have written) are ignored in favour of the default.
+func (b *Broker) ResolveTopic(overrides map[string]string) Topic {
+	t := make(Topic, len(b.TopicDefaults)+len(overrides))
+	for k, v := range b.TopicDefaults {
+		t[k] = v
+	}
+	for name, value := range overrides {
+		if k, ok := topicKey(name); ok {
+			if parsed, err := k.Parse(value); err == nil {
+				t[name] = parsed
+			}
+		}
+	}
+	return t
+}
+
+func (t Topic) int64(name string, fallback int64) int64 {
+	n, err := strconv.ParseInt(t[name], 10, 64)
+	if err != nil {
+		return fallback
+	}
+	return n
+}
+
+// MinInsyncReplicas is min.insync.replicas.
+func (t Topic) MinInsyncReplicas() int { return int(t.int64("min.insync.replicas", 1)) }
+
+// UncleanLeaderElection is unclean.leader.election.enable.
+func (t Topic) UncleanLeaderElection() bool { return t["unclean.leader.election.enable"] == "true" }
+
+// Compacted reports whether cleanup.policy includes compact.
+func (t Topic) Compacted() bool { return strings.Contains(t["cleanup.policy"], "compact") }
+
+// Storage returns the settings of the topic's partition logs.
+func (t Topic) Storage() storage.Config {
+	c := storage.DefaultConfig()
+	c.SegmentBytes = t.int64("segment.bytes", c.SegmentBytes)
+	c.SegmentMs = t.int64("segment.ms", c.SegmentMs)
+	c.RetentionMs = t.int64("retention.ms", c.RetentionMs)
+	c.RetentionBytes = t.int64("retention.bytes", c.RetentionBytes)
+	c.IndexIntervalBytes = int32(t.int64("index.interval.bytes", int64(c.IndexIntervalBytes)))
+	c.MaxIndexBytes = int32(t.int64("segment.index.bytes", int64(c.MaxIndexBytes)))
+	c.FlushMessages = t.int64("flush.messages", math.MaxInt64)
+	c.FlushMs = t.int64("flush.ms", math.MaxInt64)
+	c.FileDeleteDelayMs = t.int64("file.delete.delay.ms", c.FileDeleteDelayMs)
+	c.MaxMessageBytes = int32(t.int64("max.message.bytes", int64(c.MaxMessageBytes)))
+	c.LogAppendTime = t["message.timestamp.type"] == "LogAppendTime"
+	return c
+}
