@@ -1,0 +1,269 @@
+package coordinator
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-zookeeper/zk"
+	"github.com/sirupsen/logrus"
+
+	"github.com/kzoo/kzoo/zkpaths"
+)
+
+// Dynamic configuration: /config/topics/<t> and /config/brokers/<entity> are
+// not watched one by one. As in Kafka, whoever changes one also creates a
+// sequential /config/changes/config_change_<n> naming it; every session watches
+// that folder and re-reads the entities named by notifications it has not seen.
+
+// configChangeRetention is how long notifications are kept: long enough for
+// every broker to see them, as Kafka's 15 minutes.
+const configChangeRetention = 15 * time.Minute
+
+// configPurgeInterval spaces the controller's purges of old notifications.
+const configPurgeInterval = time.Minute
+
+// refreshConfigs applies new config change notifications and re-reads the
+// entities marked dirty.
+func (v *view) refreshConfigs(c *zkClient, log logrus.FieldLogger) error {
+	d := &v.dirty
+	if d.configChanges {
+		if err := v.refreshConfigChanges(c, log); err != nil {
+			return err
+		}
+		d.configChanges = false
+	}
+	if d.brokerConfigList {
+		names, err := c.children(zkpaths.ConfigEntityTypePath(zkpaths.ConfigTypeBroker))
+		if err != nil && !errors.Is(err, zk.ErrNoNode) {
+			return err
+		}
+		for entity := range v.brokerConfigs {
+			if !slices.Contains(names, entity) {
+				delete(v.brokerConfigs, entity)
+				v.changed = true
+			}
+		}
+		for _, entity := range names {
+			d.brokerConfigs[entity] = true
+		}
+		d.brokerConfigList = false
+	}
+	for _, entity := range slices.Sorted(maps.Keys(d.brokerConfigs)) {
+		configs, exists, err := readConfigEntity(c, zkpaths.ConfigEntityPath(zkpaths.ConfigTypeBroker, entity), log)
+		if err != nil {
+			return err
+		}
+		old, had := v.brokerConfigs[entity]
+		switch {
+		case !exists && had:
+			delete(v.brokerConfigs, entity)
+			v.changed = true
+		case exists && (!had || !maps.Equal(old, configs)):
+			v.brokerConfigs[entity] = configs
+			v.changed = true
+		}
+		delete(d.brokerConfigs, entity)
+	}
+	for _, name := range slices.Sorted(maps.Keys(d.topicConfigs)) {
+		if t := v.topics[name]; t != nil {
+			configs, _, err := readConfigEntity(c, zkpaths.TopicConfigPath(name), log)
+			if err != nil {
+				return err
+			}
+			if t.configs == nil || !maps.Equal(t.configs, configs) {
+				t.configs = configs
+				v.changed = true
+			}
+		}
+		delete(d.topicConfigs, name)
+	}
+	return nil
+}
+
+// refreshConfigChanges reads the notifications newer than the last one applied
+// and marks the entities they name. The first read after markAll only records
+// where the sequence stands: every config is being read anyway.
+func (v *view) refreshConfigChanges(c *zkClient, log logrus.FieldLogger) error {
+	names, err := c.childrenW(zkpaths.ConfigChangesPath)
+	if err != nil {
+		return err
+	}
+	type notification struct {
+		name string
+		seq  int64
+	}
+	var fresh []notification
+	present := make(map[string]bool, len(names))
+	for _, name := range names {
+		seq, ok := zkpaths.ParseConfigChangeSequence(name)
+		if !ok {
+			continue
+		}
+		present[name] = true
+		if _, seen := v.configChangeTimes[name]; !seen || seq > v.lastConfigChange {
+			fresh = append(fresh, notification{name, seq})
+		}
+	}
+	for name := range v.configChangeTimes {
+		if !present[name] {
+			delete(v.configChangeTimes, name)
+		}
+	}
+	slices.SortFunc(fresh, func(a, b notification) int { return cmp.Compare(a.seq, b.seq) })
+	initial := !v.configChangesPrimed
+	v.configChangesPrimed = true
+	for _, n := range fresh {
+		data, stat, err := c.get(zkpaths.ConfigChangesPath + "/" + n.name)
+		if errors.Is(err, zk.ErrNoNode) {
+			continue // purged meanwhile
+		}
+		if err != nil {
+			return err
+		}
+		v.configChangeTimes[n.name] = time.UnixMilli(stat.Ctime)
+		if n.seq <= v.lastConfigChange {
+			continue
+		}
+		v.lastConfigChange = n.seq
+		if initial {
+			continue
+		}
+		v.applyConfigChange(data, log)
+	}
+	return nil
+}
+
+func (v *view) applyConfigChange(data []byte, log logrus.FieldLogger) {
+	notification, err := zkpaths.UnmarshalConfigChangeNotification(data)
+	if err != nil {
+		log.WithError(err).Warn("ignoring an unreadable config change notification")
+		return
+	}
+	entityType, name, ok := zkpaths.ParseConfigEntityPath(notification.EntityPath)
+	if !ok {
+		log.WithField("entity_path", notification.EntityPath).Warn("ignoring a config change notification with an invalid entity path")
+		return
+	}
+	switch entityType {
+	case zkpaths.ConfigTypeTopic:
+		v.dirty.topicConfigs[name] = true
+	case zkpaths.ConfigTypeBroker:
+		v.dirty.brokerConfigs[name] = true
+	}
+}
+
+// readConfigEntity reads one entity's configuration; a missing znode is an
+// empty configuration, and an unreadable one is logged and treated as empty.
+func readConfigEntity(c *zkClient, p string, log logrus.FieldLogger) (configs map[string]string, exists bool, err error) {
+	data, _, err := c.get(p)
+	if errors.Is(err, zk.ErrNoNode) {
+		return map[string]string{}, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	entity, err := zkpaths.UnmarshalConfigEntity(data)
+	if err != nil {
+		log.WithError(err).WithField("path", p).Warn("unreadable config; treating it as empty")
+		return map[string]string{}, true, nil
+	}
+	return entity.Config, true, nil
+}
+
+// purgeConfigChanges deletes the notifications older than
+// configChangeRetention. Only the controller does it, at most once per
+// configPurgeInterval; a failure is retried at the next purge.
+func (s *Session) purgeConfigChanges() {
+	now := s.cfg.Now()
+	if now.Sub(s.ctrl.lastConfigPurge) < configPurgeInterval {
+		return
+	}
+	s.ctrl.lastConfigPurge = now
+	for _, name := range slices.Sorted(maps.Keys(s.view.configChangeTimes)) {
+		if now.Sub(s.view.configChangeTimes[name]) <= configChangeRetention {
+			continue
+		}
+		err := s.zk.delete(zkpaths.ConfigChangesPath+"/"+name, -1)
+		if err != nil && !errors.Is(err, zk.ErrNoNode) {
+			s.log.WithError(err).Warn("purge config change notifications")
+			return
+		}
+		delete(s.view.configChangeTimes, name)
+	}
+}
+
+// brokerConfig returns the dynamic value of a broker config key for this broker:
+// its own entity, then <default>.
+func (v *view) brokerConfig(brokerID int32, key string) (string, bool) {
+	if value, ok := v.brokerConfigs[strconv.FormatInt(int64(brokerID), 10)][key]; ok {
+		return value, true
+	}
+	value, ok := v.brokerConfigs[zkpaths.DefaultConfigEntity][key]
+	return value, ok
+}
+
+// SetBrokerConfig replaces the dynamic config overrides of a broker entity
+// ("<default>" or a broker id) and, in the same multi, announces the change
+// under /config/changes. An empty set removes every override.
+func (s *Session) SetBrokerConfig(ctx context.Context, entity string, configs map[string]string) error {
+	if entity != zkpaths.DefaultConfigEntity {
+		if _, ok := zkpaths.ParseBrokerID(entity); !ok {
+			return fmt.Errorf("set broker config: invalid entity %q: want %s or a broker id", entity, zkpaths.DefaultConfigEntity)
+		}
+	}
+	payload, err := zkpaths.ConfigEntity{Config: configs}.Marshal()
+	if err != nil {
+		return fmt.Errorf("set broker config %s: %w", entity, err)
+	}
+	notification, err := zkpaths.NewConfigChangeNotification(zkpaths.ConfigTypeBroker, entity).Marshal()
+	if err != nil {
+		return fmt.Errorf("set broker config %s: %w", entity, err)
+	}
+	configPath := zkpaths.ConfigEntityPath(zkpaths.ConfigTypeBroker, entity)
+	err = awaitErr(ctx, s, func() error {
+		return s.writeConfigEntity(configPath, payload, notification)
+	})
+	if err != nil {
+		return fmt.Errorf("set broker config %s: %w", entity, err)
+	}
+	s.log.WithField("entity", entity).Info("updated broker config")
+	return nil
+}
+
+// writeConfigEntity sets or creates a config znode together with its change
+// notification.
+func (s *Session) writeConfigEntity(configPath string, payload, notification []byte) error {
+	var write any = s.zk.setOp(configPath, payload, -1)
+	for range maxConditionalAttempts {
+		res, err := s.zk.multi(write, s.zk.createOp(zkpaths.ConfigChangeSequencePath(), notification, zk.FlagSequence))
+		switch {
+		case err == nil:
+			return nil
+		case errors.Is(err, zk.ErrNoNode) && len(res) == 2 && res[0].Error != nil:
+			write = s.zk.createOp(configPath, payload, zk.FlagPersistent)
+		case errors.Is(err, zk.ErrNodeExists) && len(res) == 2 && res[0].Error != nil:
+			write = s.zk.setOp(configPath, payload, -1)
+		default:
+			return err
+		}
+	}
+	return errors.New("the config znode keeps appearing and disappearing")
+}
+
+// parseBool reads a boolean config value as Kafka does (case-insensitive).
+func parseBool(value string) (bool, bool) {
+	switch strings.ToLower(strings.TrimSpace(value)) {
+	case "true":
+		return true, true
+	case "false":
+		return false, true
+	}
+	return false, false
+}

@@ -1,0 +1,673 @@
+package coordinator
+
+import (
+	crand "crypto/rand"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/go-zookeeper/zk"
+	"github.com/sirupsen/logrus"
+
+	"github.com/kzoo/kzoo/zkpaths"
+)
+
+// uncleanLeaderElectionKey is the topic config overriding
+// Config.UncleanLeaderElection.
+const uncleanLeaderElectionKey = "unclean.leader.election.enable"
+
+// maxOpsPerMulti keeps a multi well below ZooKeeper's 1 MiB request limit.
+const maxOpsPerMulti = 500
+
+// errNotController: a fenced write found /controller_epoch moved on, so another
+// broker was elected and this one must stop acting as controller.
+var errNotController = errors.New("no longer the controller: /controller_epoch changed")
+
+// controllerState is the controller's own state; the zero value means "not the
+// controller".
+type controllerState struct {
+	active bool
+	epoch  int32
+	// epochZkVersion is the zkVersion of /controller_epoch written by our
+	// election; every controller write checks it.
+	epochZkVersion int32
+	// knownBrokers maps each broker id to the epoch the controller last
+	// handled, to tell failures, starts and bounces apart.
+	knownBrokers map[int32]int64
+	// lastConfigPurge is when old config change notifications were last
+	// purged.
+	lastConfigPurge time.Time
+	// replicaStates holds the replica state machine of the topics being
+	// deleted, derived again by a new controller.
+	replicaStates map[string]map[replicaKey]replicaState
+	// deletionWaitLogged remembers which dead brokers a deletion was last
+	// logged as waiting for.
+	deletionWaitLogged map[string][]int32
+	// rebalanceDue is set by the auto rebalance ticker.
+	rebalanceDue bool
+}
+
+// controllerStep takes part in the election and, when this broker is the
+// controller, does the controller's work.
+func (s *Session) controllerStep() error {
+	v := s.view
+	ours := v.controller.exists && v.controller.brokerID == s.cfg.BrokerID && v.controller.owner == s.sessionID
+	if s.ctrl.active && (!ours || v.controllerEpoch.version != s.ctrl.epochZkVersion) {
+		s.resign("another broker is controller")
+	}
+	if !s.ctrl.active {
+		var err error
+		switch {
+		case ours:
+			err = s.adoptControllership()
+		case !v.controller.exists:
+			err = s.elect()
+		}
+		if err != nil || !s.ctrl.active {
+			return err
+		}
+		// A new controller reads everything before acting on it.
+		v.markAll()
+		if err := v.refresh(s.zk, s.log); err != nil {
+			return err
+		}
+		s.ctrl.knownBrokers = brokerEpochs(v.brokers)
+	}
+	return s.reconcile()
+}
+
+// elect runs Kafka's election: one multi creates the ephemeral /controller and
+// bumps /controller_epoch at the version just read, so exactly one broker wins
+// each epoch.
+func (s *Session) elect() error {
+	epoch, version, err := s.readControllerEpoch()
+	if err != nil {
+		return fmt.Errorf("controller election: %w", err)
+	}
+	payload, err := zkpaths.ControllerRegistration{BrokerID: s.cfg.BrokerID, Timestamp: s.cfg.Now()}.Marshal()
+	if err != nil {
+		return fmt.Errorf("controller election: %w", err)
+	}
+	res, err := s.zk.multi(
+		s.zk.createOp(zkpaths.ControllerPath, payload, zk.FlagEphemeral),
+		s.zk.setOp(zkpaths.ControllerEpochPath, zkpaths.MarshalControllerEpoch(epoch+1), version))
+	switch {
+	case err == nil:
+		newVersion := res[1].Stat.Version
+		s.view.setController(controllerZnode{exists: true, brokerID: s.cfg.BrokerID, owner: s.sessionID})
+		s.view.controllerEpoch = epochZnode{epoch: epoch + 1, version: newVersion}
+		// The creation's watch event fills in the czxid.
+		s.view.dirty.controller = true
+		s.becomeController(epoch+1, newVersion)
+		return nil
+	case errors.Is(err, zk.ErrNodeExists) || errors.Is(err, zk.ErrBadVersion):
+		// Another broker won; the watches show who.
+		s.view.dirty.controller, s.view.dirty.controllerEpoch = true, true
+		return nil
+	default:
+		// The outcome is unknown (e.g. the connection dropped): reading
+		// /controller again tells, and adoptControllership takes over if we won.
+		s.view.dirty.controller, s.view.dirty.controllerEpoch = true, true
+		return fmt.Errorf("controller election: %w", err)
+	}
+}
+
+// readControllerEpoch reads /controller_epoch and its zkVersion, creating it with
+// epoch 0 when absent.
+func (s *Session) readControllerEpoch() (epoch, version int32, err error) {
+	for range 3 {
+		data, stat, err := s.zk.get(zkpaths.ControllerEpochPath)
+		if err == nil {
+			epoch, err := zkpaths.UnmarshalControllerEpoch(data)
+			return epoch, stat.Version, err
+		}
+		if !errors.Is(err, zk.ErrNoNode) {
+			return 0, 0, err
+		}
+		_, err = s.zk.create(zkpaths.ControllerEpochPath, zkpaths.MarshalControllerEpoch(0), zk.FlagPersistent)
+		if err != nil && !errors.Is(err, zk.ErrNodeExists) {
+			return 0, 0, err
+		}
+	}
+	return 0, 0, errors.New("read controller epoch: the znode keeps disappearing")
+}
+
+// adoptControllership handles /controller naming this broker and session while
+// it is not acting as controller, e.g. after an election whose reply was lost.
+// Kafka stalls in this case (KAFKA-13407); we take over. The epoch is read
+// between two reads of /controller that see the same znode: while our znode
+// exists nobody else can be elected, so that epoch is the one our election
+// wrote.
+func (s *Session) adoptControllership() error {
+	_, before, err := s.zk.get(zkpaths.ControllerPath)
+	if err != nil {
+		s.view.dirty.controller = true
+		return fmt.Errorf("adopt controllership: %w", err)
+	}
+	epoch, version, err := s.readControllerEpoch()
+	if err != nil {
+		return fmt.Errorf("adopt controllership: %w", err)
+	}
+	_, after, err := s.zk.get(zkpaths.ControllerPath)
+	if err != nil {
+		s.view.dirty.controller = true
+		return fmt.Errorf("adopt controllership: %w", err)
+	}
+	if before.EphemeralOwner != s.sessionID || after.Czxid != before.Czxid {
+		s.view.dirty.controller = true
+		return nil
+	}
+	s.log.WithField("epoch", epoch).Info("found this broker already registered as controller; taking over")
+	s.view.controllerEpoch = epochZnode{epoch: epoch, version: version}
+	s.becomeController(epoch, version)
+	return nil
+}
+
+func (s *Session) becomeController(epoch, epochZkVersion int32) {
+	s.ctrl = controllerState{active: true, epoch: epoch, epochZkVersion: epochZkVersion}
+	s.view.changed = true
+	s.log.WithField("epoch", epoch).Info("elected controller")
+}
+
+func (s *Session) resign(reason string) {
+	if !s.ctrl.active {
+		return
+	}
+	s.log.WithFields(logrus.Fields{"epoch": s.ctrl.epoch, "reason": reason}).Info("resigning as controller")
+	s.ctrl = controllerState{}
+}
+
+// fencedMulti runs ops in a multi that first checks /controller_epoch, so that
+// they fail if another controller was elected since ours (KAFKA-6082). It
+// returns the responses of ops.
+func (s *Session) fencedMulti(ops ...any) ([]zk.MultiResponse, error) {
+	if !s.ctrl.active {
+		return nil, errNotController
+	}
+	all := append([]any{s.zk.checkOp(zkpaths.ControllerEpochPath, s.ctrl.epochZkVersion)}, ops...)
+	res, err := s.zk.multi(all...)
+	if err != nil {
+		if len(res) > 0 && res[0].Error != nil {
+			s.resign("controller epoch changed")
+			s.view.dirty.controller, s.view.dirty.controllerEpoch = true, true
+			return nil, fmt.Errorf("%w: %w", errNotController, err)
+		}
+		return nil, err
+	}
+	return res[1:], nil
+}
+
+func brokerEpochs(brokers map[int32]Broker) map[int32]int64 {
+	epochs := make(map[int32]int64, len(brokers))
+	for id, b := range brokers {
+		epochs[id] = b.Epoch
+	}
+	return epochs
+}
+
+// reconcile moves every partition toward the state the live brokers call for
+// and carries out pending topic deletions. It runs after every change the
+// watches report; writes happen only where something is to be done.
+func (s *Session) reconcile() error {
+	v := s.view
+	live := func(id int32) bool { _, ok := v.brokers[id]; return ok }
+
+	// A broker registered under a new epoch restarted in between: handle it as
+	// a failure (its leaderships and ISR memberships go) and then as a start.
+	bounced := make(map[int32]bool)
+	for _, id := range slices.Sorted(maps.Keys(s.ctrl.knownBrokers)) {
+		log := s.log.WithField("replica", id)
+		switch b, ok := v.brokers[id]; {
+		case !ok:
+			log.Info("broker failed")
+		case b.Epoch != s.ctrl.knownBrokers[id]:
+			bounced[id] = true
+			log.WithField("broker_epoch", b.Epoch).Info("broker restarted")
+		}
+	}
+	for _, id := range slices.Sorted(maps.Keys(v.brokers)) {
+		if _, known := s.ctrl.knownBrokers[id]; !known {
+			s.log.WithFields(logrus.Fields{"replica": id, "broker_epoch": v.brokers[id].Epoch}).Info("broker started")
+		}
+	}
+	if len(bounced) > 0 {
+		liveBeforeRestart := func(id int32) bool { return live(id) && !bounced[id] }
+		if err := s.reconcilePartitions(liveBeforeRestart, true); err != nil {
+			return err
+		}
+	}
+	s.ctrl.knownBrokers = brokerEpochs(v.brokers)
+	s.purgeConfigChanges()
+
+	var errs []error
+	for _, work := range []func() error{
+		func() error { return s.reconcilePartitions(live, false) },
+		s.reconcileDeletions,
+		s.assignMissingTopicIDs,
+		s.reconcileElections,
+		s.reconcileReassignments,
+	} {
+		err := work()
+		if errors.Is(err, errNotController) {
+			return err
+		}
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// plannedWrite is one partition's next write.
+type plannedWrite struct {
+	partition int32
+	plan      partitionPlan
+}
+
+// reconcilePartitions plans and writes the next step of every partition of the
+// live topics, one batch per topic and step.
+func (s *Session) reconcilePartitions(live func(int32) bool, failuresOnly bool) error {
+	v := s.view
+	var errs []error
+	for _, name := range slices.Sorted(maps.Keys(v.topics)) {
+		if v.deleting[name] {
+			continue
+		}
+		// NonExistent -> New -> Online takes two steps.
+		for range 3 {
+			t := v.topics[name]
+			if t == nil || t.replicas == nil {
+				break
+			}
+			var writes []plannedWrite
+			for p, replicas := range t.replicas {
+				entry, watched := t.states[int32(p)]
+				if !watched {
+					continue
+				}
+				plan, ok, err := planPartition(partitionPlanInput{
+					Replicas:        replicas,
+					Current:         entry.current(),
+					ControllerEpoch: s.ctrl.epoch,
+					Live:            live,
+					ShuttingDown:    s.view.isShuttingDown,
+					UncleanAllowed:  func() bool { return s.uncleanAllowed(name) },
+					FailuresOnly:    failuresOnly,
+				})
+				if err != nil {
+					errs = append(errs, fmt.Errorf("partition %s-%d: %w", name, p, err))
+					continue
+				}
+				if ok {
+					writes = append(writes, plannedWrite{partition: int32(p), plan: plan})
+				}
+			}
+			if len(writes) == 0 {
+				break
+			}
+			if err := s.writePartitionStates(name, writes); err != nil {
+				if errors.Is(err, errNotController) {
+					return err
+				}
+				errs = append(errs, err)
+				break
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// writePartitionStates applies planned New, Online and Offline transitions of
+// one topic's partitions, in fenced multis conditional on each partition epoch.
+func (s *Session) writePartitionStates(topic string, writes []plannedWrite) error {
+	t := s.view.topics[topic]
+	var parentOps []any
+	if slices.ContainsFunc(writes, func(w plannedWrite) bool { return w.plan.From == zkpaths.StateNonExistent }) {
+		var err error
+		if parentOps, err = s.missingPartitionParents(topic, writes); err != nil {
+			return err
+		}
+	}
+	for chunk := range slices.Chunk(writes, maxOpsPerMulti) {
+		ops := parentOps
+		parentOps = nil
+		for _, w := range chunk {
+			payload, err := w.plan.Next.Marshal()
+			if err != nil {
+				return fmt.Errorf("partition %s-%d: %w", topic, w.partition, err)
+			}
+			p := zkpaths.PartitionStatePath(topic, w.partition)
+			if w.plan.From == zkpaths.StateNonExistent {
+				ops = append(ops, s.zk.createOp(p, payload, zk.FlagPersistent))
+			} else {
+				ops = append(ops, s.zk.setOp(p, payload, t.states[w.partition].version))
+			}
+		}
+		res, err := s.fencedMulti(ops...)
+		if err != nil {
+			for _, w := range chunk {
+				s.view.dirty.states[topicPartition{topic, w.partition}] = true
+			}
+			return fmt.Errorf("write partition states of %s: %w", topic, err)
+		}
+		res = res[len(ops)-len(chunk):]
+		for i, w := range chunk {
+			version := int32(0)
+			if w.plan.From != zkpaths.StateNonExistent {
+				version = res[i].Stat.Version
+			}
+			s.view.setState(topicPartition{topic, w.partition}, stateEntry{exists: true, state: w.plan.Next, version: version})
+			s.logTransition(topic, w)
+		}
+	}
+	return nil
+}
+
+// missingPartitionParents returns the ops creating the data-less parents of the
+// state znodes about to be created. They go into the same multi, which thereby
+// also fails if the topic is deleted meanwhile.
+func (s *Session) missingPartitionParents(topic string, writes []plannedWrite) ([]any, error) {
+	var ops []any
+	existing, err := s.zk.children(zkpaths.TopicPartitionsPath(topic))
+	switch {
+	case errors.Is(err, zk.ErrNoNode):
+		ops = append(ops, s.zk.createOp(zkpaths.TopicPartitionsPath(topic), nil, zk.FlagPersistent))
+	case err != nil:
+		return nil, err
+	}
+	for _, w := range writes {
+		name := fmt.Sprint(w.partition)
+		if w.plan.From == zkpaths.StateNonExistent && !slices.Contains(existing, name) {
+			ops = append(ops, s.zk.createOp(zkpaths.PartitionPath(topic, w.partition), nil, zk.FlagPersistent))
+		}
+	}
+	return ops, nil
+}
+
+func (s *Session) logTransition(topic string, w plannedWrite) {
+	log := s.log.WithFields(logrus.Fields{
+		"topic":        topic,
+		"partition":    w.partition,
+		"from":         w.plan.From,
+		"to":           w.plan.To,
+		"leader":       w.plan.Next.Leader,
+		"leader_epoch": w.plan.Next.LeaderEpoch,
+		"isr":          w.plan.Next.ISR,
+		"epoch":        s.ctrl.epoch,
+	})
+	if w.plan.Unclean {
+		log.Warn("partition state change: unclean leader election, committed records may be lost")
+		return
+	}
+	log.Info("partition state change")
+}
+
+// uncleanAllowed tells whether a topic allows unclean leader election: its
+// override, else the dynamic broker config, else this broker's static config.
+func (s *Session) uncleanAllowed(topic string) bool {
+	if t := s.view.topics[topic]; t != nil {
+		if value, ok := t.configs[uncleanLeaderElectionKey]; ok {
+			if allowed, ok := parseBool(value); ok {
+				return allowed
+			}
+		}
+	}
+	if value, ok := s.view.brokerConfig(s.cfg.BrokerID, uncleanLeaderElectionKey); ok {
+		if allowed, ok := parseBool(value); ok {
+			return allowed
+		}
+	}
+	return s.cfg.UncleanLeaderElection
+}
+
+// reconcileDeletions carries out the deletions requested under
+// /admin/delete_topics.
+func (s *Session) reconcileDeletions() error {
+	for name := range s.ctrl.replicaStates {
+		if !s.view.deleting[name] {
+			delete(s.ctrl.replicaStates, name)
+			delete(s.ctrl.deletionWaitLogged, name)
+		}
+	}
+	var errs []error
+	for _, name := range slices.Sorted(maps.Keys(s.view.deleting)) {
+		err := s.deleteTopic(name)
+		if errors.Is(err, errNotController) {
+			return err
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("delete topic %s: %w", name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// deleteTopic moves a topic's partitions Offline, then deletes their state
+// znodes (NonExistent), the topic's znodes, its config and the request.
+func (s *Session) deleteTopic(name string) error {
+	v := s.view
+	t := v.topics[name]
+	if t == nil {
+		return s.dropDeletionRequest(name)
+	}
+
+	var offline []plannedWrite
+	for _, p := range slices.Sorted(maps.Keys(t.states)) {
+		plan, ok, err := planDeletion(t.states[p].current(), s.ctrl.epoch)
+		if err != nil {
+			return fmt.Errorf("partition %d: %w", p, err)
+		}
+		if ok && plan.To == zkpaths.StateOffline {
+			offline = append(offline, plannedWrite{partition: p, plan: plan})
+		}
+	}
+	if len(offline) > 0 {
+		if err := s.writePartitionStates(name, offline); err != nil {
+			return err
+		}
+	}
+	done, err := s.advanceReplicaDeletion(name, t)
+	if err != nil || !done {
+		return err
+	}
+
+	paths, err := s.zk.descendants(zkpaths.TopicPath(name))
+	if err != nil {
+		v.dirty.topics[name] = true
+		return err
+	}
+	var ops []any
+	for _, p := range paths {
+		version := int32(-1)
+		if topic, partition, ok := zkpaths.ParsePartitionStatePath(p); ok && topic == name {
+			if entry := t.states[partition]; entry.exists {
+				if err := checkTransition(entry.state.State, zkpaths.StateNonExistent); err != nil {
+					v.dirty.states[topicPartition{name, partition}] = true
+					return fmt.Errorf("partition %d: %w", partition, err)
+				}
+				version = entry.version
+			}
+		}
+		ops = append(ops, s.zk.deleteOp(p, version))
+	}
+	ops = append(ops, s.zk.deleteOp(zkpaths.TopicPath(name), t.version))
+	configOps, err := s.deleteIfExistsOps(zkpaths.TopicConfigPath(name))
+	if err != nil {
+		return err
+	}
+	ops = append(ops, configOps...)
+	requestOps, err := s.deleteTreeOps(zkpaths.DeleteTopicPath(name))
+	if err != nil {
+		return err
+	}
+	ops = append(ops, requestOps...)
+	if _, err := s.fencedMulti(ops...); err != nil {
+		v.dirty.topics[name], v.dirty.deletions = true, true
+		for p := range t.states {
+			v.dirty.states[topicPartition{name, p}] = true
+		}
+		return err
+	}
+	v.removeTopic(name)
+	delete(v.deleting, name)
+	delete(v.confirmed, name)
+	// Every replica goes DeletionSuccessful -> NonExistent with the znodes.
+	delete(s.ctrl.replicaStates, name)
+	delete(s.ctrl.deletionWaitLogged, name)
+	v.changed = true
+	s.log.WithFields(logrus.Fields{"topic": name, "partitions": len(t.replicas), "epoch": s.ctrl.epoch}).Info("deleted topic")
+	return nil
+}
+
+// deleteTreeOps returns the ops deleting a znode and everything below it, or
+// nothing when it does not exist.
+func (s *Session) deleteTreeOps(p string) ([]any, error) {
+	below, err := s.zk.descendants(p)
+	if errors.Is(err, zk.ErrNoNode) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	ops := make([]any, 0, len(below)+1)
+	for _, child := range below {
+		ops = append(ops, s.zk.deleteOp(child, -1))
+	}
+	return append(ops, s.zk.deleteOp(p, -1)), nil
+}
+
+// replicaKey names one replica.
+type replicaKey struct {
+	partition int32
+	broker    int32
+}
+
+// advanceReplicaDeletion moves every replica of a topic being deleted through
+// the replica state machine; done is true when all of them are
+// DeletionSuccessful, i.e. every broker holding one has confirmed.
+func (s *Session) advanceReplicaDeletion(name string, t *topicEntry) (done bool, err error) {
+	if s.ctrl.replicaStates == nil {
+		s.ctrl.replicaStates = make(map[string]map[replicaKey]replicaState)
+	}
+	states := s.ctrl.replicaStates[name]
+	if states == nil {
+		states = make(map[replicaKey]replicaState)
+		s.ctrl.replicaStates[name] = states
+	}
+	confirmed := s.view.confirmed[name]
+	done = true
+	var waitingFor []int32
+	for p, replicas := range t.replicas {
+		for _, r := range replicas {
+			key := replicaKey{int32(p), r}
+			_, live := s.view.brokers[r]
+			current, tracked := states[key]
+			if !tracked {
+				current = initialReplicaState(live, true)
+			}
+			path, err := advanceDeletion(current, live, confirmed[r])
+			if err != nil {
+				return false, fmt.Errorf("replica %d of partition %d: %w", r, p, err)
+			}
+			for _, next := range path {
+				s.log.WithFields(logrus.Fields{"topic": name, "partition": p, "replica": r, "from": current, "to": next}).
+					Debug("replica state change")
+				current = next
+			}
+			states[key] = current
+			if current != replicaDeletionSuccessful {
+				done = false
+				if current == replicaDeletionIneligible && !slices.Contains(waitingFor, r) {
+					waitingFor = append(waitingFor, r)
+				}
+			}
+		}
+	}
+	if len(waitingFor) > 0 && !slices.Equal(waitingFor, s.ctrl.deletionWaitLogged[name]) {
+		if s.ctrl.deletionWaitLogged == nil {
+			s.ctrl.deletionWaitLogged = make(map[string][]int32)
+		}
+		s.ctrl.deletionWaitLogged[name] = waitingFor
+		s.log.WithFields(logrus.Fields{"topic": name, "brokers": waitingFor}).
+			Info("topic deletion waits for brokers that are down to come back and remove their replicas")
+	}
+	return done, nil
+}
+
+// dropDeletionRequest removes a deletion request for a topic that does not
+// exist, with any leftover config.
+func (s *Session) dropDeletionRequest(name string) error {
+	exists, _, err := s.zk.exists(zkpaths.TopicPath(name))
+	if err != nil {
+		return err
+	}
+	if exists {
+		// The view is behind: its watch is on the way.
+		s.view.dirty.topicList = true
+		return nil
+	}
+	ops, err := s.deleteIfExistsOps(zkpaths.TopicConfigPath(name))
+	if err != nil {
+		return err
+	}
+	requestOps, err := s.deleteTreeOps(zkpaths.DeleteTopicPath(name))
+	if err != nil {
+		return err
+	}
+	ops = append(ops, requestOps...)
+	if _, err := s.fencedMulti(ops...); err != nil && !errors.Is(err, zk.ErrNoNode) {
+		s.view.dirty.deletions = true
+		return err
+	}
+	delete(s.view.deleting, name)
+	s.view.changed = true
+	s.log.WithField("topic", name).Info("dropped deletion request for a topic that does not exist")
+	return nil
+}
+
+func (s *Session) deleteIfExistsOps(p string) ([]any, error) {
+	exists, _, err := s.zk.exists(p)
+	if err != nil || !exists {
+		return nil, err
+	}
+	return []any{s.zk.deleteOp(p, -1)}, nil
+}
+
+// assignMissingTopicIDs gives an id to topics created without one (by tools
+// that write version 2 assignments), as Kafka's controller does.
+func (s *Session) assignMissingTopicIDs() error {
+	v := s.view
+	var errs []error
+	for _, name := range slices.Sorted(maps.Keys(v.topics)) {
+		t := v.topics[name]
+		if t.replicas == nil || !t.assignment.TopicID.IsZero() || v.deleting[name] {
+			continue
+		}
+		id, err := zkpaths.NewRandomUUID(crand.Reader)
+		if err != nil {
+			return err
+		}
+		assignment := t.assignment
+		assignment.TopicID = id
+		payload, err := assignment.Marshal()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("topic %s: %w", name, err))
+			continue
+		}
+		res, err := s.fencedMulti(s.zk.setOp(zkpaths.TopicPath(name), payload, t.version))
+		if errors.Is(err, errNotController) {
+			return err
+		}
+		if err != nil {
+			v.dirty.topics[name] = true
+			errs = append(errs, fmt.Errorf("assign topic id to %s: %w", name, err))
+			continue
+		}
+		t.assignment, t.version = assignment, res[0].Stat.Version
+		v.changed = true
+		s.log.WithFields(logrus.Fields{"topic": name, "topic_id": id.String()}).Info("assigned topic id")
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,240 @@
+// Package coordinator is the ZooKeeper side of a kzoo broker: its ZooKeeper
+// session and registration, the controller (election; the partition and
+// replica state machines for new topics and partitions, broker failures,
+// controlled shutdown, preferred and requested leader elections, auto
+// rebalance, reassignment and topic deletion), topic and config
+// administration, and the metadata view every broker serves clients from,
+// including the topic and broker configs kept current through
+// /config/changes notifications.
+//
+// A Session owns one goroutine. It receives every ZooKeeper watch event,
+// re-reads what changed, publishes a new immutable Snapshot, and, when this
+// broker is the controller, drives partitions toward the state the cluster calls
+// for. Every controller write is a ZooKeeper multi that checks the zkVersion of
+// /controller_epoch, so a deposed controller cannot write, and every write of a
+// partition state znode is conditional on its zkVersion (the partition epoch).
+// Partition leaders change their ISR the same way, through UpdateISR.
+//
+// The layout and payloads of the znodes are those of Apache Kafka in ZooKeeper
+// mode; see package zkpaths.
+package coordinator
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"time"
+
+	"github.com/sirupsen/logrus"
+)
+
+var (
+	// ErrTopicExists: CreateTopic found the topic already there (possibly
+	// still being deleted).
+	ErrTopicExists = errors.New("topic already exists")
+	// ErrUnknownTopic: no such topic in ZooKeeper.
+	ErrUnknownTopic = errors.New("unknown topic")
+	// ErrBrokerIDInUse: another live ZooKeeper session holds the broker's
+	// registration.
+	ErrBrokerIDInUse = errors.New("broker id is registered by another live session")
+	// ErrInvalidReplicaAssignment: a replica assignment given to CreateTopic is
+	// malformed.
+	ErrInvalidReplicaAssignment = errors.New("invalid replica assignment")
+	// ErrNoReassignmentInProgress: a cancellation named a partition that is
+	// not being reassigned.
+	ErrNoReassignmentInProgress = errors.New("no reassignment in progress")
+	// ErrElectionNotNeeded: the partition already has the leader the election
+	// asked for (its preferred replica, or a live one for an unclean election).
+	ErrElectionNotNeeded = errors.New("election not needed")
+	// ErrPreferredLeaderNotAvailable: the preferred replica is not live or not
+	// in the ISR.
+	ErrPreferredLeaderNotAvailable = errors.New("preferred leader not available")
+	// ErrEligibleLeadersNotAvailable: no live replica can lead the partition.
+	ErrEligibleLeadersNotAvailable = errors.New("eligible leaders not available")
+)
+
+// TopicPartition names one partition.
+type TopicPartition struct {
+	Topic     string
+	Partition int32
+}
+
+// ElectionType is the kind of leader election ElectLeaders asks for; the
+// values are those of Kafka's ElectLeaders request.
+type ElectionType int8
+
+const (
+	// PreferredElection makes each partition's first assigned replica its
+	// leader, if it is live and in the ISR.
+	PreferredElection ElectionType = 0
+	// UncleanElection gives a leaderless partition the first live replica as
+	// leader even if it is not in the ISR.
+	UncleanElection ElectionType = 1
+)
+
+// Endpoint is one advertised listener.
+type Endpoint struct {
+	Listener         string
+	SecurityProtocol string
+	Host             string
+	Port             int32
+}
+
+// Config configures a Session.
+type Config struct {
+	BrokerID int32
+	// Connect is zookeeper.connect: "h1:2181,h2:2182,h3:2183[/chroot]". A
+	// chroot prefixes every znode path; it is created when absent.
+	Connect string
+	// SessionTimeout is zookeeper.session.timeout.ms (18s when zero).
+	SessionTimeout time.Duration
+	// ConnectionTimeout is zookeeper.connection.timeout.ms: Start gives up when
+	// no session is established within it (SessionTimeout when zero).
+	ConnectionTimeout time.Duration
+	// Endpoints are the advertised listeners; the first PLAINTEXT one gives the
+	// registration's legacy host and port.
+	Endpoints []Endpoint
+	Rack      string
+	// Logger receives the session's log; nil discards it.
+	Logger logrus.FieldLogger
+	// UncleanLeaderElection is the broker default of
+	// unclean.leader.election.enable; a topic config overrides it.
+	UncleanLeaderElection bool
+	// AutoLeaderRebalance is auto.leader.rebalance.enable: the controller
+	// gives leaderships back to preferred replicas every
+	// LeaderImbalanceCheckInterval (5 minutes when zero) for the brokers whose
+	// share of lost preferred leaderships exceeds
+	// LeaderImbalancePerBrokerPercentage.
+	AutoLeaderRebalance                bool
+	LeaderImbalanceCheckInterval       time.Duration
+	LeaderImbalancePerBrokerPercentage int
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
+}
+
+// DefaultSessionTimeout is Kafka's default zookeeper.session.timeout.ms.
+const DefaultSessionTimeout = 18 * time.Second
+
+// DefaultLeaderImbalanceCheckInterval is Kafka's default
+// leader.imbalance.check.interval.seconds.
+const DefaultLeaderImbalanceCheckInterval = 300 * time.Second
+
+func (c Config) withDefaults() (Config, error) {
+	if c.BrokerID < 0 {
+		return c, fmt.Errorf("invalid broker id %d: must be non-negative", c.BrokerID)
+	}
+	if len(c.Endpoints) == 0 {
+		return c, errors.New("no advertised endpoints")
+	}
+	for _, e := range c.Endpoints {
+		if e.Listener == "" || e.SecurityProtocol == "" || e.Port < 0 || e.Port > 65535 {
+			return c, fmt.Errorf("invalid endpoint %+v: listener, security protocol and port 0-65535 are required", e)
+		}
+	}
+	if c.SessionTimeout <= 0 {
+		c.SessionTimeout = DefaultSessionTimeout
+	}
+	if c.ConnectionTimeout <= 0 {
+		c.ConnectionTimeout = c.SessionTimeout
+	}
+	if c.Logger == nil {
+		discard := logrus.New()
+		discard.Out = io.Discard
+		c.Logger = discard
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.LeaderImbalanceCheckInterval <= 0 {
+		c.LeaderImbalanceCheckInterval = DefaultLeaderImbalanceCheckInterval
+	}
+	if c.LeaderImbalancePerBrokerPercentage < 0 || c.LeaderImbalancePerBrokerPercentage > 100 {
+		return c, fmt.Errorf("invalid leader imbalance percentage %d: must be 0-100", c.LeaderImbalancePerBrokerPercentage)
+	}
+	return c, nil
+}
+
+// Broker is a live broker as registered in /brokers/ids.
+type Broker struct {
+	ID int32
+	// Host and Port are those of the first PLAINTEXT endpoint ("" and -1 when
+	// there is none).
+	Host string
+	Port int32
+	Rack string
+	// Epoch is the czxid of the registration: it grows each time the broker
+	// registers again.
+	Epoch     int64
+	Endpoints []Endpoint
+}
+
+// Partition is one partition's assignment and state.
+type Partition struct {
+	Topic     string
+	Partition int32
+	// Replicas in assignment order; the first is the preferred leader.
+	Replicas []int32
+	// Leader is -1 when there is none.
+	Leader      int32
+	LeaderEpoch int32
+	ISR         []int32
+	// State is one of zkpaths.StateNonExistent (no state znode yet: Leader,
+	// LeaderEpoch, ControllerEpoch and PartitionEpoch are then -1), StateNew,
+	// StateOnline, StateOffline.
+	State           string
+	ControllerEpoch int32
+	// PartitionEpoch is the state znode's zkVersion.
+	PartitionEpoch int32
+	// AddingReplicas and RemovingReplicas are set while the partition is
+	// being reassigned: Replicas then holds the target replicas followed by
+	// the original ones that are not targets.
+	AddingReplicas   []int32
+	RemovingReplicas []int32
+}
+
+// Topic is one topic.
+type Topic struct {
+	Name string
+	// ID is the topic id (zero for a topic created without one, until the
+	// controller assigns it).
+	ID [16]byte
+	// Partitions is indexed by partition number.
+	Partitions []Partition
+	// Deleting is true once deletion was requested and until the topic is gone.
+	Deleting bool
+	// Configs holds the topic's overrides (/config/topics/<t>); never nil.
+	Configs map[string]string
+}
+
+// Snapshot is an immutable view of the cluster's metadata.
+type Snapshot struct {
+	ClusterID string
+	// ControllerID is -1 when there is no controller.
+	ControllerID    int32
+	ControllerEpoch int32
+	// Brokers holds the live brokers.
+	Brokers map[int32]Broker
+	Topics  map[string]*Topic
+	// BrokerConfigs holds the dynamic broker configs by entity: a broker id
+	// ("1") or "<default>" (/config/brokers/<entity>).
+	BrokerConfigs map[string]map[string]string
+	// PendingDeletion maps each topic being deleted to the brokers holding a
+	// replica of it that have not confirmed its removal yet
+	// (ConfirmReplicasDeleted).
+	PendingDeletion map[string][]int32
+
+	// shuttingDown holds the live brokers that asked for a controlled
+	// shutdown.
+	shuttingDown map[int32]bool
+}
+
+// LiveBrokerIDs returns the ids of the live brokers in increasing order.
+func (snap *Snapshot) LiveBrokerIDs() []int32 {
+	ids := make([]int32, 0, len(snap.Brokers))
+	for id := range snap.Brokers {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}

@@ -1,0 +1,753 @@
+package coordinator
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/go-zookeeper/zk"
+	"github.com/sirupsen/logrus"
+
+	"github.com/kzoo/kzoo/zkpaths"
+)
+
+// view is the session goroutine's cache of the znodes it watches. Watch events
+// mark parts of it dirty; refresh re-reads them, re-arming the watches. It is
+// never shared: snapshots are built from it.
+type view struct {
+	brokers         map[int32]Broker
+	controller      controllerZnode
+	controllerEpoch epochZnode
+	topics          map[string]*topicEntry
+	deleting        map[string]bool
+	// confirmed holds, per topic being deleted, the brokers that confirmed
+	// the removal of their replicas.
+	confirmed map[string]map[int32]bool
+
+	// brokerConfigs holds /config/brokers/<entity> by entity.
+	brokerConfigs map[string]map[string]string
+	// lastConfigChange is the sequence number of the newest config change
+	// notification applied (-1 for none); configChangesPrimed is false until
+	// the first read of /config/changes after markAll.
+	lastConfigChange    int64
+	configChangesPrimed bool
+	// configChangeTimes holds the creation time of each notification, for the
+	// controller's purge.
+	configChangeTimes map[string]time.Time
+
+	// shuttingDown maps the brokers that asked for a controlled shutdown to
+	// the broker epoch they asked with.
+	shuttingDown map[int32]int64
+	// reassignments is the content of /admin/reassign_partitions.
+	reassignments adminZnode[map[TopicPartition][]int32]
+	// election is the content of /admin/preferred_replica_election.
+	election adminZnode[zkpaths.PreferredReplicaElection]
+
+	dirty dirtySet
+	// changed is set when the content differs from the last snapshot.
+	changed bool
+}
+
+type controllerZnode struct {
+	exists   bool
+	brokerID int32 // -1 when the payload is unreadable
+	owner    int64 // ephemeralOwner: the session that created it
+	czxid    int64
+	version  int32
+}
+
+// adminZnode is a watched request znode of /admin.
+type adminZnode[T any] struct {
+	exists  bool
+	version int32
+	// valid is false when the payload could not be decoded.
+	valid   bool
+	request T
+}
+
+type epochZnode struct {
+	epoch   int32
+	version int32 // -1 when the znode does not exist
+}
+
+type topicEntry struct {
+	czxid      int64 // tells a topic from an earlier one of the same name
+	version    int32 // zkVersion of /brokers/topics/<t>
+	assignment zkpaths.TopicAssignment
+	replicas   [][]int32 // nil when the assignment is malformed
+	// states holds every partition whose state znode is watched; an entry with
+	// exists=false is watched for creation.
+	states map[int32]stateEntry
+	// configs holds the topic's overrides; read when the topic appears and
+	// when a config change notification names it.
+	configs map[string]string
+}
+
+type stateEntry struct {
+	exists  bool
+	state   zkpaths.PartitionState
+	version int32 // the partition epoch
+}
+
+func (e stateEntry) current() *zkpaths.PartitionState {
+	if !e.exists {
+		return nil
+	}
+	s := e.state
+	return &s
+}
+
+type topicPartition struct {
+	topic     string
+	partition int32
+}
+
+// dirtySet names what must be read again.
+type dirtySet struct {
+	brokerList, controller, controllerEpoch, topicList, deletions       bool
+	configChanges, brokerConfigList, shutdowns, reassignments, election bool
+
+	brokers       map[int32]bool
+	topics        map[string]bool
+	states        map[topicPartition]bool
+	topicConfigs  map[string]bool
+	brokerConfigs map[string]bool
+	confirmations map[string]bool
+}
+
+func newView() *view {
+	v := &view{
+		brokers:         make(map[int32]Broker),
+		controller:      controllerZnode{brokerID: -1},
+		controllerEpoch: epochZnode{version: -1},
+		topics:          make(map[string]*topicEntry),
+		deleting:        make(map[string]bool),
+		confirmed:       make(map[string]map[int32]bool),
+		brokerConfigs:   make(map[string]map[string]string),
+		shuttingDown:    make(map[int32]int64),
+
+		lastConfigChange:  -1,
+		configChangeTimes: make(map[string]time.Time),
+		changed:           true,
+	}
+	v.dirty.reset()
+	return v
+}
+
+func (d *dirtySet) reset() {
+	*d = dirtySet{
+		brokers:       make(map[int32]bool),
+		topics:        make(map[string]bool),
+		states:        make(map[topicPartition]bool),
+		topicConfigs:  make(map[string]bool),
+		brokerConfigs: make(map[string]bool),
+		confirmations: make(map[string]bool),
+	}
+}
+
+func (d *dirtySet) empty() bool {
+	return !d.brokerList && !d.controller && !d.controllerEpoch && !d.topicList && !d.deletions &&
+		!d.configChanges && !d.brokerConfigList && !d.shutdowns && !d.reassignments && !d.election &&
+		len(d.brokers) == 0 && len(d.topics) == 0 && len(d.states) == 0 &&
+		len(d.topicConfigs) == 0 && len(d.brokerConfigs) == 0 && len(d.confirmations) == 0
+}
+
+// markAll makes the next refresh read everything again, e.g. in a new session,
+// where every watch is gone.
+func (v *view) markAll() {
+	d := &v.dirty
+	d.brokerList, d.controller, d.controllerEpoch, d.topicList, d.deletions = true, true, true, true, true
+	d.configChanges, d.brokerConfigList, d.shutdowns, d.reassignments, d.election = true, true, true, true, true
+	// Notifications missed while the watch was gone are covered by reading
+	// every config again.
+	v.configChangesPrimed = false
+	for id := range v.brokers {
+		d.brokers[id] = true
+	}
+	for name, t := range v.topics {
+		d.topics[name] = true
+		d.topicConfigs[name] = true
+		for p := range t.states {
+			d.states[topicPartition{name, p}] = true
+		}
+	}
+	for name := range v.deleting {
+		d.confirmations[name] = true
+	}
+}
+
+// markPath records a watch event on path.
+func (v *view) markPath(p string) {
+	d := &v.dirty
+	switch p {
+	case zkpaths.BrokerIDsPath:
+		d.brokerList = true
+		return
+	case zkpaths.ControllerPath:
+		d.controller = true
+		return
+	case zkpaths.ControllerEpochPath:
+		d.controllerEpoch = true
+		return
+	case zkpaths.TopicsPath:
+		d.topicList = true
+		return
+	case zkpaths.DeleteTopicsPath:
+		d.deletions = true
+		return
+	case zkpaths.ConfigChangesPath:
+		d.configChanges = true
+		return
+	case zkpaths.ControlledShutdownPath:
+		d.shutdowns = true
+		return
+	case zkpaths.ReassignPartitionsPath:
+		d.reassignments = true
+		return
+	case zkpaths.PreferredReplicaElectionPath:
+		d.election = true
+		return
+	}
+	if topic, ok := zkpaths.ParseDeleteTopicPath(p); ok {
+		d.confirmations[topic] = true
+		return
+	}
+	if id, ok := zkpaths.ParseBrokerIDPath(p); ok {
+		d.brokers[id] = true
+	} else if topic, ok := zkpaths.ParseTopicPath(p); ok {
+		d.topics[topic] = true
+	} else if topic, partition, ok := zkpaths.ParsePartitionStatePath(p); ok {
+		d.states[topicPartition{topic, partition}] = true
+	}
+}
+
+// refresh re-reads whatever is dirty. On error the parts not yet read stay
+// dirty for the next attempt.
+func (v *view) refresh(c *zkClient, log logrus.FieldLogger) error {
+	d := &v.dirty
+	if d.controllerEpoch {
+		if err := v.refreshControllerEpoch(c); err != nil {
+			return err
+		}
+		d.controllerEpoch = false
+	}
+	if d.controller {
+		if err := v.refreshController(c, log); err != nil {
+			return err
+		}
+		d.controller = false
+	}
+	if d.brokerList {
+		if err := v.refreshBrokerList(c); err != nil {
+			return err
+		}
+		d.brokerList = false
+	}
+	for _, id := range slices.Sorted(maps.Keys(d.brokers)) {
+		if err := v.refreshBroker(c, id, log); err != nil {
+			return err
+		}
+		delete(d.brokers, id)
+	}
+	if d.topicList {
+		if err := v.refreshTopicList(c); err != nil {
+			return err
+		}
+		d.topicList = false
+	}
+	for _, name := range slices.Sorted(maps.Keys(d.topics)) {
+		if err := v.refreshTopic(c, name, log); err != nil {
+			return err
+		}
+		delete(d.topics, name)
+	}
+	for _, tp := range slices.SortedFunc(maps.Keys(d.states), compareTopicPartition) {
+		if err := v.refreshState(c, tp, log); err != nil {
+			return err
+		}
+		delete(d.states, tp)
+	}
+	if d.deletions {
+		if err := v.refreshDeletions(c); err != nil {
+			return err
+		}
+		d.deletions = false
+	}
+	for _, name := range slices.Sorted(maps.Keys(d.confirmations)) {
+		if err := v.refreshConfirmations(c, name); err != nil {
+			return err
+		}
+		delete(d.confirmations, name)
+	}
+	if err := v.refreshConfigs(c, log); err != nil {
+		return err
+	}
+	if d.shutdowns {
+		if err := v.refreshShutdowns(c, log); err != nil {
+			return err
+		}
+		d.shutdowns = false
+	}
+	if d.reassignments {
+		if err := v.refreshReassignments(c, log); err != nil {
+			return err
+		}
+		d.reassignments = false
+	}
+	if d.election {
+		if err := v.refreshElection(c, log); err != nil {
+			return err
+		}
+		d.election = false
+	}
+	return nil
+}
+
+func compareTopicPartition(a, b topicPartition) int {
+	if a.topic != b.topic {
+		if a.topic < b.topic {
+			return -1
+		}
+		return 1
+	}
+	return int(a.partition) - int(b.partition)
+}
+
+func (v *view) refreshControllerEpoch(c *zkClient) error {
+	data, stat, exists, err := c.getOrWatchCreation(zkpaths.ControllerEpochPath)
+	if err != nil {
+		return err
+	}
+	next := epochZnode{version: -1}
+	if exists {
+		epoch, err := zkpaths.UnmarshalControllerEpoch(data)
+		if err != nil {
+			return fmt.Errorf("read %s: %w", zkpaths.ControllerEpochPath, err)
+		}
+		next = epochZnode{epoch: epoch, version: stat.Version}
+	}
+	if next != v.controllerEpoch {
+		v.controllerEpoch, v.changed = next, true
+	}
+	return nil
+}
+
+func (v *view) refreshController(c *zkClient, log logrus.FieldLogger) error {
+	data, stat, exists, err := c.getOrWatchCreation(zkpaths.ControllerPath)
+	if err != nil {
+		return err
+	}
+	next := controllerZnode{brokerID: -1}
+	if exists {
+		next = controllerZnode{exists: true, brokerID: -1, owner: stat.EphemeralOwner, czxid: stat.Czxid, version: stat.Version}
+		if reg, err := zkpaths.UnmarshalControllerRegistration(data); err != nil {
+			log.WithError(err).WithField("path", zkpaths.ControllerPath).Warn("unreadable controller registration")
+		} else {
+			next.brokerID = reg.BrokerID
+		}
+	}
+	v.setController(next)
+	return nil
+}
+
+func (v *view) setController(next controllerZnode) {
+	if next != v.controller {
+		v.controller, v.changed = next, true
+	}
+}
+
+func (v *view) refreshBrokerList(c *zkClient) error {
+	names, err := c.childrenW(zkpaths.BrokerIDsPath)
+	if err != nil {
+		return err
+	}
+	present := make(map[int32]bool, len(names))
+	for _, name := range names {
+		id, ok := zkpaths.ParseBrokerID(name)
+		if !ok {
+			continue
+		}
+		present[id] = true
+		if _, known := v.brokers[id]; !known {
+			v.dirty.brokers[id] = true
+		}
+	}
+	for id := range v.brokers {
+		if !present[id] {
+			delete(v.brokers, id)
+			v.changed = true
+		}
+	}
+	return nil
+}
+
+func (v *view) refreshBroker(c *zkClient, id int32, log logrus.FieldLogger) error {
+	p := zkpaths.BrokerIDPath(id)
+	data, stat, err := c.getW(p)
+	if errors.Is(err, zk.ErrNoNode) {
+		if _, known := v.brokers[id]; known {
+			delete(v.brokers, id)
+			v.changed = true
+		}
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	b := Broker{ID: id, Port: -1, Epoch: stat.Czxid}
+	if reg, err := zkpaths.UnmarshalBrokerRegistration(data); err != nil {
+		// The broker is alive whatever its payload says; keep it, unreachable.
+		log.WithError(err).WithField("path", p).Warn("unreadable broker registration")
+	} else {
+		b.Host, b.Port, b.Rack = reg.Host, reg.Port, reg.Rack
+		for _, e := range reg.Endpoints {
+			b.Endpoints = append(b.Endpoints, Endpoint(e))
+		}
+	}
+	if old, known := v.brokers[id]; !known || !equalBroker(old, b) {
+		v.brokers[id] = b
+		v.changed = true
+	}
+	return nil
+}
+
+func equalBroker(a, b Broker) bool {
+	return a.ID == b.ID && a.Host == b.Host && a.Port == b.Port && a.Rack == b.Rack && a.Epoch == b.Epoch &&
+		slices.Equal(a.Endpoints, b.Endpoints)
+}
+
+func (v *view) refreshTopicList(c *zkClient) error {
+	names, err := c.childrenW(zkpaths.TopicsPath)
+	if err != nil {
+		return err
+	}
+	present := make(map[string]bool, len(names))
+	for _, name := range names {
+		present[name] = true
+		if _, known := v.topics[name]; !known {
+			v.dirty.topics[name] = true
+		}
+	}
+	for name := range v.topics {
+		if !present[name] {
+			v.removeTopic(name)
+		}
+	}
+	return nil
+}
+
+func (v *view) removeTopic(name string) {
+	if _, known := v.topics[name]; known {
+		delete(v.topics, name)
+		v.changed = true
+	}
+}
+
+func (v *view) refreshTopic(c *zkClient, name string, log logrus.FieldLogger) error {
+	p := zkpaths.TopicPath(name)
+	data, stat, err := c.getW(p)
+	if errors.Is(err, zk.ErrNoNode) {
+		v.removeTopic(name)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	t := v.topics[name]
+	if t == nil || t.czxid != stat.Czxid {
+		// New, or deleted and created again: nothing of the old one applies.
+		t = &topicEntry{czxid: stat.Czxid, version: -1, states: make(map[int32]stateEntry)}
+		v.topics[name] = t
+		v.dirty.topicConfigs[name] = true
+	} else if t.version == stat.Version {
+		return nil
+	}
+	t.version = stat.Version
+	v.changed = true
+
+	assignment, err := zkpaths.UnmarshalTopicAssignment(data)
+	if err == nil {
+		t.assignment = assignment
+		t.replicas, err = assignment.Replicas()
+	}
+	if err != nil {
+		log.WithError(err).WithField("path", p).Warn("unreadable topic assignment; the topic is left out of the metadata")
+		t.assignment, t.replicas = zkpaths.TopicAssignment{}, nil
+		return nil
+	}
+	for partition := range t.replicas {
+		if _, watched := t.states[int32(partition)]; !watched {
+			v.dirty.states[topicPartition{name, int32(partition)}] = true
+		}
+	}
+	return nil
+}
+
+func (v *view) refreshState(c *zkClient, tp topicPartition, log logrus.FieldLogger) error {
+	t := v.topics[tp.topic]
+	if t == nil {
+		return nil
+	}
+	p := zkpaths.PartitionStatePath(tp.topic, tp.partition)
+	data, stat, exists, err := c.getOrWatchCreation(p)
+	if err != nil {
+		return err
+	}
+	next := stateEntry{}
+	if exists {
+		state, err := zkpaths.UnmarshalPartitionState(data)
+		if err != nil {
+			// Treat it as having no leader: the controller's next conditional
+			// write replaces it.
+			log.WithError(err).WithField("path", p).Warn("unreadable partition state")
+			state = zkpaths.PartitionState{Leader: zkpaths.NoLeader, LeaderEpoch: -1, State: zkpaths.StateOffline}
+		}
+		next = stateEntry{exists: true, state: state, version: stat.Version}
+	}
+	v.setState(tp, next)
+	return nil
+}
+
+func (v *view) setState(tp topicPartition, next stateEntry) {
+	t := v.topics[tp.topic]
+	if t == nil {
+		return
+	}
+	if old, watched := t.states[tp.partition]; watched && equalState(old, next) {
+		return
+	}
+	t.states[tp.partition] = next
+	v.changed = true
+}
+
+func equalState(a, b stateEntry) bool {
+	return a.exists == b.exists && a.version == b.version && a.state.State == b.state.State &&
+		a.state.Leader == b.state.Leader && a.state.LeaderEpoch == b.state.LeaderEpoch &&
+		a.state.ControllerEpoch == b.state.ControllerEpoch && slices.Equal(a.state.ISR, b.state.ISR)
+}
+
+func (v *view) refreshDeletions(c *zkClient) error {
+	names, err := c.childrenW(zkpaths.DeleteTopicsPath)
+	if err != nil {
+		return err
+	}
+	next := make(map[string]bool, len(names))
+	for _, name := range names {
+		next[name] = true
+		if !v.deleting[name] {
+			v.dirty.confirmations[name] = true
+		}
+	}
+	for name := range v.confirmed {
+		if !next[name] {
+			delete(v.confirmed, name)
+		}
+	}
+	if !maps.Equal(next, v.deleting) {
+		v.deleting, v.changed = next, true
+	}
+	return nil
+}
+
+// refreshConfirmations reads (and watches) the brokers that confirmed the
+// removal of their replicas of a topic being deleted.
+func (v *view) refreshConfirmations(c *zkClient, topic string) error {
+	if !v.deleting[topic] {
+		delete(v.confirmed, topic)
+		return nil
+	}
+	names, err := c.childrenW(zkpaths.DeleteTopicPath(topic))
+	if errors.Is(err, zk.ErrNoNode) {
+		// The request is gone; the list's watch tells.
+		v.dirty.deletions = true
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	next := make(map[int32]bool, len(names))
+	for _, name := range names {
+		if id, ok := zkpaths.ParseBrokerID(name); ok {
+			next[id] = true
+		}
+	}
+	if !maps.Equal(next, v.confirmed[topic]) {
+		v.confirmed[topic], v.changed = next, true
+	}
+	return nil
+}
+
+func (v *view) refreshShutdowns(c *zkClient, log logrus.FieldLogger) error {
+	names, err := c.childrenW(zkpaths.ControlledShutdownPath)
+	if errors.Is(err, zk.ErrNoNode) {
+		// A cluster whose persistent paths predate controlled shutdown.
+		_, _, _, err = c.getOrWatchCreation(zkpaths.ControlledShutdownPath)
+		names = nil
+	}
+	if err != nil {
+		return err
+	}
+	next := make(map[int32]int64, len(names))
+	for _, name := range names {
+		id, ok := zkpaths.ParseBrokerID(name)
+		if !ok {
+			continue
+		}
+		data, _, err := c.get(zkpaths.ControlledShutdownBrokerPath(id))
+		if errors.Is(err, zk.ErrNoNode) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		req, err := zkpaths.UnmarshalControlledShutdownRequest(data)
+		if err != nil || req.BrokerID != id {
+			log.WithError(err).WithField("broker", id).Warn("ignoring an unreadable controlled shutdown request")
+			continue
+		}
+		next[id] = req.BrokerEpoch
+	}
+	if !maps.Equal(next, v.shuttingDown) {
+		v.shuttingDown, v.changed = next, true
+	}
+	return nil
+}
+
+func (v *view) refreshReassignments(c *zkClient, log logrus.FieldLogger) error {
+	data, stat, exists, err := c.getOrWatchCreation(zkpaths.ReassignPartitionsPath)
+	if err != nil {
+		return err
+	}
+	next := adminZnode[map[TopicPartition][]int32]{exists: exists}
+	if exists {
+		next.version = stat.Version
+		req, err := zkpaths.UnmarshalReassignPartitions(data)
+		if err != nil {
+			log.WithError(err).Warn("unreadable partition reassignment request")
+		} else {
+			next.valid = true
+			next.request = make(map[TopicPartition][]int32, len(req.Partitions))
+			for _, r := range req.Partitions {
+				next.request[TopicPartition{r.Topic, r.Partition}] = r.Replicas
+			}
+		}
+	}
+	v.reassignments = next
+	return nil
+}
+
+func (v *view) refreshElection(c *zkClient, log logrus.FieldLogger) error {
+	data, stat, exists, err := c.getOrWatchCreation(zkpaths.PreferredReplicaElectionPath)
+	if err != nil {
+		return err
+	}
+	next := adminZnode[zkpaths.PreferredReplicaElection]{exists: exists}
+	if exists {
+		next.version = stat.Version
+		req, err := zkpaths.UnmarshalPreferredReplicaElection(data)
+		if err != nil {
+			log.WithError(err).Warn("unreadable leader election request")
+		} else {
+			next.valid, next.request = true, req
+		}
+	}
+	v.election = next
+	return nil
+}
+
+// snapshot builds an immutable Snapshot of the view.
+func (v *view) snapshot(clusterID string) *Snapshot {
+	snap := &Snapshot{
+		ClusterID:       clusterID,
+		ControllerID:    -1,
+		ControllerEpoch: v.controllerEpoch.epoch,
+		Brokers:         make(map[int32]Broker, len(v.brokers)),
+		Topics:          make(map[string]*Topic, len(v.topics)),
+		BrokerConfigs:   make(map[string]map[string]string, len(v.brokerConfigs)),
+		PendingDeletion: make(map[string][]int32),
+		shuttingDown:    make(map[int32]bool),
+	}
+	for entity, configs := range v.brokerConfigs {
+		snap.BrokerConfigs[entity] = maps.Clone(configs)
+	}
+	for id := range v.shuttingDown {
+		if v.isShuttingDown(id) {
+			snap.shuttingDown[id] = true
+		}
+	}
+	if v.controller.exists {
+		snap.ControllerID = v.controller.brokerID
+	}
+	for id, b := range v.brokers {
+		b.Endpoints = slices.Clone(b.Endpoints)
+		snap.Brokers[id] = b
+	}
+	for name, t := range v.topics {
+		if t.replicas == nil {
+			continue
+		}
+		topic := &Topic{
+			Name:       name,
+			ID:         t.assignment.TopicID,
+			Partitions: make([]Partition, len(t.replicas)),
+			Deleting:   v.deleting[name],
+			Configs:    maps.Clone(t.configs),
+		}
+		if topic.Configs == nil {
+			topic.Configs = map[string]string{}
+		}
+		if topic.Deleting {
+			snap.PendingDeletion[name] = v.unconfirmedReplicas(name, t)
+		}
+		for p, replicas := range t.replicas {
+			part := Partition{
+				Topic:            name,
+				Partition:        int32(p),
+				Replicas:         slices.Clone(replicas),
+				Leader:           zkpaths.NoLeader,
+				LeaderEpoch:      -1,
+				State:            zkpaths.StateNonExistent,
+				ControllerEpoch:  -1,
+				PartitionEpoch:   -1,
+				AddingReplicas:   slices.Clone(t.assignment.AddingReplicas[int32(p)]),
+				RemovingReplicas: slices.Clone(t.assignment.RemovingReplicas[int32(p)]),
+			}
+			if s := t.states[int32(p)]; s.exists {
+				part.Leader = s.state.Leader
+				part.LeaderEpoch = s.state.LeaderEpoch
+				part.ISR = slices.Clone(s.state.ISR)
+				part.State = s.state.State
+				part.ControllerEpoch = s.state.ControllerEpoch
+				part.PartitionEpoch = s.version
+			}
+			topic.Partitions[p] = part
+		}
+		snap.Topics[name] = topic
+	}
+	return snap
+}
+
+// isShuttingDown tells whether a live broker asked for a controlled shutdown
+// in its current registration.
+func (v *view) isShuttingDown(id int32) bool {
+	epoch, asked := v.shuttingDown[id]
+	b, live := v.brokers[id]
+	return asked && live && b.Epoch == epoch
+}
+
+// unconfirmedReplicas lists the brokers holding a replica of a topic being
+// deleted that have not confirmed its removal.
+func (v *view) unconfirmedReplicas(name string, t *topicEntry) []int32 {
+	var pending []int32
+	for _, replicas := range t.replicas {
+		for _, r := range replicas {
+			if !v.confirmed[name][r] && !slices.Contains(pending, r) {
+				pending = append(pending, r)
+			}
+		}
+	}
+	slices.Sort(pending)
+	return pending
+}
