@@ -1,0 +1,293 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kzoo/kzoo/broker/config"
+	"github.com/kzoo/kzoo/coordinator"
+)
+
+// dynamicConfig is the part of the cluster view that configures this
+// broker at run time: the cluster-wide and per-broker dynamic configs.
+func (s *Server) dynamicConfig(snap *coordinator.Snapshot) config.Dynamic {
+	if snap == nil {
+		return config.Dynamic{}
+	}
+	return config.Dynamic{
+		Default: snap.BrokerConfigs[config.DefaultEntity],
+		Broker:  snap.BrokerConfigs[strconv.Itoa(int(s.cfg.ID))],
+	}
+}
+
+// effectiveConfig is the broker's configuration with the dynamic configs
+// of snap applied.
+func (s *Server) effectiveConfig(snap *coordinator.Snapshot) *config.Broker {
+	return s.cfg.WithDynamic(s.dynamicConfig(snap))
+}
+
+func (s *Server) handleDescribeConfigs(ctx context.Context, req *request) any {
+	in := req.body.(*kmsg.DescribeConfigsRequest)
+	resp := in.ResponseKind().(*kmsg.DescribeConfigsResponse)
+	snap := s.snapshot()
+	for _, rr := range in.Resources {
+		or := kmsg.NewDescribeConfigsResponseResource()
+		or.ResourceType, or.ResourceName = rr.ResourceType, rr.ResourceName
+		entries, err := s.describeResource(ctx, snap, rr.ResourceType, rr.ResourceName)
+		if err != nil {
+			or.ErrorCode, or.ErrorMessage = errorAnswer(err)
+			resp.Resources = append(resp.Resources, or)
+			continue
+		}
+		for _, e := range entries {
+			if rr.ConfigNames != nil && !slices.Contains(rr.ConfigNames, e.Name) {
+				continue
+			}
+			or.Configs = append(or.Configs, describeEntry(e, in.IncludeSynonyms, in.IncludeDocumentation))
+		}
+		resp.Resources = append(resp.Resources, or)
+	}
+	return resp
+}
+
+// describeResource lists the configs of a topic or of a broker entity. A
+// broker describes its own configuration only (its static part lives in its
+// own config file), and the cluster default entity ("") lists the dynamic
+// defaults alone, as Kafka does.
+func (s *Server) describeResource(ctx context.Context, snap *coordinator.Snapshot, typ kmsg.ConfigResourceType, name string) ([]config.Entry, error) {
+	dyn := s.dynamicConfig(snap)
+	switch typ {
+	case kmsg.ConfigResourceTypeTopic:
+		if t := snap.Topics[name]; t == nil || t.Deleting {
+			return nil, fmt.Errorf("%w: topic %q does not exist", kerr.UnknownTopicOrPartition, name)
+		}
+		overrides, err := s.meta.TopicConfig(ctx, name)
+		if errors.Is(err, coordinator.ErrUnknownTopic) {
+			return nil, fmt.Errorf("%w: topic %q does not exist", kerr.UnknownTopicOrPartition, name)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read the config of topic %q: %w", name, err)
+		}
+		return s.cfg.DescribeTopic(overrides, dyn), nil
+	case kmsg.ConfigResourceTypeBroker:
+		entity, err := config.ParseBrokerEntity(name)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", kerr.InvalidRequest, err)
+		}
+		if entity == config.DefaultEntity {
+			var out []config.Entry
+			for _, e := range s.cfg.DescribeBroker(config.Dynamic{Default: dyn.Default}) {
+				if e.Source == config.SourceDynamicDefaultBroker {
+					e.Synonyms = e.Synonyms[:1]
+					out = append(out, e)
+				}
+			}
+			return out, nil
+		}
+		if entity != strconv.Itoa(int(s.cfg.ID)) {
+			return nil, fmt.Errorf("%w: broker %d describes its own configs only, not those of broker %s", kerr.InvalidRequest, s.cfg.ID, entity)
+		}
+		return s.cfg.DescribeBroker(dyn), nil
+	default:
+		return nil, fmt.Errorf("%w: config resource type %d is not supported", kerr.InvalidRequest, typ)
+	}
+}
+
+func describeEntry(e config.Entry, synonyms, docs bool) kmsg.DescribeConfigsResponseResourceConfig {
+	rc := kmsg.NewDescribeConfigsResponseResourceConfig()
+	rc.Name = e.Name
+	rc.Value = e.Value
+	rc.ReadOnly = e.ReadOnly
+	rc.Source = kmsg.ConfigSource(e.Source)
+	rc.IsDefault = e.Source == config.SourceDefault
+	rc.ConfigType = configType(e.Type)
+	if docs && e.Doc != "" {
+		doc := e.Doc
+		rc.Documentation = &doc
+	}
+	if synonyms {
+		for _, syn := range e.Synonyms {
+			rs := kmsg.NewDescribeConfigsResponseResourceConfigConfigSynonym()
+			value := syn.Value
+			rs.Name, rs.Value, rs.Source = syn.Name, &value, kmsg.ConfigSource(syn.Source)
+			rc.ConfigSynonyms = append(rc.ConfigSynonyms, rs)
+		}
+	}
+	return rc
+}
+
+func configType(t config.Type) kmsg.ConfigType {
+	switch t {
+	case config.TypeInt:
+		return kmsg.ConfigTypeInt
+	case config.TypeLong:
+		return kmsg.ConfigTypeLong
+	case config.TypeBool:
+		return kmsg.ConfigTypeBoolean
+	case config.TypeList:
+		return kmsg.ConfigTypeList
+	case config.TypeDouble:
+		return kmsg.ConfigTypeDouble
+	default:
+		return kmsg.ConfigTypeString
+	}
+}
+
+func (s *Server) handleAlterConfigs(ctx context.Context, req *request) any {
+	in := req.body.(*kmsg.AlterConfigsRequest)
+	resp := in.ResponseKind().(*kmsg.AlterConfigsResponse)
+	dup := duplicateResources(len(in.Resources), func(i int) (kmsg.ConfigResourceType, string) {
+		return in.Resources[i].ResourceType, in.Resources[i].ResourceName
+	})
+	for i, rr := range in.Resources {
+		or := kmsg.NewAlterConfigsResponseResource()
+		or.ResourceType, or.ResourceName = rr.ResourceType, rr.ResourceName
+		err := dup[i]
+		if err == nil {
+			err = s.alterConfigs(ctx, rr.ResourceType, rr.ResourceName, in.ValidateOnly, func(map[string]string) (map[string]string, error) {
+				next := make(map[string]string, len(rr.Configs))
+				for _, c := range rr.Configs {
+					if _, twice := next[c.Name]; twice {
+						return nil, fmt.Errorf("%w: %s is set more than once", kerr.InvalidRequest, c.Name)
+					}
+					if c.Value == nil {
+						return nil, fmt.Errorf("%w: %s has a null value", kerr.InvalidRequest, c.Name)
+					}
+					next[c.Name] = *c.Value
+				}
+				return next, nil
+			})
+		}
+		if err != nil {
+			or.ErrorCode, or.ErrorMessage = errorAnswer(err)
+		}
+		resp.Resources = append(resp.Resources, or)
+	}
+	return resp
+}
+
+func (s *Server) handleIncrementalAlterConfigs(ctx context.Context, req *request) any {
+	in := req.body.(*kmsg.IncrementalAlterConfigsRequest)
+	resp := in.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
+	dup := duplicateResources(len(in.Resources), func(i int) (kmsg.ConfigResourceType, string) {
+		return in.Resources[i].ResourceType, in.Resources[i].ResourceName
+	})
+	for i, rr := range in.Resources {
+		or := kmsg.NewIncrementalAlterConfigsResponseResource()
+		or.ResourceType, or.ResourceName = rr.ResourceType, rr.ResourceName
+		err := dup[i]
+		if err == nil {
+			ops := make([]config.Op, len(rr.Configs))
+			for j, c := range rr.Configs {
+				ops[j] = config.Op{Name: c.Name, Type: config.OpType(c.Op), Value: c.Value}
+			}
+			broker := rr.ResourceType == kmsg.ConfigResourceTypeBroker
+			err = s.alterConfigs(ctx, rr.ResourceType, rr.ResourceName, in.ValidateOnly, func(current map[string]string) (map[string]string, error) {
+				effective := s.effectiveConfig(s.snapshot())
+				inEffect := func(name string) string {
+					if broker {
+						return effective.Values.Value(name)
+					}
+					return effective.ResolveTopic(current)[name]
+				}
+				next, err := config.ApplyOps(current, ops, func(name string) bool { return config.IsListKey(name, broker) }, inEffect)
+				switch {
+				case errors.Is(err, config.ErrInvalidOp):
+					return nil, fmt.Errorf("%w: %v", kerr.InvalidRequest, err)
+				case err != nil:
+					return nil, fmt.Errorf("%w: %v", kerr.InvalidConfig, err)
+				}
+				return next, nil
+			})
+		}
+		if err != nil {
+			or.ErrorCode, or.ErrorMessage = errorAnswer(err)
+		}
+		resp.Resources = append(resp.Resources, or)
+	}
+	return resp
+}
+
+// duplicateResources returns, per resource, INVALID_REQUEST when the same
+// resource appears more than once in a request (Kafka refuses all copies).
+func duplicateResources(n int, at func(int) (kmsg.ConfigResourceType, string)) []error {
+	type key struct {
+		typ  kmsg.ConfigResourceType
+		name string
+	}
+	count := make(map[key]int, n)
+	for i := range n {
+		t, name := at(i)
+		count[key{t, name}]++
+	}
+	out := make([]error, n)
+	for i := range n {
+		t, name := at(i)
+		if count[key{t, name}] > 1 {
+			out[i] = fmt.Errorf("%w: resource %q appears more than once", kerr.InvalidRequest, name)
+		}
+	}
+	return out
+}
+
+// alterConfigs computes a resource's new override set from its current one
+// with change, validates it and, unless validateOnly, stores it in
+// ZooKeeper. Errors wrap the Kafka error the client gets.
+func (s *Server) alterConfigs(ctx context.Context, typ kmsg.ConfigResourceType, name string, validateOnly bool, change func(current map[string]string) (map[string]string, error)) error {
+	snap := s.snapshot()
+	switch typ {
+	case kmsg.ConfigResourceTypeTopic:
+		if t := snap.Topics[name]; t == nil || t.Deleting {
+			return fmt.Errorf("%w: topic %q does not exist", kerr.UnknownTopicOrPartition, name)
+		}
+		current, err := s.meta.TopicConfig(ctx, name)
+		if errors.Is(err, coordinator.ErrUnknownTopic) {
+			return fmt.Errorf("%w: topic %q does not exist", kerr.UnknownTopicOrPartition, name)
+		}
+		if err != nil {
+			return fmt.Errorf("read the config of topic %q: %w", name, err)
+		}
+		next, err := change(current)
+		if err != nil {
+			return err
+		}
+		if err := config.ValidateTopicConfigs(next); err != nil {
+			return fmt.Errorf("%w: %v", kerr.InvalidConfig, err)
+		}
+		if validateOnly {
+			return nil
+		}
+		err = s.meta.SetTopicConfig(ctx, name, next)
+		if errors.Is(err, coordinator.ErrUnknownTopic) {
+			return fmt.Errorf("%w: topic %q does not exist", kerr.UnknownTopicOrPartition, name)
+		}
+		return err
+	case kmsg.ConfigResourceTypeBroker:
+		entity, err := config.ParseBrokerEntity(name)
+		if err != nil {
+			return fmt.Errorf("%w: %v", kerr.InvalidRequest, err)
+		}
+		next, err := change(snap.BrokerConfigs[entity])
+		if err != nil {
+			return err
+		}
+		if err := config.ValidateBrokerConfigs(next); err != nil {
+			if errors.Is(err, config.ErrNotDynamic) {
+				return fmt.Errorf("%w: %v", kerr.InvalidRequest, err)
+			}
+			return fmt.Errorf("%w: %v", kerr.InvalidConfig, err)
+		}
+		if validateOnly {
+			return nil
+		}
+		return s.meta.SetBrokerConfig(ctx, entity, next)
+	default:
+		return fmt.Errorf("%w: config resource type %d cannot be altered", kerr.InvalidRequest, typ)
+	}
+}

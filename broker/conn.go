@@ -1,0 +1,171 @@
+package broker
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+
+	"github.com/sirupsen/logrus"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kzoo/kzoo/broker/storage"
+)
+
+// maxRetainedFrameBuffer caps the read buffer a connection keeps between
+// requests, so an idle connection that once sent a large produce request
+// does not hold its memory.
+const maxRetainedFrameBuffer = 1 << 20
+
+// conn serves one client connection. Requests are read and answered one at a
+// time, in order, as Kafka does; a slow request (long-poll fetch, acks=all
+// produce) delays only this connection.
+type conn struct {
+	srv *Server
+	nc  net.Conn
+	rd  *bufio.Reader
+	wr  *bufio.Writer
+	log logrus.FieldLogger
+	// scratch holds a response header and body while it is encoded.
+	scratch []byte
+}
+
+func newConn(srv *Server, nc net.Conn) *conn {
+	return &conn{
+		srv: srv,
+		nc:  nc,
+		rd:  bufio.NewReaderSize(nc, 64<<10),
+		wr:  bufio.NewWriterSize(nc, 64<<10),
+		log: srv.log.WithField("remote", nc.RemoteAddr().String()),
+	}
+}
+
+// serve reads and answers requests until the client goes away, a protocol
+// error closes the connection, or ctx is cancelled.
+func (c *conn) serve(ctx context.Context) {
+	defer c.nc.Close()
+	var frame []byte
+	for {
+		if err := c.nc.SetReadDeadline(c.srv.readDeadline()); err != nil {
+			return
+		}
+		buf, err := readFrame(c.rd, c.srv.cfg.SocketRequestMaxBytes, frame)
+		if err != nil {
+			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && ctx.Err() == nil {
+				c.log.WithError(err).Debug("closing connection")
+			}
+			return
+		}
+		if cap(buf) <= maxRetainedFrameBuffer {
+			frame = buf[:0]
+		} else {
+			frame = nil
+		}
+		if err := c.handle(ctx, buf); err != nil {
+			if ctx.Err() == nil {
+				c.log.WithError(err).Info("closing connection")
+			}
+			return
+		}
+	}
+}
+
+// handle decodes, dispatches and answers one request. An error closes the
+// connection.
+func (c *conn) handle(ctx context.Context, frame []byte) error {
+	req, err := parseRequest(frame, c.srv.apiRange)
+	if err != nil {
+		var verr *versionError
+		if errors.As(err, &verr) && req.key == kmsg.ApiVersions.Int16() {
+			// KIP-511: answer an unknown ApiVersions version with v0 and
+			// our key list, so the client can pick a version it knows.
+			resp := c.srv.apiVersions(kerr.UnsupportedVersion.Code)
+			resp.SetVersion(0)
+			return c.writeResponse(req, resp)
+		}
+		return err
+	}
+	resp := c.srv.dispatch(ctx, c, req)
+	if resp == nil {
+		return nil // acks=0 produce: no response
+	}
+	return c.writeResponse(req, resp)
+}
+
+// writeResponse frames and writes resp, which is a kmsg.Response or a
+// *fetchResponse whose record data is sent from the segment files.
+func (c *conn) writeResponse(req *request, resp any) error {
+	switch r := resp.(type) {
+	case kmsg.Response:
+		buf := append(c.scratch[:0], 0, 0, 0, 0)
+		buf = appendResponseHeader(buf, req, r.IsFlexible())
+		buf = r.AppendTo(buf)
+		putSize(buf)
+		if cap(buf) <= maxRetainedFrameBuffer {
+			c.scratch = buf[:0]
+		}
+		if _, err := c.wr.Write(buf); err != nil {
+			return fmt.Errorf("write %s response: %w", kmsg.NameForKey(req.key), err)
+		}
+	case *fetchResponse:
+		if err := c.writeParts(req, r); err != nil {
+			return fmt.Errorf("write fetch response: %w", err)
+		}
+	default:
+		return fmt.Errorf("internal error: handler for %s returned %T", kmsg.NameForKey(req.key), resp)
+	}
+	if c.rd.Buffered() > 0 {
+		// The client has pipelined more requests: answer them before
+		// flushing, saving a syscall per response.
+		return nil
+	}
+	return c.wr.Flush()
+}
+
+// putSize writes the frame size into the first four bytes of buf.
+func putSize(buf []byte) {
+	binary.BigEndian.PutUint32(buf, uint32(len(buf)-4))
+}
+
+// writeParts writes a response made of encoded bytes and file slices,
+// sending the slices with sendfile.
+func (c *conn) writeParts(req *request, r *fetchResponse) error {
+	header := appendResponseHeader(nil, req, r.flexible)
+	size := int64(len(header))
+	for _, p := range r.parts {
+		size += int64(len(p.bytes)) + p.slice.Size
+	}
+	var sizeBuf [4]byte
+	binary.BigEndian.PutUint32(sizeBuf[:], uint32(size))
+	if _, err := c.wr.Write(sizeBuf[:]); err != nil {
+		return err
+	}
+	if _, err := c.wr.Write(header); err != nil {
+		return err
+	}
+	for _, p := range r.parts {
+		if p.slice.Size == 0 {
+			if _, err := c.wr.Write(p.bytes); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := c.wr.Flush(); err != nil {
+			return err
+		}
+		if _, err := p.slice.WriteTo(c.nc); err != nil { // sendfile
+			return err
+		}
+	}
+	return nil
+}
+
+// part is a piece of an encoded response: bytes, or a range of a segment file.
+type part struct {
+	bytes []byte
+	slice storage.Slice
+}

@@ -1,0 +1,228 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kzoo/kzoo/coordinator"
+)
+
+// controllerError maps a per-partition error of the controller's election
+// and reassignment calls to the Kafka error the client gets.
+func controllerError(err error) error {
+	var code *kerr.Error
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &code):
+		return err
+	case errors.Is(err, coordinator.ErrUnknownTopic):
+		code = kerr.UnknownTopicOrPartition
+	case errors.Is(err, coordinator.ErrElectionNotNeeded):
+		code = kerr.ElectionNotNeeded
+	case errors.Is(err, coordinator.ErrPreferredLeaderNotAvailable):
+		code = kerr.PreferredLeaderNotAvailable
+	case errors.Is(err, coordinator.ErrEligibleLeadersNotAvailable):
+		code = kerr.EligibleLeadersNotAvailable
+	case errors.Is(err, coordinator.ErrInvalidReplicaAssignment):
+		code = kerr.InvalidReplicaAssignment
+	case errors.Is(err, coordinator.ErrNoReassignmentInProgress):
+		code = kerr.NoReassignmentInProgress
+	case errors.Is(err, context.DeadlineExceeded):
+		code = kerr.RequestTimedOut
+	case errors.Is(err, coordinator.ErrClosed), errors.Is(err, context.Canceled):
+		code = kerr.NotController
+	default:
+		code = kerr.UnknownServerError
+	}
+	return fmt.Errorf("%w: %v", code, err)
+}
+
+// adminContext bounds a request that waits for the controller by the
+// client's timeout (and maxAdminWait).
+func adminContext(ctx context.Context, timeoutMillis int32) (context.Context, context.CancelFunc) {
+	timeout := min(time.Duration(timeoutMillis)*time.Millisecond, maxAdminWait)
+	return context.WithTimeout(ctx, timeout)
+}
+
+func (s *Server) handleElectLeaders(ctx context.Context, req *request) any {
+	in := req.body.(*kmsg.ElectLeadersRequest)
+	resp := in.ResponseKind().(*kmsg.ElectLeadersResponse)
+	typ := coordinator.ElectionType(in.ElectionType) // 0 (preferred) before v1
+	if typ != coordinator.PreferredElection && typ != coordinator.UncleanElection {
+		resp.ErrorCode = kerr.InvalidRequest.Code
+		return resp
+	}
+
+	var requested []coordinator.TopicPartition
+	if in.Topics != nil {
+		requested = []coordinator.TopicPartition{} // none named is not "every partition"
+		for _, t := range in.Topics {
+			for _, p := range t.Partitions {
+				requested = append(requested, coordinator.TopicPartition{Topic: t.Topic, Partition: p})
+			}
+		}
+	}
+	results := make(map[coordinator.TopicPartition]error)
+	if requested == nil || len(requested) > 0 {
+		electCtx, cancel := adminContext(ctx, in.TimeoutMillis)
+		var err error
+		results, err = s.meta.ElectLeaders(electCtx, typ, requested)
+		cancel()
+		if err != nil {
+			// The request as a whole failed: every named partition gets why.
+			results = make(map[coordinator.TopicPartition]error, len(requested))
+			for _, tp := range requested {
+				results[tp] = err
+			}
+			if in.Version >= 1 && requested == nil {
+				resp.ErrorCode = errorCodeOr(controllerError(err), kerr.UnknownServerError)
+			}
+		}
+	}
+	for _, tp := range requested {
+		if _, ok := results[tp]; !ok {
+			// The controller skipped it: a partition it does not know.
+			results[tp] = fmt.Errorf("%w: partition %d of topic %q does not exist", kerr.UnknownTopicOrPartition, tp.Partition, tp.Topic)
+		}
+	}
+
+	groupByTopic(results, func(topic string) int {
+		t := kmsg.NewElectLeadersResponseTopic()
+		t.Topic = topic
+		resp.Topics = append(resp.Topics, t)
+		return len(resp.Topics) - 1
+	}, func(i int, partition int32, code int16, msg *string) {
+		rp := kmsg.NewElectLeadersResponseTopicPartition()
+		rp.Partition, rp.ErrorCode, rp.ErrorMessage = partition, code, msg
+		resp.Topics[i].Partitions = append(resp.Topics[i].Partitions, rp)
+	})
+	return resp
+}
+
+// groupByTopic walks per-partition results in topic and partition order:
+// newTopic adds a topic to the response and returns its index, add the
+// partition's answer (the Kafka error code and message of its error).
+func groupByTopic(results map[coordinator.TopicPartition]error, newTopic func(topic string) int, add func(topicIndex int, partition int32, code int16, msg *string)) {
+	byTopic := make(map[string]int)
+	for _, tp := range sortedPartitions(results) {
+		i, ok := byTopic[tp.Topic]
+		if !ok {
+			i = newTopic(tp.Topic)
+			byTopic[tp.Topic] = i
+		}
+		code, msg := errorAnswer(controllerError(results[tp]))
+		add(i, tp.Partition, code, msg)
+	}
+}
+
+func sortedPartitions[V any](m map[coordinator.TopicPartition]V) []coordinator.TopicPartition {
+	out := make([]coordinator.TopicPartition, 0, len(m))
+	for tp := range m {
+		out = append(out, tp)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Topic != out[j].Topic {
+			return out[i].Topic < out[j].Topic
+		}
+		return out[i].Partition < out[j].Partition
+	})
+	return out
+}
+
+func (s *Server) handleAlterPartitionAssignments(ctx context.Context, req *request) any {
+	in := req.body.(*kmsg.AlterPartitionAssignmentsRequest)
+	resp := in.ResponseKind().(*kmsg.AlterPartitionAssignmentsResponse)
+
+	targets := make(map[coordinator.TopicPartition][]int32)
+	results := make(map[coordinator.TopicPartition]error)
+	for _, t := range in.Topics {
+		for _, p := range t.Partitions {
+			tp := coordinator.TopicPartition{Topic: t.Topic, Partition: p.Partition}
+			if _, twice := targets[tp]; twice || results[tp] != nil {
+				delete(targets, tp)
+				results[tp] = fmt.Errorf("%w: partition %d of topic %q appears more than once", kerr.InvalidRequest, p.Partition, t.Topic)
+				continue
+			}
+			var replicas []int32
+			if p.Replicas != nil {
+				// A non-nil empty list is a (bad) target, not a cancellation.
+				replicas = append(make([]int32, 0, len(p.Replicas)), p.Replicas...)
+			}
+			targets[tp] = replicas
+		}
+	}
+	if len(targets) > 0 {
+		alterCtx, cancel := adminContext(ctx, in.TimeoutMillis)
+		perPartition, err := s.meta.AlterReassignments(alterCtx, targets)
+		cancel()
+		if err != nil {
+			err = controllerError(err)
+			resp.ErrorCode, resp.ErrorMessage = errorAnswer(err)
+			return resp
+		}
+		for tp := range targets {
+			results[tp] = perPartition[tp]
+		}
+	}
+
+	groupByTopic(results, func(topic string) int {
+		t := kmsg.NewAlterPartitionAssignmentsResponseTopic()
+		t.Topic = topic
+		resp.Topics = append(resp.Topics, t)
+		return len(resp.Topics) - 1
+	}, func(i int, partition int32, code int16, msg *string) {
+		rp := kmsg.NewAlterPartitionAssignmentsResponseTopicPartition()
+		rp.Partition, rp.ErrorCode, rp.ErrorMessage = partition, code, msg
+		resp.Topics[i].Partitions = append(resp.Topics[i].Partitions, rp)
+	})
+	return resp
+}
+
+func (s *Server) handleListPartitionReassignments(ctx context.Context, req *request) any {
+	in := req.body.(*kmsg.ListPartitionReassignmentsRequest)
+	resp := in.ResponseKind().(*kmsg.ListPartitionReassignmentsResponse)
+	snap := s.snapshot()
+
+	wanted := func(string, int32) bool { return true }
+	if in.Topics != nil {
+		named := make(map[coordinator.TopicPartition]bool)
+		for _, t := range in.Topics {
+			for _, p := range t.Partitions {
+				named[coordinator.TopicPartition{Topic: t.Topic, Partition: p}] = true
+			}
+		}
+		wanted = func(topic string, p int32) bool { return named[coordinator.TopicPartition{Topic: topic, Partition: p}] }
+	}
+	names := make([]string, 0, len(snap.Topics))
+	for name := range snap.Topics {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		rt := kmsg.NewListPartitionReassignmentsResponseTopic()
+		rt.Topic = name
+		for _, p := range snap.Topics[name].Partitions {
+			if len(p.AddingReplicas) == 0 && len(p.RemovingReplicas) == 0 || !wanted(name, p.Partition) {
+				continue
+			}
+			rp := kmsg.NewListPartitionReassignmentsResponseTopicPartition()
+			rp.Partition = p.Partition
+			rp.Replicas = slices.Clone(p.Replicas)
+			rp.AddingReplicas = slices.Clone(p.AddingReplicas)
+			rp.RemovingReplicas = slices.Clone(p.RemovingReplicas)
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		if len(rt.Partitions) > 0 {
+			resp.Topics = append(resp.Topics, rt)
+		}
+	}
+	return resp
+}

@@ -1,0 +1,135 @@
+package broker
+
+import (
+	"github.com/twmb/franz-go/pkg/kbin"
+
+	"github.com/kzoo/kzoo/broker/storage"
+)
+
+// fetchResponse is an encoded Fetch response whose record data stays in the
+// segment files until it is written: kmsg would need the records in memory,
+// so the Fetch response (v4-v12) is encoded here, as a list of parts.
+type fetchResponse struct {
+	flexible bool
+	parts    []part
+}
+
+// fetchPartition is one partition's answer.
+type fetchPartition struct {
+	partition      int32
+	errorCode      int16
+	highWatermark  int64
+	lastStable     int64
+	logStartOffset int64
+	records        storage.Slice // Size 0: no records
+	// diverging, divergingEpoch and divergingEndOffset (v12+) tell a
+	// follower where its log stops matching ours (KIP-320).
+	diverging          bool
+	divergingEpoch     int32
+	divergingEndOffset int64
+}
+
+type fetchTopic struct {
+	name       string
+	partitions []fetchPartition
+}
+
+// encodeFetchResponse encodes a Fetch response of the given version.
+func encodeFetchResponse(version int16, topics []fetchTopic) *fetchResponse {
+	e := fetchEncoder{version: version, flexible: version >= 12}
+	e.buf = kbin.AppendInt32(e.buf, 0) // throttle millis (v1+)
+	if version >= 7 {
+		e.buf = kbin.AppendInt16(e.buf, 0) // top-level error code
+		e.buf = kbin.AppendInt32(e.buf, 0) // session id: we keep no fetch sessions (KIP-227 allows that)
+	}
+	e.arrayLen(len(topics))
+	for _, t := range topics {
+		e.string(t.name)
+		e.arrayLen(len(t.partitions))
+		for _, p := range t.partitions {
+			e.partition(p)
+		}
+		e.tags()
+	}
+	e.tags()
+	e.flush()
+	return &fetchResponse{flexible: e.flexible, parts: e.parts}
+}
+
+type fetchEncoder struct {
+	version  int16
+	flexible bool
+	buf      []byte
+	parts    []part
+}
+
+func (e *fetchEncoder) partition(p fetchPartition) {
+	e.buf = kbin.AppendInt32(e.buf, p.partition)
+	e.buf = kbin.AppendInt16(e.buf, p.errorCode)
+	e.buf = kbin.AppendInt64(e.buf, p.highWatermark)
+	e.buf = kbin.AppendInt64(e.buf, p.lastStable) // v4+
+	if e.version >= 5 {
+		e.buf = kbin.AppendInt64(e.buf, p.logStartOffset)
+	}
+	// Aborted transactions (v4+): null, as for read_uncommitted.
+	if e.flexible {
+		e.buf = kbin.AppendCompactNullableArrayLen(e.buf, 0, true)
+	} else {
+		e.buf = kbin.AppendNullableArrayLen(e.buf, 0, true)
+	}
+	if e.version >= 11 {
+		e.buf = kbin.AppendInt32(e.buf, -1) // preferred read replica: none
+	}
+	// Records: a (compact) nullable byte array whose bytes come from the file.
+	if e.flexible {
+		e.buf = kbin.AppendUvarint(e.buf, uint32(p.records.Size)+1)
+	} else {
+		e.buf = kbin.AppendInt32(e.buf, int32(p.records.Size))
+	}
+	if p.records.Size > 0 {
+		e.flush()
+		e.parts = append(e.parts, part{slice: p.records})
+	}
+	if e.flexible && p.diverging {
+		// One tagged field: tag 0, DivergingEpoch {Epoch int32,
+		// EndOffset int64, no tags}.
+		e.buf = kbin.AppendUvarint(e.buf, 1)
+		e.buf = kbin.AppendUvarint(e.buf, 0)
+		e.buf = kbin.AppendUvarint(e.buf, 4+8+1)
+		e.buf = kbin.AppendInt32(e.buf, p.divergingEpoch)
+		e.buf = kbin.AppendInt64(e.buf, p.divergingEndOffset)
+		e.buf = kbin.AppendUvarint(e.buf, 0)
+		return
+	}
+	e.tags()
+}
+
+func (e *fetchEncoder) arrayLen(n int) {
+	if e.flexible {
+		e.buf = kbin.AppendCompactArrayLen(e.buf, n)
+	} else {
+		e.buf = kbin.AppendArrayLen(e.buf, n)
+	}
+}
+
+func (e *fetchEncoder) string(s string) {
+	if e.flexible {
+		e.buf = kbin.AppendCompactString(e.buf, s)
+	} else {
+		e.buf = kbin.AppendString(e.buf, s)
+	}
+}
+
+// tags writes an empty tagged-field section in flexible versions.
+func (e *fetchEncoder) tags() {
+	if e.flexible {
+		e.buf = kbin.AppendUvarint(e.buf, 0)
+	}
+}
+
+func (e *fetchEncoder) flush() {
+	if len(e.buf) > 0 {
+		e.parts = append(e.parts, part{bytes: e.buf})
+		e.buf = nil
+	}
+}

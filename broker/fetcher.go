@@ -1,0 +1,329 @@
+package broker
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kzoo/kzoo/broker/replica"
+	"github.com/kzoo/kzoo/broker/storage"
+)
+
+// fetchRetryBackoff is how long a fetcher waits after a failed request, and
+// before fetching again a partition that got an error.
+const fetchRetryBackoff = 200 * time.Millisecond
+
+// fetcherManager owns one fetcher per source broker, each carrying every
+// partition this broker follows from that source.
+type fetcherManager struct {
+	srv *Server
+	ctx context.Context // the server's: fetchers stop with it
+
+	mu       sync.Mutex
+	fetchers map[int32]*fetcher
+	wg       sync.WaitGroup
+}
+
+// fetchedPartition is one partition a fetcher copies, at a leader epoch.
+type fetchedPartition struct {
+	p      *partition
+	target followTarget
+	// retryAt delays the next fetch of the partition after an error.
+	retryAt time.Time
+	// paused stops fetching until the view changes (a fenced epoch).
+	paused bool
+}
+
+type fetcher struct {
+	source int32
+	cancel context.CancelFunc
+
+	mu    sync.Mutex
+	parts map[storage.TopicPartition]*fetchedPartition
+	wake  chan struct{}
+}
+
+// add makes the fetcher of target.leader copy p at target.epoch, moving it
+// off any other fetcher. p.mu is held by the caller.
+func (m *fetcherManager) add(p *partition, target followTarget) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.removeLocked(p.tp)
+	f := m.fetchers[target.leader]
+	if f == nil {
+		ctx, cancel := context.WithCancel(m.ctx)
+		f = &fetcher{source: target.leader, cancel: cancel, parts: make(map[storage.TopicPartition]*fetchedPartition), wake: make(chan struct{}, 1)}
+		m.fetchers[target.leader] = f
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			m.srv.runFetcher(ctx, f)
+		}()
+	}
+	f.mu.Lock()
+	f.parts[p.tp] = &fetchedPartition{p: p, target: target}
+	f.mu.Unlock()
+	f.signal()
+}
+
+// remove stops fetching p.
+func (m *fetcherManager) remove(p *partition) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.removeLocked(p.tp)
+}
+
+func (m *fetcherManager) removeLocked(tp storage.TopicPartition) {
+	for id, f := range m.fetchers {
+		f.mu.Lock()
+		delete(f.parts, tp)
+		empty := len(f.parts) == 0
+		f.mu.Unlock()
+		if empty {
+			f.cancel()
+			delete(m.fetchers, id)
+		}
+	}
+}
+
+// wait waits for every fetcher to stop (after the server's context ended).
+func (m *fetcherManager) wait() { m.wg.Wait() }
+
+func (f *fetcher) signal() {
+	select {
+	case f.wake <- struct{}{}:
+	default:
+	}
+}
+
+// runFetcher fetches from f.source until ctx is done.
+func (s *Server) runFetcher(ctx context.Context, f *fetcher) {
+	log := s.log.WithField("source_broker", f.source)
+	var pc *peerConn
+	defer func() {
+		if pc != nil {
+			pc.Close()
+		}
+	}()
+	failures := 0
+	for ctx.Err() == nil {
+		req, batch, next := s.buildReplicaFetch(f)
+		if len(batch) == 0 {
+			wait := time.Duration(-1)
+			if !next.IsZero() {
+				wait = time.Until(next)
+			}
+			if !sleepOrWake(ctx, f.wake, wait) {
+				return
+			}
+			continue
+		}
+		if pc == nil {
+			var err error
+			if pc, err = s.dialBroker(ctx, f.source); err != nil {
+				failures++
+				if failures == 1 || failures%50 == 0 {
+					log.WithError(err).Warn("cannot connect to leader")
+				}
+				if !sleepOrWake(ctx, nil, fetchRetryBackoff) {
+					return
+				}
+				continue
+			}
+		}
+		resp := req.ResponseKind().(*kmsg.FetchResponse)
+		if err := pc.request(req, resp); err != nil {
+			pc.Close()
+			pc = nil
+			failures++
+			if ctx.Err() == nil && (failures == 1 || failures%50 == 0) {
+				log.WithError(err).Warn("fetch from leader failed")
+			}
+			if !sleepOrWake(ctx, nil, fetchRetryBackoff) {
+				return
+			}
+			continue
+		}
+		failures = 0
+		s.applyReplicaFetch(f, batch, resp)
+	}
+}
+
+// sleepOrWake waits for d (forever if negative), a wake-up or ctx; it
+// reports whether ctx is still live.
+func sleepOrWake(ctx context.Context, wake <-chan struct{}, d time.Duration) bool {
+	var timeout <-chan time.Time
+	if d >= 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		timeout = t.C
+	}
+	select {
+	case <-ctx.Done():
+		return false
+	case <-wake:
+	case <-timeout:
+	}
+	return true
+}
+
+func (s *Server) dialBroker(ctx context.Context, id int32) (*peerConn, error) {
+	snap := s.meta.Snapshot()
+	if snap == nil {
+		return nil, fmt.Errorf("broker %d: no cluster view yet", id)
+	}
+	b, ok := snap.Brokers[id]
+	if !ok || b.Port < 0 {
+		return nil, fmt.Errorf("broker %d is not live", id)
+	}
+	addr := net.JoinHostPort(b.Host, strconv.Itoa(int(b.Port)))
+	maxResponse := max(s.cfg.SocketRequestMaxBytes, s.cfg.ReplicaFetchMaxBytes*4, 100<<20)
+	return dialPeer(ctx, addr, "kzoo-replica-fetcher-"+strconv.Itoa(int(s.cfg.ID)), s.cfg.ReplicaSocketTimeout+s.cfg.ReplicaFetchWaitMax, maxResponse)
+}
+
+// buildReplicaFetch builds the next Fetch of f's ready partitions. It
+// returns the request, the partitions in it (in request order), and, when
+// none is ready, when the earliest delayed one will be.
+func (s *Server) buildReplicaFetch(f *fetcher) (*kmsg.FetchRequest, []*fetchedPartition, time.Time) {
+	req := kmsg.NewPtrFetchRequest()
+	req.Version = 12
+	req.ReplicaID = s.cfg.ID
+	req.MaxWaitMillis = int32(s.cfg.ReplicaFetchWaitMax / time.Millisecond)
+	req.MinBytes = s.cfg.ReplicaFetchMinBytes
+	req.MaxBytes = max(s.cfg.ReplicaFetchMaxBytes, 10<<20)
+	req.SessionEpoch = -1 // no fetch session (KIP-227)
+
+	now := time.Now()
+	var batch []*fetchedPartition
+	var next time.Time
+	topics := make(map[string]int)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for tp, fp := range f.parts {
+		if fp.paused {
+			continue
+		}
+		if fp.retryAt.After(now) {
+			if next.IsZero() || fp.retryAt.Before(next) {
+				next = fp.retryAt
+			}
+			continue
+		}
+		i, ok := topics[tp.Topic]
+		if !ok {
+			i = len(req.Topics)
+			topics[tp.Topic] = i
+			t := kmsg.NewFetchRequestTopic()
+			t.Topic = tp.Topic
+			req.Topics = append(req.Topics, t)
+		}
+		rp := kmsg.NewFetchRequestTopicPartition()
+		rp.Partition = tp.Partition
+		rp.CurrentLeaderEpoch = fp.target.epoch
+		rp.FetchOffset = fp.p.log.LogEndOffset()
+		rp.LastFetchedEpoch = fp.p.log.LatestEpoch()
+		rp.LogStartOffset = fp.p.log.LogStartOffset()
+		rp.PartitionMaxBytes = s.cfg.ReplicaFetchMaxBytes
+		req.Topics[i].Partitions = append(req.Topics[i].Partitions, rp)
+		batch = append(batch, fp)
+	}
+	// Keep batch in request order.
+	ordered := batch[:0:0]
+	for _, t := range req.Topics {
+		for _, rp := range t.Partitions {
+			for _, fp := range batch {
+				if fp.p.tp.Topic == t.Topic && fp.p.tp.Partition == rp.Partition {
+					ordered = append(ordered, fp)
+				}
+			}
+		}
+	}
+	return req, ordered, next
+}
+
+// applyReplicaFetch writes what the leader answered into each partition.
+func (s *Server) applyReplicaFetch(f *fetcher, batch []*fetchedPartition, resp *kmsg.FetchResponse) {
+	byTP := make(map[storage.TopicPartition]*kmsg.FetchResponseTopicPartition)
+	for i := range resp.Topics {
+		t := &resp.Topics[i]
+		for j := range t.Partitions {
+			byTP[storage.TopicPartition{Topic: t.Topic, Partition: t.Partitions[j].Partition}] = &t.Partitions[j]
+		}
+	}
+	for _, fp := range batch {
+		rp := byTP[fp.p.tp]
+		if rp == nil {
+			continue
+		}
+		err := s.applyFetchedPartition(fp, rp)
+		if err == nil {
+			continue
+		}
+		log := s.partitionLog(fp.p).WithFields(logrus.Fields{"leader": fp.target.leader, "leader_epoch": fp.target.epoch})
+		f.mu.Lock()
+		if f.parts[fp.p.tp] == fp {
+			if err == kerr.FencedLeaderEpoch {
+				// The leader is at a newer epoch than our view: wait for
+				// the view that brings it.
+				fp.paused = true
+			} else {
+				// NOT_LEADER and UNKNOWN_LEADER_EPOCH happen while the
+				// leader has not applied the view we act on: retry.
+				fp.retryAt = time.Now().Add(fetchRetryBackoff)
+			}
+		}
+		f.mu.Unlock()
+		log.WithError(err).Debug("replica fetch returned an error")
+	}
+}
+
+// applyFetchedPartition applies one partition's answer: truncation at a
+// divergence, or the records as the leader wrote them, then the follower's
+// high watermark.
+func (s *Server) applyFetchedPartition(fp *fetchedPartition, rp *kmsg.FetchResponseTopicPartition) error {
+	if rp.ErrorCode != 0 {
+		return kerr.ErrorForCode(rp.ErrorCode)
+	}
+	p := fp.p
+	p.appendMu.Lock()
+	defer p.appendMu.Unlock()
+	p.mu.Lock()
+	current := p.following
+	p.mu.Unlock()
+	if current != fp.target {
+		return nil // the role changed while the fetch was out
+	}
+	if rp.DivergingEpoch.EndOffset >= 0 {
+		leo := p.log.LogEndOffset()
+		foundEpoch, end, ok := p.log.EndOffsetForEpoch(rp.DivergingEpoch.Epoch)
+		offset := replica.TruncationOffset(rp.DivergingEpoch.Epoch, rp.DivergingEpoch.EndOffset,
+			replica.EpochEnd{Epoch: foundEpoch, EndOffset: end, Found: ok}, leo)
+		s.partitionLog(p).WithFields(logrus.Fields{
+			"leader": fp.target.leader, "leader_epoch": fp.target.epoch,
+			"diverging_epoch": rp.DivergingEpoch.Epoch, "diverging_end_offset": rp.DivergingEpoch.EndOffset,
+			"log_end_offset": leo, "truncate_to": offset,
+		}).Info("log diverges from the leader's: truncating")
+		if err := p.log.TruncateTo(offset); err != nil {
+			return fmt.Errorf("truncate to %d: %w", offset, err)
+		}
+		p.log.SetHighWatermark(min(p.log.HighWatermark(), p.log.LogEndOffset()))
+		return nil
+	}
+	if len(rp.RecordBatches) > 0 {
+		if _, err := p.log.AppendAsFollower(rp.RecordBatches); err != nil {
+			s.partitionLog(p).WithError(err).Error("cannot append the leader's records")
+			return err
+		}
+	}
+	if hw := min(p.log.LogEndOffset(), rp.HighWatermark); hw > p.log.HighWatermark() {
+		p.log.SetHighWatermark(hw)
+	}
+	return nil
+}

@@ -1,0 +1,65 @@
+package broker
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Special timestamps of a ListOffsets request.
+const (
+	listLatest   = -1
+	listEarliest = -2
+)
+
+func (s *Server) handleListOffsets(ctx context.Context, req *request) any {
+	in := req.body.(*kmsg.ListOffsetsRequest)
+	resp := in.ResponseKind().(*kmsg.ListOffsetsResponse)
+	for _, rt := range in.Topics {
+		ot := kmsg.NewListOffsetsResponseTopic()
+		ot.Topic = rt.Topic
+		for _, rp := range rt.Partitions {
+			op := kmsg.NewListOffsetsResponseTopicPartition()
+			op.Partition = rp.Partition
+			s.listOffset(rt.Topic, &rp, &op)
+			if in.Version == 0 && op.ErrorCode == 0 {
+				op.OldStyleOffsets = []int64{op.Offset}
+			}
+			ot.Partitions = append(ot.Partitions, op)
+		}
+		resp.Topics = append(resp.Topics, ot)
+	}
+	return resp
+}
+
+// listOffset answers one partition: the log start offset, the high
+// watermark (the end consumers can read to), or the first offset at or after
+// a timestamp, found through the time index.
+func (s *Server) listOffset(topic string, rp *kmsg.ListOffsetsRequestTopicPartition, op *kmsg.ListOffsetsResponseTopicPartition) {
+	op.Timestamp, op.Offset = -1, -1
+	p := s.partitions.get(topic, rp.Partition)
+	if p == nil {
+		op.ErrorCode = s.unknownPartitionError(topic, rp.Partition).Code
+		return
+	}
+	if err := p.checkLeader(rp.CurrentLeaderEpoch); err != nil {
+		op.ErrorCode = errorCode(err)
+		return
+	}
+	op.LeaderEpoch = p.leaderEpoch.Load()
+	hw := p.highWatermark()
+	switch rp.Timestamp {
+	case listLatest:
+		op.Offset = hw
+	case listEarliest:
+		op.Offset = p.log.LogStartOffset()
+	default:
+		offset, ts, ok, err := p.log.OffsetForTimestamp(rp.Timestamp)
+		switch {
+		case err != nil:
+			op.ErrorCode = errorCode(err)
+		case ok && offset < hw:
+			op.Offset, op.Timestamp = offset, ts
+		}
+	}
+}

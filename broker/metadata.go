@@ -1,0 +1,158 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"sort"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kzoo/kzoo/coordinator"
+)
+
+// apiVersions builds the ApiVersions response listing every API we serve.
+func (s *Server) apiVersions(errCode int16) *kmsg.ApiVersionsResponse {
+	resp := kmsg.NewPtrApiVersionsResponse()
+	resp.ErrorCode = errCode
+	keys := make([]kmsg.Key, 0, len(apis))
+	for k := range apis {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i] < keys[j] })
+	for _, k := range keys {
+		a := apis[k]
+		resp.ApiKeys = append(resp.ApiKeys, kmsg.ApiVersionsResponseApiKey{
+			ApiKey: k.Int16(), MinVersion: a.versions.min, MaxVersion: a.versions.max,
+		})
+	}
+	return resp
+}
+
+func (s *Server) handleAPIVersions(ctx context.Context, req *request) any {
+	resp := s.apiVersions(0)
+	resp.SetVersion(req.version)
+	return resp
+}
+
+func (s *Server) handleMetadata(ctx context.Context, req *request) any {
+	in := req.body.(*kmsg.MetadataRequest)
+	resp := in.ResponseKind().(*kmsg.MetadataResponse)
+	snap := s.snapshot()
+
+	resp.ControllerID = snap.ControllerID
+	resp.ClusterID = &snap.ClusterID
+	for _, id := range snap.LiveBrokerIDs() {
+		b := snap.Brokers[id]
+		mb := kmsg.NewMetadataResponseBroker()
+		mb.NodeID, mb.Host, mb.Port = b.ID, b.Host, b.Port
+		if b.Rack != "" {
+			rack := b.Rack
+			mb.Rack = &rack
+		}
+		resp.Brokers = append(resp.Brokers, mb)
+	}
+
+	// v0: an empty list means every topic; v1+: null means every topic.
+	all := in.Topics == nil || (in.Version == 0 && len(in.Topics) == 0)
+	if all {
+		names := make([]string, 0, len(snap.Topics))
+		for name, t := range snap.Topics {
+			if !t.Deleting {
+				names = append(names, name)
+			}
+		}
+		sort.Strings(names)
+		for _, name := range names {
+			resp.Topics = append(resp.Topics, describeTopic(snap, snap.Topics[name]))
+		}
+		return resp
+	}
+
+	autoCreate := s.cfg.AutoCreateTopics && (in.Version < 4 || in.AllowAutoTopicCreation)
+	for _, rt := range in.Topics {
+		if rt.Topic == nil {
+			// A lookup by topic id (v10+).
+			mt := kmsg.NewMetadataResponseTopic()
+			mt.TopicID = rt.TopicID
+			mt.ErrorCode = kerr.UnknownTopicID.Code
+			for _, t := range snap.Topics {
+				if t.ID == rt.TopicID {
+					mt = describeTopic(snap, t)
+				}
+			}
+			resp.Topics = append(resp.Topics, mt)
+			continue
+		}
+		name := *rt.Topic
+		if t := snap.Topics[name]; t != nil && !t.Deleting {
+			resp.Topics = append(resp.Topics, describeTopic(snap, t))
+			continue
+		}
+		mt := kmsg.NewMetadataResponseTopic()
+		mt.Topic = &name
+		mt.ErrorCode = kerr.UnknownTopicOrPartition.Code
+		if autoCreate {
+			mt.ErrorCode = s.autoCreateTopic(ctx, name).Code
+		}
+		resp.Topics = append(resp.Topics, mt)
+	}
+	return resp
+}
+
+// describeTopic is a topic's Metadata entry: leaders, replicas, ISR and the
+// offline replicas of each partition. A partition without a live leader
+// gets LEADER_NOT_AVAILABLE, which clients retry.
+func describeTopic(snap *coordinator.Snapshot, t *coordinator.Topic) kmsg.MetadataResponseTopic {
+	mt := kmsg.NewMetadataResponseTopic()
+	name := t.Name
+	mt.Topic = &name
+	mt.TopicID = t.ID
+	mt.IsInternal = name == "__consumer_offsets" || name == "__transaction_state"
+	for _, p := range t.Partitions {
+		mp := kmsg.NewMetadataResponseTopicPartition()
+		mp.Partition = p.Partition
+		mp.Leader = p.Leader
+		mp.LeaderEpoch = p.LeaderEpoch
+		mp.Replicas = append([]int32(nil), p.Replicas...)
+		mp.ISR = append([]int32(nil), p.ISR...)
+		for _, r := range p.Replicas {
+			if _, live := snap.Brokers[r]; !live {
+				mp.OfflineReplicas = append(mp.OfflineReplicas, r)
+			}
+		}
+		if _, live := snap.Brokers[p.Leader]; p.Leader < 0 || !live || p.State != "Online" {
+			mp.ErrorCode = kerr.LeaderNotAvailable.Code
+			mp.Leader = -1
+		}
+		mt.Partitions = append(mt.Partitions, mp)
+	}
+	return mt
+}
+
+// autoCreateTopic creates name with the broker's defaults, as Kafka does for
+// a Metadata or Produce request naming an unknown topic. The answer for this
+// request is LEADER_NOT_AVAILABLE (the client retries and finds it) or why
+// the topic cannot be created.
+func (s *Server) autoCreateTopic(ctx context.Context, name string) *kerr.Error {
+	if err := coordinator.ValidateTopicName(name); err != nil {
+		return kerr.InvalidTopicException
+	}
+	snap := s.snapshot()
+	rf := int(s.cfg.DefaultReplicationFactor)
+	assignment, err := coordinator.AssignReplicas(snap.LiveBrokerIDs(), int(s.cfg.NumPartitions), rf, rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0)))
+	if err != nil {
+		s.log.WithError(err).WithField("topic", name).Warn("cannot auto-create topic")
+		return kerr.InvalidReplicationFactor
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := s.meta.CreateTopic(ctx, name, assignment, nil); err != nil && !errors.Is(err, coordinator.ErrTopicExists) {
+		s.log.WithError(err).WithField("topic", name).Warn("cannot auto-create topic")
+		return kerr.UnknownServerError
+	}
+	s.log.WithField("topic", name).Info("auto-created topic")
+	return kerr.LeaderNotAvailable
+}

@@ -1,0 +1,35 @@
+package broker
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// handleOffsetForLeaderEpoch answers OffsetsForLeaderEpoch (KIP-101,
+// KIP-279) from the leader's epoch cache: for each requested epoch, the
+// largest epoch at or below it that the leader knows, and where that epoch
+// ends. Clients use it to detect truncation after a leader change.
+func (s *Server) handleOffsetForLeaderEpoch(ctx context.Context, req *request) any {
+	in := req.body.(*kmsg.OffsetForLeaderEpochRequest)
+	resp := in.ResponseKind().(*kmsg.OffsetForLeaderEpochResponse)
+	for _, rt := range in.Topics {
+		ot := kmsg.NewOffsetForLeaderEpochResponseTopic()
+		ot.Topic = rt.Topic
+		for _, rp := range rt.Partitions {
+			op := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
+			op.Partition = rp.Partition
+			op.LeaderEpoch, op.EndOffset = -1, -1
+			if p := s.partitions.get(rt.Topic, rp.Partition); p == nil {
+				op.ErrorCode = s.unknownPartitionError(rt.Topic, rp.Partition).Code
+			} else if err := p.checkLeader(rp.CurrentLeaderEpoch); err != nil {
+				op.ErrorCode = errorCode(err)
+			} else if epoch, end, ok := p.log.EndOffsetForEpoch(rp.LeaderEpoch); ok {
+				op.LeaderEpoch, op.EndOffset = epoch, end
+			}
+			ot.Partitions = append(ot.Partitions, op)
+		}
+		resp.Topics = append(resp.Topics, ot)
+	}
+	return resp
+}

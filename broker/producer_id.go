@@ -1,0 +1,55 @@
+package broker
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// producerIDAllocator hands out producer ids from blocks reserved in
+// ZooKeeper (/latest_producer_id_block), so ids are unique cluster-wide.
+type producerIDAllocator struct {
+	meta interface {
+		AllocateProducerIDBlock(ctx context.Context) (first, last int64, err error)
+	}
+	mu         sync.Mutex
+	next, last int64 // next <= last while the current block has ids left
+	haveBlock  bool
+}
+
+func (a *producerIDAllocator) allocate(ctx context.Context) (int64, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if !a.haveBlock || a.next > a.last {
+		first, last, err := a.meta.AllocateProducerIDBlock(ctx)
+		if err != nil {
+			return -1, fmt.Errorf("allocate producer id block: %w", err)
+		}
+		a.next, a.last, a.haveBlock = first, last, true
+	}
+	id := a.next
+	a.next++
+	return id, nil
+}
+
+func (s *Server) handleInitProducerID(ctx context.Context, req *request) any {
+	in := req.body.(*kmsg.InitProducerIDRequest)
+	resp := in.ResponseKind().(*kmsg.InitProducerIDResponse)
+	resp.ProducerID, resp.ProducerEpoch = -1, -1
+	if in.TransactionalID != nil {
+		// Transactions come with their coordinator in a later issue.
+		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+		return resp
+	}
+	id, err := s.producerIDs.allocate(ctx)
+	if err != nil {
+		s.log.WithError(err).Error("InitProducerId failed")
+		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
+		return resp
+	}
+	resp.ProducerID, resp.ProducerEpoch = id, 0
+	return resp
+}

@@ -1,0 +1,293 @@
+// Package broker is the data plane of one kzoo broker: the Kafka protocol
+// listener, request dispatch, and the partitions this broker serves from its
+// local logs. It follows the cluster through the coordinator's ZooKeeper
+// view: a partition is served when the state znode names this broker leader.
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kzoo/kzoo/broker/config"
+	"github.com/kzoo/kzoo/broker/storage"
+	"github.com/kzoo/kzoo/coordinator"
+)
+
+// Metadata is what the broker needs from the coordinator: the cluster view
+// and the topic administration it forwards to ZooKeeper. *coordinator.Session
+// implements it.
+type Metadata interface {
+	Snapshot() *coordinator.Snapshot
+	Changes() <-chan *coordinator.Snapshot
+	CreateTopic(ctx context.Context, name string, assignment [][]int32, configs map[string]string) error
+	DeleteTopic(ctx context.Context, name string) error
+	AddPartitions(ctx context.Context, name string, newReplicas [][]int32) error
+	SetTopicConfig(ctx context.Context, name string, configs map[string]string) error
+	SetBrokerConfig(ctx context.Context, entity string, configs map[string]string) error
+	ElectLeaders(ctx context.Context, typ coordinator.ElectionType, partitions []coordinator.TopicPartition) (map[coordinator.TopicPartition]error, error)
+	AlterReassignments(ctx context.Context, targets map[coordinator.TopicPartition][]int32) (map[coordinator.TopicPartition]error, error)
+	TopicConfig(ctx context.Context, name string) (map[string]string, error)
+	ConfirmReplicasDeleted(ctx context.Context, topic string) error
+	AllocateProducerIDBlock(ctx context.Context) (first, last int64, err error)
+	// UpdateISR is a partition leader's conditional ISR write; it returns
+	// the new partition epoch.
+	UpdateISR(ctx context.Context, topic string, partition, leaderEpoch, partitionEpoch int32, isr []int32) (int32, error)
+}
+
+// Server is one broker's protocol server and partition manager.
+type Server struct {
+	cfg  *config.Broker
+	log  logrus.FieldLogger
+	meta Metadata
+	logs *storage.Manager
+
+	partitions  partitionTable
+	producerIDs producerIDAllocator
+	fetchers    fetcherManager
+	isrWake     chan struct{}
+	health      healthTracker
+	// applied is the cluster view the partition table reflects; requests
+	// answer from it, so that Metadata never names this broker leader of
+	// a partition it has not started leading yet.
+	applied atomic.Pointer[coordinator.Snapshot]
+	// drainDeadline is when a stopping server closes idle connections
+	// (Unix nanoseconds; 0 while serving).
+	drainDeadline atomic.Int64
+
+	listeners []net.Listener
+	wg        sync.WaitGroup // connection and background goroutines
+
+	connsMu sync.Mutex
+	conns   map[net.Conn]struct{}
+}
+
+// New binds the listeners (so a port conflict fails start-up early) but
+// accepts nothing until Serve.
+func New(cfg *config.Broker, meta Metadata, logs *storage.Manager, log logrus.FieldLogger) (*Server, error) {
+	s := &Server{
+		cfg:     cfg,
+		log:     log,
+		meta:    meta,
+		logs:    logs,
+		conns:   make(map[net.Conn]struct{}),
+		isrWake: make(chan struct{}, 1),
+	}
+	s.fetchers = fetcherManager{srv: s, fetchers: make(map[int32]*fetcher)}
+	s.partitions.init()
+	s.producerIDs.meta = meta
+	for _, l := range cfg.Listeners {
+		addr := net.JoinHostPort(l.Host, strconv.Itoa(int(l.Port)))
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			s.closeListeners()
+			return nil, fmt.Errorf("listen on %s: %w", l, err)
+		}
+		s.listeners = append(s.listeners, ln)
+	}
+	return s, nil
+}
+
+// Addrs returns the bound listener addresses.
+func (s *Server) Addrs() []net.Addr {
+	out := make([]net.Addr, len(s.listeners))
+	for i, ln := range s.listeners {
+		out[i] = ln.Addr()
+	}
+	return out
+}
+
+// Serve applies the current cluster view (opening the partitions this broker
+// leads, and removing the replicas of topics deleted while it was down),
+// then accepts connections and follows metadata changes until ctx is
+// cancelled. It returns after every connection has been closed.
+func (s *Server) Serve(ctx context.Context) error {
+	// Fetchers stop with the server, after the connections are drained.
+	fetchCtx, stopFetchers := context.WithCancel(context.Background())
+	s.fetchers.ctx = fetchCtx
+	defer func() {
+		stopFetchers()
+		s.fetchers.wait()
+	}()
+	pending := !s.applyMetadata(ctx, s.meta.Snapshot())
+
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.runISRManager(ctx)
+	}()
+
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.followMetadata(ctx, pending)
+	}()
+	for _, ln := range s.listeners {
+		s.wg.Add(1)
+		go func(ln net.Listener) {
+			defer s.wg.Done()
+			s.accept(ctx, ln)
+		}(ln)
+	}
+	<-ctx.Done()
+	s.closeListeners()
+	s.drain()
+	s.partitions.closeAll()
+	return nil
+}
+
+// drainGrace is how long a stopping broker keeps answering connections it
+// has already accepted. Closing one between its connect and its first
+// answer would look to the client like a TLS or SASL mismatch (franz-go
+// gives up on it); with the listeners closed, clients instead get a refused
+// dial, which they retry elsewhere.
+const drainGrace = 500 * time.Millisecond
+
+// drain lets every connection finish the request it is reading or handling,
+// closes idle ones once drainGrace has passed, and waits for all of them
+// (and the other goroutines of Serve), closing whatever still hangs on.
+func (s *Server) drain() {
+	deadline := time.Now().Add(drainGrace)
+	s.drainDeadline.Store(deadline.UnixNano())
+	s.connsMu.Lock()
+	for nc := range s.conns {
+		_ = nc.SetReadDeadline(deadline) // a closed connection is fine
+	}
+	s.connsMu.Unlock()
+
+	done := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(done)
+	}()
+	hardStop := time.NewTimer(2 * drainGrace)
+	defer hardStop.Stop()
+	select {
+	case <-done:
+	case <-hardStop.C:
+		// A client that does not read its responses, or a request that
+		// does not end: close the sockets under them.
+		s.connsMu.Lock()
+		for nc := range s.conns {
+			nc.Close()
+		}
+		s.connsMu.Unlock()
+		<-done
+	}
+}
+
+// readDeadline is the read deadline for a connection's next request: the
+// drain deadline once the server is stopping, the idle timeout otherwise.
+func (s *Server) readDeadline() time.Time {
+	if d := s.drainDeadline.Load(); d != 0 {
+		return time.Unix(0, d)
+	}
+	if idle := s.cfg.ConnectionsMaxIdle; idle > 0 {
+		return time.Now().Add(idle)
+	}
+	return time.Time{}
+}
+
+// snapshot returns the cluster view the broker currently acts on.
+func (s *Server) snapshot() *coordinator.Snapshot { return s.applied.Load() }
+
+func (s *Server) closeListeners() {
+	for _, ln := range s.listeners {
+		ln.Close()
+	}
+}
+
+func (s *Server) accept(ctx context.Context, ln net.Listener) {
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
+				s.log.WithError(err).Error("accept failed")
+			}
+			return
+		}
+		if tc, ok := nc.(*net.TCPConn); ok {
+			_ = tc.SetNoDelay(true) // best effort: latency, not correctness
+		}
+		s.connsMu.Lock()
+		if ctx.Err() != nil {
+			s.connsMu.Unlock()
+			nc.Close()
+			return
+		}
+		s.conns[nc] = struct{}{}
+		s.connsMu.Unlock()
+
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			newConn(s, nc).serve(ctx)
+			s.connsMu.Lock()
+			delete(s.conns, nc)
+			s.connsMu.Unlock()
+		}()
+	}
+}
+
+// apiRange is the range of versions we serve for one API.
+type apiRange struct{ min, max int16 }
+
+type handlerFunc func(s *Server, ctx context.Context, req *request) any
+
+type api struct {
+	versions apiRange
+	handle   handlerFunc
+}
+
+// apis lists every API we serve, with the versions we advertise. The ranges
+// start low where clients (librdkafka in particular) enable features only
+// when an old version is advertised, and stop where a later version would
+// need something we do not implement yet (topic ids in Fetch v13+).
+// It is filled in init because ApiVersions' handler reads it.
+var apis map[kmsg.Key]api
+
+func init() {
+	apis = map[kmsg.Key]api{
+		kmsg.Produce:        {apiRange{3, 9}, (*Server).handleProduce},
+		kmsg.Fetch:          {apiRange{4, 12}, (*Server).handleFetch},
+		kmsg.ListOffsets:    {apiRange{0, 6}, (*Server).handleListOffsets},
+		kmsg.Metadata:       {apiRange{0, 12}, (*Server).handleMetadata},
+		kmsg.ApiVersions:    {apiRange{0, 3}, (*Server).handleAPIVersions},
+		kmsg.CreateTopics:   {apiRange{0, 7}, (*Server).handleCreateTopics},
+		kmsg.DeleteTopics:   {apiRange{0, 6}, (*Server).handleDeleteTopics},
+		kmsg.InitProducerID: {apiRange{0, 4}, (*Server).handleInitProducerID},
+		// Followers use the diverging epoch in Fetch instead; clients
+		// (KIP-320) ask it after a leader change.
+		kmsg.OffsetForLeaderEpoch: {apiRange{0, 4}, (*Server).handleOffsetForLeaderEpoch},
+		// Admin APIs: v0 for old tools, up to what kmsg knows.
+		kmsg.CreatePartitions:        {apiRange{0, 3}, (*Server).handleCreatePartitions},
+		kmsg.DescribeCluster:         {apiRange{0, 1}, (*Server).handleDescribeCluster},
+		kmsg.DescribeConfigs:         {apiRange{0, 4}, (*Server).handleDescribeConfigs},
+		kmsg.AlterConfigs:            {apiRange{0, 2}, (*Server).handleAlterConfigs},
+		kmsg.IncrementalAlterConfigs: {apiRange{0, 1}, (*Server).handleIncrementalAlterConfigs},
+		kmsg.ElectLeaders:            {apiRange{0, 2}, (*Server).handleElectLeaders},
+		// v1 adds AllowReplicationFactorChange, which we do not implement.
+		kmsg.AlterPartitionAssignments:  {apiRange{0, 0}, (*Server).handleAlterPartitionAssignments},
+		kmsg.ListPartitionReassignments: {apiRange{0, 0}, (*Server).handleListPartitionReassignments},
+	}
+}
+
+func (s *Server) apiRange(key int16) (apiRange, bool) {
+	a, ok := apis[kmsg.Key(key)]
+	return a.versions, ok
+}
+
+// dispatch runs the handler of req; it returns the response to send, or nil
+// for none.
+func (s *Server) dispatch(ctx context.Context, c *conn, req *request) any {
+	a := apis[kmsg.Key(req.key)]
+	return a.handle(s, ctx, req)
+}

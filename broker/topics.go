@@ -1,0 +1,274 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kzoo/kzoo/broker/config"
+	"github.com/kzoo/kzoo/coordinator"
+)
+
+// maxAdminWait bounds how long CreateTopics and DeleteTopics wait for the
+// controller to finish, whatever timeout the client asks for.
+const maxAdminWait = 60 * time.Second
+
+func (s *Server) handleCreateTopics(ctx context.Context, req *request) any {
+	in := req.body.(*kmsg.CreateTopicsRequest)
+	resp := in.ResponseKind().(*kmsg.CreateTopicsResponse)
+	seen := make(map[string]int)
+	for _, rt := range in.Topics {
+		seen[rt.Topic]++
+	}
+	var created []string
+	for _, rt := range in.Topics {
+		ot := kmsg.NewCreateTopicsResponseTopic()
+		ot.Topic = rt.Topic
+		ot.NumPartitions, ot.ReplicationFactor = -1, -1
+		var err error
+		if seen[rt.Topic] > 1 {
+			err = fmt.Errorf("%w: topic %q appears more than once in the request", kerr.InvalidRequest, rt.Topic)
+		} else {
+			var assignment [][]int32
+			var configs map[string]string
+			assignment, configs, err = s.planTopic(&rt)
+			if err == nil && !in.ValidateOnly {
+				err = s.meta.CreateTopic(ctx, rt.Topic, assignment, configs)
+				if errors.Is(err, coordinator.ErrTopicExists) {
+					err = fmt.Errorf("%w: topic %q already exists", kerr.TopicAlreadyExists, rt.Topic)
+				}
+			}
+			if err == nil {
+				ot.NumPartitions = int32(len(assignment))
+				ot.ReplicationFactor = int16(len(assignment[0]))
+				if !in.ValidateOnly {
+					created = append(created, rt.Topic)
+				}
+			}
+		}
+		if err != nil {
+			ot.ErrorCode, ot.ErrorMessage = errorAnswer(err)
+		}
+		resp.Topics = append(resp.Topics, ot)
+	}
+
+	// Answer once the new partitions have leaders, so a client can produce
+	// right away; on timeout the topics exist but may still be electing.
+	s.waitForMetadata(ctx, in.TimeoutMillis, func(snap *coordinator.Snapshot) bool {
+		for _, name := range created {
+			t := snap.Topics[name]
+			if t == nil {
+				return false
+			}
+			for _, p := range t.Partitions {
+				if p.State != "Online" {
+					return false
+				}
+			}
+		}
+		return true
+	})
+	snap := s.snapshot()
+	for i := range resp.Topics {
+		if t := snap.Topics[resp.Topics[i].Topic]; t != nil && resp.Topics[i].ErrorCode == 0 {
+			resp.Topics[i].TopicID = t.ID
+		}
+	}
+	return resp
+}
+
+// planTopic validates a CreateTopics entry and returns its replica
+// assignment and configs. Errors wrap the Kafka error the client gets.
+func (s *Server) planTopic(rt *kmsg.CreateTopicsRequestTopic) ([][]int32, map[string]string, error) {
+	if err := coordinator.ValidateTopicName(rt.Topic); err != nil {
+		return nil, nil, fmt.Errorf("%w: %v", kerr.InvalidTopicException, err)
+	}
+	configs := make(map[string]string, len(rt.Configs))
+	for _, c := range rt.Configs {
+		if c.Value == nil {
+			continue
+		}
+		configs[c.Name] = *c.Value
+	}
+	if err := config.ValidateTopicConfigs(configs); err != nil {
+		return nil, nil, fmt.Errorf("%w: %v", kerr.InvalidConfig, err)
+	}
+	live := s.snapshot().LiveBrokerIDs()
+
+	if len(rt.ReplicaAssignment) > 0 {
+		if rt.NumPartitions != -1 || rt.ReplicationFactor != -1 {
+			return nil, nil, fmt.Errorf("%w: give either a replica assignment or partitions and replication factor, not both", kerr.InvalidRequest)
+		}
+		assignment := make([][]int32, len(rt.ReplicaAssignment))
+		for _, ra := range rt.ReplicaAssignment {
+			if ra.Partition < 0 || int(ra.Partition) >= len(assignment) || assignment[ra.Partition] != nil {
+				return nil, nil, fmt.Errorf("%w: partitions of a replica assignment must be 0..%d, each once", kerr.InvalidReplicaAssignment, len(assignment)-1)
+			}
+			assignment[ra.Partition] = ra.Replicas
+		}
+		if err := validateAssignment(assignment, live); err != nil {
+			return nil, nil, err
+		}
+		return assignment, configs, nil
+	}
+
+	partitions := int(rt.NumPartitions)
+	if partitions == -1 {
+		partitions = int(s.cfg.NumPartitions)
+	}
+	rf := int(rt.ReplicationFactor)
+	if rf == -1 {
+		rf = int(s.cfg.DefaultReplicationFactor)
+	}
+	if partitions <= 0 {
+		return nil, nil, fmt.Errorf("%w: number of partitions must be larger than 0", kerr.InvalidPartitions)
+	}
+	if rf <= 0 {
+		return nil, nil, fmt.Errorf("%w: replication factor must be larger than 0", kerr.InvalidReplicationFactor)
+	}
+	if rf > len(live) {
+		return nil, nil, fmt.Errorf("%w: replication factor %d larger than the %d live brokers", kerr.InvalidReplicationFactor, rf, len(live))
+	}
+	assignment, err := coordinator.AssignReplicas(live, partitions, rf, rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1)))
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %v", kerr.InvalidReplicationFactor, err)
+	}
+	return assignment, configs, nil
+}
+
+// validateAssignment checks a client-given replica assignment: every
+// partition has the same number of distinct replicas, all of them live.
+func validateAssignment(assignment [][]int32, live []int32) error {
+	for p, replicas := range assignment {
+		if len(replicas) == 0 || len(replicas) != len(assignment[0]) {
+			return fmt.Errorf("%w: partition %d has %d replicas, want the same non-zero number for all", kerr.InvalidReplicaAssignment, p, len(replicas))
+		}
+		seen := make(map[int32]bool)
+		for _, r := range replicas {
+			if seen[r] {
+				return fmt.Errorf("%w: partition %d lists broker %d twice", kerr.InvalidReplicaAssignment, p, r)
+			}
+			seen[r] = true
+			if !slices.Contains(live, r) {
+				return fmt.Errorf("%w: broker %d of partition %d is not a live broker", kerr.InvalidReplicaAssignment, r, p)
+			}
+		}
+	}
+	return nil
+}
+
+func (s *Server) handleDeleteTopics(ctx context.Context, req *request) any {
+	in := req.body.(*kmsg.DeleteTopicsRequest)
+	resp := in.ResponseKind().(*kmsg.DeleteTopicsResponse)
+	snap := s.snapshot()
+
+	// v6+ names topics by name or id; earlier versions by name only.
+	type target struct {
+		name *string
+		id   [16]byte
+	}
+	var targets []target
+	for _, n := range in.TopicNames {
+		n := n
+		targets = append(targets, target{name: &n})
+	}
+	for _, t := range in.Topics {
+		targets = append(targets, target{name: t.Topic, id: t.TopicID})
+	}
+
+	var deleting []string
+	for _, t := range targets {
+		ot := kmsg.NewDeleteTopicsResponseTopic()
+		ot.Topic, ot.TopicID = t.name, t.id
+		var topic *coordinator.Topic
+		if t.name != nil {
+			topic = snap.Topics[*t.name]
+		} else {
+			for _, candidate := range snap.Topics {
+				if candidate.ID == t.id {
+					topic = candidate
+				}
+			}
+		}
+		var err error
+		switch {
+		case !s.cfg.DeleteTopicEnable:
+			err = fmt.Errorf("%w: delete.topic.enable is false", kerr.TopicDeletionDisabled)
+		case topic == nil && t.name == nil:
+			err = kerr.UnknownTopicID
+		case topic == nil:
+			err = kerr.UnknownTopicOrPartition
+		default:
+			name := topic.Name
+			ot.Topic, ot.TopicID = &name, topic.ID
+			err = s.meta.DeleteTopic(ctx, name)
+			if errors.Is(err, coordinator.ErrUnknownTopic) {
+				err = kerr.UnknownTopicOrPartition
+			}
+			if err == nil {
+				deleting = append(deleting, name)
+			}
+		}
+		if err != nil {
+			ot.ErrorCode = errorCodeOr(err, kerr.UnknownServerError)
+			if in.Version >= 5 {
+				msg := err.Error()
+				ot.ErrorMessage = &msg
+			}
+		}
+		resp.Topics = append(resp.Topics, ot)
+	}
+	s.waitForMetadata(ctx, in.TimeoutMillis, func(snap *coordinator.Snapshot) bool {
+		for _, name := range deleting {
+			if snap.Topics[name] != nil {
+				return false
+			}
+		}
+		return true
+	})
+	return resp
+}
+
+// waitForMetadata waits until done holds for the cluster view, the client's
+// timeout passes, or ctx ends.
+func (s *Server) waitForMetadata(ctx context.Context, timeoutMillis int32, done func(*coordinator.Snapshot) bool) {
+	timeout := time.Duration(timeoutMillis) * time.Millisecond
+	if timeout > maxAdminWait {
+		timeout = maxAdminWait
+	}
+	deadline := time.Now().Add(timeout)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for !done(s.snapshot()) && time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// errorAnswer is the error code and message a response gives for err: none
+// for nil, the Kafka error err wraps, UNKNOWN_SERVER_ERROR otherwise.
+func errorAnswer(err error) (code int16, msg *string) {
+	if err == nil {
+		return 0, nil
+	}
+	text := err.Error()
+	return errorCodeOr(err, kerr.UnknownServerError), &text
+}
+
+// errorCodeOr is the Kafka error code err wraps, or fallback's.
+func errorCodeOr(err error, fallback *kerr.Error) int16 {
+	var ke *kerr.Error
+	if errors.As(err, &ke) {
+		return ke.Code
+	}
+	return fallback.Code
+}
