@@ -1,0 +1,212 @@
+// Command kzoo is the operator CLI of a kzoo cluster. This first version
+// manages topics; groups, configs, reassignment, console clients and perf
+// tests follow.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+)
+
+const defaultBootstrap = "127.0.0.1:9092"
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintf(os.Stderr, "kzoo: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `Usage: kzoo [--bootstrap-server HOST:PORT] COMMAND ...
+
+Commands:
+  topics list                       list topics
+  topics describe TOPIC...          partitions, leaders, replicas and ISR
+  topics create TOPIC [--partitions N] [--replication-factor N] [--config k=v]...
+  topics delete TOPIC...
+  verify [flags]                    check that acknowledged writes survive (kzoo verify --help)
+
+The bootstrap server defaults to $KZOO_BOOTSTRAP or `+defaultBootstrap+`.
+`)
+}
+
+func run(args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("kzoo", flag.ContinueOnError)
+	bootstrap := fs.String("bootstrap-server", envOr("KZOO_BOOTSTRAP", defaultBootstrap), "a broker to bootstrap from")
+	fs.Usage = func() { usage(fs.Output()) }
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if fs.NArg() == 0 {
+		usage(os.Stderr)
+		return errors.New("no command given")
+	}
+	client := &kafka.Client{Addr: kafka.TCP(strings.Split(*bootstrap, ",")...), Timeout: 30 * time.Second}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	switch fs.Arg(0) {
+	case "topics":
+		return topics(ctx, client, fs.Args()[1:], out)
+	case "verify":
+		return verifyCommand(strings.Split(*bootstrap, ","), fs.Args()[1:], out)
+	case "help":
+		usage(out)
+		return nil
+	default:
+		return fmt.Errorf("unknown command %q (try kzoo --help)", fs.Arg(0))
+	}
+}
+
+func envOr(name, fallback string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return fallback
+}
+
+// configFlags collects repeated --config key=value flags.
+type configFlags map[string]string
+
+func (c configFlags) String() string { return fmt.Sprint(map[string]string(c)) }
+func (c configFlags) Set(v string) error {
+	k, val, ok := strings.Cut(v, "=")
+	if !ok {
+		return fmt.Errorf("config %q: want key=value", v)
+	}
+	c[k] = val
+	return nil
+}
+
+func topics(ctx context.Context, client *kafka.Client, args []string, out io.Writer) error {
+	if len(args) == 0 {
+		return errors.New("topics: want list, describe, create or delete")
+	}
+	sub, args := args[0], args[1:]
+	switch sub {
+	case "list":
+		meta, err := metadata(ctx, client, nil)
+		if err != nil {
+			return err
+		}
+		names := make([]string, 0, len(meta.Topics))
+		for _, t := range meta.Topics {
+			names = append(names, t.Name)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			fmt.Fprintln(out, n)
+		}
+		return nil
+	case "describe":
+		return describeTopics(ctx, client, args, out)
+	case "create":
+		return createTopic(ctx, client, args, out)
+	case "delete":
+		if len(args) == 0 {
+			return errors.New("topics delete: name at least one topic")
+		}
+		resp, err := client.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: args})
+		if err != nil {
+			return fmt.Errorf("delete topics: %w", err)
+		}
+		var failed error
+		for _, name := range args {
+			if err := resp.Errors[name]; err != nil {
+				failed = errors.Join(failed, fmt.Errorf("delete topic %s: %w", name, err))
+				continue
+			}
+			fmt.Fprintf(out, "Deleted topic %s.\n", name)
+		}
+		return failed
+	default:
+		return fmt.Errorf("topics: unknown subcommand %q", sub)
+	}
+}
+
+func metadata(ctx context.Context, client *kafka.Client, topics []string) (*kafka.MetadataResponse, error) {
+	meta, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: topics})
+	if err != nil {
+		var opErr *net.OpError
+		if errors.As(err, &opErr) {
+			return nil, fmt.Errorf("cannot reach broker %s: %w", client.Addr, err)
+		}
+		return nil, fmt.Errorf("metadata: %w", err)
+	}
+	return meta, nil
+}
+
+func createTopic(ctx context.Context, client *kafka.Client, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("topics create", flag.ContinueOnError)
+	partitions := fs.Int("partitions", -1, "number of partitions (default: the broker's num.partitions)")
+	rf := fs.Int("replication-factor", -1, "replication factor (default: the broker's default.replication.factor)")
+	configs := configFlags{}
+	fs.Var(configs, "config", "topic config key=value (repeatable)")
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		return errors.New("topics create: want a topic name first")
+	}
+	name := args[0]
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	var entries []kafka.ConfigEntry
+	for k, v := range configs {
+		entries = append(entries, kafka.ConfigEntry{ConfigName: k, ConfigValue: v})
+	}
+	resp, err := client.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{
+		Topic: name, NumPartitions: *partitions, ReplicationFactor: *rf, ConfigEntries: entries,
+	}}})
+	if err != nil {
+		return fmt.Errorf("create topic %s: %w", name, err)
+	}
+	if err := resp.Errors[name]; err != nil {
+		return fmt.Errorf("create topic %s: %w", name, err)
+	}
+	fmt.Fprintf(out, "Created topic %s.\n", name)
+	return nil
+}
+
+func describeTopics(ctx context.Context, client *kafka.Client, names []string, out io.Writer) error {
+	meta, err := metadata(ctx, client, names)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TOPIC\tPARTITION\tLEADER\tREPLICAS\tISR")
+	var failed error
+	for _, t := range meta.Topics {
+		if t.Error != nil {
+			failed = errors.Join(failed, fmt.Errorf("topic %s: %w", t.Name, t.Error))
+			continue
+		}
+		for _, p := range t.Partitions {
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\n", t.Name, p.ID, p.Leader.ID, ids(p.Replicas), ids(p.Isr))
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return failed
+}
+
+func ids(brokers []kafka.Broker) string {
+	parts := make([]string, len(brokers))
+	for i, b := range brokers {
+		parts[i] = fmt.Sprint(b.ID)
+	}
+	return strings.Join(parts, ",")
+}
