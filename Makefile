@@ -1,0 +1,101 @@
+# kzoo: build, run and test. `make help` lists the targets.
+#
+# The local cluster (make run/up/down/status) takes its settings from the
+# environment or the command line, e.g. `make up BROKERS=5` or
+# `make run KZOO_LOG_SEGMENT_BYTES=1048576`; see `scripts/cluster --help`.
+
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := build
+MAKEFLAGS += --no-print-directory
+
+GO ?= go
+CLUSTER := scripts/cluster
+# Go sources, without test fixtures, which may be malformed on purpose.
+GO_FILES = find . -name '*.go' -not -path './.git/*' -not -path '*/testdata/*' -print0
+
+.PHONY: help deps build run up down status test e2e bench fmt vet clean
+
+help:
+	@echo 'make deps     install what is missing: Debian zookeeper (with a JRE), kcat; Go modules'
+	@echo 'make build    bin/kzoo-broker and bin/kzoo'
+	@echo 'make run      deps, build, then run a local cluster in the foreground (Ctrl-C stops it)'
+	@echo 'make up       build, then start a local cluster in the background'
+	@echo 'make down     stop the local cluster'
+	@echo "make status   show the local cluster's processes"
+	@echo 'make test     deps, gofmt check, go vet, every test'
+	@echo 'make e2e      the end-to-end tests only'
+	@echo 'make bench    every benchmark'
+	@echo 'make fmt      gofmt every Go file'
+	@echo 'make vet      go vet'
+	@echo 'make clean    stop the local cluster, remove bin/ and .kzoo/'
+
+# Installs only what is missing, and asks apt for the package lists only when
+# it has something to install.
+deps:
+	@missing=(); \
+	if [[ $$(dpkg-query -W -f='$${Status}' zookeeper 2>/dev/null) != 'install ok installed' ]]; then \
+		missing+=(zookeeper); \
+	fi; \
+	if ! command -v kcat >/dev/null; then \
+		missing+=(kcat); \
+	fi; \
+	if (( $${#missing[@]} > 0 )); then \
+		sudo=(); \
+		if (( $$(id -u) != 0 )); then sudo=(sudo); fi; \
+		echo "installing: $${missing[*]}"; \
+		"$${sudo[@]}" apt-get update -q; \
+		"$${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$${missing[@]}"; \
+	fi
+	$(GO) mod download
+
+build:
+	CGO_ENABLED=0 $(GO) build -o bin/ ./cmd/kzoo-broker ./cmd/kzoo
+
+run: deps build
+	@$(CLUSTER) run
+
+up: build
+	@$(CLUSTER) up
+
+down:
+	@$(CLUSTER) down
+
+status:
+	@$(CLUSTER) status
+
+test: deps
+	@unformatted=$$($(GO_FILES) | xargs -0 -r gofmt -l); \
+	if [[ -n $$unformatted ]]; then \
+		echo 'gofmt: these files are not formatted (run make fmt):'; \
+		echo "$$unformatted"; \
+		exit 1; \
+	fi
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 25m ./...
+
+e2e: deps
+	$(GO) test -count=1 -timeout 25m ./e2e/...
+
+# Runs the benchmarks of every package that has any.
+bench:
+	@packages=$$( \
+		{ grep -rlE --include='*_test.go' --exclude-dir=.git --exclude-dir=testdata '^func Benchmark' . || (( $$? == 1 )); } \
+		| xargs -r dirname | sort -u); \
+	if [[ -z $$packages ]]; then \
+		echo 'no benchmarks'; \
+		exit 0; \
+	fi; \
+	$(GO) test -run '^$$' -bench . -benchmem $$packages
+
+fmt:
+	$(GO_FILES) | xargs -0 -r gofmt -w
+
+vet:
+	$(GO) vet ./...
+
+# Stops the cluster first: its pid files live in .kzoo, and without them
+# scripts/cluster no longer knows its processes.
+clean:
+	@if [[ -d .kzoo ]]; then KZOO_HOME='$(CURDIR)/.kzoo' $(CLUSTER) down; fi
+	rm -rf bin .kzoo

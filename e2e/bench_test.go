@@ -1,0 +1,99 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kzoo/kzoo/e2e/cluster"
+)
+
+// BenchmarkProduceConsume measures a broker end to end through franz-go:
+// records of 1 KiB produced with acks=all to a 6-partition topic, then
+// consumed from the start. Run with `make bench`.
+func BenchmarkProduceConsume(b *testing.B) {
+	c := cluster.Start(b, cluster.Options{Brokers: 1, PortOffset: 23600})
+	bootstrap := c.Bootstrap()
+	value := make([]byte, 1024)
+	for i := range value {
+		value[i] = byte('a' + i%26)
+	}
+	round := 0
+	newTopic := func(b *testing.B) string {
+		round++
+		topic := fmt.Sprintf("bench-%d", round)
+		cl, err := kgo.NewClient(kgo.SeedBrokers(bootstrap...))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer cl.Close()
+		createTopicWith(b, cl, topic, 6, 1)
+		return topic
+	}
+
+	b.Run("produce", func(b *testing.B) {
+		topic := newTopic(b)
+		cl, err := kgo.NewClient(kgo.SeedBrokers(bootstrap...), kgo.DefaultProduceTopic(topic), kgo.ProducerLinger(5*time.Millisecond))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer cl.Close()
+		b.SetBytes(int64(len(value)))
+		b.ResetTimer()
+		var wg sync.WaitGroup
+		var failed error
+		var mu sync.Mutex
+		for i := 0; i < b.N; i++ {
+			wg.Add(1)
+			cl.Produce(context.Background(), &kgo.Record{Value: value}, func(_ *kgo.Record, err error) {
+				if err != nil {
+					mu.Lock()
+					failed = err
+					mu.Unlock()
+				}
+				wg.Done()
+			})
+		}
+		wg.Wait()
+		if failed != nil {
+			b.Fatal(failed)
+		}
+	})
+
+	b.Run("consume", func(b *testing.B) {
+		topic := newTopic(b)
+		prod, err := kgo.NewClient(kgo.SeedBrokers(bootstrap...), kgo.DefaultProduceTopic(topic))
+		if err != nil {
+			b.Fatal(err)
+		}
+		for i := 0; i < b.N; i++ {
+			prod.Produce(context.Background(), &kgo.Record{Value: value}, nil)
+		}
+		if err := prod.Flush(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		prod.Close()
+
+		cons, err := kgo.NewClient(kgo.SeedBrokers(bootstrap...), kgo.ConsumeTopics(topic),
+			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer cons.Close()
+		b.SetBytes(int64(len(value)))
+		b.ResetTimer()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		for got := 0; got < b.N; {
+			fetches := cons.PollFetches(ctx)
+			if ctx.Err() != nil {
+				b.Fatalf("consumed %d of %d", got, b.N)
+			}
+			got += fetches.NumRecords()
+		}
+	})
+}
