@@ -1,0 +1,194 @@
+package group
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/sirupsen/logrus"
+)
+
+// shard is one __consumer_offsets partition the coordinator holds: its log
+// and the groups that live in it. mu guards everything below it; it is never
+// held while a write waits in Log.Append.
+type shard struct {
+	c         *Coordinator
+	partition int32
+	epoch     int32
+	log       Log
+	logger    logrus.FieldLogger
+	// ctx is canceled when the shard is unloaded; loads and writes run
+	// under it.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu sync.Mutex
+	// loaded is set once the log is read; closed once the partition is
+	// taken back. Requests are served only while loaded and not closed.
+	loaded, closed bool
+	groups         map[string]*group
+	// writeTails holds, per group id, the completion of the group's last
+	// write, which the group's next write waits for: writes of a group
+	// reach the log in the order the group made them.
+	writeTails map[string]chan struct{}
+}
+
+func newShard(c *Coordinator, partition, epoch int32, log Log) *shard {
+	ctx, cancel := context.WithCancel(c.ctx)
+	return &shard{
+		c:          c,
+		partition:  partition,
+		epoch:      epoch,
+		log:        log,
+		logger:     c.log.WithFields(logrus.Fields{"partition": partition, "epoch": epoch}),
+		ctx:        ctx,
+		cancel:     cancel,
+		groups:     make(map[string]*group),
+		writeTails: make(map[string]chan struct{}),
+	}
+}
+
+// unload gives the partition up: its load and writes are canceled, every
+// waiting JoinGroup and SyncGroup is answered NOT_COORDINATOR and the groups
+// are dropped (Dead), as Kafka's onGroupUnloaded.
+func (s *shard) unload() {
+	s.cancel()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
+	s.closed = true
+	for _, g := range s.groups {
+		g.transitionTo(stateDead, s.c.now())
+		g.eachMember(func(m *member) {
+			g.answerJoin(m, joinError(m.id, errNotCoordinator))
+			g.answerSync(m, syncError(errNotCoordinator))
+		})
+	}
+	clear(s.groups)
+}
+
+// write appends batch for the group groupID once the group's earlier writes
+// are done, then calls onDone (when not nil) with s.mu held and the Append
+// error. It returns a channel closed after onDone ran. The caller holds
+// s.mu, which fixes the order of the group's writes.
+func (s *shard) write(groupID string, batch []byte, onDone func(err error)) <-chan struct{} {
+	done := make(chan struct{})
+	if s.closed {
+		if onDone != nil {
+			onDone(context.Canceled)
+		}
+		close(done)
+		return done
+	}
+	prev := s.writeTails[groupID]
+	s.writeTails[groupID] = done
+	s.c.wg.Add(1)
+	go func() {
+		defer s.c.wg.Done()
+		defer close(done)
+		if prev != nil {
+			<-prev
+		}
+		err := s.ctx.Err()
+		if err == nil {
+			_, err = s.log.Append(s.ctx, batch)
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.writeTails[groupID] == done {
+			delete(s.writeTails, groupID)
+		}
+		if onDone != nil {
+			onDone(err)
+		}
+	}()
+	return done
+}
+
+// storeGroup writes the group's metadata with the members' assignments, as
+// Kafka's GroupMetadataManager.storeGroup; onDone gets the error code the
+// members would get (NONE on success) with s.mu held.
+func (s *shard) storeGroup(g *group, assignment map[string][]byte, onDone func(code int16)) {
+	batch := encodeBatch([]record{{key: groupMetadataKey(g.id), value: groupMetadataValue(g, assignment)}}, s.c.now())
+	generation := g.generation
+	s.write(g.id, batch, func(err error) {
+		if err != nil {
+			s.logger.WithFields(logrus.Fields{"group": g.id, "generation": generation}).WithError(err).
+				Warn("writing group metadata failed")
+		}
+		onDone(groupWriteError(err))
+	})
+}
+
+// writeTombstones deletes offsets of g and, when deleteGroup, the group's
+// metadata, in one batch; done is closed once the write is over. Like
+// Kafka, a failed tombstone write is only logged: the offsets are gone from
+// the coordinator either way, and expiry retries on a later leader.
+func (s *shard) writeTombstones(g *group, offsets []topicPartition, deleteGroup bool) <-chan struct{} {
+	records := make([]record, 0, len(offsets)+1)
+	for _, tp := range offsets {
+		records = append(records, record{key: offsetCommitKey(g.id, tp)})
+	}
+	if deleteGroup {
+		records = append(records, record{key: groupMetadataKey(g.id)})
+	}
+	if len(records) == 0 {
+		done := make(chan struct{})
+		close(done)
+		return done
+	}
+	return s.write(g.id, encodeBatch(records, s.c.now()), func(err error) {
+		if err != nil {
+			s.logger.WithField("group", g.id).WithError(err).Warn("writing tombstones failed")
+		}
+	})
+}
+
+// removeGroupIfDead deletes an Empty group that has no offsets left: it
+// goes Dead and leaves the shard. It reports whether the group's metadata
+// needs a tombstone (only a group that ever had a generation wrote any).
+func (s *shard) removeGroupIfDead(g *group, now time.Time) (tombstone bool) {
+	if !g.is(stateEmpty) || g.hasOffsets() || len(g.pendingMembers) > 0 {
+		// (A member id handed out with MEMBER_ID_REQUIRED is about to
+		// join: keep the group for it.)
+		return false
+	}
+	g.transitionTo(stateDead, now)
+	if s.groups[g.id] == g {
+		delete(s.groups, g.id)
+	}
+	s.logger.WithFields(logrus.Fields{"group": g.id, "generation": g.generation}).Info("group is dead")
+	return g.generation > 0
+}
+
+// tick fires the deadlines of the shard's groups that passed at now.
+func (s *shard) tick(now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.loaded || s.closed {
+		return
+	}
+	for _, g := range s.groups {
+		s.tickGroup(g, now)
+	}
+}
+
+// expireOffsets deletes the offsets that expired at now and the groups left
+// Empty without offsets, as Kafka's cleanupGroupMetadata.
+func (s *shard) expireOffsets(now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.loaded || s.closed {
+		return
+	}
+	for _, g := range s.groups {
+		expired := g.removeExpiredOffsets(now, s.c.cfg.OffsetsRetention)
+		tombstone := s.removeGroupIfDead(g, now)
+		if len(expired) > 0 {
+			s.logger.WithFields(logrus.Fields{"group": g.id, "offsets": len(expired)}).Info("expired offsets")
+		}
+		s.writeTombstones(g, expired, tombstone)
+	}
+}
