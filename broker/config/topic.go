@@ -3,8 +3,10 @@ package config
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/kzoo/kzoo/broker/storage"
 )
@@ -86,5 +88,41 @@ func (t Topic) Storage() storage.Config {
 	c.FileDeleteDelayMs = t.int64("file.delete.delay.ms", c.FileDeleteDelayMs)
 	c.MaxMessageBytes = int32(t.int64("max.message.bytes", int64(c.MaxMessageBytes)))
 	c.LogAppendTime = t["message.timestamp.type"] == "LogAppendTime"
+	if policy, ok := t["cleanup.policy"]; ok {
+		policies := splitList(policy)
+		c.Delete = slices.Contains(policies, "delete")
+		c.Compact = slices.Contains(policies, "compact")
+	}
+	c.DeleteRetentionMs = t.int64("delete.retention.ms", c.DeleteRetentionMs)
+	c.MinCleanableDirtyRatio = t.ratio("min.cleanable.dirty.ratio", c.MinCleanableDirtyRatio)
+	c.MinCompactionLagMs = t.int64("min.compaction.lag.ms", c.MinCompactionLagMs)
+	c.MaxCompactionLagMs = t.int64("max.compaction.lag.ms", c.MaxCompactionLagMs)
 	return c
+}
+
+// ratio reads a share between 0 and 1. Kafka refuses values outside that range; the key
+// table can only check that they are numbers, so they are clamped here rather than let
+// the log refuse to open.
+func (t Topic) ratio(name string, fallback float64) float64 {
+	f, err := strconv.ParseFloat(t[name], 64)
+	if err != nil || math.IsNaN(f) {
+		return fallback
+	}
+	return min(max(f, 0), 1)
+}
+
+// LogCleaner holds the broker-wide settings of the log cleaner.
+type LogCleaner struct {
+	Enabled          bool          // log.cleaner.enable
+	Backoff          time.Duration // log.cleaner.backoff.ms
+	DedupeBufferSize int64         // log.cleaner.dedupe.buffer.size
+}
+
+// LogCleaner returns the log cleaner's settings.
+func (v Values) LogCleaner() LogCleaner {
+	return LogCleaner{
+		Enabled:          v.bool("log.cleaner.enable"),
+		Backoff:          time.Duration(v.int64("log.cleaner.backoff.ms")) * time.Millisecond,
+		DedupeBufferSize: v.int64("log.cleaner.dedupe.buffer.size"),
+	}
 }

@@ -18,6 +18,7 @@ const (
 	metaPropertiesFile          = "meta.properties"
 	recoveryPointCheckpointFile = "recovery-point-offset-checkpoint"
 	highWatermarkCheckpointFile = "replication-offset-checkpoint"
+	cleanerCheckpointFile       = "cleaner-offset-checkpoint" // first dirty offsets of compacted logs
 	cleanShutdownFile           = ".kafka_cleanshutdown"
 	lockFile                    = ".lock"
 )

@@ -19,6 +19,17 @@ type Config struct {
 	FileDeleteDelayMs  int64 // file.delete.delay.ms: how long deleted segment files stay open for readers
 	MaxMessageBytes    int32 // max.message.bytes: largest record batch accepted
 	LogAppendTime      bool  // message.timestamp.type=LogAppendTime: broker sets batch timestamps
+
+	// cleanup.policy. Delete lets retention.ms and retention.bytes delete old segments;
+	// Compact has the cleaner keep only the latest record of each key. A log may have
+	// both, or neither (then it keeps everything).
+	Delete  bool
+	Compact bool
+
+	DeleteRetentionMs      int64   // delete.retention.ms: how long the cleaner keeps a tombstone after it first cleaned it
+	MinCleanableDirtyRatio float64 // min.cleanable.dirty.ratio: share of the cleanable bytes that must be dirty before a clean
+	MinCompactionLagMs     int64   // min.compaction.lag.ms: records younger than this are not compacted
+	MaxCompactionLagMs     int64   // max.compaction.lag.ms: records older than this are compacted whatever the dirty ratio
 }
 
 // DefaultConfig returns Kafka's defaults for the per-topic log settings.
@@ -36,6 +47,13 @@ func DefaultConfig() Config {
 		FileDeleteDelayMs:  60_000,
 		MaxMessageBytes:    1_048_588,
 		LogAppendTime:      false,
+
+		Delete:                 true,
+		Compact:                false,
+		DeleteRetentionMs:      day,
+		MinCleanableDirtyRatio: 0.5,
+		MinCompactionLagMs:     0,
+		MaxCompactionLagMs:     math.MaxInt64,
 	}
 }
 
@@ -54,6 +72,18 @@ func (c Config) Validate() error {
 	if c.MaxMessageBytes < 0 {
 		errs = append(errs, fmt.Errorf("max.message.bytes %d must not be negative", c.MaxMessageBytes))
 	}
+	if c.DeleteRetentionMs < 0 {
+		errs = append(errs, fmt.Errorf("delete.retention.ms %d must not be negative", c.DeleteRetentionMs))
+	}
+	if !(c.MinCleanableDirtyRatio >= 0 && c.MinCleanableDirtyRatio <= 1) { // also rejects NaN
+		errs = append(errs, fmt.Errorf("min.cleanable.dirty.ratio %v must lie between 0 and 1", c.MinCleanableDirtyRatio))
+	}
+	if c.MinCompactionLagMs < 0 {
+		errs = append(errs, fmt.Errorf("min.compaction.lag.ms %d must not be negative", c.MinCompactionLagMs))
+	}
+	if c.MaxCompactionLagMs <= 0 {
+		errs = append(errs, fmt.Errorf("max.compaction.lag.ms %d must be positive", c.MaxCompactionLagMs))
+	}
 	return errors.Join(errs...)
 }
 
@@ -61,6 +91,16 @@ func (c Config) Validate() error {
 // a segment can never be larger than math.MaxInt32 bytes, whatever segment.bytes says.
 func (c Config) segmentByteLimit() int64 {
 	return min(c.SegmentBytes, math.MaxInt32)
+}
+
+// rollMs is how old the active segment's first batch may grow before the segment rolls
+// (0: never). A compacted log rolls by max.compaction.lag.ms as well, as in Kafka: the
+// cleaner never touches the active segment, so its records could not be compacted in time.
+func (c Config) rollMs() int64 {
+	if c.Compact && (c.SegmentMs <= 0 || c.MaxCompactionLagMs < c.SegmentMs) {
+		return c.MaxCompactionLagMs
+	}
+	return max(c.SegmentMs, 0)
 }
 
 // maxOffsetIndexEntries and maxTimeIndexEntries are the entry counts segment.index.bytes allows.

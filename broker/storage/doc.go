@@ -7,12 +7,14 @@
 //	<log.dir>/meta.properties
 //	<log.dir>/recovery-point-offset-checkpoint
 //	<log.dir>/replication-offset-checkpoint        (high watermarks)
+//	<log.dir>/cleaner-offset-checkpoint            (first dirty offsets of compacted logs)
 //	<log.dir>/.kafka_cleanshutdown              (only while the broker is stopped cleanly)
 //	<log.dir>/<topic>-<partition>/00000000000000000000.log
 //	<log.dir>/<topic>-<partition>/00000000000000000000.index
 //	<log.dir>/<topic>-<partition>/00000000000000000000.timeindex
 //	<log.dir>/<topic>-<partition>/00000000000000001234.snapshot  (producer state as of offset 1234)
 //	<log.dir>/<topic>-<partition>/leader-epoch-checkpoint        (which leader epoch wrote which offsets)
+//	<log.dir>/<topic>-<partition>/cleaner-history                (when the cleaner first went over which offsets)
 //
 // A log is a sequence of segments. Each segment file holds magic-v2 record batches exactly
 // as producers sent them, except for the base offset and partition leader epoch, which the
@@ -36,6 +38,12 @@
 // truncation also has the Manager rewrite the recovery point checkpoint before the log
 // accepts appends again, so that a crash never finds a checkpoint vouching for bytes
 // written after the truncation as if they had been flushed.
+//
+// Logs whose cleanup.policy includes compact are compacted by the Manager's log cleaner
+// (see cleaner.go): it rewrites their inactive segments below the high watermark keeping
+// the latest record of each key, merging small segments, and swaps the copies in as
+// Kafka's cleaner does; offsets never change. Retention deletes segments only when the
+// policy includes delete.
 //
 // Concurrency: appends and other mutations of a [Log] are serialised by one mutex per
 // log. Readers take no lock on the write path: the segment list, the log end offset and

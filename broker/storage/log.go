@@ -23,9 +23,9 @@ import (
 // ErrClosed is returned by operations on a closed or deleted Log.
 var ErrClosed = errors.New("log is closed")
 
-// ErrUnexpectedOffset is returned by AppendAsFollower when the batches do not start at the
-// log end offset.
-var ErrUnexpectedOffset = errors.New("batches do not start at the log end offset")
+// ErrUnexpectedOffset is returned by AppendAsFollower when the batches start below the log
+// end offset.
+var ErrUnexpectedOffset = errors.New("batches start below the log end offset")
 
 // Read buffer sizes: a fetch scans batch headers from an index entry (index.interval.bytes
 // apart); loading scans whole segments.
@@ -54,7 +54,12 @@ type Log struct {
 	closed         atomic.Bool
 	windows        sync.Pool // of *[]byte, readWindowSize long
 
+	// cleanerCheckpoint is the first dirty offset of a compacted log: everything below it
+	// has been cleaned at least once. Written with mu held; the Manager checkpoints it.
+	cleanerCheckpoint atomic.Int64
+
 	flushMu sync.Mutex // serialises Flush
+	cleanMu sync.Mutex // serialises cleans; taken before mu, never while holding it
 
 	mu                sync.Mutex // serialises every change to the log; guards what follows
 	cfg               Config
@@ -65,11 +70,13 @@ type Log struct {
 	dirDirty          bool    // files were created or removed since the directory was last synced
 	failed            error   // a write left the log in an unknown state: refuse further appends
 	snapshots         []int64 // offsets of the producer state snapshots on disk, increasing
+	cleanHistory      cleanHistory
 
 	// afterTruncate, set by a Manager, rewrites the recovery point checkpoint once a
 	// truncation lowered the recovery point; until it succeeds (checkpointStale) appends
 	// are refused, so that nothing written past the truncation point is acknowledged while
-	// the checkpoint on disk may still vouch for the truncated bytes.
+	// the checkpoint on disk may still vouch for the truncated bytes. The same goes for
+	// the cleaner checkpoint, which would otherwise call the new records clean.
 	afterTruncate   func() error
 	checkpointStale bool
 
@@ -88,6 +95,10 @@ type OpenOptions struct {
 	HighWatermark int64 // from the replication offset checkpoint; clamped to the log's range
 	Logger        logrus.FieldLogger
 	Now           func() time.Time // nil = time.Now
+
+	// CleanerCheckpoint is the first dirty offset of a compacted log, from the
+	// cleaner-offset-checkpoint; clamped to the log's range. 0 = clean from the start.
+	CleanerCheckpoint int64
 }
 
 // AppendResult describes a successful append.
@@ -216,6 +227,7 @@ func (l *Log) load(opts OpenOptions) error {
 	l.recoveryPoint.Store(active.nextOffset)
 	l.SetHighWatermark(opts.HighWatermark)
 	l.lastFlush = now
+	l.loadCleanerState(opts.CleanerCheckpoint, now)
 	return nil
 }
 
@@ -225,6 +237,15 @@ func (l *Log) cleanDir() (bases, snapshots []int64, err error) {
 	entries, err := os.ReadDir(l.dir)
 	if err != nil {
 		return nil, nil, fmt.Errorf("list log dir: %w", err)
+	}
+	swapped, err := l.completeSwaps(entries)
+	if err != nil {
+		return nil, nil, err
+	}
+	if swapped {
+		if entries, err = os.ReadDir(l.dir); err != nil {
+			return nil, nil, fmt.Errorf("list log dir: %w", err)
+		}
 	}
 	logs := make(map[int64]bool)
 	var indexes []string
@@ -534,9 +555,10 @@ func (l *Log) appendAsLeaderLocked(records []byte, refs []batchRef, leaderEpoch 
 }
 
 // AppendAsFollower appends batches copied from the leader's log, which keep their offsets,
-// leader epochs and bytes. The first batch must start at the log end offset. Batches of
-// an epoch newer than the latest add it to the leader epoch cache, starting at their base
-// offset.
+// leader epochs and bytes. The first batch must not start below the log end offset; it
+// may start above it where the leader's cleaner removed every record in between, as in
+// Kafka. Batches of an epoch newer than the latest add it to the leader epoch cache,
+// starting at their base offset.
 func (l *Log) AppendAsFollower(records []byte) (AppendResult, error) {
 	refs, err := splitBatches(records)
 	if err != nil {
@@ -562,11 +584,12 @@ func (l *Log) appendAsFollowerLocked(records []byte, refs []batchRef) (AppendRes
 		return AppendResult{FirstOffset: -1, LastOffset: -1, LogAppendTime: -1, LogStartOffset: l.LogStartOffset()}, false, nil
 	}
 	leo := l.logEndOffset.Load()
-	if first := refs[0].hdr.baseOffset; first != leo {
+	first := refs[0].hdr.baseOffset
+	if first < leo {
 		return AppendResult{}, false, fmt.Errorf("first batch at offset %d, log end offset is %d: %w", first, leo, ErrUnexpectedOffset)
 	}
 	producers := l.producers.begin()
-	res := AppendResult{FirstOffset: leo, LogAppendTime: -1}
+	res := AppendResult{FirstOffset: first, LogAppendTime: -1}
 	next := leo
 	for _, r := range refs {
 		if r.hdr.baseOffset < next {
@@ -598,8 +621,8 @@ func (l *Log) countUnflushed(messages int64) bool {
 // write appends batches that carry their final offsets to the active segment, rolling
 // first if needed, and publishes them. l.mu must be held.
 func (l *Log) write(records []byte, refs []batchRef, now time.Time) error {
-	last := refs[len(refs)-1].hdr.lastOffset()
-	seg, err := l.maybeRoll(int64(len(records)), len(refs), last, now)
+	first, last := refs[0].hdr.baseOffset, refs[len(refs)-1].hdr.lastOffset()
+	seg, err := l.maybeRoll(int64(len(records)), len(refs), first, last, now)
 	if err != nil {
 		return err
 	}
@@ -623,14 +646,16 @@ func (l *Log) write(records []byte, refs []batchRef, now time.Time) error {
 }
 
 // maybeRoll returns the segment to append to, rolling a new one if the active segment
-// cannot take an append of size bytes in n batches ending at lastOffset. l.mu must be held.
-func (l *Log) maybeRoll(size int64, n int, lastOffset int64, now time.Time) (*segment, error) {
+// cannot take an append of size bytes in n batches from firstOffset to lastOffset. The
+// new segment starts at firstOffset, which is the log end offset but for a follower
+// copying past records its leader compacted away. l.mu must be held.
+func (l *Log) maybeRoll(size int64, n int, firstOffset, lastOffset int64, now time.Time) (*segment, error) {
 	segs := l.loadSegments()
 	active := segs[len(segs)-1]
 	if !l.shouldRoll(active, size, n, lastOffset, now) {
 		return active, nil
 	}
-	seg, err := createSegment(l.dir, l.logEndOffset.Load(), now)
+	seg, err := createSegment(l.dir, firstOffset, now)
 	if err != nil {
 		return nil, err
 	}
@@ -654,7 +679,7 @@ func (l *Log) shouldRoll(active *segment, size int64, n int, lastOffset int64, n
 	offsets, times := active.index.counts()
 	cfg := l.cfg
 	return current+size > cfg.segmentByteLimit() ||
-		(cfg.SegmentMs > 0 && now.Sub(active.rollBase).Milliseconds() > cfg.SegmentMs) ||
+		(cfg.rollMs() > 0 && now.Sub(active.rollBase).Milliseconds() > cfg.rollMs()) ||
 		offsets+n > cfg.maxOffsetIndexEntries() ||
 		times+n+1 > cfg.maxTimeIndexEntries() ||
 		lastOffset-active.baseOffset > math.MaxInt32

@@ -449,8 +449,10 @@ func TestAppendAsFollower(t *testing.T) {
 	written := appendBatches(t, leader, 20)
 	follower := openLogT(t, t.TempDir(), smallConfig(), OpenOptions{})
 
-	if _, err := follower.AppendAsFollower(bytes.Clone(written[1])); !errors.Is(err, ErrUnexpectedOffset) {
-		t.Fatalf("append not at the log end: got %v", err)
+	other := openLogT(t, t.TempDir(), smallConfig(), OpenOptions{})
+	must2(other.AppendAsFollower(bytes.Clone(written[0])))
+	if _, err := other.AppendAsFollower(bytes.Clone(written[0])); !errors.Is(err, ErrUnexpectedOffset) {
+		t.Fatalf("append below the log end: got %v", err)
 	}
 	bad := bytes.Clone(written[0])
 	bad[len(bad)-1] ^= 1

@@ -29,6 +29,11 @@ type ManagerConfig struct {
 	FlushSchedulerInterval time.Duration // how often to check flush.ms (log.flush.scheduler.interval.ms; default 1s is fine for us)
 	CheckpointInterval     time.Duration // log.flush.offset.checkpoint.interval.ms (60s)
 	Logger                 logrus.FieldLogger
+
+	// The log cleaner, which compacts the logs whose cleanup.policy includes compact.
+	CleanerEnabled          bool          // log.cleaner.enable
+	CleanerBackoff          time.Duration // log.cleaner.backoff.ms: the pause between passes over the logs (15s)
+	CleanerDedupeBufferSize int64         // log.cleaner.dedupe.buffer.size: memory for the key map of one clean (128 MiB)
 }
 
 // Defaults for the intervals of ManagerConfig left at zero.
@@ -36,6 +41,8 @@ const (
 	defaultRetentionCheckInterval = 5 * time.Minute
 	defaultFlushSchedulerInterval = time.Second
 	defaultCheckpointInterval     = time.Minute
+	defaultCleanerBackoff         = 15 * time.Second
+	defaultCleanerDedupeBuffer    = 128 << 20
 )
 
 // Manager owns the partition logs of a broker's log directories.
@@ -61,6 +68,7 @@ type logDir struct {
 	cleanShutdown  bool                     // the previous run left the clean shutdown marker
 	recoveryPoints map[TopicPartition]int64 // of partitions not opened yet, from the checkpoint
 	highWatermarks map[TopicPartition]int64 // likewise, from replication-offset-checkpoint
+	firstDirty     map[TopicPartition]int64 // likewise, from cleaner-offset-checkpoint
 	partitions     int                      // on disk, opened or not: for placing new ones
 }
 
@@ -92,6 +100,12 @@ func NewManager(cfg ManagerConfig) (*Manager, error) {
 	}
 	if cfg.CheckpointInterval <= 0 {
 		cfg.CheckpointInterval = defaultCheckpointInterval
+	}
+	if cfg.CleanerBackoff <= 0 {
+		cfg.CleanerBackoff = defaultCleanerBackoff
+	}
+	if cfg.CleanerDedupeBufferSize <= 0 {
+		cfg.CleanerDedupeBufferSize = defaultCleanerDedupeBuffer
 	}
 	m := &Manager{
 		cfg:     cfg,
@@ -176,6 +190,10 @@ func (m *Manager) prepareDir(d *logDir) error {
 	}
 	// Losing the high watermarks only holds consumers back until the leaders advance them.
 	if d.highWatermarks, err = m.readCheckpoint(d.path, highWatermarkCheckpointFile, "high watermarks restart at the log start"); err != nil {
+		return err
+	}
+	// Losing the cleaner checkpoint only costs cleaning compacted logs from their start.
+	if d.firstDirty, err = m.readCheckpoint(d.path, cleanerCheckpointFile, "compacted logs are cleaned from their start"); err != nil {
 		return err
 	}
 
@@ -330,7 +348,7 @@ func (m *Manager) GetOrCreate(tp TopicPartition, cfg Config) (*Log, error) {
 		dir = m.leastLoadedDir()
 		dir.partitions++
 	}
-	recoveryPoint, highWatermark := dir.recoveryPoints[tp], dir.highWatermarks[tp]
+	recoveryPoint, highWatermark, firstDirty := dir.recoveryPoints[tp], dir.highWatermarks[tp], dir.firstDirty[tp]
 	call := &openCall{done: make(chan struct{})}
 	m.opening[tp] = call
 	m.mu.Unlock()
@@ -341,6 +359,8 @@ func (m *Manager) GetOrCreate(tp TopicPartition, cfg Config) (*Log, error) {
 		CleanShutdown: dir.cleanShutdown || !existed,
 		HighWatermark: highWatermark,
 		Logger:        m.logger.WithFields(logrus.Fields{"topic": tp.Topic, "partition": tp.Partition}),
+
+		CleanerCheckpoint: firstDirty,
 	}, &m.reaper)
 
 	m.mu.Lock()
@@ -361,6 +381,7 @@ func (m *Manager) GetOrCreate(tp TopicPartition, cfg Config) (*Log, error) {
 		delete(m.onDisk, tp)
 		delete(dir.recoveryPoints, tp)
 		delete(dir.highWatermarks, tp)
+		delete(dir.firstDirty, tp)
 	}
 	m.mu.Unlock()
 	call.log, call.err = log, err
@@ -403,6 +424,7 @@ func (m *Manager) Remove(tp TopicPartition) error {
 		delete(m.onDisk, tp)
 		delete(dir.recoveryPoints, tp)
 		delete(dir.highWatermarks, tp)
+		delete(dir.firstDirty, tp)
 		dir.partitions--
 	}
 	m.mu.Unlock()
@@ -437,8 +459,17 @@ func (m *Manager) Remove(tp TopicPartition) error {
 // Run does the background work until ctx is done: retention every RetentionCheckInterval,
 // flush.ms checks and closing the due files of deleted segments every
 // FlushSchedulerInterval, and recovery point and high watermark checkpoints every
-// CheckpointInterval.
+// CheckpointInterval. With CleanerEnabled, the log cleaner runs beside them in a
+// goroutine of its own, which Run stops before it returns.
 func (m *Manager) Run(ctx context.Context) {
+	if m.cfg.CleanerEnabled {
+		cleanerDone := make(chan struct{})
+		go func() {
+			defer close(cleanerDone)
+			m.runCleaner(ctx)
+		}()
+		defer func() { <-cleanerDone }()
+	}
 	retention := time.NewTicker(m.cfg.RetentionCheckInterval)
 	defer retention.Stop()
 	flush := time.NewTicker(m.cfg.FlushSchedulerInterval)
@@ -492,15 +523,16 @@ func (m *Manager) flushDue(now time.Time) {
 	}
 }
 
-// writeCheckpoints writes each log dir's recovery-point-offset-checkpoint and
-// replication-offset-checkpoint: the recovery points and high watermarks of its open logs,
-// and those read at start for partitions not opened since. It returns the dirs it failed
-// to write with their errors joined.
+// writeCheckpoints writes each log dir's recovery-point-offset-checkpoint,
+// replication-offset-checkpoint and cleaner-offset-checkpoint: the recovery points, high
+// watermarks and first dirty offsets of its open logs, and those read at start for
+// partitions not opened since. It returns the dirs it failed to write with their errors
+// joined.
 func (m *Manager) writeCheckpoints(failed map[*logDir]bool) error {
 	m.checkpointMu.Lock()
 	defer m.checkpointMu.Unlock()
 
-	type dirOffsets struct{ recoveryPoints, highWatermarks map[TopicPartition]int64 }
+	type dirOffsets struct{ recoveryPoints, highWatermarks, firstDirty map[TopicPartition]int64 }
 	m.mu.Lock()
 	perDir := make(map[*logDir]dirOffsets, len(m.dirs))
 	notOpened := func(d *logDir, offsets map[TopicPartition]int64) map[TopicPartition]int64 {
@@ -513,11 +545,14 @@ func (m *Manager) writeCheckpoints(failed map[*logDir]bool) error {
 		return kept
 	}
 	for _, d := range m.dirs {
-		perDir[d] = dirOffsets{notOpened(d, d.recoveryPoints), notOpened(d, d.highWatermarks)}
+		perDir[d] = dirOffsets{notOpened(d, d.recoveryPoints), notOpened(d, d.highWatermarks), notOpened(d, d.firstDirty)}
 	}
 	for tp, ml := range m.logs {
 		perDir[ml.dir].recoveryPoints[tp] = ml.log.RecoveryPoint()
 		perDir[ml.dir].highWatermarks[tp] = ml.log.HighWatermark()
+		if firstDirty := ml.log.cleanerCheckpoint.Load(); firstDirty > 0 {
+			perDir[ml.dir].firstDirty[tp] = firstDirty
+		}
 	}
 	m.mu.Unlock()
 
@@ -526,6 +561,7 @@ func (m *Manager) writeCheckpoints(failed map[*logDir]bool) error {
 		err := errors.Join(
 			writeFileAtomic(filepath.Join(d.path, recoveryPointCheckpointFile), formatOffsetCheckpoint(perDir[d].recoveryPoints)),
 			writeFileAtomic(filepath.Join(d.path, highWatermarkCheckpointFile), formatOffsetCheckpoint(perDir[d].highWatermarks)),
+			writeFileAtomic(filepath.Join(d.path, cleanerCheckpointFile), formatOffsetCheckpoint(perDir[d].firstDirty)),
 		)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("log dir %s: %w", d.path, err))

@@ -42,7 +42,8 @@ func expiredSegmentCount(candidates []retentionCandidate, totalBytes, nowMs, ret
 // DeleteExpiredSegments applies retention.ms and retention.bytes: deletes whole segments
 // from the oldest, never the active segment nor one holding offsets at or above the high
 // watermark (followers may not have them yet), and advances the log start offset. It
-// returns how many were deleted.
+// returns how many were deleted. A log whose cleanup.policy lacks delete keeps every
+// segment, as in Kafka: a compacted topic's records go only when the cleaner removes them.
 func (l *Log) DeleteExpiredSegments() (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -54,6 +55,9 @@ func (l *Log) DeleteExpiredSegments() (int, error) {
 		if err := l.reaper.closeDue(now); err != nil {
 			l.logger.WithError(err).Warn("closing deleted segment files")
 		}
+	}
+	if !l.cfg.Delete {
+		return 0, nil
 	}
 	segs := l.loadSegments()
 	candidates := make([]retentionCandidate, len(segs)-1)
@@ -93,12 +97,7 @@ func (l *Log) DeleteExpiredSegments() (int, error) {
 // retire removes the files of a segment that is no longer published. Its log file is
 // closed after file.delete.delay.ms, when readers that found it are done. l.mu must be held.
 func (l *Log) retire(s *segment, now time.Time) error {
-	err := s.unlink()
-	if l.cfg.FileDeleteDelayMs <= 0 {
-		return errors.Join(err, s.log.Close())
-	}
-	l.reaper.add(s.log, now.Add(time.Duration(l.cfg.FileDeleteDelayMs)*time.Millisecond))
-	return err
+	return errors.Join(s.unlink(), l.releaseFile(s, now))
 }
 
 // TruncateTo drops everything at and above offset. The log is cut at the start of the
@@ -136,6 +135,13 @@ func (l *Log) TruncateTo(offset int64) error {
 	}
 	if l.recoveryPoint.Load() > leo {
 		l.recoveryPoint.Store(leo)
+		l.checkpointStale = true
+	}
+	// The offsets from leo on will hold records no clean has seen; a checkpoint saying
+	// otherwise would keep them out of every clean.
+	l.cleanHistory.truncate(leo)
+	if l.cleanerCheckpoint.Load() > leo {
+		l.cleanerCheckpoint.Store(leo)
 		l.checkpointStale = true
 	}
 	l.logger.WithField("log_end_offset", leo).Info("truncated log")

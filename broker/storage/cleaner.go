@@ -1,0 +1,538 @@
+package storage
+
+// Log compaction (cleanup.policy=compact), after Kafka's LogCleaner.
+//
+// A compacted log keeps, for every key, at least its latest record. The part of the log
+// the cleaner has gone over is clean; the part after it, from the log's cleaner
+// checkpoint (its first dirty offset) on, is dirty. A clean:
+//
+//  1. fixes its range under the log's mutex: the whole segments from the log start up to
+//     the first segment it may not touch, which is the active segment, the segment
+//     holding the high watermark (followers may not have what lies above it, and it may
+//     be truncated), or the first dirty segment whose newest record is younger than
+//     min.compaction.lag.ms;
+//  2. maps every key of the dirty records to the offset of its latest record, reading
+//     the segments without any lock (appends only touch the active segment); when the
+//     map outgrows its memory budget the dirty range ends at the batch where it did, and
+//     the next clean goes on from there;
+//  3. rewrites the segments of its range from the log start, in groups of adjacent
+//     segments merged into one as long as the result fits segment.bytes and the index
+//     limits. A record stays when no later record of its key is in the map, except
+//     records without a key (Kafka refuses them at produce time for compacted topics, and
+//     its cleaner drops them too) and tombstones whose delete.retention.ms has run out
+//     (see cleanHistory). Batches keep their base offset, and kept records their bytes
+//     and offsets; a batch with no record left goes, unless it is the last batch of an
+//     idempotent producer, whose header stays (without records) so that the producer's
+//     sequence numbers survive, as in Kafka. Control batches are kept as they are;
+//  4. swaps each group's cleaned copy in under the log's mutex, after checking that the
+//     segments it cleaned are still the log's (retention or a truncation may have
+//     removed or changed them meanwhile: the clean then stops, without harm). Readers
+//     that found the old segments go on reading their files, which the reaper closes
+//     after file.delete.delay.ms like those of deleted segments;
+//  5. moves the cleaner checkpoint to the end of its range and notes the time in the
+//     log's clean history.
+//
+// Crash safety follows Kafka: a group's copy is written to <base>.log.cleaned, fsynced,
+// and renamed to <base>.log.swap, which commits the replacement; then the other old
+// segments of the group are removed and the .swap file renamed over <base>.log. Open
+// deletes .cleaned files and finishes what a .swap file commits (see completeSwaps).
+//
+// kzoo has no transactions (InitProducerID refuses transactional ids), so the cleaner does
+// not look for aborted transactions: transactional batches are cleaned like any other.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"path/filepath"
+	"time"
+
+	"github.com/sirupsen/logrus"
+)
+
+// errCleanAborted reports that a clean stopped because the log changed underneath it.
+var errCleanAborted = errors.New("clean aborted: the log changed while it ran")
+
+// offsetMapEntryOverhead is what the offset map costs per key besides the key's bytes.
+const offsetMapEntryOverhead = 48
+
+// segmentInfo is what a clean knows of one of its segments, read under the log's mutex
+// when it starts: inactive segments do not change unless a truncation or retention
+// takes them away, which the clean checks before every swap.
+type segmentInfo struct {
+	seg                        *segment
+	size                       int64
+	nextOffset                 int64
+	lastModified               time.Time
+	offsetEntries, timeEntries int
+}
+
+// cleanPlan is what a clean of a log would cover.
+type cleanPlan struct {
+	cfg Config
+	// segs are the segments from the log start up to the first one the clean may not
+	// touch; segs[dirtyFrom:] hold the dirty records, those at or above firstDirty.
+	segs       []segmentInfo
+	dirtyFrom  int
+	firstDirty int64
+	end        int64 // the base offset of the first segment the clean may not touch
+	// cleanBytes and dirtyBytes measure segs[:dirtyFrom] and segs[dirtyFrom:].
+	cleanBytes, dirtyBytes int64
+	overdue                bool // max.compaction.lag.ms has passed for the first dirty batch
+
+	producerLastOffsets   map[int64]int64 // the last offset of each producer's last batch below end
+	tombstonesExpireBelow int64           // tombstones below this may be removed
+	truncations           uint64          // the log's truncation count: a truncation aborts the clean
+}
+
+// dirtyRatio is the share of the cleanable bytes that are dirty.
+func (p cleanPlan) dirtyRatio() float64 {
+	if total := p.cleanBytes + p.dirtyBytes; total > 0 {
+		return float64(p.dirtyBytes) / float64(total)
+	}
+	return 0
+}
+
+// due reports whether the log should be cleaned now: enough of it is dirty, or its oldest
+// dirty record waited max.compaction.lag.ms.
+func (p cleanPlan) due() bool {
+	return p.dirtyBytes > 0 && (p.overdue || p.dirtyRatio() >= p.cfg.MinCleanableDirtyRatio)
+}
+
+// segmentsBelow returns the segments of the plan that start below offset.
+func (p cleanPlan) segmentsBelow(offset int64) []segmentInfo {
+	n := 0
+	for n < len(p.segs) && p.segs[n].seg.baseOffset < offset {
+		n++
+	}
+	return p.segs[:n]
+}
+
+// planClean works out what a clean at now would cover. A log that is not compacted has
+// nothing to clean.
+func (l *Log) planClean(now time.Time) (cleanPlan, error) {
+	l.mu.Lock()
+	if err := l.writable(); err != nil {
+		l.mu.Unlock()
+		return cleanPlan{}, err
+	}
+	plan := cleanPlan{cfg: l.cfg, truncations: l.truncations}
+	if !plan.cfg.Compact {
+		l.mu.Unlock()
+		return plan, nil
+	}
+	nowMs := now.UnixMilli()
+	segs := l.loadSegments()
+	plan.firstDirty = max(l.cleanerCheckpoint.Load(), l.LogStartOffset())
+	uncleanable := min(l.highWatermark.Load(), segs[len(segs)-1].baseOffset)
+	n := 0
+	for _, s := range segs[:len(segs)-1] {
+		dirty := s.nextOffset > plan.firstDirty
+		if s.nextOffset > uncleanable ||
+			(dirty && plan.cfg.MinCompactionLagMs > 0 && nowMs-s.largestTimestamp() < plan.cfg.MinCompactionLagMs) {
+			break
+		}
+		offsets, times := s.index.counts()
+		plan.segs = append(plan.segs, segmentInfo{
+			seg: s, size: s.size.Load(), nextOffset: s.nextOffset, lastModified: s.lastModified,
+			offsetEntries: offsets, timeEntries: times,
+		})
+		if dirty {
+			plan.dirtyBytes += s.size.Load()
+		} else {
+			plan.cleanBytes += s.size.Load()
+			plan.dirtyFrom = n + 1
+		}
+		n++
+	}
+	plan.end = segs[n].baseOffset
+	plan.producerLastOffsets = make(map[int64]int64)
+	for id, e := range l.producers.entries {
+		if e.lastOffset < plan.end {
+			plan.producerLastOffsets[id] = e.lastOffset
+		}
+	}
+	// Only tombstones an earlier clean kept can have waited long enough.
+	plan.tombstonesExpireBelow = min(l.cleanHistory.expiredBelow(nowMs, plan.cfg.DeleteRetentionMs), plan.firstDirty)
+	l.mu.Unlock()
+
+	if plan.dirtyBytes > 0 && plan.cfg.MaxCompactionLagMs != math.MaxInt64 {
+		first := plan.segs[plan.dirtyFrom]
+		ts, err := firstBatchTimestamp(first.seg, plan.firstDirty, first.size)
+		if err != nil || ts < 0 {
+			ts = first.lastModified.UnixMilli() // a segment removed meanwhile fails the clean later anyway
+		}
+		plan.overdue = nowMs-ts > plan.cfg.MaxCompactionLagMs
+	}
+	return plan, nil
+}
+
+// firstBatchTimestamp returns the max timestamp of the first batch of s holding offsets
+// at or above from, -1 when there is none.
+func firstBatchTimestamp(s *segment, from, size int64) (int64, error) {
+	sc := newBatchScanner(s.log, s.log.Name(), s.index.positionFor(from), size, make([]byte, batchHeaderSize))
+	for sc.next() {
+		if sc.cur.lastOffset() >= from {
+			return sc.cur.maxTimestamp, nil
+		}
+	}
+	return -1, sc.err
+}
+
+// cleanResult tells what a clean did.
+type cleanResult struct {
+	ran                           bool  // false when the log was not due (or not compacted)
+	firstDirty, end               int64 // the dirty range it went over
+	segmentsBefore, segmentsAfter int   // in the cleaned range
+	bytesBefore, bytesAfter       int64
+	recordsRemoved                int
+}
+
+// clean compacts the log if it is due at now, or whenever force is set (also with
+// nothing dirty: tombstones may have expired). mapBytes bounds the memory of the key map
+// (log.cleaner.dedupe.buffer.size). The clean stops early, without harm, when ctx is done
+// (returning its error) or when the log changes underneath it (returning
+// errCleanAborted). Appends, reads and retention go on while it runs. Cleans of one log
+// are serialised.
+func (l *Log) clean(ctx context.Context, now time.Time, mapBytes int64, force bool) (cleanResult, error) {
+	l.cleanMu.Lock()
+	defer l.cleanMu.Unlock()
+	plan, err := l.planClean(now)
+	if err != nil {
+		return cleanResult{}, err
+	}
+	if !plan.cfg.Compact || !(force || plan.due()) {
+		return cleanResult{}, nil
+	}
+	p := newCleanPass(l, plan, mapBytes)
+	defer p.close()
+
+	end, err := p.buildOffsetMap(ctx)
+	if err != nil {
+		return cleanResult{}, l.explainCleanError(err, plan.segs[plan.dirtyFrom:], plan.truncations)
+	}
+	res := cleanResult{ran: true, firstDirty: plan.firstDirty, end: end}
+	for _, group := range groupSegments(plan.segmentsBelow(end), plan.cfg) {
+		after, err := p.cleanGroup(ctx, group)
+		if err != nil {
+			return res, l.explainCleanError(err, group, plan.truncations)
+		}
+		res.segmentsBefore += len(group)
+		res.segmentsAfter++
+		for _, g := range group {
+			res.bytesBefore += g.size
+		}
+		res.bytesAfter += after
+	}
+	res.recordsRemoved = p.recordsRemoved
+	return res, l.finishClean(plan, end, now)
+}
+
+// explainCleanError turns an error met while reading segs into errCleanAborted when the
+// log changed meanwhile (a segment deleted by retention may even have its file closed
+// already), or ErrClosed when it was closed.
+func (l *Log) explainCleanError(err error, segs []segmentInfo, truncations uint64) error {
+	if errors.Is(err, errCleanAborted) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed.Load() {
+		return ErrClosed
+	}
+	if !l.segmentsLive(segs, truncations) {
+		return errCleanAborted
+	}
+	return err
+}
+
+// segmentsLive reports whether segs are still adjacent inactive segments of the log and
+// no truncation happened since the count truncations. l.mu must be held.
+func (l *Log) segmentsLive(segs []segmentInfo, truncations uint64) bool {
+	if l.truncations != truncations {
+		return false
+	}
+	if len(segs) == 0 {
+		return true
+	}
+	current := l.loadSegments()
+	i := 0
+	for i < len(current) && current[i] != segs[0].seg {
+		i++
+	}
+	if i+len(segs) >= len(current) { // absent, or reaching the active segment
+		return false
+	}
+	for j, s := range segs {
+		if current[i+j] != s.seg {
+			return false
+		}
+	}
+	return true
+}
+
+// finishClean records that the log is clean up to end: the cleaner checkpoint moves
+// there, and the clean history notes when. The history is written before the Manager
+// writes the checkpoint, so the checkpoint never covers offsets the history lacks.
+func (l *Log) finishClean(plan cleanPlan, end int64, now time.Time) error {
+	l.mu.Lock()
+	if l.closed.Load() {
+		l.mu.Unlock()
+		return ErrClosed
+	}
+	if l.truncations != plan.truncations {
+		l.mu.Unlock()
+		return errCleanAborted
+	}
+	if end > l.cleanerCheckpoint.Load() {
+		l.cleanerCheckpoint.Store(end)
+	}
+	l.cleanHistory.record(end, now.UnixMilli(), plan.cfg.DeleteRetentionMs)
+	data := formatCleanHistory(l.cleanHistory)
+	l.mu.Unlock()
+	if err := writeFileAtomic(filepath.Join(l.dir, cleanerHistoryFile), data); err != nil {
+		if l.closed.Load() {
+			return ErrClosed
+		}
+		return fmt.Errorf("write cleaner history: %w", err)
+	}
+	return nil
+}
+
+// groupSegments splits segs into runs of adjacent segments that one cleaned segment can
+// replace: their bytes fit segment.bytes, their index entries the index limits, and their
+// offsets the 32-bit offsets relative to the first base offset. Cleaning only removes
+// records, so the cleaned segment is no larger than the sum of its sources (recompression
+// aside, which the writer checks against the hard limits).
+func groupSegments(segs []segmentInfo, cfg Config) [][]segmentInfo {
+	var groups [][]segmentInfo
+	for len(segs) > 0 {
+		first := segs[0]
+		size, offsets, times := first.size, first.offsetEntries, first.timeEntries
+		n := 1
+		for ; n < len(segs); n++ {
+			s := segs[n]
+			if size+s.size > cfg.segmentByteLimit() ||
+				offsets+s.offsetEntries > cfg.maxOffsetIndexEntries() ||
+				times+s.timeEntries > cfg.maxTimeIndexEntries() ||
+				s.nextOffset-1-first.seg.baseOffset > math.MaxInt32 {
+				break
+			}
+			size, offsets, times = size+s.size, offsets+s.offsetEntries, times+s.timeEntries
+		}
+		groups = append(groups, segs[:n])
+		segs = segs[n:]
+	}
+	return groups
+}
+
+// offsetMap maps keys to the offset of their latest record in the dirty range.
+type offsetMap struct {
+	latest map[string]int64
+	bytes  int64 // what the entries cost, roughly
+	limit  int64
+}
+
+func (m *offsetMap) put(key []byte, offset int64) {
+	if _, ok := m.latest[string(key)]; !ok {
+		m.bytes += int64(len(key)) + offsetMapEntryOverhead
+	}
+	m.latest[string(key)] = offset
+}
+
+func (m *offsetMap) full() bool { return m.bytes >= m.limit }
+
+// cleanPass is the state of one clean of a log.
+type cleanPass struct {
+	log            *Log
+	plan           cleanPlan
+	offsets        offsetMap
+	decoder        recordDecoder
+	builder        batchBuilder
+	window         []byte
+	recordsRemoved int
+}
+
+func newCleanPass(l *Log, plan cleanPlan, mapBytes int64) *cleanPass {
+	return &cleanPass{
+		log:     l,
+		plan:    plan,
+		offsets: offsetMap{latest: make(map[string]int64), limit: mapBytes},
+		window:  make([]byte, loadWindowSize),
+	}
+}
+
+func (p *cleanPass) close() { p.builder.compressor.close() }
+
+// buildOffsetMap maps the keys of the dirty records, and returns where the dirty range it
+// mapped ends: the plan's end, or earlier when the map filled up.
+func (p *cleanPass) buildOffsetMap(ctx context.Context) (end int64, err error) {
+	from := p.plan.firstDirty
+	for _, info := range p.plan.segs[p.plan.dirtyFrom:] {
+		s := info.seg
+		sc := newBatchScanner(s.log, s.log.Name(), s.index.positionFor(from), info.size, p.window)
+		for sc.next() {
+			h := sc.cur
+			if h.lastOffset() < from || h.isControl() {
+				continue
+			}
+			if err := ctx.Err(); err != nil {
+				return 0, err
+			}
+			batch, err := sc.batch()
+			if err != nil {
+				return 0, err
+			}
+			if err := h.checkCRC(batch); err != nil {
+				return 0, err
+			}
+			err = p.decoder.forEach(h, batch, func(rec cleanerRecord) {
+				if offset := h.baseOffset + int64(rec.offsetDelta); offset >= from && rec.key != nil {
+					p.offsets.put(rec.key, offset)
+				}
+			})
+			if err != nil {
+				return 0, err
+			}
+			if p.offsets.full() {
+				p.log.logger.WithFields(logrus.Fields{"keys": len(p.offsets.latest), "end": h.nextOffset()}).
+					Info("cleaner key map full: cleaning part of the dirty range now, the rest later")
+				return min(h.nextOffset(), p.plan.end), nil
+			}
+		}
+		if sc.err != nil {
+			return 0, sc.err
+		}
+	}
+	return p.plan.end, nil
+}
+
+// cleanGroup writes the cleaned copy of a group of segments and swaps it in. It returns
+// the size of the segment now holding the group's records.
+func (p *cleanPass) cleanGroup(ctx context.Context, group []segmentInfo) (int64, error) {
+	l := p.log
+	w, err := createCleanedSegment(l.dir, group[0].seg.baseOffset, int64(p.plan.cfg.IndexIntervalBytes))
+	if err != nil {
+		return 0, err
+	}
+	handedOver := false
+	defer func() {
+		if !handedOver {
+			if err := w.discard(); err != nil {
+				l.logger.WithError(err).Warn("removing an unfinished cleaned segment")
+			}
+		}
+	}()
+
+	changed := len(group) > 1 // merging segments is itself worth a swap
+	var lastModified time.Time
+	for _, info := range group {
+		if info.lastModified.After(lastModified) {
+			lastModified = info.lastModified
+		}
+		s := info.seg
+		sc := newBatchScanner(s.log, s.log.Name(), 0, info.size, p.window)
+		for sc.next() {
+			if err := ctx.Err(); err != nil {
+				return 0, err
+			}
+			batch, err := sc.batch()
+			if err != nil {
+				return 0, err
+			}
+			out, err := p.cleanBatch(sc.cur, batch)
+			if err != nil {
+				return 0, err
+			}
+			changed = changed || out.changed
+			p.recordsRemoved += out.removedRecords
+			if out.bytes != nil {
+				if err := w.append(out.bytes); err != nil {
+					return 0, err
+				}
+			}
+		}
+		if sc.err != nil {
+			return 0, sc.err
+		}
+	}
+	if !changed {
+		return group[0].size, nil // leave the segment as it is
+	}
+	cleaned, err := w.finish(lastModified)
+	if err != nil {
+		return 0, err
+	}
+	handedOver = true
+	if err := l.replaceWithCleaned(group, w, cleaned, p.plan.truncations); err != nil {
+		return 0, err
+	}
+	return cleaned.size.Load(), nil
+}
+
+// cleanedBatch is what becomes of one batch.
+type cleanedBatch struct {
+	bytes          []byte // nil when the batch goes
+	removedRecords int
+	changed        bool
+}
+
+// cleanBatch filters the records of the batch h (bytes batch). The result is valid until
+// the next call.
+func (p *cleanPass) cleanBatch(h batchHeader, batch []byte) (cleanedBatch, error) {
+	if h.isControl() {
+		return cleanedBatch{bytes: batch}, nil
+	}
+	if h.recordCount == 0 { // an emptied batch, kept while it was its producer's last
+		if p.isProducersLastBatch(h) {
+			return cleanedBatch{bytes: batch}, nil
+		}
+		return cleanedBatch{changed: true}, nil
+	}
+	if err := h.checkCRC(batch); err != nil {
+		return cleanedBatch{}, err
+	}
+	b := &p.builder
+	b.reset()
+	removed := 0
+	err := p.decoder.forEach(h, batch, func(rec cleanerRecord) {
+		if p.retain(h.baseOffset+int64(rec.offsetDelta), rec) {
+			b.keep(h, rec)
+		} else {
+			removed++
+		}
+	})
+	switch {
+	case err != nil:
+		return cleanedBatch{}, err
+	case removed == 0:
+		return cleanedBatch{bytes: batch}, nil
+	case b.count > 0:
+		out, err := b.build(h, batch)
+		return cleanedBatch{bytes: out, removedRecords: removed, changed: true}, err
+	case p.isProducersLastBatch(h):
+		return cleanedBatch{bytes: b.buildEmpty(h, batch), removedRecords: removed, changed: true}, nil
+	default:
+		return cleanedBatch{removedRecords: removed, changed: true}, nil
+	}
+}
+
+// retain decides whether the record at offset stays in the log.
+func (p *cleanPass) retain(offset int64, rec cleanerRecord) bool {
+	if rec.key == nil {
+		return false
+	}
+	if latest, ok := p.offsets.latest[string(rec.key)]; ok && latest > offset {
+		return false
+	}
+	return !rec.tombstone || offset >= p.plan.tombstonesExpireBelow
+}
+
+func (p *cleanPass) isProducersLastBatch(h batchHeader) bool {
+	if !h.hasProducerID() {
+		return false
+	}
+	last, ok := p.plan.producerLastOffsets[h.producerID]
+	return ok && last == h.lastOffset()
+}
