@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/kzoo/kzoo/broker/group"
 	"github.com/kzoo/kzoo/coordinator"
 )
 
@@ -94,7 +95,16 @@ func (s *Server) handleMetadata(ctx context.Context, req *request) any {
 		mt := kmsg.NewMetadataResponseTopic()
 		mt.Topic = &name
 		mt.ErrorCode = kerr.UnknownTopicOrPartition.Code
-		if autoCreate {
+		switch {
+		case autoCreate && name == group.OffsetsTopic:
+			// With its own settings, never the defaults of user
+			// topics (Kafka 3 auto-creates internal topics so too).
+			mt.IsInternal = true
+			mt.ErrorCode = kerr.LeaderNotAvailable.Code
+			if err := s.createOffsetsTopic(ctx); err != nil {
+				mt.ErrorCode = kerr.UnknownServerError.Code
+			}
+		case autoCreate:
 			mt.ErrorCode = s.autoCreateTopic(ctx, name).Code
 		}
 		resp.Topics = append(resp.Topics, mt)
@@ -110,7 +120,7 @@ func describeTopic(snap *coordinator.Snapshot, t *coordinator.Topic) kmsg.Metada
 	name := t.Name
 	mt.Topic = &name
 	mt.TopicID = t.ID
-	mt.IsInternal = name == "__consumer_offsets" || name == "__transaction_state"
+	mt.IsInternal = isInternalTopic(name)
 	for _, p := range t.Partitions {
 		mp := kmsg.NewMetadataResponseTopicPartition()
 		mp.Partition = p.Partition

@@ -84,10 +84,17 @@ func (p *partition) checkLeader(clientEpoch int32) error {
 // append writes records as leader. The high watermark moves when the ISR
 // has the records, which is at once only when the leader is alone in it.
 func (p *partition) append(records []byte) (storage.AppendResult, error) {
+	return p.appendAt(records, -1)
+}
+
+// appendAt is append at leader epoch want, or at the current one when want
+// is -1: a writer that holds on to the epoch it was given (the group
+// coordinator) is refused with NOT_LEADER_OR_FOLLOWER once it moved.
+func (p *partition) appendAt(records []byte, want int32) (storage.AppendResult, error) {
 	p.appendMu.Lock()
 	defer p.appendMu.Unlock()
 	epoch := p.leaderEpoch.Load()
-	if epoch < 0 {
+	if epoch < 0 || (want >= 0 && epoch != want) {
 		return storage.AppendResult{}, kerr.NotLeaderForPartition
 	}
 	res, err := p.log.AppendAsLeader(records, epoch)

@@ -79,6 +79,11 @@ func (s *Server) planPartitions(snap *coordinator.Snapshot, rt *kmsg.CreateParti
 	if t.Deleting {
 		return nil, fmt.Errorf("%w: topic %q is being deleted", kerr.InvalidTopicException, rt.Topic)
 	}
+	if isInternalTopic(rt.Topic) {
+		// More partitions would move most groups to another coordinator
+		// without their offsets; Kafka's tools refuse it too.
+		return nil, fmt.Errorf("%w: the partition count of internal topic %q cannot be changed", kerr.InvalidPartitions, rt.Topic)
+	}
 	current := len(t.Partitions)
 	switch {
 	case int(rt.Count) == current:

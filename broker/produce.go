@@ -18,7 +18,12 @@ func (s *Server) handleProduce(ctx context.Context, req *request) any {
 		ot := kmsg.NewProduceResponseTopic()
 		ot.Topic = rt.Topic
 		var topicErr *kerr.Error
-		if snap.Topics[rt.Topic] == nil {
+		switch {
+		case isInternalTopic(rt.Topic):
+			// Only the broker writes its internal topics, as Kafka
+			// does: the group coordinator through its own path.
+			topicErr = kerr.InvalidTopicException
+		case snap.Topics[rt.Topic] == nil:
 			topicErr = kerr.UnknownTopicOrPartition
 			if s.cfg.AutoCreateTopics {
 				topicErr = s.autoCreateTopic(ctx, rt.Topic)
@@ -61,10 +66,26 @@ type pendingAck struct {
 
 // awaitReplication waits until the high watermark of every partition in
 // waits passes its append, and fills in the errors of those that did not
-// make it: REQUEST_TIMED_OUT after timeout, NOT_ENOUGH_REPLICAS_AFTER_APPEND
-// when the ISR shrank below min.insync.replicas, NOT_LEADER_OR_FOLLOWER
-// when leadership moved. Only this connection waits.
+// make it (see awaitAcks); a request ended by the server's stopping counts
+// as timed out. Only this connection waits.
 func awaitReplication(ctx context.Context, waits []pendingAck, resp *kmsg.ProduceResponse, timeout time.Duration) {
+	awaitAcks(ctx, waits, timeout, func(w pendingAck, err error) {
+		code := kerr.RequestTimedOut.Code
+		var ke *kerr.Error
+		if errors.As(err, &ke) {
+			code = ke.Code
+		}
+		resp.Topics[w.topic].Partitions[w.partition].ErrorCode = code
+	})
+}
+
+// awaitAcks waits until the high watermark of every partition in waits
+// passes its append, and calls fail for each one that does not make it:
+// with REQUEST_TIMED_OUT after timeout, NOT_ENOUGH_REPLICAS_AFTER_APPEND
+// when the ISR shrank below min.insync.replicas, NOT_LEADER_OR_FOLLOWER
+// when leadership moved, or ctx's error once ctx is done. The acks=all
+// produce and the group coordinator's writes both wait here.
+func awaitAcks(ctx context.Context, waits []pendingAck, timeout time.Duration, fail func(pendingAck, error)) {
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	wake := make(chan struct{}, 1)
@@ -74,14 +95,13 @@ func awaitReplication(ctx context.Context, waits []pendingAck, resp *kmsg.Produc
 		}
 		remaining := waits[:0]
 		for _, w := range waits {
-			op := &resp.Topics[w.topic].Partitions[w.partition]
 			switch {
 			case w.p.leaderEpoch.Load() != w.epoch:
-				op.ErrorCode = kerr.NotLeaderForPartition.Code
+				fail(w, kerr.NotLeaderForPartition)
 			case w.p.highWatermark() > w.lastOffset:
 				// Committed.
 			case w.p.isrSize() < w.p.minISR():
-				op.ErrorCode = kerr.NotEnoughReplicasAfterAppend.Code
+				fail(w, kerr.NotEnoughReplicasAfterAppend)
 			default:
 				remaining = append(remaining, w)
 				continue
@@ -92,23 +112,22 @@ func awaitReplication(ctx context.Context, waits []pendingAck, resp *kmsg.Produc
 		if len(waits) == 0 {
 			return
 		}
+		var cause error
 		select {
 		case <-wake:
 		case <-timer.C:
-			for _, w := range waits {
-				w.p.removeWaiter(wake)
-				resp.Topics[w.topic].Partitions[w.partition].ErrorCode = kerr.RequestTimedOut.Code
-			}
-			return
+			cause = kerr.RequestTimedOut
 		case <-ctx.Done():
-			for _, w := range waits {
-				w.p.removeWaiter(wake)
-				resp.Topics[w.topic].Partitions[w.partition].ErrorCode = kerr.RequestTimedOut.Code
-			}
-			return
+			cause = ctx.Err()
 		}
 		for _, w := range waits {
 			w.p.removeWaiter(wake)
+			if cause != nil {
+				fail(w, cause)
+			}
+		}
+		if cause != nil {
+			return
 		}
 	}
 }

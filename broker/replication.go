@@ -179,6 +179,7 @@ func (s *Server) becomeLeaderLocked(p *partition, st coordinator.Partition) {
 	p.leader = l
 	p.leaderEpoch.Store(st.LeaderEpoch)
 	p.advanceHighWatermarkLocked()
+	s.startCoordinating(p, st.LeaderEpoch)
 	s.partitionLog(p).WithFields(logrus.Fields{
 		"leader_epoch": st.LeaderEpoch, "isr": st.ISR, "epoch_start_offset": leo, "high_watermark": p.log.HighWatermark(),
 	}).Info("became leader")
@@ -191,6 +192,7 @@ func (s *Server) resignLocked(p *partition) {
 		return
 	}
 	s.partitionLog(p).WithField("leader_epoch", p.leader.epoch).Info("no longer leader")
+	s.stopCoordinating(p, p.leader.epoch)
 	p.leader = nil
 	p.leaderEpoch.Store(-1)
 	// Waiting producers and fetches find out at once.

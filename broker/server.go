@@ -18,6 +18,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kzoo/kzoo/broker/config"
+	"github.com/kzoo/kzoo/broker/group"
+	"github.com/kzoo/kzoo/broker/metrics"
 	"github.com/kzoo/kzoo/broker/storage"
 	"github.com/kzoo/kzoo/coordinator"
 )
@@ -55,6 +57,14 @@ type Server struct {
 	fetchers    fetcherManager
 	isrWake     chan struct{}
 	health      healthTracker
+	// groups is the group coordinator; handoffs carries it the
+	// __consumer_offsets partitions this broker comes to lead or stops
+	// leading (see runGroupCoordinator).
+	groups   *group.Coordinator
+	handoffs handoffQueue
+	// creatingOffsetsTopic is set while a FindCoordinator creates
+	// __consumer_offsets, so that concurrent ones do not all try.
+	creatingOffsetsTopic atomic.Bool
 	// applied is the cluster view the partition table reflects; requests
 	// answer from it, so that Metadata never names this broker leader of
 	// a partition it has not started leading yet.
@@ -64,7 +74,10 @@ type Server struct {
 	drainDeadline atomic.Int64
 
 	listeners []net.Listener
-	wg        sync.WaitGroup // connection and background goroutines
+	// metricsEndpoint serves /metrics when metrics.listen is set (nil
+	// otherwise); see metrics.go.
+	metricsEndpoint *metrics.Server
+	wg              sync.WaitGroup // connection and background goroutines
 
 	connsMu sync.Mutex
 	conns   map[net.Conn]struct{}
@@ -81,6 +94,8 @@ func New(cfg *config.Broker, meta Metadata, logs *storage.Manager, log logrus.Fi
 		conns:   make(map[net.Conn]struct{}),
 		isrWake: make(chan struct{}, 1),
 	}
+	s.groups = newGroupCoordinator(cfg, meta.Snapshot(), log)
+	s.handoffs = newHandoffQueue()
 	s.fetchers = fetcherManager{srv: s, fetchers: make(map[int32]*fetcher)}
 	s.partitions.init()
 	s.producerIDs.meta = meta
@@ -92,6 +107,12 @@ func New(cfg *config.Broker, meta Metadata, logs *storage.Manager, log logrus.Fi
 			return nil, fmt.Errorf("listen on %s: %w", l, err)
 		}
 		s.listeners = append(s.listeners, ln)
+	}
+	if cfg.MetricsListen != "" {
+		if err := s.listenMetrics(cfg.MetricsListen); err != nil {
+			s.closeListeners()
+			return nil, err
+		}
 	}
 	return s, nil
 }
@@ -130,12 +151,29 @@ func (s *Server) Serve(ctx context.Context) error {
 		defer s.wg.Done()
 		s.followMetadata(ctx, pending)
 	}()
+
+	// Stops (closing the coordinator, which answers the group requests
+	// still waiting in it) as soon as ctx is done, so that drain does not
+	// wait for rebalances.
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.runGroupCoordinator(ctx)
+	}()
 	for _, ln := range s.listeners {
 		s.wg.Add(1)
 		go func(ln net.Listener) {
 			defer s.wg.Done()
 			s.accept(ctx, ln)
 		}(ln)
+	}
+	if s.metricsEndpoint != nil {
+		// Stops with ctx, after the scrapes in flight; drain waits for it.
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.serveMetrics(ctx)
+		}()
 	}
 	<-ctx.Done()
 	s.closeListeners()
@@ -277,6 +315,20 @@ func init() {
 		// v1 adds AllowReplicationFactorChange, which we do not implement.
 		kmsg.AlterPartitionAssignments:  {apiRange{0, 0}, (*Server).handleAlterPartitionAssignments},
 		kmsg.ListPartitionReassignments: {apiRange{0, 0}, (*Server).handleListPartitionReassignments},
+		// Groups: the broker finds coordinators itself; the group
+		// coordinator answers the rest. v0 up for librdkafka; the tops
+		// stop before KIP-848's consumer protocol fields.
+		kmsg.FindCoordinator: {apiRange{0, 4}, (*Server).handleFindCoordinator},
+		kmsg.JoinGroup:       {apiRange{0, 9}, groupAPI((*group.Coordinator).JoinGroup)},
+		kmsg.SyncGroup:       {apiRange{0, 5}, groupAPI((*group.Coordinator).SyncGroup)},
+		kmsg.Heartbeat:       {apiRange{0, 4}, groupAPI((*group.Coordinator).Heartbeat)},
+		kmsg.LeaveGroup:      {apiRange{0, 5}, groupAPI((*group.Coordinator).LeaveGroup)},
+		kmsg.OffsetCommit:    {apiRange{0, 8}, groupAPI((*group.Coordinator).OffsetCommit)},
+		kmsg.OffsetFetch:     {apiRange{0, 8}, groupAPI((*group.Coordinator).OffsetFetch)},
+		kmsg.OffsetDelete:    {apiRange{0, 0}, groupAPI((*group.Coordinator).OffsetDelete)},
+		kmsg.DescribeGroups:  {apiRange{0, 5}, groupAPI((*group.Coordinator).DescribeGroups)},
+		kmsg.ListGroups:      {apiRange{0, 4}, groupAPI((*group.Coordinator).ListGroups)},
+		kmsg.DeleteGroups:    {apiRange{0, 2}, groupAPI((*group.Coordinator).DeleteGroups)},
 	}
 }
 
@@ -289,5 +341,9 @@ func (s *Server) apiRange(key int16) (apiRange, bool) {
 // for none.
 func (s *Server) dispatch(ctx context.Context, c *conn, req *request) any {
 	a := apis[kmsg.Key(req.key)]
+	if req.key == kmsg.JoinGroup.Int16() {
+		// The coordinator keeps who each member is, for DescribeGroups.
+		ctx = group.WithClient(ctx, req.clientID, clientHost(c.nc.RemoteAddr()))
+	}
 	return a.handle(s, ctx, req)
 }

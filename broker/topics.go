@@ -89,6 +89,12 @@ func (s *Server) planTopic(rt *kmsg.CreateTopicsRequestTopic) ([][]int32, map[st
 	if err := coordinator.ValidateTopicName(rt.Topic); err != nil {
 		return nil, nil, fmt.Errorf("%w: %v", kerr.InvalidTopicException, err)
 	}
+	if isInternalTopic(rt.Topic) {
+		// Unlike Kafka in ZooKeeper mode, which lets clients create it
+		// with any settings: a __consumer_offsets with the wrong
+		// partition count or cleanup policy loses groups and offsets.
+		return nil, nil, fmt.Errorf("%w: %s is an internal topic; the broker creates it with its own settings on first use", kerr.InvalidRequest, rt.Topic)
+	}
 	configs := make(map[string]string, len(rt.Configs))
 	for _, c := range rt.Configs {
 		if c.Value == nil {
@@ -204,6 +210,10 @@ func (s *Server) handleDeleteTopics(ctx context.Context, req *request) any {
 			err = kerr.UnknownTopicID
 		case topic == nil:
 			err = kerr.UnknownTopicOrPartition
+		case isInternalTopic(topic.Name):
+			// Deleting __consumer_offsets would drop every group's
+			// committed offsets; Kafka's tools refuse it too.
+			err = fmt.Errorf("%w: %s is an internal topic and cannot be deleted", kerr.InvalidTopicException, topic.Name)
 		default:
 			name := topic.Name
 			ot.Topic, ot.TopicID = &name, topic.ID

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"sort"
@@ -199,8 +200,23 @@ type Broker struct {
 	LeaderImbalancePerBrokerPercentage int
 	LogLevel                           string
 	LogFormat                          string
+	MetricsListen                      string // metrics.listen; "" when disabled
 	Values                             Values // every key, for topic defaults and DescribeConfigs
 	TopicDefaults                      map[string]string
+
+	// Group coordinator and __consumer_offsets: the offsets.* and group.*
+	// keys.
+	OffsetsTopicPartitions        int32
+	OffsetsTopicReplicationFactor int16
+	OffsetsTopicSegmentBytes      int32
+	OffsetsRetention              time.Duration
+	OffsetsRetentionCheckInterval time.Duration
+	OffsetsCommitTimeout          time.Duration
+	OffsetMetadataMaxBytes        int
+	GroupMinSessionTimeout        time.Duration
+	GroupMaxSessionTimeout        time.Duration
+	GroupInitialRebalanceDelay    time.Duration
+	GroupMaxSize                  int
 }
 
 // Broker resolves the typed configuration, checking that required keys are
@@ -232,11 +248,32 @@ func (v Values) Broker() (*Broker, error) {
 		AutoLeaderRebalance:                v.bool("auto.leader.rebalance.enable"),
 		LeaderImbalanceCheckInterval:       time.Duration(v.int64("leader.imbalance.check.interval.seconds")) * time.Second,
 		LeaderImbalancePerBrokerPercentage: int(v.int64("leader.imbalance.per.broker.percentage")),
+		OffsetsTopicPartitions:             int32(v.int64("offsets.topic.num.partitions")),
+		OffsetsTopicReplicationFactor:      int16(min(v.int64("offsets.topic.replication.factor"), math.MaxInt16)),
+		OffsetsTopicSegmentBytes:           int32(v.int64("offsets.topic.segment.bytes")),
+		OffsetsRetention:                   time.Duration(v.int64("offsets.retention.minutes")) * time.Minute,
+		OffsetsRetentionCheckInterval:      time.Duration(v.int64("offsets.retention.check.interval.ms")) * time.Millisecond,
+		OffsetsCommitTimeout:               time.Duration(v.int64("offsets.commit.timeout.ms")) * time.Millisecond,
+		OffsetMetadataMaxBytes:             int(v.int64("offset.metadata.max.bytes")),
+		GroupMinSessionTimeout:             time.Duration(v.int64("group.min.session.timeout.ms")) * time.Millisecond,
+		GroupMaxSessionTimeout:             time.Duration(v.int64("group.max.session.timeout.ms")) * time.Millisecond,
+		GroupInitialRebalanceDelay:         time.Duration(v.int64("group.initial.rebalance.delay.ms")) * time.Millisecond,
+		GroupMaxSize:                       int(v.int64("group.max.size")),
 		Values:                             v,
+	}
+	if b.GroupMinSessionTimeout > b.GroupMaxSessionTimeout {
+		return nil, fmt.Errorf("group.min.session.timeout.ms (%d) is larger than group.max.session.timeout.ms (%d)",
+			b.GroupMinSessionTimeout.Milliseconds(), b.GroupMaxSessionTimeout.Milliseconds())
 	}
 	b.Rack, _ = v.get("broker.rack")
 	b.LogLevel, _ = v.get("log.level")
 	b.LogFormat, _ = v.get("log.format")
+	b.MetricsListen, _ = v.get("metrics.listen")
+	if b.MetricsListen != "" {
+		if _, _, err := net.SplitHostPort(b.MetricsListen); err != nil {
+			return nil, fmt.Errorf("metrics.listen: %w", err)
+		}
+	}
 	b.ZooKeeperConnect, _ = v.get("zookeeper.connect")
 	b.ZooKeeperConnectTimeout = b.ZooKeeperSessionTimeout
 	if _, ok := v["zookeeper.connection.timeout.ms"]; ok {

@@ -122,6 +122,7 @@ func serve(ctx context.Context, cfg *config.Broker, log *logrus.Entry) error {
 		}
 	}()
 
+	cleaner := cfg.Values.LogCleaner()
 	logs, err := storage.NewManager(storage.ManagerConfig{
 		Dirs:                   cfg.LogDirs,
 		BrokerID:               cfg.ID,
@@ -130,6 +131,10 @@ func serve(ctx context.Context, cfg *config.Broker, log *logrus.Entry) error {
 		FlushSchedulerInterval: time.Second,
 		CheckpointInterval:     cfg.FlushCheckpointInterval,
 		Logger:                 log.WithField("component", "storage"),
+
+		CleanerEnabled:          cleaner.Enabled,
+		CleanerBackoff:          cleaner.Backoff,
+		CleanerDedupeBufferSize: cleaner.DedupeBufferSize,
 	})
 	if err != nil {
 		return err

@@ -1,0 +1,254 @@
+package broker
+
+// The broker's side of the metrics endpoint (package metrics): the registry
+// it serves, the gauges read from the Server's state, and the end offsets
+// the consumer-group lag is computed against.
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kzoo/kzoo/broker/metrics"
+	"github.com/kzoo/kzoo/coordinator"
+)
+
+const (
+	// listOffsetsVersion is the ListOffsets version the lag collector asks
+	// other brokers with: the first with the current leader epoch, which
+	// every kzoo broker serves.
+	listOffsetsVersion = 4
+	// maxListOffsetsResponse bounds the answer to one lag scrape's
+	// ListOffsets: about 30 bytes per partition.
+	maxListOffsetsResponse = 16 << 20
+)
+
+// listenMetrics binds the metrics endpoint at addr, serving the broker's
+// registry: runtime and process metrics, the broker gauges and the groups
+// this broker coordinates.
+func (s *Server) listenMetrics(addr string) error {
+	reg := metrics.NewRegistry()
+	collectors := append(s.brokerGauges(),
+		metrics.NewGroupCollector(s.groups, lagEndOffsets{s}, metrics.DefaultLagTimeout))
+	for _, c := range collectors {
+		if err := reg.Register(c); err != nil {
+			return fmt.Errorf("register metrics: %w", err)
+		}
+	}
+	endpoint, err := metrics.Listen(addr, reg, s.log.WithField("component", "metrics"))
+	if err != nil {
+		return err
+	}
+	s.metricsEndpoint = endpoint
+	return nil
+}
+
+// serveMetrics serves the metrics endpoint until ctx is done.
+func (s *Server) serveMetrics(ctx context.Context) {
+	s.log.WithField("url", "http://"+s.metricsEndpoint.Addr().String()+metrics.Path).Info("serving metrics")
+	if err := s.metricsEndpoint.Serve(ctx); err != nil {
+		s.log.WithError(err).Error("metrics endpoint stopped")
+	}
+}
+
+// brokerGauges are the broker-wide gauges, read from the Server's state
+// when scraped; the names follow Kafka's ReplicaManager and KafkaController
+// metrics.
+func (s *Server) brokerGauges() []prometheus.Collector {
+	gauge := func(name, help string, value func() int) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help},
+			func() float64 { return float64(value()) })
+	}
+	return []prometheus.Collector{
+		gauge("kzoo_partition_count",
+			"Partition replicas this broker holds, as leader or follower.",
+			func() int { return len(s.partitions.all()) }),
+		gauge("kzoo_leader_count",
+			"Partitions this broker leads.",
+			s.leaderCount),
+		gauge("kzoo_under_replicated_partitions",
+			"Partitions this broker leads whose in-sync replicas are fewer than their replicas.",
+			func() int { return s.Health().UnderReplicated }),
+		gauge("kzoo_offline_partitions",
+			"Partitions without a leader. Only the active controller reports them (0 elsewhere), as in Kafka, so that their sum over the brokers counts each once.",
+			s.offlinePartitions),
+		gauge("kzoo_active_controller",
+			"1 on the active controller, 0 on the other brokers.",
+			func() int {
+				if s.isController() {
+					return 1
+				}
+				return 0
+			}),
+	}
+}
+
+func (s *Server) leaderCount() int {
+	n := 0
+	for _, p := range s.partitions.all() {
+		if p.isLeader() {
+			n++
+		}
+	}
+	return n
+}
+
+func (s *Server) offlinePartitions() int {
+	if !s.isController() {
+		return 0
+	}
+	return s.Health().Offline
+}
+
+// isController reports whether the cluster view this broker acts on names
+// it the controller.
+func (s *Server) isController() bool {
+	snap := s.snapshot()
+	return snap != nil && snap.ControllerID == s.cfg.ID
+}
+
+// lagEndOffsets reads end offsets for the lag collector: the high watermark
+// of a partition this broker leads, and for the others their leader's
+// answer to a ListOffsets for the latest offset (which is the high
+// watermark too: consumer lag is measured against what consumers may read).
+type lagEndOffsets struct{ srv *Server }
+
+// EndOffsets implements metrics.EndOffsetReader. It asks every leader at
+// once, over a connection of its own that lasts the call.
+func (r lagEndOffsets) EndOffsets(ctx context.Context, partitions []metrics.TopicPartition) map[metrics.TopicPartition]int64 {
+	s := r.srv
+	ends := make(map[metrics.TopicPartition]int64, len(partitions))
+	var remote []metrics.TopicPartition
+	for _, tp := range partitions {
+		if end, ok := s.localEndOffset(tp); ok {
+			ends[tp] = end
+		} else {
+			remote = append(remote, tp)
+		}
+	}
+	snap := s.snapshot()
+	if len(remote) == 0 || snap == nil {
+		return ends
+	}
+
+	var (
+		mu sync.Mutex
+		wg sync.WaitGroup
+	)
+	clientID := "kzoo-metrics-" + strconv.Itoa(int(s.cfg.ID))
+	fallback := s.cfg.ReplicaSocketTimeout
+	for leader, tps := range remoteLeaders(snap, s.cfg.ID, remote) {
+		b, ok := snap.Brokers[leader]
+		if !ok || b.Port < 0 {
+			continue // not live: the partitions stay unread
+		}
+		addr := net.JoinHostPort(b.Host, strconv.Itoa(int(b.Port)))
+		wg.Go(func() {
+			got, err := listLatestOffsets(ctx, addr, clientID, timeoutOf(ctx, fallback), tps)
+			if err != nil {
+				// Counted by the collector; a down broker would otherwise
+				// log at every scrape.
+				s.log.WithError(err).WithField("leader", leader).Debug("cannot read end offsets for consumer lag")
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for tp, end := range got {
+				ends[tp] = end
+			}
+		})
+	}
+	wg.Wait()
+	return ends
+}
+
+// localEndOffset returns the high watermark of tp if this broker leads it.
+func (s *Server) localEndOffset(tp metrics.TopicPartition) (int64, bool) {
+	p := s.partitions.get(tp.Topic, tp.Partition)
+	if p == nil || !p.isLeader() {
+		return 0, false
+	}
+	return p.highWatermark(), true
+}
+
+// remoteLeaders groups partitions by their leader in snap. It leaves out
+// the partitions snap does not know, those without a leader, and those it
+// names self the leader of (not led here yet: the view is ahead of the
+// partition table).
+func remoteLeaders(snap *coordinator.Snapshot, self int32, partitions []metrics.TopicPartition) map[int32][]metrics.TopicPartition {
+	byLeader := make(map[int32][]metrics.TopicPartition)
+	for _, tp := range partitions {
+		t := snap.Topics[tp.Topic]
+		if t == nil || tp.Partition < 0 || int(tp.Partition) >= len(t.Partitions) {
+			continue
+		}
+		leader := t.Partitions[tp.Partition].Leader
+		if leader < 0 || leader == self {
+			continue
+		}
+		byLeader[leader] = append(byLeader[leader], tp)
+	}
+	return byLeader
+}
+
+// timeoutOf returns the time left before ctx's deadline, or fallback when
+// it has none.
+func timeoutOf(ctx context.Context, fallback time.Duration) time.Duration {
+	if deadline, ok := ctx.Deadline(); ok {
+		return time.Until(deadline)
+	}
+	return fallback
+}
+
+// listLatestOffsets asks the broker at addr for the latest offset (the high
+// watermark) of partitions, as a consumer does, within timeout or until ctx
+// is done. It returns those the broker answered without an error.
+func listLatestOffsets(ctx context.Context, addr, clientID string, timeout time.Duration, partitions []metrics.TopicPartition) (map[metrics.TopicPartition]int64, error) {
+	pc, err := dialPeer(ctx, addr, clientID, timeout, maxListOffsetsResponse)
+	if err != nil {
+		return nil, err
+	}
+	defer pc.Close()
+	// The request's own deadline is timeout; closing the connection ends
+	// it earlier if ctx is cancelled.
+	stop := context.AfterFunc(ctx, func() { pc.Close() })
+	defer stop()
+
+	req := kmsg.NewPtrListOffsetsRequest()
+	req.Version = listOffsetsVersion
+	req.ReplicaID = -1 // a consumer's view: the high watermark
+	topics := make(map[string]int)
+	for _, tp := range partitions {
+		i, ok := topics[tp.Topic]
+		if !ok {
+			i = len(req.Topics)
+			topics[tp.Topic] = i
+			rt := kmsg.NewListOffsetsRequestTopic()
+			rt.Topic = tp.Topic
+			req.Topics = append(req.Topics, rt)
+		}
+		rp := kmsg.NewListOffsetsRequestTopicPartition()
+		rp.Partition = tp.Partition
+		rp.Timestamp = listLatest
+		req.Topics[i].Partitions = append(req.Topics[i].Partitions, rp)
+	}
+	resp := req.ResponseKind().(*kmsg.ListOffsetsResponse)
+	if err := pc.request(req, resp); err != nil {
+		return nil, fmt.Errorf("list offsets at %s: %w", addr, err)
+	}
+	ends := make(map[metrics.TopicPartition]int64, len(partitions))
+	for _, t := range resp.Topics {
+		for _, p := range t.Partitions {
+			if p.ErrorCode == 0 && p.Offset >= 0 {
+				ends[metrics.TopicPartition{Topic: t.Topic, Partition: p.Partition}] = p.Offset
+			}
+		}
+	}
+	return ends, nil
+}

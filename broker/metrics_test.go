@@ -1,0 +1,338 @@
+package broker
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"io"
+	"maps"
+	"net"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/sirupsen/logrus"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kzoo/kzoo/broker/config"
+	"github.com/kzoo/kzoo/broker/metrics"
+	"github.com/kzoo/kzoo/broker/storage"
+	"github.com/kzoo/kzoo/coordinator"
+)
+
+// metricsTestServer is a Server with just what the metrics read: its id,
+// a partition table and a cluster view.
+func metricsTestServer(t *testing.T, id int32, snap *coordinator.Snapshot) *Server {
+	t.Helper()
+	log := logrus.New()
+	log.SetOutput(io.Discard)
+	s := &Server{cfg: &config.Broker{ID: id, ReplicaSocketTimeout: time.Minute}, log: log}
+	s.partitions.init()
+	s.applied.Store(snap)
+	return s
+}
+
+// addPartition puts a partition in s's table, led by s at epoch or
+// followed (epoch -1), over log (which may be nil for the gauges).
+func addPartition(s *Server, topic string, number, epoch int32, log *storage.Log) {
+	p := &partition{tp: storage.TopicPartition{Topic: topic, Partition: number}, log: log}
+	p.leaderEpoch.Store(epoch)
+	s.partitions.update(func(m map[storage.TopicPartition]*partition) { m[p.tp] = p })
+}
+
+func TestBrokerGauges(t *testing.T) {
+	snap := &coordinator.Snapshot{ControllerID: 1}
+	s := metricsTestServer(t, 1, snap)
+	addPartition(s, "t", 0, 3, nil)
+	addPartition(s, "t", 1, 0, nil)
+	addPartition(s, "t", 2, -1, nil)
+	s.health.current = ReplicationHealth{UnderReplicated: 1, Offline: 2}
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(s.brokerGauges()...)
+
+	const help = `
+# HELP kzoo_active_controller 1 on the active controller, 0 on the other brokers.
+# TYPE kzoo_active_controller gauge
+# HELP kzoo_leader_count Partitions this broker leads.
+# TYPE kzoo_leader_count gauge
+# HELP kzoo_offline_partitions Partitions without a leader. Only the active controller reports them (0 elsewhere), as in Kafka, so that their sum over the brokers counts each once.
+# TYPE kzoo_offline_partitions gauge
+# HELP kzoo_partition_count Partition replicas this broker holds, as leader or follower.
+# TYPE kzoo_partition_count gauge
+# HELP kzoo_under_replicated_partitions Partitions this broker leads whose in-sync replicas are fewer than their replicas.
+# TYPE kzoo_under_replicated_partitions gauge
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(help+`
+kzoo_active_controller 1
+kzoo_leader_count 2
+kzoo_offline_partitions 2
+kzoo_partition_count 3
+kzoo_under_replicated_partitions 1
+`)); err != nil {
+		t.Error(err)
+	}
+
+	// Another broker became controller: the offline count moves with it.
+	s.applied.Store(&coordinator.Snapshot{ControllerID: 2})
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(help+`
+kzoo_active_controller 0
+kzoo_leader_count 2
+kzoo_offline_partitions 0
+kzoo_partition_count 3
+kzoo_under_replicated_partitions 1
+`)); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestRemoteLeaders(t *testing.T) {
+	snap := &coordinator.Snapshot{Topics: map[string]*coordinator.Topic{
+		"t": {Name: "t", Partitions: []coordinator.Partition{
+			{Partition: 0, Leader: 2},
+			{Partition: 1, Leader: 3},
+			{Partition: 2, Leader: 1},  // this broker, not leading it yet
+			{Partition: 3, Leader: -1}, // offline
+			{Partition: 4, Leader: 2},
+		}},
+	}}
+	tp := func(topic string, p int32) metrics.TopicPartition {
+		return metrics.TopicPartition{Topic: topic, Partition: p}
+	}
+	got := remoteLeaders(snap, 1, []metrics.TopicPartition{
+		tp("t", 0), tp("t", 1), tp("t", 2), tp("t", 3), tp("t", 4), tp("t", 5), tp("t", -1), tp("gone", 0),
+	})
+	want := map[int32][]metrics.TopicPartition{
+		2: {tp("t", 0), tp("t", 4)},
+		3: {tp("t", 1)},
+	}
+	if !maps.EqualFunc(got, want, slices.Equal) {
+		t.Errorf("remoteLeaders() = %v, want %v", got, want)
+	}
+}
+
+// fakePeer is a broker that answers ListOffsets from a table of end
+// offsets; partitions not in the table get NOT_LEADER_OR_FOLLOWER. A nil
+// table makes it read requests and never answer.
+type fakePeer struct {
+	ln   net.Listener
+	ends map[metrics.TopicPartition]int64
+	// received gets every request, once read.
+	received chan *kmsg.ListOffsetsRequest
+
+	wg sync.WaitGroup
+}
+
+func startFakePeer(t *testing.T, ends map[metrics.TopicPartition]int64) *fakePeer {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fakePeer{ln: ln, ends: ends, received: make(chan *kmsg.ListOffsetsRequest, 16)}
+	var (
+		mu    sync.Mutex
+		conns []net.Conn
+	)
+	f.wg.Go(func() {
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, nc)
+			mu.Unlock()
+			f.wg.Go(func() { f.serve(t, nc) })
+		}
+	})
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, nc := range conns {
+			nc.Close()
+		}
+		mu.Unlock()
+		f.wg.Wait()
+	})
+	return f
+}
+
+func (f *fakePeer) port() int32 { return int32(f.ln.Addr().(*net.TCPAddr).Port) }
+
+func (f *fakePeer) serve(t *testing.T, nc net.Conn) {
+	for {
+		frame, err := readFrame(nc, 1<<20, nil)
+		if err != nil {
+			return
+		}
+		req, err := parseRequest(frame, func(int16) (apiRange, bool) { return apiRange{0, 12}, true })
+		if err != nil {
+			t.Errorf("fake peer: %v", err)
+			return
+		}
+		in, ok := req.body.(*kmsg.ListOffsetsRequest)
+		if !ok {
+			t.Errorf("fake peer: got %s, want ListOffsets", kmsg.NameForKey(req.key))
+			return
+		}
+		f.received <- in
+		if f.ends == nil {
+			continue
+		}
+		resp := in.ResponseKind().(*kmsg.ListOffsetsResponse)
+		for _, rt := range in.Topics {
+			ot := kmsg.NewListOffsetsResponseTopic()
+			ot.Topic = rt.Topic
+			for _, rp := range rt.Partitions {
+				op := kmsg.NewListOffsetsResponseTopicPartition()
+				op.Partition = rp.Partition
+				if end, ok := f.ends[metrics.TopicPartition{Topic: rt.Topic, Partition: rp.Partition}]; ok {
+					op.Offset = end
+				} else {
+					op.ErrorCode = kerr.NotLeaderForPartition.Code
+				}
+				ot.Partitions = append(ot.Partitions, op)
+			}
+			resp.Topics = append(resp.Topics, ot)
+		}
+		out := appendResponseHeader(make([]byte, 4), req, resp.IsFlexible())
+		out = resp.AppendTo(out)
+		binary.BigEndian.PutUint32(out, uint32(len(out)-4))
+		if _, err := nc.Write(out); err != nil {
+			return
+		}
+	}
+}
+
+func TestListLatestOffsets(t *testing.T) {
+	t0 := metrics.TopicPartition{Topic: "t", Partition: 0}
+	t1 := metrics.TopicPartition{Topic: "t", Partition: 1}
+	u0 := metrics.TopicPartition{Topic: "u", Partition: 0}
+	peer := startFakePeer(t, map[metrics.TopicPartition]int64{t0: 42, u0: 7})
+
+	got, err := listLatestOffsets(t.Context(), peer.ln.Addr().String(), "test", time.Minute, []metrics.TopicPartition{t0, t1, u0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := map[metrics.TopicPartition]int64{t0: 42, u0: 7}; !maps.Equal(got, want) {
+		t.Errorf("listLatestOffsets() = %v, want %v (t-1 answered with an error)", got, want)
+	}
+	req := <-peer.received
+	if req.ReplicaID != -1 {
+		t.Errorf("asked with replica id %d, want -1 (a consumer's view)", req.ReplicaID)
+	}
+	for _, rt := range req.Topics {
+		for _, rp := range rt.Partitions {
+			if rp.Timestamp != listLatest {
+				t.Errorf("%s-%d asked at timestamp %d, want %d (latest)", rt.Topic, rp.Partition, rp.Timestamp, listLatest)
+			}
+		}
+	}
+}
+
+func TestListLatestOffsetsStopsWithItsContext(t *testing.T) {
+	tps := []metrics.TopicPartition{{Topic: "t", Partition: 0}}
+
+	t.Run("deadline", func(t *testing.T) {
+		peer := startFakePeer(t, nil) // never answers
+		ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
+		defer cancel()
+		if _, err := listLatestOffsets(ctx, peer.ln.Addr().String(), "test", timeoutOf(ctx, time.Hour), tps); err == nil {
+			t.Error("no error from a leader that never answered")
+		}
+	})
+	t.Run("cancel", func(t *testing.T) {
+		peer := startFakePeer(t, nil) // never answers
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() {
+			_, err := listLatestOffsets(ctx, peer.ln.Addr().String(), "test", time.Hour, tps)
+			done <- err
+		}()
+		<-peer.received // waiting for the answer now
+		cancel()
+		if err := <-done; err == nil {
+			t.Error("no error after the context was cancelled")
+		}
+	})
+}
+
+func TestLagEndOffsets(t *testing.T) {
+	tp := func(topic string, p int32) metrics.TopicPartition {
+		return metrics.TopicPartition{Topic: topic, Partition: p}
+	}
+	peer2 := startFakePeer(t, map[metrics.TopicPartition]int64{tp("t", 1): 20, tp("u", 0): 5})
+	peer3 := startFakePeer(t, map[metrics.TopicPartition]int64{tp("t", 2): 30})
+	snap := &coordinator.Snapshot{
+		ControllerID: 1,
+		Brokers: map[int32]coordinator.Broker{
+			1: {ID: 1, Host: "127.0.0.1", Port: 1},
+			2: {ID: 2, Host: "127.0.0.1", Port: peer2.port()},
+			3: {ID: 3, Host: "127.0.0.1", Port: peer3.port()},
+		},
+		Topics: map[string]*coordinator.Topic{
+			"t": {Name: "t", Partitions: []coordinator.Partition{
+				{Partition: 0, Leader: 1},
+				{Partition: 1, Leader: 2},
+				{Partition: 2, Leader: 3},
+				{Partition: 3, Leader: -1}, // offline
+				{Partition: 4, Leader: 4},  // leader not live
+			}},
+			"u": {Name: "u", Partitions: []coordinator.Partition{{Partition: 0, Leader: 2}}},
+		},
+	}
+	s := metricsTestServer(t, 1, snap)
+	log, err := storage.Open(t.TempDir(), storage.DefaultConfig(), storage.OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { log.Close() })
+	addPartition(s, "t", 0, 5, log) // led here: its high watermark, 0 for an empty log
+
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	got := lagEndOffsets{s}.EndOffsets(ctx, []metrics.TopicPartition{
+		tp("t", 0), tp("t", 1), tp("t", 2), tp("t", 3), tp("t", 4), tp("u", 0), tp("gone", 0),
+	})
+	want := map[metrics.TopicPartition]int64{tp("t", 0): 0, tp("t", 1): 20, tp("t", 2): 30, tp("u", 0): 5}
+	if !maps.Equal(got, want) {
+		t.Errorf("EndOffsets() = %v, want %v", got, want)
+	}
+	// One request per leader, carrying all its partitions.
+	if n := len(peer2.received); n != 1 {
+		t.Errorf("broker 2 got %d requests, want 1", n)
+	}
+	if n := len(peer3.received); n != 1 {
+		t.Errorf("broker 3 got %d requests, want 1", n)
+	}
+}
+
+func TestTimeoutOf(t *testing.T) {
+	if got := timeoutOf(context.Background(), 7*time.Second); got != 7*time.Second {
+		t.Errorf("timeoutOf() without a deadline = %v, want the fallback", got)
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancel()
+	if got := timeoutOf(ctx, time.Hour); got > 0 {
+		t.Errorf("timeoutOf() past the deadline = %v, want <= 0", got)
+	}
+}
+
+func TestListenMetricsReportsABusyPort(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	s := metricsTestServer(t, 1, &coordinator.Snapshot{})
+	err = s.listenMetrics(ln.Addr().String())
+	var opErr *net.OpError
+	if !errors.As(err, &opErr) {
+		t.Errorf("listenMetrics(%s) on a busy port = %v, want a listen error", ln.Addr(), err)
+	}
+}
