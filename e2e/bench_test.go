@@ -16,7 +16,7 @@ import (
 // records of 1 KiB produced with acks=all to a 6-partition topic, then
 // consumed from the start. Run with `make bench`.
 func BenchmarkProduceConsume(b *testing.B) {
-	c := cluster.Start(b, cluster.Options{Brokers: 1, PortOffset: 23600})
+	c := cluster.Start(b, cluster.Options{Brokers: 1, PortOffset: 14200})
 	bootstrap := c.Bootstrap()
 	value := make([]byte, 1024)
 	for i := range value {

@@ -18,7 +18,7 @@ import (
 // TestCluster runs the client and protocol tests against one 3-broker
 // cluster; the broker-kill test runs last because it disturbs the cluster.
 func TestCluster(t *testing.T) {
-	c := cluster.Start(t, cluster.Options{Brokers: 3, PortOffset: 23200, Env: map[string]string{
+	c := cluster.Start(t, cluster.Options{Brokers: 3, PortOffset: 13400, Env: map[string]string{
 		// A killed broker's registration lingers for a session timeout.
 		"KZOO_ZOOKEEPER_SESSION_TIMEOUT_MS":    "6000",
 		"KZOO_LOG_RETENTION_CHECK_INTERVAL_MS": "300",

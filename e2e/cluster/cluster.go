@@ -32,14 +32,16 @@ const (
 	zkNodes    = 3
 	maxBrokers = 5
 
-	// Ports of ZooKeeper node n are base+n and of broker id brokerPortBase+id,
-	// before the offset, as in scripts/cluster.
+	// Ports of ZooKeeper node n are base+n, of broker id brokerPortBase+id
+	// and of its metrics endpoint metricsPortBase+id, before the offset, as
+	// in scripts/cluster.
 	zkClientPortBase   = 2180
 	zkQuorumPortBase   = 2887
 	zkElectionPortBase = 3887
 	brokerPortBase     = 9091
+	metricsPortBase    = 9643
 	// The highest base port scripts/cluster uses.
-	maxBasePort = brokerPortBase + maxBrokers
+	maxBasePort = metricsPortBase + maxBrokers
 
 	// How long one scripts/cluster command may take. The script has its own,
 	// shorter deadlines (60 s to come up, 30 s before SIGKILL); these only
@@ -66,7 +68,7 @@ type Options struct {
 	// package uses its own, and the ports of different packages' offsets
 	// must not overlap: offsets 1000 apart do, as one cluster's quorum
 	// ports are then the other's election ports (TestPortOffsetsDisjoint
-	// checks the offsets in the repository). Offsets up to 23000 keep every
+	// checks the offsets in the repository). Offsets up to 23100 keep every
 	// port below Linux's default ephemeral range (32768 and up), where a
 	// port can be taken at any moment by some outgoing connection.
 	PortOffset int
@@ -173,6 +175,12 @@ func (c *Cluster) ZKAddr(n int) string {
 // BrokerAddr returns the address of broker id (1-5).
 func (c *Cluster) BrokerAddr(id int) string {
 	return loopback(brokerPortBase + id + c.opts.PortOffset)
+}
+
+// MetricsAddr returns the address of broker id's (1-5) metrics endpoint,
+// which serves the Prometheus text format at /metrics.
+func (c *Cluster) MetricsAddr(id int) string {
+	return loopback(metricsPortBase + id + c.opts.PortOffset)
 }
 
 // Bootstrap returns the addresses of the brokers in BrokerIDs.
@@ -476,7 +484,7 @@ func ports(offset int) []int {
 		ps = append(ps, zkClientPortBase+n+offset, zkQuorumPortBase+n+offset, zkElectionPortBase+n+offset)
 	}
 	for id := 1; id <= maxBrokers; id++ {
-		ps = append(ps, brokerPortBase+id+offset)
+		ps = append(ps, brokerPortBase+id+offset, metricsPortBase+id+offset)
 	}
 	return ps
 }

@@ -181,6 +181,9 @@ func TestAddresses(t *testing.T) {
 	if got, want := c.Bootstrap(), []string{"127.0.0.1:9192", "127.0.0.1:9193"}; !slices.Equal(got, want) {
 		t.Errorf("Bootstrap() = %q, want %q", got, want)
 	}
+	if got, want := c.MetricsAddr(2), "127.0.0.1:9745"; got != want {
+		t.Errorf("MetricsAddr(2) = %q, want %q", got, want)
+	}
 }
 
 func TestBrokerIDValidation(t *testing.T) {
@@ -263,6 +266,21 @@ func TestPortOffsetsDisjoint(t *testing.T) {
 	if shared := intersection(ports(20000), ports(21000)); len(shared) == 0 {
 		t.Fatal("offsets 20000 and 21000 share no port; the check below would miss overlaps")
 	}
+	// Every address the harness hands out is among the ports compared.
+	c := &Cluster{opts: Options{PortOffset: 20000}}
+	addrs := []string{c.ZKConnect()}
+	for id := 1; id <= maxBrokers; id++ {
+		addrs = append(addrs, c.BrokerAddr(id), c.MetricsAddr(id))
+	}
+	for _, addr := range strings.Split(strings.Join(addrs, ","), ",") {
+		_, portStr, err := net.SplitHostPort(addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if port, _ := strconv.Atoi(portStr); !slices.Contains(ports(20000), port) {
+			t.Errorf("ports(20000) misses %s", addr)
+		}
+	}
 
 	root, err := RepoRoot()
 	if err != nil {
@@ -307,6 +325,14 @@ func TestPortOffsetsDisjoint(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	// Linux hands out ports from 32768 up to outgoing connections, which
+	// could hold a port a cluster is about to (re)bind.
+	const ephemeralStart = 32768
+	for _, u := range uses {
+		if top := slices.Max(ports(u.offset)); top >= ephemeralStart {
+			t.Errorf("port offset %d (%s) uses port %d, in the ephemeral range from %d", u.offset, u.dir, top, ephemeralStart)
+		}
 	}
 	for i, a := range uses {
 		for _, b := range uses[i+1:] {
