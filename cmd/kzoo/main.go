@@ -36,6 +36,10 @@ Commands:
   topics describe TOPIC...          partitions, leaders, replicas and ISR
   topics create TOPIC [--partitions N] [--replication-factor N] [--config k=v]...
   topics delete TOPIC...
+  groups list                       every consumer group, its state and coordinator
+  groups describe GROUP...          members, committed offsets, log end offsets and lag
+  groups delete GROUP...            delete groups that have no members
+  groups reset-offsets GROUP --topic TOPIC[:P,...] (--to-earliest|--to-latest|--to-offset N) [--execute]
   verify [flags]                    check that acknowledged writes survive (kzoo verify --help)
 
 The bootstrap server defaults to $KZOO_BOOTSTRAP or `+defaultBootstrap+`.
@@ -62,6 +66,8 @@ func run(args []string, out io.Writer) error {
 	switch fs.Arg(0) {
 	case "topics":
 		return topics(ctx, client, fs.Args()[1:], out)
+	case "groups":
+		return groupsCommand(ctx, strings.Split(*bootstrap, ","), fs.Args()[1:], out)
 	case "verify":
 		return verifyCommand(strings.Split(*bootstrap, ","), fs.Args()[1:], out)
 	case "help":
