@@ -1,6 +1,6 @@
-// Command kzoo is the operator CLI of a kzoo cluster. This first version
-// manages topics; groups, configs, reassignment, console clients and perf
-// tests follow.
+// Command kzoo is the operator CLI of a kzoo cluster. It manages topics and
+// consumer groups; configs, reassignment, console clients and perf tests
+// follow.
 package main
 
 import (
