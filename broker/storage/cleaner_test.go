@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -502,10 +503,15 @@ func TestCleanKeepsTheLastBatchOfEachProducer(t *testing.T) {
 }
 
 func TestCleanDropsRecordsWithoutKey(t *testing.T) {
+	// A compacted log refuses records without a key, but holds those written
+	// before its topic became compacted.
 	clock := newFakeClock()
-	l := openLogT(t, t.TempDir(), compactedConfig(), OpenOptions{Now: clock.Now})
+	notYetCompacted := compactedConfig()
+	notYetCompacted.Compact = false
+	l := openLogT(t, t.TempDir(), notYetCompacted, OpenOptions{Now: clock.Now})
 	m := logModel{}
 	m.append(t, l, keyed(clock.Now().UnixMilli(), testRecord{value: []byte("no key")}, kv("k", "v")))
+	l.UpdateConfig(compactedConfig())
 	roll(t, l, clock, m)
 	cleanT(t, l, clock.Now(), false)
 	checkRecords(t, readRecords(t, l), m.latest())
@@ -1016,4 +1022,30 @@ func TestCleanIsDueByDirtyRatioOrMaxCompactionLag(t *testing.T) {
 		t.Fatal("clean did not run after max.compaction.lag.ms")
 	}
 	checkRecords(t, readRecords(t, l), m.latest())
+}
+
+func TestCompactedLogRefusesRecordsWithoutKey(t *testing.T) {
+	clock := newFakeClock()
+	l := openLogT(t, t.TempDir(), compactedConfig(), OpenOptions{Now: clock.Now})
+	keyless := testRecord{value: []byte("v")}
+	for _, codec := range []int{codecNone, codecGzip, codecZstd} {
+		spec := keyed(clock.Now().UnixMilli(), kv("k", "v"), keyless)
+		spec.codec = codec
+		_, err := l.AppendAsLeader(keyedBatch(t, spec), 0)
+		if !errors.Is(err, kerr.InvalidRecord) {
+			t.Errorf("codec %d: append of a record without a key: error %v, want INVALID_RECORD", codec, err)
+		}
+	}
+	if leo := l.LogEndOffset(); leo != 0 {
+		t.Fatalf("log end offset %d after refused appends", leo)
+	}
+	if _, err := l.AppendAsLeader(keyedBatch(t, keyed(clock.Now().UnixMilli(), kv("k", "v"), tombstone("j"))), 0); err != nil {
+		t.Fatalf("append of keyed records: %v", err)
+	}
+
+	// A log that is not compacted takes records without keys.
+	plainLog := openLogT(t, t.TempDir(), smallConfig(), OpenOptions{Now: clock.Now})
+	if _, err := plainLog.AppendAsLeader(keyedBatch(t, keyed(clock.Now().UnixMilli(), keyless)), 0); err != nil {
+		t.Fatalf("append without a key to a log that is not compacted: %v", err)
+	}
 }

@@ -215,3 +215,28 @@ func finishBatch(batch []byte, count int32, maxTimestamp int64) {
 	be.PutUint64(batch[maxTimestampField:], uint64(maxTimestamp))
 	be.PutUint32(batch[crcField:], batchCRC(batch))
 }
+
+// errKeylessRecord is why a compacted log refuses a batch: the cleaner keeps one record
+// per key, so a record without one could never be compacted (Kafka refuses it likewise).
+var errKeylessRecord = fmt.Errorf("compacted topic cannot accept a record without a key: %w", kerr.InvalidRecord)
+
+// requireKeys checks that every record of the batches refs in records has a key. It is the
+// one place where a compacted log looks inside batches on the produce path, as Kafka does.
+func requireKeys(records []byte, refs []batchRef) error {
+	var d recordDecoder
+	for _, r := range refs {
+		if r.hdr.isControl() {
+			continue
+		}
+		keyless := false
+		if err := d.forEach(r.hdr, r.bytes(records), func(rec cleanerRecord) {
+			keyless = keyless || rec.key == nil
+		}); err != nil {
+			return err
+		}
+		if keyless {
+			return fmt.Errorf("batch at byte %d: %w", r.pos, errKeylessRecord)
+		}
+	}
+	return nil
+}

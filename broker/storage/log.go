@@ -497,6 +497,11 @@ func (l *Log) appendAsLeaderLocked(records []byte, refs []batchRef, leaderEpoch 
 			return AppendResult{}, false, fmt.Errorf("batch of %d bytes exceeds max.message.bytes %d: %w", r.hdr.size(), l.cfg.MaxMessageBytes, kerr.MessageTooLarge)
 		}
 	}
+	if l.cfg.Compact {
+		if err := requireKeys(records, refs); err != nil {
+			return AppendResult{}, false, err
+		}
+	}
 	now := l.now()
 	appendTime := int64(-1)
 	if l.cfg.LogAppendTime {
