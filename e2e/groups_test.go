@@ -372,7 +372,12 @@ func testCoordinatorKill(t *testing.T, c *cluster.Cluster) {
 	prod := startLoadProducer(t, bootstrap, g.topic)
 	var members []groupMember
 	for i := 1; i <= 3; i++ {
-		members = append(members, startFranzMember(t, g, fmt.Sprintf("member-%d", i)))
+		// The session must outlast the failover (the dead coordinator's
+		// ZooKeeper session, then the clients' backoff while they look for
+		// the new one): a member that times out is expelled while it still
+		// believes it owns its partitions, in Kafka as here, and the check
+		// of one owner at a time would see that zombie.
+		members = append(members, startFranzMember(t, g, fmt.Sprintf("member-%d", i), kgo.SessionTimeout(20*time.Second)))
 	}
 	waitFor(t, time.Minute, "commits under way", func() bool {
 		return g.log.consumedTotal() >= 1000 && len(g.log.committedSnapshot()) == partitions
