@@ -182,7 +182,11 @@ func readerStarter(g groupTarget) startMember {
 				}
 				if len(batch) > 0 && (err != nil || len(batch) >= 50) {
 					cctx, ccancel := context.WithTimeout(ctx, 15*time.Second)
-					if rd.CommitMessages(cctx, batch...) == nil {
+					if err := rd.CommitMessages(cctx, batch...); err != nil {
+						// The records go to the partition's next owner,
+						// or to this member again in the next generation.
+						t.Logf("%s: commit of %d records failed: %v", name, len(batch), err)
+					} else {
 						for _, msg := range batch {
 							g.log.commit(int32(msg.Partition), msg.Offset+1)
 						}

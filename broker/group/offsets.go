@@ -6,6 +6,7 @@ import (
 	"time"
 	"unicode/utf16"
 
+	"github.com/sirupsen/logrus"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -178,6 +179,9 @@ func (s *shard) storeOffsets(g *group, offsets map[topicPartition]committedOffse
 	var code int16
 	done := s.write(g.id, encodeBatch(records, now), func(err error) {
 		code = offsetWriteError(err)
+		if err != nil {
+			s.logger.WithError(err).WithFields(logrus.Fields{"group": g.id, "partitions": len(offsets)}).Warn("writing committed offsets failed")
+		}
 		for tp, o := range offsets {
 			// An offset deleted while the write was out stays deleted.
 			if err == nil && !g.is(stateDead) && g.pendingCommits[tp] != nil {
