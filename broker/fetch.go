@@ -32,6 +32,7 @@ func (s *Server) handleFetch(ctx context.Context, req *request) any {
 		remaining := time.Until(deadline)
 		if bytes >= int64(in.MinBytes) || failed || diverged(topics) || remaining <= 0 {
 			unregisterFetchWaiter(waitingOn, wake)
+			s.countFetched(in.ReplicaID, topics)
 			return encodeFetchResponse(in.Version, topics)
 		}
 		if timer == nil {
@@ -44,9 +45,31 @@ func (s *Server) handleFetch(ctx context.Context, req *request) any {
 			deadline = time.Now() // read once more, then answer
 		case <-ctx.Done():
 			unregisterFetchWaiter(waitingOn, wake)
+			s.countFetched(in.ReplicaID, topics)
 			return encodeFetchResponse(in.Version, topics)
 		}
 		unregisterFetchWaiter(waitingOn, wake)
+	}
+}
+
+// countFetched counts the record bytes of a Fetch response: per topic
+// for a consumer, as replication traffic for a follower (replicaID >= 0).
+// Records out are not counted: the bytes go from the segment files to the
+// socket unread, and counting their records would mean reading them.
+func (s *Server) countFetched(replicaID int32, topics []fetchTopic) {
+	for _, t := range topics {
+		var bytes int64
+		for _, p := range t.partitions {
+			bytes += p.records.Size
+		}
+		if bytes == 0 {
+			continue
+		}
+		if replicaID >= 0 {
+			s.traffic.AddReplicationBytesOut(bytes)
+		} else {
+			s.traffic.Topic(t.name).AddOut(bytes)
+		}
 	}
 }
 

@@ -30,11 +30,11 @@ const (
 )
 
 // listenMetrics binds the metrics endpoint at addr, serving the broker's
-// registry: runtime and process metrics, the broker gauges and the groups
-// this broker coordinates.
+// registry: runtime and process metrics, the broker gauges, the traffic
+// counters and the groups this broker coordinates.
 func (s *Server) listenMetrics(addr string) error {
 	reg := metrics.NewRegistry()
-	collectors := append(s.brokerGauges(),
+	collectors := append(s.brokerGauges(), s.traffic,
 		metrics.NewGroupCollector(s.groups, lagEndOffsets{s}, metrics.DefaultLagTimeout))
 	for _, c := range collectors {
 		if err := reg.Register(c); err != nil {
@@ -47,6 +47,25 @@ func (s *Server) listenMetrics(addr string) error {
 	}
 	s.metricsEndpoint = endpoint
 	return nil
+}
+
+// servedAPIKeys lists the API keys the broker serves, whose request series
+// the traffic counters export from the start.
+func servedAPIKeys() []int16 {
+	keys := make([]int16, 0, len(apis))
+	for key := range apis {
+		keys = append(keys, key.Int16())
+	}
+	return keys
+}
+
+// forgetDeletedTopics drops the traffic series of the topics snap no longer
+// has or is deleting.
+func (s *Server) forgetDeletedTopics(snap *coordinator.Snapshot) {
+	s.traffic.ForgetTopics(func(topic string) bool {
+		t := snap.Topics[topic]
+		return t != nil && !t.Deleting
+	})
 }
 
 // serveMetrics serves the metrics endpoint until ctx is done.

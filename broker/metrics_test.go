@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"hash/crc32"
 	"io"
 	"maps"
 	"net"
@@ -31,7 +32,7 @@ func metricsTestServer(t *testing.T, id int32, snap *coordinator.Snapshot) *Serv
 	t.Helper()
 	log := logrus.New()
 	log.SetOutput(io.Discard)
-	s := &Server{cfg: &config.Broker{ID: id, ReplicaSocketTimeout: time.Minute}, log: log}
+	s := &Server{cfg: &config.Broker{ID: id, ReplicaSocketTimeout: time.Minute}, log: log, traffic: metrics.NewTraffic(nil)}
 	s.partitions.init()
 	s.applied.Store(snap)
 	return s
@@ -334,5 +335,173 @@ func TestListenMetricsReportsABusyPort(t *testing.T) {
 	var opErr *net.OpError
 	if !errors.As(err, &opErr) {
 		t.Errorf("listenMetrics(%s) on a busy port = %v, want a listen error", ln.Addr(), err)
+	}
+}
+
+// isrMetadata is a cluster view that accepts every ISR write, recording it.
+type isrMetadata struct {
+	Metadata // any other method panics through the nil interface
+
+	snap *coordinator.Snapshot
+	mu   sync.Mutex
+	isrs [][]int32
+}
+
+func (m *isrMetadata) Snapshot() *coordinator.Snapshot { return m.snap }
+
+func (m *isrMetadata) UpdateISR(ctx context.Context, topic string, partition, leaderEpoch, partitionEpoch int32, isr []int32) (int32, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.isrs = append(m.isrs, slices.Clone(isr))
+	return partitionEpoch + 1, nil
+}
+
+// recordBatch is one uncompressed magic-v2 batch of the given record
+// values.
+func recordBatch(t *testing.T, values ...string) []byte {
+	t.Helper()
+	var records []byte
+	for i, v := range values {
+		rec := kmsg.Record{OffsetDelta: int32(i), Value: []byte(v)}
+		rec.Length = int32(len(rec.AppendTo(nil)) - 1) // a zero length takes one varint byte
+		records = rec.AppendTo(records)
+	}
+	b := kmsg.RecordBatch{
+		PartitionLeaderEpoch: -1, Magic: 2, LastOffsetDelta: int32(len(values) - 1), FirstTimestamp: 1, MaxTimestamp: 1,
+		ProducerID: -1, ProducerEpoch: -1, FirstSequence: -1, NumRecords: int32(len(values)), Records: records,
+	}
+	b.Length = int32(49 + len(records))
+	raw := b.AppendTo(nil)
+	b.CRC = int32(crc32.Checksum(raw[21:], crc32.MakeTable(crc32.Castagnoli)))
+	return b.AppendTo(nil)
+}
+
+// fetchAll fetches topic's partition 0 from offset as replicaID (-1: a
+// consumer) without waiting, and returns the record bytes answered.
+func fetchAll(t *testing.T, s *Server, replicaID int32, topic string, offset int64) int64 {
+	t.Helper()
+	req := kmsg.NewPtrFetchRequest()
+	req.Version, req.ReplicaID, req.MaxBytes = 12, replicaID, 1<<20
+	rt := kmsg.NewFetchRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewFetchRequestTopicPartition()
+	rp.FetchOffset, rp.PartitionMaxBytes = offset, 1<<20
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp := s.handleFetch(t.Context(), &request{key: kmsg.Fetch.Int16(), body: req}).(*fetchResponse)
+	var bytes int64
+	for _, p := range resp.parts {
+		bytes += p.slice.Size
+	}
+	return bytes
+}
+
+func TestTrafficCountersMoveWithProduceFetchAndISR(t *testing.T) {
+	const topic = "orders"
+	snap := &coordinator.Snapshot{
+		Brokers: liveBrokers(1, 2),
+		Topics:  map[string]*coordinator.Topic{topic: {Name: topic, Partitions: []coordinator.Partition{{Topic: topic}}}},
+	}
+	s, _ := testServer(t, snap)
+	meta := &isrMetadata{snap: snap}
+	s.meta = meta
+	s.partitions.init()
+	s.traffic = metrics.NewTraffic(servedAPIKeys())
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(s.traffic)
+
+	l, err := storage.Open(t.TempDir(), storage.DefaultConfig(), storage.OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	p := &partition{tp: storage.TopicPartition{Topic: topic}, log: l, following: followTarget{-1, -1}, fencedEpoch: -1}
+	cfg := config.Topic{"min.insync.replicas": "1"}
+	p.cfg.Store(&cfg)
+	p.leaderEpoch.Store(-1)
+	s.partitions.update(func(m map[storage.TopicPartition]*partition) { m[p.tp] = p })
+	s.setRole(p, coordinator.Partition{Topic: topic, Leader: 1, LeaderEpoch: 1, Replicas: []int32{1, 2}, ISR: []int32{1}, State: "Online"})
+
+	// Two produce requests through dispatch: 3 records, then 2.
+	var produced int
+	for _, values := range [][]string{{"a", "b", "c"}, {"d", "e"}} {
+		batch := recordBatch(t, values...)
+		produced += len(batch)
+		req := kmsg.NewPtrProduceRequest()
+		req.Version, req.Acks, req.TimeoutMillis = 9, 1, 1000
+		rt := kmsg.NewProduceRequestTopic()
+		rt.Topic = topic
+		rt.Partitions = []kmsg.ProduceRequestTopicPartition{{Partition: 0, Records: batch}}
+		req.Topics = append(req.Topics, rt)
+		resp := s.dispatch(t.Context(), &conn{}, &request{key: kmsg.Produce.Int16(), body: req}).(*kmsg.ProduceResponse)
+		if code := resp.Topics[0].Partitions[0].ErrorCode; code != 0 {
+			t.Fatalf("produce: %v", kerr.ErrorForCode(code))
+		}
+	}
+	metric := func(name, label string) float64 {
+		t.Helper()
+		families, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range families {
+			if f.GetName() != name {
+				continue
+			}
+			for _, m := range f.GetMetric() {
+				if len(m.GetLabel()) == 0 || m.GetLabel()[0].GetValue() == label {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+		return -1
+	}
+	if got := metric("kzoo_topic_records_in_total", topic); got != 5 {
+		t.Errorf("records in = %v, want 5", got)
+	}
+	if got := metric("kzoo_topic_bytes_in_total", topic); got != float64(produced) {
+		t.Errorf("bytes in = %v, want %d", got, produced)
+	}
+	if got := metric("kzoo_requests_total", "Produce"); got != 2 {
+		t.Errorf("Produce requests = %v, want 2", got)
+	}
+
+	// A consumer's fetch counts as the topic's bytes out; a follower's
+	// as replication.
+	consumed := fetchAll(t, s, -1, topic, 0)
+	if consumed != int64(produced) {
+		t.Fatalf("consumer fetched %d bytes, want %d", consumed, produced)
+	}
+	if got := metric("kzoo_topic_bytes_out_total", topic); got != float64(consumed) {
+		t.Errorf("bytes out = %v, want %d", got, consumed)
+	}
+	replicated := fetchAll(t, s, 2, topic, 0)
+	if got := metric("kzoo_replication_bytes_out_total", ""); got != float64(replicated) || replicated == 0 {
+		t.Errorf("replication bytes out = %v, want %d", got, replicated)
+	}
+	if got := metric("kzoo_topic_bytes_out_total", topic); got != float64(consumed) {
+		t.Errorf("bytes out after a follower fetch = %v, want %d still", got, consumed)
+	}
+
+	// The follower catches up and joins the ISR, then falls behind and
+	// leaves it.
+	fetchAll(t, s, 2, topic, l.LogEndOffset())
+	s.maybeUpdateISR(t.Context(), p)
+	if got := metric("kzoo_isr_expands_total", ""); got != 1 {
+		t.Errorf("ISR expands = %v, want 1 (ISR writes %v)", got, meta.isrs)
+	}
+	s.cfg.ReplicaLagTimeMax = time.Nanosecond
+	waitFor(t, "the ISR shrinks", func() bool {
+		s.maybeUpdateISR(t.Context(), p)
+		return metric("kzoo_isr_shrinks_total", "") == 1
+	})
+	if got := metric("kzoo_isr_expands_total", ""); got != 1 {
+		t.Errorf("ISR expands after the shrink = %v, want 1", got)
+	}
+
+	// Deleting the topic drops its series.
+	s.forgetDeletedTopics(&coordinator.Snapshot{Topics: map[string]*coordinator.Topic{}})
+	if got := metric("kzoo_topic_records_in_total", topic); got != -1 {
+		t.Errorf("records in of the deleted topic = %v, want no series", got)
 	}
 }

@@ -273,6 +273,7 @@ func (s *Server) applyMetadata(ctx context.Context, snap *coordinator.Snapshot) 
 		}
 	})
 	s.applied.Store(snap)
+	s.forgetDeletedTopics(snap)
 	stray := make([]storage.TopicPartition, 0, len(removed))
 	for _, p := range removed {
 		s.setRole(p, coordinator.Partition{Leader: -1, State: "Offline"})

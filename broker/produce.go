@@ -155,6 +155,11 @@ func (s *Server) produceTo(topic string, acks int16, rp *kmsg.ProduceRequestTopi
 		op.ErrorMessage = &msg
 		return w, false
 	}
+	if !res.Duplicate {
+		// The batch headers' counts, summed by the append: no record is
+		// decoded for this.
+		s.traffic.Topic(topic).AddIn(int64(len(rp.Records)), res.RecordCount)
+	}
 	op.BaseOffset = res.FirstOffset
 	op.LogAppendTime = res.LogAppendTime
 	op.LogStartOffset = res.LogStartOffset

@@ -297,6 +297,7 @@ func (s *Server) maybeUpdateISR(ctx context.Context, p *partition) {
 			what = "ISR shrunk"
 		}
 		s.partitionLog(p).WithFields(fields).WithField("partition_epoch", version).Info(what)
+		s.traffic.ISRChanged(len(lagging) > 0, len(joining) > 0)
 		if p.advanceHighWatermarkLocked() {
 			go p.wakeWaiters()
 		}

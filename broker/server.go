@@ -77,7 +77,10 @@ type Server struct {
 	// metricsEndpoint serves /metrics when metrics.listen is set (nil
 	// otherwise); see metrics.go.
 	metricsEndpoint *metrics.Server
-	wg              sync.WaitGroup // connection and background goroutines
+	// traffic counts requests, topic traffic and ISR changes; see
+	// metrics.go.
+	traffic *metrics.Traffic
+	wg      sync.WaitGroup // connection and background goroutines
 
 	connsMu sync.Mutex
 	conns   map[net.Conn]struct{}
@@ -93,6 +96,7 @@ func New(cfg *config.Broker, meta Metadata, logs *storage.Manager, log logrus.Fi
 		logs:    logs,
 		conns:   make(map[net.Conn]struct{}),
 		isrWake: make(chan struct{}, 1),
+		traffic: metrics.NewTraffic(servedAPIKeys()),
 	}
 	s.groups = newGroupCoordinator(cfg, meta.Snapshot(), log)
 	s.handoffs = newHandoffQueue()
@@ -345,5 +349,8 @@ func (s *Server) dispatch(ctx context.Context, c *conn, req *request) any {
 		// The coordinator keeps who each member is, for DescribeGroups.
 		ctx = group.WithClient(ctx, req.clientID, clientHost(c.nc.RemoteAddr()))
 	}
-	return a.handle(s, ctx, req)
+	start := time.Now()
+	resp := a.handle(s, ctx, req)
+	s.traffic.ObserveRequest(req.key, time.Since(start))
+	return resp
 }

@@ -1,7 +1,8 @@
 // Package metrics exposes a broker's metrics in the Prometheus text format:
 // the registry the broker owns (never the global default one), the HTTP
-// endpoint that serves it at /metrics, and the consumer-group collector that
-// computes each group's lag when it is scraped.
+// endpoint that serves it at /metrics, the consumer-group collector that
+// computes each group's lag when it is scraped, and the counters of the
+// broker's traffic (Traffic).
 //
 // Metric names follow Kafka's meaning in Prometheus' conventions: a kzoo_
 // prefix, snake case, _total on counters.
