@@ -288,7 +288,8 @@ func (s *Server) applyReplicaFetch(f *fetcher, batch []*fetchedPartition, resp *
 // divergence, or the records as the leader wrote them, then the follower's
 // high watermark.
 func (s *Server) applyFetchedPartition(fp *fetchedPartition, rp *kmsg.FetchResponseTopicPartition) error {
-	if rp.ErrorCode != 0 {
+	// OFFSET_OUT_OF_RANGE comes with the leader's log start, needed below.
+	if rp.ErrorCode != 0 && rp.ErrorCode != kerr.OffsetOutOfRange.Code {
 		return kerr.ErrorForCode(rp.ErrorCode)
 	}
 	p := fp.p
@@ -299,6 +300,24 @@ func (s *Server) applyFetchedPartition(fp *fetchedPartition, rp *kmsg.FetchRespo
 	p.mu.Unlock()
 	if current != fp.target {
 		return nil // the role changed while the fetch was out
+	}
+	if leo, leaderStart := p.log.LogEndOffset(), rp.LogStartOffset; leaderStart > leo {
+		// Retention on the leader deleted the records that would follow
+		// ours (the leader answers OFFSET_OUT_OF_RANGE, or a divergence
+		// when it no longer knows our last epoch). Nothing we hold can be
+		// continued: empty the log and copy from the leader's log start,
+		// as Kafka's truncateFullyAndStartAt.
+		s.partitionLog(p).WithFields(logrus.Fields{
+			"leader": fp.target.leader, "leader_epoch": fp.target.epoch,
+			"log_end_offset": leo, "leader_log_start_offset": leaderStart,
+		}).Warn("log ends below the leader's log start: emptying it to copy from there")
+		if err := p.log.TruncateFullyAndStartAt(leaderStart); err != nil {
+			return fmt.Errorf("restart at the leader's log start %d: %w", leaderStart, err)
+		}
+		return nil
+	}
+	if rp.ErrorCode != 0 {
+		return kerr.ErrorForCode(rp.ErrorCode)
 	}
 	if rp.DivergingEpoch.EndOffset >= 0 {
 		leo := p.log.LogEndOffset()

@@ -3,9 +3,11 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/go-zookeeper/zk"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -19,6 +21,8 @@ import (
 func TestReplicationBasic(t *testing.T) {
 	c := cluster.Start(t, cluster.Options{Brokers: 3, PortOffset: 20400, Env: map[string]string{
 		"KZOO_REPLICA_LAG_TIME_MAX_MS": "3000",
+		// For the follower that comes back below the leader's log start.
+		"KZOO_LOG_RETENTION_CHECK_INTERVAL_MS": "500",
 	}})
 	waitForLiveBrokers(t, c.Bootstrap(), 3)
 	conn := zkConn(t, c)
@@ -112,5 +116,59 @@ func TestReplicationBasic(t *testing.T) {
 	awaitISRExpansion(t, conn, topic, 1, [][]int32{{1, 2, 3}})
 	if err := produce(10, "d"); err != nil {
 		t.Fatalf("acks=all produce after the brokers came back: %v", err)
+	}
+
+	t.Run("follower below the leader's log start", func(t *testing.T) { testFollowerBelowLeaderStart(t, c, conn) })
+}
+
+// testFollowerBelowLeaderStart stops a follower, lets retention on the
+// leader delete everything past the follower's log end, and restarts it:
+// the follower must start over from the leader's log start and rejoin the
+// ISR, not retry forever from an offset the leader no longer has.
+func testFollowerBelowLeaderStart(t *testing.T, c *cluster.Cluster, conn *zk.Conn) {
+	const topic = "below-log-start"
+	createTopic(t, c.Bootstrap(), topic, 1, 2, map[string]string{"segment.bytes": "1024", "retention.bytes": "2048"})
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Bootstrap()...), kgo.DefaultProduceTopic(topic),
+		kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	produce := func(n int) {
+		t.Helper()
+		for i := range n {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			err := cl.ProduceSync(ctx, &kgo.Record{Value: fmt.Appendf(nil, "%064d", i)}).FirstErr()
+			cancel()
+			if err != nil {
+				t.Fatalf("produce: %v", err)
+			}
+		}
+	}
+	produce(10)
+	replicas := replicasOf(t, cl, topic)
+	awaitISRExpansion(t, conn, topic, 1, replicas)
+	leader := partitionStates(t, conn, topic, 1)[0].Leader
+	var follower int
+	for _, id := range replicas[0] {
+		if id != leader {
+			follower = int(id)
+		}
+	}
+	followerEnd := highWatermarks(t, c.Bootstrap(), topic, 1)[0]
+
+	if err := c.StopBroker(follower); err != nil {
+		t.Fatal(err)
+	}
+	produce(200)
+	waitFor(t, 30*time.Second, "retention past the stopped follower's log end", func() bool {
+		return earliestOffset(t, c.Bootstrap(), topic) > followerEnd
+	})
+	if err := c.StartBroker(follower); err != nil {
+		t.Fatal(err)
+	}
+	awaitISRExpansion(t, conn, topic, 1, replicas)
+	if log := c.BrokerLog(follower); !strings.Contains(log, "emptying it to copy from there") {
+		t.Errorf("broker %d rejoined the ISR without starting over at the leader's log start", follower)
 	}
 }

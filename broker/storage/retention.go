@@ -148,6 +148,35 @@ func (l *Log) TruncateTo(offset int64) error {
 	return l.checkpointTruncation()
 }
 
+// TruncateFullyAndStartAt empties the log and restarts it, empty, at offset. A follower
+// does this when its log ends below the leader's log start: the leader has deleted the
+// records that would follow the follower's, so nothing the follower holds can stay, and
+// the next record it copies is at offset. The high watermark, recovery point and cleaner
+// checkpoint all move to offset.
+func (l *Log) TruncateFullyAndStartAt(offset int64) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.writable(); err != nil {
+		return err
+	}
+	if offset < 0 {
+		return fmt.Errorf("restart log at negative offset %d", offset)
+	}
+	l.truncations++
+	l.dirDirty = true
+	if err := l.restartAt(offset, l.now()); err != nil {
+		l.failed = err
+		return fmt.Errorf("restart log %s at %d: %w", l.dir, offset, err)
+	}
+	l.highWatermark.Store(offset)
+	l.recoveryPoint.Store(offset)
+	l.cleanHistory.steps = nil
+	l.cleanerCheckpoint.Store(offset)
+	l.checkpointStale = true
+	l.logger.WithField("log_start_offset", offset).Info("emptied log to restart at the leader's log start")
+	return l.checkpointTruncation()
+}
+
 func (l *Log) truncateLocked(offset int64) error {
 	now := l.now()
 	segs := l.loadSegments()

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"math"
 	"os"
@@ -286,5 +287,47 @@ func TestTruncateTo(t *testing.T) {
 	}
 	if res := appendT(t, l2, makeBatch(t, plain(1, 0))); res.FirstOffset != start-3 {
 		t.Fatalf("append at %d, want %d", res.FirstOffset, start-3)
+	}
+}
+
+func TestTruncateFullyAndStartAt(t *testing.T) {
+	cfg := smallConfig()
+	dir := t.TempDir()
+	l := openLogT(t, dir, cfg, OpenOptions{})
+	appendBatches(t, l, 20)
+	must(t, l.AssignEpochStartOffset(3, l.LogEndOffset()))
+	l.SetHighWatermark(l.LogEndOffset())
+	const restart = 1000
+	if l.LogEndOffset() >= restart {
+		t.Fatalf("log end %d already at the restart offset", l.LogEndOffset())
+	}
+
+	must(t, l.TruncateFullyAndStartAt(restart))
+	if start, end, hw := l.LogStartOffset(), l.LogEndOffset(), l.HighWatermark(); start != restart || end != restart || hw != restart {
+		t.Fatalf("after restarting at %d: log start %d, end %d, high watermark %d", restart, start, end, hw)
+	}
+	if l.RecoveryPoint() != restart {
+		t.Fatalf("recovery point %d after restarting at %d", l.RecoveryPoint(), restart)
+	}
+	if epoch := l.LatestEpoch(); epoch >= 0 {
+		t.Fatalf("leader epoch %d survives the restart", epoch)
+	}
+	if segs := segmentFiles(t, dir); len(segs) != 1 {
+		t.Fatalf("%d segment files after the restart, want the one empty segment", len(segs))
+	}
+
+	// The follower goes on copying from the leader's log start.
+	batch := makeBatch(t, plain(3, 1))
+	binary.BigEndian.PutUint64(batch, restart)
+	if _, err := l.AppendAsFollower(batch); err != nil {
+		t.Fatalf("append at the restart offset: %v", err)
+	}
+	closeLog(t, l)
+	l = openLogT(t, dir, cfg, OpenOptions{})
+	if start, end := l.LogStartOffset(), l.LogEndOffset(); start != restart || end != restart+3 {
+		t.Fatalf("reopened: log start %d, end %d; want %d and %d", start, end, restart, restart+3)
+	}
+	if !bytes.Equal(readAll(t, l), batch) {
+		t.Fatal("reopened log does not hold exactly the batch copied after the restart")
 	}
 }
