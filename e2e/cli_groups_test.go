@@ -97,6 +97,16 @@ func cliGroupsScenario(t *testing.T, c *cluster.Cluster) {
 	out = mustKzoo(t, c, "groups", "describe", group)
 	cliGroupsCheckLag(t, out, topic, produced, reset, "-", "-")
 
+	// --shift-by moves the committed offset; --to-datetime after every
+	// record's timestamp lands on the log end.
+	mustKzoo(t, c, "groups", "reset-offsets", group, "--topic", topic+":0", "--shift-by", "3", "--execute")
+	reset[0] = 5
+	cliGroupsCheckLag(t, mustKzoo(t, c, "groups", "describe", group), topic, produced, reset, "-", "-")
+	future := time.Now().Add(time.Hour).UTC().Format("2006-01-02T15:04:05.000Z")
+	mustKzoo(t, c, "groups", "reset-offsets", group, "--topic", topic+":1", "--to-datetime", future, "--execute")
+	reset[1] = produced[1]
+	cliGroupsCheckLag(t, mustKzoo(t, c, "groups", "describe", group), topic, produced, reset, "-", "-")
+
 	// Deleted, the group is gone.
 	out = mustKzoo(t, c, "groups", "delete", group)
 	if !strings.Contains(out, "Deleted group "+group+".") {

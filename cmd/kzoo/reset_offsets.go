@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 )
@@ -22,12 +23,23 @@ const (
 	toEarliest resetStrategy = iota + 1
 	toLatest
 	toOffset
+	toDatetime
+	shiftBy
 )
 
-// resetSpec is a strategy and, for toOffset, the offset.
+// resetSpec is a strategy and its argument: the offset of toOffset, the
+// timestamp (Unix milliseconds) of toDatetime, the shift of shiftBy.
 type resetSpec struct {
 	strategy resetStrategy
 	offset   int64
+}
+
+// resetInputs are the offsets a plan starts from: the partitions' log start
+// offsets and high watermarks, and, where the strategy needs them, the
+// first offsets at or after the datetime (-1 where no record is that new)
+// and the group's committed offsets.
+type resetInputs struct {
+	earliest, latest, byTime, committed map[topicPartition]int64
 }
 
 // resetTarget is one partition's new offset.
@@ -45,6 +57,15 @@ type resetTarget struct {
 // its nearer end (a consumer would otherwise start from its
 // auto.offset.reset, which is rarely what was asked for).
 func planReset(spec resetSpec, tps []topicPartition, earliest, latest map[topicPartition]int64) ([]resetTarget, error) {
+	return planResetFrom(spec, tps, resetInputs{earliest: earliest, latest: latest})
+}
+
+// planResetFrom is planReset with every input a strategy may need:
+// toDatetime takes the first offset at or after the datetime (the log end
+// when no record is that new, as Kafka), shiftBy moves the committed offset
+// and, like toOffset, keeps the result inside the log.
+func planResetFrom(spec resetSpec, tps []topicPartition, in resetInputs) ([]resetTarget, error) {
+	earliest, latest := in.earliest, in.latest
 	targets := make([]resetTarget, 0, len(tps))
 	var missing error
 	lookup := func(tp topicPartition, offsets map[topicPartition]int64, what string) (int64, bool) {
@@ -64,18 +85,38 @@ func planReset(spec resetSpec, tps []topicPartition, earliest, latest map[topicP
 			if o, ok := lookup(tp, latest, "latest"); ok {
 				targets = append(targets, resetTarget{topicPartition: tp, Offset: o})
 			}
-		case toOffset:
+		case toOffset, shiftBy:
 			lo, okLo := lookup(tp, earliest, "earliest")
 			hi, okHi := lookup(tp, latest, "latest")
+			want := spec.offset
+			if spec.strategy == shiftBy {
+				committed, ok := lookup(tp, in.committed, "committed")
+				if !ok {
+					continue
+				}
+				want = committed + spec.offset
+			}
 			if !okLo || !okHi {
 				continue
 			}
-			t := resetTarget{topicPartition: tp, Offset: spec.offset}
+			t := resetTarget{topicPartition: tp, Offset: want}
 			switch {
-			case spec.offset < lo:
-				t.Offset, t.Note = lo, fmt.Sprintf("offset %d is before the log start, using %d", spec.offset, lo)
-			case spec.offset > hi:
-				t.Offset, t.Note = hi, fmt.Sprintf("offset %d is past the log end, using %d", spec.offset, hi)
+			case want < lo:
+				t.Offset, t.Note = lo, fmt.Sprintf("offset %d is before the log start, using %d", want, lo)
+			case want > hi:
+				t.Offset, t.Note = hi, fmt.Sprintf("offset %d is past the log end, using %d", want, hi)
+			}
+			targets = append(targets, t)
+		case toDatetime:
+			o, okTime := lookup(tp, in.byTime, "by-time")
+			hi, okHi := lookup(tp, latest, "latest")
+			if !okTime || !okHi {
+				continue
+			}
+			t := resetTarget{topicPartition: tp, Offset: o}
+			if o < 0 {
+				t.Offset, t.Note = hi, fmt.Sprintf("no record at or after %s, using the log end %d",
+					time.UnixMilli(spec.offset).UTC().Format(datetimeLayout), hi)
 			}
 			targets = append(targets, t)
 		default:
@@ -131,6 +172,21 @@ func parseTopicSelection(v string) (topicSelection, error) {
 	return sel, nil
 }
 
+// datetimeLayout is the form of --to-datetime, as kafka-consumer-groups.sh:
+// local time unless a zone is given (e.g. 2026-11-21T14:00:00.000 or
+// 2026-11-21T14:00:00.000Z or ...+01:00).
+const datetimeLayout = "2006-01-02T15:04:05.000"
+
+// parseDatetime parses a --to-datetime value into Unix milliseconds.
+func parseDatetime(v string, loc *time.Location) (int64, error) {
+	for _, layout := range []string{datetimeLayout + "Z07:00", datetimeLayout, "2006-01-02T15:04:05Z07:00", "2006-01-02T15:04:05"} {
+		if t, err := time.ParseInLocation(layout, v, loc); err == nil {
+			return t.UnixMilli(), nil
+		}
+	}
+	return 0, fmt.Errorf("datetime %q: want YYYY-MM-DDTHH:mm:SS.sss, optionally with a zone (Z or +01:00)", v)
+}
+
 // offsetFlag is --to-offset N; set records that it was given at all.
 type offsetFlag struct {
 	value int64
@@ -164,8 +220,10 @@ func parseResetOptions(args []string) (resetOptions, error) {
 	latest := fs.Bool("to-latest", false, "reset to the log end offset (high watermark)")
 	var offset offsetFlag
 	fs.Var(&offset, "to-offset", "reset to this offset (moved into the log if outside it)")
+	datetime := fs.String("to-datetime", "", "reset to the first offset at or after YYYY-MM-DDTHH:mm:SS.sss (local time unless a zone is given)")
+	shift := fs.Int64("shift-by", 0, "move the committed offsets by N (negative: back), kept inside the log")
 	execute := fs.Bool("execute", false, "commit the new offsets (default: only print them)")
-	fs.Bool("dry-run", false, "only print the new offsets (the default)")
+	dryRun := fs.Bool("dry-run", false, "only print the new offsets (the default)")
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
 		return resetOptions{}, errors.New("groups reset-offsets: want a group name first")
 	}
@@ -179,7 +237,19 @@ func parseResetOptions(args []string) (resetOptions, error) {
 	if len(topics) == 0 {
 		return resetOptions{}, errors.New("groups reset-offsets: name the partitions with --topic TOPIC[:PARTITION,...]")
 	}
+	if *execute && *dryRun {
+		return resetOptions{}, errors.New("groups reset-offsets: --execute and --dry-run exclude each other")
+	}
 	opts.topics, opts.execute = topics, *execute
+	var at int64
+	if *datetime != "" {
+		var err error
+		if at, err = parseDatetime(*datetime, time.Local); err != nil {
+			return resetOptions{}, fmt.Errorf("groups reset-offsets: %w", err)
+		}
+	}
+	shiftGiven := false
+	fs.Visit(func(f *flag.Flag) { shiftGiven = shiftGiven || f.Name == "shift-by" })
 	strategies := 0
 	for _, s := range []struct {
 		given bool
@@ -188,6 +258,8 @@ func parseResetOptions(args []string) (resetOptions, error) {
 		{*earliest, resetSpec{strategy: toEarliest}},
 		{*latest, resetSpec{strategy: toLatest}},
 		{offset.set, resetSpec{strategy: toOffset, offset: offset.value}},
+		{*datetime != "", resetSpec{strategy: toDatetime, offset: at}},
+		{shiftGiven, resetSpec{strategy: shiftBy, offset: *shift}},
 	} {
 		if s.given {
 			strategies++
@@ -195,7 +267,7 @@ func parseResetOptions(args []string) (resetOptions, error) {
 		}
 	}
 	if strategies != 1 {
-		return resetOptions{}, errors.New("groups reset-offsets: give exactly one of --to-earliest, --to-latest, --to-offset N")
+		return resetOptions{}, errors.New("groups reset-offsets: give exactly one of --to-earliest, --to-latest, --to-offset N, --to-datetime T, --shift-by N")
 	}
 	return opts, nil
 }
@@ -226,17 +298,26 @@ func resetOffsets(ctx context.Context, admin groupAdmin, args []string, out io.W
 	if err != nil {
 		return fmt.Errorf("reset offsets of group %s: %w", opts.group, err)
 	}
-	var earliest, latest offsetLookups
-	if opts.spec.strategy != toLatest {
+	var earliest, latest, byTime offsetLookups
+	if opts.spec.strategy != toLatest && opts.spec.strategy != toDatetime {
 		earliest = admin.ListOffsets(ctx, tps, earliestOffset)
 	}
 	if opts.spec.strategy != toEarliest {
 		latest = admin.ListOffsets(ctx, tps, latestOffset)
 	}
-	if err := lookupFailures(earliest, latest); err != nil {
+	if opts.spec.strategy == toDatetime {
+		byTime = admin.ListOffsets(ctx, tps, offsetSpec(opts.spec.offset))
+	}
+	if err := lookupFailures(earliest, latest, byTime); err != nil {
 		return fmt.Errorf("reset offsets of group %s: %w", opts.group, err)
 	}
-	plan, err := planReset(opts.spec, tps, earliest.Offsets, latest.Offsets)
+	in := resetInputs{earliest: earliest.Offsets, latest: latest.Offsets, byTime: byTime.Offsets}
+	if opts.spec.strategy == shiftBy {
+		if in.committed, err = admin.CommittedOffsets(ctx, opts.group); err != nil {
+			return fmt.Errorf("reset offsets of group %s: %w", opts.group, err)
+		}
+	}
+	plan, err := planResetFrom(opts.spec, tps, in)
 	if err != nil {
 		return fmt.Errorf("reset offsets of group %s: %w", opts.group, err)
 	}

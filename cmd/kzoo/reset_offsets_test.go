@@ -4,6 +4,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 )
@@ -46,6 +47,57 @@ func TestPlanReset(t *testing.T) {
 	delete(latest, tp("t", 2))
 	if _, err := planReset(resetSpec{strategy: toOffset, offset: 1}, tps, earliest, latest); err == nil || !strings.Contains(err.Error(), "latest offset of t-2 is unknown") {
 		t.Errorf("toOffset without the latest offset of t-2: error %v", err)
+	}
+}
+
+func TestPlanResetByDatetimeAndShift(t *testing.T) {
+	tps := []topicPartition{tp("t", 0), tp("t", 1), tp("t", 2)}
+	in := resetInputs{
+		earliest:  map[topicPartition]int64{tp("t", 0): 5, tp("t", 1): 0, tp("t", 2): 0},
+		latest:    map[topicPartition]int64{tp("t", 0): 50, tp("t", 1): 8, tp("t", 2): 20},
+		byTime:    map[topicPartition]int64{tp("t", 0): 7, tp("t", 1): -1, tp("t", 2): 20},
+		committed: map[topicPartition]int64{tp("t", 0): 6, tp("t", 1): 4, tp("t", 2): 19},
+	}
+	at := int64(1_700_000_000_000)
+	got, err := planResetFrom(resetSpec{strategy: toDatetime, offset: at}, tps, in)
+	want := []resetTarget{
+		{topicPartition: tp("t", 0), Offset: 7},
+		{topicPartition: tp("t", 1), Offset: 8, Note: "no record at or after 2023-11-14T22:13:20.000, using the log end 8"},
+		{topicPartition: tp("t", 2), Offset: 20},
+	}
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Errorf("to-datetime: planResetFrom = %+v, %v; want %+v", got, err, want)
+	}
+	got, err = planResetFrom(resetSpec{strategy: shiftBy, offset: -3}, tps, in)
+	want = []resetTarget{
+		{topicPartition: tp("t", 0), Offset: 5, Note: "offset 3 is before the log start, using 5"},
+		{topicPartition: tp("t", 1), Offset: 1},
+		{topicPartition: tp("t", 2), Offset: 16},
+	}
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Errorf("shift-by -3: planResetFrom = %+v, %v; want %+v", got, err, want)
+	}
+	got, err = planResetFrom(resetSpec{strategy: shiftBy, offset: 5}, tps, in)
+	if err != nil || got[2].Offset != 20 || got[2].Note == "" {
+		t.Errorf("shift-by 5 past the log end of t-2: %+v, %v", got, err)
+	}
+	delete(in.committed, tp("t", 1))
+	if _, err := planResetFrom(resetSpec{strategy: shiftBy, offset: 1}, tps, in); err == nil || !strings.Contains(err.Error(), "committed offset of t-1 is unknown") {
+		t.Errorf("shift-by without a committed offset: error %v", err)
+	}
+}
+
+func TestParseDatetime(t *testing.T) {
+	utc := time.UTC
+	for in, want := range map[string]int64{
+		"2023-11-14T22:13:20.000":       1_700_000_000_000,
+		"2023-11-14T22:13:20.000Z":      1_700_000_000_000,
+		"2023-11-14T23:13:20.000+01:00": 1_700_000_000_000,
+		"2023-11-14T22:13:20":           1_700_000_000_000,
+	} {
+		if got, err := parseDatetime(in, utc); err != nil || got != want {
+			t.Errorf("parseDatetime(%q) = %d, %v; want %d", in, got, err, want)
+		}
 	}
 }
 
@@ -94,6 +146,9 @@ func TestParseResetOptions(t *testing.T) {
 		{[]string{"g", "--topic", "a", "--to-earliest", "--to-latest"}, "exactly one of"},
 		{[]string{"g", "--topic", "a", "--to-offset", "-3"}, "non-negative"},
 		{[]string{"g", "--topic", "a", "--to-latest", "extra"}, `unexpected argument "extra"`},
+		{[]string{"g", "--topic", "a", "--shift-by", "2", "--to-earliest"}, "exactly one of"},
+		{[]string{"g", "--topic", "a", "--to-datetime", "yesterday"}, `datetime "yesterday"`},
+		{[]string{"g", "--topic", "a", "--to-latest", "--execute", "--dry-run"}, "exclude each other"},
 	} {
 		if _, err := parseResetOptions(c.args); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("parseResetOptions(%q): error %v, want one containing %q", c.args, err, c.want)
