@@ -13,7 +13,6 @@ import (
 	"os"
 	"sort"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -33,7 +32,9 @@ func usage(w io.Writer) {
 
 Commands:
   topics list                       list topics
-  topics describe TOPIC...          partitions, leaders, replicas and ISR
+  topics describe [TOPIC...] [--under-replicated-partitions|--unavailable-partitions]
+                                    partitions, leaders, replicas, ISR and state
+  topics alter TOPIC --partitions N add partitions
   topics create TOPIC [--partitions N] [--replication-factor N] [--config k=v]...
   topics delete TOPIC...
   groups list                       every consumer group, its state and coordinator
@@ -41,6 +42,13 @@ Commands:
   groups delete GROUP...            delete groups that have no members
   groups reset-offsets GROUP --topic TOPIC[:P,...] (--to-earliest|--to-latest|--to-offset N) [--execute]
   verify [flags]                    check that acknowledged writes survive (kzoo verify --help)
+  produce TOPIC [flags]             produce the lines of stdin as records (kzoo produce --help)
+  consume TOPIC [flags]             print a topic's records (kzoo consume --help)
+  perf produce|consume [flags]      producer and consumer throughput and latency (kzoo perf --help)
+  configs describe|alter ...        topic and broker configs (kzoo configs --help)
+  elect-leaders ...                 preferred or unclean leader election (kzoo elect-leaders --help)
+  reassign generate|execute|verify  move partition replicas (kzoo reassign --help)
+  cluster [--zookeeper CONNECT]     brokers, controller and partition states from ZooKeeper
 
 The bootstrap server defaults to $KZOO_BOOTSTRAP or `+defaultBootstrap+`.
 `)
@@ -65,11 +73,25 @@ func run(args []string, out io.Writer) error {
 	defer cancel()
 	switch fs.Arg(0) {
 	case "topics":
-		return topics(ctx, client, fs.Args()[1:], out)
+		return topics(ctx, client, strings.Split(*bootstrap, ","), fs.Args()[1:], out)
 	case "groups":
 		return groupsCommand(ctx, strings.Split(*bootstrap, ","), fs.Args()[1:], out)
 	case "verify":
 		return verifyCommand(strings.Split(*bootstrap, ","), fs.Args()[1:], out)
+	case "produce":
+		return produceCommand(strings.Split(*bootstrap, ","), fs.Args()[1:], streams{in: os.Stdin, out: out, errOut: os.Stderr})
+	case "consume":
+		return consumeCommand(strings.Split(*bootstrap, ","), fs.Args()[1:], streams{in: os.Stdin, out: out, errOut: os.Stderr})
+	case "perf":
+		return perfCommand(strings.Split(*bootstrap, ","), fs.Args()[1:], streams{in: os.Stdin, out: out, errOut: os.Stderr})
+	case "configs":
+		return configsCommand(ctx, strings.Split(*bootstrap, ","), fs.Args()[1:], out)
+	case "elect-leaders":
+		return electLeaders(ctx, strings.Split(*bootstrap, ","), fs.Args()[1:], out)
+	case "reassign":
+		return reassignCommand(ctx, strings.Split(*bootstrap, ","), fs.Args()[1:], out)
+	case "cluster":
+		return clusterCommand(ctx, fs.Args()[1:], out)
 	case "help":
 		usage(out)
 		return nil
@@ -98,9 +120,9 @@ func (c configFlags) Set(v string) error {
 	return nil
 }
 
-func topics(ctx context.Context, client *kafka.Client, args []string, out io.Writer) error {
+func topics(ctx context.Context, client *kafka.Client, bootstrap []string, args []string, out io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("topics: want list, describe, create or delete")
+		return errors.New("topics: want list, describe, create, alter or delete")
 	}
 	sub, args := args[0], args[1:]
 	switch sub {
@@ -119,7 +141,9 @@ func topics(ctx context.Context, client *kafka.Client, args []string, out io.Wri
 		}
 		return nil
 	case "describe":
-		return describeTopics(ctx, client, args, out)
+		return describeTopics(ctx, bootstrap, args, out)
+	case "alter":
+		return alterTopic(ctx, bootstrap, args, out)
 	case "create":
 		return createTopic(ctx, client, args, out)
 	case "delete":
@@ -184,35 +208,4 @@ func createTopic(ctx context.Context, client *kafka.Client, args []string, out i
 	}
 	fmt.Fprintf(out, "Created topic %s.\n", name)
 	return nil
-}
-
-func describeTopics(ctx context.Context, client *kafka.Client, names []string, out io.Writer) error {
-	meta, err := metadata(ctx, client, names)
-	if err != nil {
-		return err
-	}
-	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TOPIC\tPARTITION\tLEADER\tREPLICAS\tISR")
-	var failed error
-	for _, t := range meta.Topics {
-		if t.Error != nil {
-			failed = errors.Join(failed, fmt.Errorf("topic %s: %w", t.Name, t.Error))
-			continue
-		}
-		for _, p := range t.Partitions {
-			fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\n", t.Name, p.ID, p.Leader.ID, ids(p.Replicas), ids(p.Isr))
-		}
-	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	return failed
-}
-
-func ids(brokers []kafka.Broker) string {
-	parts := make([]string, len(brokers))
-	for i, b := range brokers {
-		parts[i] = fmt.Sprint(b.ID)
-	}
-	return strings.Join(parts, ",")
 }

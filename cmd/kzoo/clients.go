@@ -1,0 +1,146 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// This file holds what the console clients (produce, consume) and the perf
+// tools share: their I/O streams, flag parsing, and a client that has
+// proved it can reach the cluster before it is used.
+
+// streams are the standard streams of a client command, passed in so tests
+// can feed stdin and read what was printed.
+type streams struct {
+	in     io.Reader
+	out    io.Writer
+	errOut io.Writer
+}
+
+// defaultReachTimeout bounds the first contact with the cluster when a
+// command has no timeout of its own; it is Kafka's max.block.ms and
+// default.api.timeout.ms.
+const defaultReachTimeout = 60 * time.Second
+
+// connect builds a franz-go client and checks that some bootstrap server
+// answers within timeout. Without the check, franz-go retries an
+// unreachable address until each record or poll times out, and the user
+// learns nothing about why.
+func connect(ctx context.Context, bootstrap []string, timeout time.Duration, opts ...kgo.Opt) (*kgo.Client, error) {
+	opts = append([]kgo.Opt{kgo.SeedBrokers(bootstrap...), kgo.ClientID("kzoo")}, opts...)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("client: %w", err)
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if err := cl.Ping(pingCtx); err != nil {
+		cl.Close()
+		return nil, fmt.Errorf("cannot reach bootstrap server %s within %v: %w", strings.Join(bootstrap, ","), timeout, err)
+	}
+	return cl, nil
+}
+
+// parseFlags parses a subcommand's flags, which may come before or after
+// its one positional argument (kzoo produce TOPIC --acks 1, or
+// kzoo produce --acks 1 TOPIC). It returns the positional arguments.
+func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return positional, nil
+		}
+		positional = append(positional, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}
+
+// producerOpts turns the --acks and --compression flags into franz-go
+// producer options. Acks other than all rule out idempotence, as in Kafka.
+func producerOpts(acks, compression string) ([]kgo.Opt, error) {
+	var opts []kgo.Opt
+	switch acks {
+	case "all", "-1":
+		opts = append(opts, kgo.RequiredAcks(kgo.AllISRAcks()))
+	case "1":
+		opts = append(opts, kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite())
+	case "0":
+		opts = append(opts, kgo.RequiredAcks(kgo.NoAck()), kgo.DisableIdempotentWrite())
+	default:
+		return nil, fmt.Errorf("--acks %q: want all, 1 or 0", acks)
+	}
+	codec, err := compressionCodec(compression)
+	if err != nil {
+		return nil, err
+	}
+	return append(opts, kgo.ProducerBatchCompression(codec)), nil
+}
+
+func compressionCodec(name string) (kgo.CompressionCodec, error) {
+	switch name {
+	case "none", "":
+		return kgo.NoCompression(), nil
+	case "gzip":
+		return kgo.GzipCompression(), nil
+	case "snappy":
+		return kgo.SnappyCompression(), nil
+	case "lz4":
+		return kgo.Lz4Compression(), nil
+	case "zstd":
+		return kgo.ZstdCompression(), nil
+	default:
+		return kgo.CompressionCodec{}, fmt.Errorf("--compression %q: want none, gzip, snappy, lz4 or zstd", name)
+	}
+}
+
+// explainProduceError says in words what a failed record's error means to
+// someone at a terminal, keeping the original error wrapped.
+func explainProduceError(topic string, err error) error {
+	switch {
+	case errors.Is(err, kerr.UnknownTopicOrPartition):
+		return fmt.Errorf("topic %q or its partition does not exist (auto.create.topics.enable may be off): %w", topic, err)
+	case errors.Is(err, kgo.ErrRecordTimeout):
+		return fmt.Errorf("not acknowledged in time (is the partition's leader reachable?): %w", err)
+	case errors.Is(err, kerr.NotEnoughReplicas), errors.Is(err, kerr.NotEnoughReplicasAfterAppend):
+		return fmt.Errorf("fewer in-sync replicas than min.insync.replicas: %w", err)
+	case errors.Is(err, kerr.MessageTooLarge), errors.Is(err, kerr.RecordListTooLarge):
+		return fmt.Errorf("record larger than the topic's max.message.bytes: %w", err)
+	default:
+		return err
+	}
+}
+
+// headerFlags collects repeated --header key=value flags, in order, since
+// Kafka headers are an ordered list that may repeat keys.
+type headerFlags []kgo.RecordHeader
+
+func (h *headerFlags) String() string {
+	parts := make([]string, len(*h))
+	for i, hdr := range *h {
+		parts[i] = hdr.Key + "=" + string(hdr.Value)
+	}
+	return strings.Join(parts, ",")
+}
+
+func (h *headerFlags) Set(v string) error {
+	k, val, ok := strings.Cut(v, "=")
+	if !ok || k == "" {
+		return fmt.Errorf("header %q: want key=value", v)
+	}
+	*h = append(*h, kgo.RecordHeader{Key: k, Value: []byte(val)})
+	return nil
+}
+
+// millis turns a --*-ms flag into a duration.
+func millis(ms int) time.Duration { return time.Duration(ms) * time.Millisecond }
