@@ -15,6 +15,7 @@ CLUSTER := scripts/cluster
 GO_FILES = find . -name '*.go' -not -path './.git/*' -not -path '*/testdata/*' -print0
 
 .PHONY: help deps build run up down status test e2e bench fmt vet clean
+.PHONY: images compose-test
 
 help:
 	@echo 'make deps     install what is missing: Debian zookeeper (with a JRE), kcat; Go modules'
@@ -29,6 +30,8 @@ help:
 	@echo 'make fmt      gofmt every Go file'
 	@echo 'make vet      go vet'
 	@echo 'make clean    stop the local cluster, remove bin/ and .kzoo/'
+	@echo 'make images   container images kzoo/broker and kzoo/zookeeper, built without a registry'
+	@echo 'make compose-test  images, then docker-compose.yml'"'"'s cluster tested with faults (docker/compose-test.sh)'
 
 # Installs only what is missing, and asks apt for the package lists only when
 # it has something to install.
@@ -93,6 +96,37 @@ fmt:
 
 vet:
 	$(GO) vet ./...
+
+# ---- container images (docker/) ---------------------------------------------
+#
+# No registry is needed: kzoo/broker is FROM scratch with static binaries
+# built here, and the ZooKeeper image's base is a Debian root file system made
+# by debootstrap from the host's mirror (docker/zookeeper/build-base.sh), which
+# is kept once built, so only the first `make images` takes minutes.
+BROKER_IMAGE ?= kzoo/broker
+ZK_IMAGE ?= kzoo/zookeeper
+ZK_BASE_IMAGE ?= kzoo/zookeeper-base
+# The broker image's build context: the binaries and an empty data directory.
+BROKER_IMAGE_CONTEXT := bin/image/broker
+
+images:
+	rm -rf '$(BROKER_IMAGE_CONTEXT)'
+	mkdir -p '$(BROKER_IMAGE_CONTEXT)/data'
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o '$(BROKER_IMAGE_CONTEXT)/' ./cmd/kzoo-broker ./cmd/kzoo
+	docker build --quiet --tag '$(BROKER_IMAGE)' --file docker/broker/Dockerfile '$(BROKER_IMAGE_CONTEXT)'
+	@if ! docker image inspect '$(ZK_BASE_IMAGE)' >/dev/null 2>&1 && ! command -v debootstrap >/dev/null; then \
+		sudo=(); \
+		if (( $$(id -u) != 0 )); then sudo=(sudo); fi; \
+		echo 'installing: debootstrap'; \
+		"$${sudo[@]}" apt-get update -q; \
+		"$${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends debootstrap; \
+	fi
+	ZK_BASE_IMAGE='$(ZK_BASE_IMAGE)' docker/zookeeper/build-base.sh
+	docker build --quiet --tag '$(ZK_IMAGE)' --build-arg BASE='$(ZK_BASE_IMAGE)' docker/zookeeper
+
+# Not part of `make test`: it needs Docker and takes a minute or two.
+compose-test: images build
+	BROKER_IMAGE='$(BROKER_IMAGE)' ZK_IMAGE='$(ZK_IMAGE)' docker/compose-test.sh
 
 # Stops the cluster first: its pid files live in .kzoo, and without them
 # scripts/cluster no longer knows its processes.

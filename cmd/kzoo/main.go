@@ -40,7 +40,8 @@ Commands:
   groups list                       every consumer group, its state and coordinator
   groups describe GROUP...          members, committed offsets, log end offsets and lag
   groups delete GROUP...            delete groups that have no members
-  groups reset-offsets GROUP --topic TOPIC[:P,...] (--to-earliest|--to-latest|--to-offset N) [--execute]
+  groups reset-offsets GROUP --topic TOPIC[:P,...] (--to-earliest|--to-latest|--to-offset N|
+                       --to-datetime T|--shift-by N) [--dry-run|--execute]
   verify [flags]                    check that acknowledged writes survive (kzoo verify --help)
   produce TOPIC [flags]             produce the lines of stdin as records (kzoo produce --help)
   consume TOPIC [flags]             print a topic's records (kzoo consume --help)
