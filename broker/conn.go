@@ -27,20 +27,24 @@ const maxRetainedFrameBuffer = 1 << 20
 type conn struct {
 	srv *Server
 	nc  net.Conn
-	rd  *bufio.Reader
-	wr  *bufio.Writer
-	log logrus.FieldLogger
+	// listener is the name of the listener the client connected through;
+	// brokers' addresses are answered in it.
+	listener string
+	rd       *bufio.Reader
+	wr       *bufio.Writer
+	log      logrus.FieldLogger
 	// scratch holds a response header and body while it is encoded.
 	scratch []byte
 }
 
-func newConn(srv *Server, nc net.Conn) *conn {
+func newConn(srv *Server, nc net.Conn, listener string) *conn {
 	return &conn{
-		srv: srv,
-		nc:  nc,
-		rd:  bufio.NewReaderSize(nc, 64<<10),
-		wr:  bufio.NewWriterSize(nc, 64<<10),
-		log: srv.log.WithField("remote", nc.RemoteAddr().String()),
+		srv:      srv,
+		nc:       nc,
+		listener: listener,
+		rd:       bufio.NewReaderSize(nc, 64<<10),
+		wr:       bufio.NewWriterSize(nc, 64<<10),
+		log:      srv.log.WithField("remote", nc.RemoteAddr().String()),
 	}
 }
 
@@ -89,6 +93,7 @@ func (c *conn) handle(ctx context.Context, frame []byte) error {
 		}
 		return err
 	}
+	req.listener = c.listener
 	resp := c.srv.dispatch(ctx, c, req)
 	if resp == nil {
 		return nil // acks=0 produce: no response

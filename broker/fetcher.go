@@ -3,7 +3,6 @@ package broker
 import (
 	"context"
 	"fmt"
-	"net"
 	"strconv"
 	"sync"
 	"time"
@@ -179,11 +178,14 @@ func (s *Server) dialBroker(ctx context.Context, id int32) (*peerConn, error) {
 	if snap == nil {
 		return nil, fmt.Errorf("broker %d: no cluster view yet", id)
 	}
-	b, ok := snap.Brokers[id]
-	if !ok || b.Port < 0 {
+	if _, live := snap.Brokers[id]; !live {
 		return nil, fmt.Errorf("broker %d is not live", id)
 	}
-	addr := net.JoinHostPort(b.Host, strconv.Itoa(int(b.Port)))
+	listener := s.interBrokerListener()
+	addr, ok := brokerAddr(snap, id, listener)
+	if !ok {
+		return nil, fmt.Errorf("broker %d has no endpoint for inter-broker listener %s", id, listener)
+	}
 	maxResponse := max(s.cfg.SocketRequestMaxBytes, s.cfg.ReplicaFetchMaxBytes*4, 100<<20)
 	return dialPeer(ctx, addr, "kzoo-replica-fetcher-"+strconv.Itoa(int(s.cfg.ID)), s.cfg.ReplicaSocketTimeout+s.cfg.ReplicaFetchWaitMax, maxResponse)
 }

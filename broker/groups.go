@@ -276,19 +276,21 @@ func (s *Server) handleFindCoordinator(ctx context.Context, req *request) any {
 	}
 	if in.Version >= 4 {
 		for _, key := range in.CoordinatorKeys {
-			resp.Coordinators = append(resp.Coordinators, s.findCoordinator(in.CoordinatorType, key, ensureOffsetsTopic))
+			resp.Coordinators = append(resp.Coordinators, s.findCoordinator(in.CoordinatorType, key, req.listener, ensureOffsetsTopic))
 		}
 		return resp
 	}
-	c := s.findCoordinator(in.CoordinatorType, in.CoordinatorKey, ensureOffsetsTopic)
+	c := s.findCoordinator(in.CoordinatorType, in.CoordinatorKey, req.listener, ensureOffsetsTopic)
 	resp.ErrorCode, resp.ErrorMessage = c.ErrorCode, c.ErrorMessage
 	resp.NodeID, resp.Host, resp.Port = c.NodeID, c.Host, c.Port
 	return resp
 }
 
-// findCoordinator answers one FindCoordinator key. ensureOffsetsTopic
-// creates __consumer_offsets when the key's group needs it.
-func (s *Server) findCoordinator(keyType int8, key string, ensureOffsetsTopic func() error) kmsg.FindCoordinatorResponseCoordinator {
+// findCoordinator answers one FindCoordinator key with the coordinator's
+// endpoint of listener, the one the client connected through.
+// ensureOffsetsTopic creates __consumer_offsets when the key's group needs
+// it.
+func (s *Server) findCoordinator(keyType int8, key, listener string, ensureOffsetsTopic func() error) kmsg.FindCoordinatorResponseCoordinator {
 	var l coordinatorLookup
 	switch keyType {
 	case coordinatorKeyGroup:
@@ -303,7 +305,7 @@ func (s *Server) findCoordinator(keyType int8, key string, ensureOffsetsTopic fu
 	default:
 		l = coordinatorLookup{err: kerr.InvalidRequest, message: fmt.Sprintf("unknown coordinator key type %d", keyType)}
 	}
-	return l.answer(key)
+	return l.answer(key, listener)
 }
 
 // coordinatorLookup is where one FindCoordinator key's coordinator is, or
@@ -315,9 +317,17 @@ type coordinatorLookup struct {
 	createTopic bool // __consumer_offsets does not exist: create it
 }
 
-func (l coordinatorLookup) answer(key string) kmsg.FindCoordinatorResponseCoordinator {
+// answer is the FindCoordinator entry for key, naming the coordinator's
+// endpoint of listener. A coordinator without one is not available to this
+// client (Kafka answers so too).
+func (l coordinatorLookup) answer(key, listener string) kmsg.FindCoordinatorResponseCoordinator {
 	c := kmsg.NewFindCoordinatorResponseCoordinator()
 	c.Key = key
+	host, port, reachable := listenerEndpoint(l.node, listener)
+	if l.err == nil && !reachable {
+		l.err = kerr.CoordinatorNotAvailable
+		l.message = fmt.Sprintf("coordinator %d has no %s listener", l.node.ID, listener)
+	}
 	if l.err != nil {
 		c.NodeID, c.Port = -1, -1
 		c.ErrorCode = l.err.Code
@@ -328,7 +338,7 @@ func (l coordinatorLookup) answer(key string) kmsg.FindCoordinatorResponseCoordi
 		c.ErrorMessage = &msg
 		return c
 	}
-	c.NodeID, c.Host, c.Port = l.node.ID, l.node.Host, l.node.Port
+	c.NodeID, c.Host, c.Port = l.node.ID, host, port
 	return c
 }
 

@@ -97,7 +97,7 @@ func testServer(t *testing.T, snap *coordinator.Snapshot, overrides ...string) (
 func liveBrokers(ids ...int32) map[int32]coordinator.Broker {
 	out := make(map[int32]coordinator.Broker)
 	for _, id := range ids {
-		out[id] = coordinator.Broker{ID: id, Host: "127.0.0.1", Port: 9090 + id}
+		out[id] = plaintextBroker(id, "127.0.0.1", 9090+id)
 	}
 	return out
 }
@@ -145,7 +145,7 @@ func findCoordinatorRequest(version int16, keyType int8, keys ...string) *reques
 	} else {
 		in.CoordinatorKey = keys[0]
 	}
-	return &request{key: in.Key(), version: version, body: in}
+	return &request{key: in.Key(), version: version, body: in, listener: "PLAINTEXT"}
 }
 
 func TestFindCoordinatorNamesTheLeaderOfTheGroupsPartition(t *testing.T) {
@@ -318,7 +318,7 @@ func TestInternalTopicRules(t *testing.T) {
 	md := kmsg.NewPtrMetadataRequest()
 	md.Version = 12
 	md.Topics = []kmsg.MetadataRequestTopic{{Topic: kmsg.StringPtr(group.OffsetsTopic)}}
-	mresp := s.handleMetadata(ctx, &request{body: md}).(*kmsg.MetadataResponse)
+	mresp := s.handleMetadata(ctx, &request{body: md, listener: "PLAINTEXT"}).(*kmsg.MetadataResponse)
 	if len(mresp.Topics) != 1 || !mresp.Topics[0].IsInternal {
 		t.Errorf("Metadata does not mark %s internal: %+v", group.OffsetsTopic, mresp.Topics)
 	}
@@ -368,7 +368,7 @@ func TestMetadataAutoCreatesTheOffsetsTopicWithItsOwnSettings(t *testing.T) {
 	md.Version, md.AllowAutoTopicCreation = 12, true
 	md.Topics = []kmsg.MetadataRequestTopic{{Topic: kmsg.StringPtr(group.OffsetsTopic)}}
 
-	resp := s.handleMetadata(context.Background(), &request{body: md}).(*kmsg.MetadataResponse)
+	resp := s.handleMetadata(context.Background(), &request{body: md, listener: "PLAINTEXT"}).(*kmsg.MetadataResponse)
 	if mt := resp.Topics[0]; mt.ErrorCode != kerr.LeaderNotAvailable.Code || !mt.IsInternal {
 		t.Errorf("error %d internal %v, want LEADER_NOT_AVAILABLE for an internal topic", mt.ErrorCode, mt.IsInternal)
 	}

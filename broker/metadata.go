@@ -47,8 +47,12 @@ func (s *Server) handleMetadata(ctx context.Context, req *request) any {
 	resp.ClusterID = &snap.ClusterID
 	for _, id := range snap.LiveBrokerIDs() {
 		b := snap.Brokers[id]
+		host, port, ok := listenerEndpoint(b, req.listener)
+		if !ok {
+			continue // not reachable through the client's listener
+		}
 		mb := kmsg.NewMetadataResponseBroker()
-		mb.NodeID, mb.Host, mb.Port = b.ID, b.Host, b.Port
+		mb.NodeID, mb.Host, mb.Port = b.ID, host, port
 		if b.Rack != "" {
 			rack := b.Rack
 			mb.Rack = &rack
@@ -67,7 +71,7 @@ func (s *Server) handleMetadata(ctx context.Context, req *request) any {
 		}
 		sort.Strings(names)
 		for _, name := range names {
-			resp.Topics = append(resp.Topics, describeTopic(snap, snap.Topics[name]))
+			resp.Topics = append(resp.Topics, describeTopic(snap, snap.Topics[name], req))
 		}
 		return resp
 	}
@@ -81,7 +85,7 @@ func (s *Server) handleMetadata(ctx context.Context, req *request) any {
 			mt.ErrorCode = kerr.UnknownTopicID.Code
 			for _, t := range snap.Topics {
 				if t.ID == rt.TopicID {
-					mt = describeTopic(snap, t)
+					mt = describeTopic(snap, t, req)
 				}
 			}
 			resp.Topics = append(resp.Topics, mt)
@@ -89,7 +93,7 @@ func (s *Server) handleMetadata(ctx context.Context, req *request) any {
 		}
 		name := *rt.Topic
 		if t := snap.Topics[name]; t != nil && !t.Deleting {
-			resp.Topics = append(resp.Topics, describeTopic(snap, t))
+			resp.Topics = append(resp.Topics, describeTopic(snap, t, req))
 			continue
 		}
 		mt := kmsg.NewMetadataResponseTopic()
@@ -114,8 +118,10 @@ func (s *Server) handleMetadata(ctx context.Context, req *request) any {
 
 // describeTopic is a topic's Metadata entry: leaders, replicas, ISR and the
 // offline replicas of each partition. A partition without a live leader
-// gets LEADER_NOT_AVAILABLE, which clients retry.
-func describeTopic(snap *coordinator.Snapshot, t *coordinator.Topic) kmsg.MetadataResponseTopic {
+// gets LEADER_NOT_AVAILABLE, which clients retry; one whose leader has no
+// endpoint on the request's listener gets LISTENER_NOT_FOUND (v6+, as in
+// Kafka; LEADER_NOT_AVAILABLE before), since the client could not reach it.
+func describeTopic(snap *coordinator.Snapshot, t *coordinator.Topic, req *request) kmsg.MetadataResponseTopic {
 	mt := kmsg.NewMetadataResponseTopic()
 	name := t.Name
 	mt.Topic = &name
@@ -133,8 +139,16 @@ func describeTopic(snap *coordinator.Snapshot, t *coordinator.Topic) kmsg.Metada
 				mp.OfflineReplicas = append(mp.OfflineReplicas, r)
 			}
 		}
-		if _, live := snap.Brokers[p.Leader]; p.Leader < 0 || !live || p.State != "Online" {
+		leader, live := snap.Brokers[p.Leader]
+		switch {
+		case p.Leader < 0 || !live || p.State != "Online":
 			mp.ErrorCode = kerr.LeaderNotAvailable.Code
+			mp.Leader = -1
+		case !hasListener(leader, req.listener):
+			mp.ErrorCode = kerr.LeaderNotAvailable.Code
+			if req.version >= 6 {
+				mp.ErrorCode = kerr.ListenerNotFound.Code
+			}
 			mp.Leader = -1
 		}
 		mt.Partitions = append(mt.Partitions, mp)

@@ -7,7 +7,6 @@ package broker
 import (
 	"context"
 	"fmt"
-	"net"
 	"strconv"
 	"sync"
 	"time"
@@ -163,11 +162,10 @@ func (r lagEndOffsets) EndOffsets(ctx context.Context, partitions []metrics.Topi
 	clientID := "kzoo-metrics-" + strconv.Itoa(int(s.cfg.ID))
 	fallback := s.cfg.ReplicaSocketTimeout
 	for leader, tps := range remoteLeaders(snap, s.cfg.ID, remote) {
-		b, ok := snap.Brokers[leader]
-		if !ok || b.Port < 0 {
-			continue // not live: the partitions stay unread
+		addr, ok := brokerAddr(snap, leader, s.interBrokerListener())
+		if !ok {
+			continue // not live (or not reachable): the partitions stay unread
 		}
-		addr := net.JoinHostPort(b.Host, strconv.Itoa(int(b.Port)))
 		wg.Go(func() {
 			got, err := listLatestOffsets(ctx, addr, clientID, timeoutOf(ctx, fallback), tps)
 			if err != nil {

@@ -272,9 +272,9 @@ func TestLagEndOffsets(t *testing.T) {
 	snap := &coordinator.Snapshot{
 		ControllerID: 1,
 		Brokers: map[int32]coordinator.Broker{
-			1: {ID: 1, Host: "127.0.0.1", Port: 1},
-			2: {ID: 2, Host: "127.0.0.1", Port: peer2.port()},
-			3: {ID: 3, Host: "127.0.0.1", Port: peer3.port()},
+			1: plaintextBroker(1, "127.0.0.1", 1),
+			2: plaintextBroker(2, "127.0.0.1", peer2.port()),
+			3: plaintextBroker(3, "127.0.0.1", peer3.port()),
 		},
 		Topics: map[string]*coordinator.Topic{
 			"t": {Name: "t", Partitions: []coordinator.Partition{

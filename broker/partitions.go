@@ -162,8 +162,12 @@ func (s *Server) handleDescribeCluster(ctx context.Context, req *request) any {
 	resp.ControllerID = snap.ControllerID
 	for _, id := range snap.LiveBrokerIDs() {
 		b := snap.Brokers[id]
+		host, port, ok := listenerEndpoint(b, req.listener)
+		if !ok {
+			continue // not reachable through the client's listener
+		}
 		rb := kmsg.NewDescribeClusterResponseBroker()
-		rb.NodeID, rb.Host, rb.Port = b.ID, b.Host, b.Port
+		rb.NodeID, rb.Host, rb.Port = b.ID, host, port
 		if b.Rack != "" {
 			rack := b.Rack
 			rb.Rack = &rack

@@ -73,7 +73,8 @@ type Server struct {
 	// (Unix nanoseconds; 0 while serving).
 	drainDeadline atomic.Int64
 
-	listeners []net.Listener
+	// listeners are the bound sockets of cfg.Listeners, in that order.
+	listeners []boundListener
 	// metricsEndpoint serves /metrics when metrics.listen is set (nil
 	// otherwise); see metrics.go.
 	metricsEndpoint *metrics.Server
@@ -110,7 +111,7 @@ func New(cfg *config.Broker, meta Metadata, logs *storage.Manager, log logrus.Fi
 			s.closeListeners()
 			return nil, fmt.Errorf("listen on %s: %w", l, err)
 		}
-		s.listeners = append(s.listeners, ln)
+		s.listeners = append(s.listeners, boundListener{name: l.Name, ln: ln})
 	}
 	if cfg.MetricsListen != "" {
 		if err := s.listenMetrics(cfg.MetricsListen); err != nil {
@@ -124,8 +125,8 @@ func New(cfg *config.Broker, meta Metadata, logs *storage.Manager, log logrus.Fi
 // Addrs returns the bound listener addresses.
 func (s *Server) Addrs() []net.Addr {
 	out := make([]net.Addr, len(s.listeners))
-	for i, ln := range s.listeners {
-		out[i] = ln.Addr()
+	for i, l := range s.listeners {
+		out[i] = l.ln.Addr()
 	}
 	return out
 }
@@ -164,12 +165,12 @@ func (s *Server) Serve(ctx context.Context) error {
 		defer s.wg.Done()
 		s.runGroupCoordinator(ctx)
 	}()
-	for _, ln := range s.listeners {
+	for _, l := range s.listeners {
 		s.wg.Add(1)
-		go func(ln net.Listener) {
+		go func() {
 			defer s.wg.Done()
-			s.accept(ctx, ln)
-		}(ln)
+			s.accept(ctx, l)
+		}()
 	}
 	if s.metricsEndpoint != nil {
 		// Stops with ctx, after the scrapes in flight; drain waits for it.
@@ -242,14 +243,16 @@ func (s *Server) readDeadline() time.Time {
 func (s *Server) snapshot() *coordinator.Snapshot { return s.applied.Load() }
 
 func (s *Server) closeListeners() {
-	for _, ln := range s.listeners {
-		ln.Close()
+	for _, l := range s.listeners {
+		l.ln.Close()
 	}
 }
 
-func (s *Server) accept(ctx context.Context, ln net.Listener) {
+// accept serves the connections of one listener until it is closed; they
+// are answered in that listener's name.
+func (s *Server) accept(ctx context.Context, l boundListener) {
 	for {
-		nc, err := ln.Accept()
+		nc, err := l.ln.Accept()
 		if err != nil {
 			if ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
 				s.log.WithError(err).Error("accept failed")
@@ -271,7 +274,7 @@ func (s *Server) accept(ctx context.Context, ln net.Listener) {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			newConn(s, nc).serve(ctx)
+			newConn(s, nc, l.name).serve(ctx)
 			s.connsMu.Lock()
 			delete(s.conns, nc)
 			s.connsMu.Unlock()

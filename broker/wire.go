@@ -56,6 +56,8 @@ type request struct {
 	correlationID int32
 	clientID      string
 	body          kmsg.Request
+	// listener is the name of the listener the request came through.
+	listener string
 }
 
 // versionError reports a request whose version is outside what we

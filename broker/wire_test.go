@@ -155,7 +155,7 @@ func pipeServer(t *testing.T) net.Conn {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		newConn(s, server).serve(t.Context())
+		newConn(s, server, "PLAINTEXT").serve(t.Context())
 	}()
 	t.Cleanup(func() {
 		client.Close()

@@ -19,7 +19,9 @@
 # Settings (environment):
 #   COMPOSE_PROJECT     compose project name (default kzoo-test)
 #   KZOO_TEST_TIMEOUT   seconds to wait for each expected state (default 120)
-#   KZOO_SUBNET_PREFIX  the compose network's /24 (see docker-compose.yml)
+#
+# The host reaches the brokers through their EXTERNAL listeners, published
+# and advertised as 127.0.0.1:1909N (see docker-compose.yml).
 
 set -euo pipefail
 
@@ -32,7 +34,7 @@ readonly topic=compose-test
 readonly partitions=3
 readonly -a brokers=(1 2 3)
 
-# host_port ID: the host port publishing broker ID's listener.
+# host_port ID: the host port publishing broker ID's EXTERNAL listener.
 host_port() {
 	printf '%d\n' "$((19090 + $1))"
 }
@@ -283,7 +285,9 @@ produce "${survivors%%,*}" during-partition 300
 consume_all "${survivors##*,}"
 
 log "reconnecting broker $isolated"
-docker network connect --ip "$isolated_ip" --alias "broker$isolated" "$network" "$isolated_container"
+# It may get another address; the others find it by its name (its INTERNAL
+# listener is advertised as broker$isolated:9092).
+docker network connect --alias "broker$isolated" "$network" "$isolated_container"
 require_cluster 1,2,3 "broker $isolated is back in every ISR"
 describe "$isolated"
 produce "$isolated" after-partition 300

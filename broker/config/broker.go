@@ -168,10 +168,17 @@ func ParseListeners(s string) ([]Listener, error) {
 
 // Broker is the typed configuration of one broker.
 type Broker struct {
-	ID                       int32
-	Rack                     string
-	Listeners                []Listener
-	AdvertisedListeners      []Listener
+	ID                  int32
+	Rack                string
+	Listeners           []Listener
+	AdvertisedListeners []Listener
+	// ListenerSecurityProtocols maps each listener name to its security
+	// protocol (always PLAINTEXT: others are refused at start-up).
+	ListenerSecurityProtocols map[string]string
+	// InterBrokerListener is inter.broker.listener.name: the listener of
+	// other brokers that replica fetchers and other broker-to-broker
+	// connections use. It is always one of AdvertisedListeners.
+	InterBrokerListener      string
 	LogDirs                  []string
 	ZooKeeperConnect         string
 	ZooKeeperSessionTimeout  time.Duration
@@ -297,6 +304,9 @@ func (v Values) Broker() (*Broker, error) {
 			host, _ := os.Hostname()
 			b.AdvertisedListeners[i].Host = host
 		}
+	}
+	if err := v.resolveListeners(b); err != nil {
+		return nil, err
 	}
 
 	if dirs, ok := v["log.dirs"]; ok {

@@ -94,7 +94,8 @@ func TestBrokerNeedsAnID(t *testing.T) {
 }
 
 func TestListeners(t *testing.T) {
-	vals, err := Load("", nil, []string{"broker.id=1", "listeners=PLAINTEXT://127.0.0.1:9092,internal://:9093"})
+	vals, err := Load("", nil, []string{"broker.id=1", "listeners=PLAINTEXT://127.0.0.1:9092,internal://:9093",
+		"listener.security.protocol.map=PLAINTEXT:PLAINTEXT,INTERNAL:PLAINTEXT"})
 	if err != nil {
 		t.Fatal(err)
 	}

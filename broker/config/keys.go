@@ -120,6 +120,8 @@ var brokerKeys = []Key{
 	{Name: "broker.rack", Type: TypeString, Doc: "Rack of this broker, reported in Metadata."},
 	{Name: "listeners", Type: TypeList, Default: "PLAINTEXT://127.0.0.1:9092", Doc: "Addresses to listen on, as NAME://host:port."},
 	{Name: "advertised.listeners", Type: TypeList, Doc: "Addresses published in ZooKeeper for clients; defaults to listeners."},
+	{Name: "listener.security.protocol.map", Type: TypeList, Default: "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL", Doc: "Security protocol of each listener name, as NAME:PROTOCOL; kzoo serves only PLAINTEXT listeners."},
+	{Name: "inter.broker.listener.name", Type: TypeString, Doc: "Listener other brokers connect to (replication); defaults to PLAINTEXT and must be one of advertised.listeners."},
 	{Name: "log.dirs", Type: TypeList, Default: "/tmp/kzoo-logs", Doc: "Directories holding the partition logs."},
 	{Name: "log.dir", Type: TypeString, Doc: "A single log directory, used when log.dirs is not set."},
 	{Name: "zookeeper.connect", Type: TypeString, Default: "127.0.0.1:2181", Doc: "ZooKeeper servers host:port,... with an optional /chroot."},

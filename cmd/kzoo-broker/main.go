@@ -97,7 +97,7 @@ func newLogger(cfg *config.Broker) *logrus.Entry {
 func serve(ctx context.Context, cfg *config.Broker, log *logrus.Entry) error {
 	var endpoints []coordinator.Endpoint
 	for _, l := range cfg.AdvertisedListeners {
-		endpoints = append(endpoints, coordinator.Endpoint{Listener: l.Name, SecurityProtocol: "PLAINTEXT", Host: l.Host, Port: l.Port})
+		endpoints = append(endpoints, coordinator.Endpoint{Listener: l.Name, SecurityProtocol: cfg.ListenerSecurityProtocols[l.Name], Host: l.Host, Port: l.Port})
 	}
 	session, err := coordinator.Start(ctx, coordinator.Config{
 		BrokerID:              cfg.ID,
