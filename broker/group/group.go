@@ -150,8 +150,12 @@ type group struct {
 	subscriptionsKnown bool
 }
 
-// pendingCommit identifies one in-flight offset write.
-type pendingCommit struct{}
+// pendingCommit identifies one in-flight offset write, by its address. It
+// must not be zero-sized: Go may give every allocation of a zero-sized type
+// the same address, and then an earlier write finishing would take a later
+// write's entry for its own, drop it, and the later write would never reach
+// the offsets it committed.
+type pendingCommit struct{ _ byte }
 
 func newGroup(id string, now time.Time) *group {
 	return &group{

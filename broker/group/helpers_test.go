@@ -51,6 +51,10 @@ type memLog struct {
 	// appendErr, when set, is returned by the next appends instead of
 	// writing.
 	appendErr error
+	// appendGate, when set, holds every Append until it is closed;
+	// appendsWaiting counts the Appends it holds.
+	appendGate     chan struct{}
+	appendsWaiting int
 	// readGate, when set, holds every Read until it is closed.
 	readGate chan struct{}
 	// readErrs are returned by the next Reads, one each.
@@ -66,6 +70,12 @@ func (l *memLog) Append(ctx context.Context, batch []byte) (int64, error) {
 		return -1, fmt.Errorf("coordinator wrote a bad batch: %w", err)
 	}
 	l.mu.Lock()
+	if gate := l.appendGate; gate != nil {
+		l.appendsWaiting++
+		l.mu.Unlock()
+		<-gate
+		l.mu.Lock()
+	}
 	defer l.mu.Unlock()
 	l.appends++
 	if l.appendErr != nil {

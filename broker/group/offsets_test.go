@@ -67,6 +67,49 @@ func TestOffsetCommitMetadataTooLarge(t *testing.T) {
 	}
 }
 
+// TestOverlappingCommitsKeepTheLatest commits twice to one partition with
+// the first write still out when the second is taken: the second, written
+// after it, must be the committed offset.
+func TestOverlappingCommitsKeepTheLatest(t *testing.T) {
+	h := newHarness(t)
+	gate := make(chan struct{})
+	h.log.mu.Lock()
+	h.log.appendGate = gate
+	h.log.mu.Unlock()
+	results := make(chan map[string]int16, 2)
+	go func() { results <- h.commit(commitReq("g", "", -1, map[string]map[int32]int64{"a": {0: 5}})) }()
+	eventually(t, func() bool {
+		h.log.mu.Lock()
+		defer h.log.mu.Unlock()
+		return h.log.appendsWaiting == 1
+	})
+	// The second commit is taken once it has queued its write behind the
+	// first one's.
+	writeTail := func() <-chan struct{} {
+		h.c.mu.Lock()
+		s := h.c.shards[0]
+		h.c.mu.Unlock()
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.writeTails["g"]
+	}
+	first := writeTail()
+	go func() { results <- h.commit(commitReq("g", "", -1, map[string]map[int32]int64{"a": {0: 7}})) }()
+	eventually(t, func() bool { return writeTail() != first })
+	h.log.mu.Lock()
+	h.log.appendGate = nil
+	h.log.mu.Unlock()
+	close(gate)
+	for range 2 {
+		if got := recv(t, results); got["a/0"] != errNone {
+			t.Fatalf("commit: %v", codes(got))
+		}
+	}
+	if code, got := h.fetch("g", map[string][]int32{"a": {0}}); code != errNone || got["a/0"] != 7 {
+		t.Fatalf("committed offset after two overlapping commits: %s %v, want 7", codeName(code), got)
+	}
+}
+
 func TestSimpleCommitAndFetch(t *testing.T) {
 	h := newHarness(t)
 	if got := h.commit(commitReq("simple", "", -1, map[string]map[int32]int64{"a": {0: 7}, "b": {3: 9}})); got["a/0"] != errNone || got["b/3"] != errNone {
