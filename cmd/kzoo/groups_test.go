@@ -350,3 +350,19 @@ func TestNewGroupDescription(t *testing.T) {
 		t.Errorf("formatAssignment = %q, want \"a:0 b:1,3\"", got)
 	}
 }
+
+func TestHelpOfEveryTopicsAndGroupsCommand(t *testing.T) {
+	for _, args := range [][]string{
+		{"topics", "--help"}, {"topics", "create", "--help"}, {"topics", "delete", "-h"}, {"topics", "list", "--help"},
+		{"groups", "--help"}, {"groups", "describe", "--help"}, {"groups", "reset-offsets", "--help"},
+	} {
+		var out strings.Builder
+		// An unreachable bootstrap server: help must not need the cluster.
+		if err := run(append([]string{"--bootstrap-server", "127.0.0.1:1"}, args...), &out); err != nil {
+			t.Errorf("kzoo %s: %v", strings.Join(args, " "), err)
+		}
+		if want := "Usage: kzoo [--bootstrap-server HOST:PORT] " + args[0] + " SUBCOMMAND"; !strings.Contains(out.String(), want) {
+			t.Errorf("kzoo %s printed %q, want the %s usage", strings.Join(args, " "), out.String(), args[0])
+		}
+	}
+}

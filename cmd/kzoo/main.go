@@ -55,6 +55,49 @@ The bootstrap server defaults to $KZOO_BOOTSTRAP or `+defaultBootstrap+`.
 `)
 }
 
+// commandHelp is the --help text of the commands whose subcommands do not
+// each parse flags of their own.
+var commandHelp = map[string]string{
+	"topics": `Usage: kzoo [--bootstrap-server HOST:PORT] topics SUBCOMMAND
+
+  topics list
+      the names of all topics
+  topics describe [TOPIC...] [--under-replicated-partitions | --unavailable-partitions]
+      each partition's leader, replicas, ISR and state (Online, Offline)
+  topics create TOPIC [--partitions N] [--replication-factor N] [--config key=value]...
+      create a topic (defaults: the broker's num.partitions and default.replication.factor)
+  topics alter TOPIC --partitions N
+      add partitions; a topic's partition count never decreases
+  topics delete TOPIC...
+      delete topics and their data on every broker
+`,
+	"groups": `Usage: kzoo [--bootstrap-server HOST:PORT] groups SUBCOMMAND
+
+  groups list
+      every consumer group (each broker is asked), its state, protocol type and coordinator
+  groups describe GROUP...
+      state, coordinator, members and their partitions, and per partition the
+      committed offset, log end offset and lag
+  groups delete GROUP...
+      delete groups that have no members, with their committed offsets
+  groups reset-offsets GROUP --topic TOPIC[:PARTITION,...]...
+        (--to-earliest | --to-latest | --to-offset N | --to-datetime YYYY-MM-DDTHH:mm:SS.sss |
+         --shift-by N) [--dry-run | --execute]
+      print the new committed offsets (the default), or commit them with --execute;
+      refused while the group has members
+`,
+}
+
+// helpAsked reports whether args ask for help.
+func helpAsked(args []string) bool {
+	for _, a := range args {
+		if a == "-h" || a == "-help" || a == "--help" {
+			return true
+		}
+	}
+	return false
+}
+
 func run(args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("kzoo", flag.ContinueOnError)
 	bootstrap := fs.String("bootstrap-server", envOr("KZOO_BOOTSTRAP", defaultBootstrap), "a broker to bootstrap from")
@@ -72,6 +115,10 @@ func run(args []string, out io.Writer) error {
 	client := &kafka.Client{Addr: kafka.TCP(strings.Split(*bootstrap, ",")...), Timeout: 30 * time.Second}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
+	if text, ok := commandHelp[fs.Arg(0)]; ok && helpAsked(fs.Args()[1:]) {
+		fmt.Fprint(out, text)
+		return nil
+	}
 	switch fs.Arg(0) {
 	case "topics":
 		return topics(ctx, client, strings.Split(*bootstrap, ","), fs.Args()[1:], out)
