@@ -418,3 +418,23 @@ func offsetsTopicConfigs(cfg *config.Broker) map[string]string {
 		"compression.type": "producer",
 	}
 }
+
+// forgetGroupOffsets removes from the groups this broker coordinates the
+// committed offsets of the topics that previous had and snap no longer has
+// or is deleting, as Kafka does when a topic is deleted: a topic created
+// again under the same name starts without them.
+func (s *Server) forgetGroupOffsets(previous, snap *coordinator.Snapshot) {
+	if previous == nil || s.groups == nil {
+		return
+	}
+	var deleted []string
+	for name, t := range previous.Topics {
+		if t.Deleting {
+			continue // already forgotten when its deletion started
+		}
+		if now := snap.Topics[name]; now == nil || now.Deleting {
+			deleted = append(deleted, name)
+		}
+	}
+	s.groups.ForgetTopics(deleted)
+}

@@ -272,8 +272,9 @@ func (s *Server) applyMetadata(ctx context.Context, snap *coordinator.Snapshot) 
 			s.updateConfig(p, effective.ResolveTopic(snap.Topics[tp.Topic].Configs))
 		}
 	})
-	s.applied.Store(snap)
+	previous := s.applied.Swap(snap)
 	s.forgetDeletedTopics(snap)
+	s.forgetGroupOffsets(previous, snap)
 	stray := make([]storage.TopicPartition, 0, len(removed))
 	for _, p := range removed {
 		s.setRole(p, coordinator.Partition{Leader: -1, State: "Offline"})

@@ -150,3 +150,36 @@ func parseLabels(s string) map[string]string {
 	}
 	return labels
 }
+
+// testDeletedTopicOffsets checks that deleting a topic removes the offsets
+// groups committed for it, as Kafka does: a topic created again under the
+// same name does not start from the old topic's positions.
+func testDeletedTopicOffsets(t *testing.T, c *cluster.Cluster) {
+	const (
+		topic = "deleted-topic-offsets"
+		group = "deleted-topic-offsets-app"
+	)
+	bootstrap := c.Bootstrap()
+	createTopic(t, bootstrap, topic, 2, 2, nil)
+	cl := admin(t, bootstrap)
+	commitOffsets(t, cl, group, topic, []int64{3, 4})
+	waitCommitted(t, cl, group, topic, []int64{3, 4})
+
+	req := kmsg.NewPtrDeleteTopicsRequest()
+	req.TimeoutMillis = 5000
+	rt := kmsg.NewDeleteTopicsRequestTopic()
+	rt.Topic = kmsg.StringPtr(topic)
+	req.Topics = append(req.Topics, rt)
+	req.TopicNames = []string{topic}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatalf("delete %s: %v", topic, err)
+	}
+	if code := resp.Topics[0].ErrorCode; code != 0 {
+		t.Fatalf("delete %s: %v", topic, kerr.ErrorForCode(code))
+	}
+	// -1: no committed offset.
+	waitCommitted(t, cl, group, topic, []int64{-1, -1})
+}

@@ -73,6 +73,7 @@ func TestGroups(t *testing.T) {
 	t.Run("offsets-topic", func(t *testing.T) { testOffsetsTopic(t, c.Bootstrap()) })
 	t.Run("cli", func(t *testing.T) { cliGroupsScenario(t, c) })
 	t.Run("lag-metric", func(t *testing.T) { testLagMetric(t, c) })
+	t.Run("deleted-topic-offsets", func(t *testing.T) { testDeletedTopicOffsets(t, c) })
 }
 
 // testRebalanceUnderLoad: three members consume a 12-partition RF 3 topic

@@ -424,6 +424,23 @@ func clientFrom(ctx context.Context) client {
 	return cl
 }
 
+// ForgetTopics removes the committed offsets of the deleted topics from
+// every group this broker coordinates, writing their tombstones, as Kafka's
+// handleDeletedPartitions; a group left Empty with no offsets goes Dead.
+// Partitions still loading are not cleaned.
+func (c *Coordinator) ForgetTopics(topics []string) {
+	if len(topics) == 0 {
+		return
+	}
+	deleted := make(map[string]bool, len(topics))
+	for _, t := range topics {
+		deleted[t] = true
+	}
+	for _, s := range c.heldShards() {
+		s.forgetTopics(deleted, c.now())
+	}
+}
+
 // CommittedOffset is one group's committed offset of one partition.
 type CommittedOffset struct {
 	Group     string

@@ -413,3 +413,35 @@ func TestAppendErrorsMapToKafkaCodes(t *testing.T) {
 		t.Fatalf("group is %s", st)
 	}
 }
+
+func TestForgetTopicsRemovesTheirOffsets(t *testing.T) {
+	h := newHarness(t)
+	if got := h.commit(commitReq("both", "", -1, map[string]map[int32]int64{"gone": {0: 3, 1: 4}, "kept": {0: 5}})); got["gone/0"] != errNone {
+		t.Fatalf("commit: %v", codes(got))
+	}
+	if got := h.commit(commitReq("only-gone", "", -1, map[string]map[int32]int64{"gone": {0: 6}})); got["gone/0"] != errNone {
+		t.Fatalf("commit: %v", codes(got))
+	}
+	before := len(h.log.records(t))
+
+	h.c.ForgetTopics([]string{"gone"})
+
+	if code, got := h.fetch("both", nil); code != errNone || len(got) != 1 || got["kept/0"] != 5 {
+		t.Fatalf("offsets of group both after its topic gone was deleted: %s %v, want only kept/0 = 5", codeName(code), got)
+	}
+	if code, got := h.fetch("only-gone", nil); code != errNone || len(got) != 0 {
+		t.Fatalf("offsets of group only-gone: %s %v, want none", codeName(code), got)
+	}
+	h.withGroup("only-gone", func(g *group) {
+		if g != nil {
+			t.Errorf("group only-gone, left without offsets, is still there (%s)", g.state)
+		}
+	})
+	// The removal is in the log: a reload sees the same.
+	// Three tombstones: gone/0 and gone/1 of both, gone/0 of only-gone.
+	eventually(t, func() bool { return len(h.log.records(t)) == before+3 })
+	h.start()
+	if code, got := h.fetch("both", nil); code != errNone || len(got) != 1 || got["kept/0"] != 5 {
+		t.Fatalf("offsets of group both after a reload: %s %v", codeName(code), got)
+	}
+}

@@ -175,6 +175,36 @@ func (s *shard) tick(now time.Time) {
 	}
 }
 
+// forgetTopics deletes the offsets of the deleted topics and the groups
+// left Empty without offsets.
+func (s *shard) forgetTopics(deleted map[string]bool, now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.loaded || s.closed {
+		return
+	}
+	for _, g := range s.groups {
+		var gone []topicPartition
+		for tp := range g.offsets {
+			if deleted[tp.topic] {
+				gone = append(gone, tp)
+			}
+		}
+		for tp := range g.pendingCommits {
+			if deleted[tp.topic] {
+				gone = append(gone, tp)
+			}
+		}
+		if len(gone) == 0 {
+			continue
+		}
+		removed := g.removeOffsets(gone)
+		tombstone := s.removeGroupIfDead(g, now)
+		s.logger.WithFields(logrus.Fields{"group": g.id, "offsets": len(removed)}).Info("removed the offsets of deleted topics")
+		s.writeTombstones(g, removed, tombstone)
+	}
+}
+
 // expireOffsets deletes the offsets that expired at now and the groups left
 // Empty without offsets, as Kafka's cleanupGroupMetadata.
 func (s *shard) expireOffsets(now time.Time) {
