@@ -119,10 +119,14 @@ func (v *view) refreshConfigChanges(c *zkClient, log logrus.FieldLogger) error {
 	slices.SortFunc(fresh, func(a, b notification) int { return cmp.Compare(a.seq, b.seq) })
 	initial := !v.configChangesPrimed
 	v.configChangesPrimed = true
+	missed := false
 	for _, n := range fresh {
 		data, stat, err := c.get(zkpaths.ConfigChangesPath + "/" + n.name)
 		if errors.Is(err, zk.ErrNoNode) {
-			continue // purged meanwhile
+			// Purged between listing and reading: a change this view
+			// has not applied, unless it is older than the last one.
+			missed = missed || (!initial && n.seq > v.lastConfigChange)
+			continue
 		}
 		if err != nil {
 			return err
@@ -137,7 +141,21 @@ func (v *view) refreshConfigChanges(c *zkClient, log logrus.FieldLogger) error {
 		}
 		v.applyConfigChange(data, log)
 	}
+	if missed {
+		// Which entities the lost notifications named is unknown: read
+		// every config again, as a new session does.
+		log.Info("a config change notification was purged before it was read; reading every config again")
+		v.markAllConfigs()
+	}
 	return nil
+}
+
+// markAllConfigs makes the next refresh read every topic and broker config.
+func (v *view) markAllConfigs() {
+	v.dirty.brokerConfigList = true
+	for name := range v.topics {
+		v.dirty.topicConfigs[name] = true
+	}
 }
 
 func (v *view) applyConfigChange(data []byte, log logrus.FieldLogger) {
