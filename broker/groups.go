@@ -84,17 +84,18 @@ func groupAPI[Req kmsg.Request, Resp kmsg.Response](handle func(*group.Coordinat
 	}
 }
 
-// clientHost is the host part of a client's address, as JoinGroup records
-// it for the member.
+// clientHost is the host of a client's address as JoinGroup records it for
+// the member: Kafka's form, Java's InetAddress.toString of an address
+// without a name ("/127.0.0.1"), which its tools print as they get it.
 func clientHost(addr net.Addr) string {
 	if tcp, ok := addr.(*net.TCPAddr); ok {
-		return tcp.IP.String()
+		return "/" + tcp.IP.String()
 	}
 	host, _, err := net.SplitHostPort(addr.String())
 	if err != nil {
-		return addr.String()
+		return "/" + addr.String()
 	}
-	return host
+	return "/" + host
 }
 
 // runGroupCoordinator runs the coordinator's timers and hands it the

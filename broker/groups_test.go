@@ -7,6 +7,7 @@ import (
 	"hash/crc32"
 	"io"
 	"math"
+	"net"
 	"slices"
 	"sync"
 	"testing"
@@ -579,5 +580,16 @@ func TestGroupCoordinatorConfigFollowsTheExistingTopic(t *testing.T) {
 	snap.Topics[group.OffsetsTopic] = offsetsTopic(1, 1, 1)
 	if got := offsetsTopicPartitions(snap, 50); got != 3 {
 		t.Errorf("with a 3-partition topic: %d, want 3", got)
+	}
+}
+
+func TestClientHostIsKafkasForm(t *testing.T) {
+	for addr, want := range map[net.Addr]string{
+		&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5000}: "/127.0.0.1",
+		&net.TCPAddr{IP: net.ParseIP("::1"), Port: 5000}:     "/::1",
+	} {
+		if got := clientHost(addr); got != want {
+			t.Errorf("clientHost(%v) = %q, want %q", addr, got, want)
+		}
 	}
 }

@@ -230,6 +230,9 @@ func cliGroupsCheckLag(t *testing.T, out, topic string, produced, commits []int6
 		want := []string{topic, fmt.Sprint(p), fmt.Sprint(commits[p]), fmt.Sprint(produced[p]), fmt.Sprint(produced[p] - commits[p]), consumerID}
 		if len(row) != 8 || !slices.Equal(row[:6], want) || row[7] != clientID {
 			t.Errorf("describe row %q, want %q and client id %s\n%s", row, want, clientID, out)
+		} else if consumerID != "-" && row[6] != "/127.0.0.1" {
+			// Kafka's form of a member's host, as its tools show it.
+			t.Errorf("describe row %q shows host %q, want /127.0.0.1", row, row[6])
 		}
 	}
 }
