@@ -63,25 +63,33 @@ func (c *Coordinator) joinGroup(ctx context.Context, req *kmsg.JoinGroupRequest)
 	s.join(req.Group, jr, ch, c.now())
 	s.mu.Unlock()
 
-	select {
-	case res := <-ch:
-		return res
-	case <-ctx.Done():
-	}
-	// The client is gone (or the broker stops): the member counts as one
-	// that did not rejoin.
-	s.abandon(req.Group, func(m *member) bool {
+	// If the client is gone (or the broker stops), the member counts as
+	// one that did not rejoin.
+	return awaitAnswer(ctx, s, req.Group, ch, func(m *member) bool {
 		if m.joinWaiter != ch {
 			return false
 		}
 		m.joinWaiter = nil
 		return true
-	})
+	}, joinError(jr.memberID, errRebalanceInProgress))
+}
+
+// awaitAnswer waits for the answer to a request on ch. If ctx ends first,
+// it withdraws the request from the member that holds it (detach, as
+// abandon takes it) and returns the answer if one came meanwhile, else
+// gaveUp.
+func awaitAnswer[T any](ctx context.Context, s *shard, groupID string, ch <-chan T, detach func(m *member) bool, gaveUp T) T {
+	select {
+	case res := <-ch:
+		return res
+	case <-ctx.Done():
+	}
+	s.abandon(groupID, detach)
 	select {
 	case res := <-ch:
 		return res
 	default:
-		return joinError(jr.memberID, errRebalanceInProgress)
+		return gaveUp
 	}
 }
 
@@ -146,24 +154,13 @@ func (c *Coordinator) syncGroup(ctx context.Context, req *kmsg.SyncGroupRequest)
 	s.sync(req, ch, c.now())
 	s.mu.Unlock()
 
-	select {
-	case res := <-ch:
-		return res
-	case <-ctx.Done():
-	}
-	s.abandon(req.Group, func(m *member) bool {
+	return awaitAnswer(ctx, s, req.Group, ch, func(m *member) bool {
 		if m.syncWaiter != ch {
 			return false
 		}
 		m.syncWaiter = nil
 		return true
-	})
-	select {
-	case res := <-ch:
-		return res
-	default:
-		return syncError(errRebalanceInProgress)
-	}
+	}, syncError(errRebalanceInProgress))
 }
 
 // sync handles a SyncGroup; its answer goes to ch, now or when the leader's
