@@ -29,6 +29,34 @@ func listenerEndpoint(b coordinator.Broker, listener string) (host string, port 
 	return "", -1, false
 }
 
+// reachableBroker is a live broker as a client of one listener reaches it.
+type reachableBroker struct {
+	id   int32
+	host string
+	port int32
+	rack *string // nil without a rack
+}
+
+// brokersOn lists the live brokers of snap that have an endpoint of
+// listener, in id order: those Metadata and DescribeCluster name.
+func brokersOn(snap *coordinator.Snapshot, listener string) []reachableBroker {
+	var out []reachableBroker
+	for _, id := range snap.LiveBrokerIDs() {
+		b := snap.Brokers[id]
+		host, port, ok := listenerEndpoint(b, listener)
+		if !ok {
+			continue // not reachable through the client's listener
+		}
+		rb := reachableBroker{id: b.ID, host: host, port: port}
+		if b.Rack != "" {
+			rack := b.Rack
+			rb.rack = &rack
+		}
+		out = append(out, rb)
+	}
+	return out
+}
+
 // hasListener reports whether b advertises an endpoint of listener.
 func hasListener(b coordinator.Broker, listener string) bool {
 	_, _, ok := listenerEndpoint(b, listener)

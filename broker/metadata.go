@@ -45,18 +45,9 @@ func (s *Server) handleMetadata(ctx context.Context, req *request) any {
 
 	resp.ControllerID = snap.ControllerID
 	resp.ClusterID = &snap.ClusterID
-	for _, id := range snap.LiveBrokerIDs() {
-		b := snap.Brokers[id]
-		host, port, ok := listenerEndpoint(b, req.listener)
-		if !ok {
-			continue // not reachable through the client's listener
-		}
+	for _, b := range brokersOn(snap, req.listener) {
 		mb := kmsg.NewMetadataResponseBroker()
-		mb.NodeID, mb.Host, mb.Port = b.ID, host, port
-		if b.Rack != "" {
-			rack := b.Rack
-			mb.Rack = &rack
-		}
+		mb.NodeID, mb.Host, mb.Port, mb.Rack = b.id, b.host, b.port, b.rack
 		resp.Brokers = append(resp.Brokers, mb)
 	}
 

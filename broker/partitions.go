@@ -160,18 +160,9 @@ func (s *Server) handleDescribeCluster(ctx context.Context, req *request) any {
 	snap := s.snapshot()
 	resp.ClusterID = snap.ClusterID
 	resp.ControllerID = snap.ControllerID
-	for _, id := range snap.LiveBrokerIDs() {
-		b := snap.Brokers[id]
-		host, port, ok := listenerEndpoint(b, req.listener)
-		if !ok {
-			continue // not reachable through the client's listener
-		}
+	for _, b := range brokersOn(snap, req.listener) {
 		rb := kmsg.NewDescribeClusterResponseBroker()
-		rb.NodeID, rb.Host, rb.Port = b.ID, host, port
-		if b.Rack != "" {
-			rack := b.Rack
-			rb.Rack = &rack
-		}
+		rb.NodeID, rb.Host, rb.Port, rb.Rack = b.id, b.host, b.port, b.rack
 		resp.Brokers = append(resp.Brokers, rb)
 	}
 	return resp
