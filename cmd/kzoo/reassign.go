@@ -190,19 +190,15 @@ func executeReassignment(ctx context.Context, cl *kgo.Client, moves []partitionM
 
 	req := kmsg.NewPtrAlterPartitionAssignmentsRequest()
 	req.TimeoutMillis = 30_000
-	byTopic := make(map[string]int)
-	for _, m := range moves {
-		i, ok := byTopic[m.Topic]
-		if !ok {
-			t := kmsg.NewAlterPartitionAssignmentsRequestTopic()
-			t.Topic = m.Topic
-			req.Topics = append(req.Topics, t)
-			i = len(req.Topics) - 1
-			byTopic[m.Topic] = i
+	for _, topicMoves := range movesByTopic(moves) {
+		t := kmsg.NewAlterPartitionAssignmentsRequestTopic()
+		t.Topic = topicMoves[0].Topic
+		for _, m := range topicMoves {
+			p := kmsg.NewAlterPartitionAssignmentsRequestTopicPartition()
+			p.Partition, p.Replicas = m.Partition, m.Replicas
+			t.Partitions = append(t.Partitions, p)
 		}
-		p := kmsg.NewAlterPartitionAssignmentsRequestTopicPartition()
-		p.Partition, p.Replicas = m.Partition, m.Replicas
-		req.Topics[i].Partitions = append(req.Topics[i].Partitions, p)
+		req.Topics = append(req.Topics, t)
 	}
 	resp, err := req.RequestWith(ctx, cl)
 	if err != nil {
@@ -291,17 +287,13 @@ func verifyReassignment(ctx context.Context, cl *kgo.Client, moves []partitionMo
 func listReassignments(ctx context.Context, cl *kgo.Client, moves []partitionMove) (map[string]bool, error) {
 	req := kmsg.NewPtrListPartitionReassignmentsRequest()
 	req.TimeoutMillis = 30_000
-	byTopic := make(map[string]int)
-	for _, m := range moves {
-		i, ok := byTopic[m.Topic]
-		if !ok {
-			t := kmsg.NewListPartitionReassignmentsRequestTopic()
-			t.Topic = m.Topic
-			req.Topics = append(req.Topics, t)
-			i = len(req.Topics) - 1
-			byTopic[m.Topic] = i
+	for _, topicMoves := range movesByTopic(moves) {
+		t := kmsg.NewListPartitionReassignmentsRequestTopic()
+		t.Topic = topicMoves[0].Topic
+		for _, m := range topicMoves {
+			t.Partitions = append(t.Partitions, m.Partition)
 		}
-		req.Topics[i].Partitions = append(req.Topics[i].Partitions, m.Partition)
+		req.Topics = append(req.Topics, t)
 	}
 	resp, err := req.RequestWith(ctx, cl)
 	if err != nil {
@@ -327,4 +319,21 @@ func topicsOf(moves []partitionMove) []string {
 	}
 	slices.Sort(topics)
 	return slices.Compact(topics)
+}
+
+// movesByTopic groups moves by topic, the topics in the order they first
+// appear and each topic's moves in their order.
+func movesByTopic(moves []partitionMove) [][]partitionMove {
+	var out [][]partitionMove
+	index := make(map[string]int)
+	for _, m := range moves {
+		i, ok := index[m.Topic]
+		if !ok {
+			i = len(out)
+			index[m.Topic] = i
+			out = append(out, nil)
+		}
+		out[i] = append(out[i], m)
+	}
+	return out
 }
