@@ -121,15 +121,18 @@ func cliAdminConfigs(t *testing.T, c *cluster.Cluster, topic string) {
 	if f := strings.Fields(lineWith(out, "broker.id ")); len(f) < 5 || f[1] != "2" || f[3] != "true" {
 		t.Errorf("broker 2's broker.id: %v, want value 2, read-only\n%s", f, out)
 	}
+	// Brokers learn of dynamic broker configs through ZooKeeper, a moment
+	// after the write.
 	mustKzoo(t, c, "configs", "alter", "--broker-defaults", "--add-config", "log.retention.ms=3600000")
-	out = mustKzoo(t, c, "configs", "describe", "--broker-defaults")
-	if f := strings.Fields(lineWith(out, "log.retention.ms")); len(f) < 3 || f[1] != "3600000" || f[2] != "DYNAMIC_DEFAULT_BROKER_CONFIG" {
-		t.Errorf("broker default log.retention.ms: %v\n%s", f, out)
-	}
+	waitFor(t, 10*time.Second, "broker default log.retention.ms 3600000 in describe", func() bool {
+		out := mustKzoo(t, c, "configs", "describe", "--broker-defaults")
+		f := strings.Fields(lineWith(out, "log.retention.ms"))
+		return len(f) >= 3 && f[1] == "3600000" && f[2] == "DYNAMIC_DEFAULT_BROKER_CONFIG"
+	})
 	mustKzoo(t, c, "configs", "alter", "--broker-defaults", "--delete-config", "log.retention.ms")
-	if out := mustKzoo(t, c, "configs", "describe", "--broker-defaults"); strings.Contains(out, "log.retention.ms") {
-		t.Errorf("broker default log.retention.ms still set after its deletion:\n%s", out)
-	}
+	waitFor(t, 10*time.Second, "broker default log.retention.ms gone from describe after its deletion", func() bool {
+		return !strings.Contains(mustKzoo(t, c, "configs", "describe", "--broker-defaults"), "log.retention.ms")
+	})
 
 	kzooFails(t, c, "INVALID_CONFIG", "configs", "alter", "--topic", topic, "--add-config", "no.such.key=1")
 	kzooFails(t, c, "INVALID_CONFIG", "configs", "alter", "--topic", topic, "--add-config", "retention.ms=soon")
