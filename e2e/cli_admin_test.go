@@ -231,10 +231,13 @@ func cliAdminReassignAndElect(t *testing.T, c *cluster.Cluster, cl *kgo.Client, 
 	if !strings.Contains(out, topic+"-0: ") {
 		t.Errorf("elect-leaders output:\n%s", out)
 	}
-	rows := describeRows(mustKzoo(t, c, "topics", "describe", topic), topic)
-	if len(rows) != 4 || rows[0][2] != fmt.Sprint(reversed[0]) {
-		t.Errorf("after the preferred election partition 0 is %v, want leader %d", rows, reversed[0])
-	}
+	// The election is done in ZooKeeper; the broker answering describe
+	// learns of it a moment later.
+	var rows [][]string
+	waitFor(t, 10*time.Second, fmt.Sprintf("describe to show partition 0 led by %d after the preferred election", reversed[0]), func() bool {
+		rows = describeRows(mustKzoo(t, c, "topics", "describe", topic), topic)
+		return len(rows) == 4 && rows[0][2] == fmt.Sprint(reversed[0])
+	})
 	// Partition 1 may still be led by a replica other than its new
 	// preferred one; after a topic-wide election none is.
 	mustKzoo(t, c, "elect-leaders", "--preferred", "--topic", topic)
