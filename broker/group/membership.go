@@ -200,18 +200,12 @@ func (s *shard) sync(req *kmsg.SyncGroupRequest, ch chan syncResult, now time.Ti
 // validateSync checks that a SyncGroup comes from a member of the current
 // generation that agrees on the protocol (v5+).
 func validateSync(g *group, req *kmsg.SyncGroupRequest) int16 {
-	if g.is(stateDead) {
-		return errCoordinatorNotAvailable
-	}
 	var instanceID *string
 	if req.Version >= 3 {
 		instanceID = req.InstanceID
 	}
-	if code := g.validateMember(req.MemberID, instanceID); code != errNone {
+	if code := g.validateGenerationMember(req.MemberID, instanceID, req.Generation); code != errNone {
 		return code
-	}
-	if req.Generation != g.generation {
-		return errIllegalGeneration
 	}
 	if req.Version >= 5 && (*req.ProtocolType != g.protocolType || *req.Protocol != g.protocolName) {
 		return errInconsistentGroupProtocol
@@ -291,18 +285,12 @@ func (c *Coordinator) heartbeat(req *kmsg.HeartbeatRequest) int16 {
 	if g == nil {
 		return errUnknownMemberID
 	}
-	if g.is(stateDead) {
-		return errCoordinatorNotAvailable
-	}
 	var instanceID *string
 	if req.Version >= 3 {
 		instanceID = req.InstanceID
 	}
-	if code := g.validateMember(req.MemberID, instanceID); code != errNone {
+	if code := g.validateGenerationMember(req.MemberID, instanceID, req.Generation); code != errNone {
 		return code
-	}
-	if req.Generation != g.generation {
-		return errIllegalGeneration
 	}
 	m := g.members[req.MemberID]
 	switch g.state {
@@ -396,4 +384,19 @@ func (c *Coordinator) leave(groupID string, leaving []kmsg.LeaveGroupRequestMemb
 		}
 	}
 	return errNone, errs
+}
+
+// validateGenerationMember checks that a request comes from a member of the
+// group's current generation, as SyncGroup and Heartbeat require.
+func (g *group) validateGenerationMember(memberID string, instanceID *string, generation int32) int16 {
+	if g.is(stateDead) {
+		return errCoordinatorNotAvailable
+	}
+	if code := g.validateMember(memberID, instanceID); code != errNone {
+		return code
+	}
+	if generation != g.generation {
+		return errIllegalGeneration
+	}
+	return errNone
 }
