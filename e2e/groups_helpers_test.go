@@ -453,16 +453,26 @@ func findCoordinator(cl *kgo.Client, group string) (int32, error) {
 // waitCommitted waits until group's committed offsets of topic equal want.
 func waitCommitted(t *testing.T, cl *kgo.Client, group, topic string, want []int64) {
 	t.Helper()
+	if _, err := pollCommitted(t, cl, group, topic, want, 45*time.Second); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// pollCommitted polls the offsets group has committed on topic until they
+// are want or timeout passes; then it returns the last ones and an error
+// that says how they differ.
+func pollCommitted(t *testing.T, cl *kgo.Client, group, topic string, want []int64, timeout time.Duration) ([]int64, error) {
+	t.Helper()
 	var last []int64
 	var lastErr error
-	deadline := time.Now().Add(45 * time.Second)
+	deadline := time.Now().Add(timeout)
 	for {
 		last, lastErr = committedOffsets(t, cl, group, topic, len(want))
 		if lastErr == nil && slices.Equal(last, want) {
-			return
+			return last, nil
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("committed offsets of %s on %s: got %v (error %v), want the log end offsets %v", group, topic, last, lastErr, want)
+			return last, fmt.Errorf("committed offsets of %s on %s: got %v (error %v), want the log end offsets %v", group, topic, last, lastErr, want)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
