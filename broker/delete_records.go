@@ -98,17 +98,20 @@ func (s *Server) awaitLowWatermarks(ctx context.Context, pending []recordDeletio
 				left = append(left, d)
 			}
 		}
-		select {
-		case <-wake:
-		case <-timer.C:
-			left = nil
-		case <-ctx.Done():
-			left = nil
+		done := len(left) == 0
+		if !done {
+			select {
+			case <-wake:
+			case <-timer.C:
+				done = true
+			case <-ctx.Done():
+				done = true
+			}
 		}
 		for _, d := range pending {
 			d.p.removeWaiter(wake)
 		}
-		if len(left) == 0 {
+		if done {
 			return
 		}
 		pending = left
