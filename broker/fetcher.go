@@ -346,5 +346,13 @@ func (s *Server) applyFetchedPartition(fp *fetchedPartition, rp *kmsg.FetchRespo
 	if hw := min(p.log.LogEndOffset(), rp.HighWatermark); hw > p.log.HighWatermark() {
 		p.log.SetHighWatermark(hw)
 	}
+	// DeleteRecords (or retention) moved the leader's log start: follow it,
+	// as far as our high watermark, which the start may not pass. Our next
+	// fetch tells the leader, whose DeleteRecords waits for it.
+	if start := min(rp.LogStartOffset, p.log.HighWatermark()); start > p.log.LogStartOffset() {
+		if _, err := p.log.AdvanceLogStartOffset(start); err != nil {
+			return fmt.Errorf("follow the leader's log start %d: %w", start, err)
+		}
+	}
 	return nil
 }

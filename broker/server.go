@@ -319,6 +319,8 @@ func init() {
 		kmsg.AlterConfigs:            {apiRange{0, 2}, (*Server).handleAlterConfigs},
 		kmsg.IncrementalAlterConfigs: {apiRange{0, 1}, (*Server).handleIncrementalAlterConfigs},
 		kmsg.ElectLeaders:            {apiRange{0, 2}, (*Server).handleElectLeaders},
+		kmsg.DeleteRecords:           {apiRange{0, 2}, (*Server).handleDeleteRecords},
+		kmsg.DescribeLogDirs:         {apiRange{0, 5}, (*Server).handleDescribeLogDirs},
 		// v1 adds AllowReplicationFactorChange, which we do not implement.
 		kmsg.AlterPartitionAssignments:  {apiRange{0, 0}, (*Server).handleAlterPartitionAssignments},
 		kmsg.ListPartitionReassignments: {apiRange{0, 0}, (*Server).handleListPartitionReassignments},

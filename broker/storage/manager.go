@@ -69,6 +69,7 @@ type logDir struct {
 	recoveryPoints map[TopicPartition]int64 // of partitions not opened yet, from the checkpoint
 	highWatermarks map[TopicPartition]int64 // likewise, from replication-offset-checkpoint
 	firstDirty     map[TopicPartition]int64 // likewise, from cleaner-offset-checkpoint
+	logStarts      map[TopicPartition]int64 // likewise, from log-start-offset-checkpoint
 	partitions     int                      // on disk, opened or not: for placing new ones
 }
 
@@ -194,6 +195,11 @@ func (m *Manager) prepareDir(d *logDir) error {
 	}
 	// Losing the cleaner checkpoint only costs cleaning compacted logs from their start.
 	if d.firstDirty, err = m.readCheckpoint(d.path, cleanerCheckpointFile, "compacted logs are cleaned from their start"); err != nil {
+		return err
+	}
+	// Losing the log start offsets brings back the records DeleteRecords deleted from
+	// segments still on disk; followers relearn them from their leader.
+	if d.logStarts, err = m.readCheckpoint(d.path, logStartCheckpointFile, "log start offsets fall back to the first segment of each log"); err != nil {
 		return err
 	}
 
@@ -348,7 +354,7 @@ func (m *Manager) GetOrCreate(tp TopicPartition, cfg Config) (*Log, error) {
 		dir = m.leastLoadedDir()
 		dir.partitions++
 	}
-	recoveryPoint, highWatermark, firstDirty := dir.recoveryPoints[tp], dir.highWatermarks[tp], dir.firstDirty[tp]
+	recoveryPoint, highWatermark, firstDirty, logStart := dir.recoveryPoints[tp], dir.highWatermarks[tp], dir.firstDirty[tp], dir.logStarts[tp]
 	call := &openCall{done: make(chan struct{})}
 	m.opening[tp] = call
 	m.mu.Unlock()
@@ -361,6 +367,7 @@ func (m *Manager) GetOrCreate(tp TopicPartition, cfg Config) (*Log, error) {
 		Logger:        m.logger.WithFields(logrus.Fields{"topic": tp.Topic, "partition": tp.Partition}),
 
 		CleanerCheckpoint: firstDirty,
+		LogStartOffset:    logStart,
 	}, &m.reaper)
 
 	m.mu.Lock()
@@ -377,11 +384,13 @@ func (m *Manager) GetOrCreate(tp TopicPartition, cfg Config) (*Log, error) {
 	default:
 		// Not shared yet: no lock needed.
 		log.afterTruncate = m.checkpointAfterTruncation
+		log.afterLogStartAdvance = m.checkpointAfterLogStartAdvance
 		m.logs[tp] = &managedLog{log: log, dir: dir}
 		delete(m.onDisk, tp)
 		delete(dir.recoveryPoints, tp)
 		delete(dir.highWatermarks, tp)
 		delete(dir.firstDirty, tp)
+		delete(dir.logStarts, tp)
 	}
 	m.mu.Unlock()
 	call.log, call.err = log, err
@@ -425,6 +434,7 @@ func (m *Manager) Remove(tp TopicPartition) error {
 		delete(dir.recoveryPoints, tp)
 		delete(dir.highWatermarks, tp)
 		delete(dir.firstDirty, tp)
+		delete(dir.logStarts, tp)
 		dir.partitions--
 	}
 	m.mu.Unlock()
@@ -524,15 +534,15 @@ func (m *Manager) flushDue(now time.Time) {
 }
 
 // writeCheckpoints writes each log dir's recovery-point-offset-checkpoint,
-// replication-offset-checkpoint and cleaner-offset-checkpoint: the recovery points, high
-// watermarks and first dirty offsets of its open logs, and those read at start for
-// partitions not opened since. It returns the dirs it failed to write with their errors
+// replication-offset-checkpoint, cleaner-offset-checkpoint and log-start-offset-checkpoint:
+// the recovery points, high watermarks, first dirty offsets and log start offsets of its
+// open logs, and those read at start for partitions not opened since. It returns the dirs it failed to write with their errors
 // joined.
 func (m *Manager) writeCheckpoints(failed map[*logDir]bool) error {
 	m.checkpointMu.Lock()
 	defer m.checkpointMu.Unlock()
 
-	type dirOffsets struct{ recoveryPoints, highWatermarks, firstDirty map[TopicPartition]int64 }
+	type dirOffsets struct{ recoveryPoints, highWatermarks, firstDirty, logStarts map[TopicPartition]int64 }
 	m.mu.Lock()
 	perDir := make(map[*logDir]dirOffsets, len(m.dirs))
 	notOpened := func(d *logDir, offsets map[TopicPartition]int64) map[TopicPartition]int64 {
@@ -545,13 +555,17 @@ func (m *Manager) writeCheckpoints(failed map[*logDir]bool) error {
 		return kept
 	}
 	for _, d := range m.dirs {
-		perDir[d] = dirOffsets{notOpened(d, d.recoveryPoints), notOpened(d, d.highWatermarks), notOpened(d, d.firstDirty)}
+		perDir[d] = dirOffsets{notOpened(d, d.recoveryPoints), notOpened(d, d.highWatermarks), notOpened(d, d.firstDirty), notOpened(d, d.logStarts)}
 	}
 	for tp, ml := range m.logs {
 		perDir[ml.dir].recoveryPoints[tp] = ml.log.RecoveryPoint()
 		perDir[ml.dir].highWatermarks[tp] = ml.log.HighWatermark()
 		if firstDirty := ml.log.cleanerCheckpoint.Load(); firstDirty > 0 {
 			perDir[ml.dir].firstDirty[tp] = firstDirty
+		}
+		// As Kafka: only the starts that the segments do not tell.
+		if start := ml.log.LogStartOffset(); start > ml.log.firstSegmentBase() {
+			perDir[ml.dir].logStarts[tp] = start
 		}
 	}
 	m.mu.Unlock()
@@ -562,6 +576,7 @@ func (m *Manager) writeCheckpoints(failed map[*logDir]bool) error {
 			writeFileAtomic(filepath.Join(d.path, recoveryPointCheckpointFile), formatOffsetCheckpoint(perDir[d].recoveryPoints)),
 			writeFileAtomic(filepath.Join(d.path, highWatermarkCheckpointFile), formatOffsetCheckpoint(perDir[d].highWatermarks)),
 			writeFileAtomic(filepath.Join(d.path, cleanerCheckpointFile), formatOffsetCheckpoint(perDir[d].firstDirty)),
+			writeFileAtomic(filepath.Join(d.path, logStartCheckpointFile), formatOffsetCheckpoint(perDir[d].logStarts)),
 		)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("log dir %s: %w", d.path, err))
@@ -578,6 +593,13 @@ func (m *Manager) writeCheckpoints(failed map[*logDir]bool) error {
 // before anything is written in their place. It runs with the log's mutex held, which
 // writeCheckpoints never takes.
 func (m *Manager) checkpointAfterTruncation() error {
+	return m.writeCheckpoints(nil)
+}
+
+// checkpointAfterLogStartAdvance is a managed Log's afterLogStartAdvance: DeleteRecords
+// moved its start, and a restart must not bring the deleted records back. Kafka writes this
+// checkpoint only every minute; writing it at once costs one file write per DeleteRecords.
+func (m *Manager) checkpointAfterLogStartAdvance() error {
 	return m.writeCheckpoints(nil)
 }
 
