@@ -6,9 +6,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -53,6 +55,17 @@ type franzMember struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 	once   sync.Once
+
+	// pending holds, per partition, the last record processed and not yet
+	// committed. A failed commit (the coordinator moving, a rebalance) is
+	// tried again after the next poll, so that a partition's last records
+	// are committed even when no record follows them. A revoked
+	// partition's entry is dropped: its next owner processes the records
+	// again (at least once), and a commit from here would come from a
+	// member that no longer owns the partition. The poll loop and the
+	// revocation callbacks share it.
+	mu      sync.Mutex
+	pending map[int32]*kgo.Record
 }
 
 // startFranzMember starts a franz-go member of g; opts add to or override
@@ -60,6 +73,12 @@ type franzMember struct {
 func startFranzMember(t *testing.T, g groupTarget, name string, opts ...kgo.Opt) *franzMember {
 	t.Helper()
 	partitionsOf := func(m map[string][]int32) []int32 { return m[g.topic] }
+	ctx, cancel := context.WithCancel(context.Background())
+	m := &franzMember{name: name, cancel: cancel, done: make(chan struct{}), pending: map[int32]*kgo.Record{}}
+	revoke := func(_ context.Context, _ *kgo.Client, revoked map[string][]int32) {
+		m.forget(partitionsOf(revoked))
+		g.log.revoke(name, partitionsOf(revoked))
+	}
 	cl, err := kgo.NewClient(append([]kgo.Opt{
 		kgo.SeedBrokers(g.bootstrap...),
 		kgo.ClientID(name),
@@ -75,47 +94,76 @@ func startFranzMember(t *testing.T, g groupTarget, name string, opts ...kgo.Opt)
 		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
 			g.log.assign(name, partitionsOf(m))
 		}),
-		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
-			g.log.revoke(name, partitionsOf(m))
-		}),
-		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
-			g.log.revoke(name, partitionsOf(m))
-		}),
+		kgo.OnPartitionsRevoked(revoke),
+		kgo.OnPartitionsLost(revoke),
 	}, opts...)...)
 	if err != nil {
+		cancel()
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	m := &franzMember{name: name, cl: cl, cancel: cancel, done: make(chan struct{})}
-	go m.poll(ctx, g)
+	m.cl = cl
+	go m.poll(ctx, t, g)
 	t.Cleanup(func() { m.stop(t) })
 	return m
 }
 
-func (m *franzMember) poll(ctx context.Context, g groupTarget) {
+// pollWait bounds a poll, so that a failed commit is tried again when no
+// more records come.
+const pollWait = time.Second
+
+func (m *franzMember) poll(ctx context.Context, t *testing.T, g groupTarget) {
 	defer close(m.done)
 	for ctx.Err() == nil {
-		fetches := m.cl.PollRecords(ctx, 1000)
+		// Once PollRecords returns, no rebalance runs (and no revocation
+		// callback) until AllowRebalance: what is pending is still owned.
+		pctx, cancel := context.WithTimeout(ctx, pollWait)
+		fetches := m.cl.PollRecords(pctx, 1000)
+		cancel()
 		recs := fetches.Records()
+		m.mu.Lock()
 		for _, r := range recs {
 			g.log.consume(m.name, position{r.Partition, r.Offset})
+			m.pending[r.Partition] = r // a partition's records come in order
 		}
-		if len(recs) > 0 {
-			cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-			// A failed commit (a rebalance, a coordinator move) leaves the
-			// records to the partition's next owner: at least once.
-			if err := m.cl.CommitRecords(cctx, recs...); err == nil {
-				next := map[int32]int64{}
-				for _, r := range recs {
-					next[r.Partition] = max(next[r.Partition], r.Offset+1)
-				}
-				for p, o := range next {
-					g.log.commit(p, o)
-				}
-			}
-			cancel()
-		}
+		m.mu.Unlock()
+		m.commitPending(ctx, t, g)
 		m.cl.AllowRebalance()
+	}
+}
+
+// commitPending commits the pending records; on success they are no
+// longer pending and g's log learns the commits.
+func (m *franzMember) commitPending(ctx context.Context, t *testing.T, g groupTarget) {
+	m.mu.Lock()
+	recs := slices.Collect(maps.Values(m.pending))
+	m.mu.Unlock()
+	if len(recs) == 0 {
+		return
+	}
+	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if err := m.cl.CommitRecords(cctx, recs...); err != nil {
+		if ctx.Err() == nil {
+			t.Logf("%s: commit of %d partitions failed, to be tried again: %v", m.name, len(recs), err)
+		}
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, r := range recs {
+		if m.pending[r.Partition] == r {
+			delete(m.pending, r.Partition)
+		}
+		g.log.commit(r.Partition, r.Offset+1)
+	}
+}
+
+// forget drops the pending records of partitions the member lost.
+func (m *franzMember) forget(partitions []int32) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, p := range partitions {
+		delete(m.pending, p)
 	}
 }
 

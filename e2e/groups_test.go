@@ -399,7 +399,8 @@ func leaveStatic(t *testing.T, cl *kgo.Client, group string, instanceIDs ...stri
 // testCoordinatorKill: the group's coordinator is SIGKILLed while three
 // members consume and commit. The group moves to the new coordinator, every
 // commit acknowledged before is still there, and consumption goes on from
-// the commits with nothing lost. The broker is restarted at the end.
+// the commits with nothing lost. The broker is restarted at the end, also
+// when the scenario fails.
 func testCoordinatorKill(t *testing.T, c *cluster.Cluster) {
 	const partitions = 6
 	bootstrap := c.Bootstrap()
@@ -428,6 +429,14 @@ func testCoordinatorKill(t *testing.T, c *cluster.Cluster) {
 	if err := c.KillBroker(int(coordinator)); err != nil {
 		t.Fatal(err)
 	}
+	// The scenarios after this one need every broker, whatever happens here.
+	defer func() {
+		if err := c.StartBroker(int(coordinator)); err != nil {
+			t.Errorf("restarting broker %d: %v", coordinator, err)
+			return
+		}
+		waitForLiveBrokers(t, bootstrap, 3)
+	}()
 	// Every commit acknowledged before the kill is in here.
 	acknowledged := g.log.committedSnapshot()
 
@@ -466,11 +475,6 @@ func testCoordinatorKill(t *testing.T, c *cluster.Cluster) {
 	waitCommitted(t, live, g.group, g.topic, highWatermarks(t, survivors, g.topic, partitions))
 	stopAll(t, members)
 	g.log.check(t)
-
-	if err := c.StartBroker(int(coordinator)); err != nil {
-		t.Fatal(err)
-	}
-	waitForLiveBrokers(t, bootstrap, 3)
 }
 
 // testOffsetsTopic: __consumer_offsets is internal, has Kafka's default 50
