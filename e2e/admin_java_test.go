@@ -96,8 +96,8 @@ func testCreateTopicsConfigs(t *testing.T, c *cluster.Cluster) {
 				value  string
 				source int8
 			}{
-				"cleanup.policy":  {"compact", sourceDynamicTopic},
-				"retention.ms":    {"7200000", sourceStaticBroker},
+				"cleanup.policy":        {"compact", sourceDynamicTopic},
+				"retention.ms":          {"7200000", sourceStaticBroker},
 				"min.compaction.lag.ms": {"0", sourceDefault},
 			} {
 				c := configs[key]
