@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
+
+	"github.com/kzoo/kzoo/broker/config"
 )
 
 // connLimitLogInterval spaces the warnings about refused connections, so
@@ -17,31 +19,39 @@ const connLimitLogInterval = 10 * time.Second
 // connLimiter bounds the client connections open at once: max.connections
 // over every listener but the inter-broker one (as in Kafka, so that a
 // crowd of clients never cuts replication off), and max.connections.per.ip
-// from each address on all listeners. The limits change at run time
+// from each address on all listeners (max.connections.per.ip.overrides
+// for some). The limits change at run time
 // (dynamic broker configs); a lowered limit closes no open connection, it
 // refuses new ones until enough have gone. It is safe for concurrent use.
 type connLimiter struct {
 	interBroker string // listener name exempt from the total
 	log         logrus.FieldLogger
 
-	mu       sync.Mutex
-	maxTotal int
-	maxPerIP int
-	total    int            // open connections counted against maxTotal
-	perIP    map[string]int // open connections by remote host, all listeners
-	refused  int            // since the last warning
-	warned   time.Time
+	mu      sync.Mutex
+	limits  config.ConnectionLimits
+	total   int            // open connections counted against limits.Total
+	perIP   map[string]int // open connections by remote host, all listeners
+	refused int            // since the last warning
+	warned  time.Time
 }
 
-func newConnLimiter(interBroker string, maxTotal, maxPerIP int, log logrus.FieldLogger) *connLimiter {
-	return &connLimiter{interBroker: interBroker, maxTotal: maxTotal, maxPerIP: maxPerIP, perIP: make(map[string]int), log: log}
+func newConnLimiter(interBroker string, limits config.ConnectionLimits, log logrus.FieldLogger) *connLimiter {
+	return &connLimiter{interBroker: interBroker, limits: limits, perIP: make(map[string]int), log: log}
 }
 
 // setLimits changes the limits for the connections accepted from now on.
-func (l *connLimiter) setLimits(maxTotal, maxPerIP int) {
+func (l *connLimiter) setLimits(limits config.ConnectionLimits) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.maxTotal, l.maxPerIP = maxTotal, maxPerIP
+	l.limits = limits
+}
+
+// perIPLimitLocked is the limit of connections from host. l.mu is held.
+func (l *connLimiter) perIPLimitLocked(host string) int {
+	if n, ok := l.limits.PerIPOverrides[host]; ok {
+		return n
+	}
+	return l.limits.PerIP
 }
 
 // admit counts nc, just accepted on listener, against the limits. Within
@@ -51,7 +61,7 @@ func (l *connLimiter) admit(nc net.Conn, listener string) net.Conn {
 	host := remoteHost(nc.RemoteAddr())
 	counted := listener != l.interBroker
 	l.mu.Lock()
-	if (counted && l.total >= l.maxTotal) || l.perIP[host] >= l.maxPerIP {
+	if (counted && l.total >= l.limits.Total) || l.perIP[host] >= l.perIPLimitLocked(host) {
 		l.refused++
 		l.warnLocked(host)
 		l.mu.Unlock()
@@ -94,7 +104,7 @@ func (l *connLimiter) warnLocked(host string) {
 	}
 	l.log.WithFields(logrus.Fields{
 		"refused": l.refused, "last_from": host, "open": l.total, "open_from_last": l.perIP[host],
-		"max_connections": l.maxTotal, "max_connections_per_ip": l.maxPerIP,
+		"max_connections": l.limits.Total, "max_connections_from_last": l.perIPLimitLocked(host),
 	}).Warn("refusing connections beyond max.connections or max.connections.per.ip")
 	l.refused, l.warned = 0, now
 }

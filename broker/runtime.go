@@ -13,7 +13,7 @@ import (
 // carries it; the topic defaults take effect there too, through each
 // partition's config.
 func (s *Server) applyRuntime(rt config.Runtime) {
-	s.connLimits.setLimits(rt.MaxConnections, rt.MaxConnectionsPerIP)
+	s.connLimits.setLimits(rt.Connections)
 	s.logs.SetCleaner(storage.CleanerSettings{
 		Backoff:             rt.Cleaner.Backoff,
 		DedupeBufferSize:    rt.Cleaner.DedupeBufferSize,

@@ -6,6 +6,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/kzoo/kzoo/broker/config"
 	"github.com/kzoo/kzoo/broker/storage"
 )
 
@@ -20,7 +21,7 @@ func (c *addrConn) RemoteAddr() net.Addr { return &net.TCPAddr{IP: net.ParseIP(c
 func (c *addrConn) Close() error         { c.closed = true; return nil }
 
 func TestConnLimiter(t *testing.T) {
-	l := newConnLimiter("INTERNAL", 2, 3, discardLogger())
+	l := newConnLimiter("INTERNAL", config.ConnectionLimits{Total: 2, PerIP: 3}, discardLogger())
 	admit := func(ip, listener string) (net.Conn, *addrConn) {
 		raw := &addrConn{ip: ip}
 		return l.admit(raw, listener), raw
@@ -54,13 +55,19 @@ func TestConnLimiter(t *testing.T) {
 		t.Fatal("a client connection refused after one was closed")
 	}
 	// Limits change at run time.
-	l.setLimits(10, 10)
+	l.setLimits(config.ConnectionLimits{Total: 10, PerIP: 10})
 	if c, _ := admit("10.0.0.4", "PLAINTEXT"); c == nil {
 		t.Fatal("a connection refused after max.connections was raised")
 	}
-	l.setLimits(10, 0)
+	l.setLimits(config.ConnectionLimits{Total: 10, PerIP: 0, PerIPOverrides: map[string]int{"10.0.0.6": 1}})
 	if c, _ := admit("10.0.0.5", "PLAINTEXT"); c != nil {
 		t.Fatal("a connection admitted with max.connections.per.ip=0")
+	}
+	if c, _ := admit("10.0.0.6", "PLAINTEXT"); c == nil {
+		t.Fatal("a connection refused within its address's override")
+	}
+	if c, _ := admit("10.0.0.6", "PLAINTEXT"); c != nil {
+		t.Fatal("a connection admitted beyond its address's override")
 	}
 }
 
@@ -81,7 +88,7 @@ func TestLimitedConnKeepsTheSocket(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	admitted := newConnLimiter("", 1, 1, discardLogger()).admit(nc, "PLAINTEXT")
+	admitted := newConnLimiter("", config.ConnectionLimits{Total: 1, PerIP: 1}, discardLogger()).admit(nc, "PLAINTEXT")
 	defer admitted.Close()
 	sc, ok := admitted.(syscall.Conn)
 	if !ok {

@@ -102,7 +102,7 @@ func New(cfg *config.Broker, meta Metadata, logs *storage.Manager, log logrus.Fi
 		traffic: metrics.NewTraffic(servedAPIKeys()),
 	}
 	runtime := cfg.Values.Runtime()
-	s.connLimits = newConnLimiter(cfg.InterBrokerListener, runtime.MaxConnections, runtime.MaxConnectionsPerIP, log)
+	s.connLimits = newConnLimiter(cfg.InterBrokerListener, runtime.Connections, log)
 	s.groups = newGroupCoordinator(cfg, meta.Snapshot(), log)
 	s.handoffs = newHandoffQueue()
 	s.fetchers = fetcherManager{srv: s, count: runtime.NumReplicaFetchers, fetchers: make(map[fetcherKey]*fetcher)}

@@ -45,6 +45,7 @@ var dynamicBrokerKeys = func() []string {
 		"log.cleaner.threads", "log.cleaner.io.max.bytes.per.second",
 		"log.cleaner.dedupe.buffer.size", "log.cleaner.backoff.ms",
 		"num.replica.fetchers", "max.connections", "max.connections.per.ip",
+		"max.connections.per.ip.overrides",
 	}
 	for _, tk := range topicKeys {
 		keys = append(keys, tk.BrokerDefault)

@@ -210,7 +210,8 @@ func TestRuntimeKeysAreDynamic(t *testing.T) {
 		"log.cleaner.threads": "2", "log.cleaner.io.max.bytes.per.second": "1048576",
 		"log.cleaner.dedupe.buffer.size": "1000000", "log.cleaner.backoff.ms": "100",
 		"num.replica.fetchers": "3", "max.connections": "100", "max.connections.per.ip": "10",
-		"message.max.bytes": "2000000", "log.retention.bytes": "1000", "log.segment.bytes": "100000",
+		"max.connections.per.ip.overrides": "127.0.0.1:5, [::1]:6,10.0.0.1 : 0",
+		"message.max.bytes":                "2000000", "log.retention.bytes": "1000", "log.segment.bytes": "100000",
 		"log.cleanup.policy": "compact", "log.roll.ms": "1000",
 	}
 	if err := ValidateBrokerConfigs(dynamic); err != nil {
@@ -222,7 +223,11 @@ func TestRuntimeKeysAreDynamic(t *testing.T) {
 			t.Errorf("%s: err = %v, want kzoo's refusal", name, err)
 		}
 	}
-	for _, bad := range []map[string]string{{"log.cleaner.threads": "0"}, {"log.cleaner.io.max.bytes.per.second": "NaN"}, {"max.connections": "-1"}} {
+	for _, bad := range []map[string]string{
+		{"log.cleaner.threads": "0"}, {"log.cleaner.io.max.bytes.per.second": "NaN"}, {"max.connections": "-1"},
+		{"max.connections.per.ip.overrides": "localhost:5"}, {"max.connections.per.ip.overrides": "127.0.0.1"},
+		{"max.connections.per.ip.overrides": "127.0.0.1:-1"},
+	} {
 		if err := ValidateBrokerConfigs(bad); err == nil {
 			t.Errorf("%v accepted", bad)
 		}
@@ -233,8 +238,12 @@ func TestRuntimeKeysAreDynamic(t *testing.T) {
 		Default: map[string]string{"log.cleaner.threads": "2", "max.connections": "100", "log.cleaner.io.max.bytes.per.second": "1048576"},
 		Broker:  map[string]string{"max.connections": "50", "num.replica.fetchers": "4"},
 	}).Values.Runtime()
-	if rt.Cleaner.Threads != 2 || rt.Cleaner.IOMaxBytesPerSecond != 1<<20 || rt.MaxConnections != 50 || rt.NumReplicaFetchers != 4 || rt.MaxConnectionsPerIP != 2147483647 {
+	if rt.Cleaner.Threads != 2 || rt.Cleaner.IOMaxBytesPerSecond != 1<<20 || rt.Connections.Total != 50 || rt.NumReplicaFetchers != 4 || rt.Connections.PerIP != 2147483647 {
 		t.Errorf("runtime = %+v", rt)
+	}
+	overrides := testBroker(t, "max.connections.per.ip.overrides=127.0.0.1:5,[::1]:6").Values.Runtime().Connections.PerIPOverrides
+	if !reflect.DeepEqual(overrides, map[string]int{"127.0.0.1": 5, "::1": 6}) {
+		t.Errorf("per-IP overrides = %v", overrides)
 	}
 	if def := testBroker(t).Values.Runtime(); !math.IsInf(def.Cleaner.IOMaxBytesPerSecond, 1) || def.Cleaner.Threads != 1 {
 		t.Errorf("default runtime = %+v, want an unlimited cleaner on one thread", def)

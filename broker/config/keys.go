@@ -54,6 +54,8 @@ type Key struct {
 	Min *int64
 	// OneOf lists the accepted values of an enumerated string key.
 	OneOf []string
+	// Check, when set, validates a value of a structured string key.
+	Check func(value string) error
 }
 
 func minOf(v int64) *int64 { return &v }
@@ -90,6 +92,11 @@ func (k Key) Parse(value string) (string, error) {
 		}
 		return strconv.FormatBool(b), nil
 	case TypeString, TypeList:
+		if k.Check != nil {
+			if err := k.Check(value); err != nil {
+				return "", fmt.Errorf("%s: %w", k.Name, err)
+			}
+		}
 		if len(k.OneOf) > 0 {
 			for _, item := range splitList(value) {
 				if !slices.Contains(k.OneOf, item) {
@@ -139,6 +146,7 @@ var brokerKeys = []Key{
 	{Name: "socket.request.max.bytes", Type: TypeInt, Default: "104857600", Doc: "Largest request frame accepted; larger frames close the connection.", Min: minOf(1)},
 	{Name: "max.connections", Type: TypeInt, Default: "2147483647", Doc: "Client connections the broker keeps open at once, over all listeners; more are closed as they are accepted.", Min: minOf(0)},
 	{Name: "max.connections.per.ip", Type: TypeInt, Default: "2147483647", Doc: "Client connections the broker keeps open at once from one IP address.", Min: minOf(0)},
+	{Name: "max.connections.per.ip.overrides", Type: TypeString, Doc: "Exceptions to max.connections.per.ip, as ip:count,...; kzoo takes IP addresses, not host names.", Check: checkConnectionOverrides},
 	{Name: "connections.max.idle.ms", Type: TypeLong, Default: "600000", Doc: "Close connections idle for longer than this.", Min: minOf(1)},
 	{Name: "log.segment.bytes", Type: TypeInt, Default: "1073741824", Doc: "Segment size (topic default of segment.bytes).", Min: minOf(14)},
 	{Name: "log.roll.ms", Type: TypeLong, Doc: "Roll a segment after this long (topic default of segment.ms); overrides log.roll.hours.", Min: minOf(1)},

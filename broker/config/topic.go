@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"math"
+	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -144,18 +145,56 @@ func (v Values) LogCleaner() LogCleaner {
 type Runtime struct {
 	Cleaner            LogCleaner
 	NumReplicaFetchers int // num.replica.fetchers
-	// MaxConnections and MaxConnectionsPerIP bound the client
-	// connections open at once (max.connections, max.connections.per.ip).
-	MaxConnections      int
-	MaxConnectionsPerIP int
+	Connections        ConnectionLimits
+}
+
+// ConnectionLimits bound the client connections open at once.
+type ConnectionLimits struct {
+	Total int // max.connections
+	PerIP int // max.connections.per.ip
+	// PerIPOverrides is max.connections.per.ip.overrides: the limits of
+	// particular addresses, by their canonical text form (net.IP.String).
+	PerIPOverrides map[string]int
 }
 
 // Runtime returns the run-time settings of v.
 func (v Values) Runtime() Runtime {
+	overrides, _ := parseConnectionOverrides(v.Value("max.connections.per.ip.overrides")) // validated by set
 	return Runtime{
-		Cleaner:             v.LogCleaner(),
-		NumReplicaFetchers:  int(v.int64("num.replica.fetchers")),
-		MaxConnections:      int(v.int64("max.connections")),
-		MaxConnectionsPerIP: int(v.int64("max.connections.per.ip")),
+		Cleaner:            v.LogCleaner(),
+		NumReplicaFetchers: int(v.int64("num.replica.fetchers")),
+		Connections: ConnectionLimits{
+			Total:          int(v.int64("max.connections")),
+			PerIP:          int(v.int64("max.connections.per.ip")),
+			PerIPOverrides: overrides,
+		},
 	}
+}
+
+func checkConnectionOverrides(value string) error {
+	_, err := parseConnectionOverrides(value)
+	return err
+}
+
+// parseConnectionOverrides reads "ip:count,ip:count" (an IPv6 address in
+// brackets, or bare: the count follows its last colon).
+func parseConnectionOverrides(value string) (map[string]int, error) {
+	out := make(map[string]int)
+	for _, item := range splitList(value) {
+		i := strings.LastIndexByte(item, ':')
+		if i < 0 {
+			return nil, fmt.Errorf("%q: want ip:count", item)
+		}
+		host := strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(item[:i]), "["), "]")
+		ip := net.ParseIP(host)
+		if ip == nil {
+			return nil, fmt.Errorf("%q: %q is not an IP address (kzoo does not resolve host names here)", item, host)
+		}
+		n, err := strconv.Atoi(strings.TrimSpace(item[i+1:]))
+		if err != nil || n < 0 {
+			return nil, fmt.Errorf("%q: the count must be a non-negative integer", item)
+		}
+		out[ip.String()] = n
+	}
+	return out, nil
 }
