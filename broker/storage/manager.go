@@ -131,17 +131,17 @@ func NewManager(cfg ManagerConfig) (*Manager, error) {
 		opening:        make(map[TopicPartition]*openCall),
 		onDisk:         make(map[TopicPartition]*logDir),
 	}
+	if m.logger == nil {
+		discard := logrus.New()
+		discard.SetOutput(io.Discard)
+		m.logger = discard
+	}
 	m.SetCleaner(CleanerSettings{
 		Backoff:             cfg.CleanerBackoff,
 		DedupeBufferSize:    cfg.CleanerDedupeBufferSize,
 		Threads:             cfg.CleanerThreads,
 		IOMaxBytesPerSecond: cfg.CleanerIOMaxBytesPerSecond,
 	})
-	if m.logger == nil {
-		discard := logrus.New()
-		discard.SetOutput(io.Discard)
-		m.logger = discard
-	}
 	for _, path := range cfg.Dirs {
 		d, err := m.openDir(path)
 		if err != nil {

@@ -22,11 +22,18 @@ func (m *Manager) SetCleaner(s CleanerSettings) {
 		s.DedupeBufferSize = defaultCleanerDedupeBuffer
 	}
 	s.Threads = max(s.Threads, 1)
-	if old := m.cleaner.Load(); old != nil && *old == s {
+	old := m.cleaner.Load()
+	if old != nil && *old == s {
 		return
 	}
 	m.cleanerThrottle.setRate(s.IOMaxBytesPerSecond)
 	m.cleaner.Store(&s)
+	if old != nil {
+		m.logger.WithFields(logrus.Fields{
+			"threads": s.Threads, "io_max_bytes_per_second": s.IOMaxBytesPerSecond,
+			"dedupe_buffer_size": s.DedupeBufferSize, "backoff": s.Backoff,
+		}).Info("log cleaner settings changed")
+	}
 	select {
 	case m.cleanerChanged <- struct{}{}:
 	default:
