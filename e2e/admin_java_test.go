@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -174,6 +175,10 @@ func testDynamicBrokerConfigs(t *testing.T, c *cluster.Cluster) {
 		threads, ok1 := describeBrokerConfig(t, cl, "1", "log.cleaner.threads")
 		fetchers, ok2 := describeBrokerConfig(t, cl, "1", "num.replica.fetchers")
 		return ok1 && ok2 && threads.Value != nil && *threads.Value == "3" && fetchers.Value != nil && *fetchers.Value == "2"
+	})
+	// The cleaner takes the new settings at run time (it logs them).
+	waitFor(t, 30*time.Second, "the log cleaner to run on 3 threads at 10 MiB/s", func() bool {
+		return regexp.MustCompile(`msg="log cleaner settings changed".* io_max_bytes_per_second=1\.048576e\+07 .*threads=3`).MatchString(c.BrokerLog(1))
 	})
 	threads, _ := describeBrokerConfig(t, cl, "1", "log.cleaner.threads")
 	var sources []int8
