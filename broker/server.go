@@ -85,7 +85,7 @@ type Server struct {
 
 	connsMu sync.Mutex
 	conns   map[net.Conn]struct{}
-	// connLimits applies max.connections and max.connections.per.ip.
+	// connLimits applies max.connections and max.connections.per.ip(.overrides).
 	connLimits *connLimiter
 }
 
@@ -101,11 +101,11 @@ func New(cfg *config.Broker, meta Metadata, logs *storage.Manager, log logrus.Fi
 		isrWake: make(chan struct{}, 1),
 		traffic: metrics.NewTraffic(servedAPIKeys()),
 	}
-	runtime := cfg.Values.Runtime()
-	s.connLimits = newConnLimiter(cfg.InterBrokerListener, runtime.Connections, log)
+	rt := cfg.Values.Runtime()
+	s.connLimits = newConnLimiter(cfg.InterBrokerListener, rt.Connections, log)
 	s.groups = newGroupCoordinator(cfg, meta.Snapshot(), log)
 	s.handoffs = newHandoffQueue()
-	s.fetchers = fetcherManager{srv: s, count: runtime.NumReplicaFetchers, fetchers: make(map[fetcherKey]*fetcher)}
+	s.fetchers = fetcherManager{srv: s, count: rt.NumReplicaFetchers, fetchers: make(map[fetcherKey]*fetcher)}
 	s.partitions.init()
 	s.producerIDs.meta = meta
 	for _, l := range cfg.Listeners {
