@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"math"
+	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -111,18 +112,89 @@ func (t Topic) ratio(name string, fallback float64) float64 {
 	return min(max(f, 0), 1)
 }
 
-// LogCleaner holds the broker-wide settings of the log cleaner.
+// LogCleaner holds the broker-wide settings of the log cleaner. All but
+// Enabled can change at run time.
 type LogCleaner struct {
 	Enabled          bool          // log.cleaner.enable
 	Backoff          time.Duration // log.cleaner.backoff.ms
-	DedupeBufferSize int64         // log.cleaner.dedupe.buffer.size
+	DedupeBufferSize int64         // log.cleaner.dedupe.buffer.size, shared by the threads
+	Threads          int           // log.cleaner.threads
+	// IOMaxBytesPerSecond is log.cleaner.io.max.bytes.per.second, +Inf
+	// when unlimited (Kafka's default, Double.MAX_VALUE, is taken as that).
+	IOMaxBytesPerSecond float64
 }
 
 // LogCleaner returns the log cleaner's settings.
 func (v Values) LogCleaner() LogCleaner {
-	return LogCleaner{
-		Enabled:          v.bool("log.cleaner.enable"),
-		Backoff:          time.Duration(v.int64("log.cleaner.backoff.ms")) * time.Millisecond,
-		DedupeBufferSize: v.int64("log.cleaner.dedupe.buffer.size"),
+	rate, _ := strconv.ParseFloat(v.Value("log.cleaner.io.max.bytes.per.second"), 64) // validated by set or the default table
+	if rate >= math.MaxFloat64 {
+		rate = math.Inf(1)
 	}
+	return LogCleaner{
+		Enabled:             v.bool("log.cleaner.enable"),
+		Backoff:             time.Duration(v.int64("log.cleaner.backoff.ms")) * time.Millisecond,
+		DedupeBufferSize:    v.int64("log.cleaner.dedupe.buffer.size"),
+		Threads:             int(v.int64("log.cleaner.threads")),
+		IOMaxBytesPerSecond: rate,
+	}
+}
+
+// Runtime holds the broker settings, other than topic defaults, that
+// dynamic broker configs change while the broker runs. The broker applies
+// them again on every change of the cluster view.
+type Runtime struct {
+	Cleaner            LogCleaner
+	NumReplicaFetchers int // num.replica.fetchers
+	Connections        ConnectionLimits
+}
+
+// ConnectionLimits bound the client connections open at once.
+type ConnectionLimits struct {
+	Total int // max.connections
+	PerIP int // max.connections.per.ip
+	// PerIPOverrides is max.connections.per.ip.overrides: the limits of
+	// particular addresses, by their canonical text form (net.IP.String).
+	PerIPOverrides map[string]int
+}
+
+// Runtime returns the run-time settings of v.
+func (v Values) Runtime() Runtime {
+	overrides, _ := parseConnectionOverrides(v.Value("max.connections.per.ip.overrides")) // validated by set
+	return Runtime{
+		Cleaner:            v.LogCleaner(),
+		NumReplicaFetchers: int(v.int64("num.replica.fetchers")),
+		Connections: ConnectionLimits{
+			Total:          int(v.int64("max.connections")),
+			PerIP:          int(v.int64("max.connections.per.ip")),
+			PerIPOverrides: overrides,
+		},
+	}
+}
+
+func checkConnectionOverrides(value string) error {
+	_, err := parseConnectionOverrides(value)
+	return err
+}
+
+// parseConnectionOverrides reads "ip:count,ip:count" (an IPv6 address in
+// brackets, or bare: the count follows its last colon).
+func parseConnectionOverrides(value string) (map[string]int, error) {
+	out := make(map[string]int)
+	for _, item := range splitList(value) {
+		i := strings.LastIndexByte(item, ':')
+		if i < 0 {
+			return nil, fmt.Errorf("%q: want ip:count", item)
+		}
+		host := strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(item[:i]), "["), "]")
+		ip := net.ParseIP(host)
+		if ip == nil {
+			return nil, fmt.Errorf("%q: %q is not an IP address (kzoo does not resolve host names here)", item, host)
+		}
+		n, err := strconv.Atoi(strings.TrimSpace(item[i+1:]))
+		if err != nil || n < 0 {
+			return nil, fmt.Errorf("%q: the count must be a non-negative integer", item)
+		}
+		out[ip.String()] = n
+	}
+	return out, nil
 }

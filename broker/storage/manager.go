@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -31,9 +32,23 @@ type ManagerConfig struct {
 	Logger                 logrus.FieldLogger
 
 	// The log cleaner, which compacts the logs whose cleanup.policy includes compact.
+	// All but CleanerEnabled can change later with SetCleaner.
 	CleanerEnabled          bool          // log.cleaner.enable
 	CleanerBackoff          time.Duration // log.cleaner.backoff.ms: the pause between passes over the logs (15s)
-	CleanerDedupeBufferSize int64         // log.cleaner.dedupe.buffer.size: memory for the key map of one clean (128 MiB)
+	CleanerDedupeBufferSize int64         // log.cleaner.dedupe.buffer.size: memory for the key maps of all threads (128 MiB)
+	CleanerThreads          int           // log.cleaner.threads: logs cleaned at once (1)
+	// CleanerIOMaxBytesPerSecond is log.cleaner.io.max.bytes.per.second: what the cleaner
+	// threads together may read; 0 or +Inf is unlimited.
+	CleanerIOMaxBytesPerSecond float64
+}
+
+// CleanerSettings are the log cleaner's settings that can change while it runs; see
+// ManagerConfig.
+type CleanerSettings struct {
+	Backoff             time.Duration
+	DedupeBufferSize    int64
+	Threads             int
+	IOMaxBytesPerSecond float64
 }
 
 // Defaults for the intervals of ManagerConfig left at zero.
@@ -53,6 +68,13 @@ type Manager struct {
 	reaper fileReaper // files of deleted segments of every log
 
 	checkpointMu sync.Mutex // serialises checkpoint writes
+
+	// cleaner holds the cleaner's current settings (SetCleaner); each pass reads them.
+	// cleanerChanged wakes the cleaner to pick up a new backoff; cleanerThrottle is
+	// shared by its threads.
+	cleaner         atomic.Pointer[CleanerSettings]
+	cleanerChanged  chan struct{}
+	cleanerThrottle ioThrottle
 
 	mu      sync.Mutex // guards what follows, and logDir.partitions and logDir.recoveryPoints
 	logs    map[TopicPartition]*managedLog
@@ -102,24 +124,25 @@ func NewManager(cfg ManagerConfig) (*Manager, error) {
 	if cfg.CheckpointInterval <= 0 {
 		cfg.CheckpointInterval = defaultCheckpointInterval
 	}
-	if cfg.CleanerBackoff <= 0 {
-		cfg.CleanerBackoff = defaultCleanerBackoff
-	}
-	if cfg.CleanerDedupeBufferSize <= 0 {
-		cfg.CleanerDedupeBufferSize = defaultCleanerDedupeBuffer
-	}
 	m := &Manager{
-		cfg:     cfg,
-		logger:  cfg.Logger,
-		logs:    make(map[TopicPartition]*managedLog),
-		opening: make(map[TopicPartition]*openCall),
-		onDisk:  make(map[TopicPartition]*logDir),
+		cfg:            cfg,
+		cleanerChanged: make(chan struct{}, 1),
+		logger:         cfg.Logger,
+		logs:           make(map[TopicPartition]*managedLog),
+		opening:        make(map[TopicPartition]*openCall),
+		onDisk:         make(map[TopicPartition]*logDir),
 	}
 	if m.logger == nil {
 		discard := logrus.New()
 		discard.SetOutput(io.Discard)
 		m.logger = discard
 	}
+	m.SetCleaner(CleanerSettings{
+		Backoff:             cfg.CleanerBackoff,
+		DedupeBufferSize:    cfg.CleanerDedupeBufferSize,
+		Threads:             cfg.CleanerThreads,
+		IOMaxBytesPerSecond: cfg.CleanerIOMaxBytesPerSecond,
+	})
 	for _, path := range cfg.Dirs {
 		d, err := m.openDir(path)
 		if err != nil {
