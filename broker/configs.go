@@ -122,6 +122,21 @@ func describeEntry(e config.Entry, synonyms, docs bool) kmsg.DescribeConfigsResp
 	return rc
 }
 
+// createdTopicConfigs is the configs part of a CreateTopics answer: the
+// same entries DescribeConfigs gives for the topic, without synonyms or
+// documentation, none of them read-only or sensitive.
+func createdTopicConfigs(entries []config.Entry) []kmsg.CreateTopicsResponseTopicConfig {
+	out := make([]kmsg.CreateTopicsResponseTopicConfig, 0, len(entries))
+	for _, e := range entries {
+		rc := kmsg.NewCreateTopicsResponseTopicConfig()
+		rc.Name, rc.Value = e.Name, e.Value
+		rc.ReadOnly = e.ReadOnly
+		rc.Source = int8(e.Source)
+		out = append(out, rc)
+	}
+	return out
+}
+
 func configType(t config.Type) kmsg.ConfigType {
 	switch t {
 	case config.TypeInt:

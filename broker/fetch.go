@@ -147,7 +147,7 @@ func (s *Server) readPartition(replicaID int32, topic string, rp *kmsg.FetchRequ
 			fp.logStartOffset = p.log.LogStartOffset()
 			return nil
 		}
-		if p.recordFollowerFetch(replicaID, rp.FetchOffset, time.Now()) {
+		if p.recordFollowerFetch(replicaID, rp.FetchOffset, rp.LogStartOffset, time.Now()) {
 			s.wakeISRManager()
 		}
 		maxOffset = p.log.LogEndOffset()

@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 	"strconv"
 	"sync"
 	"time"
@@ -19,18 +20,37 @@ import (
 // before fetching again a partition that got an error.
 const fetchRetryBackoff = 200 * time.Millisecond
 
-// fetcherManager owns one fetcher per source broker, each carrying every
-// partition this broker follows from that source.
+// fetcherManager owns num.replica.fetchers fetchers per source broker,
+// which together carry every partition this broker follows from that
+// source; a partition goes to the one its topic and number hash to.
 type fetcherManager struct {
 	srv *Server
 	ctx context.Context // the server's: fetchers stop with it
 
-	mu       sync.Mutex
-	fetchers map[int32]*fetcher
+	mu sync.Mutex
+	// count is num.replica.fetchers, at least 1; setCount changes it.
+	count    int
+	fetchers map[fetcherKey]*fetcher
 	wg       sync.WaitGroup
 }
 
+// fetcherKey names a fetcher: its source broker and its index among that
+// source's fetchers.
+type fetcherKey struct {
+	source int32
+	index  int
+}
+
+// fetcherIndex is the fetcher, of count, that copies tp.
+func fetcherIndex(tp storage.TopicPartition, count int) int {
+	h := fnv.New32a()
+	h.Write([]byte(tp.Topic))
+	return int((uint64(h.Sum32()) + uint64(uint32(tp.Partition))) % uint64(count))
+}
+
 // fetchedPartition is one partition a fetcher copies, at a leader epoch.
+// Only the fetcher that holds it changes it after it is placed; a
+// partition moving to another fetcher gets a new one.
 type fetchedPartition struct {
 	p      *partition
 	target followTarget
@@ -38,6 +58,10 @@ type fetchedPartition struct {
 	retryAt time.Time
 	// paused stops fetching until the view changes (a fenced epoch).
 	paused bool
+	// fetchOffset is the offset the fetcher last asked for; an answer
+	// applies only while the log still ends there, so that the answer of
+	// a fetcher the partition moved off cannot race the new fetcher's.
+	fetchOffset int64
 }
 
 type fetcher struct {
@@ -55,11 +79,18 @@ func (m *fetcherManager) add(p *partition, target followTarget) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.removeLocked(p.tp)
-	f := m.fetchers[target.leader]
+	m.placeLocked(&fetchedPartition{p: p, target: target})
+}
+
+// placeLocked gives fp to the fetcher it hashes to, starting that fetcher
+// if needed. m.mu is held.
+func (m *fetcherManager) placeLocked(fp *fetchedPartition) {
+	key := fetcherKey{source: fp.target.leader, index: fetcherIndex(fp.p.tp, max(m.count, 1))}
+	f := m.fetchers[key]
 	if f == nil {
 		ctx, cancel := context.WithCancel(m.ctx)
-		f = &fetcher{source: target.leader, cancel: cancel, parts: make(map[storage.TopicPartition]*fetchedPartition), wake: make(chan struct{}, 1)}
-		m.fetchers[target.leader] = f
+		f = &fetcher{source: key.source, cancel: cancel, parts: make(map[storage.TopicPartition]*fetchedPartition), wake: make(chan struct{}, 1)}
+		m.fetchers[key] = f
 		m.wg.Add(1)
 		go func() {
 			defer m.wg.Done()
@@ -67,9 +98,41 @@ func (m *fetcherManager) add(p *partition, target followTarget) {
 		}()
 	}
 	f.mu.Lock()
-	f.parts[p.tp] = &fetchedPartition{p: p, target: target}
+	f.parts[fp.p.tp] = fp
 	f.mu.Unlock()
 	f.signal()
+}
+
+// setCount changes the number of fetchers per source broker
+// (num.replica.fetchers, a dynamic broker config), moving the partitions
+// whose fetcher changes and stopping the fetchers left without any.
+func (m *fetcherManager) setCount(count int) {
+	count = max(count, 1)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if count == m.count {
+		return
+	}
+	m.count = count
+	var moving []*fetchedPartition
+	for key, f := range m.fetchers {
+		f.mu.Lock()
+		for tp, fp := range f.parts {
+			if fetcherIndex(tp, count) != key.index {
+				delete(f.parts, tp)
+				moving = append(moving, &fetchedPartition{p: fp.p, target: fp.target, retryAt: fp.retryAt, paused: fp.paused})
+			}
+		}
+		empty := len(f.parts) == 0
+		f.mu.Unlock()
+		if empty {
+			f.cancel()
+			delete(m.fetchers, key)
+		}
+	}
+	for _, fp := range moving {
+		m.placeLocked(fp)
+	}
 }
 
 // remove stops fetching p.
@@ -229,7 +292,8 @@ func (s *Server) buildReplicaFetch(f *fetcher) (*kmsg.FetchRequest, []*fetchedPa
 		rp := kmsg.NewFetchRequestTopicPartition()
 		rp.Partition = tp.Partition
 		rp.CurrentLeaderEpoch = fp.target.epoch
-		rp.FetchOffset = fp.p.log.LogEndOffset()
+		fp.fetchOffset = fp.p.log.LogEndOffset()
+		rp.FetchOffset = fp.fetchOffset
 		rp.LastFetchedEpoch = fp.p.log.LatestEpoch()
 		rp.LogStartOffset = fp.p.log.LogStartOffset()
 		rp.PartitionMaxBytes = s.cfg.ReplicaFetchMaxBytes
@@ -303,6 +367,9 @@ func (s *Server) applyFetchedPartition(fp *fetchedPartition, rp *kmsg.FetchRespo
 	if current != fp.target {
 		return nil // the role changed while the fetch was out
 	}
+	if p.log.LogEndOffset() != fp.fetchOffset {
+		return nil // stale: the partition moved to another fetcher, which wrote meanwhile
+	}
 	if leo, leaderStart := p.log.LogEndOffset(), rp.LogStartOffset; leaderStart > leo {
 		// Retention on the leader deleted the records that would follow
 		// ours (the leader answers OFFSET_OUT_OF_RANGE, or a divergence
@@ -345,6 +412,14 @@ func (s *Server) applyFetchedPartition(fp *fetchedPartition, rp *kmsg.FetchRespo
 	}
 	if hw := min(p.log.LogEndOffset(), rp.HighWatermark); hw > p.log.HighWatermark() {
 		p.log.SetHighWatermark(hw)
+	}
+	// DeleteRecords (or retention) moved the leader's log start: follow it,
+	// as far as our high watermark, which the start may not pass. Our next
+	// fetch tells the leader, whose DeleteRecords waits for it.
+	if start := min(rp.LogStartOffset, p.log.HighWatermark()); start > p.log.LogStartOffset() {
+		if _, err := p.log.AdvanceLogStartOffset(start); err != nil {
+			return fmt.Errorf("follow the leader's log start %d: %w", start, err)
+		}
 	}
 	return nil
 }

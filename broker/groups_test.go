@@ -509,7 +509,7 @@ func TestOffsetsLogAppendWaitsForTheISR(t *testing.T) {
 		t.Fatalf("append returned (%v) before follower 2 had the batch", err)
 	default:
 	}
-	p.recordFollowerFetch(2, 1, time.Now())
+	p.recordFollowerFetch(2, 1, 0, time.Now())
 	if err := <-done; err != nil || last != 0 {
 		t.Errorf("append: last offset %d, %v; want 0 once the ISR has it", last, err)
 	}

@@ -229,6 +229,7 @@ func (s *Server) applyMetadata(ctx context.Context, snap *coordinator.Snapshot) 
 	complete := true
 	current := s.partitions.all()
 	effective := s.effectiveConfig(snap)
+	s.applyRuntime(effective.Values.Runtime())
 	assigned := make(map[storage.TopicPartition]coordinator.Partition)
 	for _, t := range snap.Topics {
 		if t.Deleting {

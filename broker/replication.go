@@ -85,9 +85,9 @@ func (p *partition) isrSize() int {
 }
 
 // recordFollowerFetch updates the leader's view of follower after its fetch
-// from fetchOffset, advances the high watermark, and reports whether the
-// follower may now join the ISR.
-func (p *partition) recordFollowerFetch(follower int32, fetchOffset int64, now time.Time) (canJoin bool) {
+// from fetchOffset with its log start offset logStart, advances the high
+// watermark, and reports whether the follower may now join the ISR.
+func (p *partition) recordFollowerFetch(follower int32, fetchOffset, logStart int64, now time.Time) (canJoin bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	l := p.leader
@@ -100,7 +100,11 @@ func (p *partition) recordFollowerFetch(follower int32, fetchOffset int64, now t
 		l.followers[follower] = f
 	}
 	f.RecordFetch(fetchOffset, p.log.LogEndOffset(), now)
-	if p.advanceHighWatermarkLocked() {
+	startMoved := logStart != f.LogStartOffset
+	f.LogStartOffset = logStart
+	// A moved follower start may complete a DeleteRecords waiting on the
+	// low watermark.
+	if p.advanceHighWatermarkLocked() || startMoved {
 		defer p.wakeWaiters()
 	}
 	return !slices.Contains(l.isr, follower) && replica.CanJoinISR(f, p.log.HighWatermark(), l.epochStartOffset)

@@ -85,6 +85,8 @@ type Server struct {
 
 	connsMu sync.Mutex
 	conns   map[net.Conn]struct{}
+	// connLimits applies max.connections and max.connections.per.ip.
+	connLimits *connLimiter
 }
 
 // New binds the listeners (so a port conflict fails start-up early) but
@@ -99,9 +101,11 @@ func New(cfg *config.Broker, meta Metadata, logs *storage.Manager, log logrus.Fi
 		isrWake: make(chan struct{}, 1),
 		traffic: metrics.NewTraffic(servedAPIKeys()),
 	}
+	runtime := cfg.Values.Runtime()
+	s.connLimits = newConnLimiter(cfg.InterBrokerListener, runtime.MaxConnections, runtime.MaxConnectionsPerIP, log)
 	s.groups = newGroupCoordinator(cfg, meta.Snapshot(), log)
 	s.handoffs = newHandoffQueue()
-	s.fetchers = fetcherManager{srv: s, fetchers: make(map[int32]*fetcher)}
+	s.fetchers = fetcherManager{srv: s, count: runtime.NumReplicaFetchers, fetchers: make(map[fetcherKey]*fetcher)}
 	s.partitions.init()
 	s.producerIDs.meta = meta
 	for _, l := range cfg.Listeners {
@@ -262,6 +266,9 @@ func (s *Server) accept(ctx context.Context, l boundListener) {
 		if tc, ok := nc.(*net.TCPConn); ok {
 			_ = tc.SetNoDelay(true) // best effort: latency, not correctness
 		}
+		if nc = s.connLimits.admit(nc, l.name); nc == nil {
+			continue // beyond max.connections or max.connections.per.ip: closed
+		}
 		s.connsMu.Lock()
 		if ctx.Err() != nil {
 			s.connsMu.Unlock()
@@ -319,6 +326,8 @@ func init() {
 		kmsg.AlterConfigs:            {apiRange{0, 2}, (*Server).handleAlterConfigs},
 		kmsg.IncrementalAlterConfigs: {apiRange{0, 1}, (*Server).handleIncrementalAlterConfigs},
 		kmsg.ElectLeaders:            {apiRange{0, 2}, (*Server).handleElectLeaders},
+		kmsg.DeleteRecords:           {apiRange{0, 2}, (*Server).handleDeleteRecords},
+		kmsg.DescribeLogDirs:         {apiRange{0, 5}, (*Server).handleDescribeLogDirs},
 		// v1 adds AllowReplicationFactorChange, which we do not implement.
 		kmsg.AlterPartitionAssignments:  {apiRange{0, 0}, (*Server).handleAlterPartitionAssignments},
 		kmsg.ListPartitionReassignments: {apiRange{0, 0}, (*Server).handleListPartitionReassignments},

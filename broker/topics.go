@@ -31,6 +31,7 @@ func (s *Server) handleCreateTopics(ctx context.Context, req *request) any {
 		ot := kmsg.NewCreateTopicsResponseTopic()
 		ot.Topic = rt.Topic
 		ot.NumPartitions, ot.ReplicationFactor = -1, -1
+		ot.Configs = []kmsg.CreateTopicsResponseTopicConfig{} // empty, not null, on errors too, as Kafka
 		var err error
 		if seen[rt.Topic] > 1 {
 			err = fmt.Errorf("%w: topic %q appears more than once in the request", kerr.InvalidRequest, rt.Topic)
@@ -45,8 +46,13 @@ func (s *Server) handleCreateTopics(ctx context.Context, req *request) any {
 				}
 			}
 			if err == nil {
+				// KIP-525: v5+ tells what was created, configs
+				// included, as DescribeConfigs would list them
+				// (Java's AdminClient reads the configs of every
+				// topic created without an error).
 				ot.NumPartitions = int32(len(assignment))
 				ot.ReplicationFactor = int16(len(assignment[0]))
+				ot.Configs = createdTopicConfigs(s.cfg.DescribeTopic(configs, s.dynamicConfig(s.snapshot())))
 				if !in.ValidateOnly {
 					created = append(created, rt.Topic)
 				}

@@ -35,11 +35,17 @@ type Dynamic struct {
 }
 
 // dynamicBrokerKeys are the broker keys that can change at run time, cluster
-// wide or per broker. As in Kafka, these are the topic defaults (and the
-// alternative units of retention and roll time), which take effect by
-// recomputing every topic's config.
+// wide or per broker: those of Kafka's dynamic broker configs that kzoo has
+// an equivalent of. The topic defaults (and the alternative units of
+// retention and roll time) take effect by recomputing every topic's config;
+// the others are the Runtime settings.
 var dynamicBrokerKeys = func() []string {
-	keys := []string{"log.retention.minutes", "log.retention.hours", "log.roll.hours"}
+	keys := []string{
+		"log.retention.minutes", "log.retention.hours", "log.roll.hours",
+		"log.cleaner.threads", "log.cleaner.io.max.bytes.per.second",
+		"log.cleaner.dedupe.buffer.size", "log.cleaner.backoff.ms",
+		"num.replica.fetchers", "max.connections", "max.connections.per.ip",
+	}
 	for _, tk := range topicKeys {
 		keys = append(keys, tk.BrokerDefault)
 	}
@@ -57,10 +63,10 @@ func ValidateBrokerConfigs(configs map[string]string) error {
 	for _, name := range sortedNames(configs) {
 		k, ok := lookup(brokerKeys, name)
 		if !ok {
-			return fmt.Errorf("unknown broker config %q", name)
+			return fmt.Errorf("kzoo does not support updating %s dynamically: it is not a broker config kzoo knows", name)
 		}
 		if !IsDynamicBrokerKey(name) {
-			return fmt.Errorf("%w: %s", ErrNotDynamic, name)
+			return fmt.Errorf("kzoo does not support updating %s dynamically (%w); set it in the broker's config file", name, ErrNotDynamic)
 		}
 		if _, err := k.Parse(configs[name]); err != nil {
 			return err
@@ -70,7 +76,7 @@ func ValidateBrokerConfigs(configs map[string]string) error {
 }
 
 // ErrNotDynamic: a broker key that cannot be changed while the broker runs.
-var ErrNotDynamic = errors.New("config cannot be updated dynamically")
+var ErrNotDynamic = errors.New("a read-only config")
 
 // IsListKey reports whether name (a topic key, or a broker key when broker
 // is true) holds a comma-separated list, which APPEND and SUBTRACT need.
@@ -92,8 +98,8 @@ func SplitList(s string) []string { return splitList(s) }
 // configs are applied over the static one: per-broker over cluster default
 // over static. Invalid or read-only dynamic values are ignored (validation
 // keeps them out of ZooKeeper, but another tool may have written them).
-// Only topic defaults can change dynamically, so the result differs from b
-// in Values and TopicDefaults alone.
+// The result differs from b in Values and TopicDefaults alone: the dynamic
+// keys are topic defaults and Runtime settings, read from Values.
 func (b *Broker) WithDynamic(dyn Dynamic) *Broker {
 	if len(dyn.Default) == 0 && len(dyn.Broker) == 0 {
 		return b

@@ -2,7 +2,9 @@ package config
 
 import (
 	"errors"
+	"math"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -197,5 +199,71 @@ func TestApplyOps(t *testing.T) {
 	_, err = ApplyOps(nil, []Op{{Name: "retention.ms", Type: OpAppend, Value: str("5")}}, isList, inEffect)
 	if err == nil || errors.Is(err, ErrInvalidOp) {
 		t.Errorf("APPEND to a non-list: err = %v, want an invalid-config error", err)
+	}
+}
+
+// TestRuntimeKeysAreDynamic: Kafka's dynamic broker configs that kzoo has an
+// equivalent of are accepted, reported with their source, and read back by
+// Runtime; Kafka's others are refused with a message naming kzoo.
+func TestRuntimeKeysAreDynamic(t *testing.T) {
+	dynamic := map[string]string{
+		"log.cleaner.threads": "2", "log.cleaner.io.max.bytes.per.second": "1048576",
+		"log.cleaner.dedupe.buffer.size": "1000000", "log.cleaner.backoff.ms": "100",
+		"num.replica.fetchers": "3", "max.connections": "100", "max.connections.per.ip": "10",
+		"message.max.bytes": "2000000", "log.retention.bytes": "1000", "log.segment.bytes": "100000",
+		"log.cleanup.policy": "compact", "log.roll.ms": "1000",
+	}
+	if err := ValidateBrokerConfigs(dynamic); err != nil {
+		t.Fatalf("dynamic keys refused: %v", err)
+	}
+	for name, value := range map[string]string{"num.io.threads": "8", "log.cleaner.enable": "false", "listeners": "PLAINTEXT://:1"} {
+		err := ValidateBrokerConfigs(map[string]string{name: value})
+		if err == nil || !strings.Contains(err.Error(), "kzoo does not support updating "+name+" dynamically") {
+			t.Errorf("%s: err = %v, want kzoo's refusal", name, err)
+		}
+	}
+	for _, bad := range []map[string]string{{"log.cleaner.threads": "0"}, {"log.cleaner.io.max.bytes.per.second": "NaN"}, {"max.connections": "-1"}} {
+		if err := ValidateBrokerConfigs(bad); err == nil {
+			t.Errorf("%v accepted", bad)
+		}
+	}
+
+	b := testBroker(t, "log.cleaner.threads=3")
+	rt := b.WithDynamic(Dynamic{
+		Default: map[string]string{"log.cleaner.threads": "2", "max.connections": "100", "log.cleaner.io.max.bytes.per.second": "1048576"},
+		Broker:  map[string]string{"max.connections": "50", "num.replica.fetchers": "4"},
+	}).Values.Runtime()
+	if rt.Cleaner.Threads != 2 || rt.Cleaner.IOMaxBytesPerSecond != 1<<20 || rt.MaxConnections != 50 || rt.NumReplicaFetchers != 4 || rt.MaxConnectionsPerIP != 2147483647 {
+		t.Errorf("runtime = %+v", rt)
+	}
+	if def := testBroker(t).Values.Runtime(); !math.IsInf(def.Cleaner.IOMaxBytesPerSecond, 1) || def.Cleaner.Threads != 1 {
+		t.Errorf("default runtime = %+v, want an unlimited cleaner on one thread", def)
+	}
+
+	entries := b.DescribeBroker(Dynamic{
+		Default: map[string]string{"log.cleaner.threads": "2", "max.connections": "100"},
+		Broker:  map[string]string{"max.connections": "50"},
+	})
+	for name, want := range map[string]struct {
+		value    string
+		source   Source
+		synonyms []Source
+	}{
+		"max.connections":        {"50", SourceDynamicBroker, []Source{SourceDynamicBroker, SourceDynamicDefaultBroker, SourceDefault}},
+		"log.cleaner.threads":    {"2", SourceDynamicDefaultBroker, []Source{SourceDynamicDefaultBroker, SourceStaticBroker, SourceDefault}},
+		"max.connections.per.ip": {"2147483647", SourceDefault, []Source{SourceDefault}},
+	} {
+		e, ok := entryByName(entries, name)
+		if !ok || e.Value == nil || *e.Value != want.value || e.Source != want.source || e.ReadOnly {
+			t.Errorf("%s = %+v, want %s from source %d, writable", name, e, want.value, want.source)
+			continue
+		}
+		var got []Source
+		for _, s := range e.Synonyms {
+			got = append(got, s.Source)
+		}
+		if !reflect.DeepEqual(got, want.synonyms) {
+			t.Errorf("%s synonyms' sources = %v, want %v", name, got, want.synonyms)
+		}
 	}
 }

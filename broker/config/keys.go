@@ -76,8 +76,12 @@ func (k Key) Parse(value string) (string, error) {
 		}
 		return strconv.FormatInt(n, 10), nil
 	case TypeDouble:
-		if _, err := strconv.ParseFloat(value, 64); err != nil {
+		f, err := strconv.ParseFloat(value, 64)
+		if err != nil {
 			return "", fmt.Errorf("%s: %q is not a valid number", k.Name, value)
+		}
+		if k.Min != nil && !(f >= float64(*k.Min)) { // NaN is below any minimum
+			return "", fmt.Errorf("%s: %s is below the minimum %d", k.Name, value, *k.Min)
 		}
 	case TypeBool:
 		b, err := strconv.ParseBool(value)
@@ -133,6 +137,8 @@ var brokerKeys = []Key{
 	{Name: "delete.topic.enable", Type: TypeBool, Default: "true", Doc: "Allow DeleteTopics."},
 	{Name: "message.max.bytes", Type: TypeInt, Default: "1048588", Doc: "Largest record batch accepted (topic default of max.message.bytes).", Min: minOf(0)},
 	{Name: "socket.request.max.bytes", Type: TypeInt, Default: "104857600", Doc: "Largest request frame accepted; larger frames close the connection.", Min: minOf(1)},
+	{Name: "max.connections", Type: TypeInt, Default: "2147483647", Doc: "Client connections the broker keeps open at once, over all listeners; more are closed as they are accepted.", Min: minOf(0)},
+	{Name: "max.connections.per.ip", Type: TypeInt, Default: "2147483647", Doc: "Client connections the broker keeps open at once from one IP address.", Min: minOf(0)},
 	{Name: "connections.max.idle.ms", Type: TypeLong, Default: "600000", Doc: "Close connections idle for longer than this.", Min: minOf(1)},
 	{Name: "log.segment.bytes", Type: TypeInt, Default: "1073741824", Doc: "Segment size (topic default of segment.bytes).", Min: minOf(14)},
 	{Name: "log.roll.ms", Type: TypeLong, Doc: "Roll a segment after this long (topic default of segment.ms); overrides log.roll.hours.", Min: minOf(1)},
@@ -156,7 +162,9 @@ var brokerKeys = []Key{
 	{Name: "log.cleaner.delete.retention.ms", Type: TypeLong, Default: "86400000", Doc: "Topic default of delete.retention.ms.", Min: minOf(0)},
 	{Name: "log.cleaner.enable", Type: TypeBool, Default: "true", Doc: "Run the log cleaner, which compacts topics whose cleanup.policy includes compact."},
 	{Name: "log.cleaner.backoff.ms", Type: TypeLong, Default: "15000", Doc: "Pause between the log cleaner's passes over the compacted logs.", Min: minOf(1)},
-	{Name: "log.cleaner.dedupe.buffer.size", Type: TypeLong, Default: "134217728", Doc: "Memory for the key map of one clean; a larger dirty part is cleaned over several passes.", Min: minOf(1)},
+	{Name: "log.cleaner.dedupe.buffer.size", Type: TypeLong, Default: "134217728", Doc: "Memory for the key maps of the cleaner threads, shared between them; a larger dirty part is cleaned over several passes.", Min: minOf(1)},
+	{Name: "log.cleaner.threads", Type: TypeInt, Default: "1", Doc: "Logs the cleaner compacts at the same time.", Min: minOf(1)},
+	{Name: "log.cleaner.io.max.bytes.per.second", Type: TypeDouble, Default: "1.7976931348623157E308", Doc: "Bytes per second the cleaner threads together read from the logs; the default is unlimited.", Min: minOf(1)},
 	{Name: "log.cleaner.min.cleanable.ratio", Type: TypeDouble, Default: "0.5", Doc: "Topic default of min.cleanable.dirty.ratio (clamped to [0, 1])."},
 	{Name: "log.cleaner.min.compaction.lag.ms", Type: TypeLong, Default: "0", Doc: "Topic default of min.compaction.lag.ms.", Min: minOf(0)},
 	{Name: "log.cleaner.max.compaction.lag.ms", Type: TypeLong, Default: "9223372036854775807", Doc: "Topic default of max.compaction.lag.ms.", Min: minOf(1)},
@@ -168,7 +176,7 @@ var brokerKeys = []Key{
 	{Name: "replica.fetch.wait.max.ms", Type: TypeInt, Default: "500", Doc: "How long the leader may hold a follower's fetch waiting for data.", Min: minOf(0)},
 	{Name: "replica.fetch.min.bytes", Type: TypeInt, Default: "1", Doc: "Bytes the leader waits for before answering a follower's fetch.", Min: minOf(1)},
 	{Name: "replica.socket.timeout.ms", Type: TypeInt, Default: "30000", Doc: "Network timeout of a follower's fetch requests.", Min: minOf(1)},
-	{Name: "num.replica.fetchers", Type: TypeInt, Default: "1", Doc: "Fetcher connections per source broker (kzoo uses one; larger values are accepted for compatibility).", Min: minOf(1)},
+	{Name: "num.replica.fetchers", Type: TypeInt, Default: "1", Doc: "Fetcher connections per source broker; a partition is fetched by the one its topic and number hash to.", Min: minOf(1)},
 	{Name: "auto.leader.rebalance.enable", Type: TypeBool, Default: "true", Doc: "Let the controller give leadership back to preferred replicas when leadership is out of balance."},
 	{Name: "leader.imbalance.check.interval.seconds", Type: TypeLong, Default: "300", Doc: "How often the controller checks leader balance.", Min: minOf(1)},
 	{Name: "leader.imbalance.per.broker.percentage", Type: TypeInt, Default: "10", Doc: "Share of a broker's preferred partitions it may not lead before the controller rebalances.", Min: minOf(0)},

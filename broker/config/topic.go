@@ -111,18 +111,51 @@ func (t Topic) ratio(name string, fallback float64) float64 {
 	return min(max(f, 0), 1)
 }
 
-// LogCleaner holds the broker-wide settings of the log cleaner.
+// LogCleaner holds the broker-wide settings of the log cleaner. All but
+// Enabled can change at run time.
 type LogCleaner struct {
 	Enabled          bool          // log.cleaner.enable
 	Backoff          time.Duration // log.cleaner.backoff.ms
-	DedupeBufferSize int64         // log.cleaner.dedupe.buffer.size
+	DedupeBufferSize int64         // log.cleaner.dedupe.buffer.size, shared by the threads
+	Threads          int           // log.cleaner.threads
+	// IOMaxBytesPerSecond is log.cleaner.io.max.bytes.per.second, +Inf
+	// when unlimited (Kafka's default, Double.MAX_VALUE, is taken as that).
+	IOMaxBytesPerSecond float64
 }
 
 // LogCleaner returns the log cleaner's settings.
 func (v Values) LogCleaner() LogCleaner {
+	rate, _ := strconv.ParseFloat(v.Value("log.cleaner.io.max.bytes.per.second"), 64) // validated by set or the default table
+	if rate >= math.MaxFloat64 {
+		rate = math.Inf(1)
+	}
 	return LogCleaner{
-		Enabled:          v.bool("log.cleaner.enable"),
-		Backoff:          time.Duration(v.int64("log.cleaner.backoff.ms")) * time.Millisecond,
-		DedupeBufferSize: v.int64("log.cleaner.dedupe.buffer.size"),
+		Enabled:             v.bool("log.cleaner.enable"),
+		Backoff:             time.Duration(v.int64("log.cleaner.backoff.ms")) * time.Millisecond,
+		DedupeBufferSize:    v.int64("log.cleaner.dedupe.buffer.size"),
+		Threads:             int(v.int64("log.cleaner.threads")),
+		IOMaxBytesPerSecond: rate,
+	}
+}
+
+// Runtime holds the broker settings, other than topic defaults, that
+// dynamic broker configs change while the broker runs. The broker applies
+// them again on every change of the cluster view.
+type Runtime struct {
+	Cleaner            LogCleaner
+	NumReplicaFetchers int // num.replica.fetchers
+	// MaxConnections and MaxConnectionsPerIP bound the client
+	// connections open at once (max.connections, max.connections.per.ip).
+	MaxConnections      int
+	MaxConnectionsPerIP int
+}
+
+// Runtime returns the run-time settings of v.
+func (v Values) Runtime() Runtime {
+	return Runtime{
+		Cleaner:             v.LogCleaner(),
+		NumReplicaFetchers:  int(v.int64("num.replica.fetchers")),
+		MaxConnections:      int(v.int64("max.connections")),
+		MaxConnectionsPerIP: int(v.int64("max.connections.per.ip")),
 	}
 }

@@ -15,6 +15,10 @@ type Follower struct {
 	// LogEndOffset is the follower's log end offset as of its last fetch
 	// (its fetch offset); -1 until it fetches from this leader.
 	LogEndOffset int64
+	// LogStartOffset is the follower's log start offset as of its last
+	// fetch; -1 until it fetches from this leader. DeleteRecords waits for
+	// it to pass the offset deleted to (the leader's low watermark).
+	LogStartOffset int64
 	// LastCaughtUp is the last time the follower had everything the leader
 	// had.
 	LastCaughtUp time.Time
@@ -27,7 +31,7 @@ type Follower struct {
 // An ISR member starts as caught up at now, so that a new leader does not
 // drop it before it had a chance to fetch.
 func NewFollower(inISR bool, now time.Time) *Follower {
-	f := &Follower{LogEndOffset: -1, lastFetchLeaderLEO: -1}
+	f := &Follower{LogEndOffset: -1, LogStartOffset: -1, lastFetchLeaderLEO: -1}
 	if inISR {
 		f.LastCaughtUp = now
 	}

@@ -18,7 +18,8 @@ const (
 	metaPropertiesFile          = "meta.properties"
 	recoveryPointCheckpointFile = "recovery-point-offset-checkpoint"
 	highWatermarkCheckpointFile = "replication-offset-checkpoint"
-	cleanerCheckpointFile       = "cleaner-offset-checkpoint" // first dirty offsets of compacted logs
+	cleanerCheckpointFile       = "cleaner-offset-checkpoint"   // first dirty offsets of compacted logs
+	logStartCheckpointFile      = "log-start-offset-checkpoint" // log start offsets DeleteRecords moved
 	cleanShutdownFile           = ".kafka_cleanshutdown"
 	lockFile                    = ".lock"
 )

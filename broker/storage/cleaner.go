@@ -191,11 +191,11 @@ type cleanResult struct {
 
 // clean compacts the log if it is due at now, or whenever force is set (also with
 // nothing dirty: tombstones may have expired). mapBytes bounds the memory of the key map
-// (log.cleaner.dedupe.buffer.size). The clean stops early, without harm, when ctx is done
+// (log.cleaner.dedupe.buffer.size) and throttle its reads (nil: unlimited). The clean stops early, without harm, when ctx is done
 // (returning its error) or when the log changes underneath it (returning
 // errCleanAborted). Appends, reads and retention go on while it runs. Cleans of one log
 // are serialised.
-func (l *Log) clean(ctx context.Context, now time.Time, mapBytes int64, force bool) (cleanResult, error) {
+func (l *Log) clean(ctx context.Context, now time.Time, mapBytes int64, throttle *ioThrottle, force bool) (cleanResult, error) {
 	l.cleanMu.Lock()
 	defer l.cleanMu.Unlock()
 	plan, err := l.planClean(now)
@@ -206,6 +206,7 @@ func (l *Log) clean(ctx context.Context, now time.Time, mapBytes int64, force bo
 		return cleanResult{}, nil
 	}
 	p := newCleanPass(l, plan, mapBytes)
+	p.throttle = throttle
 	defer p.close()
 
 	end, err := p.buildOffsetMap(ctx)
@@ -352,6 +353,7 @@ type cleanPass struct {
 	builder        batchBuilder
 	window         []byte
 	recordsRemoved int
+	throttle       *ioThrottle // of the reads; nil: unlimited
 }
 
 func newCleanPass(l *Log, plan cleanPlan, mapBytes int64) *cleanPass {
@@ -364,6 +366,15 @@ func newCleanPass(l *Log, plan cleanPlan, mapBytes int64) *cleanPass {
 }
 
 func (p *cleanPass) close() { p.builder.compressor.close() }
+
+// throttleRead accounts n bytes read from the log, sleeping while the cleaner reads faster
+// than log.cleaner.io.max.bytes.per.second.
+func (p *cleanPass) throttleRead(ctx context.Context, n int) error {
+	if p.throttle == nil {
+		return nil
+	}
+	return p.throttle.wait(ctx, n)
+}
 
 // buildOffsetMap maps the keys of the dirty records, and returns where the dirty range it
 // mapped ends: the plan's end, or earlier when the map filled up.
@@ -382,6 +393,9 @@ func (p *cleanPass) buildOffsetMap(ctx context.Context) (end int64, err error) {
 			}
 			batch, err := sc.batch()
 			if err != nil {
+				return 0, err
+			}
+			if err := p.throttleRead(ctx, len(batch)); err != nil {
 				return 0, err
 			}
 			if err := h.checkCRC(batch); err != nil {
@@ -439,6 +453,9 @@ func (p *cleanPass) cleanGroup(ctx context.Context, group []segmentInfo) (int64,
 			}
 			batch, err := sc.batch()
 			if err != nil {
+				return 0, err
+			}
+			if err := p.throttleRead(ctx, len(batch)); err != nil {
 				return 0, err
 			}
 			out, err := p.cleanBatch(sc.cur, batch)

@@ -227,7 +227,7 @@ const testMapBytes = 64 << 20
 
 func cleanT(t testing.TB, l *Log, now time.Time, force bool) cleanResult {
 	t.Helper()
-	res, err := l.clean(context.Background(), now, testMapBytes, force)
+	res, err := l.clean(context.Background(), now, testMapBytes, nil, force)
 	if err != nil {
 		t.Fatalf("clean: %v", err)
 	}
@@ -557,7 +557,7 @@ func TestCleanOverSeveralPassesWhenTheKeyMapIsFull(t *testing.T) {
 	end := activeSegment(l).baseOffset
 	var ends []int64
 	for range 20 {
-		res, err := l.clean(context.Background(), clock.Now(), 5*offsetMapEntryOverhead, true)
+		res, err := l.clean(context.Background(), clock.Now(), 5*offsetMapEntryOverhead, nil, true)
 		must(t, err)
 		ends = append(ends, res.end)
 		if res.end == end {
@@ -813,7 +813,7 @@ func TestReadsConcurrentWithCleaning(t *testing.T) {
 	}()
 	cleaned := 0
 	for range 5 {
-		res, err := l.clean(context.Background(), clock.Now(), testMapBytes, true)
+		res, err := l.clean(context.Background(), clock.Now(), testMapBytes, nil, true)
 		if err != nil && !errors.Is(err, errCleanAborted) {
 			t.Errorf("clean: %v", err)
 		}

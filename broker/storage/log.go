@@ -80,6 +80,10 @@ type Log struct {
 	afterTruncate   func() error
 	checkpointStale bool
 
+	// afterLogStartAdvance, set by a Manager, writes the log-start-offset-checkpoint once
+	// AdvanceLogStartOffset moved the start. It is called without l.mu.
+	afterLogStartAdvance func() error
+
 	epochMu sync.Mutex // guards epochs; taken with or without mu, never the other way round
 	epochs  epochCache
 
@@ -99,6 +103,10 @@ type OpenOptions struct {
 	// CleanerCheckpoint is the first dirty offset of a compacted log, from the
 	// cleaner-offset-checkpoint; clamped to the log's range. 0 = clean from the start.
 	CleanerCheckpoint int64
+
+	// LogStartOffset is the log start offset DeleteRecords left, from the
+	// log-start-offset-checkpoint; clamped to the log's range. 0 = the first segment's base.
+	LogStartOffset int64
 }
 
 // AppendResult describes a successful append.
@@ -225,6 +233,9 @@ func (l *Log) load(opts OpenOptions) error {
 	l.logEndOffset.Store(active.nextOffset)
 	// A clean shutdown flushed everything, and recoverSegments fsynced what it scanned.
 	l.recoveryPoint.Store(active.nextOffset)
+	if err := l.restoreLogStart(opts.LogStartOffset, now); err != nil {
+		return err
+	}
 	l.SetHighWatermark(opts.HighWatermark)
 	l.lastFlush = now
 	l.loadCleanerState(opts.CleanerCheckpoint, now)
@@ -377,9 +388,11 @@ func (l *Log) recoverSegments(segs []*segment, opts OpenOptions, now time.Time, 
 	return segs, nil
 }
 
+// publish replaces the segment list. The log start offset moves up to the first segment's
+// base when it was below it, never down: a truncation that lowers it stores it first.
 func (l *Log) publish(segs []*segment) {
 	l.segments.Store(&segs)
-	l.logStartOffset.Store(segs[0].baseOffset)
+	l.logStartOffset.Store(max(l.logStartOffset.Load(), segs[0].baseOffset))
 }
 
 func (l *Log) loadSegments() []*segment { return *l.segments.Load() }
@@ -387,7 +400,9 @@ func (l *Log) loadSegments() []*segment { return *l.segments.Load() }
 // Dir returns the directory of the log.
 func (l *Log) Dir() string { return l.dir }
 
-// LogStartOffset returns the first offset of the log: the base offset of its first segment.
+// LogStartOffset returns the first offset of the log that readers may ask for: the base
+// offset of its first segment, or further where DeleteRecords moved it (see
+// AdvanceLogStartOffset).
 func (l *Log) LogStartOffset() int64 { return l.logStartOffset.Load() }
 
 // LogEndOffset returns the offset the next appended record gets.
@@ -748,7 +763,10 @@ func (l *Log) OffsetForTimestamp(ts int64) (offset, timestamp int64, ok bool, er
 			return 0, 0, false, fmt.Errorf("find timestamp %d: %w", ts, err)
 		}
 		if ok {
-			return offset, timestamp, true, nil
+			// A record below the log start offset (DeleteRecords moved it inside a
+			// segment) cannot be read: answer the log start instead. This is exact unless
+			// records of the batch holding the start go back in time.
+			return max(offset, l.logStartOffset.Load()), timestamp, true, nil
 		}
 	}
 	return 0, 0, false, nil

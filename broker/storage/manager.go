@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -31,9 +32,23 @@ type ManagerConfig struct {
 	Logger                 logrus.FieldLogger
 
 	// The log cleaner, which compacts the logs whose cleanup.policy includes compact.
+	// All but CleanerEnabled can change later with SetCleaner.
 	CleanerEnabled          bool          // log.cleaner.enable
 	CleanerBackoff          time.Duration // log.cleaner.backoff.ms: the pause between passes over the logs (15s)
-	CleanerDedupeBufferSize int64         // log.cleaner.dedupe.buffer.size: memory for the key map of one clean (128 MiB)
+	CleanerDedupeBufferSize int64         // log.cleaner.dedupe.buffer.size: memory for the key maps of all threads (128 MiB)
+	CleanerThreads          int           // log.cleaner.threads: logs cleaned at once (1)
+	// CleanerIOMaxBytesPerSecond is log.cleaner.io.max.bytes.per.second: what the cleaner
+	// threads together may read; 0 or +Inf is unlimited.
+	CleanerIOMaxBytesPerSecond float64
+}
+
+// CleanerSettings are the log cleaner's settings that can change while it runs; see
+// ManagerConfig.
+type CleanerSettings struct {
+	Backoff             time.Duration
+	DedupeBufferSize    int64
+	Threads             int
+	IOMaxBytesPerSecond float64
 }
 
 // Defaults for the intervals of ManagerConfig left at zero.
@@ -54,6 +69,13 @@ type Manager struct {
 
 	checkpointMu sync.Mutex // serialises checkpoint writes
 
+	// cleaner holds the cleaner's current settings (SetCleaner); each pass reads them.
+	// cleanerChanged wakes the cleaner to pick up a new backoff; cleanerThrottle is
+	// shared by its threads.
+	cleaner         atomic.Pointer[CleanerSettings]
+	cleanerChanged  chan struct{}
+	cleanerThrottle ioThrottle
+
 	mu      sync.Mutex // guards what follows, and logDir.partitions and logDir.recoveryPoints
 	logs    map[TopicPartition]*managedLog
 	opening map[TopicPartition]*openCall
@@ -69,6 +91,7 @@ type logDir struct {
 	recoveryPoints map[TopicPartition]int64 // of partitions not opened yet, from the checkpoint
 	highWatermarks map[TopicPartition]int64 // likewise, from replication-offset-checkpoint
 	firstDirty     map[TopicPartition]int64 // likewise, from cleaner-offset-checkpoint
+	logStarts      map[TopicPartition]int64 // likewise, from log-start-offset-checkpoint
 	partitions     int                      // on disk, opened or not: for placing new ones
 }
 
@@ -101,19 +124,20 @@ func NewManager(cfg ManagerConfig) (*Manager, error) {
 	if cfg.CheckpointInterval <= 0 {
 		cfg.CheckpointInterval = defaultCheckpointInterval
 	}
-	if cfg.CleanerBackoff <= 0 {
-		cfg.CleanerBackoff = defaultCleanerBackoff
-	}
-	if cfg.CleanerDedupeBufferSize <= 0 {
-		cfg.CleanerDedupeBufferSize = defaultCleanerDedupeBuffer
-	}
 	m := &Manager{
-		cfg:     cfg,
-		logger:  cfg.Logger,
-		logs:    make(map[TopicPartition]*managedLog),
-		opening: make(map[TopicPartition]*openCall),
-		onDisk:  make(map[TopicPartition]*logDir),
+		cfg:            cfg,
+		cleanerChanged: make(chan struct{}, 1),
+		logger:         cfg.Logger,
+		logs:           make(map[TopicPartition]*managedLog),
+		opening:        make(map[TopicPartition]*openCall),
+		onDisk:         make(map[TopicPartition]*logDir),
 	}
+	m.SetCleaner(CleanerSettings{
+		Backoff:             cfg.CleanerBackoff,
+		DedupeBufferSize:    cfg.CleanerDedupeBufferSize,
+		Threads:             cfg.CleanerThreads,
+		IOMaxBytesPerSecond: cfg.CleanerIOMaxBytesPerSecond,
+	})
 	if m.logger == nil {
 		discard := logrus.New()
 		discard.SetOutput(io.Discard)
@@ -194,6 +218,11 @@ func (m *Manager) prepareDir(d *logDir) error {
 	}
 	// Losing the cleaner checkpoint only costs cleaning compacted logs from their start.
 	if d.firstDirty, err = m.readCheckpoint(d.path, cleanerCheckpointFile, "compacted logs are cleaned from their start"); err != nil {
+		return err
+	}
+	// Losing the log start offsets brings back the records DeleteRecords deleted from
+	// segments still on disk; followers relearn them from their leader.
+	if d.logStarts, err = m.readCheckpoint(d.path, logStartCheckpointFile, "log start offsets fall back to the first segment of each log"); err != nil {
 		return err
 	}
 
@@ -348,7 +377,7 @@ func (m *Manager) GetOrCreate(tp TopicPartition, cfg Config) (*Log, error) {
 		dir = m.leastLoadedDir()
 		dir.partitions++
 	}
-	recoveryPoint, highWatermark, firstDirty := dir.recoveryPoints[tp], dir.highWatermarks[tp], dir.firstDirty[tp]
+	recoveryPoint, highWatermark, firstDirty, logStart := dir.recoveryPoints[tp], dir.highWatermarks[tp], dir.firstDirty[tp], dir.logStarts[tp]
 	call := &openCall{done: make(chan struct{})}
 	m.opening[tp] = call
 	m.mu.Unlock()
@@ -361,6 +390,7 @@ func (m *Manager) GetOrCreate(tp TopicPartition, cfg Config) (*Log, error) {
 		Logger:        m.logger.WithFields(logrus.Fields{"topic": tp.Topic, "partition": tp.Partition}),
 
 		CleanerCheckpoint: firstDirty,
+		LogStartOffset:    logStart,
 	}, &m.reaper)
 
 	m.mu.Lock()
@@ -377,11 +407,13 @@ func (m *Manager) GetOrCreate(tp TopicPartition, cfg Config) (*Log, error) {
 	default:
 		// Not shared yet: no lock needed.
 		log.afterTruncate = m.checkpointAfterTruncation
+		log.afterLogStartAdvance = m.checkpointAfterLogStartAdvance
 		m.logs[tp] = &managedLog{log: log, dir: dir}
 		delete(m.onDisk, tp)
 		delete(dir.recoveryPoints, tp)
 		delete(dir.highWatermarks, tp)
 		delete(dir.firstDirty, tp)
+		delete(dir.logStarts, tp)
 	}
 	m.mu.Unlock()
 	call.log, call.err = log, err
@@ -425,6 +457,7 @@ func (m *Manager) Remove(tp TopicPartition) error {
 		delete(dir.recoveryPoints, tp)
 		delete(dir.highWatermarks, tp)
 		delete(dir.firstDirty, tp)
+		delete(dir.logStarts, tp)
 		dir.partitions--
 	}
 	m.mu.Unlock()
@@ -524,15 +557,15 @@ func (m *Manager) flushDue(now time.Time) {
 }
 
 // writeCheckpoints writes each log dir's recovery-point-offset-checkpoint,
-// replication-offset-checkpoint and cleaner-offset-checkpoint: the recovery points, high
-// watermarks and first dirty offsets of its open logs, and those read at start for
-// partitions not opened since. It returns the dirs it failed to write with their errors
+// replication-offset-checkpoint, cleaner-offset-checkpoint and log-start-offset-checkpoint:
+// the recovery points, high watermarks, first dirty offsets and log start offsets of its
+// open logs, and those read at start for partitions not opened since. It returns the dirs it failed to write with their errors
 // joined.
 func (m *Manager) writeCheckpoints(failed map[*logDir]bool) error {
 	m.checkpointMu.Lock()
 	defer m.checkpointMu.Unlock()
 
-	type dirOffsets struct{ recoveryPoints, highWatermarks, firstDirty map[TopicPartition]int64 }
+	type dirOffsets struct{ recoveryPoints, highWatermarks, firstDirty, logStarts map[TopicPartition]int64 }
 	m.mu.Lock()
 	perDir := make(map[*logDir]dirOffsets, len(m.dirs))
 	notOpened := func(d *logDir, offsets map[TopicPartition]int64) map[TopicPartition]int64 {
@@ -545,13 +578,17 @@ func (m *Manager) writeCheckpoints(failed map[*logDir]bool) error {
 		return kept
 	}
 	for _, d := range m.dirs {
-		perDir[d] = dirOffsets{notOpened(d, d.recoveryPoints), notOpened(d, d.highWatermarks), notOpened(d, d.firstDirty)}
+		perDir[d] = dirOffsets{notOpened(d, d.recoveryPoints), notOpened(d, d.highWatermarks), notOpened(d, d.firstDirty), notOpened(d, d.logStarts)}
 	}
 	for tp, ml := range m.logs {
 		perDir[ml.dir].recoveryPoints[tp] = ml.log.RecoveryPoint()
 		perDir[ml.dir].highWatermarks[tp] = ml.log.HighWatermark()
 		if firstDirty := ml.log.cleanerCheckpoint.Load(); firstDirty > 0 {
 			perDir[ml.dir].firstDirty[tp] = firstDirty
+		}
+		// As Kafka: only the starts that the segments do not tell.
+		if start := ml.log.LogStartOffset(); start > ml.log.firstSegmentBase() {
+			perDir[ml.dir].logStarts[tp] = start
 		}
 	}
 	m.mu.Unlock()
@@ -562,6 +599,7 @@ func (m *Manager) writeCheckpoints(failed map[*logDir]bool) error {
 			writeFileAtomic(filepath.Join(d.path, recoveryPointCheckpointFile), formatOffsetCheckpoint(perDir[d].recoveryPoints)),
 			writeFileAtomic(filepath.Join(d.path, highWatermarkCheckpointFile), formatOffsetCheckpoint(perDir[d].highWatermarks)),
 			writeFileAtomic(filepath.Join(d.path, cleanerCheckpointFile), formatOffsetCheckpoint(perDir[d].firstDirty)),
+			writeFileAtomic(filepath.Join(d.path, logStartCheckpointFile), formatOffsetCheckpoint(perDir[d].logStarts)),
 		)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("log dir %s: %w", d.path, err))
@@ -578,6 +616,13 @@ func (m *Manager) writeCheckpoints(failed map[*logDir]bool) error {
 // before anything is written in their place. It runs with the log's mutex held, which
 // writeCheckpoints never takes.
 func (m *Manager) checkpointAfterTruncation() error {
+	return m.writeCheckpoints(nil)
+}
+
+// checkpointAfterLogStartAdvance is a managed Log's afterLogStartAdvance: DeleteRecords
+// moved its start, and a restart must not bring the deleted records back. Kafka writes this
+// checkpoint only every minute; writing it at once costs one file write per DeleteRecords.
+func (m *Manager) checkpointAfterLogStartAdvance() error {
 	return m.writeCheckpoints(nil)
 }
 

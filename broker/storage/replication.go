@@ -146,7 +146,7 @@ func (l *Log) truncateEpochsFromStart(logStartOffset int64) {
 		return
 	}
 	if err := writeFileAtomic(filepath.Join(l.dir, leaderEpochCheckpointFile), data); err != nil {
-		l.logger.WithError(err).Warn("leader epoch checkpoint not rewritten after retention")
+		l.logger.WithError(err).Warn("leader epoch checkpoint not rewritten after the log start moved")
 	}
 }
 

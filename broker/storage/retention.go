@@ -75,20 +75,9 @@ func (l *Log) DeleteExpiredSegments() (int, error) {
 	if n == 0 {
 		return 0, nil
 	}
-	l.publish(slices.Clip(segs[n:]))
-	l.clampHighWatermark()
-	l.truncateEpochsFromStart(l.LogStartOffset())
-	l.producers.removeBefore(l.LogStartOffset())
-	l.dirDirty = true
-	if err := l.pruneSnapshots(l.LogStartOffset()); err != nil {
-		l.logger.WithError(err).Warn("deleting producer state snapshots below the log start")
-	}
-	var errs []error
-	for _, s := range segs[:n] {
-		errs = append(errs, l.retire(s, now))
-	}
+	err := l.dropLeadingSegments(segs, n, now)
 	l.logger.WithFields(map[string]any{"segments": n, "log_start_offset": l.LogStartOffset()}).Info("deleted segments by retention")
-	if err := errors.Join(errs...); err != nil {
+	if err != nil {
 		return n, fmt.Errorf("delete expired segments: %w", err)
 	}
 	return n, nil
@@ -193,8 +182,10 @@ func (l *Log) truncateLocked(offset int64) error {
 		return err
 	}
 
-	// Shrink what readers see before touching any file.
+	// Shrink what readers see before touching any file. A log start moved past offset
+	// (DeleteRecords) comes back to it, as in Kafka: the log must hold its end.
 	l.logEndOffset.Store(offset)
+	l.logStartOffset.Store(min(l.logStartOffset.Load(), offset))
 	l.publish(slices.Clip(segs[:i+1]))
 	seg.size.Store(cut)
 
@@ -262,6 +253,7 @@ func (l *Log) restartAt(offset int64, now time.Time) error {
 	}
 	old := l.loadSegments()
 	l.logEndOffset.Store(offset)
+	l.logStartOffset.Store(offset)
 	l.publish([]*segment{seg})
 	l.producers = newProducerStates()
 	// Nothing of the old history is left in the log.

@@ -135,6 +135,9 @@ func serve(ctx context.Context, cfg *config.Broker, log *logrus.Entry) error {
 		CleanerEnabled:          cleaner.Enabled,
 		CleanerBackoff:          cleaner.Backoff,
 		CleanerDedupeBufferSize: cleaner.DedupeBufferSize,
+		CleanerThreads:          cleaner.Threads,
+
+		CleanerIOMaxBytesPerSecond: cleaner.IOMaxBytesPerSecond,
 	})
 	if err != nil {
 		return err

@@ -48,6 +48,8 @@ Commands:
   perf produce|consume [flags]      producer and consumer throughput and latency (kzoo perf --help)
   configs describe|alter ...        topic and broker configs (kzoo configs --help)
   elect-leaders ...                 preferred or unclean leader election (kzoo elect-leaders --help)
+  records delete ...                delete the records below an offset (kzoo records --help)
+  log-dirs describe [flags]         brokers' log dirs, partition sizes and free space (kzoo log-dirs --help)
   reassign generate|execute|verify  move partition replicas (kzoo reassign --help)
   cluster [--zookeeper CONNECT]     brokers, controller and partition states from ZooKeeper
 
@@ -138,6 +140,10 @@ func run(args []string, out io.Writer) error {
 		return electLeaders(ctx, strings.Split(*bootstrap, ","), fs.Args()[1:], out)
 	case "reassign":
 		return reassignCommand(ctx, strings.Split(*bootstrap, ","), fs.Args()[1:], out)
+	case "records":
+		return recordsCommand(ctx, strings.Split(*bootstrap, ","), fs.Args()[1:], out)
+	case "log-dirs":
+		return logDirsCommand(ctx, strings.Split(*bootstrap, ","), fs.Args()[1:], out)
 	case "cluster":
 		return clusterCommand(ctx, fs.Args()[1:], out)
 	case "help":
