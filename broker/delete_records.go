@@ -48,7 +48,7 @@ func (s *Server) handleDeleteRecords(ctx context.Context, req *request) any {
 			offset, err := p.deleteRecords(rp.Offset)
 			if err != nil {
 				out.ErrorCode = errorCode(err)
-				s.partitionLog(p).WithError(err).WithField("offset", rp.Offset).Info("delete records refused")
+				s.partitionLog(p).WithError(err).WithField("offset", rp.Offset).Debug("delete records refused")
 				continue
 			}
 			waiting = append(waiting, recordDeletion{p: p, offset: offset, out: out})

@@ -34,9 +34,12 @@ func (s *Server) handleListOffsets(ctx context.Context, req *request) any {
 
 // listOffset answers one partition: the log start offset, the high
 // watermark (the end consumers can read to), or the first offset at or after
-// a timestamp, found through the time index.
+// a timestamp, found through the time index. The leader epoch (v4+) is, as
+// in Kafka, the current one with the high watermark and otherwise the epoch
+// that wrote the offset found (-1 when none is found), which a client can
+// validate with OffsetsForLeaderEpoch.
 func (s *Server) listOffset(topic string, rp *kmsg.ListOffsetsRequestTopicPartition, op *kmsg.ListOffsetsResponseTopicPartition) {
-	op.Timestamp, op.Offset = -1, -1
+	op.Timestamp, op.Offset, op.LeaderEpoch = -1, -1, -1
 	p := s.partitions.get(topic, rp.Partition)
 	if p == nil {
 		op.ErrorCode = s.unknownPartitionError(topic, rp.Partition).Code
@@ -46,13 +49,13 @@ func (s *Server) listOffset(topic string, rp *kmsg.ListOffsetsRequestTopicPartit
 		op.ErrorCode = errorCode(err)
 		return
 	}
-	op.LeaderEpoch = p.leaderEpoch.Load()
 	hw := p.highWatermark()
 	switch rp.Timestamp {
 	case listLatest:
-		op.Offset = hw
+		op.Offset, op.LeaderEpoch = hw, p.leaderEpoch.Load()
 	case listEarliest:
 		op.Offset = p.log.LogStartOffset()
+		op.LeaderEpoch = p.log.EpochForOffset(op.Offset)
 	default:
 		offset, ts, ok, err := p.log.OffsetForTimestamp(rp.Timestamp)
 		switch {
@@ -60,6 +63,7 @@ func (s *Server) listOffset(topic string, rp *kmsg.ListOffsetsRequestTopicPartit
 			op.ErrorCode = errorCode(err)
 		case ok && offset < hw:
 			op.Offset, op.Timestamp = offset, ts
+			op.LeaderEpoch = p.log.EpochForOffset(offset)
 		}
 	}
 }

@@ -40,6 +40,20 @@ func (s *Server) handleAPIVersions(ctx context.Context, req *request) any {
 
 func (s *Server) handleMetadata(ctx context.Context, req *request) any {
 	in := req.body.(*kmsg.MetadataRequest)
+	resp := s.metadata(ctx, in, req)
+	if in.Version >= 8 && in.IncludeTopicAuthorizedOperations {
+		for i := range resp.Topics {
+			resp.Topics[i].AuthorizedOperations = topicAuthorizedOperations
+		}
+	}
+	if in.Version >= 8 && in.IncludeClusterAuthorizedOperations {
+		resp.AuthorizedOperations = clusterAuthorizedOperations // v8-v10 only: later versions drop it
+	}
+	return resp
+}
+
+// metadata answers a Metadata request but for the authorized operations.
+func (s *Server) metadata(ctx context.Context, in *kmsg.MetadataRequest, req *request) *kmsg.MetadataResponse {
 	resp := in.ResponseKind().(*kmsg.MetadataResponse)
 	snap := s.snapshot()
 

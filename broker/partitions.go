@@ -160,6 +160,9 @@ func (s *Server) handleDescribeCluster(ctx context.Context, req *request) any {
 	snap := s.snapshot()
 	resp.ClusterID = snap.ClusterID
 	resp.ControllerID = snap.ControllerID
+	if in.IncludeClusterAuthorizedOperations {
+		resp.ClusterAuthorizedOperations = clusterAuthorizedOperations
+	}
 	for _, b := range brokersOn(snap, req.listener) {
 		rb := kmsg.NewDescribeClusterResponseBroker()
 		rb.NodeID, rb.Host, rb.Port, rb.Rack = b.id, b.host, b.port, b.rack

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -166,13 +167,14 @@ func fetchError(t *testing.T, c *cluster.Cluster, cl *kgo.Client, topic string, 
 	return resp.Topics[0].Partitions[0].ErrorCode
 }
 
-// logDirSizes returns the size of a partition's log on each broker, from
-// DescribeLogDirs sent to every broker (nil topics: every partition).
-func logDirSizes(t *testing.T, cl *kgo.Client, topic string, partition int32) map[int32]int64 {
+// logDirSizes returns the size of a partition's log on each broker, and the
+// log dir holding it, from DescribeLogDirs sent to every broker (nil
+// topics: every partition).
+func logDirSizes(t *testing.T, cl *kgo.Client, topic string, partition int32) (sizes map[int32]int64, dirs map[int32]string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	sizes := make(map[int32]int64)
+	sizes, dirs = make(map[int32]int64), make(map[int32]string)
 	for _, sh := range cl.RequestSharded(ctx, kmsg.NewPtrDescribeLogDirsRequest()) {
 		if sh.Err != nil {
 			t.Fatalf("DescribeLogDirs to broker %d: %v", sh.Meta.NodeID, sh.Err)
@@ -182,16 +184,17 @@ func logDirSizes(t *testing.T, cl *kgo.Client, topic string, partition int32) ma
 				for _, dp := range dt.Partitions {
 					if dt.Topic == topic && dp.Partition == partition {
 						sizes[sh.Meta.NodeID] = dp.Size
+						dirs[sh.Meta.NodeID] = d.Dir
 					}
 				}
 			}
 		}
 	}
-	return sizes
+	return sizes, dirs
 }
 
 func recordsAdminDelete(t *testing.T, c *cluster.Cluster, cl *kgo.Client, topic string) {
-	before := logDirSizes(t, cl, topic, 0)
+	before, _ := logDirSizes(t, cl, topic, 0)
 	if len(before) != 3 {
 		t.Fatalf("DescribeLogDirs shows %s-0 on brokers %v, want all 3", topic, before)
 	}
@@ -212,10 +215,16 @@ func recordsAdminDelete(t *testing.T, c *cluster.Cluster, cl *kgo.Client, topic 
 	}
 	// The answer came once every replica had deleted: each dropped the
 	// segments below 50.
-	after := logDirSizes(t, cl, topic, 0)
+	after, dirs := logDirSizes(t, cl, topic, 0)
 	for id, size := range before {
 		if after[id] >= size {
 			t.Errorf("broker %d holds %d bytes of %s-0 after the delete, %d before: no segment deleted", id, after[id], topic, size)
+		}
+		// Each replica has its new start in its log dir's checkpoint, in
+		// Kafka's format.
+		data, err := os.ReadFile(filepath.Join(dirs[id], "log-start-offset-checkpoint"))
+		if err != nil || !slices.Contains(strings.Split(string(data), "\n"), topic+" 0 50") {
+			t.Errorf("broker %d: log-start-offset-checkpoint %q (%v) lacks %q", id, data, err, topic+" 0 50")
 		}
 	}
 	// Partition 1 was not touched.
@@ -299,7 +308,7 @@ func recordsAdminDescribeLogDirs(t *testing.T, c *cluster.Cluster, cl *kgo.Clien
 	}
 
 	// Every broker, through kgo's routing (kadm's DescribeAllLogDirs).
-	sizes := logDirSizes(t, cl, topic, 1)
+	sizes, _ := logDirSizes(t, cl, topic, 1)
 	if len(sizes) != 3 {
 		t.Fatalf("DescribeLogDirs to every broker shows %s-1 on %v, want all 3", topic, sizes)
 	}

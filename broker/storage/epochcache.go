@@ -3,6 +3,7 @@ package storage
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"slices"
@@ -41,6 +42,18 @@ func (c *epochCache) latestEpoch() int32 {
 		return e.epoch
 	}
 	return -1
+}
+
+// epochFor returns the epoch that wrote offset: that of the last entry starting at or
+// below it, -1 when offset precedes every entry.
+func (c *epochCache) epochFor(offset int64) int32 {
+	i, _ := slices.BinarySearchFunc(c.entries, offset+1, func(e epochEntry, target int64) int {
+		return cmp.Compare(e.startOffset, target)
+	})
+	if i == 0 {
+		return -1
+	}
+	return c.entries[i-1].epoch
 }
 
 // assignLeader records that a leader of epoch starts writing at start, the log end offset.

@@ -23,13 +23,16 @@ import (
 // such an offset gets an error wrapping kerr.OffsetOutOfRange. It returns the log start
 // offset after the call.
 //
-// A log opened by a Manager returns only once the log-start-offset-checkpoint records the
-// new start, so that a restart does not bring the deleted records back.
+// A log opened by a Manager returns only once the log-start-offset-checkpoint records a
+// new start that lies inside the first segment, so that a restart does not bring the
+// deleted records back. A start at the first segment's base (a follower following its
+// leader's retention) needs no checkpoint: the segments tell it.
 func (l *Log) AdvanceLogStartOffset(offset int64) (int64, error) {
 	l.mu.Lock()
 	start, advanced, err := l.advanceLogStartLocked(offset)
+	inside := start > l.firstSegmentBase()
 	l.mu.Unlock()
-	if err != nil || !advanced || l.afterLogStartAdvance == nil {
+	if err != nil || !advanced || !inside || l.afterLogStartAdvance == nil {
 		return start, err
 	}
 	if err := l.afterLogStartAdvance(); err != nil {

@@ -97,6 +97,15 @@ func (l *Log) LatestEpoch() int32 {
 	return l.epochs.latestEpoch()
 }
 
+// EpochForOffset returns the leader epoch that wrote offset, -1 when the log's epoch
+// history does not reach back to it. ListOffsets answers it with the offsets it finds, as
+// Kafka does, so that a client can check them against OffsetsForLeaderEpoch later.
+func (l *Log) EpochForOffset(offset int64) int32 {
+	l.epochMu.Lock()
+	defer l.epochMu.Unlock()
+	return l.epochs.epochFor(offset)
+}
+
 // EndOffsetForEpoch answers OffsetsForLeaderEpoch (KIP-101, KIP-279): the largest epoch
 // <= epoch known here and its end offset (the start offset of the next larger epoch, or
 // the log end offset if it is the latest). ok is false, with epoch and offset -1, when

@@ -169,3 +169,17 @@ func TestLogDirsOutput(t *testing.T) {
 		t.Errorf("JSON log dir %+v", d)
 	}
 }
+
+func TestRecordsAndLogDirsHelp(t *testing.T) {
+	for _, args := range [][]string{{"records", "--help"}, {"records", "delete", "--help"}, {"log-dirs", "--help"}, {"log-dirs", "describe", "--help"}} {
+		var out strings.Builder
+		if err := run(args, &out); err != nil || !strings.HasPrefix(out.String(), "Usage: kzoo "+args[0]) {
+			t.Errorf("kzoo %s: %v, printed %q", strings.Join(args, " "), err, out.String())
+		}
+	}
+	for _, tc := range []struct{ args []string }{{[]string{"records"}}, {[]string{"records", "purge"}}, {[]string{"log-dirs", "list"}}} {
+		if err := run(tc.args, io.Discard); err == nil || !strings.Contains(err.Error(), "--help") {
+			t.Errorf("kzoo %s: %v, want an error pointing at --help", strings.Join(tc.args, " "), err)
+		}
+	}
+}
