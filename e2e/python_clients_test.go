@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kmsg"
+
 	"github.com/kzoo/kzoo/e2e/cluster"
 )
 
@@ -113,18 +115,18 @@ func kafkaPythonScenario(t *testing.T, c *cluster.Cluster) {
 		// name: {value, source, read_only, synonyms: [[name, value, source]]}
 		type entry struct {
 			Value    *string `json:"value"`
-			Source   int     `json:"source"`
+			Source   int8    `json:"source"` // a kmsg.ConfigSource
 			ReadOnly bool    `json:"read_only"`
 			Synonyms [][]any `json:"synonyms"`
 		}
 		var topicConfigs map[string]entry
 		if s.ok(t, "describe_topic_configs", &topicConfigs) {
 			retention := topicConfigs["retention.ms"]
-			if retention.Value == nil || *retention.Value != "3600000" || retention.Source != configSourceTopic ||
+			if retention.Value == nil || *retention.Value != "3600000" || kmsg.ConfigSource(retention.Source) != kmsg.ConfigSourceDynamicTopicConfig ||
 				len(retention.Synonyms) == 0 || fmt.Sprint(retention.Synonyms[0]) != "[retention.ms 3600000 1]" {
 				t.Errorf("topic config retention.ms: %+v, want 3600000 set on the topic, first among its synonyms", retention)
 			}
-			if policy := topicConfigs["cleanup.policy"]; policy.Value == nil || *policy.Value != "delete" || policy.Source == configSourceTopic {
+			if policy := topicConfigs["cleanup.policy"]; policy.Value == nil || *policy.Value != "delete" || kmsg.ConfigSource(policy.Source) == kmsg.ConfigSourceDynamicTopicConfig {
 				t.Errorf("topic config cleanup.policy: %+v, want the default delete", policy)
 			}
 		}
@@ -219,12 +221,12 @@ func confluentScenario(t *testing.T, c *cluster.Cluster) {
 
 	type entry struct {
 		Value     *string `json:"value"`
-		Source    int     `json:"source"`
+		Source    int8    `json:"source"` // a kmsg.ConfigSource
 		IsDefault bool    `json:"is_default"`
 	}
-	want := func(t *testing.T, step string, configs map[string]entry, name, value string, source int) {
+	want := func(t *testing.T, step string, configs map[string]entry, name, value string, source kmsg.ConfigSource) {
 		t.Helper()
-		if e := configs[name]; e.Value == nil || *e.Value != value || e.Source != source || e.IsDefault != (source == configSourceDefault) {
+		if e := configs[name]; e.Value == nil || *e.Value != value || kmsg.ConfigSource(e.Source) != source || e.IsDefault != (source == kmsg.ConfigSourceDefaultConfig) {
 			t.Errorf("%s: %s is %+v, want %s from config source %d", step, name, e, value, source)
 		}
 	}
@@ -232,15 +234,15 @@ func confluentScenario(t *testing.T, c *cluster.Cluster) {
 	t.Run("topic configs", func(t *testing.T) {
 		var configs map[string]entry
 		if s.ok(t, "describe_topic_configs", &configs) {
-			want(t, "describe_configs", configs, "retention.ms", "3600000", configSourceTopic)
-			want(t, "describe_configs", configs, "cleanup.policy", "compact", configSourceTopic)
+			want(t, "describe_configs", configs, "retention.ms", "3600000", kmsg.ConfigSourceDynamicTopicConfig)
+			want(t, "describe_configs", configs, "cleanup.policy", "compact", kmsg.ConfigSourceDynamicTopicConfig)
 		}
 		s.ok(t, "alter_topic_configs", nil)
 		// AlterConfigs replaces the topic's whole set: cleanup.policy, not
 		// in the request, falls back to the default.
 		if s.ok(t, "describe_topic_configs_after_alter", &configs) {
-			want(t, "describe_configs after alter_configs", configs, "retention.ms", "7200000", configSourceTopic)
-			want(t, "describe_configs after alter_configs", configs, "cleanup.policy", "delete", configSourceDefault)
+			want(t, "describe_configs after alter_configs", configs, "retention.ms", "7200000", kmsg.ConfigSourceDynamicTopicConfig)
+			want(t, "describe_configs after alter_configs", configs, "cleanup.policy", "delete", kmsg.ConfigSourceDefaultConfig)
 		}
 	})
 
@@ -253,7 +255,7 @@ func confluentScenario(t *testing.T, c *cluster.Cluster) {
 		}
 		s.ok(t, "alter_broker_configs", nil)
 		if s.ok(t, "describe_broker_configs_after_alter", &configs) {
-			want(t, "describe_configs after alter_configs", configs, "log.cleaner.threads", "2", configSourceDynamicBroker)
+			want(t, "describe_configs after alter_configs", configs, "log.cleaner.threads", "2", kmsg.ConfigSourceDynamicBrokerConfig)
 		}
 		s.ok(t, "reset_broker_configs", nil)
 	})
@@ -314,13 +316,6 @@ func confluentScenario(t *testing.T, c *cluster.Cluster) {
 		s.ok(t, "describe_log_dirs", nil)
 	})
 }
-
-// Config sources, as DescribeConfigs v1+ numbers them.
-const (
-	configSourceTopic         = 1
-	configSourceDynamicBroker = 2
-	configSourceDefault       = 5
-)
 
 // requirePython checks that Debian's python3 can import modules: it fails
 // the test in CI and skips it elsewhere when it cannot.
