@@ -505,7 +505,9 @@ func (k *kafkaTools) run(t *testing.T, stdin, tool string, args ...string) toolO
 	cmd.Stdin = strings.NewReader(stdin)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	start := time.Now()
 	err := cmd.Run()
+	took := time.Since(start).Round(time.Millisecond)
 	out := toolOutput{stdout: stdout.String(), stderr: stderr.String()}
 	var exitErr *exec.ExitError
 	switch {
@@ -516,7 +518,7 @@ func (k *kafkaTools) run(t *testing.T, stdin, tool string, args ...string) toolO
 	case err != nil:
 		t.Fatalf("%s %s: %v", tool, strings.Join(args, " "), err)
 	}
-	t.Logf("%s %s: exit %d\nstdout:\n%s\nstderr:\n%s", tool, strings.Join(args, " "), out.exit, out.stdout, out.stderr)
+	t.Logf("%s %s: exit %d after %v\nstdout:\n%s\nstderr:\n%s", tool, strings.Join(args, " "), out.exit, took, out.stdout, out.stderr)
 	return out
 }
 
