@@ -166,7 +166,7 @@ func javaConsoleAndGroups(t *testing.T, c *cluster.Cluster, tools *kafkaTools) {
 		t.Fatalf("kafka-consumer-groups --describe: %d rows, want one per partition", len(rows))
 	}
 	for _, r := range rows {
-		p, _ := strconv.Atoi(r["PARTITION"])
+		p := rowPartition(t, r, len(hws))
 		end := strconv.FormatInt(hws[p], 10)
 		if r["TOPIC"] != topic || r["LOG-END-OFFSET"] != end || r["CURRENT-OFFSET"] != end || r["LAG"] != "0" || r["CONSUMER-ID"] != "-" {
 			t.Errorf("kafka-consumer-groups --describe, partition %d: %v, want offsets %s, lag 0 and no consumer", p, r, end)
@@ -185,7 +185,7 @@ func javaConsoleAndGroups(t *testing.T, c *cluster.Cluster, tools *kafkaTools) {
 		}
 	}
 	for _, r := range tools.groupOffsets(t, group, "--describe") {
-		p, _ := strconv.Atoi(r["PARTITION"])
+		p := rowPartition(t, r, len(hws))
 		end := strconv.FormatInt(hws[p], 10)
 		if r["CURRENT-OFFSET"] != "0" || r["LOG-END-OFFSET"] != end || r["LAG"] != end {
 			t.Errorf("kafka-consumer-groups --describe after the reset, partition %d: %v, want current offset 0 and lag %s", p, r, end)
@@ -557,6 +557,17 @@ func (k *kafkaTools) groupOffsets(t *testing.T, group string, args ...string) []
 		}
 	}
 	return rows
+}
+
+// rowPartition returns the PARTITION column of a kafka-consumer-groups.sh
+// row, failing the test unless it is a partition below partitions.
+func rowPartition(t *testing.T, row map[string]string, partitions int) int {
+	t.Helper()
+	p, err := strconv.Atoi(row["PARTITION"])
+	if err != nil || p < 0 || p >= partitions {
+		t.Fatalf("kafka-consumer-groups row %v: want a partition between 0 and %d", row, partitions-1)
+	}
+	return p
 }
 
 // topicDescription is what kafka-topics.sh --describe prints for a topic:
