@@ -18,7 +18,7 @@ GO_FILES = find . -name '*.go' -not -path './.git/*' -not -path '*/testdata/*' -
 .PHONY: images compose-test
 
 help:
-	@echo 'make deps     install what is missing: Debian zookeeper (with a JRE), kcat; Go modules'
+	@echo 'make deps     install what is missing: Debian zookeeper (with a JRE), kcat, python3-kafka, python3-confluent-kafka; Go modules'
 	@echo 'make build    bin/kzoo-broker and bin/kzoo'
 	@echo 'make run      deps, build, then run a local cluster in the foreground (Ctrl-C stops it)'
 	@echo 'make up       build, then start a local cluster in the background'
@@ -43,6 +43,11 @@ deps:
 	if ! command -v kcat >/dev/null; then \
 		missing+=(kcat); \
 	fi; \
+	for pkg in python3-kafka python3-confluent-kafka; do \
+		if [[ $$(dpkg-query -W -f='$${Status}' "$$pkg" 2>/dev/null) != 'install ok installed' ]]; then \
+			missing+=("$$pkg"); \
+		fi; \
+	done; \
 	if (( $${#missing[@]} > 0 )); then \
 		sudo=(); \
 		if (( $$(id -u) != 0 )); then sudo=(sudo); fi; \
