@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"github.com/kzoo/kzoo/broker/record"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -169,7 +170,7 @@ func TestReadOutOfRange(t *testing.T) {
 func TestAppendChangesOnlyBaseOffsetAndLeaderEpoch(t *testing.T) {
 	l := openLogT(t, t.TempDir(), smallConfig(), OpenOptions{})
 	appendBatches(t, l, 3) // so that the batch below does not start at 0
-	for _, codec := range []int{codecNone, codecGzip, codecZstd} {
+	for _, codec := range []int{record.CodecNone, record.CodecGzip, record.CodecZstd} {
 		spec := plain(5, 2_000)
 		spec.codec = codec
 		original := makeBatch(t, spec)
@@ -553,8 +554,8 @@ func TestConcurrentReadsDuringAppends(t *testing.T) {
 					errs <- err
 					return
 				}
-				first := parseBatchHeader(b)
-				if first.baseOffset > off || first.lastOffset() < off || !crcValid(b[:first.size()]) {
+				first := record.ParseHeader(b)
+				if first.BaseOffset > off || first.LastOffset() < off || !crcValid(b[:first.Size()]) {
 					errs <- errors.New("read returned a batch not holding the offset or failing its CRC")
 					return
 				}

@@ -3,6 +3,7 @@ package storage
 import (
 	"bytes"
 	"errors"
+	"github.com/kzoo/kzoo/broker/record"
 	"maps"
 	"math"
 	"os"
@@ -94,7 +95,7 @@ func fullScanProducers(t testing.TB, l *Log) map[int64]producerEntry {
 	t.Helper()
 	states := newProducerStates()
 	for _, b := range splitTestBatches(t, readAll(t, l)) {
-		states.replay(parseBatchHeader(b))
+		states.replay(record.ParseHeader(b))
 	}
 	return states.entries
 }
@@ -128,8 +129,8 @@ func snapshotOffsets(t testing.TB, dir string) []int64 {
 func TestProducerSnapshotEncoding(t *testing.T) {
 	states := newProducerStates()
 	for i := range 12 {
-		h := parseBatchHeader(makeBatch(t, idempotent(1+i%3, int64(100+i%4), int16(i/6), int32(i*3))))
-		h.baseOffset = int64(10 * i)
+		h := record.ParseHeader(makeBatch(t, idempotent(1+i%3, int64(100+i%4), int16(i/6), int32(i*3))))
+		h.BaseOffset = int64(10 * i)
 		states.replay(h)
 	}
 	states.entries[99] = producerEntry{epoch: 2, lastOffset: 57} // a producer known only by a marker
