@@ -27,6 +27,10 @@ const xerialHeaderSize = 16
 // cost memory in proportion to its own size, never to a length it merely claims.
 const maxSnappyExpansion = 22
 
+// maxSnappyBlock bounds what one raw snappy block, decoded whole, may decode to, whatever
+// the batch may decompress to: a larger block is refused as too large.
+const maxSnappyBlock = 64 << 20
+
 // maxZstdWindow bounds the history a zstd frame may ask the decoder to keep. It is the
 // window every decoder must support per RFC 8878, and more than the 2 MiB clients'
 // default levels use; a frame asking for more is refused rather than allowed to make the
@@ -116,8 +120,8 @@ func decodeSnappyBlock(dst, block []byte, limit int64) ([]byte, error) {
 	if int64(n) > int64(len(block))*maxSnappyExpansion {
 		return nil, fmt.Errorf("snappy block of %d bytes claims to decode to %d: %w", len(block), n, kerr.CorruptMessage)
 	}
-	if int64(n) > limit {
-		return nil, fmt.Errorf("snappy block decodes to %d bytes, more than the %d a batch may: %w", n, limit, errTooLarge)
+	if bound := min(limit, maxSnappyBlock); int64(n) > bound {
+		return nil, fmt.Errorf("snappy block decodes to %d bytes, more than the %d a block may: %w", n, bound, errTooLarge)
 	}
 	if cap(dst) < n {
 		dst = make([]byte, n)
@@ -206,5 +210,5 @@ func asCorrupt(err error) error {
 	if errors.Is(err, io.EOF) {
 		err = io.ErrUnexpectedEOF
 	}
-	return fmt.Errorf("%v: %w", err, kerr.CorruptMessage)
+	return fmt.Errorf("%w: %w", err, kerr.CorruptMessage)
 }

@@ -20,6 +20,10 @@ const (
 	// the rest without copying it: what validation and timestamp lookups need. Memory stays
 	// within the Reader's fixed buffers whatever the records hold.
 	Skim Mode = iota
+	// Keys is Skim that also yields each record's key: what the cleaner needs to decide
+	// which records stay. A key is copied from a compressed batch, so memory grows with
+	// the largest key, within the Reader's limit.
+	Keys
 	// Whole also yields each record's bytes, key and value. A record of a compressed batch
 	// is copied into the Reader's buffer, so memory grows with the largest record, within
 	// the Reader's limit.
@@ -35,10 +39,11 @@ type Record struct {
 	// KeyLength and ValueLength are -1 for a null key or value (a null value is a tombstone).
 	KeyLength, ValueLength int32
 
-	// Set in Whole mode only. Key is nil when the key is null, Value when the value is.
-	Key, Value []byte
-	// Body is the whole record after its length prefix, in Whole mode.
-	Body []byte
+	// Key is set in Keys and Whole mode, nil when the key is null.
+	Key []byte
+	// Value (nil when null) and Body, the whole record after its length prefix, are set
+	// in Whole mode only.
+	Value, Body []byte
 }
 
 // minDecompressedLimit is the least a batch may decompress to, whatever the configured
@@ -102,6 +107,9 @@ func (r *Reader) Reset(h Header, batch []byte, mode Mode, limit int64) {
 	r.rec = Record{}
 	if cap(r.scratch) > retainedScratch {
 		r.scratch = nil
+	}
+	if cap(r.dec.snappy) > retainedScratch {
+		r.dec.snappy = nil
 	}
 	payload := batch[HeaderSize:]
 	r.compressed = h.Codec() != CodecNone
@@ -206,7 +214,7 @@ func (r *Reader) nextInPlace() error {
 	}
 	body := r.buf[n : n+int(length) : n+int(length)]
 	r.buf = r.buf[n+int(length):]
-	return parseBody(body, &r.rec, r.mode == Whole)
+	return parseBody(body, &r.rec, r.mode)
 }
 
 // missing explains a record length that binary.Varint could not read (n <= 0).
@@ -237,19 +245,21 @@ func (r *Reader) nextStreamed() error {
 		if err != nil {
 			return asCorrupt(fmt.Errorf("record of %d bytes: %w", length, err))
 		}
-		return parseBody(r.scratch, &r.rec, true)
+		return parseBody(r.scratch, &r.rec, Whole)
 	case length <= streamBufferSize:
 		body, err := r.stream.Peek(int(length))
 		if err != nil {
 			return asCorrupt(fmt.Errorf("record of %d bytes: %w", length, err))
 		}
-		if err := parseBody(body, &r.rec, false); err != nil {
+		if err := parseBody(body, &r.rec, r.mode); err != nil {
 			return err
 		}
+		// The record's slices stay valid in the read-ahead until the next read, which
+		// the next call of Next makes.
 		_, _ = r.stream.Discard(len(body)) // cannot fail: the bytes are buffered
 		return nil
 	default:
-		return skimStream(r.stream, length, &r.rec)
+		return skimStream(r.stream, length, &r.rec, r.mode == Keys, &r.scratch)
 	}
 }
 
@@ -271,8 +281,8 @@ func readGrowing(r io.Reader, buf []byte, n int) ([]byte, error) {
 }
 
 // parseBody decodes body, one record without its length prefix, into rec, checking that
-// its fields fill it exactly. With keep it sets rec's slices, which alias body.
-func parseBody(body []byte, rec *Record, keep bool) error {
+// its fields fill it exactly. It sets the slices of rec that mode asks for, aliasing body.
+func parseBody(body []byte, rec *Record, mode Mode) error {
 	c := sliceCursor{b: body}
 	rec.Attributes = int8(c.byte())
 	rec.TimestampDelta = c.varint()
@@ -299,10 +309,12 @@ func parseBody(body []byte, rec *Record, keep bool) error {
 	if c.err != nil {
 		return fmt.Errorf("record of %d bytes: %v: %w", len(body), c.err, kerr.CorruptMessage)
 	}
-	if keep {
+	rec.Key, rec.Value, rec.Body = nil, nil, nil
+	switch mode {
+	case Keys:
+		rec.Key = key
+	case Whole:
 		rec.Key, rec.Value, rec.Body = key, value, body
-	} else {
-		rec.Key, rec.Value, rec.Body = nil, nil, nil
 	}
 	return nil
 }
@@ -373,14 +385,26 @@ func (c *sliceCursor) take(n int32) []byte {
 }
 
 // skimStream decodes the head of a record of length bytes from s and steps over the rest,
-// checking its framing as parseBody does, without holding more than s's buffer.
-func skimStream(s *bufio.Reader, length int64, rec *Record) error {
+// checking its framing as parseBody does, without holding more than s's buffer and, with
+// wantKey, the key, which it copies into *scratch.
+func skimStream(s *bufio.Reader, length int64, rec *Record, wantKey bool, scratch *[]byte) error {
 	c := streamCursor{r: s, left: length}
 	rec.Attributes = int8(c.byte())
 	rec.TimestampDelta = c.varint()
 	rec.OffsetDelta = c.varint32()
 	rec.KeyLength = c.length()
-	c.skip(rec.KeyLength)
+	rec.Key, rec.Value, rec.Body = nil, nil, nil
+	if wantKey && rec.KeyLength >= 0 && c.err == nil {
+		if int64(rec.KeyLength) > c.left {
+			c.err = errPastRecord
+		} else {
+			*scratch, c.err = readGrowing(s, (*scratch)[:0], int(rec.KeyLength))
+			c.left -= int64(len(*scratch))
+			rec.Key = *scratch
+		}
+	} else {
+		c.skip(rec.KeyLength)
+	}
 	rec.ValueLength = c.length()
 	c.skip(rec.ValueLength)
 	headers := c.varint32()
@@ -401,7 +425,6 @@ func skimStream(s *bufio.Reader, length int64, rec *Record) error {
 	if c.err != nil {
 		return asCorrupt(fmt.Errorf("record of %d bytes: %w", length, c.err))
 	}
-	rec.Key, rec.Value, rec.Body = nil, nil, nil
 	return nil
 }
 

@@ -44,12 +44,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/kzoo/kzoo/broker/record"
 	"math"
 	"path/filepath"
 	"time"
 
+	"github.com/kzoo/kzoo/broker/record"
 	"github.com/sirupsen/logrus"
+	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 // errCleanAborted reports that a clean stopped because the log changed underneath it.
@@ -395,7 +396,7 @@ func (p *cleanPass) buildOffsetMap(ctx context.Context) (end int64, err error) {
 			if err := h.CheckCRC(batch); err != nil {
 				return 0, err
 			}
-			p.reader.Reset(h, batch, record.Whole, p.readLimit)
+			p.reader.Reset(h, batch, record.Keys, p.readLimit)
 			for p.reader.Next() {
 				rec := p.reader.Record()
 				if offset := h.BaseOffset + int64(rec.OffsetDelta); offset >= from && rec.Key != nil {
@@ -503,15 +504,12 @@ func (p *cleanPass) cleanBatch(h record.Header, batch []byte) (cleanedBatch, err
 	if err := h.CheckCRC(batch); err != nil {
 		return cleanedBatch{}, err
 	}
-	b := &p.builder
-	b.reset()
+	// Decide from the keys alone first: most batches stay whole or go whole, and those
+	// need no record copied.
 	removed := 0
-	p.reader.Reset(h, batch, record.Whole, p.readLimit)
+	p.reader.Reset(h, batch, record.Keys, p.readLimit)
 	for p.reader.Next() {
-		rec := p.reader.Record()
-		if p.retain(h.BaseOffset+int64(rec.OffsetDelta), rec) {
-			b.keep(h, rec)
-		} else {
+		if !p.retain(h.BaseOffset+int64(p.reader.Record().OffsetDelta), p.reader.Record()) {
 			removed++
 		}
 	}
@@ -520,14 +518,40 @@ func (p *cleanPass) cleanBatch(h record.Header, batch []byte) (cleanedBatch, err
 		return cleanedBatch{}, err
 	case removed == 0:
 		return cleanedBatch{bytes: batch}, nil
-	case b.count > 0:
-		out, err := b.build(h, batch)
-		return cleanedBatch{bytes: out, removedRecords: removed, changed: true}, err
+	case removed < int(h.RecordCount):
+		return p.rebuild(h, batch, removed)
 	case p.isProducersLastBatch(h):
-		return cleanedBatch{bytes: b.buildEmpty(h, batch), removedRecords: removed, changed: true}, nil
+		return cleanedBatch{bytes: p.builder.buildEmpty(h, batch), removedRecords: removed, changed: true}, nil
 	default:
 		return cleanedBatch{removedRecords: removed, changed: true}, nil
 	}
+}
+
+// rebuildLimit bounds the records a rebuilt batch may decompress to, since the cleaner
+// holds the kept ones uncompressed: a larger batch is kept as it is, which compaction
+// allows (it promises to keep each key's latest record, not to remove every older one).
+const rebuildLimit = 64 << 20
+
+// rebuild writes the batch h (bytes batch) without the removed records that retain
+// refuses.
+func (p *cleanPass) rebuild(h record.Header, batch []byte, removed int) (cleanedBatch, error) {
+	b := &p.builder
+	b.reset()
+	p.reader.Reset(h, batch, record.Whole, min(p.readLimit, rebuildLimit))
+	for p.reader.Next() {
+		if rec := p.reader.Record(); p.retain(h.BaseOffset+int64(rec.OffsetDelta), rec) {
+			b.keep(h, rec)
+		}
+	}
+	if err := p.reader.Err(); err != nil {
+		if errors.Is(err, kerr.MessageTooLarge) {
+			p.log.logger.WithError(err).WithField("offset", h.BaseOffset).Warn("cleaner keeps a batch too large to rebuild as it is")
+			return cleanedBatch{bytes: batch}, nil
+		}
+		return cleanedBatch{}, err
+	}
+	out, err := b.build(h, batch)
+	return cleanedBatch{bytes: out, removedRecords: removed, changed: true}, err
 }
 
 // retain decides whether the record at offset stays in the log.

@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"github.com/kzoo/kzoo/broker/record"
 	"hash/crc32"
 	"math"
 	"math/rand/v2"
@@ -20,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kzoo/kzoo/broker/record"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"

@@ -3,9 +3,10 @@ package storage
 import (
 	"encoding/binary"
 	"fmt"
-	"github.com/kzoo/kzoo/broker/record"
 	"sort"
 	"sync"
+
+	"github.com/kzoo/kzoo/broker/record"
 )
 
 // Sizes of one entry of the on-disk index files.

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"github.com/kzoo/kzoo/broker/record"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -14,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kzoo/kzoo/broker/record"
+	"github.com/kzoo/kzoo/broker/record/recordtest"
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
@@ -284,6 +285,24 @@ func TestAppendRejectsBadBatches(t *testing.T) {
 			return recrc(b)
 		}, kerr.CorruptMessage},
 		{"too large", func() []byte { spec := plain(3, 0); spec.valueSize = 400; return makeBatch(t, spec) }, kerr.MessageTooLarge},
+		{"declares 3 records, holds 1", func() []byte {
+			return recordtest.Frame(record.CodecNone, 3, recordtest.Records(recordtest.Record{Key: []byte("k")}))
+		}, kerr.CorruptMessage},
+		{"declares 3 compressed records, holds 1", func() []byte {
+			b, err := recordtest.Batch(recordtest.Codecs()[5], 3, recordtest.Records(recordtest.Record{Key: []byte("k")}))
+			must(t, err)
+			return b
+		}, kerr.CorruptMessage},
+		{"record longer than its fields", func() []byte {
+			records := recordtest.Records(recordtest.Record{Key: []byte("k")})
+			records[0] += 2 // the zigzag length prefix, one more than the fields
+			return recordtest.Frame(record.CodecNone, 1, append(records, 0))
+		}, kerr.CorruptMessage},
+		{"transactional", func() []byte {
+			b := makeBatch(t, idempotent(3, 9, 0, 0))
+			binary.BigEndian.PutUint16(b[21:], 0x10)
+			return recrc(b)
+		}, kerr.InvalidTxnState},
 		{"good batch then a bad one", func() []byte { b := good(); bad := good(); bad[70] ^= 1; return append(b, bad...) }, kerr.CorruptMessage},
 	}
 	cfg := smallConfig()

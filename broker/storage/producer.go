@@ -2,8 +2,8 @@ package storage
 
 import (
 	"fmt"
-	"github.com/kzoo/kzoo/broker/record"
 
+	"github.com/kzoo/kzoo/broker/record"
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 

@@ -3,10 +3,10 @@ package storage
 import (
 	"bytes"
 	"errors"
-	"github.com/kzoo/kzoo/broker/record"
 	"math"
 	"testing"
 
+	"github.com/kzoo/kzoo/broker/record"
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 

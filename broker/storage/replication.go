@@ -3,11 +3,11 @@ package storage
 import (
 	"errors"
 	"fmt"
-	"github.com/kzoo/kzoo/broker/record"
 	"io/fs"
 	"os"
 	"path/filepath"
 
+	"github.com/kzoo/kzoo/broker/record"
 	"github.com/sirupsen/logrus"
 	"github.com/twmb/franz-go/pkg/kerr"
 )

@@ -2,9 +2,9 @@ package storage
 
 import (
 	"fmt"
-	"github.com/kzoo/kzoo/broker/record"
 	"io"
 
+	"github.com/kzoo/kzoo/broker/record"
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 

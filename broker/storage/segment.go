@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"github.com/kzoo/kzoo/broker/record"
 	"io/fs"
 	"math"
 	"os"
@@ -12,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/kzoo/kzoo/broker/record"
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 

@@ -4,12 +4,13 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"github.com/kzoo/kzoo/broker/record"
 	"hash/crc32"
 	"io/fs"
 	"os"
 	"slices"
 	"sort"
+
+	"github.com/kzoo/kzoo/broker/record"
 )
 
 // Producer state snapshots.

@@ -3,7 +3,6 @@ package storage
 import (
 	"bytes"
 	"errors"
-	"github.com/kzoo/kzoo/broker/record"
 	"maps"
 	"math"
 	"os"
@@ -12,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/kzoo/kzoo/broker/record"
 )
 
 // producerWorkload is what idempotent producers appended to a log.

@@ -2,9 +2,10 @@ package storage
 
 import (
 	"fmt"
-	"github.com/kzoo/kzoo/broker/record"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/kzoo/kzoo/broker/record"
 )
 
 type stampedOffset struct{ offset, timestamp int64 }
