@@ -53,8 +53,8 @@ type Log struct {
 	recoveryPoint  atomic.Int64
 	highWatermark  atomic.Int64
 	closed         atomic.Bool
-	windows        sync.Pool // of *[]byte, readWindowSize long
-	readers        sync.Pool // of *record.Reader, validating appends
+	windows        sync.Pool   // of *[]byte, readWindowSize long
+	readers        *readerPool // validating appends
 
 	// cleanerCheckpoint is the first dirty offset of a compacted log: everything below it
 	// has been cleaned at least once. Written with mu held; the Manager checkpoints it.
@@ -125,10 +125,12 @@ type AppendResult struct {
 // The producer state comes from the newest readable snapshot within the log's range,
 // followed by the headers of the batches after it.
 func Open(dir string, cfg Config, opts OpenOptions) (*Log, error) {
-	return openLog(dir, cfg, opts, nil)
+	return openLog(dir, cfg, opts, nil, nil)
 }
 
-func openLog(dir string, cfg Config, opts OpenOptions, reaper *fileReaper) (*Log, error) {
+// openLog opens the log in dir. A Manager's logs share its reaper and reader pool; a log
+// opened alone (both nil) has its own.
+func openLog(dir string, cfg Config, opts OpenOptions, reaper *fileReaper, readers *readerPool) (*Log, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("open log %s: %w", dir, err)
 	}
@@ -137,6 +139,7 @@ func openLog(dir string, cfg Config, opts OpenOptions, reaper *fileReaper) (*Log
 		logger:    opts.Logger,
 		now:       opts.Now,
 		reaper:    reaper,
+		readers:   readers,
 		cfg:       cfg,
 		producers: newProducerStates(),
 	}
@@ -151,6 +154,9 @@ func openLog(dir string, cfg Config, opts OpenOptions, reaper *fileReaper) (*Log
 	}
 	if l.reaper == nil {
 		l.reaper, l.ownsReaper = &fileReaper{}, true
+	}
+	if l.readers == nil {
+		l.readers = &readerPool{}
 	}
 	l.windows.New = func() any {
 		b := make([]byte, readWindowSize)
@@ -492,6 +498,20 @@ func (l *Log) AppendAsLeader(records []byte, leaderEpoch int32) (AppendResult, e
 	return res, nil
 }
 
+// readerPool lends record readers to appends. A Manager's logs share one, so that the
+// decoders the readers keep grow in number with the appends in flight, not with the
+// partitions.
+type readerPool struct{ pool sync.Pool }
+
+func (p *readerPool) get() *record.Reader {
+	if r, ok := p.pool.Get().(*record.Reader); ok {
+		return r
+	}
+	return new(record.Reader)
+}
+
+func (p *readerPool) put(r *record.Reader) { p.pool.Put(r) }
+
 // validateRecords checks the batches refs of records from a producer against cfg: their
 // size, then their records (count and framing, and keys where the log is compacted), as
 // Kafka's validator does. Values are stepped over, never materialised, and a compressed
@@ -503,11 +523,8 @@ func (l *Log) validateRecords(records []byte, refs []record.Ref, cfg Config) err
 			return fmt.Errorf("batch of %d bytes exceeds max.message.bytes %d: %w", r.Hdr.Size(), cfg.MaxMessageBytes, kerr.MessageTooLarge)
 		}
 	}
-	reader, _ := l.readers.Get().(*record.Reader)
-	if reader == nil {
-		reader = new(record.Reader)
-	}
-	defer l.readers.Put(reader)
+	reader := l.readers.get()
+	defer l.readers.put(reader)
 	limit := record.DecompressedLimit(cfg.MaxMessageBytes)
 	for _, r := range refs {
 		if err := reader.Validate(r.Hdr, r.Bytes(records), limit, cfg.Compact); err != nil {

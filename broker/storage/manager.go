@@ -47,10 +47,11 @@ const (
 
 // Manager owns the partition logs of a broker's log directories.
 type Manager struct {
-	cfg    ManagerConfig
-	logger logrus.FieldLogger
-	dirs   []*logDir
-	reaper fileReaper // files of deleted segments of every log
+	cfg     ManagerConfig
+	logger  logrus.FieldLogger
+	dirs    []*logDir
+	reaper  fileReaper // files of deleted segments of every log
+	readers readerPool // of every log's appends
 
 	checkpointMu sync.Mutex // serialises checkpoint writes
 
@@ -361,7 +362,7 @@ func (m *Manager) GetOrCreate(tp TopicPartition, cfg Config) (*Log, error) {
 		Logger:        m.logger.WithFields(logrus.Fields{"topic": tp.Topic, "partition": tp.Partition}),
 
 		CleanerCheckpoint: firstDirty,
-	}, &m.reaper)
+	}, &m.reaper, &m.readers)
 
 	m.mu.Lock()
 	delete(m.opening, tp)
