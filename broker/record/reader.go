@@ -168,6 +168,7 @@ func (r *Reader) Close() { r.dec.close() }
 // problem: framing, count, size, and, when requireKeys is set, a record without a key
 // (INVALID_RECORD, as a compacted topic cannot keep one).
 func (r *Reader) Validate(h Header, batch []byte, limit int64, requireKeys bool) error {
+	defer r.release()
 	r.Reset(h, batch, Skim, limit)
 	for r.Next() {
 		if requireKeys && r.rec.KeyLength < 0 {
@@ -180,6 +181,13 @@ func (r *Reader) Validate(h Header, batch []byte, limit int64, requireKeys bool)
 // ErrKeylessRecord is why a compacted log refuses a batch: the cleaner keeps one record
 // per key, so a record without one could never be compacted (Kafka refuses it likewise).
 var ErrKeylessRecord = fmt.Errorf("compacted topic cannot accept a record without a key: %w", kerr.InvalidRecord)
+
+// release drops the Reader's references to the batch it read, so that a Reader kept
+// for reuse does not keep a request's bytes alive.
+func (r *Reader) release() {
+	r.buf, r.rec = nil, Record{}
+	r.dec.src.Reset(nil)
+}
 
 func (r *Reader) fail(err error) {
 	r.done = true
@@ -205,9 +213,12 @@ func (r *Reader) checkEnd() {
 
 // nextInPlace decodes the next record of an uncompressed batch where it lies.
 func (r *Reader) nextInPlace() error {
-	length, n := binary.Varint(r.buf)
-	if n <= 0 {
-		return r.missing(n)
+	if len(r.buf) == 0 {
+		return fmt.Errorf("the batch ends, but the header declares %d records: %w", r.h.RecordCount, kerr.CorruptMessage)
+	}
+	length, n := varintAt(r.buf, 0)
+	if n < 0 {
+		return fmt.Errorf("bad record length varint: %w", kerr.CorruptMessage)
 	}
 	if length < 0 || length > int64(len(r.buf)-n) {
 		return fmt.Errorf("record length %d with %d bytes left: %w", length, len(r.buf)-n, kerr.CorruptMessage)
@@ -215,14 +226,6 @@ func (r *Reader) nextInPlace() error {
 	body := r.buf[n : n+int(length) : n+int(length)]
 	r.buf = r.buf[n+int(length):]
 	return parseBody(body, &r.rec, r.mode)
-}
-
-// missing explains a record length that binary.Varint could not read (n <= 0).
-func (r *Reader) missing(n int) error {
-	if n == 0 && len(r.buf) == 0 {
-		return fmt.Errorf("the batch ends, but the header declares %d records: %w", r.h.RecordCount, kerr.CorruptMessage)
-	}
-	return fmt.Errorf("bad record length varint: %w", kerr.CorruptMessage)
 }
 
 // nextStreamed decodes the next record of a compressed batch from the stream.
@@ -282,106 +285,100 @@ func readGrowing(r io.Reader, buf []byte, n int) ([]byte, error) {
 
 // parseBody decodes body, one record without its length prefix, into rec, checking that
 // its fields fill it exactly. It sets the slices of rec that mode asks for, aliasing body.
+// It is the produce path's per-record cost, so it works on indexes into body, one index
+// of -1 standing for any malformation.
 func parseBody(body []byte, rec *Record, mode Mode) error {
-	c := sliceCursor{b: body}
-	rec.Attributes = int8(c.byte())
-	rec.TimestampDelta = c.varint()
-	rec.OffsetDelta = c.varint32()
-	rec.KeyLength = c.length()
-	key := c.take(rec.KeyLength)
-	rec.ValueLength = c.length()
-	value := c.take(rec.ValueLength)
-	headers := c.varint32()
-	if headers < 0 && c.err == nil {
-		c.err = fmt.Errorf("%d headers", headers)
+	if len(body) == 0 {
+		return fmt.Errorf("empty record: %w", kerr.CorruptMessage)
 	}
-	for i := int32(0); i < headers && c.err == nil; i++ {
-		keyLen := c.varint32()
-		if keyLen < 0 && c.err == nil {
-			c.err = fmt.Errorf("header %d: key length %d", i, keyLen)
+	rec.Attributes = int8(body[0])
+	timestampDelta, i := varintAt(body, 1)
+	offsetDelta, i := varintAt(body, i)
+	if i >= 0 && offsetDelta != int64(int32(offsetDelta)) {
+		i = -1
+	}
+	keyLength, keyAt, i := fieldAt(body, i)
+	valueLength, valueAt, i := fieldAt(body, i)
+	headers, i := varintAt(body, i)
+	if headers < 0 || headers > int64(len(body)) {
+		i = -1 // each header takes two bytes at least
+	}
+	for h := int64(0); h < headers && i >= 0; h++ {
+		var keyLen int32
+		if keyLen, _, i = fieldAt(body, i); keyLen < 0 {
+			i = -1 // a header key is not nullable
 		}
-		c.take(keyLen)
-		c.take(c.length())
+		_, _, i = fieldAt(body, i)
 	}
-	if c.err == nil && len(c.b) > 0 {
-		c.err = fmt.Errorf("%d bytes follow the record's fields", len(c.b))
+	switch {
+	case i < 0:
+		return fmt.Errorf("record of %d bytes: a field is malformed or runs past the record's end: %w", len(body), kerr.CorruptMessage)
+	case i < len(body):
+		return fmt.Errorf("record of %d bytes: %d bytes follow its fields: %w", len(body), len(body)-i, kerr.CorruptMessage)
 	}
-	if c.err != nil {
-		return fmt.Errorf("record of %d bytes: %v: %w", len(body), c.err, kerr.CorruptMessage)
-	}
+	rec.TimestampDelta, rec.OffsetDelta = timestampDelta, int32(offsetDelta)
+	rec.KeyLength, rec.ValueLength = keyLength, valueLength
 	rec.Key, rec.Value, rec.Body = nil, nil, nil
-	switch mode {
-	case Keys:
-		rec.Key = key
-	case Whole:
-		rec.Key, rec.Value, rec.Body = key, value, body
+	if mode == Skim {
+		return nil
+	}
+	if keyLength >= 0 {
+		rec.Key = body[keyAt : keyAt+int(keyLength) : keyAt+int(keyLength)]
+	}
+	if mode == Whole {
+		if valueLength >= 0 {
+			rec.Value = body[valueAt : valueAt+int(valueLength) : valueAt+int(valueLength)]
+		}
+		rec.Body = body
 	}
 	return nil
 }
 
-// sliceCursor reads the fields of a record in memory, remembering the first problem;
-// after one every read yields zero values.
-type sliceCursor struct {
-	b   []byte
-	err error
+// varintAt decodes the zigzag varint at b[i:] and returns it with the index after it; the
+// index is -1 if the varint is malformed, truncated, or i already was -1.
+func varintAt(b []byte, i int) (int64, int) {
+	// Most fields of most records are one-byte varints; this path inlines.
+	if uint(i) < uint(len(b)) && b[i] < 0x80 {
+		u := int64(b[i])
+		return u>>1 ^ -(u & 1), i + 1
+	}
+	return longVarintAt(b, i)
 }
 
-func (c *sliceCursor) byte() byte {
-	if c.err != nil {
-		return 0
+func longVarintAt(b []byte, i int) (int64, int) {
+	if i < 0 || i > len(b) {
+		return 0, -1
 	}
-	if len(c.b) == 0 {
-		c.err = io.ErrUnexpectedEOF
-		return 0
+	if i+1 < len(b) && b[i+1] < 0x80 && b[i] >= 0x80 {
+		// Two bytes, as lengths from 64 to 8191 take.
+		u := int64(b[i]&0x7f) | int64(b[i+1])<<7
+		return u>>1 ^ -(u & 1), i + 2
 	}
-	v := c.b[0]
-	c.b = c.b[1:]
-	return v
-}
-
-func (c *sliceCursor) varint() int64 {
-	if c.err != nil {
-		return 0
-	}
-	v, n := binary.Varint(c.b)
+	v, n := binary.Varint(b[i:])
 	if n <= 0 {
-		c.err = errors.New("bad varint")
-		return 0
+		return 0, -1
 	}
-	c.b = c.b[n:]
-	return v
+	return v, i + n
 }
 
-func (c *sliceCursor) varint32() int32 {
-	v := c.varint()
-	if v < math.MinInt32 || v > math.MaxInt32 {
-		c.err = fmt.Errorf("varint %d overflows 32 bits", v)
-		return 0
+// fieldAt decodes a nullable field at b[i:]: its length (-1 for null), where its bytes
+// start, and the index after them; that index is -1 if the field is malformed or runs
+// past b.
+func fieldAt(b []byte, i int) (length int32, at, next int) {
+	var n int64
+	if uint(i) < uint(len(b)) && b[i] < 0x80 { // varintAt's fast path, which does not inline
+		u := int64(b[i])
+		n, i = u>>1^-(u&1), i+1
+	} else {
+		n, i = longVarintAt(b, i)
 	}
-	return int32(v)
-}
-
-// length reads the length of a nullable field: -1 for null, else at least 0.
-func (c *sliceCursor) length() int32 {
-	n := c.varint32()
-	if n < -1 && c.err == nil {
-		c.err = fmt.Errorf("length %d", n)
+	if i < 0 || n < -1 || n > int64(len(b)-i) {
+		return 0, 0, -1
 	}
-	return n
-}
-
-// take returns the next n bytes, nil for n < 0.
-func (c *sliceCursor) take(n int32) []byte {
-	if c.err != nil || n < 0 {
-		return nil
+	if n < 0 {
+		return -1, i, i
 	}
-	if int64(n) > int64(len(c.b)) {
-		c.err = fmt.Errorf("field of %d bytes with %d left", n, len(c.b))
-		return nil
-	}
-	v := c.b[:n:n]
-	c.b = c.b[n:]
-	return v
+	return int32(n), i, i + int(n)
 }
 
 // skimStream decodes the head of a record of length bytes from s and steps over the rest,
