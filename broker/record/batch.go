@@ -41,6 +41,7 @@ const (
 	// MinBatchLength is the smallest length field a batch can have: a header with no records.
 	MinBatchLength = HeaderSize - LogOverhead
 
+	// CurrentMagic is the only batch format kzoo accepts from producers and writes.
 	CurrentMagic = 2
 )
 

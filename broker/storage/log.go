@@ -459,11 +459,12 @@ func (l *Log) checkpointTruncation() error {
 }
 
 // AppendAsLeader validates and appends the record batches in records (one or more magic-v2
-// batches, as a Produce request carries them). It modifies records in place: sets each
-// batch's base offset (consecutively from the log end offset) and partition leader epoch
-// (both outside the CRC), then writes the bytes unchanged otherwise (no per-record decoding
-// or re-encoding; with LogAppendTime the batch's max timestamp and timestamp-type attribute
-// are set and the CRC recomputed).
+// batches, as a Produce request carries them). Validation walks each batch's records (see
+// validateRecords) without copying them. It modifies records in place: sets each batch's
+// base offset (consecutively from the log end offset) and partition leader epoch (both
+// outside the CRC), then writes the bytes unchanged otherwise (no re-encoding; with
+// LogAppendTime the batch's max timestamp and timestamp-type attribute are set and the CRC
+// recomputed).
 //
 // Either every batch is appended or none is. When an idempotent producer resends a batch
 // already in the log, nothing is appended and the result reports the first append.
