@@ -292,14 +292,31 @@ func parseBody(body []byte, rec *Record, mode Mode) error {
 		return fmt.Errorf("empty record: %w", kerr.CorruptMessage)
 	}
 	rec.Attributes = int8(body[0])
-	timestampDelta, i := varintAt(body, 1)
-	offsetDelta, i := varintAt(body, i)
+	// Each field tries the inlined one-byte case first: this is the produce path's cost
+	// per record.
+	timestampDelta, i, ok := varint1(body, 1)
+	if !ok {
+		timestampDelta, i = longVarintAt(body, i)
+	}
+	offsetDelta, i, ok := varint1(body, i)
+	if !ok {
+		offsetDelta, i = longVarintAt(body, i)
+	}
 	if i >= 0 && offsetDelta != int64(int32(offsetDelta)) {
 		i = -1
 	}
-	keyLength, keyAt, i := fieldAt(body, i)
-	valueLength, valueAt, i := fieldAt(body, i)
-	headers, i := varintAt(body, i)
+	keyLength, keyAt, i, ok := field1(body, i)
+	if !ok {
+		keyLength, keyAt, i = fieldAt(body, i)
+	}
+	valueLength, valueAt, i, ok := field1(body, i)
+	if !ok {
+		valueLength, valueAt, i = fieldAt(body, i)
+	}
+	headers, i, ok := varint1(body, i)
+	if !ok {
+		headers, i = longVarintAt(body, i)
+	}
 	if headers < 0 || headers > int64(len(body)) {
 		i = -1 // each header takes two bytes at least
 	}
@@ -343,6 +360,29 @@ func varintAt(b []byte, i int) (int64, int) {
 		return u>>1 ^ -(u & 1), i + 1
 	}
 	return longVarintAt(b, i)
+}
+
+// varint1 is the case of varintAt small enough to inline: a one-byte varint. It reports
+// false, leaving i as it was, for any other.
+func varint1(b []byte, i int) (v int64, next int, ok bool) {
+	if uint(i) < uint(len(b)) && b[i] < 0x80 {
+		u := int64(b[i])
+		return u>>1 ^ -(u & 1), i + 1, true
+	}
+	return 0, i, false
+}
+
+// field1 is the case of fieldAt small enough to inline: a one-byte length. It reports
+// false, leaving i as it was, for any other.
+func field1(b []byte, i int) (length int32, at, next int, ok bool) {
+	if uint(i) < uint(len(b)) && b[i] < 0x80 {
+		u := int32(b[i])
+		n := u>>1 ^ -(u & 1)
+		if rest := len(b) - i - 1; n <= int32(rest) && n >= -1 {
+			return n, i + 1, i + 1 + int(max(n, 0)), true
+		}
+	}
+	return 0, 0, i, false
 }
 
 func longVarintAt(b []byte, i int) (int64, int) {
