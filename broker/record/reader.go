@@ -68,6 +68,10 @@ const streamBufferSize = 32 << 10
 // larger one, grown for an exceptional record, is dropped at the next Reset.
 const retainedScratch = 1 << 20
 
+// retainedSnappy is retainedScratch for the decoded raw snappy block, which holds a whole
+// batch's records: enough for the batches of producers' default sizes.
+const retainedSnappy = 8 << 20
+
 // Reader iterates the records of one batch at a time, decompressing a compressed batch as
 // a stream. It checks the framing Kafka checks: each record's fields fill exactly the
 // length its prefix declares, the records fill the batch exactly, and there are as many as
@@ -108,7 +112,7 @@ func (r *Reader) Reset(h Header, batch []byte, mode Mode, limit int64) {
 	if cap(r.scratch) > retainedScratch {
 		r.scratch = nil
 	}
-	if cap(r.dec.snappy) > retainedScratch {
+	if cap(r.dec.snappy) > retainedSnappy {
 		r.dec.snappy = nil
 	}
 	payload := batch[HeaderSize:]
