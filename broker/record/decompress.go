@@ -45,12 +45,11 @@ type decompressors struct {
 	lz4    *lz4.Reader
 	zstd   *zstd.Decoder
 	xerial xerialReader
-	snappy []byte // the decoded raw snappy block
-	block  bytes.Reader
+	snappy []byte // the decoded raw snappy block, or the current xerial block
 }
 
 // open returns a reader of the decompressed records section payload, compressed with
-// codec (not CodecNone). The reader stays valid until the next open.
+// codec (neither CodecNone nor raw snappy). The reader stays valid until the next open.
 func (d *decompressors) open(codec int, payload []byte, limit int64) (io.Reader, error) {
 	d.src.Reset(payload)
 	switch codec {
@@ -66,17 +65,11 @@ func (d *decompressors) open(codec int, payload []byte, limit int64) (io.Reader,
 		}
 		return d.gzip, nil
 	case CodecSnappy:
-		if bytes.HasPrefix(payload, xerialMagic) {
-			d.xerial.reset(payload[min(len(payload), xerialHeaderSize):], &d.snappy, limit)
-			return &d.xerial, nil
+		if !bytes.HasPrefix(payload, xerialMagic) {
+			return nil, errors.New("raw snappy is decoded whole, by rawSnappy")
 		}
-		decoded, err := decodeSnappyBlock(d.snappy[:0], payload, limit)
-		if err != nil {
-			return nil, err
-		}
-		d.snappy = decoded
-		d.block.Reset(decoded)
-		return &d.block, nil
+		d.xerial.reset(payload[min(len(payload), xerialHeaderSize):], &d.snappy, limit)
+		return &d.xerial, nil
 	case CodecLz4:
 		if d.lz4 == nil {
 			d.lz4 = lz4.NewReader(&d.src)
@@ -101,6 +94,17 @@ func (d *decompressors) open(codec int, payload []byte, limit int64) (io.Reader,
 	default:
 		return nil, fmt.Errorf("unknown compression codec %d: %w", codec, kerr.CorruptMessage)
 	}
+}
+
+// rawSnappy decodes a records section compressed as one raw snappy block, which cannot
+// be streamed. The result is valid until the next call.
+func (d *decompressors) rawSnappy(payload []byte, limit int64) ([]byte, error) {
+	decoded, err := decodeSnappyBlock(d.snappy[:0], payload, limit)
+	if err != nil {
+		return nil, err
+	}
+	d.snappy = decoded
+	return decoded, nil
 }
 
 // close releases the decoders' resources.

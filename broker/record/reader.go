@@ -95,13 +95,13 @@ type Reader struct {
 
 	h    Header
 	mode Mode
-	// compressed tells which of buf and stream holds the records.
-	compressed bool
-	buf        []byte // uncompressed: the records not read yet
-	read       int32  // records read so far
-	rec        Record
-	err        error
-	done       bool
+	// streamed tells which of buf and stream holds the records.
+	streamed bool
+	buf      []byte // not streamed: the records not read yet
+	read     int32  // records read so far
+	rec      Record
+	err      error
+	done     bool
 }
 
 // Reset starts reading the records of batch, a whole batch whose header is h, in mode.
@@ -116,12 +116,22 @@ func (r *Reader) Reset(h Header, batch []byte, mode Mode, limit int64) {
 		r.dec.snappy = nil
 	}
 	payload := batch[HeaderSize:]
-	r.compressed = h.Codec() != CodecNone
-	if !r.compressed {
+	r.buf, r.streamed = nil, false
+	switch {
+	case h.Codec() == CodecNone:
 		r.buf = payload
 		return
+	case h.Codec() == CodecSnappy && FramingOf(payload) == SnappyRaw:
+		// A raw snappy block is decoded whole, within the limit and 22 times its own
+		// size; its records are then read in place.
+		decoded, err := r.dec.rawSnappy(payload, limit)
+		if err != nil {
+			r.fail(err)
+		}
+		r.buf = decoded
+		return
 	}
-	r.buf = nil
+	r.streamed = true
 	body, err := r.dec.open(h.Codec(), payload, limit)
 	if err != nil {
 		r.fail(err)
@@ -146,7 +156,7 @@ func (r *Reader) Next() bool {
 		return false
 	}
 	var err error
-	if r.compressed {
+	if r.streamed {
 		err = r.nextStreamed()
 	} else {
 		err = r.nextInPlace()
@@ -201,7 +211,7 @@ func (r *Reader) fail(err error) {
 // checkEnd checks that the records the header counts fill the batch: Kafka refuses a
 // batch with bytes after its last record.
 func (r *Reader) checkEnd() {
-	if !r.compressed {
+	if !r.streamed {
 		if len(r.buf) > 0 {
 			r.fail(fmt.Errorf("%d bytes follow the %d records the header declares: %w", len(r.buf), r.h.RecordCount, kerr.CorruptMessage))
 		}
@@ -215,7 +225,7 @@ func (r *Reader) checkEnd() {
 	}
 }
 
-// nextInPlace decodes the next record of an uncompressed batch where it lies.
+// nextInPlace decodes the next record of an uncompressed (or decoded) batch where it lies.
 func (r *Reader) nextInPlace() error {
 	if len(r.buf) == 0 {
 		return fmt.Errorf("the batch ends, but the header declares %d records: %w", r.h.RecordCount, kerr.CorruptMessage)
@@ -232,7 +242,7 @@ func (r *Reader) nextInPlace() error {
 	return parseBody(body, &r.rec, r.mode)
 }
 
-// nextStreamed decodes the next record of a compressed batch from the stream.
+// nextStreamed decodes the next record of a streamed batch.
 func (r *Reader) nextStreamed() error {
 	length, err := binary.ReadVarint(r.stream)
 	if err != nil {
