@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	codec "github.com/kzoo/kzoo/broker/record"
 	"hash/crc32"
 	"io"
 	"sort"
@@ -84,6 +85,9 @@ func (l *memLog) Append(ctx context.Context, batch []byte) (int64, error) {
 	return l.appendRawLocked(batch), nil
 }
 
+// magicField is where every message format keeps its magic byte.
+const magicField = 16
+
 // appendRaw stores batch as is (only its base offset is stamped), for
 // tests that plant data in the log.
 func (l *memLog) appendRaw(batch []byte) int64 {
@@ -95,7 +99,7 @@ func (l *memLog) appendRaw(batch []byte) int64 {
 func (l *memLog) appendRawLocked(batch []byte) int64 {
 	b := bytes.Clone(batch)
 	count := int64(1)
-	if len(b) >= batchHeaderSize && b[batchMagicField] == 2 {
+	if len(b) >= codec.HeaderSize && b[magicField] == codec.CurrentMagic {
 		count = max(1, int64(int32(binary.BigEndian.Uint32(b[23:])))+1)
 	}
 	if len(b) >= 8 {
@@ -132,7 +136,7 @@ func (l *memLog) Read(offset int64, maxBytes int) ([]byte, error) {
 	pos := int64(0)
 	for _, b := range l.batches {
 		next := pos + 1
-		if len(b) >= batchHeaderSize && b[batchMagicField] == 2 {
+		if len(b) >= codec.HeaderSize && b[magicField] == codec.CurrentMagic {
 			next = int64(binary.BigEndian.Uint64(b)) + int64(int32(binary.BigEndian.Uint32(b[23:]))) + 1
 		} else if len(b) >= 8 {
 			next = int64(binary.BigEndian.Uint64(b)) + 1

@@ -1,11 +1,13 @@
 package group
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"time"
 
+	codec "github.com/kzoo/kzoo/broker/record"
 	"github.com/sirupsen/logrus"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -74,6 +76,8 @@ func readLog(ctx context.Context, log Log, logger logrus.FieldLogger) (*logState
 		groups:  make(map[string]*kmsg.GroupMetadataValue),
 		offsets: make(map[string]map[topicPartition]committedOffset),
 	}
+	var reader codec.Reader
+	defer reader.Close()
 	offset := log.LogStartOffset()
 	for offset < log.LogEndOffset() {
 		if err := ctx.Err(); err != nil {
@@ -99,7 +103,7 @@ func readLog(ctx context.Context, log Log, logger logrus.FieldLogger) (*logState
 				logger.WithError(err).Warn("skipping a corrupt batch of the offsets partition")
 				continue
 			}
-			st.applyBatch(b, logger)
+			st.applyBatch(&reader, b, logger)
 		}
 		if next <= offset {
 			logger.WithField("offset", offset).Error("cannot read the offsets partition past this offset; serving what was read")
@@ -110,26 +114,25 @@ func readLog(ctx context.Context, log Log, logger logrus.FieldLogger) (*logState
 	return st, nil
 }
 
-// applyBatch applies the records of one batch. Control batches and
-// transactional batches (transactional offset commits) are skipped: kzoo
-// has no transactions yet.
-func (st *logState) applyBatch(b logBatch, logger logrus.FieldLogger) {
+// applyBatch applies the records of one batch, reading them with r.
+// Control batches and transactional batches (transactional offset commits)
+// are skipped: kzoo has no transactions yet.
+func (st *logState) applyBatch(r *codec.Reader, b logBatch, logger logrus.FieldLogger) {
 	switch {
-	case b.magic < 2:
-		logger.WithField("offset", b.baseOffset).Warn("skipping a message of an old format in the offsets partition")
+	case !b.isV2():
+		logger.WithField("offset", b.hdr.BaseOffset).Warn("skipping a message of an old format in the offsets partition")
 		return
 	case b.isControl() || b.isTransactional():
-		logger.WithField("offset", b.baseOffset).Debug("skipping a transactional batch in the offsets partition")
+		logger.WithField("offset", b.hdr.BaseOffset).Debug("skipping a transactional batch in the offsets partition")
 		return
 	}
-	records, err := b.records()
+	err := b.eachRecord(r, func(rec record) {
+		if err := st.apply(rec); err != nil {
+			logger.WithError(err).WithField("batch_offset", b.hdr.BaseOffset).Warn("skipping a record of the offsets partition")
+		}
+	})
 	if err != nil {
 		logger.WithError(err).Warn("skipping undecodable records of the offsets partition")
-	}
-	for _, r := range records {
-		if err := st.apply(r); err != nil {
-			logger.WithError(err).WithField("batch_offset", b.baseOffset).Warn("skipping a record of the offsets partition")
-		}
 	}
 }
 
@@ -147,7 +150,9 @@ func (st *logState) apply(r record) error {
 			delete(st.groups, k.groupID)
 			return nil
 		}
-		v, err := decodeGroupValue(r.value)
+		// The decoded value aliases what it was decoded from, which the
+		// record reader reuses for the next record: decode a copy.
+		v, err := decodeGroupValue(bytes.Clone(r.value))
 		if err != nil {
 			return fmt.Errorf("group %q: %w", k.groupID, err)
 		}

@@ -3,9 +3,8 @@ package group
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
-	"hash/crc32"
+	codec "github.com/kzoo/kzoo/broker/record"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -226,7 +225,6 @@ func TestLoadRetriesFailedReads(t *testing.T) {
 // foreign writer might.
 func plantBatch(attributes int16, numRecords int32, payload []byte) []byte {
 	rb := kmsg.RecordBatch{
-		Length:          int32(batchHeaderSize - batchLogOverhead + len(payload)),
 		Magic:           2,
 		Attributes:      attributes,
 		LastOffsetDelta: max(numRecords-1, 0),
@@ -237,7 +235,7 @@ func plantBatch(attributes int16, numRecords int32, payload []byte) []byte {
 		Records:         payload,
 	}
 	out := rb.AppendTo(nil)
-	binary.BigEndian.PutUint32(out[batchCRCField:], crc32.Checksum(out[batchAttributesField:], castagnoli))
+	codec.Finish(out, numRecords, 0)
 	return out
 }
 
@@ -278,8 +276,8 @@ func TestGarbageInTheLogIsSkipped(t *testing.T) {
 	// Records that do not parse at all.
 	l.appendRaw(plantBatch(0, 3, []byte{0x7f, 1, 2, 3}))
 	// Control and transactional batches are skipped.
-	l.appendRaw(plantBatch(attrControl|attrTransactional, 1, recordsPayload(offsetRecord("g", 4, 4))))
-	l.appendRaw(plantBatch(attrTransactional, 1, recordsPayload(offsetRecord("g", 5, 5))))
+	l.appendRaw(plantBatch(codec.ControlBit|codec.TransactionalBit, 1, recordsPayload(offsetRecord("g", 4, 4))))
+	l.appendRaw(plantBatch(codec.TransactionalBit, 1, recordsPayload(offsetRecord("g", 5, 5))))
 	// A compressed batch is read (lz4 and gzip).
 	l.appendRaw(plantBatch(3, 1, lz4Compress(t, recordsPayload(offsetRecord("g", 6, 6)))))
 	l.appendRaw(plantBatch(1, 1, gzipCompress(t, recordsPayload(offsetRecord("g", 7, 7)))))

@@ -5,14 +5,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
-	"io"
 	"time"
 
-	"github.com/klauspost/compress/gzip"
-	"github.com/klauspost/compress/snappy"
-	"github.com/klauspost/compress/zstd"
-	"github.com/pierrec/lz4/v4"
+	codec "github.com/kzoo/kzoo/broker/record"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -33,25 +28,6 @@ const (
 	groupMetadataValueVersion  = 3
 )
 
-// Layout of a magic-v2 record batch header.
-const (
-	batchLengthField     = 8
-	batchMagicField      = 16
-	batchCRCField        = 17
-	batchAttributesField = 21
-	batchHeaderSize      = 61
-	// batchLogOverhead is the base offset and length: the length counts the
-	// bytes after it.
-	batchLogOverhead = 12
-
-	attrCompressionMask = 0x07
-	attrTransactional   = 0x10
-	attrControl         = 0x20
-)
-
-// castagnoli is the CRC-32C table of magic-v2 batch checksums.
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
 // record is one key and value in a batch; a nil value is a tombstone.
 type record struct {
 	key, value []byte
@@ -68,20 +44,17 @@ func encodeBatch(records []record, now time.Time) []byte {
 	ts := now.UnixMilli()
 	batch := kmsg.RecordBatch{
 		FirstOffset:          0,
-		Length:               int32(batchHeaderSize - batchLogOverhead + len(body)),
 		PartitionLeaderEpoch: -1,
-		Magic:                2,
+		Magic:                codec.CurrentMagic,
 		LastOffsetDelta:      int32(len(records) - 1),
 		FirstTimestamp:       ts,
-		MaxTimestamp:         ts,
 		ProducerID:           -1,
 		ProducerEpoch:        -1,
 		FirstSequence:        -1,
-		NumRecords:           int32(len(records)),
 		Records:              body,
 	}
-	out := batch.AppendTo(make([]byte, 0, batchHeaderSize+len(body)))
-	binary.BigEndian.PutUint32(out[batchCRCField:], crc32.Checksum(out[batchAttributesField:], castagnoli))
+	out := batch.AppendTo(make([]byte, 0, codec.HeaderSize+len(body)))
+	codec.Finish(out, int32(len(records)), ts)
 	return out
 }
 
@@ -108,221 +81,75 @@ func appendVarintBytes(dst, b []byte) []byte {
 
 // logBatch is one batch read back from the log.
 type logBatch struct {
-	baseOffset int64
+	// hdr is the header of a magic-v2 batch; of an older message, only its
+	// offset and magic are known.
+	hdr codec.Header
 	// nextOffset is the offset after the batch's last record.
 	nextOffset int64
-	magic      int8
-	attributes int16
-	numRecords int32
 	// raw is the whole batch.
 	raw []byte
 }
 
-func (b logBatch) isControl() bool       { return b.magic >= 2 && b.attributes&attrControl != 0 }
-func (b logBatch) isTransactional() bool { return b.magic >= 2 && b.attributes&attrTransactional != 0 }
+func (b logBatch) isV2() bool            { return b.hdr.Magic == codec.CurrentMagic }
+func (b logBatch) isControl() bool       { return b.isV2() && b.hdr.IsControl() }
+func (b logBatch) isTransactional() bool { return b.isV2() && b.hdr.IsTransactional() }
 
 // errCorruptBatch marks data that is not a well-formed record batch.
 var errCorruptBatch = errors.New("corrupt record batch")
+
+// legacyMinSize is the smallest size of a message of the old formats (magic
+// 0/1) that tells its magic: offset, length, crc and magic.
+const legacyMinSize = codec.LogOverhead + 5
 
 // nextBatch splits the first batch off data, which holds whole batches as
 // Log.Read returns them. It checks the framing (and, for magic v2, the
 // CRC); on a framing error the rest of data cannot be split any further.
 func nextBatch(data []byte) (b logBatch, rest []byte, err error) {
-	if len(data) < batchLogOverhead+5 {
+	if len(data) < legacyMinSize {
 		return b, nil, fmt.Errorf("%w: %d trailing bytes", errCorruptBatch, len(data))
 	}
-	length := int64(int32(binary.BigEndian.Uint32(data[batchLengthField:])))
-	size := batchLogOverhead + length
+	// The offset, length and magic lie where they do in every format.
+	length := int64(int32(binary.BigEndian.Uint32(data[8:])))
+	size := codec.LogOverhead + length
 	if length < 5 || size > int64(len(data)) {
 		return b, nil, fmt.Errorf("%w: length %d with %d bytes left", errCorruptBatch, length, len(data))
 	}
 	raw, rest := data[:size], data[size:]
-	b = logBatch{baseOffset: int64(binary.BigEndian.Uint64(raw)), magic: int8(raw[batchMagicField]), raw: raw}
-	if b.magic < 2 {
+	b.raw = raw
+	b.hdr.BaseOffset, b.hdr.Magic = int64(binary.BigEndian.Uint64(raw)), int8(raw[16])
+	if b.hdr.Magic < codec.CurrentMagic {
 		// A message of the old formats (magic 0/1): its offset field is its
 		// (last) offset. The coordinator never wrote these; they are skipped.
-		b.nextOffset = b.baseOffset + 1
+		b.nextOffset = b.hdr.BaseOffset + 1
 		return b, rest, nil
 	}
-	if b.magic != 2 || size < batchHeaderSize {
-		return b, nil, fmt.Errorf("%w: magic %d, length %d", errCorruptBatch, b.magic, length)
+	if b.hdr.Magic != codec.CurrentMagic || size < codec.HeaderSize {
+		return b, nil, fmt.Errorf("%w: magic %d, length %d", errCorruptBatch, b.hdr.Magic, length)
 	}
-	b.attributes = int16(binary.BigEndian.Uint16(raw[batchAttributesField:]))
-	lastOffsetDelta := int32(binary.BigEndian.Uint32(raw[23:]))
-	b.nextOffset = b.baseOffset + int64(lastOffsetDelta) + 1
-	b.numRecords = int32(binary.BigEndian.Uint32(raw[57:]))
-	if want, got := binary.BigEndian.Uint32(raw[batchCRCField:]), crc32.Checksum(raw[batchAttributesField:], castagnoli); want != got {
-		return b, rest, fmt.Errorf("%w: batch at offset %d has CRC %08x, computed %08x", errCorruptBatch, b.baseOffset, want, got)
+	b.hdr = codec.ParseHeader(raw)
+	b.nextOffset = b.hdr.NextOffset()
+	if err := b.hdr.CheckCRC(raw); err != nil {
+		return b, rest, fmt.Errorf("%w: %w", errCorruptBatch, err)
 	}
 	return b, rest, nil
 }
 
-// maxDecompressedBatch bounds what one compressed batch may inflate to.
-const maxDecompressedBatch = 64 << 20
+// decompressedLimit bounds what one compressed batch of the offsets
+// partition may decompress to; the coordinator writes only small,
+// uncompressed batches.
+var decompressedLimit = codec.DecompressedLimit(0)
 
-// records decodes the records of a magic-v2 batch, decompressing them
-// first when needed. A record it cannot decode ends the batch with an
-// error after the records before it.
-func (b logBatch) records() ([]record, error) {
-	payload := b.raw[batchHeaderSize:]
-	if codec := b.attributes & attrCompressionMask; codec != 0 {
-		var err error
-		if payload, err = decompress(codec, payload); err != nil {
-			return nil, fmt.Errorf("batch at offset %d: %w", b.baseOffset, err)
-		}
+// eachRecord calls fn with each record of a magic-v2 batch, reading them
+// with r. A record it cannot decode ends the batch with an error, after fn
+// has seen the records before it. The slices fn gets are valid during the
+// call only.
+func (b logBatch) eachRecord(r *codec.Reader, fn func(record)) error {
+	r.Reset(b.hdr, b.raw, codec.Whole, decompressedLimit)
+	for r.Next() {
+		rec := r.Record()
+		fn(record{key: rec.Key, value: rec.Value})
 	}
-	out := make([]record, 0, max(0, min(int(b.numRecords), len(payload))))
-	for i := int32(0); i < b.numRecords; i++ {
-		r, rest, err := nextRecord(payload)
-		if err != nil {
-			return out, fmt.Errorf("batch at offset %d, record %d: %w", b.baseOffset, i, err)
-		}
-		out = append(out, r)
-		payload = rest
-	}
-	return out, nil
-}
-
-// nextRecord decodes the first record of data.
-func nextRecord(data []byte) (record, []byte, error) {
-	length, n := binary.Varint(data)
-	if n <= 0 || length < 0 || length > int64(len(data)-n) {
-		return record{}, nil, fmt.Errorf("%w: bad record length", errCorruptBatch)
-	}
-	body, rest := cursor{b: data[n : n+int(length)]}, data[n+int(length):]
-	body.skip(1) // attributes
-	body.varint()
-	body.varint()
-	key := body.varintBytes()
-	value := body.varintBytes()
-	if body.bad {
-		return record{}, nil, fmt.Errorf("%w: bad record", errCorruptBatch)
-	}
-	return record{key: key, value: value}, rest, nil
-}
-
-// cursor reads varint-framed fields, remembering the first overrun.
-type cursor struct {
-	b   []byte
-	bad bool
-}
-
-func (c *cursor) skip(n int) {
-	if n > len(c.b) {
-		c.bad, c.b = true, nil
-		return
-	}
-	c.b = c.b[n:]
-}
-
-func (c *cursor) varint() int64 {
-	v, n := binary.Varint(c.b)
-	if n <= 0 {
-		c.bad, c.b = true, nil
-		return 0
-	}
-	c.b = c.b[n:]
-	return v
-}
-
-func (c *cursor) varintBytes() []byte {
-	n := c.varint()
-	if c.bad || n < 0 {
-		return nil
-	}
-	if n > int64(len(c.b)) {
-		c.bad, c.b = true, nil
-		return nil
-	}
-	out := c.b[:n:n]
-	c.b = c.b[n:]
-	return out
-}
-
-// xerialMagic starts snappy data in the xerial framing Kafka's Java
-// clients write.
-const xerialMagic = "\x82SNAPPY\x00"
-
-// decompress inflates the records of a compressed batch. The coordinator
-// writes none, and clients cannot write to __consumer_offsets, but a log
-// that came from elsewhere may hold them.
-func decompress(codec int16, data []byte) ([]byte, error) {
-	var r io.Reader
-	switch codec {
-	case 1:
-		gz, err := gzip.NewReader(bytes.NewReader(data))
-		if err != nil {
-			return nil, fmt.Errorf("gzip: %w", err)
-		}
-		defer gz.Close()
-		r = gz
-	case 2:
-		return decompressSnappy(data)
-	case 3:
-		r = lz4.NewReader(bytes.NewReader(data))
-	case 4:
-		zr, err := zstd.NewReader(bytes.NewReader(data), zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true))
-		if err != nil {
-			return nil, fmt.Errorf("zstd: %w", err)
-		}
-		defer zr.Close()
-		r = zr
-	default:
-		return nil, fmt.Errorf("%w: compression codec %d", errCorruptBatch, codec)
-	}
-	out, err := io.ReadAll(io.LimitReader(r, maxDecompressedBatch+1))
-	if err != nil {
-		return nil, fmt.Errorf("decompress codec %d: %w", codec, err)
-	}
-	if len(out) > maxDecompressedBatch {
-		return nil, fmt.Errorf("%w: decompresses to more than %d bytes", errCorruptBatch, maxDecompressedBatch)
-	}
-	return out, nil
-}
-
-// decompressSnappy inflates raw snappy or xerial-framed snappy.
-func decompressSnappy(data []byte) ([]byte, error) {
-	if !bytes.HasPrefix(data, []byte(xerialMagic)) {
-		return snappyBlock(data)
-	}
-	// Magic, version and compatible version, then length-prefixed blocks.
-	const headerSize = 16
-	data = data[min(len(data), headerSize):]
-	var out []byte
-	for len(data) > 0 {
-		if len(data) < 4 {
-			return nil, fmt.Errorf("%w: xerial snappy: %d trailing bytes", errCorruptBatch, len(data))
-		}
-		n := binary.BigEndian.Uint32(data)
-		if uint64(n) > uint64(len(data)-4) {
-			return nil, fmt.Errorf("%w: xerial snappy: block of %d bytes, %d left", errCorruptBatch, n, len(data)-4)
-		}
-		block, err := snappyBlock(data[4 : 4+n])
-		if err != nil {
-			return nil, err
-		}
-		if len(out)+len(block) > maxDecompressedBatch {
-			return nil, fmt.Errorf("%w: decompresses to more than %d bytes", errCorruptBatch, maxDecompressedBatch)
-		}
-		out = append(out, block...)
-		data = data[4+n:]
-	}
-	return out, nil
-}
-
-func snappyBlock(block []byte) ([]byte, error) {
-	n, err := snappy.DecodedLen(block)
-	if err != nil {
-		return nil, fmt.Errorf("snappy: %w", err)
-	}
-	if n > maxDecompressedBatch {
-		return nil, fmt.Errorf("%w: snappy block decompresses to %d bytes", errCorruptBatch, n)
-	}
-	out, err := snappy.Decode(nil, block)
-	if err != nil {
-		return nil, fmt.Errorf("snappy: %w", err)
-	}
-	return out, nil
+	return r.Err()
 }
 
 // offsetCommitKey is the key of a group's committed offset of tp.

@@ -48,7 +48,9 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/kzoo/kzoo/broker/record"
 	"github.com/sirupsen/logrus"
+	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 // errCleanAborted reports that a clean stopped because the log changed underneath it.
@@ -171,10 +173,10 @@ func (l *Log) planClean(now time.Time) (cleanPlan, error) {
 // firstBatchTimestamp returns the max timestamp of the first batch of s holding offsets
 // at or above from, -1 when there is none.
 func firstBatchTimestamp(s *segment, from, size int64) (int64, error) {
-	sc := newBatchScanner(s.log, s.log.Name(), s.index.positionFor(from), size, make([]byte, batchHeaderSize))
+	sc := newBatchScanner(s.log, s.log.Name(), s.index.positionFor(from), size, make([]byte, record.HeaderSize))
 	for sc.next() {
-		if sc.cur.lastOffset() >= from {
-			return sc.cur.maxTimestamp, nil
+		if sc.cur.LastOffset() >= from {
+			return sc.cur.MaxTimestamp, nil
 		}
 	}
 	return -1, sc.err
@@ -349,7 +351,8 @@ type cleanPass struct {
 	log            *Log
 	plan           cleanPlan
 	offsets        offsetMap
-	decoder        recordDecoder
+	reader         record.Reader
+	readLimit      int64 // what a batch may decompress to: the log's bound on append
 	builder        batchBuilder
 	window         []byte
 	recordsRemoved int
@@ -362,10 +365,16 @@ func newCleanPass(l *Log, plan cleanPlan, mapBytes int64) *cleanPass {
 		plan:    plan,
 		offsets: offsetMap{latest: make(map[string]int64), limit: mapBytes},
 		window:  make([]byte, loadWindowSize),
+		// The log's bound on append, so that whatever it took can be cleaned; plan.cfg
+		// is the configuration the plan was made with.
+		readLimit: record.DecompressedLimit(plan.cfg.MaxMessageBytes),
 	}
 }
 
-func (p *cleanPass) close() { p.builder.compressor.close() }
+func (p *cleanPass) close() {
+	p.builder.compressor.Close()
+	p.reader.Close()
+}
 
 // throttleRead accounts n bytes read from the log, sleeping while the cleaner reads faster
 // than log.cleaner.io.max.bytes.per.second.
@@ -385,7 +394,7 @@ func (p *cleanPass) buildOffsetMap(ctx context.Context) (end int64, err error) {
 		sc := newBatchScanner(s.log, s.log.Name(), s.index.positionFor(from), info.size, p.window)
 		for sc.next() {
 			h := sc.cur
-			if h.lastOffset() < from || h.isControl() {
+			if h.LastOffset() < from || h.IsControl() {
 				continue
 			}
 			if err := ctx.Err(); err != nil {
@@ -398,21 +407,23 @@ func (p *cleanPass) buildOffsetMap(ctx context.Context) (end int64, err error) {
 			if err := p.throttleRead(ctx, len(batch)); err != nil {
 				return 0, err
 			}
-			if err := h.checkCRC(batch); err != nil {
+			if err := h.CheckCRC(batch); err != nil {
 				return 0, err
 			}
-			err = p.decoder.forEach(h, batch, func(rec cleanerRecord) {
-				if offset := h.baseOffset + int64(rec.offsetDelta); offset >= from && rec.key != nil {
-					p.offsets.put(rec.key, offset)
+			p.reader.Reset(h, batch, record.Keys, p.readLimit)
+			for p.reader.Next() {
+				rec := p.reader.Record()
+				if offset := h.BaseOffset + int64(rec.OffsetDelta); offset >= from && rec.Key != nil {
+					p.offsets.put(rec.Key, offset)
 				}
-			})
-			if err != nil {
+			}
+			if err := p.reader.Err(); err != nil {
 				return 0, err
 			}
 			if p.offsets.full() {
-				p.log.logger.WithFields(logrus.Fields{"keys": len(p.offsets.latest), "end": h.nextOffset()}).
+				p.log.logger.WithFields(logrus.Fields{"keys": len(p.offsets.latest), "end": h.NextOffset()}).
 					Info("cleaner key map full: cleaning part of the dirty range now, the rest later")
-				return min(h.nextOffset(), p.plan.end), nil
+				return min(h.NextOffset(), p.plan.end), nil
 			}
 		}
 		if sc.err != nil {
@@ -497,59 +508,85 @@ type cleanedBatch struct {
 
 // cleanBatch filters the records of the batch h (bytes batch). The result is valid until
 // the next call.
-func (p *cleanPass) cleanBatch(h batchHeader, batch []byte) (cleanedBatch, error) {
-	if h.isControl() {
+func (p *cleanPass) cleanBatch(h record.Header, batch []byte) (cleanedBatch, error) {
+	if h.IsControl() {
 		return cleanedBatch{bytes: batch}, nil
 	}
-	if h.recordCount == 0 { // an emptied batch, kept while it was its producer's last
+	if h.RecordCount == 0 { // an emptied batch, kept while it was its producer's last
 		if p.isProducersLastBatch(h) {
 			return cleanedBatch{bytes: batch}, nil
 		}
 		return cleanedBatch{changed: true}, nil
 	}
-	if err := h.checkCRC(batch); err != nil {
+	if err := h.CheckCRC(batch); err != nil {
 		return cleanedBatch{}, err
 	}
-	b := &p.builder
-	b.reset()
+	// Decide from the keys alone first: most batches stay whole or go whole, and those
+	// need no record copied.
 	removed := 0
-	err := p.decoder.forEach(h, batch, func(rec cleanerRecord) {
-		if p.retain(h.baseOffset+int64(rec.offsetDelta), rec) {
-			b.keep(h, rec)
-		} else {
+	p.reader.Reset(h, batch, record.Keys, p.readLimit)
+	for p.reader.Next() {
+		if !p.retain(h.BaseOffset+int64(p.reader.Record().OffsetDelta), p.reader.Record()) {
 			removed++
 		}
-	})
-	switch {
+	}
+	switch err := p.reader.Err(); {
 	case err != nil:
 		return cleanedBatch{}, err
 	case removed == 0:
 		return cleanedBatch{bytes: batch}, nil
-	case b.count > 0:
-		out, err := b.build(h, batch)
-		return cleanedBatch{bytes: out, removedRecords: removed, changed: true}, err
+	case removed < int(h.RecordCount):
+		return p.rebuild(h, batch, removed)
 	case p.isProducersLastBatch(h):
-		return cleanedBatch{bytes: b.buildEmpty(h, batch), removedRecords: removed, changed: true}, nil
+		return cleanedBatch{bytes: p.builder.buildEmpty(h, batch), removedRecords: removed, changed: true}, nil
 	default:
 		return cleanedBatch{removedRecords: removed, changed: true}, nil
 	}
 }
 
-// retain decides whether the record at offset stays in the log.
-func (p *cleanPass) retain(offset int64, rec cleanerRecord) bool {
-	if rec.key == nil {
-		return false
+// rebuildLimit bounds the records a rebuilt batch may decompress to, since the cleaner
+// holds the kept ones uncompressed: a larger batch is kept as it is, which compaction
+// allows (it promises to keep each key's latest record, not to remove every older one).
+const rebuildLimit = 64 << 20
+
+// rebuild writes the batch h (bytes batch) without the removed records that retain
+// refuses.
+func (p *cleanPass) rebuild(h record.Header, batch []byte, removed int) (cleanedBatch, error) {
+	b := &p.builder
+	b.reset()
+	p.reader.Reset(h, batch, record.Whole, min(p.readLimit, rebuildLimit))
+	for p.reader.Next() {
+		if rec := p.reader.Record(); p.retain(h.BaseOffset+int64(rec.OffsetDelta), rec) {
+			b.keep(h, rec)
+		}
 	}
-	if latest, ok := p.offsets.latest[string(rec.key)]; ok && latest > offset {
-		return false
+	if err := p.reader.Err(); err != nil {
+		if errors.Is(err, kerr.MessageTooLarge) {
+			p.log.logger.WithError(err).WithField("offset", h.BaseOffset).Warn("cleaner keeps a batch too large to rebuild as it is")
+			return cleanedBatch{bytes: batch}, nil
+		}
+		return cleanedBatch{}, err
 	}
-	return !rec.tombstone || offset >= p.plan.tombstonesExpireBelow
+	out, err := b.build(h, batch)
+	return cleanedBatch{bytes: out, removedRecords: removed, changed: true}, err
 }
 
-func (p *cleanPass) isProducersLastBatch(h batchHeader) bool {
-	if !h.hasProducerID() {
+// retain decides whether the record at offset stays in the log.
+func (p *cleanPass) retain(offset int64, rec *record.Record) bool {
+	if rec.Key == nil {
 		return false
 	}
-	last, ok := p.plan.producerLastOffsets[h.producerID]
-	return ok && last == h.lastOffset()
+	if latest, ok := p.offsets.latest[string(rec.Key)]; ok && latest > offset {
+		return false
+	}
+	tombstone := rec.ValueLength < 0
+	return !tombstone || offset >= p.plan.tombstonesExpireBelow
+}
+
+func (p *cleanPass) isProducersLastBatch(h record.Header) bool {
+	if !h.HasProducerID() {
+		return false
+	}
+	last, ok := p.plan.producerLastOffsets[h.ProducerID]
+	return ok && last == h.LastOffset()
 }

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kzoo/kzoo/broker/record"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -34,7 +35,7 @@ func tombstone(key string) testRecord { return testRecord{key: []byte(key)} }
 type keyedSpec struct {
 	records   []testRecord
 	timestamp int64 // of the first record; each next one is a millisecond later
-	codec     int   // codecNone..codecZstd, or xerialCodec
+	codec     int   // record.CodecNone..codecZstd, or xerialCodec
 
 	producerID    int64
 	producerEpoch int16
@@ -57,7 +58,7 @@ func keyedBatch(t testing.TB, spec keyedSpec) []byte {
 	payload := compress(t, spec.codec, records)
 	codec := spec.codec
 	if codec == xerialCodec {
-		codec = codecSnappy
+		codec = record.CodecSnappy
 	}
 	n := len(spec.records)
 	b := kmsg.RecordBatch{
@@ -398,7 +399,7 @@ func TestCleanTombstonesAfterDeleteRetention(t *testing.T) {
 }
 
 func TestCleanCompressedBatches(t *testing.T) {
-	codecs := map[string]int{"gzip": codecGzip, "snappy": codecSnappy, "xerial snappy": xerialCodec, "lz4": codecLz4, "zstd": codecZstd}
+	codecs := map[string]int{"gzip": record.CodecGzip, "snappy": record.CodecSnappy, "xerial snappy": xerialCodec, "lz4": record.CodecLz4, "zstd": record.CodecZstd}
 	for name, codec := range codecs {
 		t.Run(name, func(t *testing.T) {
 			clock := newFakeClock()
@@ -423,8 +424,8 @@ func TestCleanCompressedBatches(t *testing.T) {
 			rb, recs := decodeKeyedBatch(t, batches[0])
 			wantCodec := int16(codec)
 			if codec == xerialCodec {
-				wantCodec = codecSnappy
-				if !hasXerialFraming(rb.Records) {
+				wantCodec = record.CodecSnappy
+				if !(record.FramingOf(rb.Records) == record.SnappyXerial) {
 					t.Error("xerial framing not kept")
 				}
 			}
@@ -757,7 +758,7 @@ func TestReadsConcurrentWithCleaning(t *testing.T) {
 	for i := range 400 {
 		spec := keyed(clock.Now().UnixMilli(), kv(fmt.Sprint("k", i%7), fmt.Sprint(i)), kv(fmt.Sprint("j", i%3), fmt.Sprint(i)))
 		if i%3 == 0 {
-			spec.codec = codecZstd
+			spec.codec = record.CodecZstd
 		}
 		batches = append(batches, keyedBatch(t, spec))
 	}
@@ -1028,7 +1029,7 @@ func TestCompactedLogRefusesRecordsWithoutKey(t *testing.T) {
 	clock := newFakeClock()
 	l := openLogT(t, t.TempDir(), compactedConfig(), OpenOptions{Now: clock.Now})
 	keyless := testRecord{value: []byte("v")}
-	for _, codec := range []int{codecNone, codecGzip, codecZstd} {
+	for _, codec := range []int{record.CodecNone, record.CodecGzip, record.CodecZstd} {
 		spec := keyed(clock.Now().UnixMilli(), kv("k", "v"), keyless)
 		spec.codec = codec
 		_, err := l.AppendAsLeader(keyedBatch(t, spec), 0)

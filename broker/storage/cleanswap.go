@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kzoo/kzoo/broker/record"
 	"github.com/sirupsen/logrus"
 	"github.com/twmb/franz-go/pkg/kerr"
 )
@@ -55,8 +56,8 @@ func createCleanedSegment(dir string, base, indexInterval int64) (*cleanedSegmen
 
 // append writes one whole batch.
 func (w *cleanedSegmentWriter) append(batch []byte) error {
-	h := parseBatchHeader(batch)
-	if w.size+h.size() > math.MaxInt32 {
+	h := record.ParseHeader(batch)
+	if w.size+h.Size() > math.MaxInt32 {
 		// Index positions are 32-bit. Only recompression can make a group outgrow the
 		// limit its sources fitted in.
 		return fmt.Errorf("cleaned segment %d would exceed %d bytes", w.base, math.MaxInt32)
@@ -71,8 +72,8 @@ func (w *cleanedSegmentWriter) append(batch []byte) error {
 	if _, err := w.buf.Write(batch); err != nil {
 		return fmt.Errorf("write cleaned segment: %w", err)
 	}
-	w.size += h.size()
-	w.next = h.nextOffset()
+	w.size += h.Size()
+	w.next = h.NextOffset()
 	return nil
 }
 
@@ -306,7 +307,7 @@ func swapEndOffset(path string, base int64) (int64, error) {
 	end := base
 	sc := newBatchScanner(f, path, 0, fi.Size(), make([]byte, loadWindowSize))
 	for sc.next() {
-		end = max(end, sc.cur.nextOffset())
+		end = max(end, sc.cur.NextOffset())
 	}
 	if sc.err != nil && !errors.Is(sc.err, kerr.CorruptMessage) {
 		return 0, sc.err

@@ -25,6 +25,12 @@
 // index that disagrees with them; the index files of the other segments pass a cheap
 // check against the few batches at their end or are rebuilt likewise.
 //
+// Batches are read through package record, the broker's one batch codec. A producer's
+// batches are validated on append as Kafka validates them, by streaming through their
+// records (count, framing, keys where the log is compacted) without materialising values;
+// a compressed batch may inflate to record.DecompressedLimit of max.message.bytes, so no
+// batch costs memory in proportion to what it decompresses to.
+//
 // The state of idempotent producers (their recent sequence numbers, for duplicate
 // detection) is rebuilt at open from the newest producer state snapshot and the batch
 // headers after it; snapshots are written at each roll and at Close. Opening a log thus

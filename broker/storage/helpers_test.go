@@ -16,6 +16,7 @@ import (
 
 	"github.com/klauspost/compress/snappy"
 	"github.com/klauspost/compress/zstd"
+	"github.com/kzoo/kzoo/broker/record"
 	"github.com/pierrec/lz4/v4"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -30,7 +31,7 @@ const xerialCodec = 100
 type batchSpec struct {
 	timestamps []int64 // one per record
 	valueSize  int
-	codec      int // codecNone..codecZstd, or xerialCodec
+	codec      int // record.CodecNone..codecZstd, or xerialCodec
 
 	producerID    int64 // -1: not idempotent
 	producerEpoch int16
@@ -80,7 +81,7 @@ func makeBatch(t testing.TB, spec batchSpec) []byte {
 	codec := spec.codec
 	payload := compress(t, codec, records)
 	if codec == xerialCodec {
-		codec = codecSnappy
+		codec = record.CodecSnappy
 	}
 	b := kmsg.RecordBatch{
 		FirstOffset:          0,
@@ -106,13 +107,13 @@ func compress(t testing.TB, codec int, data []byte) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	switch codec {
-	case codecNone:
+	case record.CodecNone:
 		return data
-	case codecGzip:
+	case record.CodecGzip:
 		w := gzip.NewWriter(&buf)
 		mustWrite(t, w.Write, data)
 		must(t, w.Close())
-	case codecSnappy:
+	case record.CodecSnappy:
 		return snappy.Encode(nil, data)
 	case xerialCodec:
 		buf.Write([]byte{0x82, 'S', 'N', 'A', 'P', 'P', 'Y', 0, 0, 0, 0, 1, 0, 0, 0, 1})
@@ -121,12 +122,12 @@ func compress(t testing.TB, codec int, data []byte) []byte {
 			buf.Write(binary.BigEndian.AppendUint32(nil, uint32(len(block))))
 			buf.Write(block)
 		}
-	case codecLz4:
+	case record.CodecLz4:
 		w := lz4.NewWriter(&buf)
 		must(t, w.Apply(lz4.BlockSizeOption(lz4.Block64Kb))) // as the Java client and librdkafka frame it
 		mustWrite(t, w.Write, data)
 		must(t, w.Close())
-	case codecZstd:
+	case record.CodecZstd:
 		enc, err := zstd.NewWriter(nil)
 		must(t, err)
 		defer enc.Close()
@@ -151,7 +152,7 @@ func mustWrite(t testing.TB, write func([]byte) (int, error), b []byte) {
 	}
 }
 
-// header decodes the fields of a batch a test checks, independently of parseBatchHeader.
+// header decodes the fields of a batch a test checks, independently of record.ParseHeader.
 type testHeader struct {
 	baseOffset, lastOffset int64
 	leaderEpoch            int32

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+
+	"github.com/kzoo/kzoo/broker/record"
 )
 
 // Sizes of one entry of the on-disk index files.
@@ -149,16 +151,16 @@ func newIndexTracker(baseOffset int64) indexTracker {
 // observe accounts for the batch h written at pos and returns the entries it earns: an
 // offset entry once more than interval bytes were written since the previous one, and
 // with it a time entry if the segment's max timestamp grew since the previous time entry.
-func (t *indexTracker) observe(h batchHeader, pos, interval int64) (off *offsetIndexEntry, tim *timeIndexEntry) {
-	if h.maxTimestamp > t.maxTimestamp {
-		t.maxTimestamp, t.offsetOfMaxTimestamp = h.maxTimestamp, h.lastOffset()
+func (t *indexTracker) observe(h record.Header, pos, interval int64) (off *offsetIndexEntry, tim *timeIndexEntry) {
+	if h.MaxTimestamp > t.maxTimestamp {
+		t.maxTimestamp, t.offsetOfMaxTimestamp = h.MaxTimestamp, h.LastOffset()
 	}
 	if t.bytesSinceLastEntry > interval {
-		off = &offsetIndexEntry{relOffset: int32(h.lastOffset() - t.baseOffset), position: int32(pos)}
+		off = &offsetIndexEntry{relOffset: int32(h.LastOffset() - t.baseOffset), position: int32(pos)}
 		tim = t.maybeTimeEntry()
 		t.bytesSinceLastEntry = 0
 	}
-	t.bytesSinceLastEntry += h.size()
+	t.bytesSinceLastEntry += h.Size()
 	return off, tim
 }
 

@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/kzoo/kzoo/broker/record"
 	"github.com/sirupsen/logrus"
 	"github.com/twmb/franz-go/pkg/kerr"
 )
@@ -52,7 +53,8 @@ type Log struct {
 	recoveryPoint  atomic.Int64
 	highWatermark  atomic.Int64
 	closed         atomic.Bool
-	windows        sync.Pool // of *[]byte, readWindowSize long
+	windows        sync.Pool   // of *[]byte, readWindowSize long
+	readers        *readerPool // validating appends
 
 	// cleanerCheckpoint is the first dirty offset of a compacted log: everything below it
 	// has been cleaned at least once. Written with mu held; the Manager checkpoints it.
@@ -131,10 +133,12 @@ type AppendResult struct {
 // The producer state comes from the newest readable snapshot within the log's range,
 // followed by the headers of the batches after it.
 func Open(dir string, cfg Config, opts OpenOptions) (*Log, error) {
-	return openLog(dir, cfg, opts, nil)
+	return openLog(dir, cfg, opts, nil, nil)
 }
 
-func openLog(dir string, cfg Config, opts OpenOptions, reaper *fileReaper) (*Log, error) {
+// openLog opens the log in dir. A Manager's logs share its reaper and reader pool; a log
+// opened alone (both nil) has its own.
+func openLog(dir string, cfg Config, opts OpenOptions, reaper *fileReaper, readers *readerPool) (*Log, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("open log %s: %w", dir, err)
 	}
@@ -143,6 +147,7 @@ func openLog(dir string, cfg Config, opts OpenOptions, reaper *fileReaper) (*Log
 		logger:    opts.Logger,
 		now:       opts.Now,
 		reaper:    reaper,
+		readers:   readers,
 		cfg:       cfg,
 		producers: newProducerStates(),
 	}
@@ -157,6 +162,9 @@ func openLog(dir string, cfg Config, opts OpenOptions, reaper *fileReaper) (*Log
 	}
 	if l.reaper == nil {
 		l.reaper, l.ownsReaper = &fileReaper{}, true
+	}
+	if l.readers == nil {
+		l.readers = &readerPool{}
 	}
 	l.windows.New = func() any {
 		b := make([]byte, readWindowSize)
@@ -466,23 +474,32 @@ func (l *Log) checkpointTruncation() error {
 }
 
 // AppendAsLeader validates and appends the record batches in records (one or more magic-v2
-// batches, as a Produce request carries them). It modifies records in place: sets each
-// batch's base offset (consecutively from the log end offset) and partition leader epoch
-// (both outside the CRC), then writes the bytes unchanged otherwise (no per-record decoding
-// or re-encoding; with LogAppendTime the batch's max timestamp and timestamp-type attribute
-// are set and the CRC recomputed).
+// batches, as a Produce request carries them). Validation walks each batch's records (see
+// validateRecords) without copying them. It modifies records in place: sets each batch's
+// base offset (consecutively from the log end offset) and partition leader epoch (both
+// outside the CRC), then writes the bytes unchanged otherwise (no re-encoding; with
+// LogAppendTime the batch's max timestamp and timestamp-type attribute are set and the CRC
+// recomputed).
 //
 // Either every batch is appended or none is. When an idempotent producer resends a batch
 // already in the log, nothing is appended and the result reports the first append.
 func (l *Log) AppendAsLeader(records []byte, leaderEpoch int32) (AppendResult, error) {
-	refs, err := splitBatches(records)
+	refs, err := record.Split(records)
 	if err != nil {
 		return AppendResult{}, err
 	}
 	for _, r := range refs {
-		if err := r.hdr.checkFromClient(); err != nil {
-			return AppendResult{}, fmt.Errorf("batch at byte %d: %w", r.pos, err)
+		if err := r.Hdr.CheckFromClient(); err != nil {
+			return AppendResult{}, fmt.Errorf("batch at byte %d: %w", r.Pos, err)
 		}
+	}
+	l.mu.Lock()
+	cfg := l.cfg
+	l.mu.Unlock()
+	// Outside the lock: decompressing a batch must not hold up the partition's other
+	// appends. A configuration change racing with it applies from the next append.
+	if err := l.validateRecords(records, refs, cfg); err != nil {
+		return AppendResult{}, err
 	}
 
 	l.mu.Lock()
@@ -497,7 +514,43 @@ func (l *Log) AppendAsLeader(records []byte, leaderEpoch int32) (AppendResult, e
 	return res, nil
 }
 
-func (l *Log) appendAsLeaderLocked(records []byte, refs []batchRef, leaderEpoch int32) (AppendResult, bool, error) {
+// readerPool lends record readers to appends. A Manager's logs share one, so that the
+// decoders the readers keep grow in number with the appends in flight, not with the
+// partitions.
+type readerPool struct{ pool sync.Pool }
+
+func (p *readerPool) get() *record.Reader {
+	if r, ok := p.pool.Get().(*record.Reader); ok {
+		return r
+	}
+	return new(record.Reader)
+}
+
+func (p *readerPool) put(r *record.Reader) { p.pool.Put(r) }
+
+// validateRecords checks the batches refs of records from a producer against cfg: their
+// size, then their records (count and framing, and keys where the log is compacted), as
+// Kafka's validator does. Values are stepped over, never materialised, and a compressed
+// batch may decompress to record.DecompressedLimit at most, so no batch costs memory in
+// proportion to the size its records inflate to.
+func (l *Log) validateRecords(records []byte, refs []record.Ref, cfg Config) error {
+	for _, r := range refs {
+		if r.Hdr.Size() > int64(cfg.MaxMessageBytes) {
+			return fmt.Errorf("batch of %d bytes exceeds max.message.bytes %d: %w", r.Hdr.Size(), cfg.MaxMessageBytes, kerr.MessageTooLarge)
+		}
+	}
+	reader := l.readers.get()
+	defer l.readers.put(reader)
+	limit := record.DecompressedLimit(cfg.MaxMessageBytes)
+	for _, r := range refs {
+		if err := reader.Validate(r.Hdr, r.Bytes(records), limit, cfg.Compact); err != nil {
+			return fmt.Errorf("batch at byte %d: %w", r.Pos, err)
+		}
+	}
+	return nil
+}
+
+func (l *Log) appendAsLeaderLocked(records []byte, refs []record.Ref, leaderEpoch int32) (AppendResult, bool, error) {
 	if err := l.appendable(); err != nil {
 		return AppendResult{}, false, err
 	}
@@ -506,16 +559,6 @@ func (l *Log) appendAsLeaderLocked(records []byte, refs []batchRef, leaderEpoch 
 	}
 	if len(refs) == 0 {
 		return AppendResult{FirstOffset: -1, LastOffset: -1, LogAppendTime: -1, LogStartOffset: l.LogStartOffset()}, false, nil
-	}
-	for _, r := range refs {
-		if r.hdr.size() > int64(l.cfg.MaxMessageBytes) {
-			return AppendResult{}, false, fmt.Errorf("batch of %d bytes exceeds max.message.bytes %d: %w", r.hdr.size(), l.cfg.MaxMessageBytes, kerr.MessageTooLarge)
-		}
-	}
-	if l.cfg.Compact {
-		if err := requireKeys(records, refs); err != nil {
-			return AppendResult{}, false, err
-		}
 	}
 	now := l.now()
 	appendTime := int64(-1)
@@ -529,11 +572,11 @@ func (l *Log) appendAsLeaderLocked(records []byte, refs []batchRef, leaderEpoch 
 	next := l.logEndOffset.Load()
 	res := AppendResult{FirstOffset: next, LogAppendTime: appendTime}
 	for i := range refs {
-		h := &refs[i].hdr
-		h.baseOffset, h.leaderEpoch = next, leaderEpoch
+		h := &refs[i].Hdr
+		h.BaseOffset, h.LeaderEpoch = next, leaderEpoch
 		if appendTime >= 0 {
-			h.attributes |= logAppendTimeBit
-			h.maxTimestamp = appendTime
+			h.Attributes |= record.LogAppendTimeBit
+			h.MaxTimestamp = appendTime
 		}
 		dup, err := producers.addFromClient(*h, next)
 		if err != nil {
@@ -550,8 +593,8 @@ func (l *Log) appendAsLeaderLocked(records []byte, refs []batchRef, leaderEpoch 
 			}
 			return res, false, nil
 		}
-		res.RecordCount += int64(h.recordCount)
-		next = h.nextOffset()
+		res.RecordCount += int64(h.RecordCount)
+		next = h.NextOffset()
 	}
 	res.LastOffset = next - 1
 	if err := l.assignLeaderEpoch(leaderEpoch, res.FirstOffset); err != nil {
@@ -559,11 +602,11 @@ func (l *Log) appendAsLeaderLocked(records []byte, refs []batchRef, leaderEpoch 
 	}
 
 	for _, r := range refs {
-		b := r.bytes(records)
-		stampBaseOffset(b, r.hdr.baseOffset)
-		stampLeaderEpoch(b, leaderEpoch)
+		b := r.Bytes(records)
+		record.StampBaseOffset(b, r.Hdr.BaseOffset)
+		record.StampLeaderEpoch(b, leaderEpoch)
 		if appendTime >= 0 {
-			stampLogAppendTime(b, appendTime)
+			record.StampLogAppendTime(b, appendTime)
 		}
 	}
 	if err := l.write(records, refs, now); err != nil {
@@ -580,7 +623,7 @@ func (l *Log) appendAsLeaderLocked(records []byte, refs []batchRef, leaderEpoch 
 // Kafka. Batches of an epoch newer than the latest add it to the leader epoch cache,
 // starting at their base offset.
 func (l *Log) AppendAsFollower(records []byte) (AppendResult, error) {
-	refs, err := splitBatches(records)
+	refs, err := record.Split(records)
 	if err != nil {
 		return AppendResult{}, err
 	}
@@ -596,7 +639,7 @@ func (l *Log) AppendAsFollower(records []byte) (AppendResult, error) {
 	return res, nil
 }
 
-func (l *Log) appendAsFollowerLocked(records []byte, refs []batchRef) (AppendResult, bool, error) {
+func (l *Log) appendAsFollowerLocked(records []byte, refs []record.Ref) (AppendResult, bool, error) {
 	if err := l.appendable(); err != nil {
 		return AppendResult{}, false, err
 	}
@@ -604,7 +647,7 @@ func (l *Log) appendAsFollowerLocked(records []byte, refs []batchRef) (AppendRes
 		return AppendResult{FirstOffset: -1, LastOffset: -1, LogAppendTime: -1, LogStartOffset: l.LogStartOffset()}, false, nil
 	}
 	leo := l.logEndOffset.Load()
-	first := refs[0].hdr.baseOffset
+	first := refs[0].Hdr.BaseOffset
 	if first < leo {
 		return AppendResult{}, false, fmt.Errorf("first batch at offset %d, log end offset is %d: %w", first, leo, ErrUnexpectedOffset)
 	}
@@ -612,12 +655,12 @@ func (l *Log) appendAsFollowerLocked(records []byte, refs []batchRef) (AppendRes
 	res := AppendResult{FirstOffset: first, LogAppendTime: -1}
 	next := leo
 	for _, r := range refs {
-		if r.hdr.baseOffset < next {
-			return AppendResult{}, false, fmt.Errorf("batch at offset %d overlaps the previous one ending at %d: %w", r.hdr.baseOffset, next-1, kerr.CorruptMessage)
+		if r.Hdr.BaseOffset < next {
+			return AppendResult{}, false, fmt.Errorf("batch at offset %d overlaps the previous one ending at %d: %w", r.Hdr.BaseOffset, next-1, kerr.CorruptMessage)
 		}
-		producers.addReplicated(r.hdr)
-		res.RecordCount += int64(r.hdr.recordCount)
-		next = r.hdr.nextOffset()
+		producers.addReplicated(r.Hdr)
+		res.RecordCount += int64(r.Hdr.RecordCount)
+		next = r.Hdr.NextOffset()
 	}
 	res.LastOffset = next - 1
 	if err := l.assignReplicatedEpochs(refs); err != nil {
@@ -640,14 +683,14 @@ func (l *Log) countUnflushed(messages int64) bool {
 
 // write appends batches that carry their final offsets to the active segment, rolling
 // first if needed, and publishes them. l.mu must be held.
-func (l *Log) write(records []byte, refs []batchRef, now time.Time) error {
-	first, last := refs[0].hdr.baseOffset, refs[len(refs)-1].hdr.lastOffset()
+func (l *Log) write(records []byte, refs []record.Ref, now time.Time) error {
+	first, last := refs[0].Hdr.BaseOffset, refs[len(refs)-1].Hdr.LastOffset()
 	seg, err := l.maybeRoll(int64(len(records)), len(refs), first, last, now)
 	if err != nil {
 		return err
 	}
 	if last-seg.baseOffset > math.MaxInt32 {
-		return fmt.Errorf("batches span offsets %d to %d, too many for one segment: %w", refs[0].hdr.baseOffset, last, kerr.InvalidRecord)
+		return fmt.Errorf("batches span offsets %d to %d, too many for one segment: %w", refs[0].Hdr.BaseOffset, last, kerr.InvalidRecord)
 	}
 	pos, err := seg.writeAt(records)
 	if err != nil {

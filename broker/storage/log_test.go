@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kzoo/kzoo/broker/record"
+	"github.com/kzoo/kzoo/broker/record/recordtest"
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
@@ -169,7 +171,7 @@ func TestReadOutOfRange(t *testing.T) {
 func TestAppendChangesOnlyBaseOffsetAndLeaderEpoch(t *testing.T) {
 	l := openLogT(t, t.TempDir(), smallConfig(), OpenOptions{})
 	appendBatches(t, l, 3) // so that the batch below does not start at 0
-	for _, codec := range []int{codecNone, codecGzip, codecZstd} {
+	for _, codec := range []int{record.CodecNone, record.CodecGzip, record.CodecZstd} {
 		spec := plain(5, 2_000)
 		spec.codec = codec
 		original := makeBatch(t, spec)
@@ -283,6 +285,24 @@ func TestAppendRejectsBadBatches(t *testing.T) {
 			return recrc(b)
 		}, kerr.CorruptMessage},
 		{"too large", func() []byte { spec := plain(3, 0); spec.valueSize = 400; return makeBatch(t, spec) }, kerr.MessageTooLarge},
+		{"declares 3 records, holds 1", func() []byte {
+			return recordtest.Frame(record.CodecNone, 3, recordtest.Records(recordtest.Record{Key: []byte("k")}))
+		}, kerr.CorruptMessage},
+		{"declares 3 compressed records, holds 1", func() []byte {
+			b, err := recordtest.Batch(recordtest.Codecs()[5], 3, recordtest.Records(recordtest.Record{Key: []byte("k")}))
+			must(t, err)
+			return b
+		}, kerr.CorruptMessage},
+		{"record longer than its fields", func() []byte {
+			records := recordtest.Records(recordtest.Record{Key: []byte("k")})
+			records[0] += 2 // the zigzag length prefix, one more than the fields
+			return recordtest.Frame(record.CodecNone, 1, append(records, 0))
+		}, kerr.CorruptMessage},
+		{"transactional", func() []byte {
+			b := makeBatch(t, idempotent(3, 9, 0, 0))
+			binary.BigEndian.PutUint16(b[21:], 0x10)
+			return recrc(b)
+		}, kerr.InvalidTxnState},
 		{"good batch then a bad one", func() []byte { b := good(); bad := good(); bad[70] ^= 1; return append(b, bad...) }, kerr.CorruptMessage},
 	}
 	cfg := smallConfig()
@@ -553,8 +573,8 @@ func TestConcurrentReadsDuringAppends(t *testing.T) {
 					errs <- err
 					return
 				}
-				first := parseBatchHeader(b)
-				if first.baseOffset > off || first.lastOffset() < off || !crcValid(b[:first.size()]) {
+				first := record.ParseHeader(b)
+				if first.BaseOffset > off || first.LastOffset() < off || !crcValid(b[:first.Size()]) {
 					errs <- errors.New("read returned a batch not holding the offset or failing its CRC")
 					return
 				}

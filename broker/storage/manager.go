@@ -62,10 +62,11 @@ const (
 
 // Manager owns the partition logs of a broker's log directories.
 type Manager struct {
-	cfg    ManagerConfig
-	logger logrus.FieldLogger
-	dirs   []*logDir
-	reaper fileReaper // files of deleted segments of every log
+	cfg     ManagerConfig
+	logger  logrus.FieldLogger
+	dirs    []*logDir
+	reaper  fileReaper // files of deleted segments of every log
+	readers readerPool // of every log's appends
 
 	checkpointMu sync.Mutex // serialises checkpoint writes
 
@@ -391,7 +392,7 @@ func (m *Manager) GetOrCreate(tp TopicPartition, cfg Config) (*Log, error) {
 
 		CleanerCheckpoint: firstDirty,
 		LogStartOffset:    logStart,
-	}, &m.reaper)
+	}, &m.reaper, &m.readers)
 
 	m.mu.Lock()
 	delete(m.opening, tp)

@@ -3,6 +3,7 @@ package storage
 import (
 	"fmt"
 
+	"github.com/kzoo/kzoo/broker/record"
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
@@ -54,20 +55,20 @@ func (e *producerEntry) find(firstSeq, lastSeq int32) (producerBatch, bool) {
 
 // withReplicated returns the entry after the batch h (already assigned firstOffset) was
 // appended without validation, as on a follower or when replaying the log.
-func (e producerEntry) withReplicated(h batchHeader, firstOffset int64) producerEntry {
-	if h.producerEpoch != e.epoch {
-		e = producerEntry{epoch: h.producerEpoch}
+func (e producerEntry) withReplicated(h record.Header, firstOffset int64) producerEntry {
+	if h.ProducerEpoch != e.epoch {
+		e = producerEntry{epoch: h.ProducerEpoch}
 	}
-	lastOffset := firstOffset + int64(h.lastOffsetDelta)
-	if h.isControl() || h.baseSequence < 0 {
+	lastOffset := firstOffset + int64(h.LastOffsetDelta)
+	if h.IsControl() || h.BaseSequence < 0 {
 		// Transaction markers carry the epoch but no sequence numbers.
 		e.lastOffset = lastOffset
 		return e
 	}
 	e.push(producerBatch{
-		firstSeq: h.baseSequence, lastSeq: h.lastSequence(),
+		firstSeq: h.BaseSequence, lastSeq: h.LastSequence(),
 		firstOffset: firstOffset, lastOffset: lastOffset,
-		maxTimestamp: h.maxTimestamp,
+		maxTimestamp: h.MaxTimestamp,
 	})
 	return e
 }
@@ -82,11 +83,11 @@ func newProducerStates() producerStates {
 }
 
 // replay applies a batch read back from the log.
-func (s *producerStates) replay(h batchHeader) {
-	if !h.hasProducerID() {
+func (s *producerStates) replay(h record.Header) {
+	if !h.HasProducerID() {
 		return
 	}
-	s.entries[h.producerID] = s.entries[h.producerID].withReplicated(h, h.baseOffset)
+	s.entries[h.ProducerID] = s.entries[h.ProducerID].withReplicated(h, h.BaseOffset)
 }
 
 // removeBefore forgets producers whose last batch lies below offset: retention deleted it.
@@ -134,46 +135,46 @@ func (a *producerAppend) stage(id int64, e producerEntry) {
 // addFromClient validates the sequence and epoch of a producer's batch h, to be written at
 // firstOffset, and stages it. If the batch was already written, it returns what was
 // remembered of it and stages nothing.
-func (a *producerAppend) addFromClient(h batchHeader, firstOffset int64) (duplicate *producerBatch, err error) {
-	if !h.hasProducerID() {
+func (a *producerAppend) addFromClient(h record.Header, firstOffset int64) (duplicate *producerBatch, err error) {
+	if !h.HasProducerID() {
 		return nil, nil
 	}
-	e, known := a.entry(h.producerID)
+	e, known := a.entry(h.ProducerID)
 	switch {
 	case !known:
 		// A producer whose state retention removed may carry on from any sequence.
-		e = producerEntry{epoch: h.producerEpoch}
-	case h.producerEpoch < e.epoch:
-		return nil, fmt.Errorf("producer %d epoch %d is older than the current epoch %d: %w", h.producerID, h.producerEpoch, e.epoch, kerr.InvalidProducerEpoch)
-	case h.producerEpoch > e.epoch:
-		if h.baseSequence != 0 {
-			return nil, fmt.Errorf("producer %d starts new epoch %d at sequence %d, not 0: %w", h.producerID, h.producerEpoch, h.baseSequence, kerr.OutOfOrderSequenceNumber)
+		e = producerEntry{epoch: h.ProducerEpoch}
+	case h.ProducerEpoch < e.epoch:
+		return nil, fmt.Errorf("producer %d epoch %d is older than the current epoch %d: %w", h.ProducerID, h.ProducerEpoch, e.epoch, kerr.InvalidProducerEpoch)
+	case h.ProducerEpoch > e.epoch:
+		if h.BaseSequence != 0 {
+			return nil, fmt.Errorf("producer %d starts new epoch %d at sequence %d, not 0: %w", h.ProducerID, h.ProducerEpoch, h.BaseSequence, kerr.OutOfOrderSequenceNumber)
 		}
-		e = producerEntry{epoch: h.producerEpoch, lastOffset: e.lastOffset}
+		e = producerEntry{epoch: h.ProducerEpoch, lastOffset: e.lastOffset}
 	default:
-		if dup, ok := e.find(h.baseSequence, h.lastSequence()); ok {
+		if dup, ok := e.find(h.BaseSequence, h.LastSequence()); ok {
 			return &dup, nil
 		}
 		if last, ok := e.last(); ok {
-			if want := incrementSequence(last.lastSeq, 1); h.baseSequence != want {
-				return nil, fmt.Errorf("producer %d epoch %d sent sequence %d, expected %d: %w", h.producerID, h.producerEpoch, h.baseSequence, want, kerr.OutOfOrderSequenceNumber)
+			if want := record.IncrementSequence(last.lastSeq, 1); h.BaseSequence != want {
+				return nil, fmt.Errorf("producer %d epoch %d sent sequence %d, expected %d: %w", h.ProducerID, h.ProducerEpoch, h.BaseSequence, want, kerr.OutOfOrderSequenceNumber)
 			}
 		}
 	}
 	e.push(producerBatch{
-		firstSeq: h.baseSequence, lastSeq: h.lastSequence(),
-		firstOffset: firstOffset, lastOffset: firstOffset + int64(h.lastOffsetDelta),
-		maxTimestamp: h.maxTimestamp,
+		firstSeq: h.BaseSequence, lastSeq: h.LastSequence(),
+		firstOffset: firstOffset, lastOffset: firstOffset + int64(h.LastOffsetDelta),
+		maxTimestamp: h.MaxTimestamp,
 	})
-	a.stage(h.producerID, e)
+	a.stage(h.ProducerID, e)
 	return nil, nil
 }
 
 // addReplicated stages a batch appended without validation (follower appends).
-func (a *producerAppend) addReplicated(h batchHeader) {
-	if !h.hasProducerID() {
+func (a *producerAppend) addReplicated(h record.Header) {
+	if !h.HasProducerID() {
 		return
 	}
-	e, _ := a.entry(h.producerID)
-	a.stage(h.producerID, e.withReplicated(h, h.baseOffset))
+	e, _ := a.entry(h.ProducerID)
+	a.stage(h.ProducerID, e.withReplicated(h, h.BaseOffset))
 }

@@ -6,6 +6,7 @@ import (
 	"math"
 	"testing"
 
+	"github.com/kzoo/kzoo/broker/record"
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
@@ -18,8 +19,8 @@ func TestIncrementSequence(t *testing.T) {
 		{math.MaxInt32 - 2, 5, 2},
 	}
 	for _, tt := range tests {
-		if got := incrementSequence(tt.seq, tt.n); got != tt.want {
-			t.Errorf("incrementSequence(%d, %d) = %d, want %d", tt.seq, tt.n, got, tt.want)
+		if got := record.IncrementSequence(tt.seq, tt.n); got != tt.want {
+			t.Errorf("record.IncrementSequence(%d, %d) = %d, want %d", tt.seq, tt.n, got, tt.want)
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/kzoo/kzoo/broker/record"
 	"github.com/sirupsen/logrus"
 	"github.com/twmb/franz-go/pkg/kerr"
 )
@@ -72,13 +73,13 @@ func (l *Log) checkLeaderEpoch(epoch int32) error {
 
 // assignReplicatedEpochs adds cache entries for the batches of a follower append whose
 // epochs are new, and persists the cache if it changed. l.mu must be held.
-func (l *Log) assignReplicatedEpochs(refs []batchRef) error {
+func (l *Log) assignReplicatedEpochs(refs []record.Ref) error {
 	changed := false
 	l.epochMu.Lock()
 	for _, r := range refs {
-		c, conflict := l.epochs.assignReplicated(r.hdr.leaderEpoch, r.hdr.baseOffset)
+		c, conflict := l.epochs.assignReplicated(r.Hdr.LeaderEpoch, r.Hdr.BaseOffset)
 		if conflict {
-			l.logger.WithFields(logrus.Fields{"epoch": r.hdr.leaderEpoch, "offset": r.hdr.baseOffset}).
+			l.logger.WithFields(logrus.Fields{"epoch": r.Hdr.LeaderEpoch, "offset": r.Hdr.BaseOffset}).
 				Warn("replicated batch contradicts the leader epoch cache: the log was not truncated where it diverges from the leader's")
 		}
 		changed = changed || c
@@ -194,9 +195,9 @@ func (l *Log) loadEpochCache(segs []*segment, window []byte) error {
 
 	l.logger.WithError(err).Warn("rebuilding the leader epoch cache from the log's batches")
 	l.epochs = epochCache{}
-	headers, err := replayBatches(segs, start, window, func(h batchHeader) {
-		if h.leaderEpoch > l.epochs.latestEpoch() {
-			l.epochs.entries = append(l.epochs.entries, epochEntry{epoch: h.leaderEpoch, startOffset: h.baseOffset})
+	headers, err := replayBatches(segs, start, window, func(h record.Header) {
+		if h.LeaderEpoch > l.epochs.latestEpoch() {
+			l.epochs.entries = append(l.epochs.entries, epochEntry{epoch: h.LeaderEpoch, startOffset: h.BaseOffset})
 		}
 	})
 	l.headersRead += int64(headers)

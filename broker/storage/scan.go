@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/kzoo/kzoo/broker/record"
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
@@ -19,8 +20,8 @@ type batchScanner struct {
 	name string // of the file, for errors
 	end  int64  // the scan stops here
 
-	pos    int64       // of the next batch
-	cur    batchHeader // the batch next returned
+	pos    int64         // of the next batch
+	cur    record.Header // the batch next returned
 	curPos int64
 
 	window []byte
@@ -33,7 +34,7 @@ type batchScanner struct {
 }
 
 // minScanWindow is the smallest window a scanner works with.
-const minScanWindow = batchHeaderSize
+const minScanWindow = record.HeaderSize
 
 func newBatchScanner(r io.ReaderAt, name string, start, end int64, window []byte) *batchScanner {
 	if len(window) < minScanWindow {
@@ -48,29 +49,29 @@ func (s *batchScanner) next() bool {
 		return false
 	}
 	avail := s.end - s.pos
-	if avail < batchHeaderSize {
-		s.err = fmt.Errorf("%s: %d bytes at position %d, a batch header needs %d: %w", s.name, avail, s.pos, batchHeaderSize, kerr.CorruptMessage)
+	if avail < record.HeaderSize {
+		s.err = fmt.Errorf("%s: %d bytes at position %d, a batch header needs %d: %w", s.name, avail, s.pos, record.HeaderSize, kerr.CorruptMessage)
 		return false
 	}
-	b, err := s.read(s.pos, batchHeaderSize)
+	b, err := s.read(s.pos, record.HeaderSize)
 	if err != nil {
 		s.err = err
 		return false
 	}
-	h := parseBatchHeader(b)
-	if err := h.checkStructure(avail); err != nil {
+	h := record.ParseHeader(b)
+	if err := h.CheckStructure(avail); err != nil {
 		s.err = fmt.Errorf("%s: batch at position %d: %w", s.name, s.pos, err)
 		return false
 	}
 	s.cur, s.curPos = h, s.pos
-	s.pos += h.size()
+	s.pos += h.Size()
 	s.headers++
 	return true
 }
 
 // batch returns the bytes of the current batch. They are valid until the next call.
 func (s *batchScanner) batch() ([]byte, error) {
-	size := s.cur.size()
+	size := s.cur.Size()
 	if size <= int64(len(s.window)) {
 		return s.read(s.curPos, int(size))
 	}

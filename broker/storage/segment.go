@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/kzoo/kzoo/broker/record"
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
@@ -130,11 +131,11 @@ func (s *segment) writeAt(records []byte) (pos int64, err error) {
 
 // commit indexes and publishes records just written at pos by writeAt; refs locate its
 // batches, which carry their final offsets. The error concerns only the index files.
-func (s *segment) commit(pos int64, records []byte, refs []batchRef, interval int64, now time.Time) error {
+func (s *segment) commit(pos int64, records []byte, refs []record.Ref, interval int64, now time.Time) error {
 	var offsets []offsetIndexEntry
 	var times []timeIndexEntry
 	for _, r := range refs {
-		off, tim := s.tracker.observe(r.hdr, pos+int64(r.pos), interval)
+		off, tim := s.tracker.observe(r.Hdr, pos+int64(r.Pos), interval)
 		if off != nil {
 			offsets = append(offsets, *off)
 		}
@@ -151,7 +152,7 @@ func (s *segment) commit(pos int64, records []byte, refs []batchRef, interval in
 		s.rollBase = now
 	}
 	s.lastModified = now
-	s.nextOffset = refs[len(refs)-1].hdr.nextOffset()
+	s.nextOffset = refs[len(refs)-1].Hdr.NextOffset()
 	s.maxTimestamp.Store(s.tracker.maxTimestamp)
 	s.size.Store(pos + int64(len(records)))
 	return indexErr
@@ -172,15 +173,15 @@ func (s *segment) largestTimestamp() int64 {
 func (s *segment) read(offset, maxOffset, maxBytes int64, window []byte) (pos, size int64, found bool, err error) {
 	sc := newBatchScanner(s.log, s.log.Name(), s.index.positionFor(offset), s.size.Load(), window)
 	for sc.next() {
-		if sc.cur.lastOffset() < offset {
+		if sc.cur.LastOffset() < offset {
 			continue
 		}
 		pos = sc.curPos
 		for {
-			if sc.cur.lastOffset() >= maxOffset || (size > 0 && size+sc.cur.size() > maxBytes) {
+			if sc.cur.LastOffset() >= maxOffset || (size > 0 && size+sc.cur.Size() > maxBytes) {
 				return pos, size, true, nil
 			}
-			size += sc.cur.size()
+			size += sc.cur.Size()
 			if !sc.next() {
 				// A bad batch further on is the next fetch's problem: what is gathered is sound.
 				return pos, size, true, nil
@@ -198,7 +199,7 @@ func (s *segment) findTimestamp(ts int64, window []byte) (offset, timestamp int6
 	}
 	sc := newBatchScanner(s.log, s.log.Name(), start, s.size.Load(), window)
 	for sc.next() {
-		if sc.cur.maxTimestamp < ts || sc.cur.recordCount == 0 {
+		if sc.cur.MaxTimestamp < ts || sc.cur.RecordCount == 0 {
 			continue
 		}
 		batch, err := sc.batch()
@@ -260,13 +261,13 @@ func (s *segment) load(o loadOptions, window []byte) (loadResult, error) {
 			if err != nil {
 				return loadResult{}, err
 			}
-			if err := h.checkCRC(b); err != nil {
+			if err := h.CheckCRC(b); err != nil {
 				res.invalid = fmt.Errorf("%s: batch at position %d: %w", s.log.Name(), sc.curPos, err)
 				break
 			}
 		}
 		if res.validBytes == 0 {
-			firstTimestamp = h.maxTimestamp
+			firstTimestamp = h.MaxTimestamp
 		}
 		off, tim := tracker.observe(h, sc.curPos, o.indexInterval)
 		if off != nil {
@@ -275,7 +276,7 @@ func (s *segment) load(o loadOptions, window []byte) (loadResult, error) {
 		if tim != nil {
 			times = append(times, *tim)
 		}
-		next = h.nextOffset()
+		next = h.NextOffset()
 		res.validBytes = sc.pos
 	}
 	if res.invalid == nil && sc.err != nil {
@@ -320,14 +321,14 @@ func (s *segment) load(o loadOptions, window []byte) (loadResult, error) {
 }
 
 // checkPlacement validates the offsets of a batch against its neighbours in the log.
-func (s *segment) checkPlacement(h batchHeader, next, limit int64) error {
+func (s *segment) checkPlacement(h record.Header, next, limit int64) error {
 	switch {
-	case h.baseOffset < next:
-		return fmt.Errorf("base offset %d, expected at least %d: %w", h.baseOffset, next, kerr.CorruptMessage)
-	case h.lastOffset() >= limit:
-		return fmt.Errorf("last offset %d reaches the next segment at %d: %w", h.lastOffset(), limit, kerr.CorruptMessage)
-	case h.lastOffset()-s.baseOffset > math.MaxInt32:
-		return fmt.Errorf("last offset %d too far from segment base %d: %w", h.lastOffset(), s.baseOffset, kerr.CorruptMessage)
+	case h.BaseOffset < next:
+		return fmt.Errorf("base offset %d, expected at least %d: %w", h.BaseOffset, next, kerr.CorruptMessage)
+	case h.LastOffset() >= limit:
+		return fmt.Errorf("last offset %d reaches the next segment at %d: %w", h.LastOffset(), limit, kerr.CorruptMessage)
+	case h.LastOffset()-s.baseOffset > math.MaxInt32:
+		return fmt.Errorf("last offset %d too far from segment base %d: %w", h.LastOffset(), s.baseOffset, kerr.CorruptMessage)
 	}
 	return nil
 }
@@ -426,20 +427,20 @@ func (s *segment) loadTrusted(o loadOptions, window []byte) (distrust string, he
 			return fmt.Sprintf("batch at position %d: %v", sc.curPos, err), sc.headers, nil
 		}
 		switch {
-		case sc.curPos == tail && lastIndexed >= 0 && h.lastOffset() != lastIndexed:
-			return fmt.Sprintf("last offset index entry names offset %d, the batch at its position ends at %d", lastIndexed, h.lastOffset()), sc.headers, nil
+		case sc.curPos == tail && lastIndexed >= 0 && h.LastOffset() != lastIndexed:
+			return fmt.Sprintf("last offset index entry names offset %d, the batch at its position ends at %d", lastIndexed, h.LastOffset()), sc.headers, nil
 		case sinceEntry > o.indexInterval:
 			return fmt.Sprintf("offset index has no entry for the batch at position %d", sc.curPos), sc.headers, nil
-		case h.maxTimestamp > maxTimestamp:
-			return fmt.Sprintf("time index ends at timestamp %d, the batch at position %d has %d", maxTimestamp, sc.curPos, h.maxTimestamp), sc.headers, nil
-		case h.lastOffset() == maxTimestampOffset:
-			if h.maxTimestamp != maxTimestamp {
-				return fmt.Sprintf("last time index entry says timestamp %d, the batch ending at %d has %d", maxTimestamp, maxTimestampOffset, h.maxTimestamp), sc.headers, nil
+		case h.MaxTimestamp > maxTimestamp:
+			return fmt.Sprintf("time index ends at timestamp %d, the batch at position %d has %d", maxTimestamp, sc.curPos, h.MaxTimestamp), sc.headers, nil
+		case h.LastOffset() == maxTimestampOffset:
+			if h.MaxTimestamp != maxTimestamp {
+				return fmt.Sprintf("last time index entry says timestamp %d, the batch ending at %d has %d", maxTimestamp, maxTimestampOffset, h.MaxTimestamp), sc.headers, nil
 			}
 			maxTimestampSeen = true
 		}
-		sinceEntry += h.size()
-		next = h.nextOffset()
+		sinceEntry += h.Size()
+		next = h.NextOffset()
 	}
 	headers = sc.headers
 	if sc.err != nil {
@@ -457,8 +458,8 @@ func (s *segment) loadTrusted(o loadOptions, window []byte) (distrust string, he
 		sc := newBatchScanner(s.log, s.log.Name(), s.index.positionFor(maxTimestampOffset), tail, window)
 		found := false
 		for sc.next() {
-			if sc.cur.lastOffset() >= maxTimestampOffset {
-				found = sc.cur.lastOffset() == maxTimestampOffset && sc.cur.maxTimestamp == maxTimestamp
+			if sc.cur.LastOffset() >= maxTimestampOffset {
+				found = sc.cur.LastOffset() == maxTimestampOffset && sc.cur.MaxTimestamp == maxTimestamp
 				break
 			}
 		}
@@ -584,7 +585,7 @@ func (s *segment) positionOf(offset int64, window []byte) (int64, error) {
 	end := s.size.Load()
 	sc := newBatchScanner(s.log, s.log.Name(), s.index.positionFor(offset), end, window)
 	for sc.next() {
-		if sc.cur.lastOffset() >= offset {
+		if sc.cur.LastOffset() >= offset {
 			return sc.curPos, nil
 		}
 	}

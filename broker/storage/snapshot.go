@@ -9,6 +9,8 @@ import (
 	"os"
 	"slices"
 	"sort"
+
+	"github.com/kzoo/kzoo/broker/record"
 )
 
 // Producer state snapshots.
@@ -85,9 +87,12 @@ func encodeProducerSnapshot(s *producerStates, offset int64) []byte {
 			b = be.AppendUint64(b, uint64(pb.maxTimestamp))
 		}
 	}
-	be.PutUint32(b[2:], crc32.Checksum(b[snapshotCRCEnd:], castagnoli))
+	be.PutUint32(b[2:], crc32.Checksum(b[snapshotCRCEnd:], snapshotCRCTable))
 	return b
 }
+
+// snapshotCRCTable is CRC-32C, as Kafka's producer snapshots use.
+var snapshotCRCTable = crc32.MakeTable(crc32.Castagnoli)
 
 // decodeProducerSnapshot parses a snapshot that should hold the state as of offset. Any
 // problem with the contents is an error wrapping errCorruptSnapshot.
@@ -102,7 +107,7 @@ func decodeProducerSnapshot(b []byte, offset int64) (producerStates, error) {
 	if v := be.Uint16(b); v != snapshotVersion {
 		return corrupt("version %d, only %d is supported", v, snapshotVersion)
 	}
-	if got, want := crc32.Checksum(b[snapshotCRCEnd:], castagnoli), be.Uint32(b[2:]); got != want {
+	if got, want := crc32.Checksum(b[snapshotCRCEnd:], snapshotCRCTable), be.Uint32(b[2:]); got != want {
 		return corrupt("crc %#08x, header says %#08x", got, want)
 	}
 	if got := int64(be.Uint64(b[6:])); got != offset {
@@ -278,7 +283,7 @@ func (l *Log) loadProducerState(segs []*segment, window []byte) error {
 
 // replayBatches calls fn with the header of every batch of segs whose base offset is at
 // or above from, in order, and returns how many headers it read.
-func replayBatches(segs []*segment, from int64, window []byte, fn func(batchHeader)) (headers int, err error) {
+func replayBatches(segs []*segment, from int64, window []byte, fn func(record.Header)) (headers int, err error) {
 	if from >= segs[len(segs)-1].nextOffset {
 		return 0, nil // the usual case after a clean shutdown: nothing to replay
 	}
@@ -286,7 +291,7 @@ func replayBatches(segs []*segment, from int64, window []byte, fn func(batchHead
 	for _, s := range segs[i:] {
 		sc := newBatchScanner(s.log, s.log.Name(), s.index.positionFor(from), s.size.Load(), window)
 		for sc.next() {
-			if sc.cur.baseOffset >= from {
+			if sc.cur.BaseOffset >= from {
 				fn(sc.cur)
 			}
 		}

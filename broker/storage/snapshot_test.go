@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/kzoo/kzoo/broker/record"
 )
 
 // producerWorkload is what idempotent producers appended to a log.
@@ -94,7 +96,7 @@ func fullScanProducers(t testing.TB, l *Log) map[int64]producerEntry {
 	t.Helper()
 	states := newProducerStates()
 	for _, b := range splitTestBatches(t, readAll(t, l)) {
-		states.replay(parseBatchHeader(b))
+		states.replay(record.ParseHeader(b))
 	}
 	return states.entries
 }
@@ -128,8 +130,8 @@ func snapshotOffsets(t testing.TB, dir string) []int64 {
 func TestProducerSnapshotEncoding(t *testing.T) {
 	states := newProducerStates()
 	for i := range 12 {
-		h := parseBatchHeader(makeBatch(t, idempotent(1+i%3, int64(100+i%4), int16(i/6), int32(i*3))))
-		h.baseOffset = int64(10 * i)
+		h := record.ParseHeader(makeBatch(t, idempotent(1+i%3, int64(100+i%4), int16(i/6), int32(i*3))))
+		h.BaseOffset = int64(10 * i)
 		states.replay(h)
 	}
 	states.entries[99] = producerEntry{epoch: 2, lastOffset: 57} // a producer known only by a marker

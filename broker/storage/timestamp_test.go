@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/kzoo/kzoo/broker/record"
 )
 
 type stampedOffset struct{ offset, timestamp int64 }
@@ -16,12 +18,12 @@ func TestOffsetForTimestamp(t *testing.T) {
 		name  string
 		codec int
 	}{
-		{"none", codecNone},
-		{"gzip", codecGzip},
-		{"snappy", codecSnappy},
+		{"none", record.CodecNone},
+		{"gzip", record.CodecGzip},
+		{"snappy", record.CodecSnappy},
 		{"snappy-xerial", xerialCodec},
-		{"lz4", codecLz4},
-		{"zstd", codecZstd},
+		{"lz4", record.CodecLz4},
+		{"zstd", record.CodecZstd},
 	}
 	for _, c := range codecs {
 		for _, segmentBytes := range []int64{400, 1 << 20} {
@@ -92,12 +94,12 @@ func testOffsetForTimestamp(t *testing.T, codec int, segmentBytes int64) {
 }
 
 func TestFindRecordRejectsCorruptCompressedData(t *testing.T) {
-	for _, codec := range []int{codecGzip, codecSnappy, xerialCodec, codecLz4, codecZstd} {
+	for _, codec := range []int{record.CodecGzip, record.CodecSnappy, xerialCodec, record.CodecLz4, record.CodecZstd} {
 		spec := plain(4, 100)
 		spec.codec = codec
 		b := makeBatch(t, spec)
-		h := parseBatchHeader(b)
-		for i := batchHeaderSize + 4; i < len(b); i++ {
+		h := record.ParseHeader(b)
+		for i := record.HeaderSize + 4; i < len(b); i++ {
 			b[i] ^= 0x55
 		}
 		if _, _, _, err := findRecordAtOrAfter(h, b, 103); err == nil {

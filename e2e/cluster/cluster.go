@@ -272,6 +272,20 @@ func (c *Cluster) BrokerLog(id int) string {
 	return string(data)
 }
 
+// BrokerPID returns the process id of broker id, as scripts/cluster
+// recorded it when it started the broker.
+func (c *Cluster) BrokerPID(id int) (int, error) {
+	data, err := os.ReadFile(filepath.Join(c.home, fmt.Sprintf("broker-%d", id), "pid"))
+	if err != nil {
+		return 0, fmt.Errorf("pid of broker %d: %w", id, err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil || pid <= 0 {
+		return 0, fmt.Errorf("pid file of broker %d holds %q", id, data)
+	}
+	return pid, nil
+}
+
 // Home returns the cluster's state directory (KZOO_HOME): logs, pid files
 // and the data of every process.
 func (c *Cluster) Home() string {

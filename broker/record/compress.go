@@ -1,4 +1,4 @@
-package storage
+package record
 
 import (
 	"bytes"
@@ -11,14 +11,14 @@ import (
 	"github.com/pierrec/lz4/v4"
 )
 
-// snappyFraming says how snappy data is laid out in a batch: Kafka's Java client frames
+// SnappyFraming says how snappy data is laid out in a batch: Kafka's Java client frames
 // it as snappy-java streams do (xerial), other clients write one raw block. The cleaner
 // writes what the producer wrote, which every client that produced it can read.
-type snappyFraming int
+type SnappyFraming int
 
 const (
-	snappyRaw snappyFraming = iota
-	snappyXerial
+	SnappyRaw SnappyFraming = iota
+	SnappyXerial
 )
 
 // xerialBlockSize is the uncompressed size of each block of xerial-framed output, that of
@@ -28,22 +28,28 @@ const xerialBlockSize = 32 << 10
 // xerialVersion is the version and minimum compatible version written after the magic.
 const xerialVersion = 1
 
-func hasXerialFraming(payload []byte) bool { return bytes.HasPrefix(payload, xerialMagic) }
+// FramingOf reports how the snappy payload of a batch (its bytes after the header) is framed.
+func FramingOf(payload []byte) SnappyFraming {
+	if bytes.HasPrefix(payload, xerialMagic) {
+		return SnappyXerial
+	}
+	return SnappyRaw
+}
 
-// recompressor compresses the records of the batches the cleaner rewrites, with the codec
-// of the original batch. It keeps its encoders from batch to batch; one clean owns it and
+// Compressor compresses records sections: those of the batches the cleaner rewrites, with
+// the codec of the original batch. It keeps its encoders from batch to batch; its owner
 // closes it.
-type recompressor struct {
+type Compressor struct {
 	gzip *gzip.Writer
 	zstd *zstd.Encoder
 	buf  bytes.Buffer
 }
 
-// compress returns records compressed with codec. The result is valid until the next call.
-func (c *recompressor) compress(codec int, framing snappyFraming, records []byte) ([]byte, error) {
+// Compress returns records compressed with codec. The result is valid until the next call.
+func (c *Compressor) Compress(codec int, framing SnappyFraming, records []byte) ([]byte, error) {
 	c.buf.Reset()
 	switch codec {
-	case codecGzip:
+	case CodecGzip:
 		if c.gzip == nil {
 			c.gzip = gzip.NewWriter(&c.buf)
 		} else {
@@ -55,8 +61,8 @@ func (c *recompressor) compress(codec int, framing snappyFraming, records []byte
 		if err := c.gzip.Close(); err != nil {
 			return nil, fmt.Errorf("gzip: %w", err)
 		}
-	case codecSnappy:
-		if framing == snappyRaw {
+	case CodecSnappy:
+		if framing == SnappyRaw {
 			return snappy.Encode(c.buf.Bytes()[:0], records), nil
 		}
 		c.buf.Write(xerialMagic)
@@ -69,7 +75,7 @@ func (c *recompressor) compress(codec int, framing snappyFraming, records []byte
 			c.buf.Write(binary.BigEndian.AppendUint32(nil, uint32(len(block))))
 			c.buf.Write(block)
 		}
-	case codecLz4:
+	case CodecLz4:
 		// 64 KiB blocks, as the Java client and librdkafka frame their batches.
 		w := lz4.NewWriter(&c.buf)
 		if err := w.Apply(lz4.BlockSizeOption(lz4.Block64Kb)); err != nil {
@@ -81,7 +87,7 @@ func (c *recompressor) compress(codec int, framing snappyFraming, records []byte
 		if err := w.Close(); err != nil {
 			return nil, fmt.Errorf("lz4: %w", err)
 		}
-	case codecZstd:
+	case CodecZstd:
 		if c.zstd == nil {
 			enc, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1))
 			if err != nil {
@@ -96,8 +102,8 @@ func (c *recompressor) compress(codec int, framing snappyFraming, records []byte
 	return c.buf.Bytes(), nil
 }
 
-// close releases the encoders.
-func (c *recompressor) close() {
+// Close releases the encoders.
+func (c *Compressor) Close() {
 	if c.zstd != nil {
 		_ = c.zstd.Close() // only reports that it was closed before
 		c.zstd = nil
