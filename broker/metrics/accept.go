@@ -34,7 +34,15 @@ func (a *AcceptErrors) Listener(name string) prometheus.Counter {
 }
 
 // Describe implements prometheus.Collector.
-func (a *AcceptErrors) Describe(ch chan<- *prometheus.Desc) { a.errors.Describe(ch) }
+func (a *AcceptErrors) Describe(ch chan<- *prometheus.Desc) {
+	if a != nil {
+		a.errors.Describe(ch)
+	}
+}
 
 // Collect implements prometheus.Collector.
-func (a *AcceptErrors) Collect(ch chan<- prometheus.Metric) { a.errors.Collect(ch) }
+func (a *AcceptErrors) Collect(ch chan<- prometheus.Metric) {
+	if a != nil {
+		a.errors.Collect(ch)
+	}
+}
