@@ -109,8 +109,9 @@ func isKafkaGo(err error) bool {
 	return errors.As(err, &ke)
 }
 
-// codeName matches the protocol name of an error code.
-var codeName = regexp.MustCompile(`\b[A-Z][A-Z_]{3,}[A-Z]\b`)
+// codeName matches the protocol name of an error code: words joined by
+// underscores.
+var codeName = regexp.MustCompile(`\b[A-Z]+(?:_[A-Z]+)+\b`)
 
 // checkSaysCodeOnce fails unless line names exactly one error code, once,
 // in parentheses at its end, and carries none of kafka-go's "[36] Title"

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -19,12 +20,75 @@ import (
 	"github.com/kzoo/kzoo/e2e/cluster"
 )
 
-// TestHostileClients drives a real broker with what a hostile or careless
-// client does to it, and checks it keeps serving everyone else.
-func TestHostileClients(t *testing.T) {
+// TestRoughEdges drives a real broker the way a hostile client, a broker
+// short of resources and a new user at the CLI do, and checks that each
+// gets a clear answer and the broker keeps serving.
+func TestRoughEdges(t *testing.T) {
 	c := cluster.Start(t, cluster.Options{Brokers: 1, PortOffset: 10200})
 	t.Run("huge-tag-counts", func(t *testing.T) { testHugeTagCounts(t, c) })
 	t.Run("out-of-descriptors", func(t *testing.T) { testOutOfDescriptors(t, c) })
+	t.Run("cli-error-wording", func(t *testing.T) { testCLIErrorWording(t, c) })
+}
+
+// testCLIErrorWording runs CLI commands that the broker refuses and pins
+// what the CLI prints: one line, the problem said once in words, the Kafka
+// error's name once, at the end.
+func testCLIErrorWording(t *testing.T, c *cluster.Cluster) {
+	const topic = "rough-edges-demo"
+	if out, err := kzoo(t, c, "topics", "create", topic, "--partitions", "2", "--replication-factor", "1"); err != nil {
+		t.Fatalf("topics create: %v\n%s", err, out)
+	}
+	waitForLeaders(t, c.Bootstrap(), topic, 2)
+	for _, tc := range []struct {
+		args []string
+		// want is the whole output when exact, else a part of it: the
+		// broker's messages other than these are not pinned here.
+		want  string
+		exact bool
+	}{
+		{[]string{"topics", "create", topic}, `kzoo: topic "` + topic + `" already exists (TOPIC_ALREADY_EXISTS)`, true},
+		{[]string{"topics", "create", "bad/name"}, "(INVALID_TOPIC_EXCEPTION)", false},
+		{[]string{"topics", "create", "rough-edges-rf", "--replication-factor", "3"}, "(INVALID_REPLICATION_FACTOR)", false},
+		{[]string{"topics", "delete", "rough-edges-missing"}, "kzoo: delete topic rough-edges-missing: this server does not host this topic-partition (UNKNOWN_TOPIC_OR_PARTITION)", true},
+		{[]string{"topics", "alter", topic, "--partitions", "1"}, "kzoo: alter topic " + topic + ": ", false},
+		{[]string{"configs", "alter", "--topic", topic, "--add-config", "no.such.key=1"}, "(INVALID_CONFIG)", false},
+		{[]string{"configs", "describe", "--topic", "rough-edges-missing"}, "(UNKNOWN_TOPIC_OR_PARTITION)", false},
+	} {
+		out, err := kzoo(t, c, tc.args...)
+		cmd := strings.Join(tc.args, " ")
+		if err == nil {
+			t.Errorf("kzoo %s succeeded:\n%s", cmd, out)
+			continue
+		}
+		line := strings.TrimSuffix(out, "\n")
+		t.Logf("kzoo %s\n  %s", cmd, line)
+		switch {
+		case tc.exact && line != tc.want:
+			t.Errorf("kzoo %s printed\n  %s\nwant\n  %s", cmd, line, tc.want)
+		case !tc.exact && !strings.Contains(line, tc.want):
+			t.Errorf("kzoo %s printed\n  %s\nwant it to contain %q", cmd, line, tc.want)
+		}
+		checkOneErrorLine(t, cmd, line)
+	}
+}
+
+// kafkaCodeName matches the protocol name of a Kafka error code: words
+// joined by underscores.
+var kafkaCodeName = regexp.MustCompile(`\b[A-Z]+(?:_[A-Z]+)+\b`)
+
+// checkOneErrorLine fails unless out is one line "kzoo: ... (CODE)" that
+// names one error code, once, and none of kafka-go's "[36] Title" text.
+func checkOneErrorLine(t *testing.T, cmd, out string) {
+	t.Helper()
+	names := kafkaCodeName.FindAllString(out, -1)
+	switch {
+	case strings.Contains(out, "\n") || !strings.HasPrefix(out, "kzoo: "):
+		t.Errorf("kzoo %s printed %q, want one line starting kzoo:", cmd, out)
+	case len(names) != 1 || !strings.HasSuffix(out, " ("+names[0]+")"):
+		t.Errorf("kzoo %s printed %q, naming codes %q; want one, in parentheses at the end", cmd, out, names)
+	case regexp.MustCompile(`\[\d+\]`).MatchString(out):
+		t.Errorf("kzoo %s printed %q, with kafka-go's numbered code", cmd, out)
+	}
 }
 
 // refuseDeadline bounds how long the broker may take to close a connection
