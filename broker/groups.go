@@ -298,7 +298,7 @@ func (s *Server) findCoordinator(keyType int8, key, listener string, ensureOffse
 		l = lookupGroupCoordinator(s.snapshot(), key, s.cfg.OffsetsTopicPartitions)
 		if l.createTopic {
 			if err := ensureOffsetsTopic(); err != nil {
-				l.message = err.Error()
+				l.message = errorMessage(err)
 			}
 		}
 	case coordinatorKeyTransaction:

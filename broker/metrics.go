@@ -33,7 +33,7 @@ const (
 // counters and the groups this broker coordinates.
 func (s *Server) listenMetrics(addr string) error {
 	reg := metrics.NewRegistry()
-	collectors := append(s.brokerGauges(), s.traffic,
+	collectors := append(s.brokerGauges(), s.traffic, s.acceptErrors,
 		metrics.NewGroupCollector(s.groups, lagEndOffsets{s}, metrics.DefaultLagTimeout))
 	for _, c := range collectors {
 		if err := reg.Register(c); err != nil {

@@ -151,7 +151,7 @@ func (s *Server) produceTo(topic string, acks int16, rp *kmsg.ProduceRequestTopi
 		if op.ErrorCode == kerr.UnknownServerError.Code || op.ErrorCode == kerr.KafkaStorageError.Code {
 			s.log.WithError(err).WithField("topic", topic).WithField("partition", rp.Partition).Error("append failed")
 		}
-		msg := err.Error()
+		msg := errorMessage(err)
 		op.ErrorMessage = &msg
 		return w, false
 	}

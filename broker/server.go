@@ -6,7 +6,6 @@ package broker
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"strconv"
@@ -81,7 +80,9 @@ type Server struct {
 	// traffic counts requests, topic traffic and ISR changes; see
 	// metrics.go.
 	traffic *metrics.Traffic
-	wg      sync.WaitGroup // connection and background goroutines
+	// acceptErrors counts the failed accepts of each listener.
+	acceptErrors *metrics.AcceptErrors
+	wg           sync.WaitGroup // connection and background goroutines
 
 	connsMu sync.Mutex
 	conns   map[net.Conn]struct{}
@@ -103,6 +104,7 @@ func New(cfg *config.Broker, meta Metadata, logs *storage.Manager, log logrus.Fi
 	}
 	rt := cfg.Values.Runtime()
 	s.connLimits = newConnLimiter(cfg.InterBrokerListener, rt.Connections, log)
+	s.acceptErrors = metrics.NewAcceptErrors(listenerNames(cfg.Listeners))
 	s.groups = newGroupCoordinator(cfg, meta.Snapshot(), log)
 	s.handoffs = newHandoffQueue()
 	s.fetchers = fetcherManager{srv: s, count: rt.NumReplicaFetchers, fetchers: make(map[fetcherKey]*fetcher)}
@@ -253,27 +255,24 @@ func (s *Server) closeListeners() {
 }
 
 // accept serves the connections of one listener until it is closed; they
-// are answered in that listener's name.
+// are answered in that listener's name. A listener out of descriptors keeps
+// trying (see acceptLoop), so that the broker serves again once some are
+// freed.
 func (s *Server) accept(ctx context.Context, l boundListener) {
-	for {
-		nc, err := l.ln.Accept()
-		if err != nil {
-			if ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
-				s.log.WithError(err).Error("accept failed")
-			}
-			return
-		}
+	log := s.log.WithField("listener", l.name)
+	backoff := newAcceptBackoff(log, s.acceptErrors.Listener(l.name))
+	acceptLoop(ctx, l.ln, backoff, func(nc net.Conn) bool {
 		if tc, ok := nc.(*net.TCPConn); ok {
 			_ = tc.SetNoDelay(true) // best effort: latency, not correctness
 		}
 		if nc = s.connLimits.admit(nc, l.name); nc == nil {
-			continue // beyond max.connections or max.connections.per.ip: closed
+			return true // beyond max.connections or max.connections.per.ip: closed
 		}
 		s.connsMu.Lock()
 		if ctx.Err() != nil {
 			s.connsMu.Unlock()
 			nc.Close()
-			return
+			return false
 		}
 		s.conns[nc] = struct{}{}
 		s.connsMu.Unlock()
@@ -286,7 +285,8 @@ func (s *Server) accept(ctx context.Context, l boundListener) {
 			delete(s.conns, nc)
 			s.connsMu.Unlock()
 		}()
-	}
+		return true
+	})
 }
 
 // apiRange is the range of versions we serve for one API.

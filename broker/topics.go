@@ -234,7 +234,7 @@ func (s *Server) handleDeleteTopics(ctx context.Context, req *request) any {
 		if err != nil {
 			ot.ErrorCode = errorCodeOr(err, kerr.UnknownServerError)
 			if in.Version >= 5 {
-				msg := err.Error()
+				msg := errorMessage(err)
 				ot.ErrorMessage = &msg
 			}
 		}
@@ -276,7 +276,7 @@ func errorAnswer(err error) (code int16, msg *string) {
 	if err == nil {
 		return 0, nil
 	}
-	text := err.Error()
+	text := errorMessage(err)
 	return errorCodeOr(err, kerr.UnknownServerError), &text
 }
 

@@ -250,6 +250,11 @@ func FuzzParseRequest(f *testing.F) {
 	}
 	f.Add([]byte{0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff})
 	f.Add([]byte{0, 18, 0, 3, 0, 0, 0, 1, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f})
+	// Tag counts far beyond the input, in the header and in the body, for
+	// every flexible version we serve.
+	for _, h := range hugeTagCountFrames(f) {
+		f.Add(h.frame)
+	}
 	s := &Server{}
 	f.Fuzz(func(t *testing.T, frame []byte) {
 		req, err := parseRequest(frame, s.apiRange)

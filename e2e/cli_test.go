@@ -42,7 +42,7 @@ func testCLITopics(t *testing.T, c *cluster.Cluster) {
 		want string
 	}{
 		{[]string{"topics", "create", "cli-topic"}, "already exists"},
-		{[]string{"topics", "create", "bad/name"}, "create topic bad/name"},
+		{[]string{"topics", "create", "bad/name"}, `"bad/name" contains '/'`},
 		{[]string{"topics", "create", "rf", "--replication-factor", "9"}, "replication factor"},
 		{[]string{"topics", "describe", "no-such-topic"}, "no-such-topic"},
 		{[]string{"topics", "shred"}, "unknown subcommand"},

@@ -7,7 +7,6 @@ import (
 	"io"
 	"strings"
 
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -22,43 +21,6 @@ func newAdminClient(bootstrap []string) (*kgo.Client, error) {
 	}
 	return cl, nil
 }
-
-// codeError turns a Kafka error code and its optional message into an
-// error: "INVALID_CONFIG: unknown topic config \"foo\"" when the broker
-// explained itself, else the code's generic description. errors.Is matches
-// the kerr error of the code. nil for code 0.
-func codeError(code int16, message *string) error {
-	if code == 0 {
-		return nil
-	}
-	kafkaErr := kerr.TypedErrorForCode(code)
-	if kafkaErr == nil {
-		kafkaErr = kerr.UnknownServerError
-	}
-	if message == nil || *message == "" {
-		return kafkaErr
-	}
-	// kzoo brokers (and some others) start the message with the code's own
-	// text; saying it once is enough.
-	msg := *message
-	for {
-		rest, ok := strings.CutPrefix(msg, kafkaErr.Error()+": ")
-		if !ok {
-			break
-		}
-		msg = rest
-	}
-	return &brokerError{kafkaErr: kafkaErr, message: msg}
-}
-
-// brokerError is a Kafka error code with the broker's message.
-type brokerError struct {
-	kafkaErr *kerr.Error
-	message  string
-}
-
-func (e *brokerError) Error() string { return e.kafkaErr.Message + ": " + e.message }
-func (e *brokerError) Unwrap() error { return e.kafkaErr }
 
 // parseArgs parses a subcommand's flags, which may come before, between or
 // after its positional arguments (`topics alter T --partitions 3` and

@@ -109,13 +109,13 @@ func compressionCodec(name string) (kgo.CompressionCodec, error) {
 func explainProduceError(topic string, err error) error {
 	switch {
 	case errors.Is(err, kerr.UnknownTopicOrPartition):
-		return fmt.Errorf("topic %q or its partition does not exist (auto.create.topics.enable may be off): %w", topic, err)
+		return explained(err, "topic %q or its partition does not exist, and auto.create.topics.enable may be off", topic)
 	case errors.Is(err, kgo.ErrRecordTimeout):
 		return fmt.Errorf("not acknowledged in time (is the partition's leader reachable?): %w", err)
 	case errors.Is(err, kerr.NotEnoughReplicas), errors.Is(err, kerr.NotEnoughReplicasAfterAppend):
-		return fmt.Errorf("fewer in-sync replicas than min.insync.replicas: %w", err)
+		return explained(err, "fewer in-sync replicas than min.insync.replicas")
 	case errors.Is(err, kerr.MessageTooLarge), errors.Is(err, kerr.RecordListTooLarge):
-		return fmt.Errorf("record larger than the topic's max.message.bytes: %w", err)
+		return explained(err, "record larger than the topic's max.message.bytes")
 	default:
 		return err
 	}

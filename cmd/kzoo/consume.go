@@ -278,11 +278,11 @@ func fetchError(topic string, fetches kgo.Fetches, warnings io.Writer) error {
 		switch {
 		case errors.Is(fe.Err, context.DeadlineExceeded), errors.Is(fe.Err, context.Canceled):
 		case errors.Is(fe.Err, kerr.UnknownTopicOrPartition):
-			return fmt.Errorf("consume: topic %q or its partition %d does not exist: %w", topic, fe.Partition, fe.Err)
+			return explained(fe.Err, "consume: topic %q or its partition %d does not exist", topic, fe.Partition)
 		default:
 			var dataLoss *kgo.ErrDataLoss
 			if errors.As(fe.Err, &dataLoss) {
-				fmt.Fprintf(warnings, "kzoo: warning: %v\n", fe.Err)
+				fmt.Fprintf(warnings, "kzoo: warning: %s\n", formatError(fe.Err))
 				continue
 			}
 			return fmt.Errorf("consume: fetch %s partition %d: %w", fe.Topic, fe.Partition, fe.Err)

@@ -186,7 +186,7 @@ func reportElections(out io.Writer, results []electionResult) error {
 		case errors.Is(r.Err, kerr.ElectionNotNeeded):
 			fmt.Fprintf(out, "%s: the chosen replica is already the leader\n", tp)
 		default:
-			fmt.Fprintf(out, "%s: failed: %v\n", tp, r.Err)
+			fmt.Fprintf(out, "%s: failed: %s\n", tp, formatError(r.Err))
 			failed = append(failed, tp)
 		}
 	}

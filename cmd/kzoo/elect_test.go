@@ -80,17 +80,4 @@ func TestReportElections(t *testing.T) {
 	}
 }
 
-func TestCodeError(t *testing.T) {
-	if err := codeError(0, kmsgString("ignored")); err != nil {
-		t.Error("code 0 is not an error")
-	}
-	err := codeError(kerr.InvalidConfig.Code, kmsgString(kerr.InvalidConfig.Error()+`: unknown topic config "x"`))
-	if !errors.Is(err, kerr.InvalidConfig) || err.Error() != `INVALID_CONFIG: unknown topic config "x"` {
-		t.Errorf("codeError = %q (is INVALID_CONFIG: %v)", err, errors.Is(err, kerr.InvalidConfig))
-	}
-	if err := codeError(kerr.InvalidPartitions.Code, nil); err != kerr.InvalidPartitions {
-		t.Errorf("without a message: %v, want the kerr error", err)
-	}
-}
-
 func kmsgString(s string) *string { return &s }

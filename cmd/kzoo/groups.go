@@ -259,7 +259,7 @@ func deleteGroups(ctx context.Context, admin groupAdmin, args []string, out io.W
 		case errors.Is(err, kerr.GroupIDNotFound):
 			failed = errors.Join(failed, &groupNotFoundError{group: g})
 		case errors.Is(err, kerr.NonEmptyGroup):
-			failed = errors.Join(failed, fmt.Errorf("cannot delete group %s: it has active members; stop its consumers first: %w", g, err))
+			failed = errors.Join(failed, explained(err, "cannot delete group %s: it has active members; stop its consumers first", g))
 		default:
 			failed = errors.Join(failed, fmt.Errorf("delete group %s: %w", g, err))
 		}

@@ -22,7 +22,7 @@ const defaultBootstrap = "127.0.0.1:9092"
 
 func main() {
 	if err := run(os.Args[1:], os.Stdout); err != nil {
-		fmt.Fprintf(os.Stderr, "kzoo: %v\n", err)
+		fmt.Fprintf(os.Stderr, "kzoo: %s\n", formatError(err))
 		os.Exit(1)
 	}
 }
@@ -258,7 +258,9 @@ func createTopic(ctx context.Context, client *kafka.Client, args []string, out i
 		return fmt.Errorf("create topic %s: %w", name, err)
 	}
 	if err := resp.Errors[name]; err != nil {
-		return fmt.Errorf("create topic %s: %w", name, err)
+		// The broker's answer for the one topic asked for: it needs no
+		// "create topic NAME" before it (see formatError).
+		return err
 	}
 	fmt.Fprintf(out, "Created topic %s.\n", name)
 	return nil

@@ -198,7 +198,7 @@ func (o *produceOutcome) done(lineNo int, r *kgo.Record, err error) {
 		o.first = err
 	}
 	if o.failed <= maxPrintedFailures {
-		fmt.Fprintf(o.errOut, "kzoo: record from line %d (%d bytes) to %s: %v\n", lineNo, len(r.Value), o.topic, err)
+		fmt.Fprintf(o.errOut, "kzoo: record from line %d (%d bytes) to %s: %s\n", lineNo, len(r.Value), o.topic, formatError(err))
 	}
 }
 

@@ -41,7 +41,7 @@ func metadataFixture() *kmsg.MetadataResponse {
 
 func TestPartitionRows(t *testing.T) {
 	rows, err := partitionRows(metadataFixture())
-	if err == nil || !strings.Contains(err.Error(), "topic gone: UNKNOWN_TOPIC_OR_PARTITION") {
+	if err == nil || !strings.Contains(err.Error(), "topic gone: this server does not host this topic-partition (UNKNOWN_TOPIC_OR_PARTITION)") {
 		t.Errorf("error %v, want one naming topic gone", err)
 	}
 	var got []string

@@ -290,7 +290,7 @@ func TestPortOffsetsDisjoint(t *testing.T) {
 		dir    string
 		offset int
 	}
-	uses := []use{{filepath.Join("e2e", "cluster"), ensembleTestPortOffset}}
+	uses := []use{{filepath.Join("e2e", "cluster"), ensembleTestPortOffset}, {filepath.Join("e2e", "cluster"), runTestPortOffset}}
 	literal := regexp.MustCompile(`PortOffset:\s*(\d+)`)
 	err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
