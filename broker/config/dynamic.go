@@ -25,6 +25,7 @@ const (
 	SourceDynamicDefaultBroker Source = 3
 	SourceStaticBroker         Source = 4
 	SourceDefault              Source = 5
+	SourceDynamicBrokerLogger  Source = 6 // a broker logger's level
 )
 
 // Dynamic holds the broker configs stored in ZooKeeper: the cluster-wide
