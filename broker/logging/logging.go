@@ -157,7 +157,11 @@ func (l *Loggers) check(logger string, level *string) (logrus.Level, error) {
 		}
 		return 0, nil
 	}
-	return ParseLevel(*level)
+	lv, err := ParseLevel(*level)
+	if err != nil {
+		return 0, fmt.Errorf("logger %s: %w", logger, err)
+	}
+	return lv, nil
 }
 
 func (l *Loggers) namesLocked() []string {
