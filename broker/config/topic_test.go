@@ -41,25 +41,12 @@ var kafka24TopicDefaults = map[string]string{
 	"unclean.leader.election.enable":      "false",
 }
 
-func defaultBroker(t *testing.T, overrides ...string) *Broker {
-	t.Helper()
-	vals, err := Load("", nil, append([]string{"broker.id=1"}, overrides...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := vals.Broker()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 // TestDescribeTopicMatchesKafka24 pins the topic configs, names and default
 // values, to Kafka 2.4's. No value is null: Kafka gives every topic config
 // one, falling back past broker keys without a default.
 func TestDescribeTopicMatchesKafka24(t *testing.T) {
 	got := make(map[string]string)
-	for _, e := range defaultBroker(t).DescribeTopic(nil, Dynamic{}) {
+	for _, e := range testBroker(t).DescribeTopic(nil, Dynamic{}) {
 		if e.Value == nil {
 			t.Errorf("%s is described with a null value", e.Name)
 			continue
@@ -84,7 +71,7 @@ func TestDescribeTopicMatchesKafka24(t *testing.T) {
 }
 
 func TestTopicDefaultsFollowTheBrokerKeys(t *testing.T) {
-	b := defaultBroker(t, "log.flush.interval.ms=1000", "log.roll.jitter.hours=1",
+	b := testBroker(t, "log.flush.interval.ms=1000", "log.roll.jitter.hours=1",
 		"log.message.timestamp.difference.max.ms=5000", "log.preallocate=true")
 	for name, want := range map[string]string{
 		"flush.ms": "1000", "segment.jitter.ms": "3600000",
@@ -94,7 +81,7 @@ func TestTopicDefaultsFollowTheBrokerKeys(t *testing.T) {
 			t.Errorf("%s = %q, want %q from the broker's settings", name, got, want)
 		}
 	}
-	b = defaultBroker(t, "log.roll.jitter.hours=1", "log.roll.jitter.ms=7")
+	b = testBroker(t, "log.roll.jitter.hours=1", "log.roll.jitter.ms=7")
 	if got := b.TopicDefaults["segment.jitter.ms"]; got != "7" {
 		t.Errorf("segment.jitter.ms = %q, want log.roll.jitter.ms's 7 over log.roll.jitter.hours", got)
 	}
@@ -150,7 +137,7 @@ func TestDynamicTopicDefaultKeys(t *testing.T) {
 }
 
 func TestTimestampDifferenceMax(t *testing.T) {
-	b := defaultBroker(t)
+	b := testBroker(t)
 	if _, ok := b.ResolveTopic(nil).TimestampDifferenceMax(); ok {
 		t.Error("the default (never) bounds timestamps")
 	}
