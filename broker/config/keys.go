@@ -46,9 +46,12 @@ func (t Type) String() string {
 
 // Key declares one config key.
 type Key struct {
-	Name    string
-	Type    Type
-	Default string // "" means no default (unset)
+	Name string
+	Type Type
+	// Default is the value of a broker key that is not set, "" meaning
+	// none. A topic key's Default is its value when no broker key
+	// supplies one ("" then being an empty value, as for Kafka's lists).
+	Default string
 	Doc     string
 	// Min is the smallest accepted value for numeric keys; nil means any.
 	Min *int64
