@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kzoo/kzoo/broker/config"
+	"github.com/kzoo/kzoo/broker/logging"
 	"github.com/kzoo/kzoo/coordinator"
 )
 
@@ -94,9 +95,83 @@ func (s *Server) describeResource(ctx context.Context, snap *coordinator.Snapsho
 			return nil, fmt.Errorf("%w: broker %d describes its own configs only, not those of broker %s", kerr.InvalidRequest, s.cfg.ID, entity)
 		}
 		return s.cfg.DescribeBroker(dyn), nil
+	case kmsg.ConfigResourceTypeBrokerLogger:
+		if err := s.checkLoggerResource(name); err != nil {
+			return nil, err
+		}
+		var out []config.Entry
+		for _, l := range s.loggers.Levels() {
+			level := l.Level
+			out = append(out, config.Entry{Name: l.Logger, Value: &level, Source: config.SourceDynamicBrokerLogger,
+				Type: config.TypeString, Doc: "Log level of the " + l.Logger + " logger."})
+		}
+		return out, nil
 	default:
 		return nil, fmt.Errorf("%w: config resource type %d is not supported", kerr.InvalidRequest, typ)
 	}
+}
+
+// checkLoggerResource checks the name of a broker logger resource: a
+// broker changes and describes its own loggers only, as in Kafka.
+func (s *Server) checkLoggerResource(name string) error {
+	if name == "" {
+		return fmt.Errorf("%w: a broker logger resource needs a broker id", kerr.InvalidRequest)
+	}
+	if name != strconv.Itoa(int(s.cfg.ID)) {
+		return fmt.Errorf("%w: broker %d has its own loggers only, not those of broker %q", kerr.InvalidRequest, s.cfg.ID, name)
+	}
+	return nil
+}
+
+// alterLoggers applies the SET (a level) and DELETE (back to the root's
+// level) operations of an IncrementalAlterConfigs on this broker's loggers,
+// all or none. The levels live in this process alone: a restart forgets
+// them, as in Kafka.
+func (s *Server) alterLoggers(name string, configs []kmsg.IncrementalAlterConfigsRequestResourceConfig, validateOnly bool) error {
+	if err := s.checkLoggerResource(name); err != nil {
+		return err
+	}
+	seen := make(map[string]bool, len(configs))
+	for _, c := range configs {
+		if seen[c.Name] {
+			return fmt.Errorf("%w: logger %s is changed more than once", kerr.InvalidRequest, c.Name)
+		}
+		seen[c.Name] = true
+		var err error
+		switch config.OpType(c.Op) {
+		case config.OpSet:
+			if c.Value == nil {
+				return fmt.Errorf("%w: SET of logger %s without a level", kerr.InvalidRequest, c.Name)
+			}
+			err = s.loggers.Check(c.Name, c.Value)
+		case config.OpDelete:
+			err = s.loggers.Check(c.Name, nil)
+		default:
+			return fmt.Errorf("%w: broker loggers take SET and DELETE only, not operation %d on %s", kerr.InvalidRequest, c.Op, c.Name)
+		}
+		switch {
+		case errors.Is(err, logging.ErrResetRoot):
+			return fmt.Errorf("%w: %v", kerr.InvalidRequest, err)
+		case err != nil:
+			return fmt.Errorf("%w: %v", kerr.InvalidConfig, err)
+		}
+	}
+	if validateOnly {
+		return nil
+	}
+	for _, c := range configs {
+		var err error
+		if config.OpType(c.Op) == config.OpSet {
+			err = s.loggers.SetLevel(c.Name, *c.Value)
+		} else {
+			err = s.loggers.ResetLevel(c.Name)
+		}
+		if err != nil { // checked above; loggers are never removed
+			return fmt.Errorf("%w: %v", kerr.InvalidConfig, err)
+		}
+		s.log.WithField("logger", c.Name).WithField("level", c.Value).Info("log level changed")
+	}
+	return nil
 }
 
 func describeEntry(e config.Entry, synonyms, docs bool) kmsg.DescribeConfigsResponseResourceConfig {
@@ -197,7 +272,9 @@ func (s *Server) handleIncrementalAlterConfigs(ctx context.Context, req *request
 		or := kmsg.NewIncrementalAlterConfigsResponseResource()
 		or.ResourceType, or.ResourceName = rr.ResourceType, rr.ResourceName
 		err := dup[i]
-		if err == nil {
+		if err == nil && rr.ResourceType == kmsg.ConfigResourceTypeBrokerLogger {
+			err = s.alterLoggers(rr.ResourceName, rr.Configs, in.ValidateOnly)
+		} else if err == nil {
 			ops := make([]config.Op, len(rr.Configs))
 			for j, c := range rr.Configs {
 				ops[j] = config.Op{Name: c.Name, Type: config.OpType(c.Op), Value: c.Value}
@@ -302,6 +379,8 @@ func (s *Server) alterConfigs(ctx context.Context, typ kmsg.ConfigResourceType, 
 			return nil
 		}
 		return s.meta.SetBrokerConfig(ctx, entity, next)
+	case kmsg.ConfigResourceTypeBrokerLogger:
+		return fmt.Errorf("%w: AlterConfigs applies to topics and brokers only; broker logger levels change with IncrementalAlterConfigs", kerr.InvalidRequest)
 	default:
 		return fmt.Errorf("%w: config resource type %d cannot be altered", kerr.InvalidRequest, typ)
 	}

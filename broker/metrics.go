@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/sirupsen/logrus"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kzoo/kzoo/broker/metrics"
@@ -31,7 +32,7 @@ const (
 // listenMetrics binds the metrics endpoint at addr, serving the broker's
 // registry: runtime and process metrics, the broker gauges, the traffic
 // counters and the groups this broker coordinates.
-func (s *Server) listenMetrics(addr string) error {
+func (s *Server) listenMetrics(addr string, log logrus.FieldLogger) error {
 	reg := metrics.NewRegistry()
 	collectors := append(s.brokerGauges(), s.traffic, s.acceptErrors,
 		metrics.NewGroupCollector(s.groups, lagEndOffsets{s}, metrics.DefaultLagTimeout))
@@ -40,7 +41,7 @@ func (s *Server) listenMetrics(addr string) error {
 			return fmt.Errorf("register metrics: %w", err)
 		}
 	}
-	endpoint, err := metrics.Listen(addr, reg, s.log.WithField("component", "metrics"))
+	endpoint, err := metrics.Listen(addr, reg, log)
 	if err != nil {
 		return err
 	}

@@ -331,7 +331,7 @@ func TestListenMetricsReportsABusyPort(t *testing.T) {
 	}
 	defer ln.Close()
 	s := metricsTestServer(t, 1, &coordinator.Snapshot{})
-	err = s.listenMetrics(ln.Addr().String())
+	err = s.listenMetrics(ln.Addr().String(), s.log)
 	var opErr *net.OpError
 	if !errors.As(err, &opErr) {
 		t.Errorf("listenMetrics(%s) on a busy port = %v, want a listen error", ln.Addr(), err)

@@ -7,6 +7,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kzoo/kzoo/broker/storage"
 )
 
 func (s *Server) handleProduce(ctx context.Context, req *request) any {
@@ -145,7 +147,11 @@ func (s *Server) produceTo(topic string, acks int16, rp *kmsg.ProduceRequestTopi
 		op.ErrorCode = kerr.NotEnoughReplicas.Code
 		return w, false
 	}
-	res, err := p.append(rp.Records)
+	err := checkTopicTimestamps(*p.cfg.Load(), rp.Records)
+	var res storage.AppendResult
+	if err == nil {
+		res, err = p.append(rp.Records)
+	}
 	if err != nil {
 		op.ErrorCode = errorCode(err)
 		if op.ErrorCode == kerr.UnknownServerError.Code || op.ErrorCode == kerr.KafkaStorageError.Code {

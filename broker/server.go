@@ -18,6 +18,7 @@ import (
 
 	"github.com/kzoo/kzoo/broker/config"
 	"github.com/kzoo/kzoo/broker/group"
+	"github.com/kzoo/kzoo/broker/logging"
 	"github.com/kzoo/kzoo/broker/metrics"
 	"github.com/kzoo/kzoo/broker/storage"
 	"github.com/kzoo/kzoo/coordinator"
@@ -50,6 +51,10 @@ type Server struct {
 	log  logrus.FieldLogger
 	meta Metadata
 	logs *storage.Manager
+
+	// loggers are the broker loggers DescribeConfigs and
+	// IncrementalAlterConfigs show and change; log is one of them.
+	loggers *logging.Loggers
 
 	partitions  partitionTable
 	producerIDs producerIDAllocator
@@ -92,10 +97,12 @@ type Server struct {
 
 // New binds the listeners (so a port conflict fails start-up early) but
 // accepts nothing until Serve.
-func New(cfg *config.Broker, meta Metadata, logs *storage.Manager, log logrus.FieldLogger) (*Server, error) {
+func New(cfg *config.Broker, meta Metadata, logs *storage.Manager, loggers *logging.Loggers) (*Server, error) {
+	log := loggers.Component("server")
 	s := &Server{
 		cfg:     cfg,
 		log:     log,
+		loggers: loggers,
 		meta:    meta,
 		logs:    logs,
 		conns:   make(map[net.Conn]struct{}),
@@ -105,7 +112,7 @@ func New(cfg *config.Broker, meta Metadata, logs *storage.Manager, log logrus.Fi
 	rt := cfg.Values.Runtime()
 	s.connLimits = newConnLimiter(cfg.InterBrokerListener, rt.Connections, log)
 	s.acceptErrors = metrics.NewAcceptErrors(listenerNames(cfg.Listeners))
-	s.groups = newGroupCoordinator(cfg, meta.Snapshot(), log)
+	s.groups = newGroupCoordinator(cfg, meta.Snapshot(), loggers.Component("group-coordinator"))
 	s.handoffs = newHandoffQueue()
 	s.fetchers = fetcherManager{srv: s, count: rt.NumReplicaFetchers, fetchers: make(map[fetcherKey]*fetcher)}
 	s.partitions.init()
@@ -120,7 +127,7 @@ func New(cfg *config.Broker, meta Metadata, logs *storage.Manager, log logrus.Fi
 		s.listeners = append(s.listeners, boundListener{name: l.Name, ln: ln})
 	}
 	if cfg.MetricsListen != "" {
-		if err := s.listenMetrics(cfg.MetricsListen); err != nil {
+		if err := s.listenMetrics(cfg.MetricsListen, loggers.Component("metrics")); err != nil {
 			s.closeListeners()
 			return nil, err
 		}

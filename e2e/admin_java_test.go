@@ -1,14 +1,10 @@
 package e2e
 
 import (
-	"context"
 	"encoding/binary"
 	"errors"
 	"io"
 	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -268,88 +264,41 @@ func testMaxConnectionsPerIP(t *testing.T, c *cluster.Cluster) {
 	})
 }
 
-// adminKafkaBin returns the bin/ of the reference Kafka 2.4.1, in
-// ../shared/kafka-2.4.1 beside the repository or $KZOO_TEST_KAFKA_HOME,
-// skipping the test where it is absent.
-func adminKafkaBin(t *testing.T) string {
-	t.Helper()
-	home := os.Getenv("KZOO_TEST_KAFKA_HOME")
-	if home == "" {
-		repo, err := cluster.RepoRoot()
-		if err != nil {
-			t.Fatal(err)
-		}
-		home = filepath.Join(repo, "..", "shared", "kafka-2.4.1")
-	}
-	bin := filepath.Join(home, "bin")
-	if _, err := os.Stat(filepath.Join(bin, "kafka-run-class.sh")); err != nil {
-		t.Skipf("skipping: no Kafka 2.4.1 tools (%v); set KZOO_TEST_KAFKA_HOME to a Kafka 2.4.1 distribution", err)
-	}
-	return bin
-}
-
-// runAdminTool runs one of Kafka's tools and returns its exit status and
-// its stdout and stderr together.
-func runAdminTool(t *testing.T, bin, tool string, args ...string) (int, string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join(bin, tool+".sh"), args...)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "LOG_DIR=" + t.TempDir(),
-		"KAFKA_HEAP_OPTS=-Xmx256m", "KAFKA_JVM_PERFORMANCE_OPTS=-XX:+UseSerialGC -XX:TieredStopAtLevel=1"}
-	if javaHome := os.Getenv("JAVA_HOME"); javaHome != "" {
-		cmd.Env = append(cmd.Env, "JAVA_HOME="+javaHome)
-	}
-	out, err := cmd.CombinedOutput()
-	var exitErr *exec.ExitError
-	exit := 0
-	switch {
-	case ctx.Err() != nil:
-		t.Fatalf("%s %s: no exit within 2 minutes:\n%s", tool, strings.Join(args, " "), out)
-	case errors.As(err, &exitErr):
-		exit = exitErr.ExitCode()
-	case err != nil:
-		t.Fatalf("%s %s: %v", tool, strings.Join(args, " "), err)
-	}
-	t.Logf("%s %s: exit %d\n%s", tool, strings.Join(args, " "), exit, out)
-	return exit, string(out)
-}
-
 func testAdminJavaTools(t *testing.T, c *cluster.Cluster) {
-	bin := adminKafkaBin(t)
+	tools := newKafkaTools(t)
 	bootstrap := strings.Join(c.Bootstrap(), ",")
 
 	// AdminClient.createTopics: a NullPointerException on null configs.
 	// (Through --bootstrap-server, 2.4.1's tool prints nothing on success.)
-	exit, out := runAdminTool(t, bin, "kafka-topics", "--bootstrap-server", bootstrap, "--create", "--topic", "java-created",
+	out := tools.run(t, "", "kafka-topics", "--bootstrap-server", bootstrap, "--create", "--topic", "java-created",
 		"--partitions", "3", "--replication-factor", "1")
-	if exit != 0 || strings.Contains(out, "Exception") {
-		t.Errorf("kafka-topics --create: exit %d, want 0 and no exception", exit)
+	if out.exit != 0 || strings.Contains(out.text(), "Exception") {
+		t.Errorf("kafka-topics --create: exit %d, want 0 and no exception", out.exit)
 	}
 	waitForLeaders(t, c.Bootstrap(), "java-created", 3)
 
-	exit, _ = runAdminTool(t, bin, "kafka-configs", "--bootstrap-server", bootstrap, "--entity-type", "brokers", "--entity-default",
+	out = tools.run(t, "", "kafka-configs", "--bootstrap-server", bootstrap, "--entity-type", "brokers", "--entity-default",
 		"--alter", "--add-config", "log.cleaner.threads=2")
-	if exit != 0 {
-		t.Errorf("kafka-configs --entity-default --alter --add-config log.cleaner.threads=2: exit %d, want 0", exit)
+	if out.exit != 0 {
+		t.Errorf("kafka-configs --entity-default --alter --add-config log.cleaner.threads=2: exit %d, want 0", out.exit)
 	}
-	exit, out = runAdminTool(t, bin, "kafka-configs", "--bootstrap-server", bootstrap, "--entity-type", "brokers", "--entity-default", "--describe")
-	if exit != 0 || !strings.Contains(out, "log.cleaner.threads=2") {
-		t.Errorf("kafka-configs --entity-default --describe: exit %d, want 0 and log.cleaner.threads=2 listed", exit)
+	out = tools.run(t, "", "kafka-configs", "--bootstrap-server", bootstrap, "--entity-type", "brokers", "--entity-default", "--describe")
+	if out.exit != 0 || !strings.Contains(out.text(), "log.cleaner.threads=2") {
+		t.Errorf("kafka-configs --entity-default --describe: exit %d, want 0 and log.cleaner.threads=2 listed", out.exit)
 	}
-	exit, _ = runAdminTool(t, bin, "kafka-configs", "--bootstrap-server", bootstrap, "--entity-type", "brokers", "--entity-name", "1",
+	out = tools.run(t, "", "kafka-configs", "--bootstrap-server", bootstrap, "--entity-type", "brokers", "--entity-name", "1",
 		"--alter", "--add-config", "max.connections=1000")
-	if exit != 0 {
-		t.Errorf("kafka-configs --entity-name 1 --alter --add-config max.connections=1000: exit %d, want 0", exit)
+	if out.exit != 0 {
+		t.Errorf("kafka-configs --entity-name 1 --alter --add-config max.connections=1000: exit %d, want 0", out.exit)
 	}
 	waitFor(t, 30*time.Second, "broker 1 to describe its own max.connections", func() bool {
-		exit, out := runAdminTool(t, bin, "kafka-configs", "--bootstrap-server", bootstrap, "--entity-type", "brokers", "--entity-name", "1", "--describe")
-		return exit == 0 && strings.Contains(out, "max.connections=1000") && strings.Contains(out, "DYNAMIC_BROKER_CONFIG")
+		out := tools.run(t, "", "kafka-configs", "--bootstrap-server", bootstrap, "--entity-type", "brokers", "--entity-name", "1", "--describe")
+		return out.exit == 0 && strings.Contains(out.text(), "max.connections=1000") && strings.Contains(out.text(), "DYNAMIC_BROKER_CONFIG")
 	})
 
-	exit, out = runAdminTool(t, bin, "kafka-configs", "--bootstrap-server", bootstrap, "--entity-type", "brokers", "--entity-default",
+	out = tools.run(t, "", "kafka-configs", "--bootstrap-server", bootstrap, "--entity-type", "brokers", "--entity-default",
 		"--alter", "--add-config", "num.io.threads=16")
-	if exit == 0 || !strings.Contains(out, "kzoo does not support updating num.io.threads dynamically") {
-		t.Errorf("kafka-configs --add-config num.io.threads=16: exit %d, want a failure saying kzoo does not support updating it dynamically", exit)
+	if out.exit == 0 || !strings.Contains(out.text(), "kzoo does not support updating num.io.threads dynamically") {
+		t.Errorf("kafka-configs --add-config num.io.threads=16: exit %d, want a failure saying kzoo does not support updating it dynamically", out.exit)
 	}
 }

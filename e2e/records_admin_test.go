@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -475,43 +474,13 @@ func recordsAdminRestart(t *testing.T, c *cluster.Cluster, topic string) {
 	}
 }
 
-// kafkaToolsDir returns the bin directory of the reference Kafka beside the
-// repository, skipping the test where it is absent.
-func kafkaToolsDir(t *testing.T) string {
-	t.Helper()
-	root, err := cluster.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(filepath.Dir(root), "shared", "kafka-2.4.1", "bin")
-	if _, err := os.Stat(filepath.Join(bin, "kafka-delete-records.sh")); err != nil {
-		t.Skipf("Kafka's tools not found at %s (../shared/kafka-2.4.1 beside the repository): %v", bin, err)
-	}
-	return bin
-}
-
-// runKafkaTool runs one of Kafka's shell tools and returns its output.
-func runKafkaTool(t *testing.T, bin, tool string, args ...string) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join(bin, tool), args...)
-	// Kafka's scripts write their own logs under LOG_DIR.
-	cmd.Env = append(os.Environ(), "LOG_DIR="+t.TempDir())
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s %s: %v\n%s", tool, strings.Join(args, " "), err, out)
-	}
-	return string(out)
-}
-
 func recordsAdminKafkaTools(t *testing.T, c *cluster.Cluster, topic string) {
-	bin := kafkaToolsDir(t)
+	tools := newKafkaTools(t)
 	produceToPartitions(t, c.Bootstrap(), topic, 2, 30)
 	start := logStartOf(t, c.Bootstrap(), topic, 0)
 	file := filepath.Join(t.TempDir(), "offsets.json")
 	writeOffsetFile(t, file, topic, map[int32]int64{0: start + 10})
-	out := runKafkaTool(t, bin, "kafka-delete-records.sh", "--bootstrap-server", c.BrokerAddr(1), "--offset-json-file", file)
+	out := tools.runOK(t, "kafka-delete-records", "--bootstrap-server", c.BrokerAddr(1), "--offset-json-file", file)
 	if want := fmt.Sprintf("partition: %s-0\tlow_watermark: %d", topic, start+10); !strings.Contains(out, want) {
 		t.Errorf("kafka-delete-records.sh printed:\n%s\nwant %q", out, want)
 	}
@@ -519,7 +488,7 @@ func recordsAdminKafkaTools(t *testing.T, c *cluster.Cluster, topic string) {
 		t.Errorf("earliest offset after kafka-delete-records.sh to %d: %d", start+10, got)
 	}
 
-	out = runKafkaTool(t, bin, "kafka-log-dirs.sh", "--bootstrap-server", c.BrokerAddr(1), "--describe", "--topic-list", topic)
+	out = tools.runOK(t, "kafka-log-dirs", "--bootstrap-server", c.BrokerAddr(1), "--describe", "--topic-list", topic)
 	var doc logDirsJSON
 	found := false
 	for line := range strings.Lines(out) {

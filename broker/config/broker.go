@@ -331,10 +331,13 @@ func (v Values) topicDefaults() map[string]string {
 	for _, tk := range topicKeys {
 		if s, ok := v.get(tk.BrokerDefault); ok {
 			out[tk.Name] = s
+		} else {
+			out[tk.Name] = tk.Default
 		}
 	}
 	out["retention.ms"] = strconv.FormatInt(v.retentionMs(), 10)
 	out["segment.ms"] = strconv.FormatInt(v.rollMs(), 10)
+	out["segment.jitter.ms"] = strconv.FormatInt(v.rollJitterMs(), 10)
 	return out
 }
 
@@ -361,6 +364,14 @@ func (v Values) rollMs() int64 {
 		return v.int64("log.roll.ms")
 	}
 	return v.int64("log.roll.hours") * int64(time.Hour/time.Millisecond)
+}
+
+// rollJitterMs applies Kafka's precedence: ms over hours.
+func (v Values) rollJitterMs() int64 {
+	if has(v, "log.roll.jitter.ms") {
+		return v.int64("log.roll.jitter.ms")
+	}
+	return v.int64("log.roll.jitter.hours") * int64(time.Hour/time.Millisecond)
 }
 
 func has(v Values, name string) bool { _, ok := v[name]; return ok }

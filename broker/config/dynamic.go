@@ -25,6 +25,7 @@ const (
 	SourceDynamicDefaultBroker Source = 3
 	SourceStaticBroker         Source = 4
 	SourceDefault              Source = 5
+	SourceDynamicBrokerLogger  Source = 6 // a broker logger's level
 )
 
 // Dynamic holds the broker configs stored in ZooKeeper: the cluster-wide
@@ -41,14 +42,17 @@ type Dynamic struct {
 // the others are the Runtime settings.
 var dynamicBrokerKeys = func() []string {
 	keys := []string{
-		"log.retention.minutes", "log.retention.hours", "log.roll.hours",
+		"log.retention.minutes", "log.retention.hours", "log.roll.hours", "log.roll.jitter.hours",
 		"log.cleaner.threads", "log.cleaner.io.max.bytes.per.second",
 		"log.cleaner.dedupe.buffer.size", "log.cleaner.backoff.ms",
 		"num.replica.fetchers", "max.connections", "max.connections.per.ip",
 		"max.connections.per.ip.overrides",
 	}
 	for _, tk := range topicKeys {
-		keys = append(keys, tk.BrokerDefault)
+		// Kafka keeps the message format a static broker setting.
+		if tk.BrokerDefault != "" && tk.BrokerDefault != "log.message.format.version" {
+			keys = append(keys, tk.BrokerDefault)
+		}
 	}
 	return keys
 }()
@@ -191,11 +195,16 @@ func (b *Broker) DescribeTopic(overrides map[string]string, dyn Dynamic) []Entry
 // brokerSynonymKeys are the broker keys that supply a topic key's default,
 // in precedence order.
 func brokerSynonymKeys(topicKey, brokerDefault string) []string {
+	if brokerDefault == "" {
+		return nil
+	}
 	switch topicKey {
 	case "retention.ms":
 		return []string{"log.retention.ms", "log.retention.minutes", "log.retention.hours"}
 	case "segment.ms":
 		return []string{"log.roll.ms", "log.roll.hours"}
+	case "segment.jitter.ms":
+		return []string{"log.roll.jitter.ms", "log.roll.jitter.hours"}
 	}
 	return []string{brokerDefault}
 }

@@ -46,9 +46,12 @@ func (t Type) String() string {
 
 // Key declares one config key.
 type Key struct {
-	Name    string
-	Type    Type
-	Default string // "" means no default (unset)
+	Name string
+	Type Type
+	// Default is the value of a broker key that is not set, "" meaning
+	// none. A topic key's Default is its value when no broker key
+	// supplies one ("" then being an empty value, as for Kafka's lists).
+	Default string
 	Doc     string
 	// Min is the smallest accepted value for numeric keys; nil means any.
 	Min *int64
@@ -151,6 +154,8 @@ var brokerKeys = []Key{
 	{Name: "log.segment.bytes", Type: TypeInt, Default: "1073741824", Doc: "Segment size (topic default of segment.bytes).", Min: minOf(14)},
 	{Name: "log.roll.ms", Type: TypeLong, Doc: "Roll a segment after this long (topic default of segment.ms); overrides log.roll.hours.", Min: minOf(1)},
 	{Name: "log.roll.hours", Type: TypeInt, Default: "168", Doc: "Roll a segment after this many hours.", Min: minOf(1)},
+	{Name: "log.roll.jitter.ms", Type: TypeLong, Doc: "Largest random amount taken off a segment's roll time, so that partitions do not all roll together (topic default of segment.jitter.ms); overrides log.roll.jitter.hours.", Min: minOf(0)},
+	{Name: "log.roll.jitter.hours", Type: TypeInt, Default: "0", Doc: "log.roll.jitter.ms in hours.", Min: minOf(0)},
 	{Name: "log.retention.ms", Type: TypeLong, Doc: "Delete segments older than this (topic default of retention.ms); -1 keeps forever; overrides minutes and hours.", Min: minOf(-1)},
 	{Name: "log.retention.minutes", Type: TypeInt, Doc: "Retention in minutes; overrides log.retention.hours.", Min: minOf(-1)},
 	{Name: "log.retention.hours", Type: TypeInt, Default: "168", Doc: "Retention in hours.", Min: minOf(-1)},
@@ -164,6 +169,10 @@ var brokerKeys = []Key{
 	{Name: "log.segment.delete.delay.ms", Type: TypeLong, Default: "60000", Doc: "How long a deleted segment stays open for readers (topic default of file.delete.delay.ms).", Min: minOf(0)},
 	{Name: "log.cleanup.policy", Type: TypeList, Default: "delete", Doc: "Topic default of cleanup.policy.", OneOf: []string{"delete", "compact"}},
 	{Name: "log.message.timestamp.type", Type: TypeString, Default: "CreateTime", Doc: "Topic default of message.timestamp.type.", OneOf: []string{"CreateTime", "LogAppendTime"}},
+	{Name: "log.message.timestamp.difference.max.ms", Type: TypeLong, Default: "9223372036854775807", Doc: "Topic default of message.timestamp.difference.max.ms.", Min: minOf(0)},
+	{Name: "log.message.format.version", Type: TypeString, Default: "2.4-IV1", Doc: "Topic default of message.format.version; accepted, but kzoo always stores batches in the v2 format.", Check: checkMessageFormatVersion},
+	{Name: "log.message.downconversion.enable", Type: TypeBool, Default: "true", Doc: "Topic default of message.downconversion.enable."},
+	{Name: "log.preallocate", Type: TypeBool, Default: "false", Doc: "Topic default of preallocate; accepted, but kzoo does not preallocate segment files."},
 	{Name: "min.insync.replicas", Type: TypeInt, Default: "1", Doc: "Topic default of min.insync.replicas.", Min: minOf(1)},
 	{Name: "unclean.leader.election.enable", Type: TypeBool, Default: "false", Doc: "Topic default of unclean.leader.election.enable."},
 	{Name: "compression.type", Type: TypeString, Default: "producer", Doc: "Topic default of compression.type; kzoo stores batches as the producer sent them.", OneOf: compressionTypes},
@@ -207,28 +216,39 @@ var brokerKeys = []Key{
 var compressionTypes = []string{"producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"}
 
 // topicKeys are the topic-level keys accepted by CreateTopics, each with the
-// broker key that supplies its default.
+// broker key that supplies its default. They are those of Kafka 2.4's topic
+// config. A topic key's own Default applies only when no broker key supplies
+// one: Kafka's throttled replica lists have no broker synonym, and flush.ms
+// falls back past log.flush.interval.ms, which has no default, to
+// log.flush.scheduler.interval.ms (never).
 var topicKeys = []struct {
 	Key
-	BrokerDefault string
+	BrokerDefault string // "" when no broker key supplies the default
 }{
 	{Key{Name: "cleanup.policy", Type: TypeList, OneOf: []string{"delete", "compact"}, Doc: "delete or compact (or both)."}, "log.cleanup.policy"},
 	{Key{Name: "compression.type", Type: TypeString, OneOf: compressionTypes, Doc: "Compression of stored batches."}, "compression.type"},
 	{Key{Name: "delete.retention.ms", Type: TypeLong, Min: minOf(0), Doc: "How long tombstones are kept in compacted topics."}, "log.cleaner.delete.retention.ms"},
 	{Key{Name: "file.delete.delay.ms", Type: TypeLong, Min: minOf(0), Doc: "How long a deleted segment stays open for readers."}, "log.segment.delete.delay.ms"},
 	{Key{Name: "flush.messages", Type: TypeLong, Min: minOf(1), Doc: "fsync after this many messages."}, "log.flush.interval.messages"},
-	{Key{Name: "flush.ms", Type: TypeLong, Min: minOf(0), Doc: "fsync when the last flush is older than this."}, "log.flush.interval.ms"},
+	{Key{Name: "flush.ms", Type: TypeLong, Default: "9223372036854775807", Min: minOf(0), Doc: "fsync when the last flush is older than this."}, "log.flush.interval.ms"},
+	{Key{Name: "follower.replication.throttled.replicas", Type: TypeList, Default: "", Check: checkThrottledReplicas, Doc: "Replicas (partition:broker,... or *) whose replication is throttled on the follower side; accepted, but kzoo has no replication quotas yet."}, ""},
 	{Key{Name: "index.interval.bytes", Type: TypeInt, Min: minOf(0), Doc: "Bytes between offset index entries."}, "log.index.interval.bytes"},
+	{Key{Name: "leader.replication.throttled.replicas", Type: TypeList, Default: "", Check: checkThrottledReplicas, Doc: "Replicas (partition:broker,... or *) whose replication is throttled on the leader side; accepted, but kzoo has no replication quotas yet."}, ""},
 	{Key{Name: "max.compaction.lag.ms", Type: TypeLong, Min: minOf(1), Doc: "Longest a record stays uncompacted, whatever the dirty ratio (compacted topics)."}, "log.cleaner.max.compaction.lag.ms"},
 	{Key{Name: "max.message.bytes", Type: TypeInt, Min: minOf(0), Doc: "Largest record batch accepted."}, "message.max.bytes"},
+	{Key{Name: "message.downconversion.enable", Type: TypeBool, Doc: "Whether fetches of older versions may down-convert batches; accepted, but kzoo serves record batches as stored."}, "log.message.downconversion.enable"},
+	{Key{Name: "message.format.version", Type: TypeString, Check: checkMessageFormatVersion, Doc: "Record format version of the stored batches; accepted, but kzoo always stores the v2 format."}, "log.message.format.version"},
+	{Key{Name: "message.timestamp.difference.max.ms", Type: TypeLong, Min: minOf(0), Doc: "Largest difference between a CreateTime batch's timestamps and the broker's clock; a produce beyond it fails with INVALID_TIMESTAMP."}, "log.message.timestamp.difference.max.ms"},
 	{Key{Name: "message.timestamp.type", Type: TypeString, OneOf: []string{"CreateTime", "LogAppendTime"}, Doc: "Whose timestamp a record keeps."}, "log.message.timestamp.type"},
 	{Key{Name: "min.cleanable.dirty.ratio", Type: TypeDouble, Doc: "Share of a compacted log that must be dirty before it is cleaned (clamped to [0, 1])."}, "log.cleaner.min.cleanable.ratio"},
 	{Key{Name: "min.compaction.lag.ms", Type: TypeLong, Min: minOf(0), Doc: "Records younger than this are not compacted."}, "log.cleaner.min.compaction.lag.ms"},
 	{Key{Name: "min.insync.replicas", Type: TypeInt, Min: minOf(1), Doc: "In-sync replicas an acks=all write needs."}, "min.insync.replicas"},
+	{Key{Name: "preallocate", Type: TypeBool, Doc: "Preallocate segment files; accepted, but kzoo does not preallocate."}, "log.preallocate"},
 	{Key{Name: "retention.bytes", Type: TypeLong, Min: minOf(-1), Doc: "Partition size beyond which old segments are deleted."}, "log.retention.bytes"},
 	{Key{Name: "retention.ms", Type: TypeLong, Min: minOf(-1), Doc: "Age beyond which old segments are deleted."}, "log.retention.ms"},
 	{Key{Name: "segment.bytes", Type: TypeInt, Min: minOf(14), Doc: "Segment size."}, "log.segment.bytes"},
 	{Key{Name: "segment.index.bytes", Type: TypeInt, Min: minOf(4), Doc: "Largest offset index."}, "log.index.size.max.bytes"},
+	{Key{Name: "segment.jitter.ms", Type: TypeLong, Min: minOf(0), Doc: "Largest random amount taken off a segment's roll time (segment.ms)."}, "log.roll.jitter.ms"},
 	{Key{Name: "segment.ms", Type: TypeLong, Min: minOf(1), Doc: "Roll a segment after this long."}, "log.roll.ms"},
 	{Key{Name: "unclean.leader.election.enable", Type: TypeBool, Doc: "Allow an out-of-sync replica to become leader."}, "unclean.leader.election.enable"},
 }

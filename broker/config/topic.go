@@ -72,6 +72,14 @@ func (t Topic) MinInsyncReplicas() int { return int(t.int64("min.insync.replicas
 // UncleanLeaderElection is unclean.leader.election.enable.
 func (t Topic) UncleanLeaderElection() bool { return t["unclean.leader.election.enable"] == "true" }
 
+// TimestampDifferenceMax is message.timestamp.difference.max.ms when the
+// topic keeps its producers' timestamps (CreateTime) and it bounds them;
+// ok is false otherwise.
+func (t Topic) TimestampDifferenceMax() (ms int64, ok bool) {
+	ms = t.int64("message.timestamp.difference.max.ms", math.MaxInt64)
+	return ms, t["message.timestamp.type"] != "LogAppendTime" && ms != math.MaxInt64
+}
+
 // Compacted reports whether cleanup.policy includes compact.
 func (t Topic) Compacted() bool { return strings.Contains(t["cleanup.policy"], "compact") }
 
@@ -80,6 +88,7 @@ func (t Topic) Storage() storage.Config {
 	c := storage.DefaultConfig()
 	c.SegmentBytes = t.int64("segment.bytes", c.SegmentBytes)
 	c.SegmentMs = t.int64("segment.ms", c.SegmentMs)
+	c.SegmentJitterMs = t.int64("segment.jitter.ms", c.SegmentJitterMs)
 	c.RetentionMs = t.int64("retention.ms", c.RetentionMs)
 	c.RetentionBytes = t.int64("retention.bytes", c.RetentionBytes)
 	c.IndexIntervalBytes = int32(t.int64("index.interval.bytes", int64(c.IndexIntervalBytes)))
@@ -197,4 +206,57 @@ func parseConnectionOverrides(value string) (map[string]int, error) {
 		out[ip.String()] = n
 	}
 	return out, nil
+}
+
+// checkThrottledReplicas accepts what Kafka's throttled replica lists
+// accept: "*" (every replica), or partition:broker pairs, "" being none.
+func checkThrottledReplicas(value string) error {
+	items := strings.Split(value, ",")
+	if len(items) > 0 && strings.TrimSpace(items[0]) == "*" {
+		return nil
+	}
+	for _, item := range items {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		partition, broker, ok := strings.Cut(item, ":")
+		if !ok || !isDigits(partition) || !isDigits(broker) {
+			return fmt.Errorf("%q: want * or a list of partition:broker pairs, such as 0:101,1:102", item)
+		}
+	}
+	return nil
+}
+
+func isDigits(s string) bool {
+	return s != "" && strings.Trim(s, "0123456789") == ""
+}
+
+// messageFormatVersions are the record format versions Kafka 2.4 knows
+// (its inter-broker protocol versions); each is also accepted without its
+// -IV suffix.
+var messageFormatVersions = []string{
+	"0.8.0", "0.8.1", "0.8.2", "0.9.0", "0.10.0-IV0", "0.10.0-IV1", "0.10.1-IV0", "0.10.1-IV1",
+	"0.10.1-IV2", "0.10.2-IV0", "0.11.0-IV0", "0.11.0-IV1", "0.11.0-IV2", "1.0-IV0", "1.1-IV0",
+	"2.0-IV0", "2.0-IV1", "2.1-IV0", "2.1-IV1", "2.1-IV2", "2.2-IV0", "2.2-IV1", "2.3-IV0",
+	"2.3-IV1", "2.4-IV0", "2.4-IV1",
+}
+
+// checkMessageFormatVersion accepts a version as Kafka does: its release
+// part (three numbers for 0.x releases, two after) must name a known
+// version, with or without an -IV suffix, and further parts are ignored
+// ("2.4.1" is 2.4).
+func checkMessageFormatVersion(value string) error {
+	parts := strings.Split(value, ".")
+	n := 2
+	if strings.HasPrefix(value, "0.") {
+		n = 3
+	}
+	release := strings.Join(parts[:min(n, len(parts))], ".")
+	for _, v := range messageFormatVersions {
+		if release == v || release == strings.Split(v, "-")[0] {
+			return nil
+		}
+	}
+	return fmt.Errorf("%q is not a Kafka message format version (such as 2.4-IV1, 2.4 or 0.11.0)", value)
 }

@@ -4,12 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
 )
 
 // Config holds the per-log settings (broker defaults merged with topic overrides by the caller).
 type Config struct {
 	SegmentBytes       int64 // segment.bytes: roll when the active segment would exceed it
 	SegmentMs          int64 // segment.ms: roll when the active segment's first batch is older than this (0 or negative: never)
+	SegmentJitterMs    int64 // segment.jitter.ms: each segment rolls up to this much (drawn at random) before segment.ms
 	RetentionMs        int64 // retention.ms, -1 = keep forever
 	RetentionBytes     int64 // retention.bytes, -1 = unlimited
 	IndexIntervalBytes int32 // index.interval.bytes: bytes of log between two sparse index entries
@@ -101,6 +103,16 @@ func (c Config) rollMs() int64 {
 		return c.MaxCompactionLagMs
 	}
 	return max(c.SegmentMs, 0)
+}
+
+// rollJitterMs draws how much earlier than rollMs a new segment rolls, as Kafka does: a
+// random amount below segment.jitter.ms and below the roll time, so that partitions
+// created together do not all roll at once.
+func (c Config) rollJitterMs() int64 {
+	if c.SegmentJitterMs <= 0 || c.rollMs() <= 0 {
+		return 0
+	}
+	return rand.Int64N(min(c.SegmentJitterMs, c.rollMs()))
 }
 
 // maxOffsetIndexEntries and maxTimeIndexEntries are the entry counts segment.index.bytes allows.

@@ -741,8 +741,11 @@ func (l *Log) shouldRoll(active *segment, size int64, n int, lastOffset int64, n
 	}
 	offsets, times := active.index.counts()
 	cfg := l.cfg
+	if active.rollJitterMs < 0 {
+		active.rollJitterMs = cfg.rollJitterMs()
+	}
 	return current+size > cfg.segmentByteLimit() ||
-		(cfg.rollMs() > 0 && now.Sub(active.rollBase).Milliseconds() > cfg.rollMs()) ||
+		(cfg.rollMs() > 0 && now.Sub(active.rollBase).Milliseconds() > cfg.rollMs()-active.rollJitterMs) ||
 		offsets+n > cfg.maxOffsetIndexEntries() ||
 		times+n+1 > cfg.maxTimeIndexEntries() ||
 		lastOffset-active.baseOffset > math.MaxInt32

@@ -445,6 +445,44 @@ func TestRollByTime(t *testing.T) {
 	}
 }
 
+func TestRollByTimeWithJitter(t *testing.T) {
+	cfg := smallConfig()
+	cfg.SegmentBytes = 1 << 20
+	cfg.SegmentMs = 60_000
+	cfg.SegmentJitterMs = 60_000
+	clock := newFakeClock()
+	l := openLogT(t, t.TempDir(), cfg, OpenOptions{Now: clock.Now})
+	appendT(t, l, makeBatch(t, plain(1, clock.Now().UnixMilli())))
+	appendT(t, l, makeBatch(t, plain(1, clock.Now().UnixMilli()))) // the first roll check draws the jitter
+	jitter := l.loadSegments()[0].rollJitterMs
+	if jitter < 0 || jitter >= cfg.SegmentMs {
+		t.Fatalf("segment jitter %d ms, want one in [0, %d)", jitter, cfg.SegmentMs)
+	}
+	clock.Advance(time.Duration(cfg.SegmentMs-jitter) * time.Millisecond)
+	appendT(t, l, makeBatch(t, plain(1, clock.Now().UnixMilli())))
+	if n := len(l.loadSegments()); n != 1 {
+		t.Fatalf("rolled after exactly segment.ms minus its jitter (%d ms): %d segments", jitter, n)
+	}
+	clock.Advance(time.Millisecond)
+	appendT(t, l, makeBatch(t, plain(1, clock.Now().UnixMilli())))
+	if n := len(l.loadSegments()); n != 2 {
+		t.Fatalf("%d segments once segment.ms minus its jitter (%d ms) passed, want 2", n, jitter)
+	}
+}
+
+func TestRollJitterStaysBelowTheRollTime(t *testing.T) {
+	cfg := DefaultConfig()
+	if j := cfg.rollJitterMs(); j != 0 {
+		t.Fatalf("jitter %d ms without segment.jitter.ms", j)
+	}
+	cfg.SegmentMs, cfg.SegmentJitterMs = 5, 1_000
+	for range 100 {
+		if j := cfg.rollJitterMs(); j < 0 || j >= cfg.SegmentMs {
+			t.Fatalf("jitter %d ms, want one in [0, segment.ms=%d)", j, cfg.SegmentMs)
+		}
+	}
+}
+
 func TestRollWhenIndexIsFull(t *testing.T) {
 	cfg := smallConfig()
 	cfg.SegmentBytes = 1 << 20

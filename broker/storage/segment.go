@@ -38,9 +38,12 @@ type segment struct {
 	index        segmentIndex
 
 	// Owned by the Log's mutex.
-	nextOffset   int64 // offset after the last batch; baseOffset while empty
-	tracker      indexTracker
-	rollBase     time.Time // segment.ms counts from here; zero while empty
+	nextOffset int64 // offset after the last batch; baseOffset while empty
+	tracker    indexTracker
+	rollBase   time.Time // segment.ms counts from here; zero while empty
+	// rollJitterMs is taken off the roll time (segment.jitter.ms); drawn
+	// once per segment, when it first may roll by time, -1 until then.
+	rollJitterMs int64
 	lastModified time.Time
 	indexFiles   *indexWriter // open only while the segment is active
 }
@@ -53,6 +56,8 @@ func newSegment(dir string, baseOffset int64, log *os.File) *segment {
 		index:      segmentIndex{baseOffset: baseOffset},
 		nextOffset: baseOffset,
 		tracker:    newIndexTracker(baseOffset),
+
+		rollJitterMs: -1,
 	}
 	s.maxTimestamp.Store(-1)
 	return s

@@ -18,6 +18,7 @@ import (
 
 	"github.com/kzoo/kzoo/broker"
 	"github.com/kzoo/kzoo/broker/config"
+	"github.com/kzoo/kzoo/broker/logging"
 	"github.com/kzoo/kzoo/broker/storage"
 	"github.com/kzoo/kzoo/coordinator"
 )
@@ -65,36 +66,36 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
-	log := newLogger(cfg)
+	loggers := newLoggers(cfg)
+	log := loggers.Root()
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	if err := serve(ctx, cfg, log); err != nil {
+	if err := serve(ctx, cfg, loggers); err != nil {
 		return err
 	}
 	log.Info("broker stopped")
 	return nil
 }
 
-func newLogger(cfg *config.Broker) *logrus.Entry {
-	l := logrus.New()
-	l.SetOutput(os.Stderr)
+// newLoggers returns the broker's loggers: the root one, for the broker's
+// own lines, and the components', whose levels change at run time.
+func newLoggers(cfg *config.Broker) *logging.Loggers {
+	var formatter logrus.Formatter = &logrus.TextFormatter{FullTimestamp: true}
 	if cfg.LogFormat == "json" {
-		l.SetFormatter(&logrus.JSONFormatter{})
-	} else {
-		l.SetFormatter(&logrus.TextFormatter{FullTimestamp: true})
+		formatter = &logrus.JSONFormatter{}
 	}
 	level, err := logrus.ParseLevel(cfg.LogLevel)
 	if err != nil {
 		level = logrus.InfoLevel
 	}
-	l.SetLevel(level)
-	return l.WithField("broker", cfg.ID)
+	return logging.New(os.Stderr, formatter, level, logrus.Fields{"broker": cfg.ID})
 }
 
 // serve starts the broker's parts in dependency order -- ZooKeeper session
 // (registration), logs, protocol server -- and stops them in reverse.
-func serve(ctx context.Context, cfg *config.Broker, log *logrus.Entry) error {
+func serve(ctx context.Context, cfg *config.Broker, loggers *logging.Loggers) error {
+	log := loggers.Root()
 	var endpoints []coordinator.Endpoint
 	for _, l := range cfg.AdvertisedListeners {
 		endpoints = append(endpoints, coordinator.Endpoint{Listener: l.Name, SecurityProtocol: cfg.ListenerSecurityProtocols[l.Name], Host: l.Host, Port: l.Port})
@@ -106,7 +107,7 @@ func serve(ctx context.Context, cfg *config.Broker, log *logrus.Entry) error {
 		ConnectionTimeout:     cfg.ZooKeeperConnectTimeout,
 		Endpoints:             endpoints,
 		Rack:                  cfg.Rack,
-		Logger:                log.WithField("component", "coordinator"),
+		Logger:                loggers.Component("coordinator"),
 		UncleanLeaderElection: cfg.UncleanLeaderElection,
 
 		AutoLeaderRebalance:                cfg.AutoLeaderRebalance,
@@ -130,7 +131,7 @@ func serve(ctx context.Context, cfg *config.Broker, log *logrus.Entry) error {
 		RetentionCheckInterval: cfg.RetentionCheckInterval,
 		FlushSchedulerInterval: time.Second,
 		CheckpointInterval:     cfg.FlushCheckpointInterval,
-		Logger:                 log.WithField("component", "storage"),
+		Logger:                 loggers.Component("storage"),
 
 		CleanerEnabled:          cleaner.Enabled,
 		CleanerBackoff:          cleaner.Backoff,
@@ -148,7 +149,7 @@ func serve(ctx context.Context, cfg *config.Broker, log *logrus.Entry) error {
 		}
 	}()
 
-	srv, err := broker.New(cfg, session, logs, log.WithField("component", "server"))
+	srv, err := broker.New(cfg, session, logs, loggers)
 	if err != nil {
 		return err
 	}
