@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -103,7 +104,10 @@ func startRun(t *testing.T, shell string) *runProcess {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
+	restoreSignals := unignoreForChildren(syscall.SIGHUP, syscall.SIGINT, syscall.SIGPIPE)
+	err = cmd.Start()
+	restoreSignals()
+	if err != nil {
 		t.Fatal(err)
 	}
 	r := &runProcess{c: c, cmd: cmd, exited: make(chan struct{})}
@@ -275,4 +279,32 @@ func groupMembers(t *testing.T, pgid int) []string {
 		members = append(members, fmt.Sprintf("%d %s", pid, bytes.ReplaceAll(bytes.TrimRight(cmdline, "\x00"), []byte{0}, []byte{' '})))
 	}
 	return members
+}
+
+// unignoreForChildren makes the processes started until restore is called
+// begin with the default disposition of those of sigs this process
+// ignores, and returns restore, which ignores them again.
+//
+// A terminal's foreground job ignores none of them, but this test may run
+// where some are: under nohup (SIGHUP) or as a non-interactive shell's
+// background job (SIGINT). A signal ignored when bash starts stays ignored
+// and cannot be trapped, so the script would not see the signals the test
+// sends. Exec resets a handled signal to its default, so handling them here
+// while the pipeline starts is enough.
+func unignoreForChildren(sigs ...os.Signal) (restore func()) {
+	var ignored []os.Signal
+	for _, sig := range sigs {
+		if signal.Ignored(sig) {
+			ignored = append(ignored, sig)
+		}
+	}
+	if len(ignored) == 0 {
+		return func() {}
+	}
+	discard := make(chan os.Signal, 1)
+	signal.Notify(discard, ignored...)
+	return func() {
+		signal.Stop(discard)
+		signal.Ignore(ignored...)
+	}
 }
