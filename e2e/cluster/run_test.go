@@ -50,10 +50,16 @@ func TestRunStopsItsClusterHoweverItEnds(t *testing.T) {
 		},
 		{
 			// `run | head`: the reader exits; the script learns it on its
-			// next write, which a line of the broker's log brings.
-			name:  "reader exits",
-			shell: `exec bash scripts/cluster run 2>&1 | { grep -m 1 -F "` + runReady + `" >"$KZOO_HOME/run.out"; }`,
-			end:   func(t *testing.T, r *runProcess) { r.provokeLogLines(t) },
+			// next write, which a line of the broker's log brings. The
+			// reader waits on a FIFO before it exits, so that the test
+			// reads the pid files before the script starts stopping.
+			name: "reader exits",
+			shell: `mkfifo "$KZOO_HOME/` + readerRelease + `" && exec bash scripts/cluster run 2>&1 | ` +
+				`{ grep -m 1 -F "` + runReady + `" >"$KZOO_HOME/run.out"; read -r _ <"$KZOO_HOME/` + readerRelease + `"; }`,
+			end: func(t *testing.T, r *runProcess) {
+				r.releaseReader(t)
+				r.provokeLogLines(t)
+			},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -166,6 +172,37 @@ func (r *runProcess) recordedPIDs(t *testing.T) map[string]int {
 		pids[name] = pid
 	}
 	return pids
+}
+
+// readerRelease is the FIFO, in the cluster's home, on which the "reader
+// exits" case's reader waits before it exits.
+const readerRelease = "release-reader"
+
+// releaseReader lets the reader waiting on readerRelease exit.
+func (r *runProcess) releaseReader(t *testing.T) {
+	t.Helper()
+	opened := make(chan error, 1)
+	go func() {
+		// Opening a FIFO to write blocks until its reader opens it.
+		f, err := os.OpenFile(filepath.Join(r.c.home, readerRelease), os.O_WRONLY, 0)
+		if err == nil {
+			_, err = f.WriteString("exit\n")
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+		}
+		opened <- err
+	}()
+	select {
+	case err := <-opened:
+		if err != nil {
+			t.Fatalf("release the reader: %v", err)
+		}
+	case <-r.exited:
+		t.Fatal("run exited before its reader was released")
+	case <-time.After(commandTimeout):
+		t.Fatalf("the reader did not open %s within %v", readerRelease, commandTimeout)
+	}
 }
 
 // signalGroup sends sig to the pipeline's process group, as a terminal does.
