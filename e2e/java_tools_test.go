@@ -270,22 +270,7 @@ func javaLogDirs(t *testing.T, c *cluster.Cluster, tools *kafkaTools) {
 	}
 	// The JSON document is the last line.
 	lines := strings.Split(strings.TrimSpace(out.stdout), "\n")
-	var doc struct {
-		Version int `json:"version"`
-		Brokers []struct {
-			Broker  int32 `json:"broker"`
-			LogDirs []struct {
-				LogDir     string  `json:"logDir"`
-				Error      *string `json:"error"`
-				Partitions []struct {
-					Partition string `json:"partition"`
-					Size      int64  `json:"size"`
-					OffsetLag int64  `json:"offsetLag"`
-					IsFuture  bool   `json:"isFuture"`
-				} `json:"partitions"`
-			} `json:"logDirs"`
-		} `json:"brokers"`
-	}
+	var doc logDirsJSON
 	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &doc); err != nil {
 		t.Fatalf("kafka-log-dirs --describe: last line is not its JSON document: %v", err)
 	}
@@ -308,7 +293,11 @@ func javaLogDirs(t *testing.T, c *cluster.Cluster, tools *kafkaTools) {
 		var names []string
 		for _, p := range dir.Partitions {
 			names = append(names, p.Partition)
-			sizes[p.Partition] = append(sizes[p.Partition], p.Size)
+			if p.Size == nil {
+				t.Errorf("broker %d, %s: no size", b.Broker, p.Partition)
+				continue
+			}
+			sizes[p.Partition] = append(sizes[p.Partition], *p.Size)
 			if p.OffsetLag < 0 || p.IsFuture {
 				t.Errorf("broker %d, %s: offset lag %d, future %v, want a lag of at least 0 and no future replica", b.Broker, p.Partition, p.OffsetLag, p.IsFuture)
 			}
