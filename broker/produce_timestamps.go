@@ -1,23 +1,13 @@
 package broker
 
 import (
-	"encoding/binary"
 	"fmt"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/kzoo/kzoo/broker/config"
-)
-
-// Offsets of the fields of a v2 record batch header that the timestamp
-// check reads.
-const (
-	batchLengthAt    = 8  // int32, bytes after this field and the base offset
-	batchMagicAt     = 16 // int8
-	firstTimestampAt = 27 // int64
-	maxTimestampAt   = 35 // int64
-	batchHeaderBytes = 61
+	"github.com/kzoo/kzoo/broker/record"
 )
 
 // checkTopicTimestamps enforces message.timestamp.difference.max.ms on
@@ -35,19 +25,18 @@ func checkTopicTimestamps(cfg config.Topic, records []byte) error {
 }
 
 func checkTimestampDifference(records []byte, now, maxDiff int64) error {
-	for len(records) >= batchHeaderBytes {
-		size := int64(binary.BigEndian.Uint32(records[batchLengthAt:])) + 12
-		if records[batchMagicAt] != 2 || size < batchHeaderBytes || size > int64(len(records)) {
+	for len(records) >= record.HeaderSize {
+		h := record.ParseHeader(records)
+		if h.CheckStructure(int64(len(records))) != nil {
 			return nil
 		}
-		for _, at := range []int{firstTimestampAt, maxTimestampAt} {
-			ts := int64(binary.BigEndian.Uint64(records[at:]))
+		for _, ts := range []int64{h.BaseTimestamp, h.MaxTimestamp} {
 			if distance(ts, now) > uint64(maxDiff) {
 				return fmt.Errorf("%w: timestamp %d is more than message.timestamp.difference.max.ms (%d ms) from the broker's clock (%d)",
 					kerr.InvalidTimestamp, ts, maxDiff, now)
 			}
 		}
-		records = records[size:]
+		records = records[h.Size():]
 	}
 	return nil
 }
