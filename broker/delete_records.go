@@ -2,11 +2,14 @@ package broker
 
 import (
 	"context"
-	"fmt"
 	"time"
 
+	"github.com/sirupsen/logrus"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kzoo/kzoo/broker/replica"
+	"github.com/kzoo/kzoo/broker/storage"
 )
 
 // maxDeleteRecordsWait bounds how long a DeleteRecords waits for followers,
@@ -40,15 +43,15 @@ func (s *Server) handleDeleteRecords(ctx context.Context, req *request) any {
 	for i, rt := range in.Topics {
 		for j, rp := range rt.Partitions {
 			out := &resp.Topics[i].Partitions[j]
-			p := s.partitions.get(rt.Topic, rp.Partition)
+			p := s.replicas.Partition(storage.TopicPartition{Topic: rt.Topic, Partition: rp.Partition})
 			if p == nil {
 				out.ErrorCode = s.unknownPartitionError(rt.Topic, rp.Partition).Code
 				continue
 			}
-			offset, err := p.deleteRecords(rp.Offset)
+			offset, err := p.DeleteRecords(rp.Offset)
 			if err != nil {
 				out.ErrorCode = errorCode(err)
-				s.partitionLog(p).WithError(err).WithField("offset", rp.Offset).Debug("delete records refused")
+				s.log.WithFields(logrus.Fields{"topic": rt.Topic, "partition": rp.Partition}).WithError(err).WithField("offset", rp.Offset).Debug("delete records refused")
 				continue
 			}
 			waiting = append(waiting, recordDeletion{p: p, offset: offset, out: out})
@@ -62,7 +65,7 @@ func (s *Server) handleDeleteRecords(ctx context.Context, req *request) any {
 // recordDeletion is a partition whose leader deleted the records below
 // offset, waiting for its followers to do the same; out is its answer.
 type recordDeletion struct {
-	p      *partition
+	p      *replica.Partition
 	offset int64
 	out    *kmsg.DeleteRecordsResponseTopicPartition
 }
@@ -83,11 +86,11 @@ func (s *Server) awaitLowWatermarks(ctx context.Context, pending []recordDeletio
 		// Register before checking, so that a change between the check and
 		// the wait still wakes us.
 		for _, d := range pending {
-			d.p.addWaiter(wake)
+			d.p.Watch(wake)
 		}
 		var left []recordDeletion
 		for _, d := range pending {
-			lw, err := d.p.lowWatermark(s.isLive)
+			lw, err := d.p.LowWatermark(s.isLive)
 			switch {
 			case err != nil:
 				d.out.ErrorCode, d.out.LowWatermark = errorCode(err), -1
@@ -109,7 +112,7 @@ func (s *Server) awaitLowWatermarks(ctx context.Context, pending []recordDeletio
 			}
 		}
 		for _, d := range pending {
-			d.p.removeWaiter(wake)
+			d.p.Unwatch(wake)
 		}
 		if done {
 			return
@@ -123,58 +126,4 @@ func (s *Server) awaitLowWatermarks(ctx context.Context, pending []recordDeletio
 func (s *Server) isLive(id int32) bool {
 	_, ok := s.snapshot().Brokers[id]
 	return ok
-}
-
-// deleteRecords moves the leader's log start offset up to offset (-1: the
-// high watermark), as Kafka's Partition.deleteRecordsOnLeader, and returns
-// the offset it moved it to. An offset at or below the current start
-// changes nothing; one past the high watermark is OFFSET_OUT_OF_RANGE; a
-// topic whose cleanup.policy lacks delete refuses with POLICY_VIOLATION, as
-// its records go only through compaction.
-func (p *partition) deleteRecords(offset int64) (int64, error) {
-	// Serialized with appends and role changes: the start moves on the
-	// leader only.
-	p.appendMu.Lock()
-	defer p.appendMu.Unlock()
-	if !p.isLeader() {
-		return -1, kerr.NotLeaderForPartition
-	}
-	if !p.cfg.Load().Storage().Delete {
-		return -1, fmt.Errorf("records of %s cannot be deleted: its cleanup.policy lacks delete: %w", p.tp, kerr.PolicyViolation)
-	}
-	if offset == -1 {
-		offset = p.highWatermark()
-	}
-	if offset < 0 {
-		return -1, fmt.Errorf("offset %d is not valid: %w", offset, kerr.OffsetOutOfRange)
-	}
-	if _, err := p.log.AdvanceLogStartOffset(offset); err != nil {
-		return -1, err
-	}
-	return offset, nil
-}
-
-// lowWatermark is the smallest log start offset over this leader and its
-// live followers (live says which are): every replica that may serve the
-// partition has deleted the records below it. A live follower that has not
-// fetched from this leader yet counts as -1, as in Kafka.
-func (p *partition) lowWatermark(live func(int32) bool) (int64, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	l := p.leader
-	if l == nil {
-		return -1, kerr.NotLeaderForPartition
-	}
-	lw := p.log.LogStartOffset()
-	for _, id := range l.replicas {
-		if id == l.self || !live(id) {
-			continue
-		}
-		f := l.followers[id]
-		if f == nil {
-			return -1, nil
-		}
-		lw = min(lw, f.LogStartOffset)
-	}
-	return lw, nil
 }

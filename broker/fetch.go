@@ -7,6 +7,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kzoo/kzoo/broker/replica"
+	"github.com/kzoo/kzoo/broker/storage"
 )
 
 // maxFetchWait bounds a long poll whatever the client asks for.
@@ -73,12 +74,12 @@ func (s *Server) countFetched(replicaID int32, topics []fetchTopic) {
 	}
 }
 
-func (s *Server) registerFetchWaiter(in *kmsg.FetchRequest, wake chan struct{}) []*partition {
-	var out []*partition
+func (s *Server) registerFetchWaiter(in *kmsg.FetchRequest, wake chan struct{}) []*replica.Partition {
+	var out []*replica.Partition
 	for _, rt := range in.Topics {
 		for _, rp := range rt.Partitions {
-			if p := s.partitions.get(rt.Topic, rp.Partition); p != nil {
-				p.addWaiter(wake)
+			if p := s.replicas.Partition(storage.TopicPartition{Topic: rt.Topic, Partition: rp.Partition}); p != nil {
+				p.Watch(wake)
 				out = append(out, p)
 			}
 		}
@@ -86,9 +87,9 @@ func (s *Server) registerFetchWaiter(in *kmsg.FetchRequest, wake chan struct{}) 
 	return out
 }
 
-func unregisterFetchWaiter(ps []*partition, wake chan struct{}) {
+func unregisterFetchWaiter(ps []*replica.Partition, wake chan struct{}) {
 	for _, p := range ps {
-		p.removeWaiter(wake)
+		p.Unwatch(wake)
 	}
 }
 
@@ -120,56 +121,24 @@ func (s *Server) readFetch(in *kmsg.FetchRequest) ([]fetchTopic, int64, bool) {
 	return topics, total, failed
 }
 
-// readPartition fills fp for one partition. Consumers get records from
-// below the high watermark; a follower (replicaID >= 0) gets them up to the
-// log end offset, after its fetch offset counted as its progress, or the
-// point where its log diverges from ours. The first partition with data may
-// exceed the limits by one batch (KIP-74) so that a large batch can always
-// make progress; later ones are left out when they do not fit.
+// readPartition fills fp for one partition from what the replica manager
+// reads of it (see replica.Manager.Read).
 func (s *Server) readPartition(replicaID int32, topic string, rp *kmsg.FetchRequestTopicPartition, limit int64, first bool, fp *fetchPartition) error {
-	p := s.partitions.get(topic, rp.Partition)
+	p := s.replicas.Partition(storage.TopicPartition{Topic: topic, Partition: rp.Partition})
 	if p == nil {
 		return s.unknownPartitionError(topic, rp.Partition)
 	}
-	if err := p.checkLeader(rp.CurrentLeaderEpoch); err != nil {
-		return err
-	}
-	maxOffset := p.highWatermark()
-	if replicaID >= 0 {
-		found, end, ok := p.log.EndOffsetForEpoch(rp.LastFetchedEpoch)
-		if rp.LastFetchedEpoch < 0 {
-			found, end, ok = -1, -1, false
-		}
-		if epoch, endOffset, diverged := replica.Divergence(rp.LastFetchedEpoch, rp.FetchOffset,
-			replica.EpochEnd{Epoch: found, EndOffset: end, Found: ok}, p.log.LogStartOffset()); diverged {
-			fp.diverging, fp.divergingEpoch, fp.divergingEndOffset = true, epoch, endOffset
-			fp.highWatermark, fp.lastStable = p.highWatermark(), p.highWatermark()
-			fp.logStartOffset = p.log.LogStartOffset()
-			return nil
-		}
-		if p.recordFollowerFetch(replicaID, rp.FetchOffset, rp.LogStartOffset, time.Now()) {
-			s.wakeISRManager()
-		}
-		maxOffset = p.log.LogEndOffset()
-	}
-	hw := p.highWatermark()
-	fp.highWatermark, fp.lastStable = hw, hw
-	fp.logStartOffset = p.log.LogStartOffset()
-	if limit <= 0 && !first {
-		return nil
-	}
-	if limit < 0 {
-		limit = 0
-	}
-	slice, err := p.log.Read(rp.FetchOffset, maxOffset, int32(min(limit, 1<<31-1)))
-	if err != nil {
-		return err
-	}
-	if !first && slice.Size > limit {
-		return nil
-	}
-	fp.records = slice
-	return nil
+	res, err := s.replicas.Read(p, replicaID, replica.FetchPosition{
+		FetchOffset:        rp.FetchOffset,
+		CurrentLeaderEpoch: rp.CurrentLeaderEpoch,
+		LastFetchedEpoch:   rp.LastFetchedEpoch,
+		LogStartOffset:     rp.LogStartOffset,
+	}, limit, first)
+	// Without transactions the last stable offset is the high watermark.
+	fp.highWatermark, fp.lastStable, fp.logStartOffset = res.HighWatermark, res.HighWatermark, res.LogStartOffset
+	fp.records = res.Records
+	fp.diverging, fp.divergingEpoch, fp.divergingEndOffset = res.Diverging, res.DivergingEpoch, res.DivergingEndOffset
+	return err
 }
 
 // diverged reports whether a follower's fetch found a divergence: it is

@@ -7,7 +7,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kzoo/kzoo/broker/config"
-	"github.com/kzoo/kzoo/broker/storage"
+	"github.com/kzoo/kzoo/broker/replica"
 	"github.com/kzoo/kzoo/coordinator"
 )
 
@@ -79,24 +79,13 @@ func TestDescribeClusterAuthorizedOperations(t *testing.T) {
 // wrote the offset found; -1 when none is found.
 func TestListOffsetsLeaderEpochs(t *testing.T) {
 	s, _ := testServer(t, &coordinator.Snapshot{Brokers: liveBrokers(1), Topics: map[string]*coordinator.Topic{}})
-	s.partitions.init()
-	l, err := storage.Open(t.TempDir(), storage.DefaultConfig(), storage.OpenOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	p := &partition{tp: storage.TopicPartition{Topic: "t", Partition: 0}, log: l, following: followTarget{-1, -1}, fencedEpoch: -1}
-	cfg := config.Topic{}
-	p.cfg.Store(&cfg)
-	p.leaderEpoch.Store(-1)
+	f := withReplicas(t, s)
+	var p *replica.Partition
 	for epoch := int32(1); epoch <= 2; epoch++ {
-		s.setRole(p, coordinator.Partition{Leader: 1, LeaderEpoch: epoch, Replicas: []int32{1}, ISR: []int32{1}, State: "Online"})
-		if _, err := p.append(testBatch(t, "v")); err != nil { // timestamp 1
-			t.Fatal(err)
-		}
+		p = f.lead("t", 0, config.Topic{}, epoch, []int32{1}, []int32{1})
+		f.appendAsLeader(p, testBatch(t, "v")) // timestamp 1
 	}
-	s.partitions.update(func(m map[storage.TopicPartition]*partition) { m[p.tp] = p })
-	if hw := p.highWatermark(); hw != 2 {
+	if hw := p.HighWatermark(); hw != 2 {
 		t.Fatalf("high watermark %d, want 2", hw)
 	}
 

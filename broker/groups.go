@@ -24,6 +24,7 @@ import (
 
 	"github.com/kzoo/kzoo/broker/config"
 	"github.com/kzoo/kzoo/broker/group"
+	"github.com/kzoo/kzoo/broker/replica"
 	"github.com/kzoo/kzoo/coordinator"
 )
 
@@ -136,28 +137,26 @@ func (s *Server) runGroupCoordinator(ctx context.Context) {
 	}
 }
 
-// startCoordinating hands p to the group coordinator when it is a
-// __consumer_offsets partition that this broker now leads at epoch. The
-// caller holds p's locks.
-func (s *Server) startCoordinating(p *partition, epoch int32) {
-	if p.tp.Topic != group.OffsetsTopic {
-		return
-	}
+// startCoordinating hands p, a __consumer_offsets partition that this
+// broker now leads at epoch, to the group coordinator. The caller holds p's
+// locks.
+func (s *Server) startCoordinating(p *replica.Partition, epoch int32) {
+	tp := p.TopicPartition()
 	s.handoffs.push(offsetsHandoff{
-		partition: p.tp.Partition,
+		partition: tp.Partition,
 		epoch:     epoch,
-		log:       &offsetsLog{p: p, epoch: epoch, commitTimeout: s.cfg.OffsetsCommitTimeout, log: s.partitionLog(p)},
+		log: &offsetsLog{
+			replicas: s.replicas, p: p, epoch: epoch, commitTimeout: s.cfg.OffsetsCommitTimeout,
+			log: s.log.WithFields(logrus.Fields{"topic": tp.Topic, "partition": tp.Partition}),
+		},
 	})
 }
 
-// stopCoordinating takes p back from the group coordinator when it is a
-// __consumer_offsets partition this broker no longer leads at epoch. The
-// caller holds p's locks.
-func (s *Server) stopCoordinating(p *partition, epoch int32) {
-	if p.tp.Topic != group.OffsetsTopic {
-		return
-	}
-	s.handoffs.push(offsetsHandoff{partition: p.tp.Partition, epoch: epoch})
+// stopCoordinating takes p, a __consumer_offsets partition this broker no
+// longer leads at epoch, back from the group coordinator. The caller holds
+// p's locks.
+func (s *Server) stopCoordinating(p *replica.Partition, epoch int32) {
+	s.handoffs.push(offsetsHandoff{partition: p.TopicPartition().Partition, epoch: epoch})
 }
 
 // offsetsHandoff is one leadership change of a __consumer_offsets
@@ -201,8 +200,9 @@ func (q *handoffQueue) take() []offsetsHandoff {
 // sees it (group.Log): its log, written as leader at the epoch it was handed
 // over at and acknowledged once the in-sync replicas have it.
 type offsetsLog struct {
-	p     *partition
-	epoch int32
+	replicas *replica.Manager
+	p        *replica.Partition
+	epoch    int32
 	// commitTimeout is offsets.commit.timeout.ms: how long an append waits
 	// for the ISR.
 	commitTimeout time.Duration
@@ -213,33 +213,24 @@ type offsetsLog struct {
 // produce does, for the high watermark to pass it. Its errors are the bare
 // *kerr.Error values group.Log documents, or ctx's error.
 func (l *offsetsLog) Append(ctx context.Context, batch []byte) (int64, error) {
-	if l.p.leaderEpoch.Load() != l.epoch {
-		return -1, kerr.NotLeaderForPartition
-	}
-	if l.p.isrSize() < l.p.minISR() {
-		return -1, kerr.NotEnoughReplicas
-	}
-	res, err := l.p.appendAt(batch, l.epoch)
+	last, err := l.replicas.AppendAndAwait(ctx, l.p, l.epoch, batch, l.commitTimeout)
 	if err != nil {
 		return -1, l.appendError(err)
 	}
-	var failure error
-	awaitAcks(ctx, []pendingAck{{p: l.p, epoch: l.epoch, lastOffset: res.LastOffset}}, l.commitTimeout,
-		func(_ pendingAck, err error) { failure = err })
-	if failure != nil {
-		return -1, failure
-	}
-	return res.LastOffset, nil
+	return last, nil
 }
 
 // appendError is the error Append returns for a failed append: the Kafka
-// error it carries, unwrapped, or KAFKA_STORAGE_ERROR for a failure of the
-// log itself, whose details are logged here since the code cannot carry
-// them.
+// error it carries, unwrapped, ctx's error as it is, or KAFKA_STORAGE_ERROR
+// for a failure of the log itself, whose details are logged here since the
+// code cannot carry them.
 func (l *offsetsLog) appendError(err error) error {
 	var ke *kerr.Error
-	if errors.As(err, &ke) {
+	switch {
+	case errors.As(err, &ke):
 		return ke
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return err
 	}
 	l.log.WithError(err).WithField("leader_epoch", l.epoch).Error("group coordinator append failed")
 	return kerr.KafkaStorageError
@@ -249,20 +240,20 @@ func (l *offsetsLog) appendError(err error) error {
 // maxBytes (at least one batch) and at most up to the log end offset.
 func (l *offsetsLog) Read(offset int64, maxBytes int) ([]byte, error) {
 	limit := int32(min(max(maxBytes, 0), math.MaxInt32))
-	slice, err := l.p.log.Read(offset, l.p.log.LogEndOffset(), limit)
+	slice, err := l.p.Log().Read(offset, l.p.Log().LogEndOffset(), limit)
 	if err != nil {
-		return nil, fmt.Errorf("read %s-%d from offset %d: %w", l.p.tp.Topic, l.p.tp.Partition, offset, err)
+		return nil, fmt.Errorf("read %s-%d from offset %d: %w", l.p.TopicPartition().Topic, l.p.TopicPartition().Partition, offset, err)
 	}
 	var buf bytes.Buffer
 	buf.Grow(int(slice.Size))
 	if _, err := slice.WriteTo(&buf); err != nil {
-		return nil, fmt.Errorf("read %s-%d from offset %d: %w", l.p.tp.Topic, l.p.tp.Partition, offset, err)
+		return nil, fmt.Errorf("read %s-%d from offset %d: %w", l.p.TopicPartition().Topic, l.p.TopicPartition().Partition, offset, err)
 	}
 	return buf.Bytes(), nil
 }
 
-func (l *offsetsLog) LogStartOffset() int64 { return l.p.log.LogStartOffset() }
-func (l *offsetsLog) LogEndOffset() int64   { return l.p.log.LogEndOffset() }
+func (l *offsetsLog) LogStartOffset() int64 { return l.p.Log().LogStartOffset() }
+func (l *offsetsLog) LogEndOffset() int64   { return l.p.Log().LogEndOffset() }
 
 func (s *Server) handleFindCoordinator(ctx context.Context, req *request) any {
 	in := req.body.(*kmsg.FindCoordinatorRequest)

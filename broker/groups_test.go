@@ -19,8 +19,9 @@ import (
 
 	"github.com/kzoo/kzoo/broker/config"
 	"github.com/kzoo/kzoo/broker/group"
-	"github.com/kzoo/kzoo/broker/storage"
+	"github.com/kzoo/kzoo/broker/replica"
 	"github.com/kzoo/kzoo/coordinator"
+	"github.com/kzoo/kzoo/internal/poll"
 )
 
 // fakeMetadata records the topic administration a test expects; any other
@@ -396,60 +397,37 @@ func testBatch(t *testing.T, value string) []byte {
 	return b.AppendTo(nil)
 }
 
-// leadOffsetsPartition opens a __consumer_offsets partition log, makes this
-// broker (1) its leader at epoch 3 with isr, and returns it with the
-// group.Log the role change handed to the coordinator.
-func leadOffsetsPartition(t *testing.T, s *Server, minISR string, isr ...int32) (*partition, group.Log) {
+// leadOffsetsPartition makes this broker (1) leader of __consumer_offsets
+// partition 7 at epoch 3 with isr, and returns the fixture, the partition and
+// the group.Log the role change handed to the coordinator.
+func leadOffsetsPartition(t *testing.T, s *Server, minISR string, isr ...int32) (*replicaFixture, *replica.Partition, group.Log) {
 	t.Helper()
-	l, err := storage.Open(t.TempDir(), storage.DefaultConfig(), storage.OpenOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	p := &partition{tp: storage.TopicPartition{Topic: group.OffsetsTopic, Partition: 7}, log: l, following: followTarget{-1, -1}, fencedEpoch: -1}
-	cfg := config.Topic{"min.insync.replicas": minISR}
-	p.cfg.Store(&cfg)
-	p.leaderEpoch.Store(-1)
-	s.setRole(p, coordinator.Partition{Leader: 1, LeaderEpoch: 3, Replicas: []int32{1, 2, 3}, ISR: isr, State: "Online"})
+	f := withReplicas(t, s)
+	p := f.lead(group.OffsetsTopic, 7, config.Topic{"min.insync.replicas": minISR}, 3, []int32{1, 2, 3}, isr)
 	handoffs := s.handoffs.take()
 	if len(handoffs) != 1 || handoffs[0].log == nil || handoffs[0].partition != 7 || handoffs[0].epoch != 3 {
 		t.Fatalf("handed the coordinator %+v, want partition 7 at epoch 3", handoffs)
 	}
-	return p, handoffs[0].log
+	return f, p, handoffs[0].log
 }
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	poll.Until(t, 10*time.Second, what, cond)
 }
 
 func TestLeadershipOfOffsetsPartitionsIsHandedToTheCoordinatorInOrder(t *testing.T) {
 	s, _ := testServer(t, &coordinator.Snapshot{})
-	p, _ := leadOffsetsPartition(t, s, "1", 1)
-	s.setRole(p, coordinator.Partition{Leader: -1, LeaderEpoch: 4, State: "Offline"})
-	s.setRole(p, coordinator.Partition{Leader: 1, LeaderEpoch: 5, Replicas: []int32{1}, ISR: []int32{1}, State: "Online"})
+	f, p, _ := leadOffsetsPartition(t, s, "1", 1)
+	f.change(p, coordinator.Partition{Leader: -1, LeaderEpoch: 4, State: "Offline"})
+	f.change(p, coordinator.Partition{Leader: 1, LeaderEpoch: 5, Replicas: []int32{1}, ISR: []int32{1}, State: "Online"})
 	got := s.handoffs.take()
 	if len(got) != 2 || got[0].log != nil || got[0].epoch != 3 || got[1].log == nil || got[1].epoch != 5 {
 		t.Fatalf("handoffs %+v, want resign at 3 then lead at 5", got)
 	}
 
 	// A user topic's leadership is none of the coordinator's business.
-	l, err := storage.Open(t.TempDir(), storage.DefaultConfig(), storage.OpenOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	user := &partition{tp: storage.TopicPartition{Topic: "orders", Partition: 7}, log: l, following: followTarget{-1, -1}, fencedEpoch: -1}
-	cfg := config.Topic{}
-	user.cfg.Store(&cfg)
-	user.leaderEpoch.Store(-1)
-	s.setRole(user, coordinator.Partition{Leader: 1, LeaderEpoch: 1, Replicas: []int32{1}, ISR: []int32{1}, State: "Online"})
+	f.lead("orders", 7, config.Topic{}, 1, []int32{1}, []int32{1})
 	if got := s.handoffs.take(); len(got) != 0 {
 		t.Errorf("handed %+v for a user topic", got)
 	}
@@ -457,7 +435,7 @@ func TestLeadershipOfOffsetsPartitionsIsHandedToTheCoordinatorInOrder(t *testing
 
 func TestOffsetsLogAppendAloneInTheISR(t *testing.T) {
 	s, _ := testServer(t, &coordinator.Snapshot{})
-	p, log := leadOffsetsPartition(t, s, "1", 1)
+	_, p, log := leadOffsetsPartition(t, s, "1", 1)
 	first, second := testBatch(t, "one"), testBatch(t, "two")
 	for i, batch := range [][]byte{first, second} {
 		last, err := log.Append(context.Background(), batch)
@@ -465,7 +443,7 @@ func TestOffsetsLogAppendAloneInTheISR(t *testing.T) {
 			t.Fatalf("append %d: last offset %d, %v; want %d", i, last, err, i)
 		}
 	}
-	if hw := p.highWatermark(); hw != 2 {
+	if hw := p.HighWatermark(); hw != 2 {
 		t.Errorf("high watermark %d, want 2", hw)
 	}
 	if start, end := log.LogStartOffset(), log.LogEndOffset(); start != 0 || end != 2 {
@@ -495,7 +473,7 @@ func TestOffsetsLogAppendAloneInTheISR(t *testing.T) {
 
 func TestOffsetsLogAppendWaitsForTheISR(t *testing.T) {
 	s, _ := testServer(t, &coordinator.Snapshot{})
-	p, log := leadOffsetsPartition(t, s, "1", 1, 2)
+	f, p, log := leadOffsetsPartition(t, s, "1", 1, 2)
 	done := make(chan error, 1)
 	var last int64
 	go func() {
@@ -503,13 +481,13 @@ func TestOffsetsLogAppendWaitsForTheISR(t *testing.T) {
 		last, err = log.Append(context.Background(), testBatch(t, "commit"))
 		done <- err
 	}()
-	waitFor(t, "the batch is in the log", func() bool { return p.log.LogEndOffset() == 1 })
+	waitFor(t, "the batch is in the log", func() bool { return p.Log().LogEndOffset() == 1 })
 	select {
 	case err := <-done:
 		t.Fatalf("append returned (%v) before follower 2 had the batch", err)
 	default:
 	}
-	p.recordFollowerFetch(2, 1, 0, time.Now())
+	f.followerFetched(p, 2, 1, 0)
 	if err := <-done; err != nil || last != 0 {
 		t.Errorf("append: last offset %d, %v; want 0 once the ISR has it", last, err)
 	}
@@ -518,49 +496,49 @@ func TestOffsetsLogAppendWaitsForTheISR(t *testing.T) {
 func TestOffsetsLogAppendErrors(t *testing.T) {
 	t.Run("ISR below min.insync.replicas", func(t *testing.T) {
 		s, _ := testServer(t, &coordinator.Snapshot{})
-		p, log := leadOffsetsPartition(t, s, "2", 1)
+		_, p, log := leadOffsetsPartition(t, s, "2", 1)
 		if _, err := log.Append(context.Background(), testBatch(t, "x")); err != kerr.NotEnoughReplicas {
 			t.Errorf("got %v, want NOT_ENOUGH_REPLICAS", err)
 		}
-		if leo := p.log.LogEndOffset(); leo != 0 {
+		if leo := p.Log().LogEndOffset(); leo != 0 {
 			t.Errorf("log end offset %d: the batch was written anyway", leo)
 		}
 	})
 	t.Run("leadership moved before the append", func(t *testing.T) {
 		s, _ := testServer(t, &coordinator.Snapshot{})
-		p, log := leadOffsetsPartition(t, s, "1", 1)
-		s.setRole(p, coordinator.Partition{Leader: 1, LeaderEpoch: 4, Replicas: []int32{1}, ISR: []int32{1}, State: "Online"})
+		f, p, log := leadOffsetsPartition(t, s, "1", 1)
+		f.change(p, coordinator.Partition{Leader: 1, LeaderEpoch: 4, Replicas: []int32{1}, ISR: []int32{1}, State: "Online"})
 		if _, err := log.Append(context.Background(), testBatch(t, "x")); err != kerr.NotLeaderForPartition {
 			t.Errorf("got %v, want NOT_LEADER_OR_FOLLOWER for a log handed over at epoch 3", err)
 		}
-		if leo := p.log.LogEndOffset(); leo != 0 {
+		if leo := p.Log().LogEndOffset(); leo != 0 {
 			t.Errorf("log end offset %d: the batch was written at the new epoch", leo)
 		}
 	})
 	t.Run("leadership moved while waiting", func(t *testing.T) {
 		s, _ := testServer(t, &coordinator.Snapshot{})
-		p, log := leadOffsetsPartition(t, s, "1", 1, 2)
+		f, p, log := leadOffsetsPartition(t, s, "1", 1, 2)
 		done := make(chan error, 1)
 		go func() {
 			_, err := log.Append(context.Background(), testBatch(t, "x"))
 			done <- err
 		}()
-		waitFor(t, "the batch is in the log", func() bool { return p.log.LogEndOffset() == 1 })
-		s.setRole(p, coordinator.Partition{Leader: -1, LeaderEpoch: 4, State: "Offline"})
+		waitFor(t, "the batch is in the log", func() bool { return p.Log().LogEndOffset() == 1 })
+		f.change(p, coordinator.Partition{Leader: -1, LeaderEpoch: 4, State: "Offline"})
 		if err := <-done; err != kerr.NotLeaderForPartition {
 			t.Errorf("got %v, want NOT_LEADER_OR_FOLLOWER", err)
 		}
 	})
 	t.Run("ISR does not catch up in offsets.commit.timeout.ms", func(t *testing.T) {
 		s, _ := testServer(t, &coordinator.Snapshot{}, "offsets.commit.timeout.ms=20")
-		_, log := leadOffsetsPartition(t, s, "1", 1, 2)
+		_, _, log := leadOffsetsPartition(t, s, "1", 1, 2)
 		if _, err := log.Append(context.Background(), testBatch(t, "x")); err != kerr.RequestTimedOut {
 			t.Errorf("got %v, want REQUEST_TIMED_OUT", err)
 		}
 	})
 	t.Run("context ends", func(t *testing.T) {
 		s, _ := testServer(t, &coordinator.Snapshot{})
-		_, log := leadOffsetsPartition(t, s, "1", 1, 2)
+		_, _, log := leadOffsetsPartition(t, s, "1", 1, 2)
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
 		if _, err := log.Append(ctx, testBatch(t, "x")); !errors.Is(err, context.Canceled) {

@@ -33,13 +33,7 @@ func (s *Server) Health() ReplicationHealth {
 // update recounts from the partitions this broker leads and its view.
 func (h *healthTracker) update(s *Server) {
 	var next ReplicationHealth
-	for _, p := range s.partitions.all() {
-		p.mu.Lock()
-		if l := p.leader; l != nil && len(l.isr) < len(l.replicas) {
-			next.UnderReplicated++
-		}
-		p.mu.Unlock()
-	}
+	next.UnderReplicated = s.replicas.UnderReplicatedCount()
 	if snap := s.snapshot(); snap != nil {
 		for _, t := range snap.Topics {
 			if t.Deleting {

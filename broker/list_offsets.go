@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 
+	"github.com/kzoo/kzoo/broker/storage"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -40,30 +41,30 @@ func (s *Server) handleListOffsets(ctx context.Context, req *request) any {
 // validate with OffsetsForLeaderEpoch.
 func (s *Server) listOffset(topic string, rp *kmsg.ListOffsetsRequestTopicPartition, op *kmsg.ListOffsetsResponseTopicPartition) {
 	op.Timestamp, op.Offset, op.LeaderEpoch = -1, -1, -1
-	p := s.partitions.get(topic, rp.Partition)
+	p := s.replicas.Partition(storage.TopicPartition{Topic: topic, Partition: rp.Partition})
 	if p == nil {
 		op.ErrorCode = s.unknownPartitionError(topic, rp.Partition).Code
 		return
 	}
-	if err := p.checkLeader(rp.CurrentLeaderEpoch); err != nil {
+	if err := p.CheckLeader(rp.CurrentLeaderEpoch); err != nil {
 		op.ErrorCode = errorCode(err)
 		return
 	}
-	hw := p.highWatermark()
+	hw := p.HighWatermark()
 	switch rp.Timestamp {
 	case listLatest:
-		op.Offset, op.LeaderEpoch = hw, p.leaderEpoch.Load()
+		op.Offset, op.LeaderEpoch = hw, p.LeaderEpoch()
 	case listEarliest:
-		op.Offset = p.log.LogStartOffset()
-		op.LeaderEpoch = p.log.EpochForOffset(op.Offset)
+		op.Offset = p.Log().LogStartOffset()
+		op.LeaderEpoch = p.Log().EpochForOffset(op.Offset)
 	default:
-		offset, ts, ok, err := p.log.OffsetForTimestamp(rp.Timestamp)
+		offset, ts, ok, err := p.Log().OffsetForTimestamp(rp.Timestamp)
 		switch {
 		case err != nil:
 			op.ErrorCode = errorCode(err)
 		case ok && offset < hw:
 			op.Offset, op.Timestamp = offset, ts
-			op.LeaderEpoch = p.log.EpochForOffset(offset)
+			op.LeaderEpoch = p.Log().EpochForOffset(offset)
 		}
 	}
 }

@@ -16,6 +16,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kzoo/kzoo/broker/metrics"
+	"github.com/kzoo/kzoo/broker/peer"
+	"github.com/kzoo/kzoo/broker/storage"
 	"github.com/kzoo/kzoo/coordinator"
 )
 
@@ -87,10 +89,10 @@ func (s *Server) brokerGauges() []prometheus.Collector {
 	return []prometheus.Collector{
 		gauge("kzoo_partition_count",
 			"Partition replicas this broker holds, as leader or follower.",
-			func() int { return len(s.partitions.all()) }),
+			func() int { return len(s.replicas.Partitions()) }),
 		gauge("kzoo_leader_count",
 			"Partitions this broker leads.",
-			s.leaderCount),
+			func() int { return s.replicas.LeaderCount() }),
 		gauge("kzoo_under_replicated_partitions",
 			"Partitions this broker leads whose in-sync replicas are fewer than their replicas.",
 			func() int { return s.Health().UnderReplicated }),
@@ -106,16 +108,6 @@ func (s *Server) brokerGauges() []prometheus.Collector {
 				return 0
 			}),
 	}
-}
-
-func (s *Server) leaderCount() int {
-	n := 0
-	for _, p := range s.partitions.all() {
-		if p.isLeader() {
-			n++
-		}
-	}
-	return n
 }
 
 func (s *Server) offlinePartitions() int {
@@ -188,11 +180,11 @@ func (r lagEndOffsets) EndOffsets(ctx context.Context, partitions []metrics.Topi
 
 // localEndOffset returns the high watermark of tp if this broker leads it.
 func (s *Server) localEndOffset(tp metrics.TopicPartition) (int64, bool) {
-	p := s.partitions.get(tp.Topic, tp.Partition)
-	if p == nil || !p.isLeader() {
+	p := s.replicas.Partition(storage.TopicPartition{Topic: tp.Topic, Partition: tp.Partition})
+	if p == nil || !p.IsLeader() {
 		return 0, false
 	}
-	return p.highWatermark(), true
+	return p.HighWatermark(), true
 }
 
 // remoteLeaders groups partitions by their leader in snap. It leaves out
@@ -228,7 +220,7 @@ func timeoutOf(ctx context.Context, fallback time.Duration) time.Duration {
 // watermark) of partitions, as a consumer does, within timeout or until ctx
 // is done. It returns those the broker answered without an error.
 func listLatestOffsets(ctx context.Context, addr, clientID string, timeout time.Duration, partitions []metrics.TopicPartition) (map[metrics.TopicPartition]int64, error) {
-	pc, err := dialPeer(ctx, addr, clientID, timeout, maxListOffsetsResponse)
+	pc, err := peer.Dial(ctx, addr, clientID, timeout, maxListOffsetsResponse)
 	if err != nil {
 		return nil, err
 	}
@@ -257,7 +249,7 @@ func listLatestOffsets(ctx context.Context, addr, clientID string, timeout time.
 		req.Topics[i].Partitions = append(req.Topics[i].Partitions, rp)
 	}
 	resp := req.ResponseKind().(*kmsg.ListOffsetsResponse)
-	if err := pc.request(req, resp); err != nil {
+	if err := pc.Request(req, resp); err != nil {
 		return nil, fmt.Errorf("list offsets at %s: %w", addr, err)
 	}
 	ends := make(map[metrics.TopicPartition]int64, len(partitions))

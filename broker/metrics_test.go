@@ -22,36 +22,37 @@ import (
 
 	"github.com/kzoo/kzoo/broker/config"
 	"github.com/kzoo/kzoo/broker/metrics"
-	"github.com/kzoo/kzoo/broker/storage"
 	"github.com/kzoo/kzoo/coordinator"
 )
 
 // metricsTestServer is a Server with just what the metrics read: its id,
-// a partition table and a cluster view.
-func metricsTestServer(t *testing.T, id int32, snap *coordinator.Snapshot) *Server {
+// a replica manager and a cluster view.
+func metricsTestServer(t *testing.T, id int32, snap *coordinator.Snapshot) (*Server, *replicaFixture) {
 	t.Helper()
 	log := logrus.New()
 	log.SetOutput(io.Discard)
 	s := &Server{cfg: &config.Broker{ID: id, ReplicaSocketTimeout: time.Minute}, log: log, traffic: metrics.NewTraffic(nil)}
-	s.partitions.init()
+	f := withReplicas(t, s)
 	s.applied.Store(snap)
-	return s
+	return s, f
 }
 
-// addPartition puts a partition in s's table, led by s at epoch or
-// followed (epoch -1), over log (which may be nil for the gauges).
-func addPartition(s *Server, topic string, number, epoch int32, log *storage.Log) {
-	p := &partition{tp: storage.TopicPartition{Topic: topic, Partition: number}, log: log}
-	p.leaderEpoch.Store(epoch)
-	s.partitions.update(func(m map[storage.TopicPartition]*partition) { m[p.tp] = p })
+// addPartition gives s a replica of topic-number, led by s at epoch, or
+// held without leading it (epoch -1).
+func addPartition(f *replicaFixture, topic string, number, epoch int32) {
+	st := coordinator.Partition{Leader: -1, State: "Offline"}
+	if epoch >= 0 {
+		st = coordinator.Partition{Leader: f.s.cfg.ID, LeaderEpoch: epoch, Replicas: []int32{f.s.cfg.ID}, ISR: []int32{f.s.cfg.ID}, State: "Online"}
+	}
+	f.set(topic, number, config.Topic{}, st)
 }
 
 func TestBrokerGauges(t *testing.T) {
 	snap := &coordinator.Snapshot{ControllerID: 1}
-	s := metricsTestServer(t, 1, snap)
-	addPartition(s, "t", 0, 3, nil)
-	addPartition(s, "t", 1, 0, nil)
-	addPartition(s, "t", 2, -1, nil)
+	s, f := metricsTestServer(t, 1, snap)
+	addPartition(f, "t", 0, 3)
+	addPartition(f, "t", 1, 0)
+	addPartition(f, "t", 2, -1)
 	s.health.current = ReplicationHealth{UnderReplicated: 1, Offline: 2}
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(s.brokerGauges()...)
@@ -287,13 +288,8 @@ func TestLagEndOffsets(t *testing.T) {
 			"u": {Name: "u", Partitions: []coordinator.Partition{{Partition: 0, Leader: 2}}},
 		},
 	}
-	s := metricsTestServer(t, 1, snap)
-	log, err := storage.Open(t.TempDir(), storage.DefaultConfig(), storage.OpenOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { log.Close() })
-	addPartition(s, "t", 0, 5, log) // led here: its high watermark, 0 for an empty log
+	s, f := metricsTestServer(t, 1, snap)
+	addPartition(f, "t", 0, 5) // led here: its high watermark, 0 for an empty log
 
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
@@ -330,7 +326,7 @@ func TestListenMetricsReportsABusyPort(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	s := metricsTestServer(t, 1, &coordinator.Snapshot{})
+	s, _ := metricsTestServer(t, 1, &coordinator.Snapshot{})
 	err = s.listenMetrics(ln.Addr().String(), s.log)
 	var opErr *net.OpError
 	if !errors.As(err, &opErr) {
@@ -405,22 +401,12 @@ func TestTrafficCountersMoveWithProduceFetchAndISR(t *testing.T) {
 	s, _ := testServer(t, snap)
 	meta := &isrMetadata{snap: snap}
 	s.meta = meta
-	s.partitions.init()
 	s.traffic = metrics.NewTraffic(servedAPIKeys())
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(s.traffic)
-
-	l, err := storage.Open(t.TempDir(), storage.DefaultConfig(), storage.OpenOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	p := &partition{tp: storage.TopicPartition{Topic: topic}, log: l, following: followTarget{-1, -1}, fencedEpoch: -1}
-	cfg := config.Topic{"min.insync.replicas": "1"}
-	p.cfg.Store(&cfg)
-	p.leaderEpoch.Store(-1)
-	s.partitions.update(func(m map[storage.TopicPartition]*partition) { m[p.tp] = p })
-	s.setRole(p, coordinator.Partition{Topic: topic, Leader: 1, LeaderEpoch: 1, Replicas: []int32{1, 2}, ISR: []int32{1}, State: "Online"})
+	clock := time.Now()
+	f := withReplicasAt(t, s, func() time.Time { return clock })
+	p := f.lead(topic, 0, config.Topic{"min.insync.replicas": "1"}, 1, []int32{1, 2}, []int32{1})
 
 	// Two produce requests through dispatch: 3 records, then 2.
 	var produced int
@@ -485,16 +471,16 @@ func TestTrafficCountersMoveWithProduceFetchAndISR(t *testing.T) {
 
 	// The follower catches up and joins the ISR, then falls behind and
 	// leaves it.
-	fetchAll(t, s, 2, topic, l.LogEndOffset())
-	s.maybeUpdateISR(t.Context(), p)
+	fetchAll(t, s, 2, topic, p.Log().LogEndOffset())
+	s.replicas.UpdateISRs(t.Context())
 	if got := metric("kzoo_isr_expands_total", ""); got != 1 {
 		t.Errorf("ISR expands = %v, want 1 (ISR writes %v)", got, meta.isrs)
 	}
-	s.cfg.ReplicaLagTimeMax = time.Nanosecond
-	waitFor(t, "the ISR shrinks", func() bool {
-		s.maybeUpdateISR(t.Context(), p)
-		return metric("kzoo_isr_shrinks_total", "") == 1
-	})
+	clock = clock.Add(s.cfg.ReplicaLagTimeMax + time.Millisecond)
+	s.replicas.UpdateISRs(t.Context())
+	if got := metric("kzoo_isr_shrinks_total", ""); got != 1 {
+		t.Errorf("ISR shrinks = %v, want 1 (ISR writes %v)", got, meta.isrs)
+	}
 	if got := metric("kzoo_isr_expands_total", ""); got != 1 {
 		t.Errorf("ISR expands after the shrink = %v, want 1", got)
 	}

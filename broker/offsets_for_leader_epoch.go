@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 
+	"github.com/kzoo/kzoo/broker/storage"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -20,11 +21,11 @@ func (s *Server) handleOffsetForLeaderEpoch(ctx context.Context, req *request) a
 			op := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
 			op.Partition = rp.Partition
 			op.LeaderEpoch, op.EndOffset = -1, -1
-			if p := s.partitions.get(rt.Topic, rp.Partition); p == nil {
+			if p := s.replicas.Partition(storage.TopicPartition{Topic: rt.Topic, Partition: rp.Partition}); p == nil {
 				op.ErrorCode = s.unknownPartitionError(rt.Topic, rp.Partition).Code
-			} else if err := p.checkLeader(rp.CurrentLeaderEpoch); err != nil {
+			} else if err := p.CheckLeader(rp.CurrentLeaderEpoch); err != nil {
 				op.ErrorCode = errorCode(err)
-			} else if epoch, end, ok := p.log.EndOffsetForEpoch(rp.LeaderEpoch); ok {
+			} else if epoch, end, ok := p.Log().EndOffsetForEpoch(rp.LeaderEpoch); ok {
 				op.LeaderEpoch, op.EndOffset = epoch, end
 			}
 			ot.Partitions = append(ot.Partitions, op)

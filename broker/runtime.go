@@ -20,5 +20,5 @@ func (s *Server) applyRuntime(rt config.Runtime) {
 		Threads:             rt.Cleaner.Threads,
 		IOMaxBytesPerSecond: rt.Cleaner.IOMaxBytesPerSecond,
 	})
-	s.fetchers.setCount(rt.NumReplicaFetchers)
+	s.replicas.SetFetcherCount(rt.NumReplicaFetchers)
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/kzoo/kzoo/broker/group"
 	"github.com/kzoo/kzoo/broker/logging"
 	"github.com/kzoo/kzoo/broker/metrics"
+	"github.com/kzoo/kzoo/broker/replica"
 	"github.com/kzoo/kzoo/broker/storage"
 	"github.com/kzoo/kzoo/coordinator"
 )
@@ -56,10 +57,10 @@ type Server struct {
 	// IncrementalAlterConfigs show and change; log is one of them.
 	loggers *logging.Loggers
 
-	partitions  partitionTable
+	// replicas holds the partitions this broker serves: every read and
+	// write of a partition goes through it.
+	replicas    *replica.Manager
 	producerIDs producerIDAllocator
-	fetchers    fetcherManager
-	isrWake     chan struct{}
 	health      healthTracker
 	// groups is the group coordinator; handoffs carries it the
 	// __consumer_offsets partitions this broker comes to lead or stops
@@ -106,7 +107,6 @@ func New(cfg *config.Broker, meta Metadata, logs *storage.Manager, loggers *logg
 		meta:    meta,
 		logs:    logs,
 		conns:   make(map[net.Conn]struct{}),
-		isrWake: make(chan struct{}, 1),
 		traffic: metrics.NewTraffic(servedAPIKeys()),
 	}
 	rt := cfg.Values.Runtime()
@@ -114,8 +114,7 @@ func New(cfg *config.Broker, meta Metadata, logs *storage.Manager, loggers *logg
 	s.acceptErrors = metrics.NewAcceptErrors(listenerNames(cfg.Listeners))
 	s.groups = newGroupCoordinator(cfg, meta.Snapshot(), loggers.Component("group-coordinator"))
 	s.handoffs = newHandoffQueue()
-	s.fetchers = fetcherManager{srv: s, count: rt.NumReplicaFetchers, fetchers: make(map[fetcherKey]*fetcher)}
-	s.partitions.init()
+	s.replicas = replica.New(s.replicaConfig(), rt.NumReplicaFetchers)
 	s.producerIDs.meta = meta
 	for _, l := range cfg.Listeners {
 		addr := net.JoinHostPort(l.Host, strconv.Itoa(int(l.Port)))
@@ -151,17 +150,17 @@ func (s *Server) Addrs() []net.Addr {
 func (s *Server) Serve(ctx context.Context) error {
 	// Fetchers stop with the server, after the connections are drained.
 	fetchCtx, stopFetchers := context.WithCancel(context.Background())
-	s.fetchers.ctx = fetchCtx
+	s.replicas.StartFetchers(fetchCtx)
 	defer func() {
 		stopFetchers()
-		s.fetchers.wait()
+		s.replicas.WaitFetchers()
 	}()
 	pending := !s.applyMetadata(ctx, s.meta.Snapshot())
 
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		s.runISRManager(ctx)
+		s.replicas.RunISRManager(ctx)
 	}()
 
 	s.wg.Add(1)
@@ -196,7 +195,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	<-ctx.Done()
 	s.closeListeners()
 	s.drain()
-	s.partitions.closeAll()
+	s.replicas.Close()
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package replica
 
 import (
+	"slices"
 	"testing"
 	"time"
 )
@@ -182,5 +183,51 @@ func TestDoubleFailover(t *testing.T) {
 	}
 	if _, _, diverged := Divergence(lastEpoch, leo, leaderCache(lastEpoch), 0); diverged {
 		t.Fatal("still diverged after truncation")
+	}
+}
+
+// TestMaximalAndEffectiveISR checks both rules over every pair of ISRs
+// drawn from three replicas, with and without a write under way: the
+// maximal ISR is exactly the union, the effective one the smaller side.
+func TestMaximalAndEffectiveISR(t *testing.T) {
+	var sets [][]int32
+	for mask := range 1 << 3 {
+		var set []int32
+		for id := range int32(3) {
+			if mask&(1<<id) != 0 {
+				set = append(set, id+1)
+			}
+		}
+		sets = append(sets, set)
+	}
+	for _, isr := range sets {
+		if got := MaximalISR(isr, nil); !slices.Equal(got, isr) {
+			t.Errorf("MaximalISR(%v, no write) = %v, want the ISR", isr, got)
+		}
+		if got := EffectiveISR(isr, nil); !slices.Equal(got, isr) {
+			t.Errorf("EffectiveISR(%v, no write) = %v, want the ISR", isr, got)
+		}
+		for _, pending := range sets {
+			if pending == nil {
+				pending = []int32{} // a write to an empty ISR, not none
+			}
+			maximal := MaximalISR(isr, pending)
+			for id := int32(1); id <= 3; id++ {
+				in := slices.Contains(isr, id) || slices.Contains(pending, id)
+				if slices.Contains(maximal, id) != in {
+					t.Errorf("MaximalISR(%v, %v) = %v: member %d wrong", isr, pending, maximal, id)
+				}
+			}
+			if len(maximal) != len(slices.Compact(slices.Sorted(slices.Values(maximal)))) {
+				t.Errorf("MaximalISR(%v, %v) = %v repeats a member", isr, pending, maximal)
+			}
+			want := isr
+			if len(pending) < len(isr) {
+				want = pending
+			}
+			if got := EffectiveISR(isr, pending); !slices.Equal(got, want) {
+				t.Errorf("EffectiveISR(%v, %v) = %v, want %v", isr, pending, got, want)
+			}
+		}
 	}
 }

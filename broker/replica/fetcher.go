@@ -1,10 +1,9 @@
-package broker
+package replica
 
 import (
 	"context"
 	"fmt"
 	"hash/fnv"
-	"strconv"
 	"sync"
 	"time"
 
@@ -12,7 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/kzoo/kzoo/broker/replica"
+	"github.com/kzoo/kzoo/broker/peer"
 	"github.com/kzoo/kzoo/broker/storage"
 )
 
@@ -20,11 +19,27 @@ import (
 // before fetching again a partition that got an error.
 const fetchRetryBackoff = 200 * time.Millisecond
 
+// FetchConfig configures the follower fetchers.
+type FetchConfig struct {
+	// ClientID names the fetchers to their leaders.
+	ClientID string
+	// WaitMax, MinBytes and MaxBytes are replica.fetch.wait.max.ms,
+	// replica.fetch.min.bytes and replica.fetch.max.bytes.
+	WaitMax  time.Duration
+	MinBytes int32
+	MaxBytes int32
+	// SocketTimeout is replica.socket.timeout.ms; a fetch may take it on
+	// top of WaitMax.
+	SocketTimeout time.Duration
+	// MaxResponseBytes bounds a fetch response.
+	MaxResponseBytes int32
+}
+
 // fetcherManager owns num.replica.fetchers fetchers per source broker,
 // which together carry every partition this broker follows from that
 // source; a partition goes to the one its topic and number hash to.
 type fetcherManager struct {
-	srv *Server
+	mgr *Manager
 	ctx context.Context // the server's: fetchers stop with it
 
 	mu sync.Mutex
@@ -52,7 +67,7 @@ func fetcherIndex(tp storage.TopicPartition, count int) int {
 // Only the fetcher that holds it changes it after it is placed; a
 // partition moving to another fetcher gets a new one.
 type fetchedPartition struct {
-	p      *partition
+	p      *Partition
 	target followTarget
 	// retryAt delays the next fetch of the partition after an error.
 	retryAt time.Time
@@ -75,7 +90,7 @@ type fetcher struct {
 
 // add makes the fetcher of target.leader copy p at target.epoch, moving it
 // off any other fetcher. p.mu is held by the caller.
-func (m *fetcherManager) add(p *partition, target followTarget) {
+func (m *fetcherManager) add(p *Partition, target followTarget) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.removeLocked(p.tp)
@@ -94,7 +109,7 @@ func (m *fetcherManager) placeLocked(fp *fetchedPartition) {
 		m.wg.Add(1)
 		go func() {
 			defer m.wg.Done()
-			m.srv.runFetcher(ctx, f)
+			m.mgr.runFetcher(ctx, f)
 		}()
 	}
 	f.mu.Lock()
@@ -136,7 +151,7 @@ func (m *fetcherManager) setCount(count int) {
 }
 
 // remove stops fetching p.
-func (m *fetcherManager) remove(p *partition) {
+func (m *fetcherManager) remove(p *Partition) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.removeLocked(p.tp)
@@ -166,9 +181,9 @@ func (f *fetcher) signal() {
 }
 
 // runFetcher fetches from f.source until ctx is done.
-func (s *Server) runFetcher(ctx context.Context, f *fetcher) {
-	log := s.log.WithField("source_broker", f.source)
-	var pc *peerConn
+func (m *Manager) runFetcher(ctx context.Context, f *fetcher) {
+	log := m.logger.WithField("source_broker", f.source)
+	var pc *peer.Conn
 	defer func() {
 		if pc != nil {
 			pc.Close()
@@ -176,7 +191,7 @@ func (s *Server) runFetcher(ctx context.Context, f *fetcher) {
 	}()
 	failures := 0
 	for ctx.Err() == nil {
-		req, batch, next := s.buildReplicaFetch(f)
+		req, batch, next := m.buildReplicaFetch(f)
 		if len(batch) == 0 {
 			wait := time.Duration(-1)
 			if !next.IsZero() {
@@ -189,7 +204,7 @@ func (s *Server) runFetcher(ctx context.Context, f *fetcher) {
 		}
 		if pc == nil {
 			var err error
-			if pc, err = s.dialBroker(ctx, f.source); err != nil {
+			if pc, err = m.dialLeader(ctx, f.source); err != nil {
 				failures++
 				if failures == 1 || failures%50 == 0 {
 					log.WithError(err).Warn("cannot connect to leader")
@@ -201,7 +216,7 @@ func (s *Server) runFetcher(ctx context.Context, f *fetcher) {
 			}
 		}
 		resp := req.ResponseKind().(*kmsg.FetchResponse)
-		if err := pc.request(req, resp); err != nil {
+		if err := pc.Request(req, resp); err != nil {
 			pc.Close()
 			pc = nil
 			failures++
@@ -214,7 +229,7 @@ func (s *Server) runFetcher(ctx context.Context, f *fetcher) {
 			continue
 		}
 		failures = 0
-		s.applyReplicaFetch(f, batch, resp)
+		m.applyReplicaFetch(f, batch, resp)
 	}
 }
 
@@ -236,33 +251,29 @@ func sleepOrWake(ctx context.Context, wake <-chan struct{}, d time.Duration) boo
 	return true
 }
 
-func (s *Server) dialBroker(ctx context.Context, id int32) (*peerConn, error) {
-	snap := s.meta.Snapshot()
-	if snap == nil {
-		return nil, fmt.Errorf("broker %d: no cluster view yet", id)
-	}
-	if _, live := snap.Brokers[id]; !live {
+// dialLeader connects to broker id's inter-broker listener.
+func (m *Manager) dialLeader(ctx context.Context, id int32) (*peer.Conn, error) {
+	if !m.cfg.Cluster.Live(id) {
 		return nil, fmt.Errorf("broker %d is not live", id)
 	}
-	listener := s.interBrokerListener()
-	addr, ok := brokerAddr(snap, id, listener)
-	if !ok {
-		return nil, fmt.Errorf("broker %d has no endpoint for inter-broker listener %s", id, listener)
+	addr, err := m.cfg.Cluster.ReplicationAddr(id)
+	if err != nil {
+		return nil, err
 	}
-	maxResponse := max(s.cfg.SocketRequestMaxBytes, s.cfg.ReplicaFetchMaxBytes*4, 100<<20)
-	return dialPeer(ctx, addr, "kzoo-replica-fetcher-"+strconv.Itoa(int(s.cfg.ID)), s.cfg.ReplicaSocketTimeout+s.cfg.ReplicaFetchWaitMax, maxResponse)
+	f := m.cfg.Fetch
+	return peer.Dial(ctx, addr, f.ClientID, f.SocketTimeout+f.WaitMax, f.MaxResponseBytes)
 }
 
 // buildReplicaFetch builds the next Fetch of f's ready partitions. It
 // returns the request, the partitions in it (in request order), and, when
 // none is ready, when the earliest delayed one will be.
-func (s *Server) buildReplicaFetch(f *fetcher) (*kmsg.FetchRequest, []*fetchedPartition, time.Time) {
+func (m *Manager) buildReplicaFetch(f *fetcher) (*kmsg.FetchRequest, []*fetchedPartition, time.Time) {
 	req := kmsg.NewPtrFetchRequest()
 	req.Version = 12
-	req.ReplicaID = s.cfg.ID
-	req.MaxWaitMillis = int32(s.cfg.ReplicaFetchWaitMax / time.Millisecond)
-	req.MinBytes = s.cfg.ReplicaFetchMinBytes
-	req.MaxBytes = max(s.cfg.ReplicaFetchMaxBytes, 10<<20)
+	req.ReplicaID = m.cfg.BrokerID
+	req.MaxWaitMillis = int32(m.cfg.Fetch.WaitMax / time.Millisecond)
+	req.MinBytes = m.cfg.Fetch.MinBytes
+	req.MaxBytes = max(m.cfg.Fetch.MaxBytes, 10<<20)
 	req.SessionEpoch = -1 // no fetch session (KIP-227)
 
 	now := time.Now()
@@ -296,7 +307,7 @@ func (s *Server) buildReplicaFetch(f *fetcher) (*kmsg.FetchRequest, []*fetchedPa
 		rp.FetchOffset = fp.fetchOffset
 		rp.LastFetchedEpoch = fp.p.log.LatestEpoch()
 		rp.LogStartOffset = fp.p.log.LogStartOffset()
-		rp.PartitionMaxBytes = s.cfg.ReplicaFetchMaxBytes
+		rp.PartitionMaxBytes = m.cfg.Fetch.MaxBytes
 		req.Topics[i].Partitions = append(req.Topics[i].Partitions, rp)
 		batch = append(batch, fp)
 	}
@@ -315,7 +326,7 @@ func (s *Server) buildReplicaFetch(f *fetcher) (*kmsg.FetchRequest, []*fetchedPa
 }
 
 // applyReplicaFetch writes what the leader answered into each partition.
-func (s *Server) applyReplicaFetch(f *fetcher, batch []*fetchedPartition, resp *kmsg.FetchResponse) {
+func (m *Manager) applyReplicaFetch(f *fetcher, batch []*fetchedPartition, resp *kmsg.FetchResponse) {
 	byTP := make(map[storage.TopicPartition]*kmsg.FetchResponseTopicPartition)
 	for i := range resp.Topics {
 		t := &resp.Topics[i]
@@ -328,11 +339,11 @@ func (s *Server) applyReplicaFetch(f *fetcher, batch []*fetchedPartition, resp *
 		if rp == nil {
 			continue
 		}
-		err := s.applyFetchedPartition(fp, rp)
+		err := m.applyFetchedPartition(fp, rp)
 		if err == nil {
 			continue
 		}
-		log := s.partitionLog(fp.p).WithFields(logrus.Fields{"leader": fp.target.leader, "leader_epoch": fp.target.epoch})
+		log := m.partitionLogger(fp.p).WithFields(logrus.Fields{"leader": fp.target.leader, "leader_epoch": fp.target.epoch})
 		f.mu.Lock()
 		if f.parts[fp.p.tp] == fp {
 			if err == kerr.FencedLeaderEpoch {
@@ -353,7 +364,7 @@ func (s *Server) applyReplicaFetch(f *fetcher, batch []*fetchedPartition, resp *
 // applyFetchedPartition applies one partition's answer: truncation at a
 // divergence, or the records as the leader wrote them, then the follower's
 // high watermark.
-func (s *Server) applyFetchedPartition(fp *fetchedPartition, rp *kmsg.FetchResponseTopicPartition) error {
+func (m *Manager) applyFetchedPartition(fp *fetchedPartition, rp *kmsg.FetchResponseTopicPartition) error {
 	// OFFSET_OUT_OF_RANGE comes with the leader's log start, needed below.
 	if rp.ErrorCode != 0 && rp.ErrorCode != kerr.OffsetOutOfRange.Code {
 		return kerr.ErrorForCode(rp.ErrorCode)
@@ -376,7 +387,7 @@ func (s *Server) applyFetchedPartition(fp *fetchedPartition, rp *kmsg.FetchRespo
 		// when it no longer knows our last epoch). Nothing we hold can be
 		// continued: empty the log and copy from the leader's log start,
 		// as Kafka's truncateFullyAndStartAt.
-		s.partitionLog(p).WithFields(logrus.Fields{
+		m.partitionLogger(p).WithFields(logrus.Fields{
 			"leader": fp.target.leader, "leader_epoch": fp.target.epoch,
 			"log_end_offset": leo, "leader_log_start_offset": leaderStart,
 		}).Warn("log ends below the leader's log start: emptying it to copy from there")
@@ -391,9 +402,9 @@ func (s *Server) applyFetchedPartition(fp *fetchedPartition, rp *kmsg.FetchRespo
 	if rp.DivergingEpoch.EndOffset >= 0 {
 		leo := p.log.LogEndOffset()
 		foundEpoch, end, ok := p.log.EndOffsetForEpoch(rp.DivergingEpoch.Epoch)
-		offset := replica.TruncationOffset(rp.DivergingEpoch.Epoch, rp.DivergingEpoch.EndOffset,
-			replica.EpochEnd{Epoch: foundEpoch, EndOffset: end, Found: ok}, leo)
-		s.partitionLog(p).WithFields(logrus.Fields{
+		offset := TruncationOffset(rp.DivergingEpoch.Epoch, rp.DivergingEpoch.EndOffset,
+			EpochEnd{Epoch: foundEpoch, EndOffset: end, Found: ok}, leo)
+		m.partitionLogger(p).WithFields(logrus.Fields{
 			"leader": fp.target.leader, "leader_epoch": fp.target.epoch,
 			"diverging_epoch": rp.DivergingEpoch.Epoch, "diverging_end_offset": rp.DivergingEpoch.EndOffset,
 			"log_end_offset": leo, "truncate_to": offset,
@@ -406,7 +417,7 @@ func (s *Server) applyFetchedPartition(fp *fetchedPartition, rp *kmsg.FetchRespo
 	}
 	if len(rp.RecordBatches) > 0 {
 		if _, err := p.log.AppendAsFollower(rp.RecordBatches); err != nil {
-			s.partitionLog(p).WithError(err).Error("cannot append the leader's records")
+			m.partitionLogger(p).WithError(err).Error("cannot append the leader's records")
 			return err
 		}
 	}

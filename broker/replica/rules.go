@@ -1,8 +1,7 @@
-// Package replica holds the decisions of partition replication that need no
-// I/O: the leader's view of each follower's progress, the high watermark, ISR
-// shrink and expand, and where a follower's log diverges from its leader's.
-// The broker package feeds it fetches, clocks and epoch-cache answers and
-// carries out what it decides.
+// The pure rules of replication: no I/O, no locks, no clock of their own.
+// The manager feeds them fetches, clocks and epoch-cache answers and carries
+// out what they decide; their tests cover them exhaustively.
+
 package replica
 
 import (
@@ -168,4 +167,29 @@ func TruncationOffset(leaderEpoch int32, leaderEnd int64, local EpochEnd, leo in
 		return min(leaderEnd, local.EndOffset, leo)
 	}
 	return min(local.EndOffset, leaderEnd, leo)
+}
+
+// MaximalISR is the ISR the high watermark is computed over while the ISR
+// written in ZooKeeper (isr) is being changed to pending (nil when no write
+// is under way): their union. A member being removed still counts, one
+// being added already does, so that the high watermark is safe whichever
+// way the write ends.
+func MaximalISR(isr, pending []int32) []int32 {
+	out := slices.Clone(isr)
+	for _, id := range pending {
+		if !slices.Contains(out, id) {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// EffectiveISR is the smaller of the written ISR and the pending one (nil
+// when no write is under way): what min.insync.replicas is checked against,
+// so that a shrink counts before it lands.
+func EffectiveISR(isr, pending []int32) []int32 {
+	if pending != nil && len(pending) < len(isr) {
+		return pending
+	}
+	return isr
 }

@@ -1,4 +1,7 @@
-package broker
+// Package peer is a broker's client connection to another broker of its
+// cluster: replica fetchers copy their leaders' logs over it, and the lag
+// metrics ask leaders for end offsets over it.
+package peer
 
 import (
 	"bufio"
@@ -13,11 +16,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// peerConn is a client connection to another broker, used by a replica
-// fetcher. It sends one request at a time at the version the caller set:
-// brokers of one cluster speak the same versions, so there is no
-// ApiVersions round.
-type peerConn struct {
+// Conn is a client connection to another broker. It sends one request at a
+// time at the version the caller set: brokers of one cluster speak the same
+// versions, so there is no ApiVersions round.
+type Conn struct {
 	nc            net.Conn
 	rd            *bufio.Reader
 	clientID      string
@@ -26,20 +28,23 @@ type peerConn struct {
 	maxResponse   int32
 }
 
-func dialPeer(ctx context.Context, addr, clientID string, timeout time.Duration, maxResponse int32) (*peerConn, error) {
+// Dial connects to the broker at addr. Every request on the connection
+// gets timeout; a response larger than maxResponse bytes fails it.
+func Dial(ctx context.Context, addr, clientID string, timeout time.Duration, maxResponse int32) (*Conn, error) {
 	d := net.Dialer{Timeout: timeout}
 	nc, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("dial broker %s: %w", addr, err)
 	}
-	return &peerConn{nc: nc, rd: bufio.NewReaderSize(nc, 64<<10), clientID: clientID, timeout: timeout, maxResponse: maxResponse}, nil
+	return &Conn{nc: nc, rd: bufio.NewReaderSize(nc, 64<<10), clientID: clientID, timeout: timeout, maxResponse: maxResponse}, nil
 }
 
-func (c *peerConn) Close() error { return c.nc.Close() }
+// Close closes the connection.
+func (c *Conn) Close() error { return c.nc.Close() }
 
-// request sends req and decodes its response into resp. Any error leaves
+// Request sends req and decodes its response into resp. Any error leaves
 // the connection unusable.
-func (c *peerConn) request(req kmsg.Request, resp kmsg.Response) error {
+func (c *Conn) Request(req kmsg.Request, resp kmsg.Response) error {
 	c.correlationID++
 	buf := make([]byte, 4, 64)
 	buf = kbin.AppendInt16(buf, req.Key())

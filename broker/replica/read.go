@@ -1,0 +1,79 @@
+package replica
+
+import (
+	"github.com/kzoo/kzoo/broker/storage"
+)
+
+// FetchPosition is where one partition of a Fetch asks to read from, as the
+// request has it.
+type FetchPosition struct {
+	// FetchOffset is the first offset wanted.
+	FetchOffset int64
+	// CurrentLeaderEpoch is the leader epoch the fetcher knows (-1: it
+	// does not say); see Partition.CheckLeader.
+	CurrentLeaderEpoch int32
+	// LastFetchedEpoch and LogStartOffset are a follower's: the epoch of
+	// the last record it has, and its log start offset.
+	LastFetchedEpoch int32
+	LogStartOffset   int64
+}
+
+// ReadResult is one partition's answer to a Fetch. The offsets are -1 when
+// the partition is not read at all (this broker does not lead it).
+type ReadResult struct {
+	HighWatermark  int64
+	LogStartOffset int64
+	// Records are the batches read (Size 0: none); they stay in the
+	// segment files until written to the client.
+	Records storage.Slice
+	// Diverging tells a follower its log stops matching the leader's:
+	// it must truncate by DivergingEpoch and DivergingEndOffset (KIP-320).
+	Diverging          bool
+	DivergingEpoch     int32
+	DivergingEndOffset int64
+}
+
+// Read reads p for a fetch from pos, at most limit bytes. A consumer
+// (replicaID < 0) gets records from below the high watermark; a follower
+// (replicaID >= 0) gets them up to the log end offset, after its fetch
+// offset counted as its progress, or the point where its log diverges from
+// ours. With first set, the answer may exceed limit by one batch (KIP-74),
+// so that a large batch can always make progress; otherwise a read that
+// does not fit is left out.
+func (m *Manager) Read(p *Partition, replicaID int32, pos FetchPosition, limit int64, first bool) (ReadResult, error) {
+	if err := p.CheckLeader(pos.CurrentLeaderEpoch); err != nil {
+		return ReadResult{HighWatermark: -1, LogStartOffset: -1}, err
+	}
+	maxOffset := p.HighWatermark()
+	if replicaID >= 0 {
+		found, end, ok := p.log.EndOffsetForEpoch(pos.LastFetchedEpoch)
+		if pos.LastFetchedEpoch < 0 {
+			found, end, ok = -1, -1, false
+		}
+		if epoch, endOffset, diverged := Divergence(pos.LastFetchedEpoch, pos.FetchOffset,
+			EpochEnd{Epoch: found, EndOffset: end, Found: ok}, p.log.LogStartOffset()); diverged {
+			return ReadResult{
+				HighWatermark: p.HighWatermark(), LogStartOffset: p.log.LogStartOffset(),
+				Diverging: true, DivergingEpoch: epoch, DivergingEndOffset: endOffset,
+			}, nil
+		}
+		if p.recordFollowerFetch(replicaID, pos.FetchOffset, pos.LogStartOffset, m.cfg.Now()) {
+			m.wakeISRManager()
+		}
+		maxOffset = p.log.LogEndOffset()
+	}
+	res := ReadResult{HighWatermark: p.HighWatermark(), LogStartOffset: p.log.LogStartOffset()}
+	if limit <= 0 && !first {
+		return res, nil
+	}
+	limit = max(limit, 0)
+	slice, err := p.log.Read(pos.FetchOffset, maxOffset, int32(min(limit, 1<<31-1)))
+	if err != nil {
+		return res, err
+	}
+	if !first && slice.Size > limit {
+		return res, nil
+	}
+	res.Records = slice
+	return res, nil
+}
