@@ -37,7 +37,7 @@ func acceptLoop(ctx context.Context, ln net.Listener, b *acceptBackoff, serve fu
 				return
 			}
 			if !temporaryAcceptError(err) {
-				b.log.WithError(err).Error("accept failed; the listener accepts no more connections")
+				b.logger.WithError(err).Error("accept failed; the listener accepts no more connections")
 				return
 			}
 			if !b.wait(ctx, err) {
@@ -74,7 +74,7 @@ func temporaryAcceptError(err error) bool {
 type acceptBackoff struct {
 	min, max    time.Duration
 	logInterval time.Duration
-	log         logrus.FieldLogger
+	logger      logrus.FieldLogger
 	// errors counts every failed accept; nil counts nothing.
 	errors prometheus.Counter
 
@@ -85,12 +85,12 @@ type acceptBackoff struct {
 	loggedAt time.Time
 }
 
-func newAcceptBackoff(log logrus.FieldLogger, errors prometheus.Counter) *acceptBackoff {
+func newAcceptBackoff(logger logrus.FieldLogger, errors prometheus.Counter) *acceptBackoff {
 	return &acceptBackoff{
 		min:         acceptRetryMin,
 		max:         acceptRetryMax,
 		logInterval: acceptLogInterval,
-		log:         log,
+		logger:      logger,
 		errors:      errors,
 	}
 }
@@ -107,7 +107,7 @@ func (b *acceptBackoff) wait(ctx context.Context, err error) bool {
 	b.delay = min(max(2*b.delay, b.min), b.max)
 	if now := time.Now(); b.failures == 1 || now.Sub(b.loggedAt) >= b.logInterval {
 		b.loggedAt = now
-		b.log.WithError(err).WithFields(logrus.Fields{
+		b.logger.WithError(err).WithFields(logrus.Fields{
 			"failures": b.failures,
 			"retry_in": b.delay,
 		}).Error("cannot accept connections; retrying")
@@ -127,7 +127,7 @@ func (b *acceptBackoff) succeeded() {
 	if b.failures == 0 {
 		return
 	}
-	b.log.WithField("failures", b.failures).Info("accepting connections again")
+	b.logger.WithField("failures", b.failures).Info("accepting connections again")
 	b.failures, b.delay = 0, 0
 }
 

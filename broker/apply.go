@@ -105,13 +105,13 @@ func (s *Server) removeLogs(snap *coordinator.Snapshot, stray []storage.TopicPar
 		if t := snap.Topics[tp.Topic]; t != nil && !t.Deleting {
 			reason = "replica moved to other brokers"
 		}
-		log := s.log.WithField("topic", tp.Topic).WithField("partition", tp.Partition).WithField("reason", reason)
+		logger := s.logger.WithField("topic", tp.Topic).WithField("partition", tp.Partition).WithField("reason", reason)
 		if err := s.logs.Remove(tp); err != nil {
-			log.WithError(err).Error("cannot remove partition log")
+			logger.WithError(err).Error("cannot remove partition log")
 			failed[tp.Topic] = true
 			continue
 		}
-		log.Info("removed partition log")
+		logger.Info("removed partition log")
 	}
 	return failed
 }
@@ -133,11 +133,11 @@ func (s *Server) confirmDeletions(ctx context.Context, snap *coordinator.Snapsho
 		err := s.meta.ConfirmReplicasDeleted(confirmCtx, topic)
 		cancel()
 		if err != nil {
-			s.log.WithError(err).WithField("topic", topic).Warn("cannot confirm the deletion of local replicas")
+			s.logger.WithError(err).WithField("topic", topic).Warn("cannot confirm the deletion of local replicas")
 			ok = false
 			continue
 		}
-		s.log.WithField("topic", topic).Info("confirmed the deletion of local replicas")
+		s.logger.WithField("topic", topic).Info("confirmed the deletion of local replicas")
 	}
 	return ok
 }

@@ -169,7 +169,7 @@ func (s *Server) alterLoggers(name string, configs []kmsg.IncrementalAlterConfig
 		if err != nil { // checked above; loggers are never removed
 			return fmt.Errorf("%w: %v", kerr.InvalidConfig, err)
 		}
-		s.log.WithField("logger", c.Name).WithField("level", c.Value).Info("log level changed")
+		s.logger.WithField("logger", c.Name).WithField("level", c.Value).Info("log level changed")
 	}
 	return nil
 }

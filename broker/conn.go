@@ -32,7 +32,7 @@ type conn struct {
 	listener string
 	rd       *bufio.Reader
 	wr       *bufio.Writer
-	log      logrus.FieldLogger
+	logger   logrus.FieldLogger
 	// scratch holds a response header and body while it is encoded.
 	scratch []byte
 }
@@ -44,7 +44,7 @@ func newConn(srv *Server, nc net.Conn, listener string) *conn {
 		listener: listener,
 		rd:       bufio.NewReaderSize(nc, 64<<10),
 		wr:       bufio.NewWriterSize(nc, 64<<10),
-		log:      srv.log.WithField("remote", nc.RemoteAddr().String()),
+		logger:   srv.logger.WithField("remote", nc.RemoteAddr().String()),
 	}
 }
 
@@ -60,7 +60,7 @@ func (c *conn) serve(ctx context.Context) {
 		buf, err := readFrame(c.rd, c.srv.cfg.SocketRequestMaxBytes, frame)
 		if err != nil {
 			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && ctx.Err() == nil {
-				c.log.WithError(err).Debug("closing connection")
+				c.logger.WithError(err).Debug("closing connection")
 			}
 			return
 		}
@@ -71,7 +71,7 @@ func (c *conn) serve(ctx context.Context) {
 		}
 		if err := c.handle(ctx, buf); err != nil {
 			if ctx.Err() == nil {
-				c.log.WithError(err).Info("closing connection")
+				c.logger.WithError(err).Info("closing connection")
 			}
 			return
 		}

@@ -25,7 +25,7 @@ const connLimitLogInterval = 10 * time.Second
 // refuses new ones until enough have gone. It is safe for concurrent use.
 type connLimiter struct {
 	interBroker string // listener name exempt from the total
-	log         logrus.FieldLogger
+	logger      logrus.FieldLogger
 
 	mu      sync.Mutex
 	limits  config.ConnectionLimits
@@ -35,8 +35,8 @@ type connLimiter struct {
 	warned  time.Time
 }
 
-func newConnLimiter(interBroker string, limits config.ConnectionLimits, log logrus.FieldLogger) *connLimiter {
-	return &connLimiter{interBroker: interBroker, limits: limits, perIP: make(map[string]int), log: log}
+func newConnLimiter(interBroker string, limits config.ConnectionLimits, logger logrus.FieldLogger) *connLimiter {
+	return &connLimiter{interBroker: interBroker, limits: limits, perIP: make(map[string]int), logger: logger}
 }
 
 // setLimits changes the limits for the connections accepted from now on.
@@ -102,7 +102,7 @@ func (l *connLimiter) warnLocked(host string) {
 	if now.Sub(l.warned) < connLimitLogInterval {
 		return
 	}
-	l.log.WithFields(logrus.Fields{
+	l.logger.WithFields(logrus.Fields{
 		"refused": l.refused, "last_from": host, "open": l.total, "open_from_last": l.perIP[host],
 		"max_connections": l.limits.Total, "max_connections_from_last": l.perIPLimitLocked(host),
 	}).Warn("refusing connections beyond max.connections or max.connections.per.ip")

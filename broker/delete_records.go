@@ -51,7 +51,7 @@ func (s *Server) handleDeleteRecords(ctx context.Context, req *request) any {
 			offset, err := p.DeleteRecords(rp.Offset)
 			if err != nil {
 				out.ErrorCode = errorCode(err)
-				s.log.WithFields(logrus.Fields{"topic": rt.Topic, "partition": rp.Partition}).WithError(err).WithField("offset", rp.Offset).Debug("delete records refused")
+				s.logger.WithFields(logrus.Fields{"topic": rt.Topic, "partition": rp.Partition}).WithError(err).WithField("offset", rp.Offset).Debug("delete records refused")
 				continue
 			}
 			waiting = append(waiting, recordDeletion{p: p, offset: offset, out: out})

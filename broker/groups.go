@@ -53,7 +53,7 @@ const offsetsTopicCreateTimeout = 10 * time.Second
 // The partition count it hashes group ids over is that of __consumer_offsets
 // when the topic already exists (whatever offsets.topic.num.partitions says
 // now), so that it agrees with FindCoordinator and the other brokers.
-func newGroupCoordinator(cfg *config.Broker, snap *coordinator.Snapshot, log logrus.FieldLogger) *group.Coordinator {
+func newGroupCoordinator(cfg *config.Broker, snap *coordinator.Snapshot, logger logrus.FieldLogger) *group.Coordinator {
 	return group.New(group.Config{
 		OffsetsTopicPartitions:        offsetsTopicPartitions(snap, cfg.OffsetsTopicPartitions),
 		MinSessionTimeout:             cfg.GroupMinSessionTimeout,
@@ -63,7 +63,7 @@ func newGroupCoordinator(cfg *config.Broker, snap *coordinator.Snapshot, log log
 		OffsetsRetention:              cfg.OffsetsRetention,
 		OffsetsRetentionCheckInterval: cfg.OffsetsRetentionCheckInterval,
 		OffsetMetadataMaxBytes:        cfg.OffsetMetadataMaxBytes,
-		Logger:                        log,
+		Logger:                        logger,
 	})
 }
 
@@ -147,7 +147,7 @@ func (s *Server) startCoordinating(p *replica.Partition, epoch int32) {
 		epoch:     epoch,
 		log: &offsetsLog{
 			replicas: s.replicas, p: p, epoch: epoch, commitTimeout: s.cfg.OffsetsCommitTimeout,
-			log: s.log.WithFields(logrus.Fields{"topic": tp.Topic, "partition": tp.Partition}),
+			logger: s.logger.WithFields(logrus.Fields{"topic": tp.Topic, "partition": tp.Partition}),
 		},
 	})
 }
@@ -206,7 +206,7 @@ type offsetsLog struct {
 	// commitTimeout is offsets.commit.timeout.ms: how long an append waits
 	// for the ISR.
 	commitTimeout time.Duration
-	log           logrus.FieldLogger
+	logger        logrus.FieldLogger
 }
 
 // Append writes batch as leader at l.epoch and waits, as an acks=all
@@ -232,7 +232,7 @@ func (l *offsetsLog) appendError(err error) error {
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return err
 	}
-	l.log.WithError(err).WithField("leader_epoch", l.epoch).Error("group coordinator append failed")
+	l.logger.WithError(err).WithField("leader_epoch", l.epoch).Error("group coordinator append failed")
 	return kerr.KafkaStorageError
 }
 
@@ -390,10 +390,10 @@ func (s *Server) createOffsetsTopic(ctx context.Context) error {
 	case errors.Is(err, coordinator.ErrTopicExists):
 		return nil
 	case err != nil:
-		s.log.WithError(err).WithField("topic", group.OffsetsTopic).Warn("cannot create the offsets topic")
+		s.logger.WithError(err).WithField("topic", group.OffsetsTopic).Warn("cannot create the offsets topic")
 		return fmt.Errorf("create %s: %w", group.OffsetsTopic, err)
 	}
-	s.log.WithFields(logrus.Fields{
+	s.logger.WithFields(logrus.Fields{
 		"topic": group.OffsetsTopic, "partitions": len(assignment), "replication_factor": rf,
 	}).Info("created the offsets topic")
 	return nil

@@ -91,7 +91,7 @@ func testBrokerConfig(t *testing.T, overrides ...string) *config.Broker {
 // group coordinator.
 func testServer(t *testing.T, snap *coordinator.Snapshot, overrides ...string) (*Server, *fakeMetadata) {
 	meta := &fakeMetadata{}
-	s := &Server{cfg: testBrokerConfig(t, overrides...), meta: meta, log: discardLogger(), handoffs: newHandoffQueue()}
+	s := &Server{cfg: testBrokerConfig(t, overrides...), meta: meta, logger: discardLogger(), handoffs: newHandoffQueue()}
 	s.applied.Store(snap)
 	return s, meta
 }

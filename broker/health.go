@@ -51,6 +51,6 @@ func (h *healthTracker) update(s *Server) {
 	h.current = next
 	h.mu.Unlock()
 	if next != prev {
-		s.log.WithFields(logrus.Fields{"under_replicated": next.UnderReplicated, "offline": next.Offline}).Info("replication health changed")
+		s.logger.WithFields(logrus.Fields{"under_replicated": next.UnderReplicated, "offline": next.Offline}).Info("replication health changed")
 	}
 }

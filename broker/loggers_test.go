@@ -16,7 +16,7 @@ import (
 // component loggers, all at INFO.
 func loggerServer(t *testing.T) *Server {
 	loggers := logging.New(io.Discard, &logrus.TextFormatter{}, logrus.InfoLevel, nil)
-	s := &Server{cfg: testBrokerConfig(t), loggers: loggers, log: loggers.Component("server")}
+	s := &Server{cfg: testBrokerConfig(t), loggers: loggers, logger: loggers.Component("server")}
 	loggers.Component("storage")
 	return s
 }

@@ -173,15 +173,15 @@ func (s *Server) autoCreateTopic(ctx context.Context, name string) *kerr.Error {
 	rf := int(s.cfg.DefaultReplicationFactor)
 	assignment, err := coordinator.AssignReplicas(snap.LiveBrokerIDs(), int(s.cfg.NumPartitions), rf, rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0)))
 	if err != nil {
-		s.log.WithError(err).WithField("topic", name).Warn("cannot auto-create topic")
+		s.logger.WithError(err).WithField("topic", name).Warn("cannot auto-create topic")
 		return kerr.InvalidReplicationFactor
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := s.meta.CreateTopic(ctx, name, assignment, nil); err != nil && !errors.Is(err, coordinator.ErrTopicExists) {
-		s.log.WithError(err).WithField("topic", name).Warn("cannot auto-create topic")
+		s.logger.WithError(err).WithField("topic", name).Warn("cannot auto-create topic")
 		return kerr.UnknownServerError
 	}
-	s.log.WithField("topic", name).Info("auto-created topic")
+	s.logger.WithField("topic", name).Info("auto-created topic")
 	return kerr.LeaderNotAvailable
 }

@@ -34,7 +34,7 @@ const (
 // listenMetrics binds the metrics endpoint at addr, serving the broker's
 // registry: runtime and process metrics, the broker gauges, the traffic
 // counters and the groups this broker coordinates.
-func (s *Server) listenMetrics(addr string, log logrus.FieldLogger) error {
+func (s *Server) listenMetrics(addr string, logger logrus.FieldLogger) error {
 	reg := metrics.NewRegistry()
 	collectors := append(s.brokerGauges(), s.traffic, s.acceptErrors,
 		metrics.NewGroupCollector(s.groups, lagEndOffsets{s}, metrics.DefaultLagTimeout))
@@ -43,7 +43,7 @@ func (s *Server) listenMetrics(addr string, log logrus.FieldLogger) error {
 			return fmt.Errorf("register metrics: %w", err)
 		}
 	}
-	endpoint, err := metrics.Listen(addr, reg, log)
+	endpoint, err := metrics.Listen(addr, reg, logger)
 	if err != nil {
 		return err
 	}
@@ -72,9 +72,9 @@ func (s *Server) forgetDeletedTopics(snap *coordinator.Snapshot) {
 
 // serveMetrics serves the metrics endpoint until ctx is done.
 func (s *Server) serveMetrics(ctx context.Context) {
-	s.log.WithField("url", "http://"+s.metricsEndpoint.Addr().String()+metrics.Path).Info("serving metrics")
+	s.logger.WithField("url", "http://"+s.metricsEndpoint.Addr().String()+metrics.Path).Info("serving metrics")
 	if err := s.metricsEndpoint.Serve(ctx); err != nil {
-		s.log.WithError(err).Error("metrics endpoint stopped")
+		s.logger.WithError(err).Error("metrics endpoint stopped")
 	}
 }
 
@@ -164,7 +164,7 @@ func (r lagEndOffsets) EndOffsets(ctx context.Context, partitions []metrics.Topi
 			if err != nil {
 				// Counted by the collector; a down broker would otherwise
 				// log at every scrape.
-				s.log.WithError(err).WithField("leader", leader).Debug("cannot read end offsets for consumer lag")
+				s.logger.WithError(err).WithField("leader", leader).Debug("cannot read end offsets for consumer lag")
 				return
 			}
 			mu.Lock()

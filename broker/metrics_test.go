@@ -31,7 +31,7 @@ func metricsTestServer(t *testing.T, id int32, snap *coordinator.Snapshot) (*Ser
 	t.Helper()
 	log := logrus.New()
 	log.SetOutput(io.Discard)
-	s := &Server{cfg: &config.Broker{ID: id, ReplicaSocketTimeout: time.Minute}, log: log, traffic: metrics.NewTraffic(nil)}
+	s := &Server{cfg: &config.Broker{ID: id, ReplicaSocketTimeout: time.Minute}, logger: log, traffic: metrics.NewTraffic(nil)}
 	f := withReplicas(t, s)
 	s.applied.Store(snap)
 	return s, f
@@ -327,7 +327,7 @@ func TestListenMetricsReportsABusyPort(t *testing.T) {
 	}
 	defer ln.Close()
 	s, _ := metricsTestServer(t, 1, &coordinator.Snapshot{})
-	err = s.listenMetrics(ln.Addr().String(), s.log)
+	err = s.listenMetrics(ln.Addr().String(), s.logger)
 	var opErr *net.OpError
 	if !errors.As(err, &opErr) {
 		t.Errorf("listenMetrics(%s) on a busy port = %v, want a listen error", ln.Addr(), err)

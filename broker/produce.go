@@ -75,7 +75,7 @@ func (s *Server) answerAppend(a *replica.Append, op *kmsg.ProduceResponseTopicPa
 	if err := a.Err; err != nil {
 		op.ErrorCode = errorCode(err)
 		if op.ErrorCode == kerr.UnknownServerError.Code || op.ErrorCode == kerr.KafkaStorageError.Code {
-			s.log.WithError(err).WithField("topic", tp.Topic).WithField("partition", tp.Partition).Error("append failed")
+			s.logger.WithError(err).WithField("topic", tp.Topic).WithField("partition", tp.Partition).Error("append failed")
 		}
 		msg := errorMessage(err)
 		op.ErrorMessage = &msg

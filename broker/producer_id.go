@@ -46,7 +46,7 @@ func (s *Server) handleInitProducerID(ctx context.Context, req *request) any {
 	}
 	id, err := s.producerIDs.allocate(ctx)
 	if err != nil {
-		s.log.WithError(err).Error("InitProducerId failed")
+		s.logger.WithError(err).Error("InitProducerId failed")
 		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
 		return resp
 	}

@@ -27,7 +27,7 @@ func (s *Server) replicaConfig() replica.Config {
 			SocketTimeout:    s.cfg.ReplicaSocketTimeout,
 			MaxResponseBytes: max(s.cfg.SocketRequestMaxBytes, s.cfg.ReplicaFetchMaxBytes*4, 100<<20),
 		},
-		Logger: s.log, // the "server" broker logger, which replication has always logged to
+		Logger: s.logger, // the "server" broker logger, which replication has always logged to
 		OnLeadershipChange: func(p *replica.Partition, epoch int32, leading bool) {
 			if p.TopicPartition().Topic != group.OffsetsTopic {
 				return

@@ -48,10 +48,10 @@ type Metadata interface {
 
 // Server is one broker's protocol server and partition manager.
 type Server struct {
-	cfg  *config.Broker
-	log  logrus.FieldLogger
-	meta Metadata
-	logs *storage.Manager
+	cfg    *config.Broker
+	logger logrus.FieldLogger
+	meta   Metadata
+	logs   *storage.Manager
 
 	// loggers are the broker loggers DescribeConfigs and
 	// IncrementalAlterConfigs show and change; log is one of them.
@@ -99,10 +99,10 @@ type Server struct {
 // New binds the listeners (so a port conflict fails start-up early) but
 // accepts nothing until Serve.
 func New(cfg *config.Broker, meta Metadata, logs *storage.Manager, loggers *logging.Loggers) (*Server, error) {
-	log := loggers.Component("server")
+	logger := loggers.Component("server")
 	s := &Server{
 		cfg:     cfg,
-		log:     log,
+		logger:  logger,
 		loggers: loggers,
 		meta:    meta,
 		logs:    logs,
@@ -110,7 +110,7 @@ func New(cfg *config.Broker, meta Metadata, logs *storage.Manager, loggers *logg
 		traffic: metrics.NewTraffic(servedAPIKeys()),
 	}
 	rt := cfg.Values.Runtime()
-	s.connLimits = newConnLimiter(cfg.InterBrokerListener, rt.Connections, log)
+	s.connLimits = newConnLimiter(cfg.InterBrokerListener, rt.Connections, logger)
 	s.acceptErrors = metrics.NewAcceptErrors(listenerNames(cfg.Listeners))
 	s.groups = newGroupCoordinator(cfg, meta.Snapshot(), loggers.Component("group-coordinator"))
 	s.handoffs = newHandoffQueue()
@@ -265,8 +265,8 @@ func (s *Server) closeListeners() {
 // trying (see acceptLoop), so that the broker serves again once some are
 // freed.
 func (s *Server) accept(ctx context.Context, l boundListener) {
-	log := s.log.WithField("listener", l.name)
-	backoff := newAcceptBackoff(log, s.acceptErrors.Listener(l.name))
+	logger := s.logger.WithField("listener", l.name)
+	backoff := newAcceptBackoff(logger, s.acceptErrors.Listener(l.name))
 	acceptLoop(ctx, l.ln, backoff, func(nc net.Conn) bool {
 		if tc, ok := nc.(*net.TCPConn); ok {
 			_ = tc.SetNoDelay(true) // best effort: latency, not correctness

@@ -150,7 +150,7 @@ func pipeServer(t *testing.T) net.Conn {
 	t.Helper()
 	log := logrus.New()
 	log.SetOutput(io.Discard)
-	s := &Server{cfg: &config.Broker{SocketRequestMaxBytes: 1 << 20}, log: log}
+	s := &Server{cfg: &config.Broker{SocketRequestMaxBytes: 1 << 20}, logger: log}
 	client, server := net.Pipe()
 	done := make(chan struct{})
 	go func() {

@@ -182,7 +182,7 @@ func (f *fetcher) signal() {
 
 // runFetcher fetches from f.source until ctx is done.
 func (m *Manager) runFetcher(ctx context.Context, f *fetcher) {
-	log := m.logger.WithField("source_broker", f.source)
+	logger := m.logger.WithField("source_broker", f.source)
 	var pc *peer.Conn
 	defer func() {
 		if pc != nil {
@@ -207,7 +207,7 @@ func (m *Manager) runFetcher(ctx context.Context, f *fetcher) {
 			if pc, err = m.dialLeader(ctx, f.source); err != nil {
 				failures++
 				if failures == 1 || failures%50 == 0 {
-					log.WithError(err).Warn("cannot connect to leader")
+					logger.WithError(err).Warn("cannot connect to leader")
 				}
 				if !sleepOrWake(ctx, nil, fetchRetryBackoff) {
 					return
@@ -221,7 +221,7 @@ func (m *Manager) runFetcher(ctx context.Context, f *fetcher) {
 			pc = nil
 			failures++
 			if ctx.Err() == nil && (failures == 1 || failures%50 == 0) {
-				log.WithError(err).Warn("fetch from leader failed")
+				logger.WithError(err).Warn("fetch from leader failed")
 			}
 			if !sleepOrWake(ctx, nil, fetchRetryBackoff) {
 				return
@@ -343,7 +343,7 @@ func (m *Manager) applyReplicaFetch(f *fetcher, batch []*fetchedPartition, resp 
 		if err == nil {
 			continue
 		}
-		log := m.partitionLogger(fp.p).WithFields(logrus.Fields{"leader": fp.target.leader, "leader_epoch": fp.target.epoch})
+		logger := m.partitionLogger(fp.p).WithFields(logrus.Fields{"leader": fp.target.leader, "leader_epoch": fp.target.epoch})
 		f.mu.Lock()
 		if f.parts[fp.p.tp] == fp {
 			if err == kerr.FencedLeaderEpoch {
@@ -357,7 +357,7 @@ func (m *Manager) applyReplicaFetch(f *fetcher, batch []*fetchedPartition, resp 
 			}
 		}
 		f.mu.Unlock()
-		log.WithError(err).Debug("replica fetch returned an error")
+		logger.WithError(err).Debug("replica fetch returned an error")
 	}
 }
 
