@@ -458,7 +458,7 @@ func (c *Coordinator) CommittedOffsets() []CommittedOffset {
 		if s.loaded && !s.closed {
 			for _, g := range s.groups {
 				for tp, o := range g.offsets {
-					out = append(out, CommittedOffset{Group: g.id, Topic: tp.topic, Partition: tp.partition, Offset: o.offset})
+					out = append(out, CommittedOffset{Group: g.id, Topic: tp.Topic, Partition: tp.Partition, Offset: o.offset})
 				}
 			}
 		}

@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	codec "github.com/kzoo/kzoo/broker/record"
 	"hash/crc32"
 	"io"
 	"sort"
@@ -17,6 +16,8 @@ import (
 	"github.com/sirupsen/logrus"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	codec "github.com/kzoo/kzoo/broker/record"
 )
 
 // fakeClock is a clock tests move by hand.

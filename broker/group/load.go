@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"time"
 
-	codec "github.com/kzoo/kzoo/broker/record"
 	"github.com/sirupsen/logrus"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	codec "github.com/kzoo/kzoo/broker/record"
+	"github.com/kzoo/kzoo/zkpaths"
 )
 
 // loadBufferSize is how much one read of a load asks for (Kafka's
@@ -65,7 +67,7 @@ func (s *shard) load() {
 // order (a later record for a key wins, a tombstone deletes it).
 type logState struct {
 	groups  map[string]*kmsg.GroupMetadataValue
-	offsets map[string]map[topicPartition]committedOffset
+	offsets map[string]map[zkpaths.TopicPartition]committedOffset
 }
 
 // readLog reads log from its start to its end and applies its records.
@@ -74,7 +76,7 @@ type logState struct {
 func readLog(ctx context.Context, log Log, logger logrus.FieldLogger) (*logState, error) {
 	st := &logState{
 		groups:  make(map[string]*kmsg.GroupMetadataValue),
-		offsets: make(map[string]map[topicPartition]committedOffset),
+		offsets: make(map[string]map[zkpaths.TopicPartition]committedOffset),
 	}
 	var reader codec.Reader
 	defer reader.Close()
@@ -165,10 +167,10 @@ func (st *logState) apply(r record) error {
 	}
 	o, err := decodeOffsetValue(r.value)
 	if err != nil {
-		return fmt.Errorf("offset of group %q, %s-%d: %w", k.groupID, k.tp.topic, k.tp.partition, err)
+		return fmt.Errorf("offset of group %q, %s-%d: %w", k.groupID, k.tp.Topic, k.tp.Partition, err)
 	}
 	if st.offsets[k.groupID] == nil {
-		st.offsets[k.groupID] = make(map[topicPartition]committedOffset)
+		st.offsets[k.groupID] = make(map[zkpaths.TopicPartition]committedOffset)
 	}
 	st.offsets[k.groupID][k.tp] = o
 	return nil

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	codec "github.com/kzoo/kzoo/broker/record"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -12,11 +11,14 @@ import (
 	"github.com/klauspost/compress/gzip"
 	"github.com/pierrec/lz4/v4"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	codec "github.com/kzoo/kzoo/broker/record"
+	"github.com/kzoo/kzoo/zkpaths"
 )
 
 func TestBatchFormat(t *testing.T) {
 	now := time.UnixMilli(1_700_000_000_123)
-	tp := topicPartition{"orders", 3}
+	tp := zkpaths.TopicPartition{Topic: "orders", Partition: 3}
 	o := committedOffset{offset: 42, leaderEpoch: 7, metadata: "m", commitTimestamp: now.UnixMilli(), expireTimestamp: -1}
 	batch := encodeBatch([]record{
 		{key: offsetCommitKey("g", tp), value: offsetCommitValue(o)},
@@ -249,7 +251,7 @@ func recordsPayload(records ...record) []byte {
 
 func offsetRecord(group string, partition int32, offset int64) record {
 	return record{
-		key:   offsetCommitKey(group, topicPartition{"t", partition}),
+		key:   offsetCommitKey(group, zkpaths.TopicPartition{Topic: "t", Partition: partition}),
 		value: offsetCommitValue(committedOffset{offset: offset, leaderEpoch: -1, commitTimestamp: 1, expireTimestamp: -1}),
 	}
 }
@@ -270,7 +272,7 @@ func TestGarbageInTheLogIsSkipped(t *testing.T) {
 		record{key: []byte{0, 7, 0, 0}, value: []byte{1}},
 		record{value: []byte("no key")},
 		record{key: groupMetadataKey("g"), value: []byte{0, 3, 0xff}},
-		record{key: offsetCommitKey("g", topicPartition{"t", 2}), value: []byte{0, 9}},
+		record{key: offsetCommitKey("g", zkpaths.TopicPartition{Topic: "t", Partition: 2}), value: []byte{0, 9}},
 		offsetRecord("g", 3, 3),
 	)))
 	// Records that do not parse at all.
@@ -345,7 +347,7 @@ func TestRandomGarbageNeverPanics(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if framed && st.offsets["g"][topicPartition{"t", 0}].offset != 42 {
+		if framed && st.offsets["g"][zkpaths.TopicPartition{Topic: "t", Partition: 0}].offset != 42 {
 			t.Fatalf("round %d: the good record after a framed bad batch was lost", i)
 		}
 	}

@@ -8,6 +8,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kzoo/kzoo/zkpaths"
 )
 
 func TestOffsetCommitChecksGeneration(t *testing.T) {
@@ -179,7 +181,7 @@ func TestSimpleCommitAndFetch(t *testing.T) {
 		t.Fatalf("v2 commit: %v", codes(got))
 	}
 	h.withGroup("old", func(g *group) {
-		o0, o1 := g.offsets[topicPartition{"t", 0}], g.offsets[topicPartition{"t", 1}]
+		o0, o1 := g.offsets[zkpaths.TopicPartition{Topic: "t", Partition: 0}], g.offsets[zkpaths.TopicPartition{Topic: "t", Partition: 1}]
 		now := h.clock.Now().UnixMilli()
 		if o0.commitTimestamp != 12345 || o0.expireTimestamp != -1 || o1.commitTimestamp != now || o1.expireTimestamp != now+60_000 {
 			t.Fatalf("stored %+v %+v", o0, o1)
@@ -349,7 +351,7 @@ func TestOffsetExpiry(t *testing.T) {
 			}
 		}
 		n := len(gRecords)
-		return n >= 2 && gRecords[n-2].isOffset && gRecords[n-2].tp.topic == "sub" && values[n-2] == nil &&
+		return n >= 2 && gRecords[n-2].isOffset && gRecords[n-2].tp.Topic == "sub" && values[n-2] == nil &&
 			!gRecords[n-1].isOffset && values[n-1] == nil
 	})
 }

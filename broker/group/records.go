@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"time"
 
-	codec "github.com/kzoo/kzoo/broker/record"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	codec "github.com/kzoo/kzoo/broker/record"
+	"github.com/kzoo/kzoo/zkpaths"
 )
 
 // The coordinator's records in __consumer_offsets use Kafka's own schemas
@@ -153,10 +155,10 @@ func (b logBatch) eachRecord(r *codec.Reader, fn func(record)) error {
 }
 
 // offsetCommitKey is the key of a group's committed offset of tp.
-func offsetCommitKey(groupID string, tp topicPartition) []byte {
+func offsetCommitKey(groupID string, tp zkpaths.TopicPartition) []byte {
 	k := kmsg.NewOffsetCommitKey()
 	k.Version = offsetCommitKeyVersion
-	k.Group, k.Topic, k.Partition = groupID, tp.topic, tp.partition
+	k.Group, k.Topic, k.Partition = groupID, tp.Topic, tp.Partition
 	return k.AppendTo(nil)
 }
 
@@ -220,7 +222,7 @@ type recordKey struct {
 	// groupID is set for both kinds; isOffset tells them apart.
 	groupID  string
 	isOffset bool
-	tp       topicPartition
+	tp       zkpaths.TopicPartition
 }
 
 // errUnknownKeyVersion marks a key of a kind the coordinator does not know
@@ -238,7 +240,7 @@ func decodeKey(key []byte) (recordKey, error) {
 		if err := k.ReadFrom(key); err != nil {
 			return recordKey{}, fmt.Errorf("offset commit key: %w", err)
 		}
-		return recordKey{groupID: k.Group, isOffset: true, tp: topicPartition{k.Topic, k.Partition}}, nil
+		return recordKey{groupID: k.Group, isOffset: true, tp: zkpaths.TopicPartition{Topic: k.Topic, Partition: k.Partition}}, nil
 	case 2:
 		var k kmsg.GroupMetadataKey
 		if err := k.ReadFrom(key); err != nil {

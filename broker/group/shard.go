@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
+
+	"github.com/kzoo/kzoo/zkpaths"
 )
 
 // shard is one __consumer_offsets partition the coordinator holds: its log
@@ -126,7 +128,7 @@ func (s *shard) storeGroup(g *group, assignment map[string][]byte, onDone func(c
 // metadata, in one batch; done is closed once the write is over. Like
 // Kafka, a failed tombstone write is only logged: the offsets are gone from
 // the coordinator either way, and expiry retries on a later leader.
-func (s *shard) writeTombstones(g *group, offsets []topicPartition, deleteGroup bool) <-chan struct{} {
+func (s *shard) writeTombstones(g *group, offsets []zkpaths.TopicPartition, deleteGroup bool) <-chan struct{} {
 	records := make([]record, 0, len(offsets)+1)
 	for _, tp := range offsets {
 		records = append(records, record{key: offsetCommitKey(g.id, tp)})
@@ -184,14 +186,14 @@ func (s *shard) forgetTopics(deleted map[string]bool, now time.Time) {
 		return
 	}
 	for _, g := range s.groups {
-		var gone []topicPartition
+		var gone []zkpaths.TopicPartition
 		for tp := range g.offsets {
-			if deleted[tp.topic] {
+			if deleted[tp.Topic] {
 				gone = append(gone, tp)
 			}
 		}
 		for tp := range g.pendingCommits {
-			if deleted[tp.topic] {
+			if deleted[tp.Topic] {
 				gone = append(gone, tp)
 			}
 		}
