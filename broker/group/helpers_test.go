@@ -18,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	codec "github.com/kzoo/kzoo/broker/record"
+	"github.com/kzoo/kzoo/internal/poll"
 )
 
 // fakeClock is a clock tests move by hand.
@@ -262,7 +263,7 @@ func (h *harness) start() {
 
 func (h *harness) waitLoaded(partition int32) {
 	h.t.Helper()
-	eventually(h.t, func() bool {
+	poll.Until(h.t, waitTimeout, fmt.Sprintf("offsets partition %d to load", partition), func() bool {
 		h.c.mu.Lock()
 		s := h.c.shards[partition]
 		h.c.mu.Unlock()
@@ -275,16 +276,26 @@ func (h *harness) waitLoaded(partition int32) {
 	})
 }
 
-// eventually waits, up to a deadline, for cond.
-func eventually(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met before the deadline")
-		}
-		time.Sleep(time.Millisecond)
-	}
+// waitTimeout bounds each wait of these tests for the coordinator's
+// goroutines, which take milliseconds: the slack is for a loaded machine.
+const waitTimeout = 10 * time.Second
+
+// waitState waits for group id to be in state.
+func (h *harness) waitState(id, state string) {
+	h.t.Helper()
+	poll.UntilSaw(h.t, waitTimeout, fmt.Sprintf("group %s to be %s", id, state), func() (bool, string) {
+		st := h.state(id)
+		return st == state, st
+	})
+}
+
+// waitAwaitingJoin waits for n members of group id to wait in a join.
+func (h *harness) waitAwaitingJoin(id string, n int) {
+	h.t.Helper()
+	poll.UntilSaw(h.t, waitTimeout, fmt.Sprintf("%d members of group %s awaiting a join", n, id), func() (bool, string) {
+		got := h.awaitingJoin(id)
+		return got == n, fmt.Sprintf("%d awaiting", got)
+	})
 }
 
 // recv waits, up to a deadline, for the answer on ch.
@@ -293,7 +304,7 @@ func recv[T any](t *testing.T, ch <-chan T) T {
 	select {
 	case v := <-ch:
 		return v
-	case <-time.After(10 * time.Second):
+	case <-time.After(waitTimeout):
 		t.Fatal("no answer before the deadline")
 		panic("unreachable")
 	}
@@ -444,7 +455,7 @@ func (h *harness) stableGroup(group string, n int, topics ...string) (ids []stri
 		client := fmt.Sprintf("client%d", i)
 		ids = append(ids, h.memberID(group, client))
 		joins = append(joins, h.joinAsync(clientCtx(client), joinReq(group, ids[i], rangeProtocol(topics...))))
-		eventually(h.t, func() bool { return h.awaitingJoin(group) == i })
+		h.waitAwaitingJoin(group, i)
 	}
 	resps := []*kmsg.JoinGroupResponse{first}
 	if n > 1 {

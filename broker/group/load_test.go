@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	codec "github.com/kzoo/kzoo/broker/record"
+	"github.com/kzoo/kzoo/internal/poll"
 	"github.com/kzoo/kzoo/zkpaths"
 )
 
@@ -155,7 +156,7 @@ func TestNotCoordinatorAndLoading(t *testing.T) {
 		t.Fatalf("list while loading: %s", codeName(code))
 	}
 	close(l.readGate)
-	eventually(t, func() bool {
+	poll.Until(t, waitTimeout, "the loaded partition to take joins", func() bool {
 		j := c.JoinGroup(clientCtx("c"), joinReq(on0, "", rangeProtocol("t")))
 		return j.ErrorCode == errMemberIDRequired
 	})
@@ -165,7 +166,7 @@ func TestResignAndEpochs(t *testing.T) {
 	h := newHarness(t)
 	ids, _ := h.stableGroup("g", 2)
 	pending := h.joinAsync(clientCtx("c"), joinReq("g", ids[0], rangeProtocol("t")))
-	eventually(t, func() bool { return h.state("g") == "PreparingRebalance" })
+	h.waitState("g", "PreparingRebalance")
 
 	h.c.Resign(0, 0) // an older epoch: ignored
 	if st := h.state("g"); st != "PreparingRebalance" {
@@ -193,7 +194,7 @@ func TestResignAndEpochs(t *testing.T) {
 	}
 	// A newer epoch replaces the held partition, answering its waiters.
 	again := h.joinAsync(clientCtx("c"), joinReq("g", ids[0], rangeProtocol("t")))
-	eventually(t, func() bool { return h.state("g") == "PreparingRebalance" })
+	h.waitState("g", "PreparingRebalance")
 	h.c.BecomeLeader(0, 5, h.log)
 	if r := recv(t, again); r.ErrorCode != errNotCoordinator {
 		t.Fatalf("pending join after a new epoch: %s", codeName(r.ErrorCode))
@@ -202,7 +203,7 @@ func TestResignAndEpochs(t *testing.T) {
 
 	// Close answers everything still waiting.
 	last := h.joinAsync(clientCtx("c"), joinReq("g", ids[0], rangeProtocol("t")))
-	eventually(t, func() bool { return h.state("g") == "PreparingRebalance" })
+	h.waitState("g", "PreparingRebalance")
 	h.c.Close()
 	if r := recv(t, last); r.ErrorCode != errNotCoordinator {
 		t.Fatalf("pending join after close: %s", codeName(r.ErrorCode))
