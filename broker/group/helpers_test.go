@@ -17,7 +17,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	codec "github.com/kzoo/kzoo/broker/record"
+	"github.com/kzoo/kzoo/broker/record"
+	"github.com/kzoo/kzoo/broker/record/recordtest"
 	"github.com/kzoo/kzoo/internal/poll"
 )
 
@@ -101,7 +102,7 @@ func (l *memLog) appendRaw(batch []byte) int64 {
 func (l *memLog) appendRawLocked(batch []byte) int64 {
 	b := bytes.Clone(batch)
 	count := int64(1)
-	if len(b) >= codec.HeaderSize && b[magicField] == codec.CurrentMagic {
+	if len(b) >= record.HeaderSize && b[magicField] == record.CurrentMagic {
 		count = max(1, int64(int32(binary.BigEndian.Uint32(b[23:])))+1)
 	}
 	if len(b) >= 8 {
@@ -138,7 +139,7 @@ func (l *memLog) Read(offset int64, maxBytes int) ([]byte, error) {
 	pos := int64(0)
 	for _, b := range l.batches {
 		next := pos + 1
-		if len(b) >= codec.HeaderSize && b[magicField] == codec.CurrentMagic {
+		if len(b) >= record.HeaderSize && b[magicField] == record.CurrentMagic {
 			next = int64(binary.BigEndian.Uint64(b)) + int64(int32(binary.BigEndian.Uint32(b[23:]))) + 1
 		} else if len(b) >= 8 {
 			next = int64(binary.BigEndian.Uint64(b)) + 1
@@ -187,11 +188,11 @@ func checkBatch(batch []byte) error {
 
 // logRecords decodes every record in the log with kmsg, independently of
 // the coordinator's decoder.
-func (l *memLog) records(t *testing.T) []record {
+func (l *memLog) records(t *testing.T) []recordtest.Record {
 	t.Helper()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	var out []record
+	var out []recordtest.Record
 	for _, b := range l.batches {
 		var rb kmsg.RecordBatch
 		if err := rb.ReadFrom(b); err != nil {
@@ -205,7 +206,7 @@ func (l *memLog) records(t *testing.T) []record {
 				t.Fatalf("record: %v", err)
 			}
 			data = data[n+int(length):]
-			out = append(out, record{key: r.Key, value: r.Value})
+			out = append(out, recordtest.Record{Key: r.Key, Value: r.Value})
 		}
 	}
 	return out

@@ -232,7 +232,7 @@ func TestThreeMembersJoinAndSync(t *testing.T) {
 	// The group went to the log with the assignments before the answers.
 	recs := h.log.records(t)
 	last := recs[len(recs)-1]
-	v, err := decodeGroupValue(last.value)
+	v, err := decodeGroupValue(last.Value)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -336,7 +336,7 @@ func TestHeartbeatExpiryRemovesMember(t *testing.T) {
 	}
 	poll.Until(t, waitTimeout, "the empty group's metadata in the log", func() bool {
 		recs := h.log.records(t)
-		v, err := decodeGroupValue(recs[len(recs)-1].value)
+		v, err := decodeGroupValue(recs[len(recs)-1].Value)
 		return err == nil && v.Generation == gen+2 && len(v.Members) == 0 && v.Protocol == nil
 	})
 }

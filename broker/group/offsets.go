@@ -9,6 +9,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/kzoo/kzoo/broker/record"
 	"github.com/kzoo/kzoo/zkpaths"
 )
 
@@ -175,13 +176,13 @@ func javaLength(s string) int {
 // for the write and returns its error code.
 func (s *shard) storeOffsets(g *group, offsets map[zkpaths.TopicPartition]committedOffset, now time.Time) int16 {
 	token := new(pendingCommit)
-	records := make([]record, 0, len(offsets))
+	batch := record.NewBuilder(now.UnixMilli())
 	for tp, o := range offsets {
 		g.pendingCommits[tp] = token
-		records = append(records, record{key: offsetCommitKey(g.id, tp), value: offsetCommitValue(o)})
+		batch.Append(offsetCommitKey(g.id, tp), offsetCommitValue(o))
 	}
 	var code int16
-	done := s.write(g.id, encodeBatch(records, now), func(err error) {
+	done := s.write(g.id, batch.Build(), func(err error) {
 		code = offsetWriteError(err)
 		if err != nil {
 			s.logger.WithError(err).WithFields(logrus.Fields{"group": g.id, "partitions": len(offsets)}).Warn("writing committed offsets failed")

@@ -190,7 +190,7 @@ func TestSimpleCommitAndFetch(t *testing.T) {
 	})
 	// The retention time shows in the record (OffsetCommitValue v1).
 	recs := h.log.records(t)
-	if v, err := decodeOffsetValue(recs[len(recs)-1].value); err != nil || v.expireTimestamp != h.clock.Now().UnixMilli()+60_000 {
+	if v, err := decodeOffsetValue(recs[len(recs)-1].Value); err != nil || v.expireTimestamp != h.clock.Now().UnixMilli()+60_000 {
 		t.Fatalf("stored value %+v, %v", v, err)
 	}
 }
@@ -272,7 +272,7 @@ func TestOffsetDelete(t *testing.T) {
 	// The tombstone is in the log.
 	recs := h.log.records(t)
 	last := recs[len(recs)-1]
-	if k, err := decodeKey(last.key); err != nil || !k.isOffset || k.groupID != "simple" || last.value != nil {
+	if k, err := decodeKey(last.Key); err != nil || !k.isOffset || k.groupID != "simple" || last.Value != nil {
 		t.Fatalf("last record: %+v %v", k, err)
 	}
 	// A group of another protocol type in use refuses.
@@ -347,8 +347,8 @@ func TestOffsetExpiry(t *testing.T) {
 		var gRecords []recordKey
 		var values [][]byte
 		for _, r := range h.log.records(t) {
-			if k, err := decodeKey(r.key); err == nil && k.groupID == "g" {
-				gRecords, values = append(gRecords, k), append(values, r.value)
+			if k, err := decodeKey(r.Key); err == nil && k.groupID == "g" {
+				gRecords, values = append(gRecords, k), append(values, r.Value)
 			}
 		}
 		n := len(gRecords)
