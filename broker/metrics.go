@@ -19,6 +19,7 @@ import (
 	"github.com/kzoo/kzoo/broker/peer"
 	"github.com/kzoo/kzoo/broker/storage"
 	"github.com/kzoo/kzoo/coordinator"
+	"github.com/kzoo/kzoo/zkpaths"
 )
 
 const (
@@ -132,10 +133,10 @@ type lagEndOffsets struct{ srv *Server }
 
 // EndOffsets implements metrics.EndOffsetReader. It asks every leader at
 // once, over a connection of its own that lasts the call.
-func (r lagEndOffsets) EndOffsets(ctx context.Context, partitions []metrics.TopicPartition) map[metrics.TopicPartition]int64 {
+func (r lagEndOffsets) EndOffsets(ctx context.Context, partitions []zkpaths.TopicPartition) map[zkpaths.TopicPartition]int64 {
 	s := r.srv
-	ends := make(map[metrics.TopicPartition]int64, len(partitions))
-	var remote []metrics.TopicPartition
+	ends := make(map[zkpaths.TopicPartition]int64, len(partitions))
+	var remote []zkpaths.TopicPartition
 	for _, tp := range partitions {
 		if end, ok := s.localEndOffset(tp); ok {
 			ends[tp] = end
@@ -179,7 +180,7 @@ func (r lagEndOffsets) EndOffsets(ctx context.Context, partitions []metrics.Topi
 }
 
 // localEndOffset returns the high watermark of tp if this broker leads it.
-func (s *Server) localEndOffset(tp metrics.TopicPartition) (int64, bool) {
+func (s *Server) localEndOffset(tp zkpaths.TopicPartition) (int64, bool) {
 	p := s.replicas.Partition(storage.TopicPartition{Topic: tp.Topic, Partition: tp.Partition})
 	if p == nil || !p.IsLeader() {
 		return 0, false
@@ -191,8 +192,8 @@ func (s *Server) localEndOffset(tp metrics.TopicPartition) (int64, bool) {
 // the partitions snap does not know, those without a leader, and those it
 // names self the leader of (not led here yet: the view is ahead of the
 // partition table).
-func remoteLeaders(snap *coordinator.Snapshot, self int32, partitions []metrics.TopicPartition) map[int32][]metrics.TopicPartition {
-	byLeader := make(map[int32][]metrics.TopicPartition)
+func remoteLeaders(snap *coordinator.Snapshot, self int32, partitions []zkpaths.TopicPartition) map[int32][]zkpaths.TopicPartition {
+	byLeader := make(map[int32][]zkpaths.TopicPartition)
 	for _, tp := range partitions {
 		t := snap.Topics[tp.Topic]
 		if t == nil || tp.Partition < 0 || int(tp.Partition) >= len(t.Partitions) {
@@ -219,7 +220,7 @@ func timeoutOf(ctx context.Context, fallback time.Duration) time.Duration {
 // listLatestOffsets asks the broker at addr for the latest offset (the high
 // watermark) of partitions, as a consumer does, within timeout or until ctx
 // is done. It returns those the broker answered without an error.
-func listLatestOffsets(ctx context.Context, addr, clientID string, timeout time.Duration, partitions []metrics.TopicPartition) (map[metrics.TopicPartition]int64, error) {
+func listLatestOffsets(ctx context.Context, addr, clientID string, timeout time.Duration, partitions []zkpaths.TopicPartition) (map[zkpaths.TopicPartition]int64, error) {
 	pc, err := peer.Dial(ctx, addr, clientID, timeout, maxListOffsetsResponse)
 	if err != nil {
 		return nil, err
@@ -252,11 +253,11 @@ func listLatestOffsets(ctx context.Context, addr, clientID string, timeout time.
 	if err := pc.Request(req, resp); err != nil {
 		return nil, fmt.Errorf("list offsets at %s: %w", addr, err)
 	}
-	ends := make(map[metrics.TopicPartition]int64, len(partitions))
+	ends := make(map[zkpaths.TopicPartition]int64, len(partitions))
 	for _, t := range resp.Topics {
 		for _, p := range t.Partitions {
 			if p.ErrorCode == 0 && p.Offset >= 0 {
-				ends[metrics.TopicPartition{Topic: t.Topic, Partition: p.Partition}] = p.Offset
+				ends[zkpaths.TopicPartition{Topic: t.Topic, Partition: p.Partition}] = p.Offset
 			}
 		}
 	}

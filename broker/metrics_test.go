@@ -23,6 +23,7 @@ import (
 	"github.com/kzoo/kzoo/broker/config"
 	"github.com/kzoo/kzoo/broker/metrics"
 	"github.com/kzoo/kzoo/coordinator"
+	"github.com/kzoo/kzoo/zkpaths"
 )
 
 // metricsTestServer is a Server with just what the metrics read: its id,
@@ -102,13 +103,13 @@ func TestRemoteLeaders(t *testing.T) {
 			{Partition: 4, Leader: 2},
 		}},
 	}}
-	tp := func(topic string, p int32) metrics.TopicPartition {
-		return metrics.TopicPartition{Topic: topic, Partition: p}
+	tp := func(topic string, p int32) zkpaths.TopicPartition {
+		return zkpaths.TopicPartition{Topic: topic, Partition: p}
 	}
-	got := remoteLeaders(snap, 1, []metrics.TopicPartition{
+	got := remoteLeaders(snap, 1, []zkpaths.TopicPartition{
 		tp("t", 0), tp("t", 1), tp("t", 2), tp("t", 3), tp("t", 4), tp("t", 5), tp("t", -1), tp("gone", 0),
 	})
-	want := map[int32][]metrics.TopicPartition{
+	want := map[int32][]zkpaths.TopicPartition{
 		2: {tp("t", 0), tp("t", 4)},
 		3: {tp("t", 1)},
 	}
@@ -122,14 +123,14 @@ func TestRemoteLeaders(t *testing.T) {
 // table makes it read requests and never answer.
 type fakePeer struct {
 	ln   net.Listener
-	ends map[metrics.TopicPartition]int64
+	ends map[zkpaths.TopicPartition]int64
 	// received gets every request, once read.
 	received chan *kmsg.ListOffsetsRequest
 
 	wg sync.WaitGroup
 }
 
-func startFakePeer(t *testing.T, ends map[metrics.TopicPartition]int64) *fakePeer {
+func startFakePeer(t *testing.T, ends map[zkpaths.TopicPartition]int64) *fakePeer {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -193,7 +194,7 @@ func (f *fakePeer) serve(t *testing.T, nc net.Conn) {
 			for _, rp := range rt.Partitions {
 				op := kmsg.NewListOffsetsResponseTopicPartition()
 				op.Partition = rp.Partition
-				if end, ok := f.ends[metrics.TopicPartition{Topic: rt.Topic, Partition: rp.Partition}]; ok {
+				if end, ok := f.ends[zkpaths.TopicPartition{Topic: rt.Topic, Partition: rp.Partition}]; ok {
 					op.Offset = end
 				} else {
 					op.ErrorCode = kerr.NotLeaderForPartition.Code
@@ -212,16 +213,16 @@ func (f *fakePeer) serve(t *testing.T, nc net.Conn) {
 }
 
 func TestListLatestOffsets(t *testing.T) {
-	t0 := metrics.TopicPartition{Topic: "t", Partition: 0}
-	t1 := metrics.TopicPartition{Topic: "t", Partition: 1}
-	u0 := metrics.TopicPartition{Topic: "u", Partition: 0}
-	peer := startFakePeer(t, map[metrics.TopicPartition]int64{t0: 42, u0: 7})
+	t0 := zkpaths.TopicPartition{Topic: "t", Partition: 0}
+	t1 := zkpaths.TopicPartition{Topic: "t", Partition: 1}
+	u0 := zkpaths.TopicPartition{Topic: "u", Partition: 0}
+	peer := startFakePeer(t, map[zkpaths.TopicPartition]int64{t0: 42, u0: 7})
 
-	got, err := listLatestOffsets(t.Context(), peer.ln.Addr().String(), "test", time.Minute, []metrics.TopicPartition{t0, t1, u0})
+	got, err := listLatestOffsets(t.Context(), peer.ln.Addr().String(), "test", time.Minute, []zkpaths.TopicPartition{t0, t1, u0})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := map[metrics.TopicPartition]int64{t0: 42, u0: 7}; !maps.Equal(got, want) {
+	if want := map[zkpaths.TopicPartition]int64{t0: 42, u0: 7}; !maps.Equal(got, want) {
 		t.Errorf("listLatestOffsets() = %v, want %v (t-1 answered with an error)", got, want)
 	}
 	req := <-peer.received
@@ -238,7 +239,7 @@ func TestListLatestOffsets(t *testing.T) {
 }
 
 func TestListLatestOffsetsStopsWithItsContext(t *testing.T) {
-	tps := []metrics.TopicPartition{{Topic: "t", Partition: 0}}
+	tps := []zkpaths.TopicPartition{{Topic: "t", Partition: 0}}
 
 	t.Run("deadline", func(t *testing.T) {
 		peer := startFakePeer(t, nil) // never answers
@@ -265,11 +266,11 @@ func TestListLatestOffsetsStopsWithItsContext(t *testing.T) {
 }
 
 func TestLagEndOffsets(t *testing.T) {
-	tp := func(topic string, p int32) metrics.TopicPartition {
-		return metrics.TopicPartition{Topic: topic, Partition: p}
+	tp := func(topic string, p int32) zkpaths.TopicPartition {
+		return zkpaths.TopicPartition{Topic: topic, Partition: p}
 	}
-	peer2 := startFakePeer(t, map[metrics.TopicPartition]int64{tp("t", 1): 20, tp("u", 0): 5})
-	peer3 := startFakePeer(t, map[metrics.TopicPartition]int64{tp("t", 2): 30})
+	peer2 := startFakePeer(t, map[zkpaths.TopicPartition]int64{tp("t", 1): 20, tp("u", 0): 5})
+	peer3 := startFakePeer(t, map[zkpaths.TopicPartition]int64{tp("t", 2): 30})
 	snap := &coordinator.Snapshot{
 		ControllerID: 1,
 		Brokers: map[int32]coordinator.Broker{
@@ -293,10 +294,10 @@ func TestLagEndOffsets(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
-	got := lagEndOffsets{s}.EndOffsets(ctx, []metrics.TopicPartition{
+	got := lagEndOffsets{s}.EndOffsets(ctx, []zkpaths.TopicPartition{
 		tp("t", 0), tp("t", 1), tp("t", 2), tp("t", 3), tp("t", 4), tp("u", 0), tp("gone", 0),
 	})
-	want := map[metrics.TopicPartition]int64{tp("t", 0): 0, tp("t", 1): 20, tp("t", 2): 30, tp("u", 0): 5}
+	want := map[zkpaths.TopicPartition]int64{tp("t", 0): 0, tp("t", 1): 20, tp("t", 2): 30, tp("u", 0): 5}
 	if !maps.Equal(got, want) {
 		t.Errorf("EndOffsets() = %v, want %v", got, want)
 	}

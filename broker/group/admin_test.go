@@ -97,8 +97,8 @@ func TestDescribeListAndDeleteGroups(t *testing.T) {
 	recs := h.log.records(t)
 	var groupTombstone, offsetTombstone bool
 	for _, r := range recs[len(recs)-2:] {
-		k, err := decodeKey(r.key)
-		if err != nil || r.value != nil || k.groupID != "g" {
+		k, err := decodeKey(r.Key)
+		if err != nil || r.Value != nil || k.groupID != "g" {
 			t.Fatalf("record after delete: %+v %v", k, err)
 		}
 		groupTombstone = groupTombstone || !k.isOffset

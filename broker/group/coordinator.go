@@ -1,9 +1,9 @@
-// Package group is Kafka's classic group coordinator: consumer groups
-// (JoinGroup, SyncGroup, Heartbeat, LeaveGroup with generations, member ids,
-// static membership and the group states Empty, PreparingRebalance,
-// CompletingRebalance, Stable, Dead) and committed offsets, kept in the
-// partitions of the internal topic __consumer_offsets in Kafka's own record
-// format.
+// Package group owns consumer groups: it is Kafka's classic group
+// coordinator, with the groups (JoinGroup, SyncGroup, Heartbeat, LeaveGroup
+// with generations, member ids, static membership and the group states
+// Empty, PreparingRebalance, CompletingRebalance, Stable, Dead) and their
+// committed offsets, kept in the partitions of the internal topic
+// __consumer_offsets under Kafka's own key and value schemas.
 //
 // A group belongs to the __consumer_offsets partition PartitionFor names;
 // the broker that leads that partition is the group's coordinator. The
@@ -11,7 +11,16 @@
 // Log) and takes it back when leadership moves; the coordinator loads the
 // partition's groups and offsets from the log before it answers for them.
 // Everything the coordinator writes goes through Log.Append, which returns
-// only once the in-sync replicas have it.
+// only once the in-sync replicas have it. The package knows no more of the
+// partition than Log, which the broker implements: it imports neither the
+// broker nor broker/storage.
+//
+// The record batches themselves are broker/record's: the coordinator builds
+// its writes with a record.Builder and reads its partition back with
+// record.Batches and a record.Reader. What is the group's is what the
+// records say: schema.go has the keys and values (OffsetCommitKey and
+// Value, GroupMetadataKey and Value), load.go the reading of a partition
+// into groups.
 //
 // Inside, each partition the coordinator holds is a shard with one mutex
 // over its groups; no lock is held while a write waits in Log.Append, and
@@ -103,8 +112,9 @@ func (cfg Config) withDefaults() Config {
 // partition's log and replication.
 type Log interface {
 	// Append writes batch, one uncompressed magic-v2 record batch built
-	// by the coordinator (base offset 0), as leader, and returns once the
-	// in-sync replicas have it (acks=all, honouring min.insync.replicas),
+	// by the coordinator (base offset 0 and no partition leader epoch:
+	// the log stamps both), as leader, and returns once the in-sync
+	// replicas have it (acks=all, honouring min.insync.replicas),
 	// with the offset given to its last record. Its errors are
 	// *kerr.Error values: NOT_LEADER_OR_FOLLOWER once leadership moved,
 	// NOT_ENOUGH_REPLICAS or NOT_ENOUGH_REPLICAS_AFTER_APPEND,
@@ -458,7 +468,7 @@ func (c *Coordinator) CommittedOffsets() []CommittedOffset {
 		if s.loaded && !s.closed {
 			for _, g := range s.groups {
 				for tp, o := range g.offsets {
-					out = append(out, CommittedOffset{Group: g.id, Topic: tp.topic, Partition: tp.partition, Offset: o.offset})
+					out = append(out, CommittedOffset{Group: g.id, Topic: tp.Topic, Partition: tp.Partition, Offset: o.offset})
 				}
 			}
 		}

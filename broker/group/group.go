@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kzoo/kzoo/zkpaths"
 )
 
 // groupState is the state of a group, as Kafka names and orders them.
@@ -66,12 +68,6 @@ func canTransition(from, to groupState) bool {
 // consumerProtocolType is the protocol type of Kafka consumers, the only
 // one whose member metadata the coordinator reads (for subscriptions).
 const consumerProtocolType = "consumer"
-
-// topicPartition names one partition of a topic.
-type topicPartition struct {
-	topic     string
-	partition int32
-}
 
 // committedOffset is a committed offset as the coordinator keeps it, with
 // Kafka's OffsetAndMetadata fields.
@@ -137,11 +133,11 @@ type group struct {
 	// phase, so that the initial delay waits once more.
 	newMemberAdded bool
 
-	offsets map[topicPartition]committedOffset
+	offsets map[zkpaths.TopicPartition]committedOffset
 	// pendingCommits holds, per partition, the latest commit whose write is
 	// in flight; a write's result is applied only while the partition is
 	// still pending (an offset deleted meanwhile stays deleted).
-	pendingCommits map[topicPartition]*pendingCommit
+	pendingCommits map[zkpaths.TopicPartition]*pendingCommit
 
 	// subscribedTopics are the topics the members of a consumer group
 	// subscribe to; subscriptionsKnown is false when they cannot be told
@@ -167,8 +163,8 @@ func newGroup(id string, now time.Time) *group {
 		pendingMembers:     make(map[string]time.Time),
 		pendingSync:        make(map[string]bool),
 		supportedProtocols: make(map[string]int),
-		offsets:            make(map[topicPartition]committedOffset),
-		pendingCommits:     make(map[topicPartition]*pendingCommit),
+		offsets:            make(map[zkpaths.TopicPartition]committedOffset),
+		pendingCommits:     make(map[zkpaths.TopicPartition]*pendingCommit),
 	}
 }
 
@@ -511,8 +507,8 @@ func (g *group) hasOffsets() bool {
 
 // removeOffsets deletes the offsets of partitions and returns those the
 // group had.
-func (g *group) removeOffsets(partitions []topicPartition) []topicPartition {
-	var removed []topicPartition
+func (g *group) removeOffsets(partitions []zkpaths.TopicPartition) []zkpaths.TopicPartition {
+	var removed []zkpaths.TopicPartition
 	for _, tp := range partitions {
 		delete(g.pendingCommits, tp)
 		if _, ok := g.offsets[tp]; ok {
@@ -524,8 +520,8 @@ func (g *group) removeOffsets(partitions []topicPartition) []topicPartition {
 }
 
 // removeAllOffsets deletes every offset of the group.
-func (g *group) removeAllOffsets() []topicPartition {
-	all := make([]topicPartition, 0, len(g.offsets))
+func (g *group) removeAllOffsets() []zkpaths.TopicPartition {
+	all := make([]zkpaths.TopicPartition, 0, len(g.offsets))
 	for tp := range g.offsets {
 		all = append(all, tp)
 	}
@@ -544,7 +540,7 @@ func (g *group) removeAllOffsets() []topicPartition {
 // An offset committed with an explicit retention (OffsetCommit v2-v4)
 // expires at its own expire timestamp instead. Offsets with a commit in
 // flight never expire.
-func (g *group) removeExpiredOffsets(now time.Time, retention time.Duration) []topicPartition {
+func (g *group) removeExpiredOffsets(now time.Time, retention time.Duration) []zkpaths.TopicPartition {
 	nowMs := now.UnixMilli()
 	retentionMs := retention.Milliseconds()
 	var base func(committedOffset) int64
@@ -565,9 +561,9 @@ func (g *group) removeExpiredOffsets(now time.Time, retention time.Duration) []t
 	default:
 		return nil
 	}
-	var expired []topicPartition
+	var expired []zkpaths.TopicPartition
 	for tp, o := range g.offsets {
-		if keep[tp.topic] || g.pendingCommits[tp] != nil {
+		if keep[tp.Topic] || g.pendingCommits[tp] != nil {
 			continue
 		}
 		if o.expireTimestamp >= 0 && nowMs >= o.expireTimestamp ||

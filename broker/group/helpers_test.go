@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	codec "github.com/kzoo/kzoo/broker/record"
 	"hash/crc32"
 	"io"
 	"sort"
@@ -17,6 +16,10 @@ import (
 	"github.com/sirupsen/logrus"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kzoo/kzoo/broker/record"
+	"github.com/kzoo/kzoo/broker/record/recordtest"
+	"github.com/kzoo/kzoo/internal/poll"
 )
 
 // fakeClock is a clock tests move by hand.
@@ -99,7 +102,7 @@ func (l *memLog) appendRaw(batch []byte) int64 {
 func (l *memLog) appendRawLocked(batch []byte) int64 {
 	b := bytes.Clone(batch)
 	count := int64(1)
-	if len(b) >= codec.HeaderSize && b[magicField] == codec.CurrentMagic {
+	if len(b) >= record.HeaderSize && b[magicField] == record.CurrentMagic {
 		count = max(1, int64(int32(binary.BigEndian.Uint32(b[23:])))+1)
 	}
 	if len(b) >= 8 {
@@ -136,7 +139,7 @@ func (l *memLog) Read(offset int64, maxBytes int) ([]byte, error) {
 	pos := int64(0)
 	for _, b := range l.batches {
 		next := pos + 1
-		if len(b) >= codec.HeaderSize && b[magicField] == codec.CurrentMagic {
+		if len(b) >= record.HeaderSize && b[magicField] == record.CurrentMagic {
 			next = int64(binary.BigEndian.Uint64(b)) + int64(int32(binary.BigEndian.Uint32(b[23:]))) + 1
 		} else if len(b) >= 8 {
 			next = int64(binary.BigEndian.Uint64(b)) + 1
@@ -185,11 +188,11 @@ func checkBatch(batch []byte) error {
 
 // logRecords decodes every record in the log with kmsg, independently of
 // the coordinator's decoder.
-func (l *memLog) records(t *testing.T) []record {
+func (l *memLog) records(t *testing.T) []recordtest.Record {
 	t.Helper()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	var out []record
+	var out []recordtest.Record
 	for _, b := range l.batches {
 		var rb kmsg.RecordBatch
 		if err := rb.ReadFrom(b); err != nil {
@@ -203,7 +206,7 @@ func (l *memLog) records(t *testing.T) []record {
 				t.Fatalf("record: %v", err)
 			}
 			data = data[n+int(length):]
-			out = append(out, record{key: r.Key, value: r.Value})
+			out = append(out, recordtest.Record{Key: r.Key, Value: r.Value})
 		}
 	}
 	return out
@@ -261,7 +264,7 @@ func (h *harness) start() {
 
 func (h *harness) waitLoaded(partition int32) {
 	h.t.Helper()
-	eventually(h.t, func() bool {
+	poll.Until(h.t, waitTimeout, fmt.Sprintf("offsets partition %d to load", partition), func() bool {
 		h.c.mu.Lock()
 		s := h.c.shards[partition]
 		h.c.mu.Unlock()
@@ -274,16 +277,26 @@ func (h *harness) waitLoaded(partition int32) {
 	})
 }
 
-// eventually waits, up to a deadline, for cond.
-func eventually(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met before the deadline")
-		}
-		time.Sleep(time.Millisecond)
-	}
+// waitTimeout bounds each wait of these tests for the coordinator's
+// goroutines, which take milliseconds: the slack is for a loaded machine.
+const waitTimeout = 10 * time.Second
+
+// waitState waits for group id to be in state.
+func (h *harness) waitState(id, state string) {
+	h.t.Helper()
+	poll.UntilSaw(h.t, waitTimeout, fmt.Sprintf("group %s to be %s", id, state), func() (bool, string) {
+		st := h.state(id)
+		return st == state, st
+	})
+}
+
+// waitAwaitingJoin waits for n members of group id to wait in a join.
+func (h *harness) waitAwaitingJoin(id string, n int) {
+	h.t.Helper()
+	poll.UntilSaw(h.t, waitTimeout, fmt.Sprintf("%d members of group %s awaiting a join", n, id), func() (bool, string) {
+		got := h.awaitingJoin(id)
+		return got == n, fmt.Sprintf("%d awaiting", got)
+	})
 }
 
 // recv waits, up to a deadline, for the answer on ch.
@@ -292,7 +305,7 @@ func recv[T any](t *testing.T, ch <-chan T) T {
 	select {
 	case v := <-ch:
 		return v
-	case <-time.After(10 * time.Second):
+	case <-time.After(waitTimeout):
 		t.Fatal("no answer before the deadline")
 		panic("unreachable")
 	}
@@ -443,7 +456,7 @@ func (h *harness) stableGroup(group string, n int, topics ...string) (ids []stri
 		client := fmt.Sprintf("client%d", i)
 		ids = append(ids, h.memberID(group, client))
 		joins = append(joins, h.joinAsync(clientCtx(client), joinReq(group, ids[i], rangeProtocol(topics...))))
-		eventually(h.t, func() bool { return h.awaitingJoin(group) == i })
+		h.waitAwaitingJoin(group, i)
 	}
 	resps := []*kmsg.JoinGroupResponse{first}
 	if n > 1 {

@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"time"
 
-	codec "github.com/kzoo/kzoo/broker/record"
 	"github.com/sirupsen/logrus"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kzoo/kzoo/broker/record"
+	"github.com/kzoo/kzoo/zkpaths"
 )
 
 // loadBufferSize is how much one read of a load asks for (Kafka's
@@ -65,7 +67,7 @@ func (s *shard) load() {
 // order (a later record for a key wins, a tombstone deletes it).
 type logState struct {
 	groups  map[string]*kmsg.GroupMetadataValue
-	offsets map[string]map[topicPartition]committedOffset
+	offsets map[string]map[zkpaths.TopicPartition]committedOffset
 }
 
 // readLog reads log from its start to its end and applies its records.
@@ -74,9 +76,9 @@ type logState struct {
 func readLog(ctx context.Context, log Log, logger logrus.FieldLogger) (*logState, error) {
 	st := &logState{
 		groups:  make(map[string]*kmsg.GroupMetadataValue),
-		offsets: make(map[string]map[topicPartition]committedOffset),
+		offsets: make(map[string]map[zkpaths.TopicPartition]committedOffset),
 	}
-	var reader codec.Reader
+	var reader record.Reader
 	defer reader.Close()
 	offset := log.LogStartOffset()
 	for offset < log.LogEndOffset() {
@@ -91,14 +93,12 @@ func readLog(ctx context.Context, log Log, logger logrus.FieldLogger) (*logState
 			break
 		}
 		next := offset
-		for len(data) > 0 {
-			b, rest, err := nextBatch(data)
-			if b.raw == nil {
+		for b, err := range record.Batches(data) {
+			if b.Bytes == nil {
 				logger.WithError(err).WithField("offset", next).Error("the offsets partition holds data that is not a record batch; skipping the rest of the read")
 				break
 			}
-			data = rest
-			next = max(next, b.nextOffset)
+			next = max(next, b.Header.NextOffset())
 			if err != nil {
 				logger.WithError(err).Warn("skipping a corrupt batch of the offsets partition")
 				continue
@@ -114,61 +114,72 @@ func readLog(ctx context.Context, log Log, logger logrus.FieldLogger) (*logState
 	return st, nil
 }
 
+// decompressedLimit bounds what one compressed batch of an offsets
+// partition may decompress to: the least any log allows, as the coordinator
+// writes only small, uncompressed batches.
+var decompressedLimit = record.DecompressedLimit(0)
+
 // applyBatch applies the records of one batch, reading them with r.
-// Control batches and transactional batches (transactional offset commits)
-// are skipped: kzoo has no transactions yet.
-func (st *logState) applyBatch(r *codec.Reader, b logBatch, logger logrus.FieldLogger) {
-	switch {
-	case !b.isV2():
-		logger.WithField("offset", b.hdr.BaseOffset).Warn("skipping a message of an old format in the offsets partition")
+// Messages of the old formats, which the coordinator never wrote, are
+// skipped, and so are control batches and transactional batches
+// (transactional offset commits): kzoo has no transactions yet.
+func (st *logState) applyBatch(r *record.Reader, b record.Batch, logger logrus.FieldLogger) {
+	switch h := b.Header; {
+	case h.Magic != record.CurrentMagic:
+		logger.WithField("offset", h.BaseOffset).Warn("skipping a message of an old format in the offsets partition")
 		return
-	case b.isControl() || b.isTransactional():
-		logger.WithField("offset", b.hdr.BaseOffset).Debug("skipping a transactional batch in the offsets partition")
+	case h.IsControl() || h.IsTransactional():
+		logger.WithField("offset", h.BaseOffset).Debug("skipping a transactional batch in the offsets partition")
 		return
 	}
-	err := b.eachRecord(r, func(rec record) {
-		if err := st.apply(rec); err != nil {
-			logger.WithError(err).WithField("batch_offset", b.hdr.BaseOffset).Warn("skipping a record of the offsets partition")
+	// A record the reader cannot decode ends the batch, after the records
+	// before it were applied.
+	r.Reset(b.Header, b.Bytes, record.Whole, decompressedLimit)
+	for r.Next() {
+		rec := r.Record()
+		if err := st.apply(rec.Key, rec.Value); err != nil {
+			logger.WithError(err).WithField("batch_offset", b.Header.BaseOffset).Warn("skipping a record of the offsets partition")
 		}
-	})
-	if err != nil {
+	}
+	if err := r.Err(); err != nil {
 		logger.WithError(err).Warn("skipping undecodable records of the offsets partition")
 	}
 }
 
-// apply applies one record.
-func (st *logState) apply(r record) error {
-	if r.key == nil {
+// apply applies one record, whose key and value are valid during the call
+// only (a nil value is a tombstone).
+func (st *logState) apply(key, value []byte) error {
+	if key == nil {
 		return errors.New("record without key")
 	}
-	k, err := decodeKey(r.key)
+	k, err := decodeKey(key)
 	if err != nil {
 		return err
 	}
 	if !k.isOffset {
-		if r.value == nil {
+		if value == nil {
 			delete(st.groups, k.groupID)
 			return nil
 		}
 		// The decoded value aliases what it was decoded from, which the
 		// record reader reuses for the next record: decode a copy.
-		v, err := decodeGroupValue(bytes.Clone(r.value))
+		v, err := decodeGroupValue(bytes.Clone(value))
 		if err != nil {
 			return fmt.Errorf("group %q: %w", k.groupID, err)
 		}
 		st.groups[k.groupID] = v
 		return nil
 	}
-	if r.value == nil {
+	if value == nil {
 		delete(st.offsets[k.groupID], k.tp)
 		return nil
 	}
-	o, err := decodeOffsetValue(r.value)
+	o, err := decodeOffsetValue(value)
 	if err != nil {
-		return fmt.Errorf("offset of group %q, %s-%d: %w", k.groupID, k.tp.topic, k.tp.partition, err)
+		return fmt.Errorf("offset of group %q, %s-%d: %w", k.groupID, k.tp.Topic, k.tp.Partition, err)
 	}
 	if st.offsets[k.groupID] == nil {
-		st.offsets[k.groupID] = make(map[topicPartition]committedOffset)
+		st.offsets[k.groupID] = make(map[zkpaths.TopicPartition]committedOffset)
 	}
 	st.offsets[k.groupID][k.tp] = o
 	return nil

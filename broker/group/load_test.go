@@ -4,47 +4,54 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	codec "github.com/kzoo/kzoo/broker/record"
 	"math/rand/v2"
 	"testing"
 	"time"
 
-	"github.com/klauspost/compress/gzip"
-	"github.com/pierrec/lz4/v4"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kzoo/kzoo/broker/record"
+	"github.com/kzoo/kzoo/broker/record/recordtest"
+	"github.com/kzoo/kzoo/internal/poll"
+	"github.com/kzoo/kzoo/zkpaths"
 )
 
-func TestBatchFormat(t *testing.T) {
+// batchOf builds the batch the coordinator writes of records at now.
+func batchOf(now time.Time, records ...recordtest.Record) []byte {
+	b := record.NewBuilder(now.UnixMilli())
+	for _, r := range records {
+		b.Append(r.Key, r.Value)
+	}
+	return b.Build()
+}
+
+// TestRecordSchemas checks the coordinator's keys and values with kmsg's
+// decoders of Kafka's schemas (the batch around them is record.Builder's,
+// tested in broker/record).
+func TestRecordSchemas(t *testing.T) {
 	now := time.UnixMilli(1_700_000_000_123)
-	tp := topicPartition{"orders", 3}
+	tp := zkpaths.TopicPartition{Topic: "orders", Partition: 3}
 	o := committedOffset{offset: 42, leaderEpoch: 7, metadata: "m", commitTimestamp: now.UnixMilli(), expireTimestamp: -1}
-	batch := encodeBatch([]record{
-		{key: offsetCommitKey("g", tp), value: offsetCommitValue(o)},
-		{key: groupMetadataKey("g")},
-	}, now)
+	batch := batchOf(now,
+		recordtest.Record{Key: offsetCommitKey("g", tp), Value: offsetCommitValue(o)},
+		recordtest.Record{Key: groupMetadataKey("g")},
+	)
 	if err := checkBatch(batch); err != nil {
 		t.Fatal(err)
-	}
-	var rb kmsg.RecordBatch
-	if err := rb.ReadFrom(batch); err != nil {
-		t.Fatal(err)
-	}
-	if rb.NumRecords != 2 || rb.FirstTimestamp != now.UnixMilli() || rb.PartitionLeaderEpoch != -1 || rb.ProducerEpoch != -1 || rb.FirstSequence != -1 {
-		t.Fatalf("batch header: %+v", rb)
 	}
 	l := &memLog{}
 	l.appendRaw(batch)
 	recs := l.records(t)
 	var key kmsg.OffsetCommitKey
-	if err := key.ReadFrom(recs[0].key); err != nil || key.Version != 1 || key.Group != "g" || key.Topic != "orders" || key.Partition != 3 {
+	if err := key.ReadFrom(recs[0].Key); err != nil || key.Version != 1 || key.Group != "g" || key.Topic != "orders" || key.Partition != 3 {
 		t.Fatalf("offset key: %+v %v", key, err)
 	}
 	var value kmsg.OffsetCommitValue
-	if err := value.ReadFrom(recs[0].value); err != nil || value.Version != 3 || value.Offset != 42 || value.LeaderEpoch != 7 || value.Metadata != "m" || value.CommitTimestamp != now.UnixMilli() {
+	if err := value.ReadFrom(recs[0].Value); err != nil || value.Version != 3 || value.Offset != 42 || value.LeaderEpoch != 7 || value.Metadata != "m" || value.CommitTimestamp != now.UnixMilli() {
 		t.Fatalf("offset value: %+v %v", value, err)
 	}
 	var gk kmsg.GroupMetadataKey
-	if err := gk.ReadFrom(recs[1].key); err != nil || gk.Version != 2 || gk.Group != "g" || recs[1].value != nil {
+	if err := gk.ReadFrom(recs[1].Key); err != nil || gk.Version != 2 || gk.Group != "g" || recs[1].Value != nil {
 		t.Fatalf("group tombstone: %+v %v", gk, err)
 	}
 }
@@ -123,7 +130,7 @@ func TestNotCoordinatorAndLoading(t *testing.T) {
 	c := New(cfg)
 	t.Cleanup(c.Close)
 	l := &memLog{readGate: make(chan struct{})}
-	l.appendRaw(encodeBatch([]record{offsetRecord("b", 0, 1)}, clock.Now()))
+	l.appendRaw(batchOf(clock.Now(), offsetRecord("b", 0, 1)))
 	on0, on1 := "b", "g" // hashCodes 98 and 103
 	if PartitionFor(on0, 2) != 0 || PartitionFor(on1, 2) != 1 {
 		t.Fatal("test groups on unexpected partitions")
@@ -153,7 +160,7 @@ func TestNotCoordinatorAndLoading(t *testing.T) {
 		t.Fatalf("list while loading: %s", codeName(code))
 	}
 	close(l.readGate)
-	eventually(t, func() bool {
+	poll.Until(t, waitTimeout, "the loaded partition to take joins", func() bool {
 		j := c.JoinGroup(clientCtx("c"), joinReq(on0, "", rangeProtocol("t")))
 		return j.ErrorCode == errMemberIDRequired
 	})
@@ -163,7 +170,7 @@ func TestResignAndEpochs(t *testing.T) {
 	h := newHarness(t)
 	ids, _ := h.stableGroup("g", 2)
 	pending := h.joinAsync(clientCtx("c"), joinReq("g", ids[0], rangeProtocol("t")))
-	eventually(t, func() bool { return h.state("g") == "PreparingRebalance" })
+	h.waitState("g", "PreparingRebalance")
 
 	h.c.Resign(0, 0) // an older epoch: ignored
 	if st := h.state("g"); st != "PreparingRebalance" {
@@ -191,7 +198,7 @@ func TestResignAndEpochs(t *testing.T) {
 	}
 	// A newer epoch replaces the held partition, answering its waiters.
 	again := h.joinAsync(clientCtx("c"), joinReq("g", ids[0], rangeProtocol("t")))
-	eventually(t, func() bool { return h.state("g") == "PreparingRebalance" })
+	h.waitState("g", "PreparingRebalance")
 	h.c.BecomeLeader(0, 5, h.log)
 	if r := recv(t, again); r.ErrorCode != errNotCoordinator {
 		t.Fatalf("pending join after a new epoch: %s", codeName(r.ErrorCode))
@@ -200,7 +207,7 @@ func TestResignAndEpochs(t *testing.T) {
 
 	// Close answers everything still waiting.
 	last := h.joinAsync(clientCtx("c"), joinReq("g", ids[0], rangeProtocol("t")))
-	eventually(t, func() bool { return h.state("g") == "PreparingRebalance" })
+	h.waitState("g", "PreparingRebalance")
 	h.c.Close()
 	if r := recv(t, last); r.ErrorCode != errNotCoordinator {
 		t.Fatalf("pending join after close: %s", codeName(r.ErrorCode))
@@ -221,69 +228,60 @@ func TestLoadRetriesFailedReads(t *testing.T) {
 	}
 }
 
-// plantBatch builds a v2 batch of raw records with a correct CRC, as a
-// foreign writer might.
-func plantBatch(attributes int16, numRecords int32, payload []byte) []byte {
-	rb := kmsg.RecordBatch{
-		Magic:           2,
-		Attributes:      attributes,
-		LastOffsetDelta: max(numRecords-1, 0),
-		ProducerID:      -1,
-		ProducerEpoch:   -1,
-		FirstSequence:   -1,
-		NumRecords:      numRecords,
-		Records:         payload,
+func offsetRecord(group string, partition int32, offset int64) recordtest.Record {
+	return recordtest.Record{
+		Key:   offsetCommitKey(group, zkpaths.TopicPartition{Topic: "t", Partition: partition}),
+		Value: offsetCommitValue(committedOffset{offset: offset, leaderEpoch: -1, commitTimestamp: 1, expireTimestamp: -1}),
 	}
-	out := rb.AppendTo(nil)
-	codec.Finish(out, numRecords, 0)
-	return out
 }
 
-func recordsPayload(records ...record) []byte {
-	var out []byte
-	for i, r := range records {
-		out = appendRecord(out, i, r)
+// compressedBatch is a batch of records compressed with the codec named
+// name, as a producer might have written it.
+func compressedBatch(t *testing.T, name string, records ...recordtest.Record) []byte {
+	t.Helper()
+	for _, codec := range recordtest.Codecs() {
+		if codec.Name == name {
+			b, err := recordtest.Batch(codec, int32(len(records)), recordtest.Records(records...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return b
+		}
 	}
-	return out
-}
-
-func offsetRecord(group string, partition int32, offset int64) record {
-	return record{
-		key:   offsetCommitKey(group, topicPartition{"t", partition}),
-		value: offsetCommitValue(committedOffset{offset: offset, leaderEpoch: -1, commitTimestamp: 1, expireTimestamp: -1}),
-	}
+	t.Fatalf("no codec %s", name)
+	return nil
 }
 
 func TestGarbageInTheLogIsSkipped(t *testing.T) {
 	h := newHarness(t)
 	l := h.log
 	now := time.Now()
-	l.appendRaw(encodeBatch([]record{offsetRecord("g", 0, 1)}, now))
+	l.appendRaw(batchOf(now, offsetRecord("g", 0, 1)))
 	// A batch with a bad CRC.
-	bad := encodeBatch([]record{offsetRecord("g", 1, 1)}, now)
+	bad := batchOf(now, offsetRecord("g", 1, 1))
 	bad[len(bad)-1] ^= 0xff
 	l.appendRaw(bad)
 	// Records with garbage keys and values, an unknown key version, a
 	// record without key, a group value that does not decode.
-	l.appendRaw(plantBatch(0, 6, recordsPayload(
-		record{key: []byte{0, 1, 2}, value: []byte{9}},
-		record{key: []byte{0, 7, 0, 0}, value: []byte{1}},
-		record{value: []byte("no key")},
-		record{key: groupMetadataKey("g"), value: []byte{0, 3, 0xff}},
-		record{key: offsetCommitKey("g", topicPartition{"t", 2}), value: []byte{0, 9}},
+	l.appendRaw(recordtest.Frame(record.CodecNone, 6, recordtest.Records(
+		recordtest.Record{Key: []byte{0, 1, 2}, Value: []byte{9}},
+		recordtest.Record{Key: []byte{0, 7, 0, 0}, Value: []byte{1}},
+		recordtest.Record{Value: []byte("no key")},
+		recordtest.Record{Key: groupMetadataKey("g"), Value: []byte{0, 3, 0xff}},
+		recordtest.Record{Key: offsetCommitKey("g", zkpaths.TopicPartition{Topic: "t", Partition: 2}), Value: []byte{0, 9}},
 		offsetRecord("g", 3, 3),
 	)))
 	// Records that do not parse at all.
-	l.appendRaw(plantBatch(0, 3, []byte{0x7f, 1, 2, 3}))
+	l.appendRaw(recordtest.Frame(record.CodecNone, 3, []byte{0x7f, 1, 2, 3}))
 	// Control and transactional batches are skipped.
-	l.appendRaw(plantBatch(codec.ControlBit|codec.TransactionalBit, 1, recordsPayload(offsetRecord("g", 4, 4))))
-	l.appendRaw(plantBatch(codec.TransactionalBit, 1, recordsPayload(offsetRecord("g", 5, 5))))
+	l.appendRaw(recordtest.FrameAttributes(record.ControlBit|record.TransactionalBit, 1, recordtest.Records(offsetRecord("g", 4, 4))))
+	l.appendRaw(recordtest.FrameAttributes(record.TransactionalBit, 1, recordtest.Records(offsetRecord("g", 5, 5))))
 	// A compressed batch is read (lz4 and gzip).
-	l.appendRaw(plantBatch(3, 1, lz4Compress(t, recordsPayload(offsetRecord("g", 6, 6)))))
-	l.appendRaw(plantBatch(1, 1, gzipCompress(t, recordsPayload(offsetRecord("g", 7, 7)))))
+	l.appendRaw(compressedBatch(t, "lz4", offsetRecord("g", 6, 6)))
+	l.appendRaw(compressedBatch(t, "gzip", offsetRecord("g", 7, 7)))
 	// An unknown codec is skipped.
-	l.appendRaw(plantBatch(6, 1, recordsPayload(offsetRecord("g", 8, 8))))
-	l.appendRaw(encodeBatch([]record{offsetRecord("g", 9, 9)}, now))
+	l.appendRaw(recordtest.Frame(6, 1, recordtest.Records(offsetRecord("g", 8, 8))))
+	l.appendRaw(batchOf(now, offsetRecord("g", 9, 9)))
 
 	h.c.Close()
 	h.start()
@@ -299,30 +297,6 @@ func TestGarbageInTheLogIsSkipped(t *testing.T) {
 	}
 }
 
-func lz4Compress(t *testing.T, b []byte) []byte {
-	var buf bytes.Buffer
-	w := lz4.NewWriter(&buf)
-	if _, err := w.Write(b); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
-func gzipCompress(t *testing.T, b []byte) []byte {
-	var buf bytes.Buffer
-	w := gzip.NewWriter(&buf)
-	if _, err := w.Write(b); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
 // TestRandomGarbageNeverPanics feeds the loader random bytes, framed and
 // unframed, and checks that a good record after them still loads whenever
 // the framing allows reaching it.
@@ -336,24 +310,24 @@ func TestRandomGarbageNeverPanics(t *testing.T) {
 		}
 		framed := i%2 == 0
 		if framed {
-			l.appendRaw(plantBatch(int16(rng.IntN(8)), int32(rng.IntN(5)), junk))
+			l.appendRaw(recordtest.Frame(rng.IntN(8), int32(rng.IntN(5)), junk))
 		} else {
 			l.appendRaw(append(make([]byte, 8), junk...))
 		}
-		l.appendRaw(encodeBatch([]record{offsetRecord("g", 0, 42)}, time.Now()))
+		l.appendRaw(batchOf(time.Now(), offsetRecord("g", 0, 42)))
 		st, err := readLog(context.Background(), l, testConfig(newFakeClock()).Logger)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if framed && st.offsets["g"][topicPartition{"t", 0}].offset != 42 {
+		if framed && st.offsets["g"][zkpaths.TopicPartition{Topic: "t", Partition: 0}].offset != 42 {
 			t.Fatalf("round %d: the good record after a framed bad batch was lost", i)
 		}
 	}
 }
 
 func FuzzReadLog(f *testing.F) {
-	f.Add(encodeBatch([]record{offsetRecord("g", 0, 1)}, time.Now()))
-	f.Add(plantBatch(0, 2, []byte{1, 2, 3}))
+	f.Add(batchOf(time.Now(), offsetRecord("g", 0, 1)))
+	f.Add(recordtest.Frame(record.CodecNone, 2, []byte{1, 2, 3}))
 	f.Add([]byte{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 49})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		l := &memLog{}

@@ -9,6 +9,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kzoo/kzoo/internal/poll"
 )
 
 func TestPartitionForMatchesKafka(t *testing.T) {
@@ -151,7 +153,7 @@ func TestThreeMembersJoinAndSync(t *testing.T) {
 	for i, client := range []string{"c0", "c1", "c2"} {
 		ids = append(ids, h.memberID("g", client))
 		joins = append(joins, h.joinAsync(clientCtx(client), joinReq("g", ids[i], rangeProtocol("t", client))))
-		eventually(t, func() bool { return h.awaitingJoin("g") == i+1 })
+		h.waitAwaitingJoin("g", i+1)
 	}
 	// group.initial.rebalance.delay.ms: the first join phase waits 3s, and
 	// 3s more since members kept arriving (rebalance timeout 20s).
@@ -198,7 +200,7 @@ func TestThreeMembersJoinAndSync(t *testing.T) {
 			followerSyncs = append(followerSyncs, h.syncAsync(syncReq("g", id, 1, nil)))
 		}
 	}
-	eventually(t, func() bool {
+	poll.Until(t, waitTimeout, "both followers to await their assignments", func() bool {
 		n := 0
 		h.withGroup("g", func(g *group) {
 			for _, m := range g.members {
@@ -230,7 +232,7 @@ func TestThreeMembersJoinAndSync(t *testing.T) {
 	// The group went to the log with the assignments before the answers.
 	recs := h.log.records(t)
 	last := recs[len(recs)-1]
-	v, err := decodeGroupValue(last.value)
+	v, err := decodeGroupValue(last.Value)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -259,7 +261,7 @@ func TestRebalanceOnJoin(t *testing.T) {
 	ids, gen := h.stableGroup("g", 1)
 	newID := h.memberID("g", "late")
 	late := h.joinAsync(clientCtx("late"), joinReq("g", newID, rangeProtocol("t")))
-	eventually(t, func() bool { return h.state("g") == "PreparingRebalance" })
+	h.waitState("g", "PreparingRebalance")
 	if code := h.heartbeat("g", ids[0], gen); code != errRebalanceInProgress {
 		t.Fatalf("heartbeat during the join phase: %s", codeName(code))
 	}
@@ -332,9 +334,9 @@ func TestHeartbeatExpiryRemovesMember(t *testing.T) {
 	if st, g := h.state("g"), h.generation("g"); st != "Empty" || g != gen+2 {
 		t.Fatalf("group is %s in generation %d", st, g)
 	}
-	eventually(t, func() bool {
+	poll.Until(t, waitTimeout, "the empty group's metadata in the log", func() bool {
 		recs := h.log.records(t)
-		v, err := decodeGroupValue(recs[len(recs)-1].value)
+		v, err := decodeGroupValue(recs[len(recs)-1].Value)
 		return err == nil && v.Generation == gen+2 && len(v.Members) == 0 && v.Protocol == nil
 	})
 }
@@ -345,7 +347,7 @@ func TestRebalanceTimeoutRemovesMember(t *testing.T) {
 	// The leader rejoins (to have the assignment redone); the follower
 	// keeps heartbeating but never rejoins.
 	leaderJoin := h.joinAsync(clientCtx("c"), joinReq("g", ids[0], rangeProtocol("t")))
-	eventually(t, func() bool { return h.state("g") == "PreparingRebalance" })
+	h.waitState("g", "PreparingRebalance")
 	for range 3 {
 		h.tick(6 * time.Second)
 		if code := h.heartbeat("g", ids[1], gen); code != errRebalanceInProgress && code != errUnknownMemberID {
@@ -368,7 +370,7 @@ func TestPendingSyncExpiry(t *testing.T) {
 	ids, _ := h.stableGroup("g", 2)
 	// Rebalance; both rejoin but only the leader syncs.
 	a := h.joinAsync(clientCtx("c"), joinReq("g", ids[0], rangeProtocol("t")))
-	eventually(t, func() bool { return h.state("g") == "PreparingRebalance" })
+	h.waitState("g", "PreparingRebalance")
 	b := h.join(joinReq("g", ids[1], rangeProtocol("t")))
 	ra := recv(t, a)
 	if ra.ErrorCode != errNone || b.ErrorCode != errNone {
@@ -401,7 +403,7 @@ func TestMoreMembersThanPartitions(t *testing.T) {
 	// Rebalance with a leader that assigns the only two partitions to two
 	// members and says nothing of the others.
 	joins := []<-chan *kmsg.JoinGroupResponse{h.joinAsync(clientCtx("c"), joinReq("g", ids[0], rangeProtocol("t")))}
-	eventually(t, func() bool { return h.state("g") == "PreparingRebalance" })
+	h.waitState("g", "PreparingRebalance")
 	for _, id := range ids[1:] {
 		joins = append(joins, h.joinAsync(clientCtx("c"), joinReq("g", id, rangeProtocol("t"))))
 	}
@@ -442,7 +444,7 @@ func TestStaticMemberRejoinsWithoutRebalance(t *testing.T) {
 	}
 	bID := h.memberID("g", "b")
 	bJoin := h.joinAsync(clientCtx("b"), joinReq("g", bID, rangeProtocol("t")))
-	eventually(t, func() bool { return h.awaitingJoin("g") == 1 })
+	h.waitAwaitingJoin("g", 1)
 	a2 := h.join(static(a.MemberID, "instance-a", 7))
 	b := recv(t, bJoin)
 	gen := a2.Generation
@@ -550,10 +552,10 @@ func TestJoinCanceledCountsAsNotRejoined(t *testing.T) {
 	ids, gen := h.stableGroup("g", 3)
 	// The leader rejoins, ids[1] rejoins but gives up, ids[2] never does.
 	leader := h.joinAsync(clientCtx("c"), joinReq("g", ids[0], rangeProtocol("t")))
-	eventually(t, func() bool { return h.state("g") == "PreparingRebalance" })
+	h.waitState("g", "PreparingRebalance")
 	ctx, cancel := context.WithCancel(clientCtx("c"))
 	follower := h.joinAsync(ctx, joinReq("g", ids[1], rangeProtocol("t")))
-	eventually(t, func() bool { return h.awaitingJoin("g") == 2 })
+	h.waitAwaitingJoin("g", 2)
 	cancel()
 	if r := recv(t, follower); r.ErrorCode != errRebalanceInProgress {
 		t.Fatalf("canceled join: %s", codeName(r.ErrorCode))
@@ -646,7 +648,7 @@ func TestRunDrivesTimers(t *testing.T) {
 		h.c.Run(ctx)
 	}()
 	h.clock.Advance(11 * time.Second) // past the session timeout
-	eventually(t, func() bool { return h.state("g") == "Empty" })
+	h.waitState("g", "Empty")
 	cancel()
 	recv(t, done)
 }

@@ -8,6 +8,9 @@ import (
 
 	"github.com/sirupsen/logrus"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kzoo/kzoo/broker/record"
+	"github.com/kzoo/kzoo/zkpaths"
 )
 
 // The offset APIs: OffsetCommit, OffsetFetch, OffsetDelete.
@@ -22,7 +25,7 @@ func (c *Coordinator) offsetCommit(req *kmsg.OffsetCommitRequest) *kmsg.OffsetCo
 		for _, p := range t.Partitions {
 			rp := kmsg.NewOffsetCommitResponseTopicPartition()
 			rp.Partition = p.Partition
-			rp.ErrorCode = codes(topicPartition{t.Topic, p.Partition})
+			rp.ErrorCode = codes(zkpaths.TopicPartition{Topic: t.Topic, Partition: p.Partition})
 			rt.Partitions = append(rt.Partitions, rp)
 		}
 		resp.Topics = append(resp.Topics, rt)
@@ -32,8 +35,10 @@ func (c *Coordinator) offsetCommit(req *kmsg.OffsetCommitRequest) *kmsg.OffsetCo
 
 // commit stores the offsets of an OffsetCommit and returns the error code
 // of each partition. It returns once the write is done.
-func (c *Coordinator) commit(req *kmsg.OffsetCommitRequest) func(topicPartition) int16 {
-	all := func(code int16) func(topicPartition) int16 { return func(topicPartition) int16 { return code } }
+func (c *Coordinator) commit(req *kmsg.OffsetCommitRequest) func(zkpaths.TopicPartition) int16 {
+	all := func(code int16) func(zkpaths.TopicPartition) int16 {
+		return func(zkpaths.TopicPartition) int16 { return code }
+	}
 
 	// Version 0 commits from outside any group; v1 adds the generation and
 	// member id, v7 the instance id.
@@ -88,7 +93,7 @@ func (c *Coordinator) commit(req *kmsg.OffsetCommitRequest) func(topicPartition)
 		return all(errOffsetMetadataTooLarge)
 	}
 	writeCode := s.storeOffsets(g, offsets, now)
-	return func(tp topicPartition) int16 {
+	return func(tp zkpaths.TopicPartition) int16 {
 		if tooLarge[tp] {
 			return errOffsetMetadataTooLarge
 		}
@@ -123,17 +128,17 @@ func (g *group) validateCommit(generation int32, memberID string, instanceID *st
 // (or the explicit one of v1), an expire timestamp when v2-v4 set a
 // retention time, the leader epoch from v6 on. Partitions whose metadata is
 // over offset.metadata.max.bytes are left out and reported in tooLarge.
-func (c *Coordinator) commitValues(req *kmsg.OffsetCommitRequest, now time.Time) (offsets map[topicPartition]committedOffset, tooLarge map[topicPartition]bool) {
+func (c *Coordinator) commitValues(req *kmsg.OffsetCommitRequest, now time.Time) (offsets map[zkpaths.TopicPartition]committedOffset, tooLarge map[zkpaths.TopicPartition]bool) {
 	nowMs := now.UnixMilli()
 	expire := int64(-1)
 	if req.Version >= 2 && req.Version <= 4 && req.RetentionTimeMillis != -1 {
 		expire = nowMs + req.RetentionTimeMillis
 	}
-	offsets = make(map[topicPartition]committedOffset)
-	tooLarge = make(map[topicPartition]bool)
+	offsets = make(map[zkpaths.TopicPartition]committedOffset)
+	tooLarge = make(map[zkpaths.TopicPartition]bool)
 	for _, t := range req.Topics {
 		for _, p := range t.Partitions {
-			tp := topicPartition{t.Topic, p.Partition}
+			tp := zkpaths.TopicPartition{Topic: t.Topic, Partition: p.Partition}
 			o := committedOffset{offset: p.Offset, leaderEpoch: -1, commitTimestamp: nowMs, expireTimestamp: expire}
 			if p.Metadata != nil {
 				o.metadata = *p.Metadata
@@ -169,15 +174,15 @@ func javaLength(s string) int {
 // storeOffsets writes offsets of g as one batch and, once the write is
 // done, makes them the group's committed offsets. It unlocks s.mu, waits
 // for the write and returns its error code.
-func (s *shard) storeOffsets(g *group, offsets map[topicPartition]committedOffset, now time.Time) int16 {
+func (s *shard) storeOffsets(g *group, offsets map[zkpaths.TopicPartition]committedOffset, now time.Time) int16 {
 	token := new(pendingCommit)
-	records := make([]record, 0, len(offsets))
+	batch := record.NewBuilder(now.UnixMilli())
 	for tp, o := range offsets {
 		g.pendingCommits[tp] = token
-		records = append(records, record{key: offsetCommitKey(g.id, tp), value: offsetCommitValue(o)})
+		batch.Append(offsetCommitKey(g.id, tp), offsetCommitValue(o))
 	}
 	var code int16
-	done := s.write(g.id, encodeBatch(records, now), func(err error) {
+	done := s.write(g.id, batch.Build(), func(err error) {
 		code = offsetWriteError(err)
 		if err != nil {
 			s.logger.WithError(err).WithFields(logrus.Fields{"group": g.id, "partitions": len(offsets)}).Warn("writing committed offsets failed")
@@ -199,7 +204,7 @@ func (s *shard) storeOffsets(g *group, offsets map[topicPartition]committedOffse
 
 // fetchedPartition is one partition of an OffsetFetch answer.
 type fetchedPartition struct {
-	tp          topicPartition
+	tp          zkpaths.TopicPartition
 	offset      int64
 	leaderEpoch int32
 	metadata    string
@@ -212,12 +217,12 @@ func (c *Coordinator) offsetFetch(req *kmsg.OffsetFetchRequest) *kmsg.OffsetFetc
 	requireStable := req.Version >= 7 && req.RequireStable
 	if req.Version >= 8 {
 		for _, rg := range req.Groups {
-			var requested []topicPartition
+			var requested []zkpaths.TopicPartition
 			if rg.Topics != nil {
-				requested = []topicPartition{}
+				requested = []zkpaths.TopicPartition{}
 				for _, t := range rg.Topics {
 					for _, p := range t.Partitions {
-						requested = append(requested, topicPartition{t.Topic, p})
+						requested = append(requested, zkpaths.TopicPartition{Topic: t.Topic, Partition: p})
 					}
 				}
 			}
@@ -226,10 +231,10 @@ func (c *Coordinator) offsetFetch(req *kmsg.OffsetFetchRequest) *kmsg.OffsetFetc
 			g.Group, g.ErrorCode = rg.Group, code
 			for _, t := range byTopic(parts) {
 				rt := kmsg.NewOffsetFetchResponseGroupTopic()
-				rt.Topic = t[0].tp.topic
+				rt.Topic = t[0].tp.Topic
 				for _, p := range t {
 					rp := kmsg.NewOffsetFetchResponseGroupTopicPartition()
-					rp.Partition, rp.Offset, rp.LeaderEpoch, rp.Metadata, rp.ErrorCode = p.tp.partition, p.offset, p.leaderEpoch, new(p.metadata), p.code
+					rp.Partition, rp.Offset, rp.LeaderEpoch, rp.Metadata, rp.ErrorCode = p.tp.Partition, p.offset, p.leaderEpoch, new(p.metadata), p.code
 					rt.Partitions = append(rt.Partitions, rp)
 				}
 				g.Topics = append(g.Topics, rt)
@@ -239,12 +244,12 @@ func (c *Coordinator) offsetFetch(req *kmsg.OffsetFetchRequest) *kmsg.OffsetFetc
 		return resp
 	}
 
-	var requested []topicPartition
+	var requested []zkpaths.TopicPartition
 	if req.Topics != nil || req.Version < 2 {
-		requested = []topicPartition{}
+		requested = []zkpaths.TopicPartition{}
 		for _, t := range req.Topics {
 			for _, p := range t.Partitions {
-				requested = append(requested, topicPartition{t.Topic, p})
+				requested = append(requested, zkpaths.TopicPartition{Topic: t.Topic, Partition: p})
 			}
 		}
 	}
@@ -262,10 +267,10 @@ func (c *Coordinator) offsetFetch(req *kmsg.OffsetFetchRequest) *kmsg.OffsetFetc
 	}
 	for _, t := range byTopic(parts) {
 		rt := kmsg.NewOffsetFetchResponseTopic()
-		rt.Topic = t[0].tp.topic
+		rt.Topic = t[0].tp.Topic
 		for _, p := range t {
 			rp := kmsg.NewOffsetFetchResponseTopicPartition()
-			rp.Partition, rp.Offset, rp.LeaderEpoch, rp.Metadata, rp.ErrorCode = p.tp.partition, p.offset, p.leaderEpoch, new(p.metadata), p.code
+			rp.Partition, rp.Offset, rp.LeaderEpoch, rp.Metadata, rp.ErrorCode = p.tp.Partition, p.offset, p.leaderEpoch, new(p.metadata), p.code
 			rt.Partitions = append(rt.Partitions, rp)
 		}
 		resp.Topics = append(resp.Topics, rt)
@@ -277,7 +282,7 @@ func (c *Coordinator) offsetFetch(req *kmsg.OffsetFetchRequest) *kmsg.OffsetFetc
 // every partition it has one for when requested is nil. A partition without
 // one gets offset -1 and empty metadata; with requireStable, a partition
 // with a commit in flight gets UNSTABLE_OFFSET_COMMIT.
-func (c *Coordinator) fetchOffsets(groupID string, requested []topicPartition, requireStable bool) (int16, []fetchedPartition) {
+func (c *Coordinator) fetchOffsets(groupID string, requested []zkpaths.TopicPartition, requireStable bool) (int16, []fetchedPartition) {
 	s, code := c.acquire(groupID)
 	if code != errNone {
 		return code, nil
@@ -319,10 +324,10 @@ func byTopic(parts []fetchedPartition) [][]fetchedPartition {
 	var out [][]fetchedPartition
 	index := make(map[string]int)
 	for _, p := range parts {
-		i, ok := index[p.tp.topic]
+		i, ok := index[p.tp.Topic]
 		if !ok {
 			i = len(out)
-			index[p.tp.topic] = i
+			index[p.tp.Topic] = i
 			out = append(out, nil)
 		}
 		out[i] = append(out[i], p)
@@ -330,20 +335,20 @@ func byTopic(parts []fetchedPartition) [][]fetchedPartition {
 	return out
 }
 
-func compareTopicPartitions(a, b topicPartition) int {
-	if c := strings.Compare(a.topic, b.topic); c != 0 {
+func compareTopicPartitions(a, b zkpaths.TopicPartition) int {
+	if c := strings.Compare(a.Topic, b.Topic); c != 0 {
 		return c
 	}
-	return int(a.partition) - int(b.partition)
+	return int(a.Partition) - int(b.Partition)
 }
 
 func (c *Coordinator) offsetDelete(req *kmsg.OffsetDeleteRequest) *kmsg.OffsetDeleteResponse {
 	resp := kmsg.NewPtrOffsetDeleteResponse()
 	resp.Version = req.Version
-	var requested []topicPartition
+	var requested []zkpaths.TopicPartition
 	for _, t := range req.Topics {
 		for _, p := range t.Partitions {
-			requested = append(requested, topicPartition{t.Topic, p.Partition})
+			requested = append(requested, zkpaths.TopicPartition{Topic: t.Topic, Partition: p.Partition})
 		}
 	}
 	code, errs := c.deleteOffsets(req.Group, requested)
@@ -355,7 +360,7 @@ func (c *Coordinator) offsetDelete(req *kmsg.OffsetDeleteRequest) *kmsg.OffsetDe
 		rt.Topic = t.Topic
 		for _, p := range t.Partitions {
 			rp := kmsg.NewOffsetDeleteResponseTopicPartition()
-			rp.Partition, rp.ErrorCode = p.Partition, errs[topicPartition{t.Topic, p.Partition}]
+			rp.Partition, rp.ErrorCode = p.Partition, errs[zkpaths.TopicPartition{Topic: t.Topic, Partition: p.Partition}]
 			rt.Partitions = append(rt.Partitions, rp)
 		}
 		resp.Topics = append(resp.Topics, rt)
@@ -368,7 +373,7 @@ func (c *Coordinator) offsetDelete(req *kmsg.OffsetDeleteRequest) *kmsg.OffsetDe
 // in use only those of topics no member subscribes to (the others get
 // GROUP_SUBSCRIBED_TO_TOPIC); none in another group in use
 // (NON_EMPTY_GROUP). It returns once the tombstones are written.
-func (c *Coordinator) deleteOffsets(groupID string, partitions []topicPartition) (int16, map[topicPartition]int16) {
+func (c *Coordinator) deleteOffsets(groupID string, partitions []zkpaths.TopicPartition) (int16, map[zkpaths.TopicPartition]int16) {
 	if groupID == "" {
 		return errInvalidGroupID, nil
 	}
@@ -381,14 +386,14 @@ func (c *Coordinator) deleteOffsets(groupID string, partitions []topicPartition)
 		s.mu.Unlock()
 		return errGroupIDNotFound, nil
 	}
-	errs := make(map[topicPartition]int16)
-	var eligible []topicPartition
+	errs := make(map[zkpaths.TopicPartition]int16)
+	var eligible []zkpaths.TopicPartition
 	switch {
 	case g.is(stateEmpty):
 		eligible = partitions
 	case g.isConsumerGroup():
 		for _, tp := range partitions {
-			if g.isSubscribedTo(tp.topic) {
+			if g.isSubscribedTo(tp.Topic) {
 				errs[tp] = errGroupSubscribedToTopic
 			} else {
 				eligible = append(eligible, tp)

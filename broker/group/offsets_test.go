@@ -8,6 +8,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kzoo/kzoo/internal/poll"
+	"github.com/kzoo/kzoo/zkpaths"
 )
 
 func TestOffsetCommitChecksGeneration(t *testing.T) {
@@ -40,7 +43,7 @@ func TestOffsetCommitChecksGeneration(t *testing.T) {
 
 	// During the sync phase commits get REBALANCE_IN_PROGRESS.
 	a := h.joinAsync(clientCtx("c"), joinReq("g", ids[0], rangeProtocol("t")))
-	eventually(t, func() bool { return h.state("g") == "PreparingRebalance" })
+	h.waitState("g", "PreparingRebalance")
 	b := h.join(joinReq("g", ids[1], rangeProtocol("t")))
 	recv(t, a)
 	if got := h.commit(commitReq("g", ids[1], b.Generation, offsets)); got["t/0"] != errRebalanceInProgress {
@@ -78,7 +81,7 @@ func TestOverlappingCommitsKeepTheLatest(t *testing.T) {
 	h.log.mu.Unlock()
 	results := make(chan map[string]int16, 2)
 	go func() { results <- h.commit(commitReq("g", "", -1, map[string]map[int32]int64{"a": {0: 5}})) }()
-	eventually(t, func() bool {
+	poll.Until(t, waitTimeout, "the first commit's write to wait at the gate", func() bool {
 		h.log.mu.Lock()
 		defer h.log.mu.Unlock()
 		return h.log.appendsWaiting == 1
@@ -95,7 +98,7 @@ func TestOverlappingCommitsKeepTheLatest(t *testing.T) {
 	}
 	first := writeTail()
 	go func() { results <- h.commit(commitReq("g", "", -1, map[string]map[int32]int64{"a": {0: 7}})) }()
-	eventually(t, func() bool { return writeTail() != first })
+	poll.Until(t, waitTimeout, "the second commit to queue its write", func() bool { return writeTail() != first })
 	h.log.mu.Lock()
 	h.log.appendGate = nil
 	h.log.mu.Unlock()
@@ -179,7 +182,7 @@ func TestSimpleCommitAndFetch(t *testing.T) {
 		t.Fatalf("v2 commit: %v", codes(got))
 	}
 	h.withGroup("old", func(g *group) {
-		o0, o1 := g.offsets[topicPartition{"t", 0}], g.offsets[topicPartition{"t", 1}]
+		o0, o1 := g.offsets[zkpaths.TopicPartition{Topic: "t", Partition: 0}], g.offsets[zkpaths.TopicPartition{Topic: "t", Partition: 1}]
 		now := h.clock.Now().UnixMilli()
 		if o0.commitTimestamp != 12345 || o0.expireTimestamp != -1 || o1.commitTimestamp != now || o1.expireTimestamp != now+60_000 {
 			t.Fatalf("stored %+v %+v", o0, o1)
@@ -187,7 +190,7 @@ func TestSimpleCommitAndFetch(t *testing.T) {
 	})
 	// The retention time shows in the record (OffsetCommitValue v1).
 	recs := h.log.records(t)
-	if v, err := decodeOffsetValue(recs[len(recs)-1].value); err != nil || v.expireTimestamp != h.clock.Now().UnixMilli()+60_000 {
+	if v, err := decodeOffsetValue(recs[len(recs)-1].Value); err != nil || v.expireTimestamp != h.clock.Now().UnixMilli()+60_000 {
 		t.Fatalf("stored value %+v, %v", v, err)
 	}
 }
@@ -202,7 +205,7 @@ func TestOffsetFetchRequireStable(t *testing.T) {
 	s.mu.Unlock()
 	done := make(chan map[string]int16, 1)
 	go func() { done <- h.commit(commitReq("g", "", -1, map[string]map[int32]int64{"t": {0: 1}})) }()
-	eventually(t, func() bool {
+	poll.Until(t, waitTimeout, "the commit to be pending", func() bool {
 		pending := false
 		h.withGroup("g", func(g *group) { pending = g != nil && len(g.pendingCommits) == 1 })
 		return pending
@@ -269,7 +272,7 @@ func TestOffsetDelete(t *testing.T) {
 	// The tombstone is in the log.
 	recs := h.log.records(t)
 	last := recs[len(recs)-1]
-	if k, err := decodeKey(last.key); err != nil || !k.isOffset || k.groupID != "simple" || last.value != nil {
+	if k, err := decodeKey(last.Key); err != nil || !k.isOffset || k.groupID != "simple" || last.Value != nil {
 		t.Fatalf("last record: %+v %v", k, err)
 	}
 	// A group of another protocol type in use refuses.
@@ -340,16 +343,16 @@ func TestOffsetExpiry(t *testing.T) {
 	})
 	// Its offsets and then the group itself were tombstoned (writes of
 	// other groups may come in between).
-	eventually(t, func() bool {
+	poll.Until(t, waitTimeout, "the tombstones of the group and its offsets", func() bool {
 		var gRecords []recordKey
 		var values [][]byte
 		for _, r := range h.log.records(t) {
-			if k, err := decodeKey(r.key); err == nil && k.groupID == "g" {
-				gRecords, values = append(gRecords, k), append(values, r.value)
+			if k, err := decodeKey(r.Key); err == nil && k.groupID == "g" {
+				gRecords, values = append(gRecords, k), append(values, r.Value)
 			}
 		}
 		n := len(gRecords)
-		return n >= 2 && gRecords[n-2].isOffset && gRecords[n-2].tp.topic == "sub" && values[n-2] == nil &&
+		return n >= 2 && gRecords[n-2].isOffset && gRecords[n-2].tp.Topic == "sub" && values[n-2] == nil &&
 			!gRecords[n-1].isOffset && values[n-1] == nil
 	})
 }
@@ -392,11 +395,11 @@ func TestAppendErrorsMapToKafkaCodes(t *testing.T) {
 	// A failed group write in SyncGroup: the members get the error and the
 	// group rebalances.
 	a := h.joinAsync(clientCtx("c"), joinReq("g", ids[0], rangeProtocol("t")))
-	eventually(t, func() bool { return h.state("g") == "PreparingRebalance" })
+	h.waitState("g", "PreparingRebalance")
 	b := h.join(joinReq("g", ids[1], rangeProtocol("t")))
 	recv(t, a)
 	follower := h.syncAsync(syncReq("g", ids[1], b.Generation, nil))
-	eventually(t, func() bool {
+	poll.Until(t, waitTimeout, "the follower to await its assignment", func() bool {
 		n := 0
 		h.withGroup("g", func(g *group) {
 			if m := g.members[ids[1]]; m != nil && m.isAwaitingSync() {
@@ -439,7 +442,7 @@ func TestForgetTopicsRemovesTheirOffsets(t *testing.T) {
 	})
 	// The removal is in the log: a reload sees the same.
 	// Three tombstones: gone/0 and gone/1 of both, gone/0 of only-gone.
-	eventually(t, func() bool { return len(h.log.records(t)) == before+3 })
+	poll.Until(t, waitTimeout, "three tombstones in the log", func() bool { return len(h.log.records(t)) == before+3 })
 	h.start()
 	if code, got := h.fetch("both", nil); code != errNone || len(got) != 1 || got["kept/0"] != 5 {
 		t.Fatalf("offsets of group both after a reload: %s %v", codeName(code), got)

@@ -6,6 +6,9 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
+
+	"github.com/kzoo/kzoo/broker/record"
+	"github.com/kzoo/kzoo/zkpaths"
 )
 
 // shard is one __consumer_offsets partition the coordinator holds: its log
@@ -111,9 +114,10 @@ func (s *shard) write(groupID string, batch []byte, onDone func(err error)) <-ch
 // Kafka's GroupMetadataManager.storeGroup; onDone gets the error code the
 // members would get (NONE on success) with s.mu held.
 func (s *shard) storeGroup(g *group, assignment map[string][]byte, onDone func(code int16)) {
-	batch := encodeBatch([]record{{key: groupMetadataKey(g.id), value: groupMetadataValue(g, assignment)}}, s.c.now())
+	batch := record.NewBuilder(s.c.now().UnixMilli())
+	batch.Append(groupMetadataKey(g.id), groupMetadataValue(g, assignment))
 	generation := g.generation
-	s.write(g.id, batch, func(err error) {
+	s.write(g.id, batch.Build(), func(err error) {
 		if err != nil {
 			s.logger.WithFields(logrus.Fields{"group": g.id, "generation": generation}).WithError(err).
 				Warn("writing group metadata failed")
@@ -126,20 +130,20 @@ func (s *shard) storeGroup(g *group, assignment map[string][]byte, onDone func(c
 // metadata, in one batch; done is closed once the write is over. Like
 // Kafka, a failed tombstone write is only logged: the offsets are gone from
 // the coordinator either way, and expiry retries on a later leader.
-func (s *shard) writeTombstones(g *group, offsets []topicPartition, deleteGroup bool) <-chan struct{} {
-	records := make([]record, 0, len(offsets)+1)
-	for _, tp := range offsets {
-		records = append(records, record{key: offsetCommitKey(g.id, tp)})
-	}
-	if deleteGroup {
-		records = append(records, record{key: groupMetadataKey(g.id)})
-	}
-	if len(records) == 0 {
+func (s *shard) writeTombstones(g *group, offsets []zkpaths.TopicPartition, deleteGroup bool) <-chan struct{} {
+	if len(offsets) == 0 && !deleteGroup {
 		done := make(chan struct{})
 		close(done)
 		return done
 	}
-	return s.write(g.id, encodeBatch(records, s.c.now()), func(err error) {
+	batch := record.NewBuilder(s.c.now().UnixMilli())
+	for _, tp := range offsets {
+		batch.Append(offsetCommitKey(g.id, tp), nil)
+	}
+	if deleteGroup {
+		batch.Append(groupMetadataKey(g.id), nil)
+	}
+	return s.write(g.id, batch.Build(), func(err error) {
 		if err != nil {
 			s.logger.WithField("group", g.id).WithError(err).Warn("writing tombstones failed")
 		}
@@ -184,14 +188,14 @@ func (s *shard) forgetTopics(deleted map[string]bool, now time.Time) {
 		return
 	}
 	for _, g := range s.groups {
-		var gone []topicPartition
+		var gone []zkpaths.TopicPartition
 		for tp := range g.offsets {
-			if deleted[tp.topic] {
+			if deleted[tp.Topic] {
 				gone = append(gone, tp)
 			}
 		}
 		for tp := range g.pendingCommits {
-			if deleted[tp.topic] {
+			if deleted[tp.Topic] {
 				gone = append(gone, tp)
 			}
 		}

@@ -10,18 +10,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kzoo/kzoo/broker/group"
+	"github.com/kzoo/kzoo/zkpaths"
 )
 
 // DefaultLagTimeout bounds the time one scrape may spend reading the end
 // offsets of the partitions that groups committed offsets for. Partitions
 // whose leader has not answered by then are left out of that scrape.
 const DefaultLagTimeout = 2 * time.Second
-
-// TopicPartition names one partition.
-type TopicPartition struct {
-	Topic     string
-	Partition int32
-}
 
 // CommittedOffsetSource gives the committed offsets of the groups this
 // broker coordinates. *group.Coordinator implements it.
@@ -34,13 +29,13 @@ type CommittedOffsetSource interface {
 type EndOffsetReader interface {
 	// EndOffsets returns the end offsets of those of partitions it could
 	// read before ctx is done; it leaves the others out.
-	EndOffsets(ctx context.Context, partitions []TopicPartition) map[TopicPartition]int64
+	EndOffsets(ctx context.Context, partitions []zkpaths.TopicPartition) map[zkpaths.TopicPartition]int64
 }
 
 // LagSample is one group's lag on one partition.
 type LagSample struct {
 	Group string
-	TopicPartition
+	zkpaths.TopicPartition
 	// Committed is the group's committed offset and End the partition's
 	// end offset when the lag was computed.
 	Committed, End int64
@@ -54,10 +49,10 @@ type LagSample struct {
 // an end offset in ends, ordered by group, topic and partition. Offsets of
 // partitions missing from ends are skipped, and so are negative (unset) and
 // repeated committed offsets (see uniqueCommitted).
-func computeLag(committed []group.CommittedOffset, ends map[TopicPartition]int64) []LagSample {
+func computeLag(committed []group.CommittedOffset, ends map[zkpaths.TopicPartition]int64) []LagSample {
 	var samples []LagSample
 	for _, c := range uniqueCommitted(committed) {
-		tp := TopicPartition{c.Topic, c.Partition}
+		tp := zkpaths.TopicPartition{Topic: c.Topic, Partition: c.Partition}
 		end, ok := ends[tp]
 		if !ok {
 			continue
@@ -93,12 +88,12 @@ func compareGroupPartition(a, b group.CommittedOffset) int {
 }
 
 // partitionsOf returns the distinct partitions of committed, in order.
-func partitionsOf(committed []group.CommittedOffset) []TopicPartition {
-	tps := make([]TopicPartition, 0, len(committed))
+func partitionsOf(committed []group.CommittedOffset) []zkpaths.TopicPartition {
+	tps := make([]zkpaths.TopicPartition, 0, len(committed))
 	for _, c := range committed {
-		tps = append(tps, TopicPartition{c.Topic, c.Partition})
+		tps = append(tps, zkpaths.TopicPartition{Topic: c.Topic, Partition: c.Partition})
 	}
-	slices.SortFunc(tps, func(a, b TopicPartition) int {
+	slices.SortFunc(tps, func(a, b zkpaths.TopicPartition) int {
 		return cmp.Or(cmp.Compare(a.Topic, b.Topic), cmp.Compare(a.Partition, b.Partition))
 	})
 	return slices.Compact(tps)
@@ -155,7 +150,7 @@ func (c *GroupCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- groupSample(committedDesc, o.Offset, o.Group, o.Topic, o.Partition)
 	}
 	partitions := partitionsOf(committed)
-	var ends map[TopicPartition]int64
+	var ends map[zkpaths.TopicPartition]int64
 	if len(partitions) > 0 {
 		// A Collect has no context of its own; the timeout also bounds
 		// how long a stopping endpoint waits for this scrape.

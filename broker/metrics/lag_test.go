@@ -11,7 +11,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/kzoo/kzoo/broker/group"
+	"github.com/kzoo/kzoo/zkpaths"
 )
+
+func tp(topic string, partition int32) zkpaths.TopicPartition {
+	return zkpaths.TopicPartition{Topic: topic, Partition: partition}
+}
 
 func TestComputeLag(t *testing.T) {
 	committed := []group.CommittedOffset{
@@ -23,16 +28,16 @@ func TestComputeLag(t *testing.T) {
 		{Group: "g3", Topic: "t", Partition: 0, Offset: -1}, // no position: skipped
 		{Group: "g2", Topic: "t", Partition: 0, Offset: 6},  // repeated: the first wins
 	}
-	ends := map[TopicPartition]int64{
-		{"t", 0}: 12,
-		{"t", 1}: 7,
-		{"t", 2}: 40,
+	ends := map[zkpaths.TopicPartition]int64{
+		tp("t", 0): 12,
+		tp("t", 1): 7,
+		tp("t", 2): 40,
 	}
 	want := []LagSample{
-		{Group: "g1", TopicPartition: TopicPartition{"t", 0}, Committed: 10, End: 12, Lag: 2},
-		{Group: "g1", TopicPartition: TopicPartition{"t", 1}, Committed: 7, End: 7, Lag: 0},
-		{Group: "g1", TopicPartition: TopicPartition{"t", 2}, Committed: 50, End: 40, Lag: 0},
-		{Group: "g2", TopicPartition: TopicPartition{"t", 0}, Committed: 5, End: 12, Lag: 7},
+		{Group: "g1", TopicPartition: tp("t", 0), Committed: 10, End: 12, Lag: 2},
+		{Group: "g1", TopicPartition: tp("t", 1), Committed: 7, End: 7, Lag: 0},
+		{Group: "g1", TopicPartition: tp("t", 2), Committed: 50, End: 40, Lag: 0},
+		{Group: "g2", TopicPartition: tp("t", 0), Committed: 5, End: 12, Lag: 7},
 	}
 	if got := computeLag(committed, ends); !slices.Equal(got, want) {
 		t.Errorf("computeLag() =\n%+v\nwant\n%+v", got, want)
@@ -44,7 +49,7 @@ func TestComputeLagWithoutEndOffsets(t *testing.T) {
 	if got := computeLag(committed, nil); len(got) != 0 {
 		t.Errorf("computeLag() without end offsets = %+v, want none", got)
 	}
-	if got := computeLag(nil, map[TopicPartition]int64{{"t", 0}: 4}); len(got) != 0 {
+	if got := computeLag(nil, map[zkpaths.TopicPartition]int64{tp("t", 0): 4}); len(got) != 0 {
 		t.Errorf("computeLag() without committed offsets = %+v, want none", got)
 	}
 }
@@ -56,7 +61,7 @@ func TestPartitionsOf(t *testing.T) {
 		{Group: "a", Topic: "t", Partition: 1},
 		{Group: "a", Topic: "t", Partition: 0},
 	}
-	want := []TopicPartition{{"t", 0}, {"t", 1}, {"u", 0}}
+	want := []zkpaths.TopicPartition{tp("t", 0), tp("t", 1), tp("u", 0)}
 	if got := partitionsOf(committed); !slices.Equal(got, want) {
 		t.Errorf("partitionsOf() = %v, want %v", got, want)
 	}
@@ -68,13 +73,13 @@ func (s staticCommitted) CommittedOffsets() []group.CommittedOffset { return s }
 
 // fakeEnds answers from a map and records what it was asked.
 type fakeEnds struct {
-	ends  map[TopicPartition]int64
-	asked [][]TopicPartition
+	ends  map[zkpaths.TopicPartition]int64
+	asked [][]zkpaths.TopicPartition
 }
 
-func (f *fakeEnds) EndOffsets(ctx context.Context, partitions []TopicPartition) map[TopicPartition]int64 {
+func (f *fakeEnds) EndOffsets(ctx context.Context, partitions []zkpaths.TopicPartition) map[zkpaths.TopicPartition]int64 {
 	f.asked = append(f.asked, slices.Clone(partitions))
-	out := make(map[TopicPartition]int64)
+	out := make(map[zkpaths.TopicPartition]int64)
 	for _, tp := range partitions {
 		if end, ok := f.ends[tp]; ok {
 			out[tp] = end
@@ -89,7 +94,7 @@ func TestGroupCollector(t *testing.T) {
 		{Group: "orders", Topic: "t", Partition: 1, Offset: 4},
 		{Group: "audit", Topic: "t", Partition: 0, Offset: 12},
 	}
-	ends := &fakeEnds{ends: map[TopicPartition]int64{{"t", 0}: 12}} // t-1 unreadable
+	ends := &fakeEnds{ends: map[zkpaths.TopicPartition]int64{tp("t", 0): 12}} // t-1 unreadable
 	c := NewGroupCollector(committed, ends, time.Minute)
 
 	want := `
@@ -110,7 +115,7 @@ kzoo_consumer_group_lag{group="orders",partition="0",topic="t"} 2
 		t.Error(err)
 	}
 	// Each partition is asked for once, however many groups committed on it.
-	if want := [][]TopicPartition{{{"t", 0}, {"t", 1}}}; !slices.EqualFunc(ends.asked, want, slices.Equal) {
+	if want := [][]zkpaths.TopicPartition{{tp("t", 0), tp("t", 1)}}; !slices.EqualFunc(ends.asked, want, slices.Equal) {
 		t.Errorf("end offsets asked for %v, want %v", ends.asked, want)
 	}
 
@@ -138,14 +143,14 @@ func TestGroupCollectorWithoutGroups(t *testing.T) {
 // slowEnds answers one partition at once and the others never: it returns
 // once the scrape's deadline passes.
 type slowEnds struct {
-	fast        TopicPartition
+	fast        zkpaths.TopicPartition
 	hadDeadline bool
 }
 
-func (s *slowEnds) EndOffsets(ctx context.Context, partitions []TopicPartition) map[TopicPartition]int64 {
+func (s *slowEnds) EndOffsets(ctx context.Context, partitions []zkpaths.TopicPartition) map[zkpaths.TopicPartition]int64 {
 	_, s.hadDeadline = ctx.Deadline()
 	<-ctx.Done()
-	return map[TopicPartition]int64{s.fast: 100}
+	return map[zkpaths.TopicPartition]int64{s.fast: 100}
 }
 
 func TestGroupCollectorBoundsTheScrape(t *testing.T) {
@@ -153,7 +158,7 @@ func TestGroupCollectorBoundsTheScrape(t *testing.T) {
 		{Group: "g", Topic: "t", Partition: 0, Offset: 90},
 		{Group: "g", Topic: "t", Partition: 1, Offset: 5},
 	}
-	ends := &slowEnds{fast: TopicPartition{"t", 0}}
+	ends := &slowEnds{fast: tp("t", 0)}
 	c := NewGroupCollector(committed, ends, 10*time.Millisecond)
 	if err := testutil.CollectAndCompare(c, strings.NewReader(`
 # HELP kzoo_consumer_group_lag Messages a consumer group has yet to consume on a partition: the partition's high watermark minus the group's committed offset. Reported by the group's coordinator.
@@ -173,7 +178,7 @@ func TestGroupCollectorRejectsInvalidLabelsWithoutPanicking(t *testing.T) {
 		{Group: "bad\xff", Topic: "t", Partition: 0, Offset: 1},
 	}
 	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(NewGroupCollector(committed, &fakeEnds{ends: map[TopicPartition]int64{{"t", 0}: 3}}, time.Minute))
+	reg.MustRegister(NewGroupCollector(committed, &fakeEnds{ends: map[zkpaths.TopicPartition]int64{tp("t", 0): 3}}, time.Minute))
 	families, err := reg.Gather()
 	if err == nil {
 		t.Error("Gather() reported no error for a group id that is not UTF-8")

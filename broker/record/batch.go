@@ -1,11 +1,19 @@
-// Package record is the broker's one codec of magic-v2 record batches: the batch header,
-// its CRC-32C, the stamping of offsets and leader epochs, and the streaming iteration of a
-// batch's records through their decompression with bounded memory. The log (appends and the
-// cleaner) and the group coordinator all read batches through it, so that a batch is judged
-// well formed, or not, by one set of rules.
+// Package record owns the record batch: it is the broker's one codec of magic-v2 batches,
+// and knows nothing of partitions, logs or groups. It has the batch header ([Header],
+// [ParseHeader]), its CRC-32C, the stamping of offsets and leader epochs, the splitting of
+// a buffer into batches (strictly for an append, [Split]; forgivingly for a reader of a
+// log, [Batches]), the streaming iteration of a batch's records through their
+// decompression with bounded memory ([Reader], with the one size limit
+// [DecompressedLimit]), and the [Builder] of the batches the broker writes itself.
+//
+// Its users: broker/storage validates appends and lets its cleaner rewrite batches with
+// it; broker/group reads __consumer_offsets with it and builds its writes with it;
+// the broker checks produce timestamps with it. So a batch is judged well formed, or not,
+// by one set of rules wherever it comes from.
 //
 // Batches are kept as the producer sent them; nothing here re-encodes a batch except
-// [Finish] and [StripCompression], which the cleaner uses on the copies it writes.
+// [Finish] and [StripCompression], which the cleaner uses on the copies it writes. Tests
+// build batches of every shape, hostile ones included, with package recordtest.
 package record
 
 import (
@@ -104,13 +112,13 @@ func ParseHeader(b []byte) Header {
 	}
 }
 
-// size is the number of bytes the whole batch occupies.
+// Size is the number of bytes the whole batch occupies.
 func (h Header) Size() int64 { return LogOverhead + int64(h.Length) }
 
-// lastOffset is the offset of the batch's last record.
+// LastOffset is the offset of the batch's last record.
 func (h Header) LastOffset() int64 { return h.BaseOffset + int64(h.LastOffsetDelta) }
 
-// nextOffset is the offset that follows the batch.
+// NextOffset is the offset that follows the batch.
 func (h Header) NextOffset() int64 { return h.LastOffset() + 1 }
 
 func (h Header) Codec() int              { return int(h.Attributes & CodecMask) }
@@ -118,10 +126,10 @@ func (h Header) UsesLogAppendTime() bool { return h.Attributes&LogAppendTimeBit 
 func (h Header) IsTransactional() bool   { return h.Attributes&TransactionalBit != 0 }
 func (h Header) IsControl() bool         { return h.Attributes&ControlBit != 0 }
 
-// hasProducerID reports whether the batch comes from an idempotent or transactional producer.
+// HasProducerID reports whether the batch comes from an idempotent or transactional producer.
 func (h Header) HasProducerID() bool { return h.ProducerID >= 0 }
 
-// lastSequence is the sequence number of the batch's last record. Sequences wrap from
+// LastSequence is the sequence number of the batch's last record. Sequences wrap from
 // math.MaxInt32 to 0, as producers number them.
 func (h Header) LastSequence() int32 {
 	return IncrementSequence(h.BaseSequence, h.LastOffsetDelta)
@@ -135,7 +143,7 @@ func IncrementSequence(seq, n int32) int32 {
 	return seq + n
 }
 
-// checkStructure validates what can be checked from the header alone, given how many bytes
+// CheckStructure validates what can be checked from the header alone, given how many bytes
 // of the batch are available from its start.
 func (h Header) CheckStructure(available int64) error {
 	if h.Length < MinBatchLength {
@@ -161,7 +169,7 @@ func ComputeCRC(batch []byte) uint32 {
 	return crc32.Checksum(batch[attributesField:], castagnoli)
 }
 
-// checkCRC validates the checksum of a whole batch whose header is h.
+// CheckCRC validates the checksum of a whole batch whose header is h.
 func (h Header) CheckCRC(batch []byte) error {
 	if got := ComputeCRC(batch); got != h.CRC {
 		return fmt.Errorf("batch at offset %d: crc %#08x, header says %#08x: %w", h.BaseOffset, got, h.CRC, kerr.CorruptMessage)
@@ -169,7 +177,7 @@ func (h Header) CheckCRC(batch []byte) error {
 	return nil
 }
 
-// checkFromClient applies the rules a batch sent by a producer must satisfy beyond being
+// CheckFromClient applies the rules a batch sent by a producer must satisfy beyond being
 // well formed: the broker assigns offsets from the record count, so the two must agree.
 func (h Header) CheckFromClient() error {
 	switch {

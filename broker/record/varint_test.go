@@ -52,3 +52,17 @@ func TestVarintAtAgreesWithBinaryVarint(t *testing.T) {
 		t.Fatal("field past the end accepted")
 	}
 }
+
+// TestVarintSizeAgreesWithBinaryVarint checks the size the Builder reserves for each
+// varint it writes against what encoding/binary writes.
+func TestVarintSizeAgreesWithBinaryVarint(t *testing.T) {
+	values := []int64{0, 1, -1, 63, -64, 64, -65, 8191, -8192, 8192, math.MaxInt32, math.MinInt32, math.MaxInt64, math.MinInt64}
+	for shift := range 64 {
+		values = append(values, 1<<shift, 1<<shift-1, -(1 << shift), -(1<<shift)-1)
+	}
+	for _, v := range values {
+		if got, want := varintSize(v), len(binary.AppendVarint(nil, v)); got != want {
+			t.Fatalf("varintSize(%d) = %d, want %d", v, got, want)
+		}
+	}
+}

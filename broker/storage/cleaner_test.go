@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/kzoo/kzoo/broker/record"
+	"github.com/kzoo/kzoo/internal/poll"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -820,7 +821,7 @@ func TestReadsConcurrentWithCleaning(t *testing.T) {
 		}
 		cleaned += res.recordsRemoved
 	}
-	waitFor(t, "concurrent reads", func() bool { return reads.Load() >= 200 || len(errs) > 0 })
+	poll.Until(t, waitTimeout, "concurrent reads", func() bool { return reads.Load() >= 200 || len(errs) > 0 })
 	cancel()
 	wg.Wait()
 	close(errs)
@@ -888,11 +889,11 @@ func TestManagerCleansCompactedLogs(t *testing.T) {
 		offsets, err := parseOffsetCheckpoint(data)
 		return err == nil && offsets[tp] == active
 	}
-	waitFor(t, "the cleaner to clean the log and checkpoint it", checkpointed)
+	poll.Until(t, waitTimeout, "the cleaner to clean the log and checkpoint it", checkpointed)
 	cancel()
 	select {
 	case <-done:
-	case <-time.After(10 * time.Second):
+	case <-time.After(waitTimeout):
 		t.Fatal("Run did not return after its context was cancelled")
 	}
 	// Below the active segment only the latest record of each key is left; the active

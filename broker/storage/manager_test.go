@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kzoo/kzoo/internal/poll"
 )
 
 func newManagerT(t *testing.T, cfg ManagerConfig) *Manager {
@@ -288,28 +290,21 @@ func TestManagerRun(t *testing.T) {
 		offsets, err := parseOffsetCheckpoint(data)
 		return err == nil && offsets[tp] == l.LogEndOffset()
 	}
-	waitFor(t, "retention, flush and checkpoint by Run", func() bool {
+	poll.Until(t, waitTimeout, "retention, flush and checkpoint by Run", func() bool {
 		return l.LogStartOffset() > 0 && l.RecoveryPoint() == l.LogEndOffset() && checkpointed()
 	})
 	cancel()
 	select {
 	case <-done:
-	case <-time.After(10 * time.Second):
+	case <-time.After(waitTimeout):
 		t.Fatal("Run did not return after its context was cancelled")
 	}
 }
 
-// waitFor polls cond until it holds or a deadline passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
+// waitTimeout bounds each wait of these tests for a background goroutine of
+// the log or the manager, which takes milliseconds: the slack is for a
+// loaded machine.
+const waitTimeout = 10 * time.Second
 
 func TestParsePartitionDir(t *testing.T) {
 	tests := []struct {

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/kzoo/kzoo/internal/poll"
 )
 
 // TestSetCleanerAppliesAtRunTime: a cleaner started with a backoff of an
@@ -48,7 +50,7 @@ func TestSetCleanerAppliesAtRunTime(t *testing.T) {
 	if got := m.Cleaner(); got != want {
 		t.Fatalf("settings = %+v, want %+v", got, want)
 	}
-	waitFor(t, "the cleaner threads to clean every log and checkpoint it", func() bool {
+	poll.Until(t, waitTimeout, "the cleaner threads to clean every log and checkpoint it", func() bool {
 		data, err := os.ReadFile(filepath.Join(dir, cleanerCheckpointFile))
 		if err != nil {
 			return false

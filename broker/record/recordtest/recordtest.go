@@ -100,10 +100,16 @@ func Batch(codec Codec, count int32, records []byte) ([]byte, error) {
 // Frame builds a batch around a records section already compressed with codec (an
 // attributes codec number), declaring count records, with a valid CRC.
 func Frame(codec int, count int32, payload []byte) []byte {
+	return FrameAttributes(int16(codec), count, payload)
+}
+
+// FrameAttributes is Frame for a batch whose attributes are given whole, such as a
+// transactional or a control batch.
+func FrameAttributes(attributes int16, count int32, payload []byte) []byte {
 	rb := kmsg.RecordBatch{
 		PartitionLeaderEpoch: -1,
 		Magic:                record.CurrentMagic,
-		Attributes:           int16(codec),
+		Attributes:           attributes,
 		LastOffsetDelta:      max(count-1, 0),
 		FirstTimestamp:       1_000,
 		ProducerID:           -1,
