@@ -145,28 +145,3 @@ func continueAssignment(live []int32, firstLeader int32, current, count, rf int)
 	}
 	return added, nil
 }
-
-func (s *Server) handleDescribeCluster(ctx context.Context, req *request) any {
-	in := req.body.(*kmsg.DescribeClusterRequest)
-	resp := in.ResponseKind().(*kmsg.DescribeClusterResponse)
-	resp.EndpointType = in.EndpointType
-	if in.Version >= 1 && in.EndpointType != 1 {
-		// Only brokers have endpoints here; KRaft controllers do not exist.
-		resp.ErrorCode = kerr.UnsupportedEndpointType.Code
-		msg := fmt.Sprintf("endpoint type %d is not supported; only brokers (1) are", in.EndpointType)
-		resp.ErrorMessage = &msg
-		return resp
-	}
-	snap := s.snapshot()
-	resp.ClusterID = snap.ClusterID
-	resp.ControllerID = snap.ControllerID
-	if in.IncludeClusterAuthorizedOperations {
-		resp.ClusterAuthorizedOperations = clusterAuthorizedOperations
-	}
-	for _, b := range brokersOn(snap, req.listener) {
-		rb := kmsg.NewDescribeClusterResponseBroker()
-		rb.NodeID, rb.Host, rb.Port, rb.Rack = b.id, b.host, b.port, b.rack
-		resp.Brokers = append(resp.Brokers, rb)
-	}
-	return resp
-}
