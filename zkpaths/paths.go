@@ -21,7 +21,6 @@ import (
 
 // Znodes and folders of the cluster namespace.
 const (
-	BrokersPath         = "/brokers"
 	BrokerIDsPath       = "/brokers/ids"
 	TopicsPath          = "/brokers/topics"
 	BrokerSeqIDPath     = "/brokers/seqid"
@@ -31,7 +30,6 @@ const (
 	ConfigPath        = "/config"
 	ConfigChangesPath = "/config/changes"
 
-	AdminPath                    = "/admin"
 	DeleteTopicsPath             = "/admin/delete_topics"
 	ReassignPartitionsPath       = "/admin/reassign_partitions"
 	PreferredReplicaElectionPath = "/admin/preferred_replica_election"
@@ -42,26 +40,25 @@ const (
 	// ControlledShutdownRequest; the controller watches the children.
 	ControlledShutdownPath = "/admin/controlled_shutdown"
 
+	// IsrChangeNotificationPath and LogDirEventNotificationPath are where
+	// Kafka's brokers tell the controller about ISR changes and failed log
+	// directories. kzoo writes neither, but creates both at start as Kafka
+	// does, for the tools that expect them.
 	IsrChangeNotificationPath   = "/isr_change_notification"
 	LogDirEventNotificationPath = "/log_dir_event_notification"
 
 	ClusterPath         = "/cluster"
 	ClusterIDPath       = "/cluster/id"
 	ProducerIDBlockPath = "/latest_producer_id_block"
-	FeaturePath         = "/feature"
 
 	// ConsumersPath is the pre-0.9 consumer registry. Nothing uses it, but Kafka
 	// creates it at start and tools expect it.
 	ConsumersPath = "/consumers"
 )
 
-// Name prefixes of persistent-sequential znodes; ZooKeeper appends a 10-digit
-// sequence number.
-const (
-	ConfigChangePrefix = "config_change_"
-	IsrChangePrefix    = "isr_change_"
-	LogDirEventPrefix  = "log_dir_event_"
-)
+// ConfigChangePrefix names the persistent-sequential config change
+// notifications; ZooKeeper appends a 10-digit sequence number.
+const ConfigChangePrefix = "config_change_"
 
 // Entity types under /config.
 const (
@@ -139,27 +136,10 @@ func TopicConfigPath(topic string) string {
 	return ConfigEntityPath(ConfigTypeTopic, topic)
 }
 
-// BrokerConfigPath holds a broker's dynamic configuration.
-func BrokerConfigPath(id int32) string {
-	return ConfigEntityPath(ConfigTypeBroker, strconv.FormatInt(int64(id), 10))
-}
-
 // ConfigChangeSequencePath is the path given to a persistent-sequential create of
 // a config change notification.
 func ConfigChangeSequencePath() string {
 	return ConfigChangesPath + "/" + ConfigChangePrefix
-}
-
-// IsrChangeSequencePath is the path given to a persistent-sequential create of an
-// ISR change notification.
-func IsrChangeSequencePath() string {
-	return IsrChangeNotificationPath + "/" + IsrChangePrefix
-}
-
-// LogDirEventSequencePath is the path given to a persistent-sequential create of a
-// log directory event notification.
-func LogDirEventSequencePath() string {
-	return LogDirEventNotificationPath + "/" + LogDirEventPrefix
 }
 
 // DeleteTopicPath marks a topic for deletion.

@@ -15,12 +15,9 @@ func TestPathHelpers(t *testing.T) {
 		{PartitionPath("orders", 3), "/brokers/topics/orders/partitions/3"},
 		{PartitionStatePath("orders", 3), "/brokers/topics/orders/partitions/3/state"},
 		{TopicConfigPath("orders"), "/config/topics/orders"},
-		{BrokerConfigPath(2), "/config/brokers/2"},
 		{ConfigEntityPath(ConfigTypeBroker, DefaultConfigEntity), "/config/brokers/<default>"},
 		{ConfigEntityTypePath(ConfigTypeUser), "/config/users"},
 		{ConfigChangeSequencePath(), "/config/changes/config_change_"},
-		{IsrChangeSequencePath(), "/isr_change_notification/isr_change_"},
-		{LogDirEventSequencePath(), "/log_dir_event_notification/log_dir_event_"},
 		{DeleteTopicPath("orders"), "/admin/delete_topics/orders"},
 	}
 	for _, tt := range tests {

@@ -22,7 +22,6 @@ const (
 	ClusterIDVersion                = "1"
 	ProducerIDBlockVersion          = 1
 	AdminPartitionListVersion       = 1
-	LogDirEventVersion              = 1
 	ControlledShutdownVersion       = 1
 )
 
@@ -715,29 +714,6 @@ func UnmarshalReassignPartitions(data []byte) (ReassignPartitions, error) {
 	return ReassignPartitions{Partitions: w.Partitions}, nil
 }
 
-type partitionListJSON struct {
-	Version    int              `json:"version"`
-	Partitions []TopicPartition `json:"partitions"`
-}
-
-func marshalPartitionList(partitions []TopicPartition) ([]byte, error) {
-	if partitions == nil {
-		partitions = []TopicPartition{}
-	}
-	return marshal(partitionListJSON{Version: AdminPartitionListVersion, Partitions: partitions})
-}
-
-func unmarshalPartitionList(what string, data []byte) ([]TopicPartition, error) {
-	var w partitionListJSON
-	if err := decode(what, data, &w); err != nil {
-		return nil, err
-	}
-	if err := checkVersion(what, w.Version); err != nil {
-		return nil, err
-	}
-	return w.Partitions, nil
-}
-
 // PreferredReplicaElection is the payload of /admin/preferred_replica_election.
 type PreferredReplicaElection struct {
 	Partitions []TopicPartition
@@ -820,54 +796,4 @@ func UnmarshalControlledShutdownRequest(data []byte) (ControlledShutdownRequest,
 		return ControlledShutdownRequest{}, fmt.Errorf("decode %s: invalid broker id %d", what, w.BrokerID)
 	}
 	return ControlledShutdownRequest{BrokerID: w.BrokerID, BrokerEpoch: w.BrokerEpoch}, nil
-}
-
-// IsrChangeNotification is the payload of
-// /isr_change_notification/isr_change_<seq>.
-type IsrChangeNotification struct {
-	Partitions []TopicPartition
-}
-
-// Marshal encodes the notification.
-func (n IsrChangeNotification) Marshal() ([]byte, error) {
-	return marshalPartitionList(n.Partitions)
-}
-
-// UnmarshalIsrChangeNotification decodes an ISR change notification.
-func UnmarshalIsrChangeNotification(data []byte) (IsrChangeNotification, error) {
-	partitions, err := unmarshalPartitionList("isr change notification", data)
-	return IsrChangeNotification{Partitions: partitions}, err
-}
-
-// LogDirFailureEvent is the only event of a log directory notification.
-const LogDirFailureEvent int32 = 1
-
-// LogDirEventNotification is the payload of
-// /log_dir_event_notification/log_dir_event_<seq>.
-type LogDirEventNotification struct {
-	BrokerID int32
-	Event    int32
-}
-
-type logDirEventJSON struct {
-	Version  int   `json:"version"`
-	BrokerID int32 `json:"broker"`
-	Event    int32 `json:"event"`
-}
-
-// Marshal encodes the notification.
-func (n LogDirEventNotification) Marshal() ([]byte, error) {
-	return marshal(logDirEventJSON{Version: LogDirEventVersion, BrokerID: n.BrokerID, Event: n.Event})
-}
-
-// UnmarshalLogDirEventNotification decodes a log directory notification.
-func UnmarshalLogDirEventNotification(data []byte) (LogDirEventNotification, error) {
-	var w logDirEventJSON
-	if err := decode("log dir event", data, &w); err != nil {
-		return LogDirEventNotification{}, err
-	}
-	if err := checkVersion("log dir event", w.Version); err != nil {
-		return LogDirEventNotification{}, err
-	}
-	return LogDirEventNotification{BrokerID: w.BrokerID, Event: w.Event}, nil
 }

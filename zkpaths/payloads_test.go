@@ -380,21 +380,6 @@ func TestAdminPayloads(t *testing.T) {
 		t.Fatalf("round trip = %+v, %v", back, err)
 	}
 
-	n := IsrChangeNotification{Partitions: []TopicPartition{{Topic: "bar", Partition: 3}}}
-	if got := mustMarshal(t, n); got != `{"version":1,"partitions":[{"topic":"bar","partition":3}]}` {
-		t.Fatalf("got %s", got)
-	}
-	if back, err := UnmarshalIsrChangeNotification([]byte(`{"version":1,"partitions":[{"topic":"bar","partition":3,"x":0}]}`)); err != nil || !reflect.DeepEqual(back, n) {
-		t.Fatalf("round trip = %+v, %v", back, err)
-	}
-
-	l := LogDirEventNotification{BrokerID: 3, Event: LogDirFailureEvent}
-	if got := mustMarshal(t, l); got != `{"version":1,"broker":3,"event":1}` {
-		t.Fatalf("got %s", got)
-	}
-	if back, err := UnmarshalLogDirEventNotification([]byte(`{"version":1,"broker":3,"event":1}`)); err != nil || back != l {
-		t.Fatalf("round trip = %+v, %v", back, err)
-	}
 	if _, err := UnmarshalPreferredReplicaElection([]byte(`{"partitions":[]}`)); err == nil {
 		t.Error("accepted an election request without version")
 	}
