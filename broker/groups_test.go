@@ -22,6 +22,7 @@ import (
 	"github.com/kzoo/kzoo/broker/replica"
 	"github.com/kzoo/kzoo/coordinator"
 	"github.com/kzoo/kzoo/internal/poll"
+	"github.com/kzoo/kzoo/zkpaths"
 )
 
 // fakeMetadata records the topic administration a test expects; any other
@@ -109,9 +110,9 @@ func liveBrokers(ids ...int32) map[int32]coordinator.Broker {
 func offsetsTopic(leaders ...int32) *coordinator.Topic {
 	t := &coordinator.Topic{Name: group.OffsetsTopic, Configs: map[string]string{}}
 	for p, leader := range leaders {
-		state := "Online"
+		state := zkpaths.StateOnline
 		if leader < 0 {
-			state = "Offline"
+			state = zkpaths.StateOffline
 		}
 		t.Partitions = append(t.Partitions, coordinator.Partition{
 			Topic: group.OffsetsTopic, Partition: int32(p), Leader: leader, LeaderEpoch: 4, State: state,

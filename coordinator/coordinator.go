@@ -27,6 +27,8 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
+
+	"github.com/kzoo/kzoo/zkpaths"
 )
 
 var (
@@ -179,10 +181,10 @@ type Partition struct {
 	Leader      int32
 	LeaderEpoch int32
 	ISR         []int32
-	// State is one of zkpaths.StateNonExistent (no state znode yet: Leader,
-	// LeaderEpoch, ControllerEpoch and PartitionEpoch are then -1), StateNew,
-	// StateOnline, StateOffline.
-	State           string
+	// State is zkpaths.StateNew, StateOnline or StateOffline, or
+	// StateNonExistent when there is no state znode yet (Leader, LeaderEpoch,
+	// ControllerEpoch and PartitionEpoch are then -1).
+	State           zkpaths.PartitionStatus
 	ControllerEpoch int32
 	// PartitionEpoch is the state znode's zkVersion.
 	PartitionEpoch int32

@@ -18,7 +18,7 @@ var errStaleController = errors.New("partition was written by a newer controller
 
 // validPrevious lists, for each target state, the states a partition may move
 // to it from.
-var validPrevious = map[string][]string{
+var validPrevious = map[zkpaths.PartitionStatus][]zkpaths.PartitionStatus{
 	zkpaths.StateNew:         {zkpaths.StateNonExistent},
 	zkpaths.StateOnline:      {zkpaths.StateNew, zkpaths.StateOnline, zkpaths.StateOffline},
 	zkpaths.StateOffline:     {zkpaths.StateNew, zkpaths.StateOnline, zkpaths.StateOffline},
@@ -26,7 +26,7 @@ var validPrevious = map[string][]string{
 }
 
 // checkTransition fails unless a partition may move from one state to the other.
-func checkTransition(from, to string) error {
+func checkTransition(from, to zkpaths.PartitionStatus) error {
 	if !slices.Contains(validPrevious[to], from) {
 		return fmt.Errorf("invalid partition state transition %s -> %s", from, to)
 	}
@@ -167,12 +167,12 @@ func (in partitionPlanInput) elect(current leaderAndISR) (result leaderAndISR, o
 
 // partitionPlan is the next write for one partition.
 type partitionPlan struct {
-	From, To string
+	From, To zkpaths.PartitionStatus
 	Next     zkpaths.PartitionState // meaningless when To is NonExistent
 	Unclean  bool                   // the leader was elected uncleanly
 }
 
-func stateOf(s *zkpaths.PartitionState) string {
+func stateOf(s *zkpaths.PartitionState) zkpaths.PartitionStatus {
 	if s == nil {
 		return zkpaths.StateNonExistent
 	}
@@ -187,7 +187,7 @@ func planPartition(in partitionPlanInput) (plan partitionPlan, ok bool, err erro
 	if in.Current != nil && in.Current.ControllerEpoch > in.ControllerEpoch {
 		return partitionPlan{}, false, fmt.Errorf("%w (epoch %d, ours %d)", errStaleController, in.Current.ControllerEpoch, in.ControllerEpoch)
 	}
-	next := func(to string, l leaderAndISR) partitionPlan {
+	next := func(to zkpaths.PartitionStatus, l leaderAndISR) partitionPlan {
 		return partitionPlan{From: from, To: to, Next: zkpaths.PartitionState{
 			ControllerEpoch: in.ControllerEpoch,
 			Leader:          l.Leader,

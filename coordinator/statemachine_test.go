@@ -9,10 +9,10 @@ import (
 	"github.com/kzoo/kzoo/zkpaths"
 )
 
-var allStates = []string{zkpaths.StateNonExistent, zkpaths.StateNew, zkpaths.StateOnline, zkpaths.StateOffline}
+var allStates = []zkpaths.PartitionStatus{zkpaths.StateNonExistent, zkpaths.StateNew, zkpaths.StateOnline, zkpaths.StateOffline}
 
 func TestCheckTransitionExhaustive(t *testing.T) {
-	valid := map[[2]string]bool{
+	valid := map[[2]zkpaths.PartitionStatus]bool{
 		{zkpaths.StateNonExistent, zkpaths.StateNew}:     true,
 		{zkpaths.StateNew, zkpaths.StateOnline}:          true,
 		{zkpaths.StateOnline, zkpaths.StateOnline}:       true,
@@ -25,7 +25,7 @@ func TestCheckTransitionExhaustive(t *testing.T) {
 	for _, from := range append(allStates, "", "Bogus") {
 		for _, to := range append(allStates, "", "Bogus") {
 			err := checkTransition(from, to)
-			if want := valid[[2]string{from, to}]; (err == nil) != want {
+			if want := valid[[2]zkpaths.PartitionStatus{from, to}]; (err == nil) != want {
 				t.Errorf("checkTransition(%q, %q) = %v, want valid=%v", from, to, err, want)
 			}
 		}
@@ -113,7 +113,7 @@ func TestShrinkISR(t *testing.T) {
 	}
 }
 
-func state(s string, leader, leaderEpoch int32, isr ...int32) *zkpaths.PartitionState {
+func state(s zkpaths.PartitionStatus, leader, leaderEpoch int32, isr ...int32) *zkpaths.PartitionState {
 	return &zkpaths.PartitionState{ControllerEpoch: 3, Leader: leader, LeaderEpoch: leaderEpoch, ISR: isr, State: s}
 }
 
@@ -122,8 +122,8 @@ func TestPlanPartition(t *testing.T) {
 	replicas := []int32{1, 2, 3}
 	type want struct {
 		ok      bool
-		from    string
-		to      string
+		from    zkpaths.PartitionStatus
+		to      zkpaths.PartitionStatus
 		leader  int32
 		lEpoch  int32
 		isr     []int32
@@ -232,7 +232,7 @@ func TestPlanDeletion(t *testing.T) {
 	tests := []struct {
 		current *zkpaths.PartitionState
 		ok      bool
-		to      string
+		to      zkpaths.PartitionStatus
 	}{
 		{nil, false, ""},
 		{state(zkpaths.StateNew, -1, -1), true, zkpaths.StateOffline},
@@ -286,10 +286,10 @@ func TestPartitionLifecycle(t *testing.T) {
 		}
 		t.Fatal("partition does not settle")
 	}
-	expect := func(stateName string, leader int32, isr ...int32) {
+	expect := func(status zkpaths.PartitionStatus, leader int32, isr ...int32) {
 		t.Helper()
 		got := fmt.Sprintf("%s %d %v", current.State, current.Leader, current.ISR)
-		if want := fmt.Sprintf("%s %d %v", stateName, leader, isr); got != want {
+		if want := fmt.Sprintf("%s %d %v", status, leader, isr); got != want {
 			t.Fatalf("partition is %s, want %s", got, want)
 		}
 	}

@@ -25,15 +25,26 @@ const (
 	ControlledShutdownVersion       = 1
 )
 
-// Values of the "state" field of a partition state znode, the states of the
-// controller's partition state machine. NonExistent is never stored: it is the
-// state of a partition that has no state znode.
+// PartitionStatus is where a partition stands in the controller's partition
+// state machine, stored in the "state" field of its state znode. Kafka's
+// controller calls these states NewPartition, OnlinePartition,
+// OfflinePartition and NonExistentPartition, and their type PartitionState;
+// here PartitionState names the whole znode payload, hence the other word.
+type PartitionStatus string
+
+// The partition statuses. StateNonExistent is never stored: it is the status
+// of a partition that has no state znode yet (or any more).
 const (
-	StateNonExistent = "NonExistent"
-	StateNew         = "New"
-	StateOnline      = "Online"
-	StateOffline     = "Offline"
+	StateNonExistent PartitionStatus = "NonExistent"
+	StateNew         PartitionStatus = "New"
+	StateOnline      PartitionStatus = "Online"
+	StateOffline     PartitionStatus = "Offline"
 )
+
+// stored reports whether a state znode may hold s.
+func (s PartitionStatus) stored() bool {
+	return s == StateNew || s == StateOnline || s == StateOffline
+}
 
 // NoLeader is the leader id of a partition without a leader.
 const NoLeader int32 = -1
@@ -454,25 +465,23 @@ type PartitionState struct {
 	// LeaderRecoveryState is 1 while a leader elected uncleanly recovers
 	// (KIP-704); it is written only when non-zero.
 	LeaderRecoveryState int8
-	// State is one of StateNew, StateOnline, StateOffline.
-	State string
+	// State is StateNew, StateOnline or StateOffline.
+	State PartitionStatus
 }
 
 type partitionStateJSON struct {
-	ControllerEpoch     int32   `json:"controller_epoch"`
-	Leader              *int32  `json:"leader"`
-	Version             int     `json:"version"`
-	LeaderEpoch         int32   `json:"leader_epoch"`
-	ISR                 []int32 `json:"isr"`
-	LeaderRecoveryState int8    `json:"leader_recovery_state,omitempty"`
-	State               string  `json:"state,omitempty"`
+	ControllerEpoch     int32           `json:"controller_epoch"`
+	Leader              *int32          `json:"leader"`
+	Version             int             `json:"version"`
+	LeaderEpoch         int32           `json:"leader_epoch"`
+	ISR                 []int32         `json:"isr"`
+	LeaderRecoveryState int8            `json:"leader_recovery_state,omitempty"`
+	State               PartitionStatus `json:"state,omitempty"`
 }
 
 // Marshal encodes the partition state.
 func (s PartitionState) Marshal() ([]byte, error) {
-	switch s.State {
-	case StateNew, StateOnline, StateOffline:
-	default:
+	if !s.State.stored() {
 		return nil, fmt.Errorf("encode partition state: invalid state %q", s.State)
 	}
 	isr := s.ISR
@@ -512,7 +521,7 @@ func UnmarshalPartitionState(data []byte) (PartitionState, error) {
 		State:               w.State,
 	}
 	switch {
-	case s.State == StateNew || s.State == StateOnline || s.State == StateOffline:
+	case s.State.stored():
 	case s.State != "":
 		return PartitionState{}, fmt.Errorf("decode partition state %q: unknown state %q", truncate(data), s.State)
 	case s.Leader >= 0:

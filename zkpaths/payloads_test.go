@@ -270,7 +270,7 @@ func TestPartitionStateRejectsBadInput(t *testing.T) {
 			t.Errorf("UnmarshalPartitionState(%q) succeeded", bad)
 		}
 	}
-	for _, state := range []string{"", StateNonExistent, "online"} {
+	for _, state := range []PartitionStatus{"", StateNonExistent, "online"} {
 		if _, err := (PartitionState{State: state}).Marshal(); err == nil {
 			t.Errorf("Marshal accepted state %q", state)
 		}

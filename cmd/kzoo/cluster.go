@@ -163,7 +163,9 @@ type brokerRow struct {
 }
 
 // partitionStates lists the states in the order of the state machine.
-var partitionStates = []string{zkpaths.StateNonExistent, zkpaths.StateNew, zkpaths.StateOnline, zkpaths.StateOffline}
+var partitionStates = []string{
+	string(zkpaths.StateNonExistent), string(zkpaths.StateNew), string(zkpaths.StateOnline), string(zkpaths.StateOffline),
+}
 
 // readClusterReport reads the cluster's registration, controller and
 // partition state znodes. A topic or broker that disappears while it reads
@@ -266,7 +268,7 @@ func countPartitionStates(r znodeReader, topic string, counts map[string]int) (b
 	for p := range assignment.Partitions {
 		data, err := r.Get(zkpaths.PartitionStatePath(topic, p))
 		if errors.Is(err, zk.ErrNoNode) {
-			counts[zkpaths.StateNonExistent]++
+			counts[string(zkpaths.StateNonExistent)]++
 			continue
 		}
 		if err != nil {
@@ -276,7 +278,7 @@ func countPartitionStates(r znodeReader, topic string, counts map[string]int) (b
 		if err != nil {
 			return false, fmt.Errorf("partition %s-%d: %w", topic, p, err)
 		}
-		counts[state.State]++
+		counts[string(state.State)]++
 	}
 	return true, nil
 }
