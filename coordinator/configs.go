@@ -8,7 +8,6 @@ import (
 	"maps"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/go-zookeeper/zk"
@@ -273,15 +272,4 @@ func (s *Session) writeConfigEntity(configPath string, payload, notification []b
 		}
 	}
 	return errors.New("the config znode keeps appearing and disappearing")
-}
-
-// parseBool reads a boolean config value as Kafka does (case-insensitive).
-func parseBool(value string) (bool, bool) {
-	switch strings.ToLower(strings.TrimSpace(value)) {
-	case "true":
-		return true, true
-	case "false":
-		return false, true
-	}
-	return false, false
 }

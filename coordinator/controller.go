@@ -11,6 +11,7 @@ import (
 	"github.com/go-zookeeper/zk"
 	"github.com/sirupsen/logrus"
 
+	"github.com/kzoo/kzoo/internal/configvalue"
 	"github.com/kzoo/kzoo/zkpaths"
 )
 
@@ -409,13 +410,13 @@ func (s *Session) logTransition(topic string, w plannedWrite) {
 func (s *Session) uncleanAllowed(topic string) bool {
 	if t := s.view.topics[topic]; t != nil {
 		if value, ok := t.configs[uncleanLeaderElectionKey]; ok {
-			if allowed, ok := parseBool(value); ok {
+			if allowed, err := configvalue.ParseBool(value); err == nil {
 				return allowed
 			}
 		}
 	}
 	if value, ok := s.view.brokerConfig(s.cfg.BrokerID, uncleanLeaderElectionKey); ok {
-		if allowed, ok := parseBool(value); ok {
+		if allowed, err := configvalue.ParseBool(value); err == nil {
 			return allowed
 		}
 	}

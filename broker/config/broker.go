@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/kzoo/kzoo/internal/configvalue"
 )
 
 // EnvPrefix starts the environment variable that overrides a key:
@@ -128,7 +130,8 @@ func (v Values) int64(name string) int64 {
 
 func (v Values) bool(name string) bool {
 	s, _ := v.get(name)
-	return s == "true"
+	b, _ := configvalue.ParseBool(s) // validated by set or the default table
+	return b
 }
 
 // Listener is one entry of listeners or advertised.listeners.

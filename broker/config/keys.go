@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/kzoo/kzoo/internal/configvalue"
 )
 
 // Type is the value type of a config key.
@@ -89,9 +91,9 @@ func (k Key) Parse(value string) (string, error) {
 			return "", fmt.Errorf("%s: %s is below the minimum %d", k.Name, value, *k.Min)
 		}
 	case TypeBool:
-		b, err := strconv.ParseBool(value)
+		b, err := configvalue.ParseBool(value)
 		if err != nil {
-			return "", fmt.Errorf("%s: %q is not true or false", k.Name, value)
+			return "", fmt.Errorf("%s: %w", k.Name, err)
 		}
 		return strconv.FormatBool(b), nil
 	case TypeString, TypeList:

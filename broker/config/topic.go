@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kzoo/kzoo/broker/storage"
+	"github.com/kzoo/kzoo/internal/configvalue"
 )
 
 // ValidateTopicConfigs checks the configs of a CreateTopics request: every key
@@ -69,8 +70,12 @@ func (t Topic) int64(name string, fallback int64) int64 {
 // MinInsyncReplicas is min.insync.replicas.
 func (t Topic) MinInsyncReplicas() int { return int(t.int64("min.insync.replicas", 1)) }
 
-// UncleanLeaderElection is unclean.leader.election.enable.
-func (t Topic) UncleanLeaderElection() bool { return t["unclean.leader.election.enable"] == "true" }
+// UncleanLeaderElection is unclean.leader.election.enable, read as the
+// controller reads it (configvalue.ParseBool).
+func (t Topic) UncleanLeaderElection() bool {
+	allowed, _ := configvalue.ParseBool(t["unclean.leader.election.enable"])
+	return allowed
+}
 
 // TimestampDifferenceMax is message.timestamp.difference.max.ms when the
 // topic keeps its producers' timestamps (CreateTime) and it bounds them;

@@ -149,3 +149,21 @@ func TestTimestampDifferenceMax(t *testing.T) {
 		t.Error("a LogAppendTime topic bounds producer timestamps")
 	}
 }
+
+// TestBooleansAsKafkaReadsThem: a boolean is "true" or "false" in any case,
+// as Kafka and the controller (through configvalue.ParseBool) read it; "1"
+// is refused, and an override another tool wrote that way is ignored.
+func TestBooleansAsKafkaReadsThem(t *testing.T) {
+	b := testBroker(t)
+	for value, want := range map[string]bool{"TRUE": true, " true ": true, "False": false, "1": false, "yes": false} {
+		if got := b.ResolveTopic(map[string]string{"unclean.leader.election.enable": value}).UncleanLeaderElection(); got != want {
+			t.Errorf("unclean.leader.election.enable=%q resolves to %v, want %v", value, got, want)
+		}
+	}
+	if err := ValidateTopicConfigs(map[string]string{"unclean.leader.election.enable": "1"}); err == nil {
+		t.Error(`unclean.leader.election.enable=1 accepted; Kafka refuses it`)
+	}
+	if err := ValidateTopicConfigs(map[string]string{"unclean.leader.election.enable": "tRuE"}); err != nil {
+		t.Errorf("unclean.leader.election.enable=tRuE refused: %v", err)
+	}
+}
