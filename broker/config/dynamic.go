@@ -96,9 +96,6 @@ func IsListKey(name string, broker bool) bool {
 	return ok && k.Type == TypeList
 }
 
-// SplitList splits a list value into its items.
-func SplitList(s string) []string { return splitList(s) }
-
 // WithDynamic returns the configuration in effect once the dynamic broker
 // configs are applied over the static one: per-broker over cluster default
 // over static. Invalid or read-only dynamic values are ignored (validation

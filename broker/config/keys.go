@@ -123,12 +123,6 @@ func splitList(s string) []string {
 	return out
 }
 
-const (
-	kib = 1024
-	mib = 1024 * kib
-	gib = 1024 * mib
-)
-
 // brokerKeys are the broker-level keys kzoo understands, with Kafka's names
 // and defaults. Keys marked as topic defaults are listed in topicDefaults.
 var brokerKeys = []Key{
