@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kzoo/kzoo/coordinator"
+	"github.com/kzoo/kzoo/coordinator/placement"
 )
 
 func (s *Server) handleCreatePartitions(ctx context.Context, req *request) any {
@@ -36,7 +37,7 @@ func (s *Server) handleCreatePartitions(ctx context.Context, req *request) any {
 					err = fmt.Errorf("%w: %v", kerr.UnknownTopicOrPartition, err)
 				case errors.Is(err, coordinator.ErrTopicDeletionPending):
 					err = fmt.Errorf("%w: topic %q is being deleted", kerr.InvalidTopicException, rt.Topic)
-				case errors.Is(err, coordinator.ErrInvalidReplicaAssignment):
+				case errors.Is(err, placement.ErrInvalidReplicaAssignment):
 					err = fmt.Errorf("%w: %v", kerr.InvalidReplicaAssignment, err)
 				}
 				if err == nil {
@@ -125,7 +126,7 @@ func (s *Server) planPartitions(snap *coordinator.Snapshot, rt *kmsg.CreateParti
 // the live broker p places after the preferred leader of partition 0, as
 // Kafka does when it adds partitions.
 func continueAssignment(live []int32, firstLeader int32, current, count, rf int) ([][]int32, error) {
-	full, err := coordinator.AssignReplicas(live, count, rf, nil)
+	full, err := placement.AssignReplicas(live, count, rf, nil)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", kerr.InvalidReplicationFactor, err)
 	}

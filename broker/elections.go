@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kzoo/kzoo/coordinator"
+	"github.com/kzoo/kzoo/coordinator/placement"
 )
 
 // controllerError maps a per-partition error of the controller's election
@@ -31,7 +32,7 @@ func controllerError(err error) error {
 		code = kerr.PreferredLeaderNotAvailable
 	case errors.Is(err, coordinator.ErrEligibleLeadersNotAvailable):
 		code = kerr.EligibleLeadersNotAvailable
-	case errors.Is(err, coordinator.ErrInvalidReplicaAssignment):
+	case errors.Is(err, placement.ErrInvalidReplicaAssignment):
 		code = kerr.InvalidReplicaAssignment
 	case errors.Is(err, coordinator.ErrNoReassignmentInProgress):
 		code = kerr.NoReassignmentInProgress

@@ -26,6 +26,7 @@ import (
 	"github.com/kzoo/kzoo/broker/group"
 	"github.com/kzoo/kzoo/broker/replica"
 	"github.com/kzoo/kzoo/coordinator"
+	"github.com/kzoo/kzoo/coordinator/placement"
 )
 
 // transactionStateTopic is the transaction coordinator's internal topic.
@@ -378,7 +379,7 @@ func (s *Server) createOffsetsTopic(ctx context.Context) error {
 
 	live := s.snapshot().LiveBrokerIDs()
 	rf := min(int(s.cfg.OffsetsTopicReplicationFactor), len(live))
-	assignment, err := coordinator.AssignReplicas(live, int(s.cfg.OffsetsTopicPartitions), rf,
+	assignment, err := placement.AssignReplicas(live, int(s.cfg.OffsetsTopicPartitions), rf,
 		rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 2)))
 	if err != nil {
 		return fmt.Errorf("assign the replicas of %s: %w", group.OffsetsTopic, err)

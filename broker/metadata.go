@@ -12,6 +12,7 @@ import (
 
 	"github.com/kzoo/kzoo/broker/group"
 	"github.com/kzoo/kzoo/coordinator"
+	"github.com/kzoo/kzoo/coordinator/placement"
 )
 
 // apiVersions builds the ApiVersions response listing every API we serve.
@@ -166,12 +167,12 @@ func describeTopic(snap *coordinator.Snapshot, t *coordinator.Topic, req *reques
 // request is LEADER_NOT_AVAILABLE (the client retries and finds it) or why
 // the topic cannot be created.
 func (s *Server) autoCreateTopic(ctx context.Context, name string) *kerr.Error {
-	if err := coordinator.ValidateTopicName(name); err != nil {
+	if err := placement.ValidateTopicName(name); err != nil {
 		return kerr.InvalidTopicException
 	}
 	snap := s.snapshot()
 	rf := int(s.cfg.DefaultReplicationFactor)
-	assignment, err := coordinator.AssignReplicas(snap.LiveBrokerIDs(), int(s.cfg.NumPartitions), rf, rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0)))
+	assignment, err := placement.AssignReplicas(snap.LiveBrokerIDs(), int(s.cfg.NumPartitions), rf, rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0)))
 	if err != nil {
 		s.logger.WithError(err).WithField("topic", name).Warn("cannot auto-create topic")
 		return kerr.InvalidReplicationFactor

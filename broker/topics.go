@@ -13,6 +13,7 @@ import (
 
 	"github.com/kzoo/kzoo/broker/config"
 	"github.com/kzoo/kzoo/coordinator"
+	"github.com/kzoo/kzoo/coordinator/placement"
 )
 
 // maxAdminWait bounds how long CreateTopics and DeleteTopics wait for the
@@ -92,7 +93,7 @@ func (s *Server) handleCreateTopics(ctx context.Context, req *request) any {
 // planTopic validates a CreateTopics entry and returns its replica
 // assignment and configs. Errors wrap the Kafka error the client gets.
 func (s *Server) planTopic(rt *kmsg.CreateTopicsRequestTopic) ([][]int32, map[string]string, error) {
-	if err := coordinator.ValidateTopicName(rt.Topic); err != nil {
+	if err := placement.ValidateTopicName(rt.Topic); err != nil {
 		return nil, nil, fmt.Errorf("%w: %v", kerr.InvalidTopicException, err)
 	}
 	if isInternalTopic(rt.Topic) {
@@ -147,7 +148,7 @@ func (s *Server) planTopic(rt *kmsg.CreateTopicsRequestTopic) ([][]int32, map[st
 	if rf > len(live) {
 		return nil, nil, fmt.Errorf("%w: replication factor %d larger than the %d live brokers", kerr.InvalidReplicationFactor, rf, len(live))
 	}
-	assignment, err := coordinator.AssignReplicas(live, partitions, rf, rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1)))
+	assignment, err := placement.AssignReplicas(live, partitions, rf, rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1)))
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %v", kerr.InvalidReplicationFactor, err)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/go-zookeeper/zk"
 	"github.com/sirupsen/logrus"
 
+	"github.com/kzoo/kzoo/coordinator/placement"
 	"github.com/kzoo/kzoo/zkpaths"
 )
 
@@ -32,12 +33,13 @@ func awaitErr(ctx context.Context, s *Session, op func() error) error {
 // CreateTopic writes a new topic: its config and its replica assignment (with a
 // new random topic id) in one multi. The controller then creates its partitions.
 // It fails with ErrTopicExists if the topic exists (also while it is being
-// deleted), ErrInvalidTopicName or ErrInvalidReplicaAssignment.
+// deleted), placement.ErrInvalidTopicName or
+// placement.ErrInvalidReplicaAssignment.
 func (s *Session) CreateTopic(ctx context.Context, name string, assignment [][]int32, configs map[string]string) error {
-	if err := ValidateTopicName(name); err != nil {
+	if err := placement.ValidateTopicName(name); err != nil {
 		return err
 	}
-	if err := validateAssignment(assignment); err != nil {
+	if err := placement.ValidateAssignment(assignment); err != nil {
 		return fmt.Errorf("create topic %s: %w", name, err)
 	}
 	id, err := zkpaths.NewRandomUUID(crand.Reader)
@@ -84,10 +86,10 @@ func (s *Session) createTopic(name string, topicPayload, configPayload []byte) e
 // each new partition, in partition order after the existing ones. They must have
 // the topic's replication factor. The controller brings them online.
 func (s *Session) AddPartitions(ctx context.Context, name string, newReplicas [][]int32) error {
-	if err := ValidateTopicName(name); err != nil {
+	if err := placement.ValidateTopicName(name); err != nil {
 		return fmt.Errorf("add partitions: %w: %w", ErrUnknownTopic, err)
 	}
-	if err := validateAssignment(newReplicas); err != nil {
+	if err := placement.ValidateAssignment(newReplicas); err != nil {
 		return fmt.Errorf("add partitions to %s: %w", name, err)
 	}
 	total, err := await(ctx, s, func() (int, error) { return s.addPartitions(name, newReplicas) })
@@ -124,7 +126,7 @@ func (s *Session) addPartitions(name string, newReplicas [][]int32) (int, error)
 		}
 		if len(existing) > 0 && len(existing[0]) != len(newReplicas[0]) {
 			return 0, fmt.Errorf("%w: new partitions have %d replicas, the topic has %d",
-				ErrInvalidReplicaAssignment, len(newReplicas[0]), len(existing[0]))
+				placement.ErrInvalidReplicaAssignment, len(newReplicas[0]), len(existing[0]))
 		}
 		assignment.Partitions = maps.Clone(assignment.Partitions)
 		for i, replicas := range newReplicas {
@@ -147,7 +149,7 @@ func (s *Session) addPartitions(name string, newReplicas [][]int32) (int, error)
 // /admin/delete_topics/<t>; the controller does the rest. Requesting it again
 // while it is pending is not an error.
 func (s *Session) DeleteTopic(ctx context.Context, name string) error {
-	if err := ValidateTopicName(name); err != nil {
+	if err := placement.ValidateTopicName(name); err != nil {
 		return fmt.Errorf("delete topic: %w: %w", ErrUnknownTopic, err)
 	}
 	err := awaitErr(ctx, s, func() error {
@@ -174,7 +176,7 @@ func (s *Session) DeleteTopic(ctx context.Context, name string) error {
 // TopicConfig returns a topic's configuration overrides (empty when it has
 // none), or ErrUnknownTopic.
 func (s *Session) TopicConfig(ctx context.Context, name string) (map[string]string, error) {
-	if err := ValidateTopicName(name); err != nil {
+	if err := placement.ValidateTopicName(name); err != nil {
 		return nil, fmt.Errorf("topic config: %w: %w", ErrUnknownTopic, err)
 	}
 	config, err := await(ctx, s, func() (map[string]string, error) {
@@ -204,7 +206,7 @@ func (s *Session) TopicConfig(ctx context.Context, name string) (map[string]stri
 // SetTopicConfig replaces a topic's configuration overrides and, in the same
 // multi, announces the change under /config/changes as Kafka does.
 func (s *Session) SetTopicConfig(ctx context.Context, name string, configs map[string]string) error {
-	if err := ValidateTopicName(name); err != nil {
+	if err := placement.ValidateTopicName(name); err != nil {
 		return fmt.Errorf("set topic config: %w: %w", ErrUnknownTopic, err)
 	}
 	configPayload, err := zkpaths.ConfigEntity{Config: configs}.Marshal()

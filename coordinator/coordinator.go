@@ -40,9 +40,6 @@ var (
 	// ErrBrokerIDInUse: another live ZooKeeper session holds the broker's
 	// registration.
 	ErrBrokerIDInUse = errors.New("broker id is registered by another live session")
-	// ErrInvalidReplicaAssignment: a replica assignment given to CreateTopic is
-	// malformed.
-	ErrInvalidReplicaAssignment = errors.New("invalid replica assignment")
 	// ErrNoReassignmentInProgress: a cancellation named a partition that is
 	// not being reassigned.
 	ErrNoReassignmentInProgress = errors.New("no reassignment in progress")

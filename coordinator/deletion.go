@@ -9,6 +9,7 @@ import (
 	"github.com/go-zookeeper/zk"
 	"github.com/sirupsen/logrus"
 
+	"github.com/kzoo/kzoo/coordinator/placement"
 	"github.com/kzoo/kzoo/zkpaths"
 )
 
@@ -22,7 +23,7 @@ var ErrTopicNotBeingDeleted = errors.New("topic is not being deleted")
 // every broker holding a replica has confirmed. Confirming twice, or after
 // the deletion finished, is not an error.
 func (s *Session) ConfirmReplicasDeleted(ctx context.Context, topic string) error {
-	if err := ValidateTopicName(topic); err != nil {
+	if err := placement.ValidateTopicName(topic); err != nil {
 		return fmt.Errorf("confirm replicas of %s deleted: %w: %w", topic, ErrUnknownTopic, err)
 	}
 	epoch := []byte(strconv.FormatInt(s.BrokerEpoch(), 10))

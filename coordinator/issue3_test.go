@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kzoo/kzoo/coordinator/placement"
 	"github.com/kzoo/kzoo/zkpaths"
 )
 
@@ -404,7 +405,7 @@ func testReassignment(t *testing.T, env *zkEnv) {
 	}
 	for tp, want := range map[TopicPartition]error{
 		{"r", 0}: nil, {"r", 1}: ErrUnknownTopic, {"nope", 0}: ErrUnknownTopic,
-		{"cancel", 0}: ErrInvalidReplicaAssignment, {"stuck", 0}: ErrInvalidReplicaAssignment,
+		{"cancel", 0}: placement.ErrInvalidReplicaAssignment, {"stuck", 0}: placement.ErrInvalidReplicaAssignment,
 	} {
 		if got := results[tp]; !errors.Is(got, want) || (got == nil) != (want == nil) {
 			t.Errorf("AlterReassignments result for %v = %v, want %v", tp, got, want)

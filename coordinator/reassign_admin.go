@@ -9,6 +9,7 @@ import (
 	"github.com/go-zookeeper/zk"
 	"github.com/sirupsen/logrus"
 
+	"github.com/kzoo/kzoo/coordinator/placement"
 	"github.com/kzoo/kzoo/zkpaths"
 )
 
@@ -17,8 +18,8 @@ import (
 // once the request is written, and the controller carries it out. A
 // cancellation returns the partition to its original replicas. Per partition
 // the result is nil, or an error wrapping ErrUnknownTopic,
-// ErrInvalidReplicaAssignment (empty, duplicates, or brokers that are not
-// registered) or ErrNoReassignmentInProgress (cancellation of none).
+// placement.ErrInvalidReplicaAssignment (empty, duplicates, or brokers that
+// are not registered) or ErrNoReassignmentInProgress (cancellation of none).
 func (s *Session) AlterReassignments(ctx context.Context, targets map[TopicPartition][]int32) (map[TopicPartition]error, error) {
 	snap := s.Snapshot()
 	results := make(map[TopicPartition]error, len(targets))
@@ -54,12 +55,12 @@ func (s *Session) AlterReassignments(ctx context.Context, targets map[TopicParti
 }
 
 func validateReassignment(snap *Snapshot, replicas []int32) error {
-	if err := validateAssignment([][]int32{replicas}); err != nil {
+	if err := placement.ValidateAssignment([][]int32{replicas}); err != nil {
 		return err
 	}
 	for _, r := range replicas {
 		if _, registered := snap.Brokers[r]; !registered {
-			return fmt.Errorf("%w: broker %d is not registered", ErrInvalidReplicaAssignment, r)
+			return fmt.Errorf("%w: broker %d is not registered", placement.ErrInvalidReplicaAssignment, r)
 		}
 	}
 	return nil

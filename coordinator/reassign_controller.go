@@ -9,6 +9,7 @@ import (
 	"github.com/go-zookeeper/zk"
 	"github.com/sirupsen/logrus"
 
+	"github.com/kzoo/kzoo/coordinator/placement"
 	"github.com/kzoo/kzoo/zkpaths"
 )
 
@@ -54,7 +55,7 @@ func (s *Session) reconcileReassignments() error {
 		t := v.topics[tp.Topic]
 		target := targets[tp]
 		if t == nil || t.replicas == nil || v.deleting[tp.Topic] || tp.Partition < 0 || int(tp.Partition) >= len(t.replicas) ||
-			validateAssignment([][]int32{target}) != nil {
+			placement.ValidateAssignment([][]int32{target}) != nil {
 			prune = append(prune, tp)
 			continue
 		}

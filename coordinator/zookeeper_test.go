@@ -15,6 +15,7 @@ import (
 
 	"github.com/go-zookeeper/zk"
 
+	"github.com/kzoo/kzoo/coordinator/placement"
 	"github.com/kzoo/kzoo/e2e/cluster"
 	"github.com/kzoo/kzoo/zkpaths"
 )
@@ -344,11 +345,11 @@ func testTopicLifecycle(t *testing.T, env *zkEnv) {
 	if err := s1.CreateTopic(ctx, "orders", [][]int32{{1}}, nil); !errors.Is(err, ErrTopicExists) {
 		t.Errorf("second CreateTopic = %v, want ErrTopicExists", err)
 	}
-	if err := s1.CreateTopic(ctx, "bad/name", [][]int32{{1}}, nil); !errors.Is(err, ErrInvalidTopicName) {
-		t.Errorf("CreateTopic(bad/name) = %v, want ErrInvalidTopicName", err)
+	if err := s1.CreateTopic(ctx, "bad/name", [][]int32{{1}}, nil); !errors.Is(err, placement.ErrInvalidTopicName) {
+		t.Errorf("CreateTopic(bad/name) = %v, want placement.ErrInvalidTopicName", err)
 	}
-	if err := s1.CreateTopic(ctx, "dup", [][]int32{{1, 1}}, nil); !errors.Is(err, ErrInvalidReplicaAssignment) {
-		t.Errorf("CreateTopic with a duplicate replica = %v, want ErrInvalidReplicaAssignment", err)
+	if err := s1.CreateTopic(ctx, "dup", [][]int32{{1, 1}}, nil); !errors.Is(err, placement.ErrInvalidReplicaAssignment) {
+		t.Errorf("CreateTopic with a duplicate replica = %v, want placement.ErrInvalidReplicaAssignment", err)
 	}
 	if got, err := s1.TopicConfig(ctx, "orders"); err != nil || !reflect.DeepEqual(got, configs) {
 		t.Errorf("TopicConfig = %v, %v", got, err)
@@ -576,7 +577,7 @@ func testAddPartitions(t *testing.T, in *inspector, s1, s2 *Session) {
 			topic.Partitions[0].LeaderEpoch == 0 && topic.Partitions[0].PartitionEpoch == 1
 		return ok, fmt.Sprintf("%+v", topic)
 	})
-	if err := s1.AddPartitions(ctx, "orders", [][]int32{{1}}); !errors.Is(err, ErrInvalidReplicaAssignment) {
+	if err := s1.AddPartitions(ctx, "orders", [][]int32{{1}}); !errors.Is(err, placement.ErrInvalidReplicaAssignment) {
 		t.Errorf("AddPartitions with another replication factor = %v", err)
 	}
 	if err := s1.AddPartitions(ctx, "nope", [][]int32{{1}}); !errors.Is(err, ErrUnknownTopic) {

@@ -10,7 +10,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/kzoo/kzoo/coordinator"
+	"github.com/kzoo/kzoo/coordinator/placement"
 )
 
 // This file holds the pure half of `kzoo reassign`: the JSON files of
@@ -234,7 +234,7 @@ func (c clusterAssignment) checkBrokers(brokers []int32) error {
 }
 
 // proposeReassignment spreads the partitions of topics over brokers as a
-// new topic would be (coordinator.AssignReplicas, Kafka's rack-unaware
+// new topic would be (placement.AssignReplicas, Kafka's rack-unaware
 // placement), keeping each topic's replication factor. rnd picks each
 // topic's starting broker, as Kafka randomises it; nil is deterministic.
 func proposeReassignment(current []partitionMove, brokers []int32, rnd *rand.Rand) ([]partitionMove, error) {
@@ -254,7 +254,7 @@ func proposeReassignment(current []partitionMove, brokers []int32, rnd *rand.Ran
 		// Partition ids are dense from 0, so the count is the last id + 1.
 		count := int(moves[len(moves)-1].Partition) + 1
 		rf := len(moves[0].Replicas)
-		assignment, err := coordinator.AssignReplicas(brokers, count, rf, rnd)
+		assignment, err := placement.AssignReplicas(brokers, count, rf, rnd)
 		if err != nil {
 			return nil, fmt.Errorf("topic %s (replication factor %d) on brokers %s: %w", t, rf, joinIDs(brokers), err)
 		}

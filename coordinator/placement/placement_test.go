@@ -1,4 +1,4 @@
-package coordinator
+package placement
 
 import (
 	"errors"
@@ -168,7 +168,7 @@ func TestAssignReplicasBounds(t *testing.T) {
 }
 
 func TestValidateAssignment(t *testing.T) {
-	if err := validateAssignment([][]int32{{1, 2}, {2, 3}}); err != nil {
+	if err := ValidateAssignment([][]int32{{1, 2}, {2, 3}}); err != nil {
 		t.Errorf("valid assignment: %v", err)
 	}
 	for _, bad := range [][][]int32{
@@ -178,8 +178,8 @@ func TestValidateAssignment(t *testing.T) {
 		{{1, 1}},
 		{{1, -1}},
 	} {
-		if err := validateAssignment(bad); !errors.Is(err, ErrInvalidReplicaAssignment) {
-			t.Errorf("validateAssignment(%v) = %v", bad, err)
+		if err := ValidateAssignment(bad); !errors.Is(err, ErrInvalidReplicaAssignment) {
+			t.Errorf("ValidateAssignment(%v) = %v", bad, err)
 		}
 	}
 }

@@ -1,4 +1,13 @@
-package coordinator
+// Package placement holds the rules of a topic's shape, free of ZooKeeper so
+// that the broker and the kzoo CLI can apply them without a coordinator
+// session: which names a topic may have, what makes a replica assignment
+// valid, and where Kafka's rack-unaware assignment puts the replicas of new
+// partitions (AssignReplicas).
+//
+// The coordinator checks every assignment it writes with these rules; the
+// broker uses them to plan CreateTopics, CreatePartitions and
+// __consumer_offsets, and kzoo reassign-partitions to propose a new layout.
+package placement
 
 import (
 	"errors"
@@ -20,6 +29,9 @@ var (
 	ErrInvalidReplicationFactor = errors.New("invalid replication factor")
 	// ErrInvalidPartitions: a partition count below 1.
 	ErrInvalidPartitions = errors.New("invalid number of partitions")
+	// ErrInvalidReplicaAssignment: a replica assignment is malformed (see
+	// ValidateAssignment) or names brokers it may not.
+	ErrInvalidReplicaAssignment = errors.New("invalid replica assignment")
 )
 
 // ValidateTopicName applies Kafka's rules: a topic name is 1 to 249 characters
@@ -91,10 +103,11 @@ func AssignReplicas(brokers []int32, partitions, replicationFactor int, rnd *ran
 	return assignment, nil
 }
 
-// validateAssignment checks a replica assignment given to CreateTopic: at least
-// one partition, the same non-zero number of replicas for each, no broker twice
-// in a partition and no negative broker id.
-func validateAssignment(assignment [][]int32) error {
+// ValidateAssignment checks replica lists indexed by partition: at least one
+// partition, the same non-zero number of replicas for each, no broker twice in
+// a partition and no negative broker id. The error wraps
+// ErrInvalidReplicaAssignment.
+func ValidateAssignment(assignment [][]int32) error {
 	if len(assignment) == 0 {
 		return fmt.Errorf("%w: no partitions", ErrInvalidReplicaAssignment)
 	}
