@@ -13,6 +13,7 @@ import (
 
 	"github.com/kzoo/kzoo/coordinator"
 	"github.com/kzoo/kzoo/coordinator/placement"
+	"github.com/kzoo/kzoo/zkpaths"
 )
 
 // controllerError maps a per-partition error of the controller's election
@@ -62,16 +63,16 @@ func (s *Server) handleElectLeaders(ctx context.Context, req *request) any {
 		return resp
 	}
 
-	var requested []coordinator.TopicPartition
+	var requested []zkpaths.TopicPartition
 	if in.Topics != nil {
-		requested = []coordinator.TopicPartition{} // none named is not "every partition"
+		requested = []zkpaths.TopicPartition{} // none named is not "every partition"
 		for _, t := range in.Topics {
 			for _, p := range t.Partitions {
-				requested = append(requested, coordinator.TopicPartition{Topic: t.Topic, Partition: p})
+				requested = append(requested, zkpaths.TopicPartition{Topic: t.Topic, Partition: p})
 			}
 		}
 	}
-	results := make(map[coordinator.TopicPartition]error)
+	results := make(map[zkpaths.TopicPartition]error)
 	if requested == nil || len(requested) > 0 {
 		electCtx, cancel := adminContext(ctx, in.TimeoutMillis)
 		var err error
@@ -79,7 +80,7 @@ func (s *Server) handleElectLeaders(ctx context.Context, req *request) any {
 		cancel()
 		if err != nil {
 			// The request as a whole failed: every named partition gets why.
-			results = make(map[coordinator.TopicPartition]error, len(requested))
+			results = make(map[zkpaths.TopicPartition]error, len(requested))
 			for _, tp := range requested {
 				results[tp] = err
 			}
@@ -111,7 +112,7 @@ func (s *Server) handleElectLeaders(ctx context.Context, req *request) any {
 // groupByTopic walks per-partition results in topic and partition order:
 // newTopic adds a topic to the response and returns its index, add the
 // partition's answer (the Kafka error code and message of its error).
-func groupByTopic(results map[coordinator.TopicPartition]error, newTopic func(topic string) int, add func(topicIndex int, partition int32, code int16, msg *string)) {
+func groupByTopic(results map[zkpaths.TopicPartition]error, newTopic func(topic string) int, add func(topicIndex int, partition int32, code int16, msg *string)) {
 	byTopic := make(map[string]int)
 	for _, tp := range sortedPartitions(results) {
 		i, ok := byTopic[tp.Topic]
@@ -124,8 +125,8 @@ func groupByTopic(results map[coordinator.TopicPartition]error, newTopic func(to
 	}
 }
 
-func sortedPartitions[V any](m map[coordinator.TopicPartition]V) []coordinator.TopicPartition {
-	out := make([]coordinator.TopicPartition, 0, len(m))
+func sortedPartitions[V any](m map[zkpaths.TopicPartition]V) []zkpaths.TopicPartition {
+	out := make([]zkpaths.TopicPartition, 0, len(m))
 	for tp := range m {
 		out = append(out, tp)
 	}
@@ -142,11 +143,11 @@ func (s *Server) handleAlterPartitionAssignments(ctx context.Context, req *reque
 	in := req.body.(*kmsg.AlterPartitionAssignmentsRequest)
 	resp := in.ResponseKind().(*kmsg.AlterPartitionAssignmentsResponse)
 
-	targets := make(map[coordinator.TopicPartition][]int32)
-	results := make(map[coordinator.TopicPartition]error)
+	targets := make(map[zkpaths.TopicPartition][]int32)
+	results := make(map[zkpaths.TopicPartition]error)
 	for _, t := range in.Topics {
 		for _, p := range t.Partitions {
-			tp := coordinator.TopicPartition{Topic: t.Topic, Partition: p.Partition}
+			tp := zkpaths.TopicPartition{Topic: t.Topic, Partition: p.Partition}
 			if _, twice := targets[tp]; twice || results[tp] != nil {
 				delete(targets, tp)
 				results[tp] = fmt.Errorf("%w: partition %d of topic %q appears more than once", kerr.InvalidRequest, p.Partition, t.Topic)
@@ -194,13 +195,13 @@ func (s *Server) handleListPartitionReassignments(ctx context.Context, req *requ
 
 	wanted := func(string, int32) bool { return true }
 	if in.Topics != nil {
-		named := make(map[coordinator.TopicPartition]bool)
+		named := make(map[zkpaths.TopicPartition]bool)
 		for _, t := range in.Topics {
 			for _, p := range t.Partitions {
-				named[coordinator.TopicPartition{Topic: t.Topic, Partition: p}] = true
+				named[zkpaths.TopicPartition{Topic: t.Topic, Partition: p}] = true
 			}
 		}
-		wanted = func(topic string, p int32) bool { return named[coordinator.TopicPartition{Topic: topic, Partition: p}] }
+		wanted = func(topic string, p int32) bool { return named[zkpaths.TopicPartition{Topic: topic, Partition: p}] }
 	}
 	names := make([]string, 0, len(snap.Topics))
 	for name := range snap.Topics {

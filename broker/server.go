@@ -23,6 +23,7 @@ import (
 	"github.com/kzoo/kzoo/broker/replica"
 	"github.com/kzoo/kzoo/broker/storage"
 	"github.com/kzoo/kzoo/coordinator"
+	"github.com/kzoo/kzoo/zkpaths"
 )
 
 // Metadata is what the broker needs from the coordinator: the cluster view
@@ -36,8 +37,8 @@ type Metadata interface {
 	AddPartitions(ctx context.Context, name string, newReplicas [][]int32) error
 	SetTopicConfig(ctx context.Context, name string, configs map[string]string) error
 	SetBrokerConfig(ctx context.Context, entity string, configs map[string]string) error
-	ElectLeaders(ctx context.Context, typ coordinator.ElectionType, partitions []coordinator.TopicPartition) (map[coordinator.TopicPartition]error, error)
-	AlterReassignments(ctx context.Context, targets map[coordinator.TopicPartition][]int32) (map[coordinator.TopicPartition]error, error)
+	ElectLeaders(ctx context.Context, typ coordinator.ElectionType, partitions []zkpaths.TopicPartition) (map[zkpaths.TopicPartition]error, error)
+	AlterReassignments(ctx context.Context, targets map[zkpaths.TopicPartition][]int32) (map[zkpaths.TopicPartition]error, error)
 	TopicConfig(ctx context.Context, name string) (map[string]string, error)
 	ConfirmReplicasDeleted(ctx context.Context, topic string) error
 	AllocateProducerIDBlock(ctx context.Context) (first, last int64, err error)

@@ -349,7 +349,7 @@ func (s *Session) writePartitionStates(topic string, writes []plannedWrite) erro
 		res, err := s.fencedMulti(ops...)
 		if err != nil {
 			for _, w := range chunk {
-				s.view.dirty.states[topicPartition{topic, w.partition}] = true
+				s.view.dirty.states[zkpaths.TopicPartition{Topic: topic, Partition: w.partition}] = true
 			}
 			return fmt.Errorf("write partition states of %s: %w", topic, err)
 		}
@@ -359,7 +359,7 @@ func (s *Session) writePartitionStates(topic string, writes []plannedWrite) erro
 			if w.plan.From != zkpaths.StateNonExistent {
 				version = res[i].Stat.Version
 			}
-			s.view.setState(topicPartition{topic, w.partition}, stateEntry{exists: true, state: w.plan.Next, version: version})
+			s.view.setState(zkpaths.TopicPartition{Topic: topic, Partition: w.partition}, stateEntry{exists: true, state: w.plan.Next, version: version})
 			s.logTransition(topic, w)
 		}
 	}
@@ -485,7 +485,7 @@ func (s *Session) deleteTopic(name string) error {
 		if topic, partition, ok := zkpaths.ParsePartitionStatePath(p); ok && topic == name {
 			if entry := t.states[partition]; entry.exists {
 				if err := checkTransition(entry.state.State, zkpaths.StateNonExistent); err != nil {
-					v.dirty.states[topicPartition{name, partition}] = true
+					v.dirty.states[zkpaths.TopicPartition{Topic: name, Partition: partition}] = true
 					return fmt.Errorf("partition %d: %w", partition, err)
 				}
 				version = entry.version
@@ -507,7 +507,7 @@ func (s *Session) deleteTopic(name string) error {
 	if _, err := s.fencedMulti(ops...); err != nil {
 		v.dirty.topics[name], v.dirty.deletions = true, true
 		for p := range t.states {
-			v.dirty.states[topicPartition{name, p}] = true
+			v.dirty.states[zkpaths.TopicPartition{Topic: name, Partition: p}] = true
 		}
 		return err
 	}

@@ -53,12 +53,6 @@ var (
 	ErrEligibleLeadersNotAvailable = errors.New("eligible leaders not available")
 )
 
-// TopicPartition names one partition.
-type TopicPartition struct {
-	Topic     string
-	Partition int32
-}
-
 // ElectionType is the kind of leader election ElectLeaders asks for; the
 // values are those of Kafka's ElectLeaders request.
 type ElectionType int8

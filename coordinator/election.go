@@ -51,7 +51,7 @@ func electUnclean(replicas []int32, current leaderAndISR, eligible func(int32) b
 
 // rebalanceCandidate is what the imbalance check needs of one partition.
 type rebalanceCandidate struct {
-	tp       TopicPartition
+	tp       zkpaths.TopicPartition
 	replicas []int32
 	leader   int32
 	isr      []int32
@@ -62,14 +62,14 @@ type rebalanceCandidate struct {
 // does not lead; when that share exceeds percentage, the partitions whose
 // preferred replica can take over (eligible and in the ISR) are returned for a
 // preferred election.
-func imbalancedPartitions(partitions []rebalanceCandidate, eligible func(int32) bool, percentage int) []TopicPartition {
+func imbalancedPartitions(partitions []rebalanceCandidate, eligible func(int32) bool, percentage int) []zkpaths.TopicPartition {
 	preferredBy := make(map[int32][]rebalanceCandidate)
 	for _, p := range partitions {
 		if len(p.replicas) > 0 {
 			preferredBy[p.replicas[0]] = append(preferredBy[p.replicas[0]], p)
 		}
 	}
-	var out []TopicPartition
+	var out []zkpaths.TopicPartition
 	for _, broker := range slices.Sorted(maps.Keys(preferredBy)) {
 		prefers := preferredBy[broker]
 		var notLed []rebalanceCandidate
@@ -88,12 +88,8 @@ func imbalancedPartitions(partitions []rebalanceCandidate, eligible func(int32) 
 			}
 		}
 	}
-	slices.SortFunc(out, compareTP)
+	slices.SortFunc(out, zkpaths.TopicPartition.Compare)
 	return out
-}
-
-func compareTP(a, b TopicPartition) int {
-	return compareTopicPartition(topicPartition{a.Topic, a.Partition}, topicPartition{b.Topic, b.Partition})
 }
 
 // ElectLeaders asks the controller for leader elections through
@@ -103,7 +99,7 @@ func compareTP(a, b TopicPartition) int {
 // result holds, per partition, nil when the election gave it the leader asked
 // for, ErrElectionNotNeeded, ErrPreferredLeaderNotAvailable,
 // ErrEligibleLeadersNotAvailable, or an error wrapping ErrUnknownTopic.
-func (s *Session) ElectLeaders(ctx context.Context, typ ElectionType, partitions []TopicPartition) (map[TopicPartition]error, error) {
+func (s *Session) ElectLeaders(ctx context.Context, typ ElectionType, partitions []zkpaths.TopicPartition) (map[zkpaths.TopicPartition]error, error) {
 	if typ != PreferredElection && typ != UncleanElection {
 		return nil, fmt.Errorf("elect leaders: unknown election type %d", typ)
 	}
@@ -114,12 +110,12 @@ func (s *Session) ElectLeaders(ctx context.Context, typ ElectionType, partitions
 				continue
 			}
 			for _, p := range t.Partitions {
-				partitions = append(partitions, TopicPartition{t.Name, p.Partition})
+				partitions = append(partitions, zkpaths.TopicPartition{Topic: t.Name, Partition: p.Partition})
 			}
 		}
 	}
-	results := make(map[TopicPartition]error, len(partitions))
-	replicas := make(map[TopicPartition][]int32)
+	results := make(map[zkpaths.TopicPartition]error, len(partitions))
+	replicas := make(map[zkpaths.TopicPartition][]int32)
 	var request []zkpaths.TopicPartition
 	for _, tp := range partitions {
 		if _, dup := results[tp]; dup {
@@ -139,7 +135,7 @@ func (s *Session) ElectLeaders(ctx context.Context, typ ElectionType, partitions
 		}
 		results[tp] = nil
 		replicas[tp] = p.Replicas
-		request = append(request, zkpaths.TopicPartition{Topic: tp.Topic, Partition: tp.Partition})
+		request = append(request, tp)
 	}
 	if len(request) == 0 {
 		return results, nil
@@ -169,10 +165,9 @@ func (s *Session) ElectLeaders(ctx context.Context, typ ElectionType, partitions
 	// The controller writes the states before it deletes the request, and
 	// this session's reads are ordered after what it saw.
 	for _, tp := range request {
-		key := TopicPartition{tp.Topic, tp.Partition}
 		data, _, err := getData(ctx, s, zkpaths.PartitionStatePath(tp.Topic, tp.Partition))
 		if errors.Is(err, zk.ErrNoNode) {
-			results[key] = fmt.Errorf("%s-%d: %w", tp.Topic, tp.Partition, ErrUnknownTopic)
+			results[tp] = fmt.Errorf("%s-%d: %w", tp.Topic, tp.Partition, ErrUnknownTopic)
 			continue
 		}
 		if err != nil {
@@ -183,10 +178,10 @@ func (s *Session) ElectLeaders(ctx context.Context, typ ElectionType, partitions
 			return nil, fmt.Errorf("elect leaders: %w", err)
 		}
 		switch {
-		case typ == PreferredElection && state.Leader != replicas[key][0]:
-			results[key] = ErrPreferredLeaderNotAvailable
+		case typ == PreferredElection && state.Leader != replicas[tp][0]:
+			results[tp] = ErrPreferredLeaderNotAvailable
 		case typ == UncleanElection && state.Leader < 0:
-			results[key] = ErrEligibleLeadersNotAvailable
+			results[tp] = ErrEligibleLeadersNotAvailable
 		}
 	}
 	return results, nil
@@ -259,10 +254,10 @@ func waitEvent(ctx context.Context, ch <-chan zk.Event) error {
 func (s *Session) reconcileElections() error {
 	v := s.view
 	if v.election.exists {
-		requested := make(map[TopicPartition]bool)
+		requested := make(map[zkpaths.TopicPartition]bool)
 		typ := ElectionType(v.election.request.ElectionType)
 		for _, tp := range v.election.request.Partitions {
-			requested[TopicPartition{tp.Topic, tp.Partition}] = true
+			requested[tp] = true
 		}
 		if v.election.valid {
 			if err := s.electLeaders(typ, requested); err != nil {
@@ -295,14 +290,14 @@ func (s *Session) reconcileElections() error {
 					continue
 				}
 				candidates = append(candidates, rebalanceCandidate{
-					tp: TopicPartition{name, int32(p)}, replicas: replicas, leader: entry.state.Leader, isr: entry.state.ISR,
+					tp: zkpaths.TopicPartition{Topic: name, Partition: int32(p)}, replicas: replicas, leader: entry.state.Leader, isr: entry.state.ISR,
 				})
 			}
 		}
 		chosen := imbalancedPartitions(candidates, s.eligible, s.cfg.LeaderImbalancePerBrokerPercentage)
 		if len(chosen) > 0 {
 			s.log.WithField("partitions", len(chosen)).Info("leader imbalance above the threshold: running preferred elections")
-			requested := make(map[TopicPartition]bool, len(chosen))
+			requested := make(map[zkpaths.TopicPartition]bool, len(chosen))
 			for _, tp := range chosen {
 				requested[tp] = true
 			}
@@ -320,7 +315,7 @@ func (s *Session) eligible(id int32) bool {
 }
 
 // electLeaders runs the requested elections, one batch per topic.
-func (s *Session) electLeaders(typ ElectionType, requested map[TopicPartition]bool) error {
+func (s *Session) electLeaders(typ ElectionType, requested map[zkpaths.TopicPartition]bool) error {
 	byTopic := make(map[string][]int32)
 	for tp := range requested {
 		byTopic[tp.Topic] = append(byTopic[tp.Topic], tp.Partition)

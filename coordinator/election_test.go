@@ -4,6 +4,8 @@ import (
 	"errors"
 	"reflect"
 	"testing"
+
+	"github.com/kzoo/kzoo/zkpaths"
 )
 
 func TestElectPreferred(t *testing.T) {
@@ -60,7 +62,7 @@ func TestElectUnclean(t *testing.T) {
 
 func TestImbalancedPartitions(t *testing.T) {
 	c := func(p int32, replicas []int32, leader int32, isr ...int32) rebalanceCandidate {
-		return rebalanceCandidate{tp: TopicPartition{"t", p}, replicas: replicas, leader: leader, isr: isr}
+		return rebalanceCandidate{tp: zkpaths.TopicPartition{Topic: "t", Partition: p}, replicas: replicas, leader: leader, isr: isr}
 	}
 	partitions := []rebalanceCandidate{
 		// Broker 1 prefers 4 partitions and leads 1: 75% imbalance.
@@ -77,11 +79,11 @@ func TestImbalancedPartitions(t *testing.T) {
 		c(20, []int32{4, 1}, 1, 1, 4),
 	}
 	got := imbalancedPartitions(partitions, liveSet(1, 2, 3), 10)
-	if want := []TopicPartition{{"t", 1}, {"t", 2}}; !reflect.DeepEqual(got, want) {
+	if want := []zkpaths.TopicPartition{{Topic: "t", Partition: 1}, {Topic: "t", Partition: 2}}; !reflect.DeepEqual(got, want) {
 		t.Errorf("imbalancedPartitions(10%%) = %v, want %v", got, want)
 	}
 	got = imbalancedPartitions(partitions, liveSet(1, 2, 3), 9)
-	if want := []TopicPartition{{"t", 1}, {"t", 2}, {"t", 10}}; !reflect.DeepEqual(got, want) {
+	if want := []zkpaths.TopicPartition{{Topic: "t", Partition: 1}, {Topic: "t", Partition: 2}, {Topic: "t", Partition: 10}}; !reflect.DeepEqual(got, want) {
 		t.Errorf("imbalancedPartitions(9%%) = %v, want %v", got, want)
 	}
 	if got := imbalancedPartitions(partitions, liveSet(1, 2, 3), 100); len(got) != 0 {

@@ -292,17 +292,17 @@ func testPreferredLeaders(t *testing.T, env *zkEnv, autoRebalance bool) {
 			p := viewPartition(sessions[3], "p", 0)
 			return p.Leader == 2, fmt.Sprintf("%+v", p)
 		})
-		results, err := sessions[3].ElectLeaders(ctx, PreferredElection, []TopicPartition{{"p", 0}, {"p", 1}, {"nope", 0}})
+		results, err := sessions[3].ElectLeaders(ctx, PreferredElection, []zkpaths.TopicPartition{{Topic: "p", Partition: 0}, {Topic: "p", Partition: 1}, {Topic: "nope", Partition: 0}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := results[TopicPartition{"p", 0}]; !errors.Is(got, ErrPreferredLeaderNotAvailable) {
+		if got := results[zkpaths.TopicPartition{Topic: "p", Partition: 0}]; !errors.Is(got, ErrPreferredLeaderNotAvailable) {
 			t.Errorf("preferred election of p-0 with its preferred replica out of the ISR: %v", got)
 		}
-		if got := results[TopicPartition{"p", 1}]; !errors.Is(got, ErrElectionNotNeeded) {
+		if got := results[zkpaths.TopicPartition{Topic: "p", Partition: 1}]; !errors.Is(got, ErrElectionNotNeeded) {
 			t.Errorf("preferred election of p-1 led by its preferred replica: %v", got)
 		}
-		if got := results[TopicPartition{"nope", 0}]; !errors.Is(got, ErrUnknownTopic) {
+		if got := results[zkpaths.TopicPartition{Topic: "nope", Partition: 0}]; !errors.Is(got, ErrUnknownTopic) {
 			t.Errorf("preferred election of an unknown topic: %v", got)
 		}
 	}
@@ -316,7 +316,7 @@ func testPreferredLeaders(t *testing.T, env *zkEnv, autoRebalance bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[TopicPartition]error{{"p", 0}: nil, {"p", 1}: ErrElectionNotNeeded}
+	want := map[zkpaths.TopicPartition]error{{Topic: "p", Partition: 0}: nil, {Topic: "p", Partition: 1}: ErrElectionNotNeeded}
 	if !reflect.DeepEqual(results, want) {
 		t.Errorf("ElectLeaders(preferred, all) = %v, want %v", results, want)
 	}
@@ -340,11 +340,11 @@ func testPreferredLeaders(t *testing.T, env *zkEnv, autoRebalance bool) {
 		p := viewPartition(sessions[1], "u", 0)
 		return p.Leader == -1, fmt.Sprintf("%+v", p)
 	})
-	results, err = sessions[1].ElectLeaders(ctx, UncleanElection, []TopicPartition{{"u", 0}, {"p", 1}})
+	results, err = sessions[1].ElectLeaders(ctx, UncleanElection, []zkpaths.TopicPartition{{Topic: "u", Partition: 0}, {Topic: "p", Partition: 1}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want = map[TopicPartition]error{{"u", 0}: nil, {"p", 1}: ErrElectionNotNeeded}
+	want = map[zkpaths.TopicPartition]error{{Topic: "u", Partition: 0}: nil, {Topic: "p", Partition: 1}: ErrElectionNotNeeded}
 	if !reflect.DeepEqual(results, want) {
 		t.Errorf("ElectLeaders(unclean) = %v, want %v", results, want)
 	}
@@ -393,19 +393,19 @@ func testReassignment(t *testing.T, env *zkEnv) {
 		return len(snap.Topics) == 3 && len(snap.Brokers) == 4, fmt.Sprint(snap.LiveBrokerIDs())
 	})
 
-	results, err := sessions[4].AlterReassignments(ctx, map[TopicPartition][]int32{
-		{"r", 0}:      {2, 3, 4},
-		{"r", 1}:      {1},
-		{"nope", 0}:   {1},
-		{"cancel", 0}: {1, 1},
-		{"stuck", 0}:  {1, 9},
+	results, err := sessions[4].AlterReassignments(ctx, map[zkpaths.TopicPartition][]int32{
+		{Topic: "r", Partition: 0}:      {2, 3, 4},
+		{Topic: "r", Partition: 1}:      {1},
+		{Topic: "nope", Partition: 0}:   {1},
+		{Topic: "cancel", Partition: 0}: {1, 1},
+		{Topic: "stuck", Partition: 0}:  {1, 9},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for tp, want := range map[TopicPartition]error{
-		{"r", 0}: nil, {"r", 1}: ErrUnknownTopic, {"nope", 0}: ErrUnknownTopic,
-		{"cancel", 0}: placement.ErrInvalidReplicaAssignment, {"stuck", 0}: placement.ErrInvalidReplicaAssignment,
+	for tp, want := range map[zkpaths.TopicPartition]error{
+		{Topic: "r", Partition: 0}: nil, {Topic: "r", Partition: 1}: ErrUnknownTopic, {Topic: "nope", Partition: 0}: ErrUnknownTopic,
+		{Topic: "cancel", Partition: 0}: placement.ErrInvalidReplicaAssignment, {Topic: "stuck", Partition: 0}: placement.ErrInvalidReplicaAssignment,
 	} {
 		if got := results[tp]; !errors.Is(got, want) || (got == nil) != (want == nil) {
 			t.Errorf("AlterReassignments result for %v = %v, want %v", tp, got, want)
@@ -445,11 +445,11 @@ func testReassignment(t *testing.T, env *zkEnv) {
 	})
 	sessions[controller] = env.start(t, env.config(controller))
 
-	results, err = sessions[2].AlterReassignments(ctx, map[TopicPartition][]int32{{"cancel", 0}: nil, {"r", 0}: nil})
+	results, err = sessions[2].AlterReassignments(ctx, map[zkpaths.TopicPartition][]int32{{Topic: "cancel", Partition: 0}: nil, {Topic: "r", Partition: 0}: nil})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !errors.Is(results[TopicPartition{"r", 0}], ErrNoReassignmentInProgress) || results[TopicPartition{"cancel", 0}] != nil {
+	if !errors.Is(results[zkpaths.TopicPartition{Topic: "r", Partition: 0}], ErrNoReassignmentInProgress) || results[zkpaths.TopicPartition{Topic: "cancel", Partition: 0}] != nil {
 		t.Errorf("cancellations: %v", results)
 	}
 	// As in Kafka, the original replicas are the stored ones without those

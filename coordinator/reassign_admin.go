@@ -20,10 +20,10 @@ import (
 // the result is nil, or an error wrapping ErrUnknownTopic,
 // placement.ErrInvalidReplicaAssignment (empty, duplicates, or brokers that
 // are not registered) or ErrNoReassignmentInProgress (cancellation of none).
-func (s *Session) AlterReassignments(ctx context.Context, targets map[TopicPartition][]int32) (map[TopicPartition]error, error) {
+func (s *Session) AlterReassignments(ctx context.Context, targets map[zkpaths.TopicPartition][]int32) (map[zkpaths.TopicPartition]error, error) {
 	snap := s.Snapshot()
-	results := make(map[TopicPartition]error, len(targets))
-	valid := make(map[TopicPartition][]int32, len(targets))
+	results := make(map[zkpaths.TopicPartition]error, len(targets))
+	valid := make(map[zkpaths.TopicPartition][]int32, len(targets))
 	for tp, replicas := range targets {
 		t := snap.Topics[tp.Topic]
 		if t == nil || t.Deleting || tp.Partition < 0 || int(tp.Partition) >= len(t.Partitions) {
@@ -43,7 +43,7 @@ func (s *Session) AlterReassignments(ctx context.Context, targets map[TopicParti
 	if len(valid) == 0 {
 		return results, nil
 	}
-	cancelErrs, err := await(ctx, s, func() (map[TopicPartition]error, error) { return s.alterReassignments(valid) })
+	cancelErrs, err := await(ctx, s, func() (map[zkpaths.TopicPartition]error, error) { return s.alterReassignments(valid) })
 	if err != nil {
 		return nil, fmt.Errorf("alter partition reassignments: %w", err)
 	}
@@ -69,24 +69,24 @@ func validateReassignment(snap *Snapshot, replicas []int32) error {
 // alterReassignments merges the changes into /admin/reassign_partitions with a
 // conditional write, retrying when someone else changed it meanwhile. It
 // returns the cancellations that found no reassignment.
-func (s *Session) alterReassignments(changes map[TopicPartition][]int32) (map[TopicPartition]error, error) {
+func (s *Session) alterReassignments(changes map[zkpaths.TopicPartition][]int32) (map[zkpaths.TopicPartition]error, error) {
 	for range maxConditionalAttempts {
 		data, stat, err := s.zk.get(zkpaths.ReassignPartitionsPath)
 		exists := err == nil
 		if err != nil && !errors.Is(err, zk.ErrNoNode) {
 			return nil, err
 		}
-		pending := make(map[TopicPartition][]int32)
+		pending := make(map[zkpaths.TopicPartition][]int32)
 		if exists {
 			req, err := zkpaths.UnmarshalReassignPartitions(data)
 			if err != nil {
 				return nil, err
 			}
 			for _, r := range req.Partitions {
-				pending[TopicPartition{r.Topic, r.Partition}] = r.Replicas
+				pending[zkpaths.TopicPartition{Topic: r.Topic, Partition: r.Partition}] = r.Replicas
 			}
 		}
-		failed := make(map[TopicPartition]error)
+		failed := make(map[zkpaths.TopicPartition]error)
 		assignments := make(map[string]zkpaths.TopicAssignment)
 		for tp, replicas := range changes {
 			if replicas != nil {

@@ -23,19 +23,19 @@ func (s *Session) reconcileReassignments() error {
 		s.log.Warn("deleting an unreadable partition reassignment request")
 		return s.writeReassignRequest(nil)
 	}
-	targets := make(map[TopicPartition][]int32)
+	targets := make(map[zkpaths.TopicPartition][]int32)
 	for tp, replicas := range v.reassignments.request {
 		targets[tp] = replicas
 	}
 	for name, t := range v.topics {
 		for p, removing := range t.assignment.RemovingReplicas {
-			tp := TopicPartition{name, p}
+			tp := zkpaths.TopicPartition{Topic: name, Partition: p}
 			if _, requested := targets[tp]; !requested && int(p) < len(t.replicas) {
 				targets[tp] = minus(t.replicas[p], removing)
 			}
 		}
 		for p := range t.assignment.AddingReplicas {
-			tp := TopicPartition{name, p}
+			tp := zkpaths.TopicPartition{Topic: name, Partition: p}
 			if _, requested := targets[tp]; !requested && int(p) < len(t.replicas) {
 				targets[tp] = slices.Clone(t.replicas[p])
 			}
@@ -50,8 +50,8 @@ func (s *Session) reconcileReassignments() error {
 		states      []plannedWrite
 	}
 	work := make(map[string]*topicWork)
-	var prune []TopicPartition
-	for _, tp := range slices.SortedFunc(maps.Keys(targets), compareTP) {
+	var prune []zkpaths.TopicPartition
+	for _, tp := range slices.SortedFunc(maps.Keys(targets), zkpaths.TopicPartition.Compare) {
 		t := v.topics[tp.Topic]
 		target := targets[tp]
 		if t == nil || t.replicas == nil || v.deleting[tp.Topic] || tp.Partition < 0 || int(tp.Partition) >= len(t.replicas) ||
@@ -105,7 +105,7 @@ func (s *Session) reconcileReassignments() error {
 					return err
 				}
 				errs = append(errs, err)
-				prune = slices.DeleteFunc(prune, func(tp TopicPartition) bool { return tp.Topic == name })
+				prune = slices.DeleteFunc(prune, func(tp zkpaths.TopicPartition) bool { return tp.Topic == name })
 			}
 		}
 	}
@@ -181,7 +181,7 @@ func setOrDelete(m map[int32][]int32, p int32, replicas []int32) {
 
 // writeReassignRequest replaces the controller's copy of
 // /admin/reassign_partitions, deleting the znode when nothing remains.
-func (s *Session) writeReassignRequest(remaining map[TopicPartition][]int32) error {
+func (s *Session) writeReassignRequest(remaining map[zkpaths.TopicPartition][]int32) error {
 	v := s.view
 	var op any
 	if len(remaining) == 0 {
@@ -203,16 +203,16 @@ func (s *Session) writeReassignRequest(remaining map[TopicPartition][]int32) err
 		return fmt.Errorf("update %s: %w", zkpaths.ReassignPartitionsPath, err)
 	}
 	if len(remaining) == 0 {
-		v.reassignments = adminZnode[map[TopicPartition][]int32]{}
+		v.reassignments = adminZnode[map[zkpaths.TopicPartition][]int32]{}
 	} else {
 		v.reassignments.request, v.reassignments.version = remaining, res[0].Stat.Version
 	}
 	return nil
 }
 
-func marshalReassignments(m map[TopicPartition][]int32) ([]byte, error) {
+func marshalReassignments(m map[zkpaths.TopicPartition][]int32) ([]byte, error) {
 	var req zkpaths.ReassignPartitions
-	for _, tp := range slices.SortedFunc(maps.Keys(m), compareTP) {
+	for _, tp := range slices.SortedFunc(maps.Keys(m), zkpaths.TopicPartition.Compare) {
 		req.Partitions = append(req.Partitions, zkpaths.PartitionReassignment{Topic: tp.Topic, Partition: tp.Partition, Replicas: m[tp]})
 	}
 	return req.Marshal()

@@ -49,8 +49,8 @@ func (s *Session) ControlledShutdown(ctx context.Context) error {
 
 // leadershipsToMove lists the partitions a broker leads while another live ISR
 // member that is not shutting down could lead them.
-func leadershipsToMove(snap *Snapshot, id int32) []TopicPartition {
-	var out []TopicPartition
+func leadershipsToMove(snap *Snapshot, id int32) []zkpaths.TopicPartition {
+	var out []zkpaths.TopicPartition
 	for _, t := range snap.Topics {
 		for _, p := range t.Partitions {
 			if p.Leader != id {
@@ -61,7 +61,7 @@ func leadershipsToMove(snap *Snapshot, id int32) []TopicPartition {
 				return m != id && live && !snap.shuttingDown[m]
 			})
 			if movable {
-				out = append(out, TopicPartition{t.Name, p.Partition})
+				out = append(out, zkpaths.TopicPartition{Topic: t.Name, Partition: p.Partition})
 			}
 		}
 	}

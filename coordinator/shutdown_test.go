@@ -87,7 +87,7 @@ func TestLeadershipsToMove(t *testing.T) {
 		}}},
 	}
 	got := leadershipsToMove(snap, 1)
-	if want := []TopicPartition{{"t", 0}}; !reflect.DeepEqual(got, want) {
+	if want := []zkpaths.TopicPartition{{Topic: "t", Partition: 0}}; !reflect.DeepEqual(got, want) {
 		t.Errorf("leadershipsToMove = %v, want %v", got, want)
 	}
 }

@@ -41,7 +41,7 @@ type view struct {
 	// the broker epoch they asked with.
 	shuttingDown map[int32]int64
 	// reassignments is the content of /admin/reassign_partitions.
-	reassignments adminZnode[map[TopicPartition][]int32]
+	reassignments adminZnode[map[zkpaths.TopicPartition][]int32]
 	// election is the content of /admin/preferred_replica_election.
 	election adminZnode[zkpaths.PreferredReplicaElection]
 
@@ -99,11 +99,6 @@ func (e stateEntry) current() *zkpaths.PartitionState {
 	return &s
 }
 
-type topicPartition struct {
-	topic     string
-	partition int32
-}
-
 // dirtySet names what must be read again.
 type dirtySet struct {
 	brokerList, controller, controllerEpoch, topicList, deletions       bool
@@ -111,7 +106,7 @@ type dirtySet struct {
 
 	brokers       map[int32]bool
 	topics        map[string]bool
-	states        map[topicPartition]bool
+	states        map[zkpaths.TopicPartition]bool
 	topicConfigs  map[string]bool
 	brokerConfigs map[string]bool
 	confirmations map[string]bool
@@ -140,7 +135,7 @@ func (d *dirtySet) reset() {
 	*d = dirtySet{
 		brokers:       make(map[int32]bool),
 		topics:        make(map[string]bool),
-		states:        make(map[topicPartition]bool),
+		states:        make(map[zkpaths.TopicPartition]bool),
 		topicConfigs:  make(map[string]bool),
 		brokerConfigs: make(map[string]bool),
 		confirmations: make(map[string]bool),
@@ -170,7 +165,7 @@ func (v *view) markAll() {
 		d.topics[name] = true
 		d.topicConfigs[name] = true
 		for p := range t.states {
-			d.states[topicPartition{name, p}] = true
+			d.states[zkpaths.TopicPartition{Topic: name, Partition: p}] = true
 		}
 	}
 	for name := range v.deleting {
@@ -219,7 +214,7 @@ func (v *view) markPath(p string) {
 	} else if topic, ok := zkpaths.ParseTopicPath(p); ok {
 		d.topics[topic] = true
 	} else if topic, partition, ok := zkpaths.ParsePartitionStatePath(p); ok {
-		d.states[topicPartition{topic, partition}] = true
+		d.states[zkpaths.TopicPartition{Topic: topic, Partition: partition}] = true
 	}
 }
 
@@ -263,7 +258,7 @@ func (v *view) refresh(c *zkClient, log logrus.FieldLogger) error {
 		}
 		delete(d.topics, name)
 	}
-	for _, tp := range slices.SortedFunc(maps.Keys(d.states), compareTopicPartition) {
+	for _, tp := range slices.SortedFunc(maps.Keys(d.states), zkpaths.TopicPartition.Compare) {
 		if err := v.refreshState(c, tp, log); err != nil {
 			return err
 		}
@@ -303,16 +298,6 @@ func (v *view) refresh(c *zkClient, log logrus.FieldLogger) error {
 		d.election = false
 	}
 	return nil
-}
-
-func compareTopicPartition(a, b topicPartition) int {
-	if a.topic != b.topic {
-		if a.topic < b.topic {
-			return -1
-		}
-		return 1
-	}
-	return int(a.partition) - int(b.partition)
 }
 
 func (v *view) refreshControllerEpoch(c *zkClient) error {
@@ -479,18 +464,18 @@ func (v *view) refreshTopic(c *zkClient, name string, log logrus.FieldLogger) er
 	}
 	for partition := range t.replicas {
 		if _, watched := t.states[int32(partition)]; !watched {
-			v.dirty.states[topicPartition{name, int32(partition)}] = true
+			v.dirty.states[zkpaths.TopicPartition{Topic: name, Partition: int32(partition)}] = true
 		}
 	}
 	return nil
 }
 
-func (v *view) refreshState(c *zkClient, tp topicPartition, log logrus.FieldLogger) error {
-	t := v.topics[tp.topic]
+func (v *view) refreshState(c *zkClient, tp zkpaths.TopicPartition, log logrus.FieldLogger) error {
+	t := v.topics[tp.Topic]
 	if t == nil {
 		return nil
 	}
-	p := zkpaths.PartitionStatePath(tp.topic, tp.partition)
+	p := zkpaths.PartitionStatePath(tp.Topic, tp.Partition)
 	data, stat, exists, err := c.getOrWatchCreation(p)
 	if err != nil {
 		return err
@@ -510,15 +495,15 @@ func (v *view) refreshState(c *zkClient, tp topicPartition, log logrus.FieldLogg
 	return nil
 }
 
-func (v *view) setState(tp topicPartition, next stateEntry) {
-	t := v.topics[tp.topic]
+func (v *view) setState(tp zkpaths.TopicPartition, next stateEntry) {
+	t := v.topics[tp.Topic]
 	if t == nil {
 		return
 	}
-	if old, watched := t.states[tp.partition]; watched && equalState(old, next) {
+	if old, watched := t.states[tp.Partition]; watched && equalState(old, next) {
 		return
 	}
-	t.states[tp.partition] = next
+	t.states[tp.Partition] = next
 	v.changed = true
 }
 
@@ -620,7 +605,7 @@ func (v *view) refreshReassignments(c *zkClient, log logrus.FieldLogger) error {
 	if err != nil {
 		return err
 	}
-	next := adminZnode[map[TopicPartition][]int32]{exists: exists}
+	next := adminZnode[map[zkpaths.TopicPartition][]int32]{exists: exists}
 	if exists {
 		next.version = stat.Version
 		req, err := zkpaths.UnmarshalReassignPartitions(data)
@@ -628,9 +613,9 @@ func (v *view) refreshReassignments(c *zkClient, log logrus.FieldLogger) error {
 			log.WithError(err).Warn("unreadable partition reassignment request")
 		} else {
 			next.valid = true
-			next.request = make(map[TopicPartition][]int32, len(req.Partitions))
+			next.request = make(map[zkpaths.TopicPartition][]int32, len(req.Partitions))
 			for _, r := range req.Partitions {
-				next.request[TopicPartition{r.Topic, r.Partition}] = r.Replicas
+				next.request[zkpaths.TopicPartition{Topic: r.Topic, Partition: r.Partition}] = r.Replicas
 			}
 		}
 	}

@@ -74,7 +74,7 @@ func TestMarkPath(t *testing.T) {
 		t.Errorf("flags not all set: %+v", d)
 	}
 	if !d.brokers[4] || len(d.brokers) != 1 || !d.topics["t"] || len(d.topics) != 1 ||
-		!d.states[topicPartition{"t", 2}] || len(d.states) != 1 {
+		!d.states[zkpaths.TopicPartition{Topic: "t", Partition: 2}] || len(d.states) != 1 {
 		t.Errorf("dirty sets = %v %v %v", d.brokers, d.topics, d.states)
 	}
 	v.dirty.reset()

@@ -2,6 +2,7 @@ package zkpaths
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -673,10 +674,17 @@ func UnmarshalProducerIDBlock(data []byte) (ProducerIDBlock, error) {
 	return ProducerIDBlock{BrokerID: w.BrokerID, BlockStart: int64(w.BlockStart), BlockEnd: int64(w.BlockEnd)}, nil
 }
 
-// TopicPartition names one partition in the admin and notification payloads.
+// TopicPartition names one partition: in the admin payloads, and everywhere
+// else kzoo names one (the JSON tags are those of the payloads).
 type TopicPartition struct {
 	Topic     string `json:"topic"`
 	Partition int32  `json:"partition"`
+}
+
+// Compare orders partitions by topic, then by partition number, for
+// slices.SortFunc(tps, TopicPartition.Compare).
+func (tp TopicPartition) Compare(other TopicPartition) int {
+	return cmp.Or(strings.Compare(tp.Topic, other.Topic), cmp.Compare(tp.Partition, other.Partition))
 }
 
 // PartitionReassignment is one entry of a legacy reassignment request.

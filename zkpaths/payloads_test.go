@@ -2,6 +2,7 @@ package zkpaths
 
 import (
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 )
@@ -413,5 +414,16 @@ func TestElectionTypeAndControlledShutdown(t *testing.T) {
 		if _, err := UnmarshalControlledShutdownRequest([]byte(bad)); err == nil {
 			t.Errorf("accepted %s", bad)
 		}
+	}
+}
+
+func TestTopicPartitionCompare(t *testing.T) {
+	tps := []TopicPartition{{"b", 0}, {"a", 10}, {"a", 2}, {"ab", 0}, {"a", -1}}
+	slices.SortFunc(tps, TopicPartition.Compare)
+	if want := []TopicPartition{{"a", -1}, {"a", 2}, {"a", 10}, {"ab", 0}, {"b", 0}}; !reflect.DeepEqual(tps, want) {
+		t.Errorf("sorted = %v, want %v", tps, want)
+	}
+	if c := (TopicPartition{"a", 1}).Compare(TopicPartition{"a", 1}); c != 0 {
+		t.Errorf("a-1 compared with itself = %d", c)
 	}
 }
