@@ -14,83 +14,11 @@ import (
 	"github.com/kzoo/kzoo/zkpaths"
 )
 
-// Preferred and requested leader elections. The rules are pure; the controller
-// applies them to the partitions named in /admin/preferred_replica_election
-// and, with auto.leader.rebalance.enable, to the imbalanced brokers'
-// partitions every LeaderImbalanceCheckInterval.
-
-// electPreferred makes the preferred replica (the first assigned) the leader,
-// keeping the ISR, if it is eligible (live and not shutting down) and in the
-// ISR.
-func electPreferred(replicas []int32, current leaderAndISR, eligible func(int32) bool) (leaderAndISR, error) {
-	if len(replicas) == 0 {
-		return current, ErrPreferredLeaderNotAvailable
-	}
-	preferred := replicas[0]
-	switch {
-	case current.Leader == preferred:
-		return current, ErrElectionNotNeeded
-	case !eligible(preferred) || !slices.Contains(current.ISR, preferred):
-		return current, ErrPreferredLeaderNotAvailable
-	}
-	return leaderAndISR{Leader: preferred, LeaderEpoch: current.LeaderEpoch + 1, ISR: slices.Clone(current.ISR)}, nil
-}
-
-// electUnclean gives a partition without a live leader the first eligible
-// replica in the ISR or, failing that, the first eligible replica at all.
-func electUnclean(replicas []int32, current leaderAndISR, eligible func(int32) bool) (result leaderAndISR, uncleanUsed bool, err error) {
-	if current.Leader >= 0 && eligible(current.Leader) {
-		return current, false, ErrElectionNotNeeded
-	}
-	result, ok, uncleanUsed := electOfflinePartition(replicas, current, eligible, true)
-	if !ok {
-		return current, false, ErrEligibleLeadersNotAvailable
-	}
-	return result, uncleanUsed, nil
-}
-
-// rebalanceCandidate is what the imbalance check needs of one partition.
-type rebalanceCandidate struct {
-	tp       zkpaths.TopicPartition
-	replicas []int32
-	leader   int32
-	isr      []int32
-}
-
-// imbalancedPartitions implements Kafka's auto rebalance check: for each
-// broker, the share of the partitions it is the preferred replica of that it
-// does not lead; when that share exceeds percentage, the partitions whose
-// preferred replica can take over (eligible and in the ISR) are returned for a
-// preferred election.
-func imbalancedPartitions(partitions []rebalanceCandidate, eligible func(int32) bool, percentage int) []zkpaths.TopicPartition {
-	preferredBy := make(map[int32][]rebalanceCandidate)
-	for _, p := range partitions {
-		if len(p.replicas) > 0 {
-			preferredBy[p.replicas[0]] = append(preferredBy[p.replicas[0]], p)
-		}
-	}
-	var out []zkpaths.TopicPartition
-	for _, broker := range slices.Sorted(maps.Keys(preferredBy)) {
-		prefers := preferredBy[broker]
-		var notLed []rebalanceCandidate
-		for _, p := range prefers {
-			if p.leader != broker {
-				notLed = append(notLed, p)
-			}
-		}
-		// notLed/prefers > percentage/100, in integers.
-		if len(notLed)*100 <= percentage*len(prefers) || !eligible(broker) {
-			continue
-		}
-		for _, p := range notLed {
-			if slices.Contains(p.isr, broker) {
-				out = append(out, p.tp)
-			}
-		}
-	}
-	slices.SortFunc(out, zkpaths.TopicPartition.Compare)
-	return out
-}
+// Preferred and requested leader elections. ElectLeaders asks the controller
+// through /admin/preferred_replica_election; the controller applies the rules
+// of election_rules.go (electPreferred, electUnclean) to the partitions named
+// there and, with auto.leader.rebalance.enable, to the partitions that
+// imbalancedPartitions picks every LeaderImbalanceCheckInterval.
 
 // ElectLeaders asks the controller for leader elections through
 // /admin/preferred_replica_election (with the kzoo field election_type for an

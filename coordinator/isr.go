@@ -35,7 +35,8 @@ func (s *Session) UpdateISR(ctx context.Context, topic string, partition, leader
 	if t == nil || partition < 0 || int(partition) >= len(t.Partitions) {
 		return 0, fmt.Errorf("update ISR of %s-%d: %w", topic, partition, ErrUnknownTopic)
 	}
-	if err := s.checkISR(snap, t.Partitions[partition].Replicas, isr); err != nil {
+	live := func(id int32) bool { _, ok := snap.Brokers[id]; return ok }
+	if err := validateISR(s.cfg.BrokerID, t.Partitions[partition].Replicas, isr, live); err != nil {
 		return 0, fmt.Errorf("update ISR of %s-%d to %v: %w", topic, partition, isr, err)
 	}
 	isr = slices.Clone(isr)
@@ -49,25 +50,6 @@ func (s *Session) UpdateISR(ctx context.Context, topic string, partition, leader
 		"topic": topic, "partition": partition, "isr": isr, "leader_epoch": leaderEpoch, "partition_epoch": version,
 	}).Info("updated ISR")
 	return version, nil
-}
-
-// checkISR validates a proposed ISR against the assignment and, as KIP-841
-// requires, the live brokers.
-func (s *Session) checkISR(snap *Snapshot, replicas, isr []int32) error {
-	if !slices.Contains(isr, s.cfg.BrokerID) {
-		return fmt.Errorf("%w: the leader %d is not in it", ErrInvalidISR, s.cfg.BrokerID)
-	}
-	for i, id := range isr {
-		switch _, live := snap.Brokers[id]; {
-		case slices.Contains(isr[:i], id):
-			return fmt.Errorf("%w: broker %d is listed twice", ErrInvalidISR, id)
-		case !slices.Contains(replicas, id):
-			return fmt.Errorf("%w: broker %d is not a replica", ErrInvalidISR, id)
-		case !live:
-			return fmt.Errorf("%w: broker %d is not live", ErrInvalidISR, id)
-		}
-	}
-	return nil
 }
 
 func (s *Session) updateISR(topic string, partition, leaderEpoch, partitionEpoch int32, isr []int32) (int32, error) {

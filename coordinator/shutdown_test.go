@@ -7,37 +7,6 @@ import (
 	"github.com/kzoo/kzoo/zkpaths"
 )
 
-func TestElectControlledShutdown(t *testing.T) {
-	tests := []struct {
-		name     string
-		replicas []int32
-		current  leaderAndISR
-		live     []int32
-		shutting []int32
-		want     leaderAndISR
-		ok       bool
-	}{
-		{"next ISR member in assignment order leads", []int32{1, 2, 3}, leaderAndISR{1, 4, []int32{1, 3, 2}}, []int32{1, 2, 3}, []int32{1},
-			leaderAndISR{2, 5, []int32{3, 2}}, true},
-		{"a dead ISR member is skipped and dropped", []int32{1, 2, 3}, leaderAndISR{1, 4, []int32{1, 2, 3}}, []int32{1, 3}, []int32{1},
-			leaderAndISR{3, 5, []int32{3}}, true},
-		{"a live replica outside the ISR is not elected", []int32{1, 2, 3}, leaderAndISR{1, 4, []int32{1, 3}}, []int32{1, 2, 3}, []int32{1},
-			leaderAndISR{3, 5, []int32{3}}, true},
-		{"another broker shutting down is not elected", []int32{1, 2, 3}, leaderAndISR{1, 4, []int32{1, 2, 3}}, []int32{1, 2, 3}, []int32{1, 2},
-			leaderAndISR{3, 5, []int32{3}}, true},
-		{"no one to take over", []int32{1, 2, 3}, leaderAndISR{1, 4, []int32{1, 2}}, []int32{1, 3}, []int32{1},
-			leaderAndISR{1, 4, []int32{1, 2}}, false},
-		{"everyone is shutting down", []int32{1, 2}, leaderAndISR{1, 4, []int32{1, 2}}, []int32{1, 2}, []int32{1, 2},
-			leaderAndISR{1, 4, []int32{1, 2}}, false},
-	}
-	for _, tt := range tests {
-		got, ok := electControlledShutdown(tt.replicas, tt.current, liveSet(tt.live...), liveSet(tt.shutting...))
-		if ok != tt.ok || !reflect.DeepEqual(got, tt.want) {
-			t.Errorf("%s: got %+v, %v; want %+v, %v", tt.name, got, ok, tt.want, tt.ok)
-		}
-	}
-}
-
 func TestPlanPartitionControlledShutdown(t *testing.T) {
 	tests := []struct {
 		name     string

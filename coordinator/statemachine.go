@@ -8,9 +8,10 @@ import (
 	"github.com/kzoo/kzoo/zkpaths"
 )
 
-// The partition state machine and the leader election rules. Everything here is
+// The partition state machine: which transitions are valid, and the next step
+// of each partition of a live topic or of one being deleted. Everything here is
 // pure: the controller feeds it what it read from ZooKeeper and writes back what
-// it returns.
+// it returns. The leaders and ISRs it picks come from election_rules.go.
 
 // errStaleController: a state znode carries a controller epoch newer than ours,
 // so another controller has taken over and we must not touch the partition.
@@ -31,98 +32,6 @@ func checkTransition(from, to zkpaths.PartitionStatus) error {
 		return fmt.Errorf("invalid partition state transition %s -> %s", from, to)
 	}
 	return nil
-}
-
-// leaderAndISR is what an election decides.
-type leaderAndISR struct {
-	Leader      int32
-	LeaderEpoch int32
-	ISR         []int32
-}
-
-// electNewPartition chooses the first leader of a partition: its first live
-// replica in assignment order, with every live replica in the ISR. ok is false
-// when no replica is live.
-func electNewPartition(replicas []int32, live func(int32) bool, currentEpoch int32) (result leaderAndISR, ok bool) {
-	var isr []int32
-	for _, r := range replicas {
-		if live(r) && !slices.Contains(isr, r) {
-			isr = append(isr, r)
-		}
-	}
-	if len(isr) == 0 {
-		return leaderAndISR{}, false
-	}
-	return leaderAndISR{Leader: isr[0], LeaderEpoch: currentEpoch + 1, ISR: isr}, true
-}
-
-// electOfflinePartition elects a leader for a partition whose leader is gone or
-// that has none. The leader is the first replica in assignment order that is live
-// and in the ISR, and the ISR becomes its live members. When no such replica
-// exists and unclean election is allowed, the first live replica leads alone
-// (uncleanUsed is true). Otherwise ok is false and the result has no leader and
-// keeps the ISR as it is: an ISR is never emptied, so that the replicas holding
-// every committed record stay known. The leader epoch always increases.
-func electOfflinePartition(replicas []int32, current leaderAndISR, live func(int32) bool, uncleanAllowed bool) (result leaderAndISR, ok, uncleanUsed bool) {
-	epoch := current.LeaderEpoch + 1
-	for _, r := range replicas {
-		if live(r) && slices.Contains(current.ISR, r) {
-			isr := make([]int32, 0, len(current.ISR))
-			for _, m := range current.ISR {
-				if live(m) && slices.Contains(replicas, m) && !slices.Contains(isr, m) {
-					isr = append(isr, m)
-				}
-			}
-			return leaderAndISR{Leader: r, LeaderEpoch: epoch, ISR: isr}, true, false
-		}
-	}
-	if uncleanAllowed {
-		for _, r := range replicas {
-			if live(r) {
-				return leaderAndISR{Leader: r, LeaderEpoch: epoch, ISR: []int32{r}}, true, true
-			}
-		}
-	}
-	return leaderAndISR{Leader: zkpaths.NoLeader, LeaderEpoch: epoch, ISR: slices.Clone(current.ISR)}, false, false
-}
-
-// shrinkISR drops the members that are not live from the ISR of a partition
-// whose leader is live. changed is false when there is nothing to drop, or when
-// dropping would empty the ISR.
-func shrinkISR(current leaderAndISR, live func(int32) bool) (result leaderAndISR, changed bool) {
-	isr := make([]int32, 0, len(current.ISR))
-	for _, m := range current.ISR {
-		if live(m) {
-			isr = append(isr, m)
-		}
-	}
-	if len(isr) == len(current.ISR) || len(isr) == 0 {
-		return current, false
-	}
-	return leaderAndISR{Leader: current.Leader, LeaderEpoch: current.LeaderEpoch + 1, ISR: isr}, true
-}
-
-// electControlledShutdown moves the leadership of a partition away from a
-// broker that is shutting down: the new leader is the first replica in
-// assignment order that is live, in the ISR and not shutting down, and the ISR
-// loses the brokers shutting down (it keeps the new leader, so it is never
-// emptied). ok is false when no replica can take over; the partition then
-// keeps its leader until the broker is gone.
-func electControlledShutdown(replicas []int32, current leaderAndISR, live, shuttingDown func(int32) bool) (result leaderAndISR, ok bool) {
-	eligible := func(id int32) bool { return live(id) && !shuttingDown(id) }
-	for _, r := range replicas {
-		if !eligible(r) || !slices.Contains(current.ISR, r) {
-			continue
-		}
-		isr := make([]int32, 0, len(current.ISR))
-		for _, m := range current.ISR {
-			if eligible(m) && !slices.Contains(isr, m) {
-				isr = append(isr, m)
-			}
-		}
-		return leaderAndISR{Leader: r, LeaderEpoch: current.LeaderEpoch + 1, ISR: isr}, true
-	}
-	return current, false
 }
 
 // partitionPlanInput is what the controller knows about one partition.
