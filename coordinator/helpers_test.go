@@ -3,8 +3,10 @@ package coordinator
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +15,7 @@ import (
 	"github.com/go-zookeeper/zk"
 	"github.com/sirupsen/logrus"
 
+	"github.com/kzoo/kzoo/internal/poll"
 	"github.com/kzoo/kzoo/zkpaths"
 )
 
@@ -20,21 +23,34 @@ import (
 // within a second.
 const waitTimeout = 20 * time.Second
 
-// waitFor polls cond until it holds, failing the test after waitTimeout with
-// the last description cond gave of what it saw.
+// waitFor is poll.UntilSaw with waitTimeout: it polls cond until it holds,
+// failing the test with the last description cond gave of what it saw.
 func waitFor(t *testing.T, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for {
-		ok, saw := cond()
-		if ok {
-			return
+	poll.UntilSaw(t, waitTimeout, what, cond)
+}
+
+// waitForTopicGone waits until a deleted topic's znodes are all gone: its
+// assignment, its config and the deletion request.
+func waitForTopicGone(t *testing.T, in *inspector, topic string) {
+	t.Helper()
+	waitFor(t, "every znode of "+topic+" to go", func() (bool, string) {
+		for _, p := range []string{zkpaths.TopicPath(topic), zkpaths.TopicConfigPath(topic), zkpaths.DeleteTopicPath(topic)} {
+			if in.exists(p) {
+				return false, p + " exists"
+			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s; last saw: %s", what, saw)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return true, ""
+	})
+}
+
+// waitForController waits until broker id is the controller.
+func waitForController(t *testing.T, in *inspector, id int32) {
+	t.Helper()
+	waitFor(t, fmt.Sprintf("broker %d to be controller", id), func() (bool, string) {
+		controller, _ := in.controller()
+		return controller == id, fmt.Sprint(controller)
+	})
 }
 
 // testLogWriter sends log lines to the test log until the test ends; the
@@ -112,6 +128,16 @@ func (e *zkEnv) start(t *testing.T, cfg Config) *Session {
 	return s
 }
 
+// startBrokers starts brokers 1 to n, as start does.
+func (e *zkEnv) startBrokers(t *testing.T, n int32) map[int32]*Session {
+	t.Helper()
+	sessions := make(map[int32]*Session, n)
+	for id := int32(1); id <= n; id++ {
+		sessions[id] = e.start(t, e.config(id))
+	}
+	return sessions
+}
+
 // inspector reads the test's namespace with a plain ZooKeeper client, to check
 // what the sessions wrote.
 type inspector struct {
@@ -149,16 +175,13 @@ func (in *inspector) sync() {
 	in.t.Helper()
 	// The inspector's server may be the one a test just stopped: the
 	// client moves to another, and the sync is tried again there.
-	deadline := time.Now().Add(waitTimeout)
-	for {
-		_, err := in.conn.Sync(in.chroot)
-		if err == nil {
-			return
-		}
-		if !isConnectionLoss(err) || time.Now().After(deadline) {
-			in.t.Fatalf("sync: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
+	var err error
+	poll.Wait(waitTimeout, func() (bool, string) {
+		_, err = in.conn.Sync(in.chroot)
+		return err == nil || !isConnectionLoss(err), ""
+	})
+	if err != nil {
+		in.t.Fatalf("sync: %v", err)
 	}
 }
 
@@ -324,6 +347,18 @@ func (p *tcpProxy) close() {
 	p.wg.Wait()
 }
 
+// startBehindProxy starts a broker that talks to the ZooKeeper node at zkAddr
+// through a proxy the test can cut, with a session timeout short enough for
+// a cut to expire the session soon.
+func (e *zkEnv) startBehindProxy(t *testing.T, id int32, zkAddr string) (*Session, *tcpProxy) {
+	t.Helper()
+	proxy := newProxy(t, zkAddr)
+	cfg := e.config(id)
+	cfg.Connect = proxy.addr() + e.chroot
+	cfg.SessionTimeout = 2 * time.Second
+	return e.start(t, cfg), proxy
+}
+
 // viewPartition is a partition in s's snapshot, or a zero Partition with
 // leader -2 (matching no expected state) while the topic is not in view yet.
 func viewPartition(s *Session, topic string, partition int32) Partition {
@@ -332,4 +367,19 @@ func viewPartition(s *Session, topic string, partition int32) Partition {
 		return Partition{Topic: topic, Partition: partition, Leader: -2}
 	}
 	return t.Partitions[partition]
+}
+
+// waitForState waits until a partition's state znode matches.
+func waitForState(t *testing.T, in *inspector, topic string, partition int32, want zkpaths.PartitionState) {
+	t.Helper()
+	waitFor(t, fmt.Sprintf("%s-%d to be %+v", topic, partition, want), func() (bool, string) {
+		got, _, ok := in.partitionState(topic, partition)
+		if !ok {
+			return false, "no state znode"
+		}
+		if want.ControllerEpoch == 0 {
+			got.ControllerEpoch = 0
+		}
+		return reflect.DeepEqual(got, want), fmt.Sprintf("%+v", got)
+	})
 }

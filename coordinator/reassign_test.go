@@ -1,9 +1,15 @@
 package coordinator
 
 import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"reflect"
+	"slices"
 	"testing"
 
+	"github.com/kzoo/kzoo/coordinator/placement"
 	"github.com/kzoo/kzoo/zkpaths"
 )
 
@@ -113,4 +119,119 @@ func TestPlanReassignmentWaits(t *testing.T) {
 			t.Errorf("%s: planned %+v", name, plan)
 		}
 	}
+}
+
+func testReassignment(t *testing.T, env *zkEnv) {
+	in := env.inspector(t)
+	sessions := env.startBrokers(t, 4)
+	ctx := context.Background()
+	for _, name := range []string{"r", "stuck", "cancel"} {
+		if err := sessions[1].CreateTopic(ctx, name, [][]int32{{1, 2, 3}}, nil); err != nil {
+			t.Fatal(err)
+		}
+		waitForState(t, in, name, 0, zkpaths.PartitionState{Leader: 1, LeaderEpoch: 0, ISR: []int32{1, 2, 3}, State: zkpaths.StateOnline})
+	}
+	waitFor(t, "broker 4's snapshot to show the topics and brokers", func() (bool, string) {
+		snap := sessions[4].Snapshot()
+		return len(snap.Topics) == 3 && len(snap.Brokers) == 4, fmt.Sprint(snap.LiveBrokerIDs())
+	})
+
+	results, err := sessions[4].AlterReassignments(ctx, map[zkpaths.TopicPartition][]int32{
+		{Topic: "r", Partition: 0}:      {2, 3, 4},
+		{Topic: "r", Partition: 1}:      {1},
+		{Topic: "nope", Partition: 0}:   {1},
+		{Topic: "cancel", Partition: 0}: {1, 1},
+		{Topic: "stuck", Partition: 0}:  {1, 9},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for tp, want := range map[zkpaths.TopicPartition]error{
+		{Topic: "r", Partition: 0}: nil, {Topic: "r", Partition: 1}: ErrUnknownTopic, {Topic: "nope", Partition: 0}: ErrUnknownTopic,
+		{Topic: "cancel", Partition: 0}: placement.ErrInvalidReplicaAssignment, {Topic: "stuck", Partition: 0}: placement.ErrInvalidReplicaAssignment,
+	} {
+		if got := results[tp]; !errors.Is(got, want) || (got == nil) != (want == nil) {
+			t.Errorf("AlterReassignments result for %v = %v, want %v", tp, got, want)
+		}
+	}
+	waitForAssignment(t, in, "r", `{"0":[2,3,4]} {} {}`)
+	waitFor(t, "the request to be pruned and the leader to move", func() (bool, string) {
+		state, _, _ := in.partitionState("r", 0)
+		return !in.exists(zkpaths.ReassignPartitionsPath) && slices.Contains([]int32{2, 3, 4}, state.Leader) &&
+			reflect.DeepEqual(state.ISR, []int32{2, 3, 4}), fmt.Sprintf("%+v", state)
+	})
+	waitFor(t, "broker 1's snapshot to show the new replicas", func() (bool, string) {
+		p := viewPartition(sessions[1], "r", 0)
+		return reflect.DeepEqual(p.Replicas, []int32{2, 3, 4}) && len(p.AddingReplicas) == 0 && len(p.RemovingReplicas) == 0,
+			fmt.Sprintf("%+v", p)
+	})
+
+	// A legacy tool asks for broker 5, which is not running: the reassignment
+	// starts and waits for it, across a controller failover.
+	legacy := `{"version":1,"partitions":[{"topic":"stuck","partition":0,"replicas":[5,2]},{"topic":"cancel","partition":0,"replicas":[6,2,3]}]}`
+	if _, err := in.conn.Create(in.chroot+zkpaths.ReassignPartitionsPath, []byte(legacy), 0, openACL); err != nil {
+		t.Fatal(err)
+	}
+	waitForAssignment(t, in, "stuck", `{"0":[5,2,1,3]} {"0":[5]} {"0":[1,3]}`)
+	waitForAssignment(t, in, "cancel", `{"0":[6,2,3,1]} {"0":[6]} {"0":[1]}`)
+	waitFor(t, "broker 2's snapshot to show the reassignment in progress", func() (bool, string) {
+		p := viewPartition(sessions[2], "stuck", 0)
+		return reflect.DeepEqual(p.AddingReplicas, []int32{5}) && reflect.DeepEqual(p.RemovingReplicas, []int32{1, 3}), fmt.Sprintf("%+v", p)
+	})
+	controller, _ := in.controller()
+	if err := sessions[controller].Close(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a new controller", func() (bool, string) {
+		id, _ := in.controller()
+		return id > 0 && id != controller, fmt.Sprint(id)
+	})
+	sessions[controller] = env.start(t, env.config(controller))
+
+	results, err = sessions[2].AlterReassignments(ctx, map[zkpaths.TopicPartition][]int32{
+		{Topic: "cancel", Partition: 0}: nil, {Topic: "r", Partition: 0}: nil,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !errors.Is(results[zkpaths.TopicPartition{Topic: "r", Partition: 0}], ErrNoReassignmentInProgress) ||
+		results[zkpaths.TopicPartition{Topic: "cancel", Partition: 0}] != nil {
+		t.Errorf("cancellations: %v", results)
+	}
+	// As in Kafka, the original replicas are the stored ones without those
+	// being added; their order follows the target's.
+	waitForAssignment(t, in, "cancel", `{"0":[2,3,1]} {} {}`)
+
+	env.start(t, env.config(5))
+	waitForAssignment(t, in, "stuck", `{"0":[5,2]} {} {}`)
+	waitFor(t, "the request to be gone", func() (bool, string) {
+		state, _, _ := in.partitionState("stuck", 0)
+		return !in.exists(zkpaths.ReassignPartitionsPath) && reflect.DeepEqual(state.ISR, []int32{2, 5}) &&
+			(state.Leader == 2 || state.Leader == 5), fmt.Sprintf("%+v", state)
+	})
+	state, _, _ := in.partitionState("cancel", 0)
+	if !slices.Contains([]int32{1, 2, 3}, state.Leader) || !containsAll(state.ISR, []int32{1, 2, 3}) || len(state.ISR) != 3 {
+		t.Errorf("the cancelled partition: %+v", state)
+	}
+}
+
+// waitForAssignment waits until a topic znode holds exactly want.
+func waitForAssignment(t *testing.T, in *inspector, topic, want string) {
+	t.Helper()
+	waitFor(t, fmt.Sprintf("the assignment of %s to be %s", topic, want), func() (bool, string) {
+		data, _, err := in.get(zkpaths.TopicPath(topic))
+		if err != nil {
+			return false, err.Error()
+		}
+		var a struct {
+			Partitions json.RawMessage `json:"partitions"`
+			Adding     json.RawMessage `json:"adding_replicas"`
+			Removing   json.RawMessage `json:"removing_replicas"`
+		}
+		if err := json.Unmarshal(data, &a); err != nil {
+			return false, err.Error()
+		}
+		got := fmt.Sprintf("%s %s %s", a.Partitions, a.Adding, a.Removing)
+		return got == want, got
+	})
 }

@@ -1,6 +1,8 @@
 package coordinator
 
 import (
+	"context"
+	"fmt"
 	"reflect"
 	"testing"
 
@@ -59,4 +61,51 @@ func TestLeadershipsToMove(t *testing.T) {
 	if want := []zkpaths.TopicPartition{{Topic: "t", Partition: 0}}; !reflect.DeepEqual(got, want) {
 		t.Errorf("leadershipsToMove = %v, want %v", got, want)
 	}
+}
+
+// testControlledShutdown: a broker shutting down hands its leaderships to other
+// ISR members and leaves the ISRs before it goes.
+func testControlledShutdown(t *testing.T, env *zkEnv) {
+	in := env.inspector(t)
+	sessions := env.startBrokers(t, 3)
+	ctx := context.Background()
+	if err := sessions[2].CreateTopic(ctx, "rf3", [][]int32{{1, 2, 3}, {2, 3, 1}, {3, 1, 2}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := sessions[2].CreateTopic(ctx, "solo", [][]int32{{1}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	waitForState(t, in, "rf3", 0, zkpaths.PartitionState{Leader: 1, LeaderEpoch: 0, ISR: []int32{1, 2, 3}, State: zkpaths.StateOnline})
+	waitForState(t, in, "rf3", 2, zkpaths.PartitionState{Leader: 3, LeaderEpoch: 0, ISR: []int32{3, 1, 2}, State: zkpaths.StateOnline})
+	waitForState(t, in, "solo", 0, zkpaths.PartitionState{Leader: 1, LeaderEpoch: 0, ISR: []int32{1}, State: zkpaths.StateOnline})
+	waitFor(t, "broker 1's snapshot to show the topics online", func() (bool, string) {
+		snap := sessions[1].Snapshot()
+		return snap.Topics["rf3"] != nil && snap.Topics["rf3"].Partitions[0].Leader == 1 && snap.Topics["solo"] != nil &&
+			snap.Topics["solo"].Partitions[0].Leader == 1, fmt.Sprintf("%+v", snap.Topics)
+	})
+
+	shutdownCtx, cancel := context.WithTimeout(ctx, waitTimeout)
+	defer cancel()
+	if err := sessions[1].ControlledShutdown(shutdownCtx); err != nil {
+		t.Fatal(err)
+	}
+	// When it returns, its own snapshot already shows the moves.
+	rf3 := sessions[1].Snapshot().Topics["rf3"]
+	if p := rf3.Partitions[0]; p.Leader != 2 || p.LeaderEpoch != 1 || !reflect.DeepEqual(p.ISR, []int32{2, 3}) {
+		t.Errorf("rf3-0 after the controlled shutdown: %+v", p)
+	}
+	waitForState(t, in, "rf3", 0, zkpaths.PartitionState{Leader: 2, LeaderEpoch: 1, ISR: []int32{2, 3}, State: zkpaths.StateOnline})
+	waitForState(t, in, "rf3", 1, zkpaths.PartitionState{Leader: 2, LeaderEpoch: 1, ISR: []int32{2, 3}, State: zkpaths.StateOnline})
+	waitForState(t, in, "rf3", 2, zkpaths.PartitionState{Leader: 3, LeaderEpoch: 1, ISR: []int32{3, 2}, State: zkpaths.StateOnline})
+	// Nobody can take "solo" over: it stays with broker 1 until it is gone.
+	waitForState(t, in, "solo", 0, zkpaths.PartitionState{Leader: 1, LeaderEpoch: 0, ISR: []int32{1}, State: zkpaths.StateOnline})
+
+	if err := sessions[1].Close(); err != nil {
+		t.Fatal(err)
+	}
+	waitForState(t, in, "solo", 0, zkpaths.PartitionState{Leader: -1, LeaderEpoch: 1, ISR: []int32{1}, State: zkpaths.StateOffline})
+	// Broker 1 comes back as an ordinary broker: it may lead again.
+	env.start(t, env.config(1))
+	waitForState(t, in, "solo", 0, zkpaths.PartitionState{Leader: 1, LeaderEpoch: 2, ISR: []int32{1}, State: zkpaths.StateOnline})
+	waitForState(t, in, "rf3", 0, zkpaths.PartitionState{Leader: 2, LeaderEpoch: 1, ISR: []int32{2, 3}, State: zkpaths.StateOnline})
 }

@@ -13,15 +13,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-zookeeper/zk"
-
 	"github.com/kzoo/kzoo/coordinator/placement"
 	"github.com/kzoo/kzoo/e2e/cluster"
 	"github.com/kzoo/kzoo/zkpaths"
 )
 
 // TestZooKeeper runs the integration tests against one real three-node
-// ensemble; each subtest works in a chroot of its own.
+// ensemble; each subtest works in a chroot of its own. The subtests of the
+// session itself are in this file; the others sit next to the code they test
+// (controller_test.go, configs_test.go, deletion_test.go, shutdown_test.go,
+// election_test.go, reassign_test.go).
 func TestZooKeeper(t *testing.T) {
 	c := cluster.Start(t, cluster.Options{Brokers: 0, PortOffset: 20000})
 	connect := c.ZKConnect()
@@ -228,47 +229,6 @@ func TestStartFailsWhenZooKeeperIsUnreachable(t *testing.T) {
 	}
 }
 
-func testControllerElection(t *testing.T, env *zkEnv) {
-	in := env.inspector(t)
-	sessions := map[int32]*Session{1: env.start(t, env.config(1)), 2: env.start(t, env.config(2))}
-
-	var controller, epoch int32
-	waitFor(t, "one controller seen by both brokers", func() (bool, string) {
-		controller, epoch = in.controller()
-		s1, s2 := sessions[1].Snapshot(), sessions[2].Snapshot()
-		ok := sessions[controller] != nil && epoch >= 1 &&
-			s1.ControllerID == controller && s2.ControllerID == controller &&
-			s1.ControllerEpoch == epoch && s2.ControllerEpoch == epoch
-		return ok, fmt.Sprintf("znode: %d epoch %d; snapshots: %d/%d, %d/%d", controller, epoch,
-			s1.ControllerID, s1.ControllerEpoch, s2.ControllerID, s2.ControllerEpoch)
-	})
-	other := int32(3) - controller
-	if err := sessions[controller].Close(); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "the other broker to take over with a higher epoch", func() (bool, string) {
-		id, e := in.controller()
-		snap := sessions[other].Snapshot()
-		ok := id == other && e == epoch+1 && snap.ControllerID == other && snap.ControllerEpoch == epoch+1
-		return ok, fmt.Sprintf("znode %d epoch %d; snapshot %d epoch %d", id, e, snap.ControllerID, snap.ControllerEpoch)
-	})
-}
-
-// waitForState waits until a partition's state znode matches.
-func waitForState(t *testing.T, in *inspector, topic string, partition int32, want zkpaths.PartitionState) {
-	t.Helper()
-	waitFor(t, fmt.Sprintf("%s-%d to be %+v", topic, partition, want), func() (bool, string) {
-		got, _, ok := in.partitionState(topic, partition)
-		if !ok {
-			return false, "no state znode"
-		}
-		if want.ControllerEpoch == 0 {
-			got.ControllerEpoch = 0
-		}
-		return reflect.DeepEqual(got, want), fmt.Sprintf("%+v", got)
-	})
-}
-
 func testTopicLifecycle(t *testing.T, env *zkEnv) {
 	in := env.inspector(t)
 	s1 := env.start(t, env.config(1))
@@ -396,14 +356,7 @@ func testTopicLifecycle(t *testing.T, env *zkEnv) {
 	if err := s2.ConfirmReplicasDeleted(ctx, "orders"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "every znode of the topic to go", func() (bool, string) {
-		for _, p := range []string{"/brokers/topics/orders", "/config/topics/orders", "/admin/delete_topics/orders"} {
-			if in.exists(p) {
-				return false, p + " exists"
-			}
-		}
-		return true, ""
-	})
+	waitForTopicGone(t, in, "orders")
 	for n, s := range map[int]*Session{1: s1, 2: s2} {
 		waitFor(t, fmt.Sprintf("broker %d's snapshot to drop the topic", n), func() (bool, string) {
 			topic := s.Snapshot().Topics["orders"]
@@ -430,10 +383,7 @@ func testTopicLifecycle(t *testing.T, env *zkEnv) {
 func testBrokerFailure(t *testing.T, env *zkEnv) {
 	in := env.inspector(t)
 	s1 := env.start(t, env.config(1))
-	waitFor(t, "broker 1 to be controller", func() (bool, string) {
-		id, _ := in.controller()
-		return id == 1, fmt.Sprint(id)
-	})
+	waitForController(t, in, 1)
 	s2 := env.start(t, env.config(2))
 	ctx := context.Background()
 	if err := s1.CreateTopic(ctx, "solo", [][]int32{{2}}, nil); err != nil {
@@ -480,53 +430,10 @@ func testBrokerFailure(t *testing.T, env *zkEnv) {
 	waitForState(t, in, "later", 0, zkpaths.PartitionState{Leader: 3, LeaderEpoch: 0, ISR: []int32{3}, State: zkpaths.StateOnline})
 }
 
-func testStaleControllerWriteFails(t *testing.T, env *zkEnv) {
-	in := env.inspector(t)
-	client := &zkClient{conn: in.conn, chroot: env.chroot}
-	if _, err := client.create(zkpaths.ControllerEpochPath, zkpaths.MarshalControllerEpoch(5), zk.FlagPersistent); err != nil {
-		t.Fatal(err)
-	}
-	_, stat := in.mustGet(zkpaths.ControllerEpochPath)
-	s := &Session{
-		zk:   client,
-		log:  env.log,
-		view: newView(),
-		ctrl: controllerState{active: true, epoch: 5, epochZkVersion: stat.Version},
-	}
-	if _, err := s.fencedMulti(client.createOp("/written-by-controller", nil, zk.FlagPersistent)); err != nil {
-		t.Fatalf("write with the current epoch: %v", err)
-	}
-
-	// Another broker is elected: the epoch moves on.
-	if _, err := client.set(zkpaths.ControllerEpochPath, zkpaths.MarshalControllerEpoch(6), stat.Version); err != nil {
-		t.Fatal(err)
-	}
-	_, err := s.fencedMulti(client.createOp("/written-by-stale-controller", nil, zk.FlagPersistent))
-	if !errors.Is(err, errNotController) {
-		t.Fatalf("stale write: %v, want errNotController", err)
-	}
-	if in.exists("/written-by-stale-controller") {
-		t.Error("the stale controller's write went through")
-	}
-	if s.ctrl.active {
-		t.Error("the stale controller did not resign")
-	}
-	if _, err := s.fencedMulti(client.createOp("/written-after-resigning", nil, zk.FlagPersistent)); !errors.Is(err, errNotController) {
-		t.Errorf("write after resigning: %v", err)
-	}
-}
-
 func testSessionExpiry(t *testing.T, env *zkEnv, zkAddr string) {
 	in := env.inspector(t)
-	proxy := newProxy(t, zkAddr)
-	cfg := env.config(1)
-	cfg.Connect = proxy.addr() + env.chroot
-	cfg.SessionTimeout = 2 * time.Second
-	s := env.start(t, cfg)
-	waitFor(t, "broker 1 to be controller", func() (bool, string) {
-		id, _ := in.controller()
-		return id == 1, fmt.Sprint(id)
-	})
+	s, proxy := env.startBehindProxy(t, 1, zkAddr)
+	waitForController(t, in, 1)
 	_, controllerEpoch := in.controller()
 	oldEpoch := s.BrokerEpoch()
 
@@ -725,56 +632,4 @@ func testUpdateISR(t *testing.T, in *inspector, leader, follower *Session) {
 		p := viewPartition(follower, "pair", 0)
 		return reflect.DeepEqual(p.ISR, []int32{1, 2}) && p.PartitionEpoch == version, fmt.Sprintf("%+v", p)
 	})
-}
-
-// testAdoptControllership: a broker that finds /controller created by its own
-// session (say, an election whose reply was lost) acts as controller
-// (KAFKA-13407), while one naming it from another session is left alone.
-func testAdoptControllership(t *testing.T, env *zkEnv) {
-	in := env.inspector(t)
-	client := &zkClient{conn: in.conn, chroot: env.chroot}
-	for _, p := range zkpaths.PersistentPaths() {
-		if err := client.ensurePath(p); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := client.create(zkpaths.ControllerEpochPath, zkpaths.MarshalControllerEpoch(3), zk.FlagPersistent); err != nil {
-		t.Fatal(err)
-	}
-	registration, err := zkpaths.ControllerRegistration{BrokerID: 9, Timestamp: time.Now()}.Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := client.create(zkpaths.ControllerPath, registration, zk.FlagEphemeral); err != nil {
-		t.Fatal(err)
-	}
-	newBroker := func(sessionID int64) *Session {
-		cfg, err := env.config(9).withDefaults()
-		if err != nil {
-			t.Fatal(err)
-		}
-		s := &Session{cfg: cfg, zk: client, log: env.log, view: newView(), sessionID: sessionID}
-		s.view.markAll()
-		if err := s.view.refresh(client, env.log); err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
-
-	stranger := newBroker(in.conn.SessionID() + 1)
-	if err := stranger.controllerStep(); err != nil || stranger.ctrl.active {
-		t.Fatalf("another session's broker 9: active=%v, %v", stranger.ctrl.active, err)
-	}
-
-	owner := newBroker(in.conn.SessionID())
-	if err := owner.controllerStep(); err != nil {
-		t.Fatal(err)
-	}
-	if !owner.ctrl.active || owner.ctrl.epoch != 3 || owner.ctrl.epochZkVersion != 0 {
-		t.Fatalf("controller state after adopting: %+v", owner.ctrl)
-	}
-	// It writes as controller: a fenced write goes through.
-	if _, err := owner.fencedMulti(client.createOp("/adopted", nil, zk.FlagPersistent)); err != nil {
-		t.Fatalf("fenced write: %v", err)
-	}
 }
