@@ -15,8 +15,26 @@
 // partition state znode is conditional on its zkVersion (the partition epoch).
 // Partition leaders change their ISR the same way, through UpdateISR.
 //
+// Where things are:
+//
+//   - session.go, zkclient.go: the connection, registration, session expiry
+//     and the session goroutine; view.go: the watched view and Snapshot.
+//   - The Session methods brokers and tools call: admin.go (topics, topic
+//     configs, producer ids), configs.go (broker configs, and the
+//     /config/changes notifications), isr.go (UpdateISR), shutdown.go
+//     (ControlledShutdown), election.go (ElectLeaders), reassign_admin.go
+//     (AlterReassignments), deletion.go (ConfirmReplicasDeleted).
+//   - controller.go: the controller's election, fencing and reconcile loop,
+//     which hands topic deletion to deletion.go, elections to election.go and
+//     reassignments to reassign_controller.go.
+//   - Pure rules, free of ZooKeeper and tested on their own:
+//     election_rules.go (every choice of leader and ISR), statemachine.go
+//     (partition states), replicastate.go (replica states), reassign.go
+//     (reassignment steps). Topic names and replica placement are in package
+//     placement, which the broker and the CLI use without a Session.
+//
 // The layout and payloads of the znodes are those of Apache Kafka in ZooKeeper
-// mode; see package zkpaths.
+// mode; see package zkpaths. coordinator imports nothing under broker/.
 package coordinator
 
 import (

@@ -12,6 +12,13 @@
 // Paths here are logical: they start at the root of the cluster's namespace. A
 // chroot given in zookeeper.connect is applied by the ZooKeeper client wrapper,
 // never here.
+//
+// The package is a leaf that does no I/O: coordinator reads and writes the
+// znodes through it, and so do the kzoo CLI's cluster report and the
+// end-to-end tests. With the payloads come the words they share:
+// TopicPartition, the one type naming a partition; PartitionStatus, where a
+// partition stands in the controller's state machine; and UUID, Kafka's topic
+// and cluster ids.
 package zkpaths
 
 import (
