@@ -137,6 +137,22 @@ func electUnclean(replicas []int32, current leaderAndISR, eligible func(int32) b
 	return result, uncleanUsed, nil
 }
 
+// electReassignedLeader chooses the leader of a partition being reassigned
+// once every target replica is in the ISR: the current (eligible) leader if it
+// is a target, else the first target replica in assignment order that is
+// eligible and in the ISR. ok is false when there is none.
+func electReassignedLeader(target []int32, current int32, isr []int32, eligible func(int32) bool) (leader int32, ok bool) {
+	if slices.Contains(target, current) {
+		return current, true
+	}
+	for _, r := range target {
+		if eligible(r) && slices.Contains(isr, r) {
+			return r, true
+		}
+	}
+	return zkpaths.NoLeader, false
+}
+
 // rebalanceCandidate is what the imbalance check needs of one partition.
 type rebalanceCandidate struct {
 	tp       zkpaths.TopicPartition

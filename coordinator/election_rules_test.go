@@ -204,6 +204,29 @@ func TestImbalancedPartitions(t *testing.T) {
 	}
 }
 
+func TestElectReassignedLeader(t *testing.T) {
+	tests := []struct {
+		name     string
+		target   []int32
+		current  int32
+		isr      []int32
+		eligible []int32
+		leader   int32
+		ok       bool
+	}{
+		{"the leader is a target: it stays", []int32{2, 1}, 1, []int32{1, 2}, []int32{1, 2}, 1, true},
+		{"the first eligible target in the ISR takes over", []int32{3, 4, 5}, 1, []int32{1, 3, 4, 5}, []int32{1, 4, 5}, 4, true},
+		{"a target out of the ISR is skipped", []int32{3, 4}, 1, []int32{1, 4}, []int32{1, 3, 4}, 4, true},
+		{"no eligible target in the ISR", []int32{3, 4}, 1, []int32{1, 3}, []int32{1, 4}, -1, false},
+	}
+	for _, tt := range tests {
+		leader, ok := electReassignedLeader(tt.target, tt.current, tt.isr, liveSet(tt.eligible...))
+		if leader != tt.leader || ok != tt.ok {
+			t.Errorf("%s: got %d, %v; want %d, %v", tt.name, leader, ok, tt.leader, tt.ok)
+		}
+	}
+}
+
 func TestValidateISR(t *testing.T) {
 	replicas := []int32{1, 2, 3}
 	live := liveSet(1, 2, 4)

@@ -118,18 +118,9 @@ func planReassignment(in reassignInput) (plan reassignPlan, ok bool) {
 		return reassignPlan{Kind: reassignState, Next: nextState(cur, cur.Leader, isr, in.ControllerEpoch)}, true
 	}
 
-	leader := cur.Leader
-	if !slices.Contains(target, leader) {
-		leader = -1
-		for _, r := range target {
-			if in.Eligible(r) && slices.Contains(isr, r) {
-				leader = r
-				break
-			}
-		}
-		if leader < 0 {
-			return reassignPlan{}, false
-		}
+	leader, ok := electReassignedLeader(target, cur.Leader, isr, in.Eligible)
+	if !ok {
+		return reassignPlan{}, false
 	}
 	isr = slices.DeleteFunc(isr, func(r int32) bool { return !slices.Contains(target, r) })
 	if leader != cur.Leader || !slices.Equal(isr, cur.ISR) {
