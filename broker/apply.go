@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/kzoo/kzoo/broker/replica"
-	"github.com/kzoo/kzoo/broker/storage"
 	"github.com/kzoo/kzoo/coordinator"
+	"github.com/kzoo/kzoo/zkpaths"
 )
 
 // metadataRetryInterval is how soon the broker applies the cluster view
@@ -55,7 +55,7 @@ func (s *Server) applyMetadata(ctx context.Context, snap *coordinator.Snapshot) 
 	me := s.cfg.ID
 	effective := s.effectiveConfig(snap)
 	s.applyRuntime(effective.Values.Runtime())
-	assigned := make(map[storage.TopicPartition]replica.Assignment)
+	assigned := make(map[zkpaths.TopicPartition]replica.Assignment)
 	for _, t := range snap.Topics {
 		if t.Deleting {
 			continue
@@ -63,7 +63,7 @@ func (s *Server) applyMetadata(ctx context.Context, snap *coordinator.Snapshot) 
 		cfg := effective.ResolveTopic(t.Configs)
 		for _, p := range t.Partitions {
 			if slices.Contains(p.Replicas, me) || slices.Contains(p.AddingReplicas, me) {
-				assigned[storage.TopicPartition{Topic: t.Name, Partition: p.Partition}] = replica.Assignment{State: p, Config: cfg}
+				assigned[zkpaths.TopicPartition{Topic: t.Name, Partition: p.Partition}] = replica.Assignment{State: p, Config: cfg}
 			}
 		}
 	}
@@ -98,7 +98,7 @@ func (s *Server) applyMetadata(ctx context.Context, snap *coordinator.Snapshot) 
 // removeLogs removes the local logs of partitions this broker no longer
 // holds: deleted topics' and those a reassignment moved away. It returns
 // the topics of the logs it could not remove.
-func (s *Server) removeLogs(snap *coordinator.Snapshot, stray []storage.TopicPartition) map[string]bool {
+func (s *Server) removeLogs(snap *coordinator.Snapshot, stray []zkpaths.TopicPartition) map[string]bool {
 	failed := make(map[string]bool)
 	for _, tp := range stray {
 		reason := "topic deleted"

@@ -11,6 +11,7 @@ import (
 
 	"github.com/kzoo/kzoo/coordinator"
 	"github.com/kzoo/kzoo/coordinator/placement"
+	"github.com/kzoo/kzoo/zkpaths"
 )
 
 func (s *Server) handleCreatePartitions(ctx context.Context, req *request) any {
@@ -59,7 +60,7 @@ func (s *Server) handleCreatePartitions(ctx context.Context, req *request) any {
 				return false
 			}
 			for _, p := range t.Partitions {
-				if p.State != "Online" {
+				if p.State != zkpaths.StateOnline {
 					return false
 				}
 			}

@@ -9,7 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kzoo/kzoo/broker/replica"
-	"github.com/kzoo/kzoo/broker/storage"
+	"github.com/kzoo/kzoo/zkpaths"
 )
 
 // maxDeleteRecordsWait bounds how long a DeleteRecords waits for followers,
@@ -43,7 +43,7 @@ func (s *Server) handleDeleteRecords(ctx context.Context, req *request) any {
 	for i, rt := range in.Topics {
 		for j, rp := range rt.Partitions {
 			out := &resp.Topics[i].Partitions[j]
-			p := s.replicas.Partition(storage.TopicPartition{Topic: rt.Topic, Partition: rp.Partition})
+			p := s.replicas.Partition(zkpaths.TopicPartition{Topic: rt.Topic, Partition: rp.Partition})
 			if p == nil {
 				out.ErrorCode = s.unknownPartitionError(rt.Topic, rp.Partition).Code
 				continue

@@ -12,6 +12,7 @@ import (
 	"github.com/kzoo/kzoo/broker/config"
 	"github.com/kzoo/kzoo/broker/replica"
 	"github.com/kzoo/kzoo/coordinator"
+	"github.com/kzoo/kzoo/zkpaths"
 )
 
 // leadUserPartition makes broker 1 leader of orders-<partition> with
@@ -61,7 +62,7 @@ func TestDeleteRecordsOnLeader(t *testing.T) {
 	if _, err := compacted.DeleteRecords(1); !errors.Is(err, kerr.PolicyViolation) {
 		t.Errorf("delete on a compacted topic: %v, want POLICY_VIOLATION", err)
 	}
-	f.set("orders", 1, config.Topic{"cleanup.policy": "compact"}, coordinator.Partition{Leader: -1, LeaderEpoch: 4, State: "Offline"})
+	f.set("orders", 1, config.Topic{"cleanup.policy": "compact"}, coordinator.Partition{Leader: -1, LeaderEpoch: 4, State: zkpaths.StateOffline})
 	if _, err := compacted.DeleteRecords(1); !errors.Is(err, kerr.NotLeaderForPartition) {
 		t.Errorf("delete on a replica that no longer leads: %v, want NOT_LEADER_OR_FOLLOWER", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kzoo/kzoo/broker/storage"
+	"github.com/kzoo/kzoo/zkpaths"
 )
 
 // handleDescribeLogDirs serves DescribeLogDirs (KIP-113) for this broker's
@@ -20,12 +21,12 @@ import (
 func (s *Server) handleDescribeLogDirs(ctx context.Context, req *request) any {
 	in := req.body.(*kmsg.DescribeLogDirsRequest)
 	resp := in.ResponseKind().(*kmsg.DescribeLogDirsResponse)
-	var wanted map[storage.TopicPartition]bool // nil: every partition
+	var wanted map[zkpaths.TopicPartition]bool // nil: every partition
 	if in.Topics != nil {
-		wanted = make(map[storage.TopicPartition]bool)
+		wanted = make(map[zkpaths.TopicPartition]bool)
 		for _, t := range in.Topics {
 			for _, p := range t.Partitions {
-				wanted[storage.TopicPartition{Topic: t.Topic, Partition: p}] = true
+				wanted[zkpaths.TopicPartition{Topic: t.Topic, Partition: p}] = true
 			}
 		}
 	}
@@ -41,14 +42,14 @@ func (s *Server) handleDescribeLogDirs(ctx context.Context, req *request) any {
 
 // describeDirTopics answers the partitions of one log dir that wanted
 // selects (nil: all), ordered by topic and partition.
-func describeDirTopics(logs map[storage.TopicPartition]*storage.Log, wanted map[storage.TopicPartition]bool) []kmsg.DescribeLogDirsResponseDirTopic {
-	tps := make([]storage.TopicPartition, 0, len(logs))
+func describeDirTopics(logs map[zkpaths.TopicPartition]*storage.Log, wanted map[zkpaths.TopicPartition]bool) []kmsg.DescribeLogDirsResponseDirTopic {
+	tps := make([]zkpaths.TopicPartition, 0, len(logs))
 	for tp := range logs {
 		if wanted == nil || wanted[tp] {
 			tps = append(tps, tp)
 		}
 	}
-	slices.SortFunc(tps, func(a, b storage.TopicPartition) int {
+	slices.SortFunc(tps, func(a, b zkpaths.TopicPartition) int {
 		return cmp.Or(strings.Compare(a.Topic, b.Topic), cmp.Compare(a.Partition, b.Partition))
 	})
 	var topics []kmsg.DescribeLogDirsResponseDirTopic

@@ -7,7 +7,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kzoo/kzoo/broker/replica"
-	"github.com/kzoo/kzoo/broker/storage"
+	"github.com/kzoo/kzoo/zkpaths"
 )
 
 // maxFetchWait bounds a long poll whatever the client asks for.
@@ -78,7 +78,7 @@ func (s *Server) registerFetchWaiter(in *kmsg.FetchRequest, wake chan struct{}) 
 	var out []*replica.Partition
 	for _, rt := range in.Topics {
 		for _, rp := range rt.Partitions {
-			if p := s.replicas.Partition(storage.TopicPartition{Topic: rt.Topic, Partition: rp.Partition}); p != nil {
+			if p := s.replicas.Partition(zkpaths.TopicPartition{Topic: rt.Topic, Partition: rp.Partition}); p != nil {
 				p.Watch(wake)
 				out = append(out, p)
 			}
@@ -124,7 +124,7 @@ func (s *Server) readFetch(in *kmsg.FetchRequest) ([]fetchTopic, int64, bool) {
 // readPartition fills fp for one partition from what the replica manager
 // reads of it (see replica.Manager.Read).
 func (s *Server) readPartition(replicaID int32, topic string, rp *kmsg.FetchRequestTopicPartition, limit int64, first bool, fp *fetchPartition) error {
-	p := s.replicas.Partition(storage.TopicPartition{Topic: topic, Partition: rp.Partition})
+	p := s.replicas.Partition(zkpaths.TopicPartition{Topic: topic, Partition: rp.Partition})
 	if p == nil {
 		return s.unknownPartitionError(topic, rp.Partition)
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/kzoo/kzoo/broker/config"
 	"github.com/kzoo/kzoo/broker/replica"
 	"github.com/kzoo/kzoo/coordinator"
+	"github.com/kzoo/kzoo/zkpaths"
 )
 
 // The tests of this file pin response fields that Kafka fills and kzoo
@@ -18,7 +19,7 @@ func TestMetadataAuthorizedOperations(t *testing.T) {
 	snap := &coordinator.Snapshot{
 		ClusterID: "c", ControllerID: 1, Brokers: liveBrokers(1),
 		Topics: map[string]*coordinator.Topic{"t": {Name: "t", Partitions: []coordinator.Partition{
-			{Topic: "t", Partition: 0, Leader: 1, Replicas: []int32{1}, ISR: []int32{1}, State: "Online"},
+			{Topic: "t", Partition: 0, Leader: 1, Replicas: []int32{1}, ISR: []int32{1}, State: zkpaths.StateOnline},
 		}}},
 	}
 	s, _ := testServer(t, snap)

@@ -27,6 +27,7 @@ import (
 	"github.com/kzoo/kzoo/broker/replica"
 	"github.com/kzoo/kzoo/coordinator"
 	"github.com/kzoo/kzoo/coordinator/placement"
+	"github.com/kzoo/kzoo/zkpaths"
 )
 
 // transactionStateTopic is the transaction coordinator's internal topic.
@@ -359,7 +360,7 @@ func lookupGroupCoordinator(snap *coordinator.Snapshot, groupID string, configur
 	partition := group.PartitionFor(groupID, int32(len(t.Partitions)))
 	p := t.Partitions[partition]
 	leader, live := snap.Brokers[p.Leader]
-	if p.State != "Online" || p.Leader < 0 || !live {
+	if p.State != zkpaths.StateOnline || p.Leader < 0 || !live {
 		return unavailable(fmt.Sprintf("partition %d of %s has no leader", partition, group.OffsetsTopic))
 	}
 	return coordinatorLookup{node: leader}

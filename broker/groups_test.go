@@ -420,8 +420,8 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 func TestLeadershipOfOffsetsPartitionsIsHandedToTheCoordinatorInOrder(t *testing.T) {
 	s, _ := testServer(t, &coordinator.Snapshot{})
 	f, p, _ := leadOffsetsPartition(t, s, "1", 1)
-	f.change(p, coordinator.Partition{Leader: -1, LeaderEpoch: 4, State: "Offline"})
-	f.change(p, coordinator.Partition{Leader: 1, LeaderEpoch: 5, Replicas: []int32{1}, ISR: []int32{1}, State: "Online"})
+	f.change(p, coordinator.Partition{Leader: -1, LeaderEpoch: 4, State: zkpaths.StateOffline})
+	f.change(p, coordinator.Partition{Leader: 1, LeaderEpoch: 5, Replicas: []int32{1}, ISR: []int32{1}, State: zkpaths.StateOnline})
 	got := s.handoffs.take()
 	if len(got) != 2 || got[0].log != nil || got[0].epoch != 3 || got[1].log == nil || got[1].epoch != 5 {
 		t.Fatalf("handoffs %+v, want resign at 3 then lead at 5", got)
@@ -508,7 +508,7 @@ func TestOffsetsLogAppendErrors(t *testing.T) {
 	t.Run("leadership moved before the append", func(t *testing.T) {
 		s, _ := testServer(t, &coordinator.Snapshot{})
 		f, p, log := leadOffsetsPartition(t, s, "1", 1)
-		f.change(p, coordinator.Partition{Leader: 1, LeaderEpoch: 4, Replicas: []int32{1}, ISR: []int32{1}, State: "Online"})
+		f.change(p, coordinator.Partition{Leader: 1, LeaderEpoch: 4, Replicas: []int32{1}, ISR: []int32{1}, State: zkpaths.StateOnline})
 		if _, err := log.Append(context.Background(), testBatch(t, "x")); err != kerr.NotLeaderForPartition {
 			t.Errorf("got %v, want NOT_LEADER_OR_FOLLOWER for a log handed over at epoch 3", err)
 		}
@@ -525,7 +525,7 @@ func TestOffsetsLogAppendErrors(t *testing.T) {
 			done <- err
 		}()
 		waitFor(t, "the batch is in the log", func() bool { return p.Log().LogEndOffset() == 1 })
-		f.change(p, coordinator.Partition{Leader: -1, LeaderEpoch: 4, State: "Offline"})
+		f.change(p, coordinator.Partition{Leader: -1, LeaderEpoch: 4, State: zkpaths.StateOffline})
 		if err := <-done; err != kerr.NotLeaderForPartition {
 			t.Errorf("got %v, want NOT_LEADER_OR_FOLLOWER", err)
 		}

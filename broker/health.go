@@ -3,6 +3,7 @@ package broker
 import (
 	"sync"
 
+	"github.com/kzoo/kzoo/zkpaths"
 	"github.com/sirupsen/logrus"
 )
 
@@ -40,7 +41,7 @@ func (h *healthTracker) update(s *Server) {
 				continue
 			}
 			for _, p := range t.Partitions {
-				if p.State == "Offline" || (p.State == "Online" && p.Leader < 0) {
+				if p.State == zkpaths.StateOffline || (p.State == zkpaths.StateOnline && p.Leader < 0) {
 					next.Offline++
 				}
 			}

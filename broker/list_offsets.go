@@ -3,7 +3,7 @@ package broker
 import (
 	"context"
 
-	"github.com/kzoo/kzoo/broker/storage"
+	"github.com/kzoo/kzoo/zkpaths"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -41,7 +41,7 @@ func (s *Server) handleListOffsets(ctx context.Context, req *request) any {
 // validate with OffsetsForLeaderEpoch.
 func (s *Server) listOffset(topic string, rp *kmsg.ListOffsetsRequestTopicPartition, op *kmsg.ListOffsetsResponseTopicPartition) {
 	op.Timestamp, op.Offset, op.LeaderEpoch = -1, -1, -1
-	p := s.replicas.Partition(storage.TopicPartition{Topic: topic, Partition: rp.Partition})
+	p := s.replicas.Partition(zkpaths.TopicPartition{Topic: topic, Partition: rp.Partition})
 	if p == nil {
 		op.ErrorCode = s.unknownPartitionError(topic, rp.Partition).Code
 		return

@@ -11,6 +11,7 @@ import (
 
 	"github.com/kzoo/kzoo/broker/group"
 	"github.com/kzoo/kzoo/coordinator"
+	"github.com/kzoo/kzoo/zkpaths"
 )
 
 // plaintextBroker is a live broker with a single PLAINTEXT listener, as a
@@ -38,7 +39,7 @@ func namedListenerBroker(id int32, internal, external string) coordinator.Broker
 // partition 1 by broker 3.
 func namedListenerSnapshot() *coordinator.Snapshot {
 	online := func(p, leader int32) coordinator.Partition {
-		return coordinator.Partition{Topic: "t", Partition: p, Leader: leader, LeaderEpoch: 1, State: "Online",
+		return coordinator.Partition{Topic: "t", Partition: p, Leader: leader, LeaderEpoch: 1, State: zkpaths.StateOnline,
 			Replicas: []int32{leader}, ISR: []int32{leader}}
 	}
 	return &coordinator.Snapshot{

@@ -13,6 +13,7 @@ import (
 	"github.com/kzoo/kzoo/broker/group"
 	"github.com/kzoo/kzoo/coordinator"
 	"github.com/kzoo/kzoo/coordinator/placement"
+	"github.com/kzoo/kzoo/zkpaths"
 )
 
 // apiVersions builds the ApiVersions response listing every API we serve.
@@ -147,7 +148,7 @@ func describeTopic(snap *coordinator.Snapshot, t *coordinator.Topic, req *reques
 		}
 		leader, live := snap.Brokers[p.Leader]
 		switch {
-		case p.Leader < 0 || !live || p.State != "Online":
+		case p.Leader < 0 || !live || p.State != zkpaths.StateOnline:
 			mp.ErrorCode = kerr.LeaderNotAvailable.Code
 			mp.Leader = -1
 		case !hasListener(leader, req.listener):

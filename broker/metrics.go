@@ -17,7 +17,6 @@ import (
 
 	"github.com/kzoo/kzoo/broker/metrics"
 	"github.com/kzoo/kzoo/broker/peer"
-	"github.com/kzoo/kzoo/broker/storage"
 	"github.com/kzoo/kzoo/coordinator"
 	"github.com/kzoo/kzoo/zkpaths"
 )
@@ -181,7 +180,7 @@ func (r lagEndOffsets) EndOffsets(ctx context.Context, partitions []zkpaths.Topi
 
 // localEndOffset returns the high watermark of tp if this broker leads it.
 func (s *Server) localEndOffset(tp zkpaths.TopicPartition) (int64, bool) {
-	p := s.replicas.Partition(storage.TopicPartition{Topic: tp.Topic, Partition: tp.Partition})
+	p := s.replicas.Partition(zkpaths.TopicPartition{Topic: tp.Topic, Partition: tp.Partition})
 	if p == nil || !p.IsLeader() {
 		return 0, false
 	}

@@ -41,9 +41,9 @@ func metricsTestServer(t *testing.T, id int32, snap *coordinator.Snapshot) (*Ser
 // addPartition gives s a replica of topic-number, led by s at epoch, or
 // held without leading it (epoch -1).
 func addPartition(f *replicaFixture, topic string, number, epoch int32) {
-	st := coordinator.Partition{Leader: -1, State: "Offline"}
+	st := coordinator.Partition{Leader: -1, State: zkpaths.StateOffline}
 	if epoch >= 0 {
-		st = coordinator.Partition{Leader: f.s.cfg.ID, LeaderEpoch: epoch, Replicas: []int32{f.s.cfg.ID}, ISR: []int32{f.s.cfg.ID}, State: "Online"}
+		st = coordinator.Partition{Leader: f.s.cfg.ID, LeaderEpoch: epoch, Replicas: []int32{f.s.cfg.ID}, ISR: []int32{f.s.cfg.ID}, State: zkpaths.StateOnline}
 	}
 	f.set(topic, number, config.Topic{}, st)
 }

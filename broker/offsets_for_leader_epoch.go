@@ -3,7 +3,7 @@ package broker
 import (
 	"context"
 
-	"github.com/kzoo/kzoo/broker/storage"
+	"github.com/kzoo/kzoo/zkpaths"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -21,7 +21,7 @@ func (s *Server) handleOffsetForLeaderEpoch(ctx context.Context, req *request) a
 			op := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
 			op.Partition = rp.Partition
 			op.LeaderEpoch, op.EndOffset = -1, -1
-			if p := s.replicas.Partition(storage.TopicPartition{Topic: rt.Topic, Partition: rp.Partition}); p == nil {
+			if p := s.replicas.Partition(zkpaths.TopicPartition{Topic: rt.Topic, Partition: rp.Partition}); p == nil {
 				op.ErrorCode = s.unknownPartitionError(rt.Topic, rp.Partition).Code
 			} else if err := p.CheckLeader(rp.CurrentLeaderEpoch); err != nil {
 				op.ErrorCode = errorCode(err)

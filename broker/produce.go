@@ -9,7 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kzoo/kzoo/broker/replica"
-	"github.com/kzoo/kzoo/broker/storage"
+	"github.com/kzoo/kzoo/zkpaths"
 )
 
 // handleProduce serves Produce: it checks each topic, hands the records of
@@ -45,7 +45,7 @@ func (s *Server) handleProduce(ctx context.Context, req *request) any {
 			op.LogStartOffset = -1
 			if topicErr != nil {
 				op.ErrorCode = topicErr.Code
-			} else if p := s.replicas.Partition(storage.TopicPartition{Topic: rt.Topic, Partition: rp.Partition}); p == nil {
+			} else if p := s.replicas.Partition(zkpaths.TopicPartition{Topic: rt.Topic, Partition: rp.Partition}); p == nil {
 				op.ErrorCode = s.unknownPartitionError(rt.Topic, rp.Partition).Code
 			} else {
 				appends = append(appends, replica.Append{Partition: p, Records: rp.Records, LeaderEpoch: -1})

@@ -10,6 +10,7 @@ import (
 	"github.com/kzoo/kzoo/broker/replica"
 	"github.com/kzoo/kzoo/broker/storage"
 	"github.com/kzoo/kzoo/coordinator"
+	"github.com/kzoo/kzoo/zkpaths"
 )
 
 // replicaFixture gives a test Server a replica manager over a log dir of
@@ -18,7 +19,7 @@ import (
 type replicaFixture struct {
 	t        *testing.T
 	s        *Server
-	assigned map[storage.TopicPartition]replica.Assignment
+	assigned map[zkpaths.TopicPartition]replica.Assignment
 }
 
 func withReplicas(t *testing.T, s *Server) *replicaFixture {
@@ -47,14 +48,14 @@ func withReplicasAt(t *testing.T, s *Server, now func() time.Time) *replicaFixtu
 		s.replicas.WaitFetchers()
 	})
 	s.replicas.StartFetchers(ctx)
-	return &replicaFixture{t: t, s: s, assigned: make(map[storage.TopicPartition]replica.Assignment)}
+	return &replicaFixture{t: t, s: s, assigned: make(map[zkpaths.TopicPartition]replica.Assignment)}
 }
 
 // set assigns this broker topic-partition in state st with cfg, and
 // returns its replica of it.
 func (f *replicaFixture) set(topic string, partition int32, cfg config.Topic, st coordinator.Partition) *replica.Partition {
 	f.t.Helper()
-	tp := storage.TopicPartition{Topic: topic, Partition: partition}
+	tp := zkpaths.TopicPartition{Topic: topic, Partition: partition}
 	st.Topic, st.Partition = topic, partition
 	f.assigned[tp] = replica.Assignment{State: st, Config: cfg}
 	if _, failed := f.s.replicas.Apply(f.assigned); failed {
@@ -68,7 +69,7 @@ func (f *replicaFixture) set(topic string, partition int32, cfg config.Topic, st
 func (f *replicaFixture) lead(topic string, partition int32, cfg config.Topic, epoch int32, replicas, isr []int32) *replica.Partition {
 	f.t.Helper()
 	return f.set(topic, partition, cfg, coordinator.Partition{
-		Leader: f.s.cfg.ID, LeaderEpoch: epoch, Replicas: replicas, ISR: isr, State: "Online",
+		Leader: f.s.cfg.ID, LeaderEpoch: epoch, Replicas: replicas, ISR: isr, State: zkpaths.StateOnline,
 	})
 }
 

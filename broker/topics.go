@@ -14,6 +14,7 @@ import (
 	"github.com/kzoo/kzoo/broker/config"
 	"github.com/kzoo/kzoo/coordinator"
 	"github.com/kzoo/kzoo/coordinator/placement"
+	"github.com/kzoo/kzoo/zkpaths"
 )
 
 // maxAdminWait bounds how long CreateTopics and DeleteTopics wait for the
@@ -74,7 +75,7 @@ func (s *Server) handleCreateTopics(ctx context.Context, req *request) any {
 				return false
 			}
 			for _, p := range t.Partitions {
-				if p.State != "Online" {
+				if p.State != zkpaths.StateOnline {
 					return false
 				}
 			}

@@ -681,6 +681,12 @@ type TopicPartition struct {
 	Partition int32  `json:"partition"`
 }
 
+// String is Kafka's name of the partition, "<topic>-<partition>": also the
+// name of its directory in a log dir.
+func (tp TopicPartition) String() string {
+	return tp.Topic + "-" + strconv.FormatInt(int64(tp.Partition), 10)
+}
+
 // Compare orders partitions by topic, then by partition number, for
 // slices.SortFunc(tps, TopicPartition.Compare).
 func (tp TopicPartition) Compare(other TopicPartition) int {

@@ -12,7 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kzoo/kzoo/broker/peer"
-	"github.com/kzoo/kzoo/broker/storage"
+	"github.com/kzoo/kzoo/zkpaths"
 )
 
 // fetchRetryBackoff is how long a fetcher waits after a failed request, and
@@ -57,7 +57,7 @@ type fetcherKey struct {
 }
 
 // fetcherIndex is the fetcher, of count, that copies tp.
-func fetcherIndex(tp storage.TopicPartition, count int) int {
+func fetcherIndex(tp zkpaths.TopicPartition, count int) int {
 	h := fnv.New32a()
 	h.Write([]byte(tp.Topic))
 	return int((uint64(h.Sum32()) + uint64(uint32(tp.Partition))) % uint64(count))
@@ -84,7 +84,7 @@ type fetcher struct {
 	cancel context.CancelFunc
 
 	mu    sync.Mutex
-	parts map[storage.TopicPartition]*fetchedPartition
+	parts map[zkpaths.TopicPartition]*fetchedPartition
 	wake  chan struct{}
 }
 
@@ -104,7 +104,7 @@ func (m *fetcherManager) placeLocked(fp *fetchedPartition) {
 	f := m.fetchers[key]
 	if f == nil {
 		ctx, cancel := context.WithCancel(m.ctx)
-		f = &fetcher{source: key.source, cancel: cancel, parts: make(map[storage.TopicPartition]*fetchedPartition), wake: make(chan struct{}, 1)}
+		f = &fetcher{source: key.source, cancel: cancel, parts: make(map[zkpaths.TopicPartition]*fetchedPartition), wake: make(chan struct{}, 1)}
 		m.fetchers[key] = f
 		m.wg.Add(1)
 		go func() {
@@ -157,7 +157,7 @@ func (m *fetcherManager) remove(p *Partition) {
 	m.removeLocked(p.tp)
 }
 
-func (m *fetcherManager) removeLocked(tp storage.TopicPartition) {
+func (m *fetcherManager) removeLocked(tp zkpaths.TopicPartition) {
 	for id, f := range m.fetchers {
 		f.mu.Lock()
 		delete(f.parts, tp)
@@ -327,11 +327,11 @@ func (m *Manager) buildReplicaFetch(f *fetcher) (*kmsg.FetchRequest, []*fetchedP
 
 // applyReplicaFetch writes what the leader answered into each partition.
 func (m *Manager) applyReplicaFetch(f *fetcher, batch []*fetchedPartition, resp *kmsg.FetchResponse) {
-	byTP := make(map[storage.TopicPartition]*kmsg.FetchResponseTopicPartition)
+	byTP := make(map[zkpaths.TopicPartition]*kmsg.FetchResponseTopicPartition)
 	for i := range resp.Topics {
 		t := &resp.Topics[i]
 		for j := range t.Partitions {
-			byTP[storage.TopicPartition{Topic: t.Topic, Partition: t.Partitions[j].Partition}] = &t.Partitions[j]
+			byTP[zkpaths.TopicPartition{Topic: t.Topic, Partition: t.Partitions[j].Partition}] = &t.Partitions[j]
 		}
 	}
 	for _, fp := range batch {

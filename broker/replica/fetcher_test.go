@@ -5,7 +5,7 @@ import (
 	"io"
 	"testing"
 
-	"github.com/kzoo/kzoo/broker/storage"
+	"github.com/kzoo/kzoo/zkpaths"
 	"github.com/sirupsen/logrus"
 )
 
@@ -19,7 +19,7 @@ func TestFetcherCountChangesAtRunTime(t *testing.T) {
 	m := &mgr.fetchers
 	var parts []*Partition
 	for i := range int32(16) {
-		p := &Partition{tp: storage.TopicPartition{Topic: "t", Partition: i}}
+		p := &Partition{tp: zkpaths.TopicPartition{Topic: "t", Partition: i}}
 		parts = append(parts, p)
 		m.add(p, followTarget{leader: 2 + i/8, epoch: 1})
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/kzoo/kzoo/broker/config"
 	"github.com/kzoo/kzoo/broker/storage"
 	"github.com/kzoo/kzoo/coordinator"
+	"github.com/kzoo/kzoo/zkpaths"
 )
 
 // Cluster is what the manager needs of the rest of the cluster. The broker
@@ -103,11 +104,11 @@ func (m *Manager) WaitFetchers() { m.fetchers.wait() }
 func (m *Manager) SetFetcherCount(n int) { m.fetchers.setCount(n) }
 
 // Partition returns this broker's replica of tp, or nil when it holds none.
-func (m *Manager) Partition(tp storage.TopicPartition) *Partition { return m.partitions.get(tp) }
+func (m *Manager) Partition(tp zkpaths.TopicPartition) *Partition { return m.partitions.get(tp) }
 
 // Partitions returns every replica this broker holds. The map must not be
 // changed.
-func (m *Manager) Partitions() map[storage.TopicPartition]*Partition { return m.partitions.all() }
+func (m *Manager) Partitions() map[zkpaths.TopicPartition]*Partition { return m.partitions.all() }
 
 // LeaderCount counts the partitions this broker leads.
 func (m *Manager) LeaderCount() int {
@@ -146,10 +147,10 @@ type Assignment struct {
 // partitions no longer assigned, which it returns for their logs to be
 // removed. A log that does not open is logged and left out; failed reports
 // that, for the caller to apply again later.
-func (m *Manager) Apply(assigned map[storage.TopicPartition]Assignment) (removed []storage.TopicPartition, failed bool) {
+func (m *Manager) Apply(assigned map[zkpaths.TopicPartition]Assignment) (removed []zkpaths.TopicPartition, failed bool) {
 	current := m.partitions.all()
 	// Open what is new outside the table lock: opening may recover a log.
-	opened := make(map[storage.TopicPartition]*Partition)
+	opened := make(map[zkpaths.TopicPartition]*Partition)
 	for tp, a := range assigned {
 		if _, ok := current[tp]; ok {
 			continue
@@ -164,7 +165,7 @@ func (m *Manager) Apply(assigned map[storage.TopicPartition]Assignment) (removed
 	}
 
 	var gone []*Partition
-	m.partitions.update(func(table map[storage.TopicPartition]*Partition) {
+	m.partitions.update(func(table map[zkpaths.TopicPartition]*Partition) {
 		maps.Copy(table, opened)
 		for tp, p := range table {
 			a, ok := assigned[tp]
@@ -178,7 +179,7 @@ func (m *Manager) Apply(assigned map[storage.TopicPartition]Assignment) (removed
 		}
 	})
 	for _, p := range gone {
-		m.setRole(p, coordinator.Partition{Leader: -1, State: "Offline"})
+		m.setRole(p, coordinator.Partition{Leader: -1, State: zkpaths.StateOffline})
 		p.wakeWaiters()
 		removed = append(removed, p.tp)
 	}
@@ -188,7 +189,7 @@ func (m *Manager) Apply(assigned map[storage.TopicPartition]Assignment) (removed
 // Close stops serving every partition: waiting requests are woken and find
 // it gone.
 func (m *Manager) Close() {
-	m.partitions.update(func(table map[storage.TopicPartition]*Partition) {
+	m.partitions.update(func(table map[zkpaths.TopicPartition]*Partition) {
 		for tp, p := range table {
 			p.leaderEpoch.Store(-1)
 			p.wakeWaiters()

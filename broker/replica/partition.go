@@ -9,6 +9,7 @@ import (
 
 	"github.com/kzoo/kzoo/broker/config"
 	"github.com/kzoo/kzoo/broker/storage"
+	"github.com/kzoo/kzoo/zkpaths"
 )
 
 // Partition is one partition replica held by this broker: as leader it
@@ -18,7 +19,7 @@ import (
 // Invariant: the high watermark (kept by the log) <= log end offset.
 // Consumers read below the high watermark only.
 type Partition struct {
-	tp  storage.TopicPartition
+	tp  zkpaths.TopicPartition
 	log *storage.Log
 	// cfg is the topic's config in effect; the metadata goroutine replaces it.
 	cfg atomic.Pointer[config.Topic]
@@ -59,7 +60,7 @@ var noTarget = followTarget{leader: -1, epoch: -1}
 
 // newPartition returns a replica of tp over log that neither leads nor
 // follows yet.
-func newPartition(tp storage.TopicPartition, log *storage.Log, cfg config.Topic) *Partition {
+func newPartition(tp zkpaths.TopicPartition, log *storage.Log, cfg config.Topic) *Partition {
 	p := &Partition{tp: tp, log: log, following: noTarget, fencedEpoch: -1}
 	p.cfg.Store(&cfg)
 	p.leaderEpoch.Store(-1)
@@ -67,7 +68,7 @@ func newPartition(tp storage.TopicPartition, log *storage.Log, cfg config.Topic)
 }
 
 // TopicPartition names the partition.
-func (p *Partition) TopicPartition() storage.TopicPartition { return p.tp }
+func (p *Partition) TopicPartition() zkpaths.TopicPartition { return p.tp }
 
 // Log is the partition's local log. Its contents change only through the
 // manager; readers (ListOffsets, OffsetsForLeaderEpoch, DescribeLogDirs)

@@ -6,6 +6,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/kzoo/kzoo/coordinator"
+	"github.com/kzoo/kzoo/zkpaths"
 )
 
 // leaderState is what a partition's leader knows of its replication.
@@ -32,7 +33,7 @@ type leaderState struct {
 // names another, neither otherwise. The caller holds no partition lock.
 func (m *Manager) setRole(p *Partition, st coordinator.Partition) {
 	me := m.cfg.BrokerID
-	online := st.State == "Online" && st.Leader >= 0
+	online := st.State == zkpaths.StateOnline && st.Leader >= 0
 	p.appendMu.Lock()
 	defer p.appendMu.Unlock()
 	p.mu.Lock()

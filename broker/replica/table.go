@@ -5,7 +5,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/kzoo/kzoo/broker/storage"
+	"github.com/kzoo/kzoo/zkpaths"
 )
 
 // partitionTable maps topic-partitions to the replicas this broker holds.
@@ -13,19 +13,19 @@ import (
 // the metadata goroutine replaces it copy-on-write.
 type partitionTable struct {
 	mu sync.Mutex // serializes writers
-	m  atomic.Pointer[map[storage.TopicPartition]*Partition]
+	m  atomic.Pointer[map[zkpaths.TopicPartition]*Partition]
 }
 
 func (t *partitionTable) init() {
-	empty := map[storage.TopicPartition]*Partition{}
+	empty := map[zkpaths.TopicPartition]*Partition{}
 	t.m.Store(&empty)
 }
 
-func (t *partitionTable) get(tp storage.TopicPartition) *Partition { return (*t.m.Load())[tp] }
+func (t *partitionTable) get(tp zkpaths.TopicPartition) *Partition { return (*t.m.Load())[tp] }
 
-func (t *partitionTable) all() map[storage.TopicPartition]*Partition { return *t.m.Load() }
+func (t *partitionTable) all() map[zkpaths.TopicPartition]*Partition { return *t.m.Load() }
 
-func (t *partitionTable) update(fn func(m map[storage.TopicPartition]*Partition)) {
+func (t *partitionTable) update(fn func(m map[zkpaths.TopicPartition]*Partition)) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	next := maps.Clone(*t.m.Load())

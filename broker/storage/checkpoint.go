@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/kzoo/kzoo/zkpaths"
 )
 
 // Files of a log directory, named as Kafka names them.
@@ -29,12 +31,12 @@ const offsetCheckpointVersion = 0
 
 // formatOffsetCheckpoint renders Kafka's offset checkpoint format: the version, the
 // number of entries, then one "topic partition offset" line per partition.
-func formatOffsetCheckpoint(offsets map[TopicPartition]int64) []byte {
-	tps := make([]TopicPartition, 0, len(offsets))
+func formatOffsetCheckpoint(offsets map[zkpaths.TopicPartition]int64) []byte {
+	tps := make([]zkpaths.TopicPartition, 0, len(offsets))
 	for tp := range offsets {
 		tps = append(tps, tp)
 	}
-	slices.SortFunc(tps, TopicPartition.compare)
+	slices.SortFunc(tps, zkpaths.TopicPartition.Compare)
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "%d\n%d\n", offsetCheckpointVersion, len(tps))
 	for _, tp := range tps {
@@ -44,7 +46,7 @@ func formatOffsetCheckpoint(offsets map[TopicPartition]int64) []byte {
 }
 
 // parseOffsetCheckpoint parses Kafka's offset checkpoint format.
-func parseOffsetCheckpoint(data []byte) (map[TopicPartition]int64, error) {
+func parseOffsetCheckpoint(data []byte) (map[zkpaths.TopicPartition]int64, error) {
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	line := 0
 	next := func() (string, bool) {
@@ -69,7 +71,7 @@ func parseOffsetCheckpoint(data []byte) (map[TopicPartition]int64, error) {
 	if err != nil || count < 0 {
 		return nil, fmt.Errorf("bad checkpoint entry count %q", countText)
 	}
-	offsets := make(map[TopicPartition]int64, min(count, 1<<16))
+	offsets := make(map[zkpaths.TopicPartition]int64, min(count, 1<<16))
 	for {
 		text, ok := next()
 		if !ok {
@@ -84,8 +86,8 @@ func parseOffsetCheckpoint(data []byte) (map[TopicPartition]int64, error) {
 		}
 		partition, perr := strconv.ParseInt(fields[1], 10, 32)
 		offset, oerr := strconv.ParseInt(fields[2], 10, 64)
-		tp := TopicPartition{Topic: fields[0], Partition: int32(partition)}
-		if perr != nil || oerr != nil || offset < 0 || tp.validate() != nil {
+		tp := zkpaths.TopicPartition{Topic: fields[0], Partition: int32(partition)}
+		if perr != nil || oerr != nil || offset < 0 || validatePartition(tp) != nil {
 			return nil, fmt.Errorf("checkpoint line %d: bad entry %q", line, text)
 		}
 		offsets[tp] = offset

@@ -21,6 +21,7 @@ import (
 
 	"github.com/kzoo/kzoo/broker/record"
 	"github.com/kzoo/kzoo/internal/poll"
+	"github.com/kzoo/kzoo/zkpaths"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -861,7 +862,7 @@ func TestManagerCleansCompactedLogs(t *testing.T) {
 	defer closeManager(t, m)
 	cfg := compactedConfig()
 	cfg.SegmentMs = 0
-	tp := TopicPartition{"compacted", 0}
+	tp := zkpaths.TopicPartition{Topic: "compacted", Partition: 0}
 	l, err := m.GetOrCreate(tp, cfg)
 	must(t, err)
 	var appended []loggedRecord

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"github.com/kzoo/kzoo/zkpaths"
 	"golang.org/x/sys/unix"
 )
 
@@ -8,7 +9,7 @@ import (
 type LogDirInfo struct {
 	Path string
 	// Logs are the open partition logs in the dir.
-	Logs map[TopicPartition]*Log
+	Logs map[zkpaths.TopicPartition]*Log
 	// TotalBytes and UsableBytes are the size of the dir's file system and the space in it
 	// this process may still use; -1 when the file system does not say.
 	TotalBytes, UsableBytes int64
@@ -19,7 +20,7 @@ func (m *Manager) LogDirs() []LogDirInfo {
 	out := make([]LogDirInfo, len(m.dirs))
 	index := make(map[*logDir]int, len(m.dirs))
 	for i, d := range m.dirs {
-		out[i] = LogDirInfo{Path: d.path, Logs: make(map[TopicPartition]*Log)}
+		out[i] = LogDirInfo{Path: d.path, Logs: make(map[zkpaths.TopicPartition]*Log)}
 		index[d] = i
 	}
 	m.mu.Lock()

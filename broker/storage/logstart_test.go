@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/kzoo/kzoo/zkpaths"
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
@@ -119,7 +120,7 @@ func TestLogStartOffsetOnClosedLog(t *testing.T) {
 func TestLogStartOffsetSurvivesRestart(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "logs")
 	cfg := ManagerConfig{Dirs: []string{dir}, BrokerID: 1}
-	tp, other := TopicPartition{"purged", 0}, TopicPartition{"untouched", 0}
+	tp, other := zkpaths.TopicPartition{Topic: "purged", Partition: 0}, zkpaths.TopicPartition{Topic: "untouched", Partition: 0}
 	m := newManagerT(t, cfg)
 	l, err := m.GetOrCreate(tp, smallConfig())
 	must(t, err)
@@ -204,8 +205,8 @@ func TestManagerLogDirs(t *testing.T) {
 	dirs := []string{filepath.Join(root, "a"), filepath.Join(root, "b")}
 	m := newManagerT(t, ManagerConfig{Dirs: dirs, BrokerID: 1})
 	defer closeManager(t, m)
-	tps := []TopicPartition{{"t", 0}, {"t", 1}, {"u", 0}}
-	placed := map[TopicPartition]string{}
+	tps := []zkpaths.TopicPartition{{Topic: "t", Partition: 0}, {Topic: "t", Partition: 1}, {Topic: "u", Partition: 0}}
+	placed := map[zkpaths.TopicPartition]string{}
 	for _, tp := range tps {
 		l, err := m.GetOrCreate(tp, smallConfig())
 		must(t, err)

@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/kzoo/kzoo/zkpaths"
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 )
@@ -78,9 +79,9 @@ type Manager struct {
 	cleanerThrottle ioThrottle
 
 	mu      sync.Mutex // guards what follows, and logDir.partitions and logDir.recoveryPoints
-	logs    map[TopicPartition]*managedLog
-	opening map[TopicPartition]*openCall
-	onDisk  map[TopicPartition]*logDir // found at start, not opened or removed since
+	logs    map[zkpaths.TopicPartition]*managedLog
+	opening map[zkpaths.TopicPartition]*openCall
+	onDisk  map[zkpaths.TopicPartition]*logDir // found at start, not opened or removed since
 	closed  bool
 }
 
@@ -88,12 +89,12 @@ type Manager struct {
 type logDir struct {
 	path           string
 	lock           *os.File
-	cleanShutdown  bool                     // the previous run left the clean shutdown marker
-	recoveryPoints map[TopicPartition]int64 // of partitions not opened yet, from the checkpoint
-	highWatermarks map[TopicPartition]int64 // likewise, from replication-offset-checkpoint
-	firstDirty     map[TopicPartition]int64 // likewise, from cleaner-offset-checkpoint
-	logStarts      map[TopicPartition]int64 // likewise, from log-start-offset-checkpoint
-	partitions     int                      // on disk, opened or not: for placing new ones
+	cleanShutdown  bool                             // the previous run left the clean shutdown marker
+	recoveryPoints map[zkpaths.TopicPartition]int64 // of partitions not opened yet, from the checkpoint
+	highWatermarks map[zkpaths.TopicPartition]int64 // likewise, from replication-offset-checkpoint
+	firstDirty     map[zkpaths.TopicPartition]int64 // likewise, from cleaner-offset-checkpoint
+	logStarts      map[zkpaths.TopicPartition]int64 // likewise, from log-start-offset-checkpoint
+	partitions     int                              // on disk, opened or not: for placing new ones
 }
 
 type managedLog struct {
@@ -129,9 +130,9 @@ func NewManager(cfg ManagerConfig) (*Manager, error) {
 		cfg:            cfg,
 		cleanerChanged: make(chan struct{}, 1),
 		logger:         cfg.Logger,
-		logs:           make(map[TopicPartition]*managedLog),
-		opening:        make(map[TopicPartition]*openCall),
-		onDisk:         make(map[TopicPartition]*logDir),
+		logs:           make(map[zkpaths.TopicPartition]*managedLog),
+		opening:        make(map[zkpaths.TopicPartition]*openCall),
+		onDisk:         make(map[zkpaths.TopicPartition]*logDir),
 	}
 	if m.logger == nil {
 		discard := logrus.New()
@@ -274,10 +275,10 @@ func (m *Manager) prepareDir(d *logDir) error {
 
 // readCheckpoint reads an offset checkpoint file of a log dir; a missing or malformed one
 // reads as empty, the latter with a warning saying what that costs.
-func (m *Manager) readCheckpoint(dir, name, cost string) (map[TopicPartition]int64, error) {
+func (m *Manager) readCheckpoint(dir, name, cost string) (map[zkpaths.TopicPartition]int64, error) {
 	data, err := os.ReadFile(filepath.Join(dir, name))
 	if errors.Is(err, fs.ErrNotExist) {
-		return make(map[TopicPartition]int64), nil
+		return make(map[zkpaths.TopicPartition]int64), nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", name, err)
@@ -285,7 +286,7 @@ func (m *Manager) readCheckpoint(dir, name, cost string) (map[TopicPartition]int
 	offsets, err := parseOffsetCheckpoint(data)
 	if err != nil {
 		m.logger.WithError(err).WithFields(logrus.Fields{"dir": dir, "file": name}).Warn("ignoring malformed checkpoint: " + cost)
-		return make(map[TopicPartition]int64), nil
+		return make(map[zkpaths.TopicPartition]int64), nil
 	}
 	return offsets, nil
 }
@@ -323,19 +324,19 @@ func (m *Manager) checkMetaProperties(dir string) error {
 }
 
 // Existing returns the partition directories found on disk that are not opened yet.
-func (m *Manager) Existing() []TopicPartition {
+func (m *Manager) Existing() []zkpaths.TopicPartition {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	tps := make([]TopicPartition, 0, len(m.onDisk))
+	tps := make([]zkpaths.TopicPartition, 0, len(m.onDisk))
 	for tp := range m.onDisk {
 		tps = append(tps, tp)
 	}
-	slices.SortFunc(tps, TopicPartition.compare)
+	slices.SortFunc(tps, zkpaths.TopicPartition.Compare)
 	return tps
 }
 
 // Get returns the log of an opened partition.
-func (m *Manager) Get(tp TopicPartition) (*Log, bool) {
+func (m *Manager) Get(tp zkpaths.TopicPartition) (*Log, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	ml, ok := m.logs[tp]
@@ -348,8 +349,8 @@ func (m *Manager) Get(tp TopicPartition) (*Log, bool) {
 // GetOrCreate returns the partition's log, opening (and recovering) it if it is on disk
 // and creating it otherwise, in the log dir with the fewest partitions. cfg applies only
 // when the log is opened by this call; use Log.UpdateConfig to change an open log.
-func (m *Manager) GetOrCreate(tp TopicPartition, cfg Config) (*Log, error) {
-	if err := tp.validate(); err != nil {
+func (m *Manager) GetOrCreate(tp zkpaths.TopicPartition, cfg Config) (*Log, error) {
+	if err := validatePartition(tp); err != nil {
 		return nil, err
 	}
 	m.mu.Lock()
@@ -383,7 +384,7 @@ func (m *Manager) GetOrCreate(tp TopicPartition, cfg Config) (*Log, error) {
 	m.opening[tp] = call
 	m.mu.Unlock()
 
-	log, err := openLog(filepath.Join(dir.path, tp.dirName()), cfg, OpenOptions{
+	log, err := openLog(filepath.Join(dir.path, tp.String()), cfg, OpenOptions{
 		RecoveryPoint: recoveryPoint,
 		// A partition created now has nothing to recover.
 		CleanShutdown: dir.cleanShutdown || !existed,
@@ -436,7 +437,7 @@ func (m *Manager) leastLoadedDir() *logDir {
 // Remove closes the partition's log, if open, and deletes its files: the directory is
 // first renamed to "<topic>-<partition>.<hex>-delete", so that a crash midway leaves
 // something the next start recognises and finishes removing.
-func (m *Manager) Remove(tp TopicPartition) error {
+func (m *Manager) Remove(tp zkpaths.TopicPartition) error {
 	m.mu.Lock()
 	for {
 		call, ok := m.opening[tp]
@@ -470,8 +471,8 @@ func (m *Manager) Remove(tp TopicPartition) error {
 	if _, err := rand.Read(suffix[:]); err != nil {
 		return fmt.Errorf("remove partition %s: %w", tp, err)
 	}
-	path := filepath.Join(dir.path, tp.dirName())
-	doomed := filepath.Join(dir.path, tp.dirName()+"."+hex.EncodeToString(suffix[:])+"-delete")
+	path := filepath.Join(dir.path, tp.String())
+	doomed := filepath.Join(dir.path, tp.String()+"."+hex.EncodeToString(suffix[:])+"-delete")
 	if err := os.Rename(path, doomed); err != nil {
 		return fmt.Errorf("remove partition %s: %w", tp, err)
 	}
@@ -531,10 +532,10 @@ func (m *Manager) Run(ctx context.Context) {
 }
 
 // openLogs returns the opened logs.
-func (m *Manager) openLogs() map[TopicPartition]*managedLog {
+func (m *Manager) openLogs() map[zkpaths.TopicPartition]*managedLog {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	logs := make(map[TopicPartition]*managedLog, len(m.logs))
+	logs := make(map[zkpaths.TopicPartition]*managedLog, len(m.logs))
 	for tp, ml := range m.logs {
 		logs[tp] = ml
 	}
@@ -566,11 +567,13 @@ func (m *Manager) writeCheckpoints(failed map[*logDir]bool) error {
 	m.checkpointMu.Lock()
 	defer m.checkpointMu.Unlock()
 
-	type dirOffsets struct{ recoveryPoints, highWatermarks, firstDirty, logStarts map[TopicPartition]int64 }
+	type dirOffsets struct {
+		recoveryPoints, highWatermarks, firstDirty, logStarts map[zkpaths.TopicPartition]int64
+	}
 	m.mu.Lock()
 	perDir := make(map[*logDir]dirOffsets, len(m.dirs))
-	notOpened := func(d *logDir, offsets map[TopicPartition]int64) map[TopicPartition]int64 {
-		kept := make(map[TopicPartition]int64, len(offsets))
+	notOpened := func(d *logDir, offsets map[zkpaths.TopicPartition]int64) map[zkpaths.TopicPartition]int64 {
+		kept := make(map[zkpaths.TopicPartition]int64, len(offsets))
 		for tp, off := range offsets {
 			if m.onDisk[tp] == d {
 				kept[tp] = off

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/kzoo/kzoo/internal/poll"
+	"github.com/kzoo/kzoo/zkpaths"
 )
 
 func newManagerT(t *testing.T, cfg ManagerConfig) *Manager {
@@ -78,9 +79,9 @@ func TestManagerPartitionsCheckpointsAndCleanShutdown(t *testing.T) {
 	dirs := []string{filepath.Join(root, "a"), filepath.Join(root, "b")}
 	cfg := ManagerConfig{Dirs: dirs, BrokerID: 1, ClusterID: "c"}
 	m := newManagerT(t, cfg)
-	tps := []TopicPartition{{"my-topic.v1", 0}, {"my-topic.v1", 1}, {"my-topic.v1", 2}, {"other", 10}}
+	tps := []zkpaths.TopicPartition{{Topic: "my-topic.v1", Partition: 0}, {Topic: "my-topic.v1", Partition: 1}, {Topic: "my-topic.v1", Partition: 2}, {Topic: "other", Partition: 10}}
 	perDir := map[string]int{}
-	ends := map[TopicPartition]int64{}
+	ends := map[zkpaths.TopicPartition]int64{}
 	for i, tp := range tps {
 		l, err := m.GetOrCreate(tp, smallConfig())
 		must(t, err)
@@ -94,7 +95,7 @@ func TestManagerPartitionsCheckpointsAndCleanShutdown(t *testing.T) {
 	if perDir[dirs[0]] != 2 || perDir[dirs[1]] != 2 {
 		t.Fatalf("partitions per dir %v, want 2 and 2", perDir)
 	}
-	if _, err := m.GetOrCreate(TopicPartition{"../escape", 0}, smallConfig()); err == nil {
+	if _, err := m.GetOrCreate(zkpaths.TopicPartition{Topic: "../escape", Partition: 0}, smallConfig()); err == nil {
 		t.Fatal("accepted a topic name that escapes the log dir")
 	}
 	if got := m.Existing(); len(got) != 0 {
@@ -107,7 +108,7 @@ func TestManagerPartitionsCheckpointsAndCleanShutdown(t *testing.T) {
 			t.Fatalf("no clean shutdown marker in %s", d)
 		}
 	}
-	checkpointed := map[TopicPartition]int64{}
+	checkpointed := map[zkpaths.TopicPartition]int64{}
 	for _, d := range dirs {
 		data, err := os.ReadFile(filepath.Join(d, "recovery-point-offset-checkpoint"))
 		must(t, err)
@@ -173,7 +174,7 @@ func crash(t *testing.T, m *Manager) {
 func TestManagerRecoversAfterACrash(t *testing.T) {
 	dir := t.TempDir()
 	cfg := ManagerConfig{Dirs: []string{dir}, BrokerID: 1}
-	tp := TopicPartition{"t", 0}
+	tp := zkpaths.TopicPartition{Topic: "t", Partition: 0}
 	m := newManagerT(t, cfg)
 	l, err := m.GetOrCreate(tp, smallConfig())
 	must(t, err)
@@ -216,8 +217,8 @@ func TestManagerRemove(t *testing.T) {
 	dir := t.TempDir()
 	cfg := ManagerConfig{Dirs: []string{dir}, BrokerID: 1}
 	m := newManagerT(t, cfg)
-	open, closed := TopicPartition{"open", 0}, TopicPartition{"closed", 0}
-	for _, tp := range []TopicPartition{open, closed} {
+	open, closed := zkpaths.TopicPartition{Topic: "open", Partition: 0}, zkpaths.TopicPartition{Topic: "closed", Partition: 0}
+	for _, tp := range []zkpaths.TopicPartition{open, closed} {
 		l, err := m.GetOrCreate(tp, smallConfig())
 		must(t, err)
 		appendBatches(t, l, 3)
@@ -236,7 +237,7 @@ func TestManagerRemove(t *testing.T) {
 	must(t, err)
 	must(t, m.Remove(open))
 	must(t, m.Remove(closed)) // on disk, never opened
-	must(t, m.Remove(TopicPartition{"unknown", 0}))
+	must(t, m.Remove(zkpaths.TopicPartition{Topic: "unknown", Partition: 0}))
 	entries, err := os.ReadDir(dir)
 	must(t, err)
 	for _, e := range entries {
@@ -271,7 +272,7 @@ func TestManagerRun(t *testing.T) {
 	logCfg := smallConfig()
 	logCfg.RetentionBytes = 0
 	logCfg.FlushMs = 0
-	tp := TopicPartition{"t", 0}
+	tp := zkpaths.TopicPartition{Topic: "t", Partition: 0}
 	l, err := m.GetOrCreate(tp, logCfg)
 	must(t, err)
 	appendBatches(t, l, 30)
@@ -309,35 +310,35 @@ const waitTimeout = 10 * time.Second
 func TestParsePartitionDir(t *testing.T) {
 	tests := []struct {
 		name string
-		want TopicPartition
+		want zkpaths.TopicPartition
 		ok   bool
 	}{
-		{"orders-0", TopicPartition{"orders", 0}, true},
-		{"my-topic.v2-17", TopicPartition{"my-topic.v2", 17}, true},
-		{"__consumer_offsets-49", TopicPartition{"__consumer_offsets", 49}, true},
-		{"a--1", TopicPartition{"a-", 1}, true},
-		{"orders", TopicPartition{}, false},
-		{"orders-", TopicPartition{}, false},
-		{"-3", TopicPartition{}, false},
-		{"orders-x", TopicPartition{}, false},
-		{"orders-+1", TopicPartition{}, false},
-		{"orders-01", TopicPartition{}, false},
-		{"orders-99999999999", TopicPartition{}, false},
-		{"bad topic-0", TopicPartition{}, false},
+		{"orders-0", zkpaths.TopicPartition{Topic: "orders", Partition: 0}, true},
+		{"my-topic.v2-17", zkpaths.TopicPartition{Topic: "my-topic.v2", Partition: 17}, true},
+		{"__consumer_offsets-49", zkpaths.TopicPartition{Topic: "__consumer_offsets", Partition: 49}, true},
+		{"a--1", zkpaths.TopicPartition{Topic: "a-", Partition: 1}, true},
+		{"orders", zkpaths.TopicPartition{}, false},
+		{"orders-", zkpaths.TopicPartition{}, false},
+		{"-3", zkpaths.TopicPartition{}, false},
+		{"orders-x", zkpaths.TopicPartition{}, false},
+		{"orders-+1", zkpaths.TopicPartition{}, false},
+		{"orders-01", zkpaths.TopicPartition{}, false},
+		{"orders-99999999999", zkpaths.TopicPartition{}, false},
+		{"bad topic-0", zkpaths.TopicPartition{}, false},
 	}
 	for _, tt := range tests {
 		got, ok := parsePartitionDir(tt.name)
 		if ok != tt.ok || got != tt.want {
 			t.Errorf("parsePartitionDir(%q) = %v, %v; want %v, %v", tt.name, got, ok, tt.want, tt.ok)
 		}
-		if ok && got.dirName() != tt.name {
-			t.Errorf("%v names dir %q, not %q", got, got.dirName(), tt.name)
+		if ok && got.String() != tt.name {
+			t.Errorf("%v names dir %q, not %q", got, got.String(), tt.name)
 		}
 	}
 }
 
 func TestOffsetCheckpointFormat(t *testing.T) {
-	offsets := map[TopicPartition]int64{{"b", 1}: 7, {"a-x", 0}: 0, {"a-x", 10}: 1 << 40}
+	offsets := map[zkpaths.TopicPartition]int64{{Topic: "b", Partition: 1}: 7, {Topic: "a-x", Partition: 0}: 0, {Topic: "a-x", Partition: 10}: 1 << 40}
 	data := formatOffsetCheckpoint(offsets)
 	want := "0\n3\na-x 0 0\na-x 10 1099511627776\nb 1 7\n"
 	if string(data) != want {
@@ -388,7 +389,7 @@ func TestParseMetaPropertiesAsKafkaWritesIt(t *testing.T) {
 func TestManagerConcurrentGetOrCreateShareOneLog(t *testing.T) {
 	m := newManagerT(t, ManagerConfig{Dirs: []string{t.TempDir()}, BrokerID: 1})
 	defer closeManager(t, m)
-	tp := TopicPartition{"t", 3}
+	tp := zkpaths.TopicPartition{Topic: "t", Partition: 3}
 	logs := make(chan *Log, 8)
 	for range cap(logs) {
 		go func() {
@@ -405,7 +406,7 @@ func TestManagerConcurrentGetOrCreateShareOneLog(t *testing.T) {
 			t.Fatal("concurrent GetOrCreate calls opened the partition twice")
 		}
 	}
-	if _, err := m.GetOrCreate(TopicPartition{"t", -1}, smallConfig()); err == nil {
+	if _, err := m.GetOrCreate(zkpaths.TopicPartition{Topic: "t", Partition: -1}, smallConfig()); err == nil {
 		t.Fatal("accepted a negative partition")
 	}
 }

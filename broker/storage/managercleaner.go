@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kzoo/kzoo/zkpaths"
 	"github.com/sirupsen/logrus"
 )
 
@@ -71,7 +72,7 @@ func (m *Manager) runCleaner(ctx context.Context) {
 // cleanDueLogs cleans, the dirtiest first, the open compacted logs that are due.
 func (m *Manager) cleanDueLogs(ctx context.Context, uncleanable map[*Log]bool) {
 	type candidate struct {
-		tp    TopicPartition
+		tp    zkpaths.TopicPartition
 		log   *Log
 		ratio float64
 	}
@@ -139,7 +140,7 @@ func (m *Manager) cleanDueLogs(ctx context.Context, uncleanable map[*Log]bool) {
 
 // cleanLog cleans one log, logging the outcome. It reports whether the log was cleaned,
 // and whether it failed in a way that makes it uncleanable until restart.
-func (m *Manager) cleanLog(ctx context.Context, tp TopicPartition, l *Log, ratio float64, mapBytes int64) (ran, failed bool) {
+func (m *Manager) cleanLog(ctx context.Context, tp zkpaths.TopicPartition, l *Log, ratio float64, mapBytes int64) (ran, failed bool) {
 	log := m.logger.WithFields(logrus.Fields{"topic": tp.Topic, "partition": tp.Partition})
 	res, err := l.clean(ctx, time.Now(), mapBytes, &m.cleanerThrottle, false)
 	switch {

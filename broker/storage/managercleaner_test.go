@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kzoo/kzoo/internal/poll"
+	"github.com/kzoo/kzoo/zkpaths"
 )
 
 // TestSetCleanerAppliesAtRunTime: a cleaner started with a backoff of an
@@ -24,9 +25,9 @@ func TestSetCleanerAppliesAtRunTime(t *testing.T) {
 	defer closeManager(t, m)
 	cfg := compactedConfig()
 	cfg.SegmentMs = 0
-	actives := make(map[TopicPartition]int64)
+	actives := make(map[zkpaths.TopicPartition]int64)
 	for p := range int32(4) {
-		tp := TopicPartition{"compacted", p}
+		tp := zkpaths.TopicPartition{Topic: "compacted", Partition: p}
 		l, err := m.GetOrCreate(tp, cfg)
 		must(t, err)
 		for i := range 60 {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kzoo/kzoo/zkpaths"
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
@@ -421,7 +422,7 @@ func TestManagerPersistsHighWatermarks(t *testing.T) {
 	dir := t.TempDir()
 	cfg := ManagerConfig{Dirs: []string{dir}, BrokerID: 1}
 	m := newManagerT(t, cfg)
-	a, b := TopicPartition{"a", 0}, TopicPartition{"b", 3}
+	a, b := zkpaths.TopicPartition{Topic: "a", Partition: 0}, zkpaths.TopicPartition{Topic: "b", Partition: 3}
 	la, err := m.GetOrCreate(a, smallConfig())
 	must(t, err)
 	lb, err := m.GetOrCreate(b, smallConfig())
@@ -469,7 +470,7 @@ func TestTruncationRewritesTheRecoveryPointCheckpoint(t *testing.T) {
 	dir := t.TempDir()
 	m := newManagerT(t, ManagerConfig{Dirs: []string{dir}, BrokerID: 1, CheckpointInterval: time.Hour})
 	defer closeManager(t, m)
-	tp := TopicPartition{"t", 0}
+	tp := zkpaths.TopicPartition{Topic: "t", Partition: 0}
 	l, err := m.GetOrCreate(tp, smallConfig())
 	must(t, err)
 	replicate(t, l, 5, 1, 1, 1, 1, 1, 1)
