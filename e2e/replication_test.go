@@ -25,7 +25,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kzoo/kzoo/e2e/cluster"
-	"github.com/kzoo/kzoo/e2e/verify"
+	"github.com/kzoo/kzoo/internal/verify"
 	"github.com/kzoo/kzoo/zkpaths"
 )
 

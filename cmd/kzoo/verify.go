@@ -17,7 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/kzoo/kzoo/e2e/verify"
+	"github.com/kzoo/kzoo/internal/verify"
 )
 
 const verifyUsage = `Usage: kzoo [--bootstrap-server HOST:PORT] verify [flags]
