@@ -12,18 +12,14 @@ import (
 	"text/tabwriter"
 
 	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // groupsCommand runs `kzoo groups ...`, the counterpart of
-// kafka-consumer-groups.sh. It speaks through a franz-go client: kafka-go's
-// Client stops at ListGroups v2 (no group states) and its fan-out drops
-// each broker's error code, so a broker whose groups are still loading
-// would silently list none.
+// kafka-consumer-groups.sh.
 func groupsCommand(ctx context.Context, bootstrap []string, args []string, out io.Writer) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(bootstrap...), kgo.ClientID("kzoo"))
+	cl, err := newAdminClient(bootstrap)
 	if err != nil {
-		return fmt.Errorf("groups: client: %w", err)
+		return fmt.Errorf("groups: %w", err)
 	}
 	defer cl.Close()
 	return runGroups(ctx, clusterAdmin{cl: cl}, args, out)

@@ -9,13 +9,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"os"
-	"sort"
 	"strings"
 	"time"
-
-	"github.com/segmentio/kafka-go"
 )
 
 const defaultBootstrap = "127.0.0.1:9092"
@@ -114,7 +110,6 @@ func run(args []string, out io.Writer) error {
 		usage(os.Stderr)
 		return errors.New("no command given")
 	}
-	client := &kafka.Client{Addr: kafka.TCP(strings.Split(*bootstrap, ",")...), Timeout: 30 * time.Second}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	if text, ok := commandHelp[fs.Arg(0)]; ok && helpAsked(fs.Args()[1:]) {
@@ -123,7 +118,7 @@ func run(args []string, out io.Writer) error {
 	}
 	switch fs.Arg(0) {
 	case "topics":
-		return topics(ctx, client, strings.Split(*bootstrap, ","), fs.Args()[1:], out)
+		return topics(ctx, strings.Split(*bootstrap, ","), fs.Args()[1:], out)
 	case "groups":
 		return groupsCommand(ctx, strings.Split(*bootstrap, ","), fs.Args()[1:], out)
 	case "verify":
@@ -159,109 +154,4 @@ func envOr(name, fallback string) string {
 		return v
 	}
 	return fallback
-}
-
-// configFlags collects repeated --config key=value flags.
-type configFlags map[string]string
-
-func (c configFlags) String() string { return fmt.Sprint(map[string]string(c)) }
-func (c configFlags) Set(v string) error {
-	k, val, ok := strings.Cut(v, "=")
-	if !ok {
-		return fmt.Errorf("config %q: want key=value", v)
-	}
-	c[k] = val
-	return nil
-}
-
-func topics(ctx context.Context, client *kafka.Client, bootstrap []string, args []string, out io.Writer) error {
-	if len(args) == 0 {
-		return errors.New("topics: want list, describe, create, alter or delete")
-	}
-	sub, args := args[0], args[1:]
-	switch sub {
-	case "list":
-		meta, err := metadata(ctx, client, nil)
-		if err != nil {
-			return err
-		}
-		names := make([]string, 0, len(meta.Topics))
-		for _, t := range meta.Topics {
-			names = append(names, t.Name)
-		}
-		sort.Strings(names)
-		for _, n := range names {
-			fmt.Fprintln(out, n)
-		}
-		return nil
-	case "describe":
-		return describeTopics(ctx, bootstrap, args, out)
-	case "alter":
-		return alterTopic(ctx, bootstrap, args, out)
-	case "create":
-		return createTopic(ctx, client, args, out)
-	case "delete":
-		if len(args) == 0 {
-			return errors.New("topics delete: name at least one topic")
-		}
-		resp, err := client.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: args})
-		if err != nil {
-			return fmt.Errorf("delete topics: %w", err)
-		}
-		var failed error
-		for _, name := range args {
-			if err := resp.Errors[name]; err != nil {
-				failed = errors.Join(failed, fmt.Errorf("delete topic %s: %w", name, err))
-				continue
-			}
-			fmt.Fprintf(out, "Deleted topic %s.\n", name)
-		}
-		return failed
-	default:
-		return fmt.Errorf("topics: unknown subcommand %q", sub)
-	}
-}
-
-func metadata(ctx context.Context, client *kafka.Client, topics []string) (*kafka.MetadataResponse, error) {
-	meta, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: topics})
-	if err != nil {
-		var opErr *net.OpError
-		if errors.As(err, &opErr) {
-			return nil, fmt.Errorf("cannot reach broker %s: %w", client.Addr, err)
-		}
-		return nil, fmt.Errorf("metadata: %w", err)
-	}
-	return meta, nil
-}
-
-func createTopic(ctx context.Context, client *kafka.Client, args []string, out io.Writer) error {
-	fs := flag.NewFlagSet("topics create", flag.ContinueOnError)
-	partitions := fs.Int("partitions", -1, "number of partitions (default: the broker's num.partitions)")
-	rf := fs.Int("replication-factor", -1, "replication factor (default: the broker's default.replication.factor)")
-	configs := configFlags{}
-	fs.Var(configs, "config", "topic config key=value (repeatable)")
-	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		return errors.New("topics create: want a topic name first")
-	}
-	name := args[0]
-	if err := fs.Parse(args[1:]); err != nil {
-		return err
-	}
-	var entries []kafka.ConfigEntry
-	for k, v := range configs {
-		entries = append(entries, kafka.ConfigEntry{ConfigName: k, ConfigValue: v})
-	}
-	resp, err := client.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{
-		Topic: name, NumPartitions: *partitions, ReplicationFactor: *rf, ConfigEntries: entries,
-	}}})
-	if err != nil {
-		return fmt.Errorf("create topic %s: %w", name, err)
-	}
-	if err := resp.Errors[name]; err != nil {
-		// The broker's answer for the one topic asked for: it needs no
-		// "create topic NAME" before it (see formatError).
-		return err
-	}
-	fmt.Fprintf(out, "Created topic %s.\n", name)
-	return nil
 }
