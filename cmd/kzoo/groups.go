@@ -12,6 +12,8 @@ import (
 	"text/tabwriter"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/kzoo/kzoo/zkpaths"
 )
 
 // groupsCommand runs `kzoo groups ...`, the counterpart of
@@ -94,7 +96,7 @@ type groupReport struct {
 	groupDescription
 	Rows []lagRow
 	// LogEndFailures is why the log end offset of some rows is unknown.
-	LogEndFailures map[topicPartition]error
+	LogEndFailures map[zkpaths.TopicPartition]error
 }
 
 // describeGroups prints, for each group, its state, coordinator and
@@ -137,13 +139,13 @@ func buildGroupReport(ctx context.Context, admin groupAdmin, d groupDescription)
 	if err != nil {
 		return groupReport{}, err
 	}
-	owners := make(map[topicPartition]*groupMember)
+	owners := make(map[zkpaths.TopicPartition]*groupMember)
 	for i := range d.Members {
 		for _, tp := range d.Members[i].Assignment {
 			owners[tp] = &d.Members[i]
 		}
 	}
-	var partitions []topicPartition
+	var partitions []zkpaths.TopicPartition
 	for tp := range committed {
 		partitions = append(partitions, tp)
 	}
@@ -207,13 +209,13 @@ func writeGroupReport(w io.Writer, r groupReport) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	failed := make([]topicPartition, 0, len(r.LogEndFailures))
+	failed := make([]zkpaths.TopicPartition, 0, len(r.LogEndFailures))
 	for tp := range r.LogEndFailures {
 		failed = append(failed, tp)
 	}
 	slices.SortFunc(failed, compareTopicPartitions)
 	for _, tp := range failed {
-		fmt.Fprintf(w, "Log end offset of %s unknown: %v\n", tp, r.LogEndFailures[tp])
+		fmt.Fprintf(w, "Log end offset of %s unknown: %v\n", partitionName(tp), r.LogEndFailures[tp])
 	}
 	return nil
 }
