@@ -82,7 +82,7 @@ func (f entityFlags) entity() (configEntity, error) {
 }
 
 // configsCommand runs `kzoo configs ...`, the counterpart of kafka-configs.sh.
-func configsCommand(ctx context.Context, bootstrap []string, args []string, out io.Writer) error {
+func configsCommand(ctx context.Context, cl *kgo.Client, args []string, out io.Writer) error {
 	if len(args) == 0 {
 		return errors.New("configs: want describe or alter (try --help)")
 	}
@@ -125,11 +125,6 @@ func configsCommand(ctx context.Context, bootstrap []string, args []string, out 
 		}
 	}
 
-	cl, err := newAdminClient(bootstrap)
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
 	if describe {
 		entries, err := describeConfigs(ctx, cl, entity)
 		if err != nil {

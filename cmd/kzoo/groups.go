@@ -12,39 +12,29 @@ import (
 	"text/tabwriter"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kzoo/kzoo/zkpaths"
 )
 
 // groupsCommand runs `kzoo groups ...`, the counterpart of
 // kafka-consumer-groups.sh.
-func groupsCommand(ctx context.Context, bootstrap []string, args []string, out io.Writer) error {
-	cl, err := newAdminClient(bootstrap)
-	if err != nil {
-		return fmt.Errorf("groups: %w", err)
-	}
-	defer cl.Close()
+func groupsCommand(ctx context.Context, cl *kgo.Client, args []string, out io.Writer) error {
 	return runGroups(ctx, clusterAdmin{cl: cl}, args, out)
 }
 
-// runGroups dispatches a groups subcommand.
+// groupsSubcommands are the subcommands of `kzoo groups`, in the order its
+// usage error names them.
+var groupsSubcommands = []subcommand[groupAdmin]{
+	{"list", listGroups},
+	{"describe", describeGroups},
+	{"delete", deleteGroups},
+	{"reset-offsets", resetOffsets},
+}
+
+// runGroups runs a groups subcommand against admin.
 func runGroups(ctx context.Context, admin groupAdmin, args []string, out io.Writer) error {
-	if len(args) == 0 {
-		return errors.New("groups: want list, describe, delete or reset-offsets")
-	}
-	sub, args := args[0], args[1:]
-	switch sub {
-	case "list":
-		return listGroups(ctx, admin, args, out)
-	case "describe":
-		return describeGroups(ctx, admin, args, out)
-	case "delete":
-		return deleteGroups(ctx, admin, args, out)
-	case "reset-offsets":
-		return resetOffsets(ctx, admin, args, out)
-	default:
-		return fmt.Errorf("groups: unknown subcommand %q", sub)
-	}
+	return runSubcommand(ctx, "groups", admin, args, out, groupsSubcommands)
 }
 
 // listGroups prints every group of the cluster with its state, protocol

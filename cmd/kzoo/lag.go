@@ -1,21 +1,11 @@
 package main
 
 import (
-	"cmp"
 	"slices"
 	"strconv"
 
 	"github.com/kzoo/kzoo/zkpaths"
 )
-
-// partitionName names a partition as Kafka's tools print it: "orders-3".
-func partitionName(tp zkpaths.TopicPartition) string {
-	return tp.Topic + "-" + strconv.FormatInt(int64(tp.Partition), 10)
-}
-
-func compareTopicPartitions(a, b zkpaths.TopicPartition) int {
-	return cmp.Or(cmp.Compare(a.Topic, b.Topic), cmp.Compare(a.Partition, b.Partition))
-}
 
 // maybeOffset is an offset that may be unknown: nothing committed, or a log
 // end offset that could not be read. Unknown offsets print as "-", as in

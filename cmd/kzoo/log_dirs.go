@@ -37,7 +37,7 @@ type logDirsArgs struct {
 }
 
 // logDirsCommand runs `log-dirs`.
-func logDirsCommand(ctx context.Context, bootstrap []string, args []string, out io.Writer) error {
+func logDirsCommand(ctx context.Context, cl *kgo.Client, args []string, out io.Writer) error {
 	if len(args) == 0 {
 		return errors.New("log-dirs: want describe (try kzoo log-dirs --help)")
 	}
@@ -52,11 +52,6 @@ func logDirsCommand(ctx context.Context, bootstrap []string, args []string, out 
 	if err != nil || helped {
 		return err
 	}
-	cl, err := newAdminClient(bootstrap)
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
 	described, err := describeLogDirs(ctx, cl, a)
 	if err != nil {
 		return fmt.Errorf("log-dirs describe: %w", err)

@@ -12,6 +12,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 const defaultBootstrap = "127.0.0.1:9092"
@@ -96,6 +98,46 @@ func helpAsked(args []string) bool {
 	return false
 }
 
+// subcommand is one subcommand of a command such as `kzoo topics`: its
+// name and what runs it with env, what the command has set up for all of
+// them.
+type subcommand[Env any] struct {
+	name string
+	run  func(ctx context.Context, env Env, args []string, out io.Writer) error
+}
+
+// runSubcommand runs the one of subs that args name with the arguments
+// after its name. Without a name it says which it wants.
+func runSubcommand[Env any](ctx context.Context, command string, env Env, args []string, out io.Writer, subs []subcommand[Env]) error {
+	if len(args) == 0 {
+		names := make([]string, len(subs))
+		for i, sub := range subs {
+			names[i] = sub.name
+		}
+		last := len(names) - 1
+		return fmt.Errorf("%s: want %s or %s", command, strings.Join(names[:last], ", "), names[last])
+	}
+	for _, sub := range subs {
+		if sub.name == args[0] {
+			return sub.run(ctx, env, args[1:], out)
+		}
+	}
+	return fmt.Errorf("%s: unknown subcommand %q", command, args[0])
+}
+
+// adminCommands are the commands that ask the cluster through the admin
+// client, which run builds for them. It connects only when a command
+// sends its first request, after checking its arguments.
+var adminCommands = map[string]func(ctx context.Context, cl *kgo.Client, args []string, out io.Writer) error{
+	"topics":        topicsCommand,
+	"groups":        groupsCommand,
+	"configs":       configsCommand,
+	"elect-leaders": electLeaders,
+	"reassign":      reassignCommand,
+	"records":       recordsCommand,
+	"log-dirs":      logDirsCommand,
+}
+
 func run(args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("kzoo", flag.ContinueOnError)
 	bootstrap := fs.String("bootstrap-server", envOr("KZOO_BOOTSTRAP", defaultBootstrap), "a broker to bootstrap from")
@@ -116,36 +158,33 @@ func run(args []string, out io.Writer) error {
 		fmt.Fprint(out, text)
 		return nil
 	}
-	switch fs.Arg(0) {
-	case "topics":
-		return topics(ctx, strings.Split(*bootstrap, ","), fs.Args()[1:], out)
-	case "groups":
-		return groupsCommand(ctx, strings.Split(*bootstrap, ","), fs.Args()[1:], out)
+	servers := strings.Split(*bootstrap, ",")
+	command, args := fs.Arg(0), fs.Args()[1:]
+	if adminCommand, ok := adminCommands[command]; ok {
+		cl, err := newAdminClient(servers)
+		if err != nil {
+			return err
+		}
+		defer cl.Close()
+		return adminCommand(ctx, cl, args, out)
+	}
+	console := streams{in: os.Stdin, out: out, errOut: os.Stderr}
+	switch command {
 	case "verify":
-		return verifyCommand(strings.Split(*bootstrap, ","), fs.Args()[1:], out)
+		return verifyCommand(servers, args, out)
 	case "produce":
-		return produceCommand(strings.Split(*bootstrap, ","), fs.Args()[1:], streams{in: os.Stdin, out: out, errOut: os.Stderr})
+		return produceCommand(servers, args, console)
 	case "consume":
-		return consumeCommand(strings.Split(*bootstrap, ","), fs.Args()[1:], streams{in: os.Stdin, out: out, errOut: os.Stderr})
+		return consumeCommand(servers, args, console)
 	case "perf":
-		return perfCommand(strings.Split(*bootstrap, ","), fs.Args()[1:], streams{in: os.Stdin, out: out, errOut: os.Stderr})
-	case "configs":
-		return configsCommand(ctx, strings.Split(*bootstrap, ","), fs.Args()[1:], out)
-	case "elect-leaders":
-		return electLeaders(ctx, strings.Split(*bootstrap, ","), fs.Args()[1:], out)
-	case "reassign":
-		return reassignCommand(ctx, strings.Split(*bootstrap, ","), fs.Args()[1:], out)
-	case "records":
-		return recordsCommand(ctx, strings.Split(*bootstrap, ","), fs.Args()[1:], out)
-	case "log-dirs":
-		return logDirsCommand(ctx, strings.Split(*bootstrap, ","), fs.Args()[1:], out)
+		return perfCommand(servers, args, console)
 	case "cluster":
-		return clusterCommand(ctx, fs.Args()[1:], out)
+		return clusterCommand(ctx, args, out)
 	case "help":
 		usage(out)
 		return nil
 	default:
-		return fmt.Errorf("unknown command %q (try kzoo --help)", fs.Arg(0))
+		return fmt.Errorf("unknown command %q (try kzoo --help)", command)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -18,41 +19,30 @@ import (
 // broker's metadata.
 const topicAdminTimeoutMillis = 15_000
 
-// topics runs `kzoo topics SUBCOMMAND`.
-func topics(ctx context.Context, bootstrap []string, args []string, out io.Writer) error {
-	if len(args) == 0 {
-		return errors.New("topics: want list, describe, create, alter or delete")
-	}
-	sub, args := args[0], args[1:]
-	switch sub {
-	case "list":
-		return listTopics(ctx, bootstrap, out)
-	case "describe":
-		return describeTopics(ctx, bootstrap, args, out)
-	case "alter":
-		return alterTopic(ctx, bootstrap, args, out)
-	case "create":
-		return createTopic(ctx, bootstrap, args, out)
-	case "delete":
-		return deleteTopics(ctx, bootstrap, args, out)
-	default:
-		return fmt.Errorf("topics: unknown subcommand %q", sub)
-	}
+// topicsSubcommands are the subcommands of `kzoo topics`, in the order its
+// usage error names them.
+var topicsSubcommands = []subcommand[*kgo.Client]{
+	{"list", listTopics},
+	{"describe", describeTopics},
+	{"create", createTopic},
+	{"alter", alterTopic},
+	{"delete", deleteTopics},
+}
+
+// topicsCommand runs `kzoo topics SUBCOMMAND`.
+func topicsCommand(ctx context.Context, cl *kgo.Client, args []string, out io.Writer) error {
+	return runSubcommand(ctx, "topics", cl, args, out, topicsSubcommands)
 }
 
 // listTopics prints the name of every topic, internal ones included, in
-// order.
-func listTopics(ctx context.Context, bootstrap []string, out io.Writer) error {
-	cl, err := newAdminClient(bootstrap)
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
+// order. It takes no arguments and ignores any.
+func listTopics(ctx context.Context, cl *kgo.Client, _ []string, out io.Writer) error {
 	meta, err := kmsg.NewPtrMetadataRequest().RequestWith(ctx, cl) // nil Topics: all of them
 	if err != nil {
 		var opErr *net.OpError
 		if errors.As(err, &opErr) {
-			return fmt.Errorf("cannot reach broker %s: %w", strings.Join(bootstrap, ","), err)
+			seeds, _ := cl.OptValue(kgo.SeedBrokers).([]string)
+			return fmt.Errorf("cannot reach broker %s: %w", strings.Join(seeds, ","), err)
 		}
 		return fmt.Errorf("metadata: %w", err)
 	}
@@ -71,7 +61,7 @@ func listTopics(ctx context.Context, bootstrap []string, out io.Writer) error {
 
 // createTopic runs `topics create`. Partitions and replication factor left
 // at -1 take the broker's defaults.
-func createTopic(ctx context.Context, bootstrap []string, args []string, out io.Writer) error {
+func createTopic(ctx context.Context, cl *kgo.Client, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("topics create", flag.ContinueOnError)
 	partitions := fs.Int("partitions", -1, "number of partitions (default: the broker's num.partitions)")
 	rf := fs.Int("replication-factor", -1, "replication factor (default: the broker's default.replication.factor)")
@@ -84,11 +74,6 @@ func createTopic(ctx context.Context, bootstrap []string, args []string, out io.
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
-	cl, err := newAdminClient(bootstrap)
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
 	req := kmsg.NewPtrCreateTopicsRequest()
 	req.TimeoutMillis = topicAdminTimeoutMillis
 	rt := kmsg.NewCreateTopicsRequestTopic()
@@ -118,15 +103,10 @@ func createTopic(ctx context.Context, bootstrap []string, args []string, out io.
 
 // deleteTopics runs `topics delete`: it reports each topic deleted and
 // fails naming every topic that was not.
-func deleteTopics(ctx context.Context, bootstrap []string, names []string, out io.Writer) error {
+func deleteTopics(ctx context.Context, cl *kgo.Client, names []string, out io.Writer) error {
 	if len(names) == 0 {
 		return errors.New("topics delete: name at least one topic")
 	}
-	cl, err := newAdminClient(bootstrap)
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
 	req := kmsg.NewPtrDeleteTopicsRequest()
 	req.TimeoutMillis = topicAdminTimeoutMillis
 	req.TopicNames = names

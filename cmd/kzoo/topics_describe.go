@@ -73,7 +73,7 @@ func (f partitionFilter) keep(r partitionRow) bool {
 }
 
 // describeTopics runs `topics describe`.
-func describeTopics(ctx context.Context, bootstrap []string, args []string, out io.Writer) error {
+func describeTopics(ctx context.Context, cl *kgo.Client, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("topics describe", flag.ContinueOnError)
 	under := fs.Bool("under-replicated-partitions", false, "")
 	unavailable := fs.Bool("unavailable-partitions", false, "")
@@ -91,11 +91,6 @@ func describeTopics(ctx context.Context, bootstrap []string, args []string, out 
 		filter = unavailablePartitions
 	}
 
-	cl, err := newAdminClient(bootstrap)
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
 	resp, err := requestMetadata(ctx, cl, names)
 	if err != nil {
 		return err
