@@ -8,7 +8,6 @@ import (
 	"io"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -191,7 +190,7 @@ func writeConfigTable(w io.Writer, entity configEntity, entries []configEntry, a
 		what = "All configs"
 	}
 	fmt.Fprintf(w, "%s for %s:\n", what, entity)
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	tw := newTable(w)
 	fmt.Fprintln(tw, "NAME\tVALUE\tSOURCE\tREAD-ONLY\tSENSITIVE")
 	for _, e := range entries {
 		if !all && !e.dynamic() {

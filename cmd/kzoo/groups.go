@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -66,7 +65,7 @@ func listGroups(ctx context.Context, admin groupAdmin, args []string, out io.Wri
 		}
 	}
 
-	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	tw := newTable(out)
 	fmt.Fprintln(tw, "GROUP\tSTATE\tPROTOCOL-TYPE\tCOORDINATOR")
 	for _, l := range listings {
 		state := l.State
@@ -155,7 +154,7 @@ func buildGroupReport(ctx context.Context, admin groupAdmin, d groupDescription)
 // writeGroupReport prints a group's summary, its members and its partition
 // table, the last with kafka-consumer-groups.sh's columns.
 func writeGroupReport(w io.Writer, r groupReport) error {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	tw := newTable(w)
 	protocol := orDash(r.ProtocolType)
 	if r.Protocol != "" {
 		protocol += " (" + r.Protocol + ")"
@@ -266,11 +265,4 @@ func unique(names []string) []string {
 		}
 	}
 	return out
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }

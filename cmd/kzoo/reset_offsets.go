@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -401,7 +400,7 @@ func lookupFailures(lookups ...offsetLookups) error {
 // writeResetPlan prints the new offsets with kafka-consumer-groups.sh's
 // columns, and why any differs from what was asked.
 func writeResetPlan(w io.Writer, group string, plan []resetTarget) error {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	tw := newTable(w)
 	fmt.Fprintln(tw, "GROUP\tTOPIC\tPARTITION\tNEW-OFFSET")
 	for _, t := range plan {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\n", group, t.Topic, t.Partition, t.Offset)
