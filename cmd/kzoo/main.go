@@ -161,7 +161,7 @@ func run(args []string, out io.Writer) error {
 	servers := strings.Split(*bootstrap, ",")
 	command, args := fs.Arg(0), fs.Args()[1:]
 	if adminCommand, ok := adminCommands[command]; ok {
-		cl, err := newAdminClient(servers)
+		cl, err := newClient(servers)
 		if err != nil {
 			return err
 		}

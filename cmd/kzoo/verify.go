@@ -119,7 +119,7 @@ func verifyCommand(bootstrap []string, args []string, out io.Writer) error {
 // ensureTopic creates the topic unless it exists and returns its partition
 // count.
 func ensureTopic(ctx context.Context, bootstrap []string, topic string, partitions int32, rf int16, minISR int) (int32, error) {
-	cl, err := newAdminClient(bootstrap)
+	cl, err := newClient(bootstrap)
 	if err != nil {
 		return 0, fmt.Errorf("verify: %w", err)
 	}
