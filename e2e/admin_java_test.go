@@ -17,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kversion"
 
 	"github.com/kzoo/kzoo/e2e/cluster"
+	"github.com/kzoo/kzoo/internal/poll"
 )
 
 // Config sources of DescribeConfigs and CreateTopics (Kafka's values).
@@ -167,13 +168,13 @@ func testDynamicBrokerConfigs(t *testing.T, c *cluster.Cluster) {
 	if code, msg := alterBrokerConfigs(t, cl, "1", map[string]*string{"log.cleaner.threads": kmsg.StringPtr("3")}); code != 0 {
 		t.Fatalf("broker 1: %v: %s", kerr.ErrorForCode(code), msg)
 	}
-	waitFor(t, 30*time.Second, "broker 1 to describe its dynamic configs", func() bool {
+	poll.Until(t, 30*time.Second, "broker 1 to describe its dynamic configs", func() bool {
 		threads, ok1 := describeBrokerConfig(t, cl, "1", "log.cleaner.threads")
 		fetchers, ok2 := describeBrokerConfig(t, cl, "1", "num.replica.fetchers")
 		return ok1 && ok2 && threads.Value != nil && *threads.Value == "3" && fetchers.Value != nil && *fetchers.Value == "2"
 	})
 	// The cleaner takes the new settings at run time (it logs them).
-	waitFor(t, 30*time.Second, "the log cleaner to run on 3 threads at 10 MiB/s", func() bool {
+	poll.Until(t, 30*time.Second, "the log cleaner to run on 3 threads at 10 MiB/s", func() bool {
 		return regexp.MustCompile(`msg="log cleaner settings changed".* io_max_bytes_per_second=1\.048576e\+07 .*threads=3`).MatchString(c.BrokerLog(1))
 	})
 	threads, _ := describeBrokerConfig(t, cl, "1", "log.cleaner.threads")
@@ -190,7 +191,7 @@ func testDynamicBrokerConfigs(t *testing.T, c *cluster.Cluster) {
 	}
 	// A topic's default follows the dynamic message.max.bytes.
 	createTopic(t, c.Bootstrap(), "dynamic-defaults", 1, 1, nil)
-	waitFor(t, 30*time.Second, "max.message.bytes to follow the dynamic message.max.bytes", func() bool {
+	poll.Until(t, 30*time.Second, "max.message.bytes to follow the dynamic message.max.bytes", func() bool {
 		req := kmsg.NewPtrDescribeConfigsRequest()
 		rr := kmsg.NewDescribeConfigsRequestResource()
 		rr.ResourceType, rr.ResourceName, rr.ConfigNames = kmsg.ConfigResourceTypeTopic, "dynamic-defaults", []string{"max.message.bytes"}
@@ -253,13 +254,13 @@ func testMaxConnectionsPerIP(t *testing.T, c *cluster.Cluster) {
 	if code, msg := alterBrokerConfigs(t, cl, "1", map[string]*string{"max.connections.per.ip": kmsg.StringPtr("6")}); code != 0 {
 		t.Fatalf("%v: %s", kerr.ErrorForCode(code), msg)
 	}
-	waitFor(t, 30*time.Second, "the broker to refuse connections beyond max.connections.per.ip", func() bool {
+	poll.Until(t, 30*time.Second, "the broker to refuse connections beyond max.connections.per.ip", func() bool {
 		return !answersAPIVersions(t, addr)
 	})
 	if code, msg := alterBrokerConfigs(t, cl, "1", map[string]*string{"max.connections.per.ip": nil}); code != 0 {
 		t.Fatalf("%v: %s", kerr.ErrorForCode(code), msg)
 	}
-	waitFor(t, 30*time.Second, "the broker to accept connections again", func() bool {
+	poll.Until(t, 30*time.Second, "the broker to accept connections again", func() bool {
 		return answersAPIVersions(t, addr)
 	})
 }
@@ -291,7 +292,7 @@ func testAdminJavaTools(t *testing.T, c *cluster.Cluster) {
 	if out.exit != 0 {
 		t.Errorf("kafka-configs --entity-name 1 --alter --add-config max.connections=1000: exit %d, want 0", out.exit)
 	}
-	waitFor(t, 30*time.Second, "broker 1 to describe its own max.connections", func() bool {
+	poll.Until(t, 30*time.Second, "broker 1 to describe its own max.connections", func() bool {
 		out := tools.run(t, "", "kafka-configs", "--bootstrap-server", bootstrap, "--entity-type", "brokers", "--entity-name", "1", "--describe")
 		return out.exit == 0 && strings.Contains(out.text(), "max.connections=1000") && strings.Contains(out.text(), "DYNAMIC_BROKER_CONFIG")
 	})

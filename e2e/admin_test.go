@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kzoo/kzoo/e2e/cluster"
+	"github.com/kzoo/kzoo/internal/poll"
 	"github.com/kzoo/kzoo/zkpaths"
 )
 
@@ -177,7 +178,7 @@ func testConfigs(t *testing.T, c *cluster.Cluster) {
 	if res := incrementalAlter(t, cl, kmsg.ConfigResourceTypeTopic, topic, setOp("retention.ms", "1")); res.ErrorCode != 0 {
 		t.Fatalf("set retention.ms: %v", kerr.ErrorForCode(res.ErrorCode))
 	}
-	waitFor(t, 20*time.Second, "retention.ms=1 to delete old segments", func() bool {
+	poll.Until(t, 20*time.Second, "retention.ms=1 to delete old segments", func() bool {
 		return earliestOffset(t, bootstrap, topic) > 0
 	})
 	for _, addr := range bootstrap {
@@ -193,7 +194,7 @@ func testConfigs(t *testing.T, c *cluster.Cluster) {
 	}
 	for id, addr := range bootstrap {
 		bc := brokerClient(t, addr)
-		waitFor(t, 5*time.Second, "the broker default on "+addr, func() bool {
+		poll.Until(t, 5*time.Second, "the broker default on "+addr, func() bool {
 			cfg, ok := describeConfig(t, bc, kmsg.ConfigResourceTypeBroker, strconv.Itoa(id+1), "log.retention.bytes")
 			return ok && cfg.Value != nil && *cfg.Value == "123456789" && cfg.Source == kmsg.ConfigSourceDynamicDefaultBrokerConfig
 		})
@@ -243,7 +244,7 @@ func testReassignment(t *testing.T, c *cluster.Cluster) {
 	}
 	waitForLeaders(t, bootstrap, topic, 1)
 	partitionDir := func(id int) string { return filepath.Join(c.Home(), "broker-"+strconv.Itoa(id), "data", topic+"-0") }
-	waitFor(t, 10*time.Second, "broker 1 to hold "+topic+"-0", func() bool { return exists(partitionDir(1)) })
+	poll.Until(t, 10*time.Second, "broker 1 to hold "+topic+"-0", func() bool { return exists(partitionDir(1)) })
 
 	alter := kmsg.NewPtrAlterPartitionAssignmentsRequest()
 	alter.TimeoutMillis = 30000
@@ -270,13 +271,13 @@ func testReassignment(t *testing.T, c *cluster.Cluster) {
 		}
 	}
 
-	waitFor(t, 30*time.Second, "the reassignment to complete", func() bool {
+	poll.Until(t, 30*time.Second, "the reassignment to complete", func() bool {
 		list := request[*kmsg.ListPartitionReassignmentsResponse](t, cl, kmsg.NewPtrListPartitionReassignmentsRequest())
 		return list.ErrorCode == 0 && len(list.Topics) == 0
 	})
 	for _, addr := range bootstrap {
 		bc := brokerClient(t, addr)
-		waitFor(t, 10*time.Second, "replicas {2,3,4} in Metadata from "+addr, func() bool {
+		poll.Until(t, 10*time.Second, "replicas {2,3,4} in Metadata from "+addr, func() bool {
 			md := metadataFrom(bc, topic)
 			if md == nil || len(md.Topics) != 1 || len(md.Topics[0].Partitions) != 1 {
 				return false
@@ -285,7 +286,7 @@ func testReassignment(t *testing.T, c *cluster.Cluster) {
 			return slices.Equal(p.Replicas, []int32{2, 3, 4}) && p.Leader >= 2
 		})
 	}
-	waitFor(t, 10*time.Second, "broker 1 to remove "+topic+"-0", func() bool { return !exists(partitionDir(1)) })
+	poll.Until(t, 10*time.Second, "broker 1 to remove "+topic+"-0", func() bool { return !exists(partitionDir(1)) })
 	if !exists(partitionDir(4)) {
 		t.Errorf("broker 4 holds no %s-0 after the reassignment", topic)
 	}
@@ -308,7 +309,7 @@ func testDeleteWithBrokerDown(t *testing.T, c *cluster.Cluster) {
 		return slices.DeleteFunc(matches, func(m string) bool { return strings.HasSuffix(m, "-delete") })
 	}
 	const down = 4
-	waitFor(t, 10*time.Second, "broker 4 to hold replicas", func() bool { return len(partitionDirs(down)) > 0 })
+	poll.Until(t, 10*time.Second, "broker 4 to hold replicas", func() bool { return len(partitionDirs(down)) > 0 })
 	if err := c.StopBroker(down); err != nil {
 		t.Fatal(err)
 	}
@@ -324,7 +325,7 @@ func testDeleteWithBrokerDown(t *testing.T, c *cluster.Cluster) {
 		t.Fatalf("delete %s: %v", topic, kerr.ErrorForCode(code))
 	}
 	for id := 1; id < down; id++ {
-		waitFor(t, 10*time.Second, "broker "+strconv.Itoa(id)+" to remove its replicas", func() bool { return len(partitionDirs(id)) == 0 })
+		poll.Until(t, 10*time.Second, "broker "+strconv.Itoa(id)+" to remove its replicas", func() bool { return len(partitionDirs(id)) == 0 })
 	}
 	conn := zkConn(t, c)
 	if ok, _, err := conn.Exists(zkpaths.TopicPath(topic)); err != nil || !ok {
@@ -337,8 +338,8 @@ func testDeleteWithBrokerDown(t *testing.T, c *cluster.Cluster) {
 	if err := c.StartBroker(down); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 20*time.Second, "the returning broker to remove its replicas", func() bool { return len(partitionDirs(down)) == 0 })
-	waitFor(t, 20*time.Second, "the controller to finish the deletion", func() bool {
+	poll.Until(t, 20*time.Second, "the returning broker to remove its replicas", func() bool { return len(partitionDirs(down)) == 0 })
+	poll.Until(t, 20*time.Second, "the controller to finish the deletion", func() bool {
 		ok, _, err := conn.Exists(zkpaths.TopicPath(topic))
 		return err == nil && !ok
 	})

@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kzoo/kzoo/e2e/cluster"
+	"github.com/kzoo/kzoo/internal/poll"
 )
 
 // TestCLIAdmin drives kzoo's admin commands (topics alter and describe
@@ -124,13 +125,13 @@ func cliAdminConfigs(t *testing.T, c *cluster.Cluster, topic string) {
 	// Brokers learn of dynamic broker configs through ZooKeeper, a moment
 	// after the write.
 	mustKzoo(t, c, "configs", "alter", "--broker-defaults", "--add-config", "log.retention.ms=3600000")
-	waitFor(t, 10*time.Second, "broker default log.retention.ms 3600000 in describe", func() bool {
+	poll.Until(t, 10*time.Second, "broker default log.retention.ms 3600000 in describe", func() bool {
 		out := mustKzoo(t, c, "configs", "describe", "--broker-defaults")
 		f := strings.Fields(lineWith(out, "log.retention.ms"))
 		return len(f) >= 3 && f[1] == "3600000" && f[2] == "DYNAMIC_DEFAULT_BROKER_CONFIG"
 	})
 	mustKzoo(t, c, "configs", "alter", "--broker-defaults", "--delete-config", "log.retention.ms")
-	waitFor(t, 10*time.Second, "broker default log.retention.ms gone from describe after its deletion", func() bool {
+	poll.Until(t, 10*time.Second, "broker default log.retention.ms gone from describe after its deletion", func() bool {
 		return !strings.Contains(mustKzoo(t, c, "configs", "describe", "--broker-defaults"), "log.retention.ms")
 	})
 
@@ -209,11 +210,11 @@ func cliAdminReassignAndElect(t *testing.T, c *cluster.Cluster, cl *kgo.Client, 
 		!strings.Contains(out, "Save this to use as the --reassignment-json-file option during rollback") {
 		t.Errorf("execute output:\n%s", out)
 	}
-	waitFor(t, 30*time.Second, "the reassignment to complete", func() bool {
+	poll.Until(t, 30*time.Second, "the reassignment to complete", func() bool {
 		out := mustKzoo(t, c, "reassign", "verify", "--reassignment-json-file", plan)
 		return strings.Count(out, "is complete.") == 2
 	})
-	waitFor(t, 30*time.Second, "metadata to show the new replicas", func() bool {
+	poll.Until(t, 30*time.Second, "metadata to show the new replicas", func() bool {
 		m := metadataFrom(cl, topic)
 		if m == nil || len(m.Topics) != 1 {
 			return false
@@ -234,7 +235,7 @@ func cliAdminReassignAndElect(t *testing.T, c *cluster.Cluster, cl *kgo.Client, 
 	// The election is done in ZooKeeper; the broker answering describe
 	// learns of it a moment later.
 	var rows [][]string
-	waitFor(t, 10*time.Second, fmt.Sprintf("describe to show partition 0 led by %d after the preferred election", reversed[0]), func() bool {
+	poll.Until(t, 10*time.Second, fmt.Sprintf("describe to show partition 0 led by %d after the preferred election", reversed[0]), func() bool {
 		rows = describeRows(mustKzoo(t, c, "topics", "describe", topic), topic)
 		return len(rows) == 4 && rows[0][2] == fmt.Sprint(reversed[0])
 	})
@@ -311,12 +312,12 @@ func cliAdminClusterAndOffline(t *testing.T, c *cluster.Cluster, cl *kgo.Client)
 	if err := c.StopBroker(3); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, "partition on broker 3 to be unavailable", func() bool {
+	poll.Until(t, 30*time.Second, "partition on broker 3 to be unavailable", func() bool {
 		out, err := kzoo(t, c, "topics", "describe", single, "--unavailable-partitions")
 		rows := describeRows(out, single)
 		return err == nil && len(rows) == 1 && rows[0][1] == fmt.Sprint(onThree) && rows[0][5] == "Offline"
 	})
-	waitFor(t, 30*time.Second, "cluster to report broker 3 gone and a partition offline", func() bool {
+	poll.Until(t, 30*time.Second, "cluster to report broker 3 gone and a partition offline", func() bool {
 		out, err := kzoo(t, c, "cluster", "--zookeeper", c.ZKConnect())
 		f := strings.Fields(lineWith(out, "Offline "))
 		return err == nil && strings.Contains(out, "Brokers: 2") && len(f) == 2 && f[1] == "1"

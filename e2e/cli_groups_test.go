@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kzoo/kzoo/e2e/cluster"
+	"github.com/kzoo/kzoo/internal/poll"
 )
 
 // cliGroupsScenario drives `kzoo groups` against c, a cluster with
@@ -68,7 +69,7 @@ func cliGroupsScenario(t *testing.T, c *cluster.Cluster) {
 	// Without members the group keeps its offsets.
 	member.Close() // leaves the group; auto-commit is off, so it commits nothing
 	memberClosed = true
-	waitFor(t, 30*time.Second, "the group to be empty", func() bool {
+	poll.Until(t, 30*time.Second, "the group to be empty", func() bool {
 		out, err := kzoo(t, c, "groups", "describe", group)
 		return err == nil && strings.Contains(out, "State:        Empty")
 	})

@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kzoo/kzoo/e2e/cluster"
+	"github.com/kzoo/kzoo/internal/poll"
 )
 
 // TestCluster runs the client and protocol tests against one 3-broker
@@ -41,7 +42,7 @@ func TestCluster(t *testing.T) {
 func waitForLiveBrokers(t *testing.T, bootstrap []string, n int) {
 	t.Helper()
 	cl := admin(t, bootstrap)
-	waitFor(t, 60*time.Second, "all brokers in Metadata", func() bool {
+	poll.Until(t, 60*time.Second, "all brokers in Metadata", func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		resp, err := kmsg.NewPtrMetadataRequest().RequestWith(ctx, cl)
@@ -107,12 +108,12 @@ func testKillBroker(t *testing.T, c *cluster.Cluster) {
 		wg.Wait()
 	}()
 
-	waitFor(t, time.Minute, "first records acknowledged", func() bool { return ackedCount() >= 3000 })
+	poll.Until(t, time.Minute, "first records acknowledged", func() bool { return ackedCount() >= 3000 })
 	if err := c.KillBroker(2); err != nil {
 		t.Fatal(err)
 	}
 	before := ackedCount()
-	waitFor(t, time.Minute, "producing to the live brokers", func() bool { return ackedCount() >= before+2000 })
+	poll.Until(t, time.Minute, "producing to the live brokers", func() bool { return ackedCount() >= before+2000 })
 	if err := c.StartBroker(2); err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kzoo/kzoo/e2e/cluster"
+	"github.com/kzoo/kzoo/internal/poll"
 	"github.com/kzoo/kzoo/zkpaths"
 )
 
@@ -70,7 +71,7 @@ func awaitISRExpansion(t *testing.T, conn *zk.Conn, topic string, partitions int
 	t.Helper()
 	for p := range partitions {
 		path := zkpaths.PartitionStatePath(topic, int32(p))
-		waitFor(t, 30*time.Second, "full ISR of "+path, func() bool {
+		poll.Until(t, 30*time.Second, "full ISR of "+path, func() bool {
 			data, _, err := conn.Get(path)
 			if err != nil {
 				return false
@@ -101,7 +102,7 @@ func everyBrokerSees(t *testing.T, c *cluster.Cluster, ids []int, timeout time.D
 	t.Helper()
 	for _, id := range ids {
 		cl := brokerClient(t, c.BrokerAddr(id))
-		waitFor(t, timeout, what+" from broker "+strconv.Itoa(id), func() bool {
+		poll.Until(t, timeout, what+" from broker "+strconv.Itoa(id), func() bool {
 			md := metadataFrom(cl, topics...)
 			return md != nil && cond(md)
 		})
@@ -248,7 +249,7 @@ func testControllerPause(t *testing.T, c *cluster.Cluster, conn *zk.Conn) {
 	// The old controller wakes up to an expired session: it must step down
 	// and follow the new controller.
 	oldClient := brokerClient(t, c.BrokerAddr(old))
-	waitFor(t, 30*time.Second, "the old controller to follow the new one", func() bool {
+	poll.Until(t, 30*time.Second, "the old controller to follow the new one", func() bool {
 		md := metadataFrom(oldClient)
 		return md != nil && md.ControllerID == newController
 	})
@@ -431,7 +432,7 @@ func testRollingRestart(t *testing.T, c *cluster.Cluster, conn *zk.Conn) {
 		waitForLiveBrokers(t, c.Bootstrap(), 3)
 		awaitISRExpansion(t, conn, topic, partitions, replicas)
 		t.Logf("%s: broker %d back in the ISRs", time.Now().Format("15:04:05.000"), id)
-		waitFor(t, 10*time.Second, "production to go on", func() bool { return pr.acknowledged() > before+100 })
+		poll.Until(t, 10*time.Second, "production to go on", func() bool { return pr.acknowledged() > before+100 })
 	}
 
 	acked, slowest, errs := pr.stop()
@@ -512,7 +513,7 @@ func testZooKeeperLoss(t *testing.T, c *cluster.Cluster, conn *zk.Conn) {
 	// acks=1 answers before the followers have the records: wait for the
 	// high watermarks (followers fetch without ZooKeeper) to pass them.
 	var hws []int64
-	waitFor(t, 30*time.Second, "the high watermarks to pass the records", func() bool {
+	poll.Until(t, 30*time.Second, "the high watermarks to pass the records", func() bool {
 		hws = highWatermarks(t, bootstrap, topic, partitions)
 		var sum int64
 		for _, hw := range hws {
@@ -532,7 +533,7 @@ func testZooKeeperLoss(t *testing.T, c *cluster.Cluster, conn *zk.Conn) {
 		}
 	}
 	waitForLiveBrokers(t, bootstrap, 3)
-	waitFor(t, 30*time.Second, "a topic creation after the quorum returns", func() bool {
+	poll.Until(t, 30*time.Second, "a topic creation after the quorum returns", func() bool {
 		return tryCreateTopic(t, bootstrap, "zk-back", 3, 3, nil) == 0
 	})
 	waitForLeaders(t, bootstrap, "zk-back", 3)

@@ -12,6 +12,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kzoo/kzoo/internal/poll"
 )
 
 // position names one record of a topic.
@@ -465,17 +467,13 @@ func pollCommitted(t *testing.T, cl *kgo.Client, group, topic string, want []int
 	t.Helper()
 	var last []int64
 	var lastErr error
-	deadline := time.Now().Add(timeout)
-	for {
+	if _, ok := poll.Wait(timeout, func() (bool, string) {
 		last, lastErr = committedOffsets(t, cl, group, topic, len(want))
-		if lastErr == nil && slices.Equal(last, want) {
-			return last, nil
-		}
-		if time.Now().After(deadline) {
-			return last, fmt.Errorf("committed offsets of %s on %s: got %v (error %v), want the log end offsets %v", group, topic, last, lastErr, want)
-		}
-		time.Sleep(100 * time.Millisecond)
+		return lastErr == nil && slices.Equal(last, want), ""
+	}); !ok {
+		return last, fmt.Errorf("committed offsets of %s on %s: got %v (error %v), want the log end offsets %v", group, topic, last, lastErr, want)
 	}
+	return last, nil
 }
 
 // waitAllConsumed waits until the group consumed every position of want.
@@ -488,22 +486,19 @@ func waitAllConsumed(t *testing.T, log *groupLog, want []position, timeout time.
 // a set that tolerate accepts (nil: none).
 func waitConsumed(t *testing.T, log *groupLog, want []position, timeout time.Duration, tolerate func(missing []position) bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		missing := log.missing(want)
-		if len(missing) == 0 || (tolerate != nil && tolerate(missing)) {
-			return
-		}
-		if time.Now().After(deadline) {
-			for _, pos := range missing[:min(len(missing), 5)] {
-				t.Logf("partition %d: offset %d consumed by %v, offset %d missing, offset %d consumed by %v", pos.partition,
-					pos.offset-1, log.consumersOf(position{pos.partition, pos.offset - 1}), pos.offset,
-					pos.offset+1, log.consumersOf(position{pos.partition, pos.offset + 1}))
-			}
-			t.Fatalf("%d of %d produced records never consumed, e.g. %v", len(missing), len(want), missing[:min(len(missing), 10)])
-		}
-		time.Sleep(100 * time.Millisecond)
+	var missing []position
+	if _, ok := poll.Wait(timeout, func() (bool, string) {
+		missing = log.missing(want)
+		return len(missing) == 0 || (tolerate != nil && tolerate(missing)), ""
+	}); ok {
+		return
 	}
+	for _, pos := range missing[:min(len(missing), 5)] {
+		t.Logf("partition %d: offset %d consumed by %v, offset %d missing, offset %d consumed by %v", pos.partition,
+			pos.offset-1, log.consumersOf(position{pos.partition, pos.offset - 1}), pos.offset,
+			pos.offset+1, log.consumersOf(position{pos.partition, pos.offset + 1}))
+	}
+	t.Fatalf("%d of %d produced records never consumed, e.g. %v", len(missing), len(want), missing[:min(len(missing), 10)])
 }
 
 // positions returns every position consumed, in no order.

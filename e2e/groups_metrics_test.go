@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kzoo/kzoo/e2e/cluster"
+	"github.com/kzoo/kzoo/internal/poll"
 )
 
 // testLagMetric checks the consumer lag metric of the group's coordinator:
@@ -82,7 +83,7 @@ func waitLag(t *testing.T, addr, group, topic string, want []int64) {
 	t.Helper()
 	var got map[int32]int64
 	var lastErr error
-	waitFor(t, 30*time.Second, fmt.Sprintf("lag %v of %s on %s at %s (last seen %v, error %v)", want, group, topic, addr, got, lastErr), func() bool {
+	poll.Until(t, 30*time.Second, fmt.Sprintf("lag %v of %s on %s at %s (last seen %v, error %v)", want, group, topic, addr, got, lastErr), func() bool {
 		got, lastErr = scrapeLag(addr, group, topic)
 		if lastErr != nil || len(got) != len(want) {
 			return false

@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kzoo/kzoo/e2e/cluster"
+	"github.com/kzoo/kzoo/internal/poll"
 )
 
 const (
@@ -94,11 +95,11 @@ func testRebalanceUnderLoad(t *testing.T, g groupTarget, newStarter func(groupTa
 	var members []groupMember
 	join := func(name string) {
 		members = append(members, start(t, name))
-		waitFor(t, time.Minute, name+" consuming", func() bool { return g.log.consumedBy(name) > 0 })
+		poll.Until(t, time.Minute, name+" consuming", func() bool { return g.log.consumedBy(name) > 0 })
 	}
 	progress := func(what string) {
 		before := g.log.consumedTotal()
-		waitFor(t, time.Minute, "consumption after "+what, func() bool { return g.log.consumedTotal() >= before+300 })
+		poll.Until(t, time.Minute, "consumption after "+what, func() bool { return g.log.consumedTotal() >= before+300 })
 	}
 	for i := 1; i <= 3; i++ {
 		join(fmt.Sprintf("member-%d", i))
@@ -245,15 +246,12 @@ func testMoreMembersThanPartitions(t *testing.T, bootstrap []string) {
 		slices.Sort(owned)
 		return idle == memberCount-partitions && slices.Equal(owned, []int32{0, 1, 2, 3, 4, 5})
 	}
-	deadline := time.Now().Add(time.Minute)
-	for !settled() {
-		if time.Now().After(deadline) {
-			t.Fatalf("group did not settle to 6 members with one partition and 2 with none: %+v (error %v)", desc, describeErr)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	poll.UntilSaw(t, time.Minute, "the group to settle to 6 members with one partition and 2 with none", func() (bool, string) {
+		ok := settled()
+		return ok, fmt.Sprintf("%+v (error %v)", desc, describeErr)
+	})
 	// The members' own view agrees with the coordinator's.
-	waitFor(t, 30*time.Second, "members' callbacks to match DescribeGroups", func() bool {
+	poll.Until(t, 30*time.Second, "members' callbacks to match DescribeGroups", func() bool {
 		var sizes []int
 		for i := 1; i <= memberCount; i++ {
 			sizes = append(sizes, len(g.log.assignment(fmt.Sprintf("member-%d", i))))
@@ -262,7 +260,7 @@ func testMoreMembersThanPartitions(t *testing.T, bootstrap []string) {
 		return slices.Equal(sizes, []int{0, 0, 1, 1, 1, 1, 1, 1})
 	})
 
-	waitFor(t, time.Minute, "records produced", func() bool { return prod.ackedCount() >= 1000 })
+	poll.Until(t, time.Minute, "records produced", func() bool { return prod.ackedCount() >= 1000 })
 	acked := prod.stop(t)
 	waitAllConsumed(t, g.log, acked, time.Minute)
 	waitCommitted(t, adm, g.group, g.topic, highWatermarks(t, bootstrap, g.topic, partitions))
@@ -286,10 +284,10 @@ func testStaticMemberRestart(t *testing.T, bootstrap []string) {
 	// member-a starts first, so it is the leader; the one to restart is
 	// a follower.
 	a := static("static-a")
-	waitFor(t, time.Minute, "static-a assigned", func() bool { return len(g.log.assignment("static-a")) == partitions })
+	poll.Until(t, time.Minute, "static-a assigned", func() bool { return len(g.log.assignment("static-a")) == partitions })
 	b, c := static("static-b"), static("static-c")
 	adm := admin(t, bootstrap)
-	waitFor(t, time.Minute, "three static members with two partitions each", func() bool {
+	poll.Until(t, time.Minute, "three static members with two partitions each", func() bool {
 		desc, err := describeGroup(t, adm, g.group)
 		if err != nil || desc.state != "Stable" || len(desc.members) != 3 {
 			return false
@@ -320,7 +318,7 @@ func testStaticMemberRestart(t *testing.T, bootstrap []string) {
 	}
 	callbacksC := g.log.callbacksOf("static-c")
 	c = static("static-c")
-	waitFor(t, time.Minute, "static-c back", func() bool {
+	poll.Until(t, time.Minute, "static-c back", func() bool {
 		return g.log.callbacksOf("static-c") > callbacksC && len(g.log.assignment("static-c")) > 0
 	})
 
@@ -354,7 +352,7 @@ func testStaticMemberRestart(t *testing.T, bootstrap []string) {
 	b.stop(t)
 	c.stop(t)
 	leaveStatic(t, adm, g.group, "static-a", "static-b", "static-c")
-	waitFor(t, 30*time.Second, "the group empty", func() bool {
+	poll.Until(t, 30*time.Second, "the group empty", func() bool {
 		desc, err := describeGroup(t, adm, g.group)
 		return err == nil && desc.state == "Empty" && len(desc.members) == 0
 	})
@@ -416,7 +414,7 @@ func testCoordinatorKill(t *testing.T, c *cluster.Cluster) {
 		// of one owner at a time would see that zombie.
 		members = append(members, startFranzMember(t, g, fmt.Sprintf("member-%d", i), kgo.SessionTimeout(20*time.Second)))
 	}
-	waitFor(t, time.Minute, "commits under way", func() bool {
+	poll.Until(t, time.Minute, "commits under way", func() bool {
 		return g.log.consumedTotal() >= 1000 && len(g.log.committedSnapshot()) == partitions
 	})
 
@@ -447,11 +445,11 @@ func testCoordinatorKill(t *testing.T, c *cluster.Cluster) {
 		}
 	}
 	live := admin(t, survivors)
-	waitFor(t, time.Minute, "a new coordinator", func() bool {
+	poll.Until(t, time.Minute, "a new coordinator", func() bool {
 		id, err := findCoordinator(live, g.group)
 		return err == nil && id != coordinator
 	})
-	waitFor(t, 90*time.Second, "commits acknowledged by the new coordinator", func() bool {
+	poll.Until(t, 90*time.Second, "commits acknowledged by the new coordinator", func() bool {
 		now := g.log.committedSnapshot()
 		for p, o := range now {
 			if o > acknowledged[p] {

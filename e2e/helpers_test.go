@@ -11,6 +11,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kzoo/kzoo/internal/poll"
 )
 
 // record is what a test produced or consumed.
@@ -143,7 +145,7 @@ func waitForLeaders(t *testing.T, bootstrap []string, topic string, partitions i
 	t.Helper()
 	for _, addr := range bootstrap {
 		cl := admin(t, []string{addr})
-		waitFor(t, 30*time.Second, "leaders of "+topic+" on "+addr, func() bool {
+		poll.Until(t, 30*time.Second, "leaders of "+topic+" on "+addr, func() bool {
 			req := kmsg.NewPtrMetadataRequest()
 			rt := kmsg.NewMetadataRequestTopic()
 			rt.Topic = kmsg.StringPtr(topic)
@@ -267,18 +269,6 @@ func highWatermarks(t *testing.T, bootstrap []string, topic string, partitions i
 		}
 	}
 	return out
-}
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 // askBroker sends req to the first seed broker of cl only (kgo would route

@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kzoo/kzoo/e2e/cluster"
+	"github.com/kzoo/kzoo/internal/poll"
 )
 
 // TestJavaTools drives a 3-broker cluster with the command-line tools of
@@ -331,7 +332,7 @@ func javaBrokerConfigs(t *testing.T, c *cluster.Cluster, tools *kafkaTools) {
 		for _, id := range ids {
 			cl := brokerClient(t, c.BrokerAddr(id))
 			var last kmsg.DescribeConfigsResponseResourceConfig
-			waitFor(t, 30*time.Second, fmt.Sprintf("broker %d to report %s=%s from %s", id, key, value, source), func() bool {
+			poll.Until(t, 30*time.Second, fmt.Sprintf("broker %d to report %s=%s from %s", id, key, value, source), func() bool {
 				last, _ = describeConfig(t, cl, kmsg.ConfigResourceTypeBroker, strconv.Itoa(id), key)
 				return last.Value != nil && *last.Value == value && last.Source == source
 			})
@@ -377,7 +378,7 @@ func javaBrokerConfigs(t *testing.T, c *cluster.Cluster, tools *kafkaTools) {
 	}
 	for _, id := range c.BrokerIDs() {
 		cl := brokerClient(t, c.BrokerAddr(id))
-		waitFor(t, 30*time.Second, fmt.Sprintf("broker %d to drop its dynamic %s", id, key), func() bool {
+		poll.Until(t, 30*time.Second, fmt.Sprintf("broker %d to drop its dynamic %s", id, key), func() bool {
 			entry, _ := describeConfig(t, cl, kmsg.ConfigResourceTypeBroker, strconv.Itoa(id), key)
 			return entry.Source == kmsg.ConfigSourceDefaultConfig || entry.Source == kmsg.ConfigSourceStaticBrokerConfig
 		})
@@ -407,7 +408,7 @@ func javaTopicConfigs(t *testing.T, c *cluster.Cluster, tools *kafkaTools) {
 	}
 	for _, id := range c.BrokerIDs() {
 		cl := brokerClient(t, c.BrokerAddr(id))
-		waitFor(t, 30*time.Second, fmt.Sprintf("broker %d to apply the topic config change", id), func() bool {
+		poll.Until(t, 30*time.Second, fmt.Sprintf("broker %d to apply the topic config change", id), func() bool {
 			policy, _ := describeConfig(t, cl, kmsg.ConfigResourceTypeTopic, topic, "cleanup.policy")
 			retention, _ := describeConfig(t, cl, kmsg.ConfigResourceTypeTopic, topic, "retention.ms")
 			return policy.Value != nil && *policy.Value == "compact" && policy.Source == kmsg.ConfigSourceDynamicTopicConfig &&

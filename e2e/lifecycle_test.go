@@ -10,6 +10,7 @@ import (
 	"github.com/go-zookeeper/zk"
 
 	"github.com/kzoo/kzoo/e2e/cluster"
+	"github.com/kzoo/kzoo/internal/poll"
 )
 
 func zkConn(t *testing.T, c *cluster.Cluster) *zk.Conn {
@@ -64,7 +65,7 @@ func testRetention(t *testing.T, bootstrap []string) {
 		produceFranz(t, bootstrap, topic, newWorkload(200, 10, "ret"))
 	}
 	var start int64
-	waitFor(t, 30*time.Second, "retention to delete old segments", func() bool {
+	poll.Until(t, 30*time.Second, "retention to delete old segments", func() bool {
 		start = earliestOffset(t, bootstrap, topic)
 		return start > 0
 	})

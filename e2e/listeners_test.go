@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kzoo/kzoo/e2e/cluster"
+	"github.com/kzoo/kzoo/internal/poll"
 )
 
 // TestNamedListeners runs two brokers with an INTERNAL listener on
@@ -74,7 +75,7 @@ func TestNamedListeners(t *testing.T) {
 		}
 		fc := kmsg.NewPtrFindCoordinatorRequest()
 		fc.CoordinatorKey = "named-listeners"
-		waitFor(t, 30*time.Second, "a group coordinator through "+listener, func() bool {
+		poll.Until(t, 30*time.Second, "a group coordinator through "+listener, func() bool {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			resp, err := fc.RequestWith(ctx, cl)

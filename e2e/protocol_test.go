@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kzoo/kzoo/e2e/cluster"
+	"github.com/kzoo/kzoo/internal/poll"
 )
 
 func testProtocol(t *testing.T, c *cluster.Cluster) {
@@ -251,7 +252,7 @@ func testFetch(t *testing.T, bootstrap []string) {
 		r, err := fetchRequest("fetch", 0, 3, 25*time.Second).RequestWith(ctx, leader)
 		done <- result{r, err}
 	}()
-	waitFor(t, 10*time.Second, "produce to succeed", func() bool {
+	poll.Until(t, 10*time.Second, "produce to succeed", func() bool {
 		p := produceTo(t, leader, "fetch", 0, batch(-1, -1, -1, 1, time.Now().UnixMilli()))
 		return p.ErrorCode == 0
 	})
@@ -365,7 +366,7 @@ func testIdempotence(t *testing.T, bootstrap []string) {
 
 func testAutoCreate(t *testing.T, bootstrap []string) {
 	const topic = "auto-created"
-	waitFor(t, 30*time.Second, "auto-created topic to get leaders", func() bool {
+	poll.Until(t, 30*time.Second, "auto-created topic to get leaders", func() bool {
 		resp := metadataRequest(t, bootstrap, true, topic)
 		mt := resp.Topics[0]
 		if mt.ErrorCode != 0 {
@@ -421,7 +422,7 @@ func testDeleteTopic(t *testing.T, c *cluster.Cluster) {
 	if mt := metadata(t, bootstrap, topic).Topics; len(mt) != 1 || mt[0].ErrorCode == 0 {
 		t.Fatalf("topic still in Metadata after delete")
 	}
-	waitFor(t, 30*time.Second, "partition directories removed", func() bool {
+	poll.Until(t, 30*time.Second, "partition directories removed", func() bool {
 		for _, d := range dirs() {
 			if _, err := os.Stat(d); err == nil && !strings.HasSuffix(d, "-delete") {
 				return false

@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kzoo/kzoo/e2e/cluster"
+	"github.com/kzoo/kzoo/internal/poll"
 )
 
 // TestReplicationBasic checks replication on an RF=3 topic with
@@ -88,7 +89,7 @@ func TestReplicationBasic(t *testing.T) {
 	// A raw produce sees the broker's answer itself: franz-go would retry
 	// NOT_ENOUGH_REPLICAS (it is retriable) until its delivery timeout.
 	survivorClient := brokerClient(t, c.BrokerAddr(survivor))
-	waitFor(t, 30*time.Second, "NOT_ENOUGH_REPLICAS", func() bool {
+	poll.Until(t, 30*time.Second, "NOT_ENOUGH_REPLICAS", func() bool {
 		req := produceRequest(topic, 0, -1, batch(-1, -1, -1, 1, time.Now().UnixMilli()))
 		req.TimeoutMillis = 2000
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -161,7 +162,7 @@ func testFollowerBelowLeaderStart(t *testing.T, c *cluster.Cluster, conn *zk.Con
 		t.Fatal(err)
 	}
 	produce(200)
-	waitFor(t, 30*time.Second, "retention past the stopped follower's log end", func() bool {
+	poll.Until(t, 30*time.Second, "retention past the stopped follower's log end", func() bool {
 		return earliestOffset(t, c.Bootstrap(), topic) > followerEnd
 	})
 	if err := c.StartBroker(follower); err != nil {

@@ -25,7 +25,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kzoo/kzoo/e2e/cluster"
-	"github.com/kzoo/kzoo/e2e/verify"
+	"github.com/kzoo/kzoo/internal/poll"
+	"github.com/kzoo/kzoo/internal/verify"
 	"github.com/kzoo/kzoo/zkpaths"
 )
 
@@ -119,14 +120,10 @@ func startVerifier(t *testing.T, c *cluster.Cluster, conn *zk.Conn, topic string
 func waitForProgress(t *testing.T, run *verifierRun, n int, timeout time.Duration, what string) {
 	t.Helper()
 	from := run.producer.Acknowledged()
-	deadline := time.Now().Add(timeout)
-	for run.producer.Acknowledged() < from+n {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s: %d of %d acknowledgements; failures: %v",
-				timeout, what, run.producer.Acknowledged()-from, n, run.producer.Failures())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	poll.UntilSaw(t, timeout, what, func() (bool, string) {
+		acked := run.producer.Acknowledged() - from
+		return acked >= n, fmt.Sprintf("%d of %d acknowledgements; failures: %v", acked, n, run.producer.Failures())
+	})
 }
 
 // finish stops the producer, waits until every replica is back in sync
@@ -164,7 +161,7 @@ func (run *verifierRun) finish(t *testing.T, c *cluster.Cluster, conn *zk.Conn, 
 // lists all three replicas in the ISR.
 func waitForFullISR(t *testing.T, conn *zk.Conn, topic string, partitions int32, timeout time.Duration) {
 	t.Helper()
-	waitFor(t, timeout, "every replica of "+topic+" in the ISR", func() bool {
+	poll.Until(t, timeout, "every replica of "+topic+" in the ISR", func() bool {
 		for p := range partitions {
 			st, ok := partitionState(conn, topic, p)
 			if !ok || len(st.ISR) != 3 || st.Leader < 0 {
@@ -191,7 +188,7 @@ func partitionState(conn *zk.Conn, topic string, p int32) (zkpaths.PartitionStat
 func waitForNewLeader(t *testing.T, conn *zk.Conn, topic string, p int32, gone []int32, timeout time.Duration) zkpaths.PartitionState {
 	t.Helper()
 	var st zkpaths.PartitionState
-	waitFor(t, timeout, fmt.Sprintf("a leader of %s-%d other than %v", topic, p, gone), func() bool {
+	poll.Until(t, timeout, fmt.Sprintf("a leader of %s-%d other than %v", topic, p, gone), func() bool {
 		var ok bool
 		st, ok = partitionState(conn, topic, p)
 		return ok && st.Leader >= 0 && !slices.Contains(gone, st.Leader)
@@ -276,7 +273,7 @@ func testFollowerPause(t *testing.T, c *cluster.Cluster, conn *zk.Conn) {
 	resume := pauseBroker(t, c, int(follower))
 	defer resume()
 
-	waitFor(t, 20*time.Second, fmt.Sprintf("broker %d out of the ISR of %s-%d", follower, topic, p), func() bool {
+	poll.Until(t, 20*time.Second, fmt.Sprintf("broker %d out of the ISR of %s-%d", follower, topic, p), func() bool {
 		now, ok := partitionState(conn, topic, p)
 		return ok && !slices.Contains(now.ISR, follower) && len(now.ISR) == 2
 	})
@@ -286,7 +283,7 @@ func testFollowerPause(t *testing.T, c *cluster.Cluster, conn *zk.Conn) {
 	waitForProgress(t, run, 200, 20*time.Second, "production with the follower paused")
 
 	resume()
-	waitFor(t, 60*time.Second, fmt.Sprintf("broker %d back in the ISR of %s-%d", follower, topic, p), func() bool {
+	poll.Until(t, 60*time.Second, fmt.Sprintf("broker %d back in the ISR of %s-%d", follower, topic, p), func() bool {
 		now, ok := partitionState(conn, topic, p)
 		return ok && slices.Contains(now.ISR, follower)
 	})
@@ -315,7 +312,7 @@ func testTwoBrokersDown(t *testing.T, c *cluster.Cluster, conn *zk.Conn) {
 		}
 	}
 	for p := range int32(partitions) {
-		waitFor(t, replicationSessionTimeout+20*time.Second, fmt.Sprintf("broker %d alone leading %s-%d", survivor, topic, p), func() bool {
+		poll.Until(t, replicationSessionTimeout+20*time.Second, fmt.Sprintf("broker %d alone leading %s-%d", survivor, topic, p), func() bool {
 			st, ok := partitionState(conn, topic, p)
 			return ok && st.Leader == int32(survivor) && len(st.ISR) == 1
 		})
@@ -324,7 +321,7 @@ func testTwoBrokersDown(t *testing.T, c *cluster.Cluster, conn *zk.Conn) {
 	direct := brokerClient(t, c.BrokerAddr(survivor))
 	acked := run.producer.Acknowledged()
 	for p := range int32(partitions) {
-		waitFor(t, 20*time.Second, fmt.Sprintf("NOT_ENOUGH_REPLICAS from %s-%d", topic, p), func() bool {
+		poll.Until(t, 20*time.Second, fmt.Sprintf("NOT_ENOUGH_REPLICAS from %s-%d", topic, p), func() bool {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			req := produceRequest(topic, p, -1, batch(-1, -1, -1, 1, time.Now().UnixMilli()))
@@ -421,7 +418,7 @@ func testLeaderPartitioned(t *testing.T, c *cluster.Cluster, conn *zk.Conn, env 
 
 	seq := int64(0)
 	var after zkpaths.PartitionState
-	waitFor(t, replicationSessionTimeout+20*time.Second, fmt.Sprintf("a new leader of %s-%d", topic, p), func() bool {
+	poll.Until(t, replicationSessionTimeout+20*time.Second, fmt.Sprintf("a new leader of %s-%d", topic, p), func() bool {
 		proxies.checkRunning(t, isolated)
 		writeMarker(seq)
 		seq++
@@ -435,7 +432,7 @@ func testLeaderPartitioned(t *testing.T, c *cluster.Cluster, conn *zk.Conn, env 
 	}
 	// The majority side goes on; the cut-off broker still gets writes.
 	progress := run.producer.Acknowledged()
-	waitFor(t, 30*time.Second, fmt.Sprintf("production with broker %d cut off", isolated), func() bool {
+	poll.Until(t, 30*time.Second, fmt.Sprintf("production with broker %d cut off", isolated), func() bool {
 		writeMarker(seq)
 		seq++
 		return run.producer.Acknowledged() >= progress+200
@@ -443,7 +440,7 @@ func testLeaderPartitioned(t *testing.T, c *cluster.Cluster, conn *zk.Conn, env 
 
 	proxies.heal()
 	isolatedClient := brokerClient(t, c.BrokerAddr(isolated))
-	waitFor(t, 60*time.Second, fmt.Sprintf("broker %d to step down for %s-%d", isolated, topic, p), func() bool {
+	poll.Until(t, 60*time.Second, fmt.Sprintf("broker %d to step down for %s-%d", isolated, topic, p), func() bool {
 		proxies.checkRunning(t, isolated)
 		md := metadataFrom(isolatedClient, topic)
 		if md == nil || len(md.Topics) != 1 || int(p) >= len(md.Topics[0].Partitions) {
@@ -589,7 +586,7 @@ func startIsolatableBroker(t *testing.T, c *cluster.Cluster, id int, env map[str
 			p.close()
 		}
 	})
-	waitFor(t, 30*time.Second, fmt.Sprintf("broker %d to listen", id), func() bool {
+	poll.Until(t, 30*time.Second, fmt.Sprintf("broker %d to listen", id), func() bool {
 		is.checkRunning(t, id)
 		conn, err := net.DialTimeout("tcp", c.BrokerAddr(id), time.Second)
 		if err != nil {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -13,9 +12,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// This file holds what the console clients (produce, consume) and the perf
-// tools share: their I/O streams, flag parsing, and a client that has
-// proved it can reach the cluster before it is used.
+// This file holds how the CLI builds its clients, and what the console
+// clients (produce, consume) and the perf tools share: their I/O streams
+// and a client that has proved it can reach the cluster before it is used.
 
 // streams are the standard streams of a client command, passed in so tests
 // can feed stdin and read what was printed.
@@ -30,15 +29,28 @@ type streams struct {
 // default.api.timeout.ms.
 const defaultReachTimeout = 60 * time.Second
 
-// connect builds a franz-go client and checks that some bootstrap server
-// answers within timeout. Without the check, franz-go retries an
-// unreachable address until each record or poll times out, and the user
-// learns nothing about why.
-func connect(ctx context.Context, bootstrap []string, timeout time.Duration, opts ...kgo.Opt) (*kgo.Client, error) {
+// newClient returns a franz-go client of the bootstrap servers, which it
+// names "kzoo" to the brokers, with opts. It connects on the first
+// request, and sends each request where Kafka's clients would:
+// CreatePartitions, ElectLeaders and the reassignment requests to the
+// controller, a broker's config resources to that broker.
+func newClient(bootstrap []string, opts ...kgo.Opt) (*kgo.Client, error) {
 	opts = append([]kgo.Opt{kgo.SeedBrokers(bootstrap...), kgo.ClientID("kzoo")}, opts...)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
-		return nil, fmt.Errorf("client: %w", err)
+		return nil, fmt.Errorf("client for %s: %w", strings.Join(bootstrap, ","), err)
+	}
+	return cl, nil
+}
+
+// connect builds a client with newClient and checks that some bootstrap
+// server answers within timeout. Without the check, franz-go retries an
+// unreachable address until each record or poll times out, and the user
+// learns nothing about why.
+func connect(ctx context.Context, bootstrap []string, timeout time.Duration, opts ...kgo.Opt) (*kgo.Client, error) {
+	cl, err := newClient(bootstrap, opts...)
+	if err != nil {
+		return nil, err
 	}
 	pingCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -47,23 +59,6 @@ func connect(ctx context.Context, bootstrap []string, timeout time.Duration, opt
 		return nil, fmt.Errorf("cannot reach bootstrap server %s within %v: %w", strings.Join(bootstrap, ","), timeout, err)
 	}
 	return cl, nil
-}
-
-// parseFlags parses a subcommand's flags, which may come before or after
-// its one positional argument (kzoo produce TOPIC --acks 1, or
-// kzoo produce --acks 1 TOPIC). It returns the positional arguments.
-func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
-	var positional []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		if fs.NArg() == 0 {
-			return positional, nil
-		}
-		positional = append(positional, fs.Arg(0))
-		args = fs.Args()[1:]
-	}
 }
 
 // producerOpts turns the --acks and --compression flags into franz-go

@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/go-zookeeper/zk"
@@ -296,7 +295,7 @@ func writeClusterReport(w io.Writer, r clusterReport) error {
 		fmt.Fprintf(w, "Controller: none (last epoch %d)\n", r.ControllerEpoch)
 	}
 	fmt.Fprintf(w, "\nBrokers: %d\n", len(r.Brokers))
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	tw := newTable(w)
 	fmt.Fprintln(tw, "ID\tADDRESS\tRACK")
 	for _, b := range r.Brokers {
 		fmt.Fprintf(tw, "%d\t%s\t%s\n", b.ID, orDash(b.Address), orDash(b.Rack))
@@ -309,7 +308,7 @@ func writeClusterReport(w io.Writer, r clusterReport) error {
 		total += n
 	}
 	fmt.Fprintf(w, "\nPartitions: %d in %d topics\n", total, r.Topics)
-	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	tw = newTable(w)
 	fmt.Fprintln(tw, "STATE\tCOUNT")
 	for _, s := range partitionStates {
 		fmt.Fprintf(tw, "%s\t%d\n", s, r.PartitionStates[s])

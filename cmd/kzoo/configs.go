@@ -8,7 +8,6 @@ import (
 	"io"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -82,7 +81,7 @@ func (f entityFlags) entity() (configEntity, error) {
 }
 
 // configsCommand runs `kzoo configs ...`, the counterpart of kafka-configs.sh.
-func configsCommand(ctx context.Context, bootstrap []string, args []string, out io.Writer) error {
+func configsCommand(ctx context.Context, cl *kgo.Client, args []string, out io.Writer) error {
 	if len(args) == 0 {
 		return errors.New("configs: want describe or alter (try --help)")
 	}
@@ -125,11 +124,6 @@ func configsCommand(ctx context.Context, bootstrap []string, args []string, out 
 		}
 	}
 
-	cl, err := newAdminClient(bootstrap)
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
 	if describe {
 		entries, err := describeConfigs(ctx, cl, entity)
 		if err != nil {
@@ -196,7 +190,7 @@ func writeConfigTable(w io.Writer, entity configEntity, entries []configEntry, a
 		what = "All configs"
 	}
 	fmt.Fprintf(w, "%s for %s:\n", what, entity)
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	tw := newTable(w)
 	fmt.Fprintln(tw, "NAME\tVALUE\tSOURCE\tREAD-ONLY\tSENSITIVE")
 	for _, e := range entries {
 		if !all && !e.dynamic() {

@@ -105,16 +105,11 @@ type electionResult struct {
 }
 
 // electLeaders runs `elect-leaders`.
-func electLeaders(ctx context.Context, bootstrap []string, args []string, out io.Writer) error {
+func electLeaders(ctx context.Context, cl *kgo.Client, args []string, out io.Writer) error {
 	er, helped, err := parseElectArgs(args, out)
 	if err != nil || helped {
 		return err
 	}
-	cl, err := newAdminClient(bootstrap)
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
 
 	req := kmsg.NewPtrElectLeadersRequest()
 	req.ElectionType = er.Type

@@ -1,13 +1,11 @@
 package main
 
-// How the CLI says what went wrong. A Kafka error reaches kzoo in several
-// shapes: a code and the broker's message from a franz-go response
-// (codeError), a *kerr.Error from franz-go's clients, a kafka.Error from
-// kafka-go, or kafka-go's "[36] Topic Already Exists: a topic with this name
-// already exists: <broker message>". Printed as they come, they say the
-// problem two or three times; a broker that starts its message with the
-// code's own text makes it worse. Here each is said once, in words, with
-// the code's name once at the end:
+// How the CLI says what went wrong. A Kafka error reaches kzoo in two
+// shapes: a code and the broker's message from a response (codeError), or
+// a *kerr.Error from franz-go's clients. Printed as they come, they say the
+// problem twice; a broker that starts its message with the code's own text
+// makes it worse. Here each is said once, in words, with the code's name
+// once at the end:
 //
 //	kzoo: topic "demo" already exists (TOPIC_ALREADY_EXISTS)
 //	kzoo: delete topic x: this server does not host this topic-partition (UNKNOWN_TOPIC_OR_PARTITION)
@@ -19,7 +17,6 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
@@ -103,8 +100,6 @@ func formatError(err error) string {
 		return e.Error()
 	case *kerr.Error:
 		return newKafkaError(e, "").Error()
-	case kafka.Error:
-		return kafkaGoError(e, "").Error()
 	case interface{ Unwrap() []error }:
 		lines := make([]string, 0, len(e.Unwrap()))
 		for _, inner := range e.Unwrap() {
@@ -117,26 +112,10 @@ func formatError(err error) string {
 		return err.Error()
 	}
 	text := err.Error()
-	// kafka-go's fmt.Errorf("%w: %s", code, brokerMessage).
-	if ke, ok := inner.(kafka.Error); ok {
-		if msg, ok := strings.CutPrefix(text, ke.Error()+": "); ok {
-			return kafkaGoError(ke, msg).Error()
-		}
-	}
 	// A wrapper that adds context before the error it wraps: keep the
 	// context, format the rest.
 	if context, ok := strings.CutSuffix(text, inner.Error()); ok {
 		return context + formatError(inner)
 	}
 	return text
-}
-
-// kafkaGoError converts kafka-go's error code to franz-go's, which names
-// it as the protocol does.
-func kafkaGoError(code kafka.Error, message string) *kafkaError {
-	ke := kerr.TypedErrorForCode(int16(code))
-	if ke == nil {
-		ke = kerr.UnknownServerError
-	}
-	return newKafkaError(ke, message)
 }

@@ -9,44 +9,31 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kzoo/kzoo/zkpaths"
 )
 
 // groupsCommand runs `kzoo groups ...`, the counterpart of
-// kafka-consumer-groups.sh. It speaks through a franz-go client: kafka-go's
-// Client stops at ListGroups v2 (no group states) and its fan-out drops
-// each broker's error code, so a broker whose groups are still loading
-// would silently list none.
-func groupsCommand(ctx context.Context, bootstrap []string, args []string, out io.Writer) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(bootstrap...), kgo.ClientID("kzoo"))
-	if err != nil {
-		return fmt.Errorf("groups: client: %w", err)
-	}
-	defer cl.Close()
+// kafka-consumer-groups.sh.
+func groupsCommand(ctx context.Context, cl *kgo.Client, args []string, out io.Writer) error {
 	return runGroups(ctx, clusterAdmin{cl: cl}, args, out)
 }
 
-// runGroups dispatches a groups subcommand.
+// groupsSubcommands are the subcommands of `kzoo groups`, in the order its
+// usage error names them.
+var groupsSubcommands = []subcommand[groupAdmin]{
+	{"list", listGroups},
+	{"describe", describeGroups},
+	{"delete", deleteGroups},
+	{"reset-offsets", resetOffsets},
+}
+
+// runGroups runs a groups subcommand against admin.
 func runGroups(ctx context.Context, admin groupAdmin, args []string, out io.Writer) error {
-	if len(args) == 0 {
-		return errors.New("groups: want list, describe, delete or reset-offsets")
-	}
-	sub, args := args[0], args[1:]
-	switch sub {
-	case "list":
-		return listGroups(ctx, admin, args, out)
-	case "describe":
-		return describeGroups(ctx, admin, args, out)
-	case "delete":
-		return deleteGroups(ctx, admin, args, out)
-	case "reset-offsets":
-		return resetOffsets(ctx, admin, args, out)
-	default:
-		return fmt.Errorf("groups: unknown subcommand %q", sub)
-	}
+	return runSubcommand(ctx, "groups", admin, args, out, groupsSubcommands)
 }
 
 // listGroups prints every group of the cluster with its state, protocol
@@ -78,7 +65,7 @@ func listGroups(ctx context.Context, admin groupAdmin, args []string, out io.Wri
 		}
 	}
 
-	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	tw := newTable(out)
 	fmt.Fprintln(tw, "GROUP\tSTATE\tPROTOCOL-TYPE\tCOORDINATOR")
 	for _, l := range listings {
 		state := l.State
@@ -98,7 +85,7 @@ type groupReport struct {
 	groupDescription
 	Rows []lagRow
 	// LogEndFailures is why the log end offset of some rows is unknown.
-	LogEndFailures map[topicPartition]error
+	LogEndFailures map[zkpaths.TopicPartition]error
 }
 
 // describeGroups prints, for each group, its state, coordinator and
@@ -141,13 +128,13 @@ func buildGroupReport(ctx context.Context, admin groupAdmin, d groupDescription)
 	if err != nil {
 		return groupReport{}, err
 	}
-	owners := make(map[topicPartition]*groupMember)
+	owners := make(map[zkpaths.TopicPartition]*groupMember)
 	for i := range d.Members {
 		for _, tp := range d.Members[i].Assignment {
 			owners[tp] = &d.Members[i]
 		}
 	}
-	var partitions []topicPartition
+	var partitions []zkpaths.TopicPartition
 	for tp := range committed {
 		partitions = append(partitions, tp)
 	}
@@ -167,7 +154,7 @@ func buildGroupReport(ctx context.Context, admin groupAdmin, d groupDescription)
 // writeGroupReport prints a group's summary, its members and its partition
 // table, the last with kafka-consumer-groups.sh's columns.
 func writeGroupReport(w io.Writer, r groupReport) error {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	tw := newTable(w)
 	protocol := orDash(r.ProtocolType)
 	if r.Protocol != "" {
 		protocol += " (" + r.Protocol + ")"
@@ -211,13 +198,13 @@ func writeGroupReport(w io.Writer, r groupReport) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	failed := make([]topicPartition, 0, len(r.LogEndFailures))
+	failed := make([]zkpaths.TopicPartition, 0, len(r.LogEndFailures))
 	for tp := range r.LogEndFailures {
 		failed = append(failed, tp)
 	}
 	slices.SortFunc(failed, compareTopicPartitions)
 	for _, tp := range failed {
-		fmt.Fprintf(w, "Log end offset of %s unknown: %v\n", tp, r.LogEndFailures[tp])
+		fmt.Fprintf(w, "Log end offset of %s unknown: %v\n", partitionName(tp), r.LogEndFailures[tp])
 	}
 	return nil
 }
@@ -278,11 +265,4 @@ func unique(names []string) []string {
 		}
 	}
 	return out
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }

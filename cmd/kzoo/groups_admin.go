@@ -11,6 +11,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kzoo/kzoo/zkpaths"
 )
 
 // groupAdmin is what the groups commands ask of the cluster. clusterAdmin
@@ -24,9 +26,9 @@ type groupAdmin interface {
 	DescribeGroups(ctx context.Context, groups []string) []groupDescription
 	// CommittedOffsets returns the group's committed offset of every
 	// partition it has committed.
-	CommittedOffsets(ctx context.Context, group string) (map[topicPartition]int64, error)
+	CommittedOffsets(ctx context.Context, group string) (map[zkpaths.TopicPartition]int64, error)
 	// ListOffsets looks up the offset `at` of each partition from its leader.
-	ListOffsets(ctx context.Context, tps []topicPartition, at offsetSpec) offsetLookups
+	ListOffsets(ctx context.Context, tps []zkpaths.TopicPartition, at offsetSpec) offsetLookups
 	// Partitions returns the partition ids of each topic, ascending.
 	Partitions(ctx context.Context, topics []string) (map[string][]int32, error)
 	// DeleteGroups deletes each group; the map holds the reason for every
@@ -36,7 +38,7 @@ type groupAdmin interface {
 	// (generation -1, no member id), which the coordinator accepts only
 	// while the group has no members. The map holds the reason for every
 	// partition whose commit was refused.
-	CommitOffsets(ctx context.Context, group string, offsets map[topicPartition]int64) (map[topicPartition]error, error)
+	CommitOffsets(ctx context.Context, group string, offsets map[zkpaths.TopicPartition]int64) (map[zkpaths.TopicPartition]error, error)
 }
 
 // groupListing is one group as ListGroups reports it.
@@ -79,7 +81,7 @@ type groupMember struct {
 	Host       string
 	// Assignment is the member's partitions, decoded for protocol type
 	// "consumer" (other protocols' assignments are opaque to us).
-	Assignment []topicPartition
+	Assignment []zkpaths.TopicPartition
 	// AssignmentErr is set when a consumer assignment could not be decoded.
 	AssignmentErr error
 }
@@ -111,8 +113,8 @@ const (
 // offsetLookups is what ListOffsets found: the offset of every partition
 // it could read, and why it could not read the others.
 type offsetLookups struct {
-	Offsets map[topicPartition]int64
-	Failed  map[topicPartition]error
+	Offsets map[zkpaths.TopicPartition]int64
+	Failed  map[zkpaths.TopicPartition]error
 }
 
 // clusterAdmin implements groupAdmin with a franz-go client, which routes
@@ -211,7 +213,7 @@ func newGroupDescription(g kmsg.DescribeGroupsResponseGroup, coordinator brokerI
 // decodeConsumerAssignment decodes the assignment of the "consumer"
 // protocol, sorted. A member has no assignment bytes until the group's
 // leader has sent its SyncGroup.
-func decodeConsumerAssignment(raw []byte) ([]topicPartition, error) {
+func decodeConsumerAssignment(raw []byte) ([]zkpaths.TopicPartition, error) {
 	if len(raw) == 0 {
 		return nil, nil
 	}
@@ -219,17 +221,17 @@ func decodeConsumerAssignment(raw []byte) ([]topicPartition, error) {
 	if err := a.ReadFrom(raw); err != nil {
 		return nil, fmt.Errorf("decode consumer assignment: %w", err)
 	}
-	var tps []topicPartition
+	var tps []zkpaths.TopicPartition
 	for _, t := range a.Topics {
 		for _, p := range t.Partitions {
-			tps = append(tps, topicPartition{Topic: t.Topic, Partition: p})
+			tps = append(tps, zkpaths.TopicPartition{Topic: t.Topic, Partition: p})
 		}
 	}
 	slices.SortFunc(tps, compareTopicPartitions)
 	return tps, nil
 }
 
-func (a clusterAdmin) CommittedOffsets(ctx context.Context, group string) (map[topicPartition]int64, error) {
+func (a clusterAdmin) CommittedOffsets(ctx context.Context, group string) (map[zkpaths.TopicPartition]int64, error) {
 	req := kmsg.NewPtrOffsetFetchRequest()
 	req.Group = group // no topics: every partition the group has committed
 	resp, err := req.RequestWith(ctx, a.cl)
@@ -239,13 +241,13 @@ func (a clusterAdmin) CommittedOffsets(ctx context.Context, group string) (map[t
 	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
 		return nil, fmt.Errorf("fetch committed offsets of group %s: %w", group, err)
 	}
-	committed := make(map[topicPartition]int64)
+	committed := make(map[zkpaths.TopicPartition]int64)
 	var failed error
 	for _, t := range resp.Topics {
 		for _, p := range t.Partitions {
-			tp := topicPartition{Topic: t.Topic, Partition: p.Partition}
+			tp := zkpaths.TopicPartition{Topic: t.Topic, Partition: p.Partition}
 			if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
-				failed = errors.Join(failed, fmt.Errorf("committed offset of group %s for %s: %w", group, tp, err))
+				failed = errors.Join(failed, fmt.Errorf("committed offset of group %s for %s: %w", group, partitionName(tp), err))
 				continue
 			}
 			if p.Offset >= 0 { // -1: nothing committed
@@ -256,8 +258,8 @@ func (a clusterAdmin) CommittedOffsets(ctx context.Context, group string) (map[t
 	return committed, failed
 }
 
-func (a clusterAdmin) ListOffsets(ctx context.Context, tps []topicPartition, at offsetSpec) offsetLookups {
-	found := offsetLookups{Offsets: make(map[topicPartition]int64), Failed: make(map[topicPartition]error)}
+func (a clusterAdmin) ListOffsets(ctx context.Context, tps []zkpaths.TopicPartition, at offsetSpec) offsetLookups {
+	found := offsetLookups{Offsets: make(map[zkpaths.TopicPartition]int64), Failed: make(map[zkpaths.TopicPartition]error)}
 	if len(tps) == 0 {
 		return found
 	}
@@ -276,14 +278,14 @@ func (a clusterAdmin) ListOffsets(ctx context.Context, tps []topicPartition, at 
 		if shard.Err != nil {
 			for _, t := range shard.Req.(*kmsg.ListOffsetsRequest).Topics {
 				for _, p := range t.Partitions {
-					found.Failed[topicPartition{Topic: t.Topic, Partition: p.Partition}] = shard.Err
+					found.Failed[zkpaths.TopicPartition{Topic: t.Topic, Partition: p.Partition}] = shard.Err
 				}
 			}
 			continue
 		}
 		for _, t := range shard.Resp.(*kmsg.ListOffsetsResponse).Topics {
 			for _, p := range t.Partitions {
-				tp := topicPartition{Topic: t.Topic, Partition: p.Partition}
+				tp := zkpaths.TopicPartition{Topic: t.Topic, Partition: p.Partition}
 				if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
 					found.Failed[tp] = err
 					continue
@@ -302,7 +304,7 @@ func (a clusterAdmin) ListOffsets(ctx context.Context, tps []topicPartition, at 
 }
 
 // partitionsByTopic groups partitions by topic.
-func partitionsByTopic(tps []topicPartition) map[string][]int32 {
+func partitionsByTopic(tps []zkpaths.TopicPartition) map[string][]int32 {
 	byTopic := make(map[string][]int32)
 	for _, tp := range tps {
 		byTopic[tp.Topic] = append(byTopic[tp.Topic], tp.Partition)
@@ -369,7 +371,7 @@ func (a clusterAdmin) DeleteGroups(ctx context.Context, groups []string) map[str
 	return failed
 }
 
-func (a clusterAdmin) CommitOffsets(ctx context.Context, group string, offsets map[topicPartition]int64) (map[topicPartition]error, error) {
+func (a clusterAdmin) CommitOffsets(ctx context.Context, group string, offsets map[zkpaths.TopicPartition]int64) (map[zkpaths.TopicPartition]error, error) {
 	req := kmsg.NewPtrOffsetCommitRequest()
 	// Generation -1 and no member id: an administrative commit, which the
 	// coordinator takes only from outside an active group.
@@ -389,11 +391,11 @@ func (a clusterAdmin) CommitOffsets(ctx context.Context, group string, offsets m
 	if err != nil {
 		return nil, fmt.Errorf("commit offsets of group %s: %w", group, err)
 	}
-	refused := make(map[topicPartition]error)
-	answered := make(map[topicPartition]bool, len(offsets))
+	refused := make(map[zkpaths.TopicPartition]error)
+	answered := make(map[zkpaths.TopicPartition]bool, len(offsets))
 	for _, t := range resp.Topics {
 		for _, p := range t.Partitions {
-			tp := topicPartition{Topic: t.Topic, Partition: p.Partition}
+			tp := zkpaths.TopicPartition{Topic: t.Topic, Partition: p.Partition}
 			answered[tp] = true
 			if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
 				refused[tp] = err

@@ -13,6 +13,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kzoo/kzoo/zkpaths"
 )
 
 // fakeAdmin is a cluster held in maps. Groups absent from groups do not
@@ -21,16 +23,16 @@ type fakeAdmin struct {
 	listings   []groupListing
 	listErr    error
 	groups     map[string]groupDescription
-	committed  map[string]map[topicPartition]int64
-	logStart   map[topicPartition]int64
-	logEnd     map[topicPartition]int64
+	committed  map[string]map[zkpaths.TopicPartition]int64
+	logStart   map[zkpaths.TopicPartition]int64
+	logEnd     map[zkpaths.TopicPartition]int64
 	partitions map[string][]int32
 	deleteErrs map[string]error
-	commitErrs map[topicPartition]error
+	commitErrs map[zkpaths.TopicPartition]error
 
-	described [][]string                          // every DescribeGroups call
-	deleted   []string                            // groups DeleteGroups removed
-	commits   map[string]map[topicPartition]int64 // what CommitOffsets stored
+	described [][]string                                  // every DescribeGroups call
+	deleted   []string                                    // groups DeleteGroups removed
+	commits   map[string]map[zkpaths.TopicPartition]int64 // what CommitOffsets stored
 }
 
 func (f *fakeAdmin) ListGroups(context.Context) ([]groupListing, error) {
@@ -50,16 +52,16 @@ func (f *fakeAdmin) DescribeGroups(_ context.Context, groups []string) []groupDe
 	return out
 }
 
-func (f *fakeAdmin) CommittedOffsets(_ context.Context, group string) (map[topicPartition]int64, error) {
+func (f *fakeAdmin) CommittedOffsets(_ context.Context, group string) (map[zkpaths.TopicPartition]int64, error) {
 	return maps.Clone(f.committed[group]), nil
 }
 
-func (f *fakeAdmin) ListOffsets(_ context.Context, tps []topicPartition, at offsetSpec) offsetLookups {
+func (f *fakeAdmin) ListOffsets(_ context.Context, tps []zkpaths.TopicPartition, at offsetSpec) offsetLookups {
 	source := f.logEnd
 	if at == earliestOffset {
 		source = f.logStart
 	}
-	found := offsetLookups{Offsets: map[topicPartition]int64{}, Failed: map[topicPartition]error{}}
+	found := offsetLookups{Offsets: map[zkpaths.TopicPartition]int64{}, Failed: map[zkpaths.TopicPartition]error{}}
 	for _, tp := range tps {
 		if o, ok := source[tp]; ok {
 			found.Offsets[tp] = o
@@ -99,18 +101,18 @@ func (f *fakeAdmin) DeleteGroups(_ context.Context, groups []string) map[string]
 	return failed
 }
 
-func (f *fakeAdmin) CommitOffsets(_ context.Context, group string, offsets map[topicPartition]int64) (map[topicPartition]error, error) {
-	refused := map[topicPartition]error{}
+func (f *fakeAdmin) CommitOffsets(_ context.Context, group string, offsets map[zkpaths.TopicPartition]int64) (map[zkpaths.TopicPartition]error, error) {
+	refused := map[zkpaths.TopicPartition]error{}
 	for tp, o := range offsets {
 		if err, ok := f.commitErrs[tp]; ok {
 			refused[tp] = err
 			continue
 		}
 		if f.commits == nil {
-			f.commits = map[string]map[topicPartition]int64{}
+			f.commits = map[string]map[zkpaths.TopicPartition]int64{}
 		}
 		if f.commits[group] == nil {
-			f.commits[group] = map[topicPartition]int64{}
+			f.commits[group] = map[zkpaths.TopicPartition]int64{}
 		}
 		f.commits[group][tp] = o
 	}
@@ -137,7 +139,9 @@ func tableRows(out, first string) [][]string {
 	return rows
 }
 
-func tp(topic string, p int32) topicPartition { return topicPartition{Topic: topic, Partition: p} }
+func tp(topic string, p int32) zkpaths.TopicPartition {
+	return zkpaths.TopicPartition{Topic: topic, Partition: p}
+}
 
 func activeGroup() *fakeAdmin {
 	return &fakeAdmin{
@@ -146,18 +150,18 @@ func activeGroup() *fakeAdmin {
 				Group: "app", State: "Stable", ProtocolType: "consumer", Protocol: "range",
 				Coordinator: brokerInfo{ID: 2, Host: "127.0.0.1", Port: 9093},
 				Members: []groupMember{
-					{MemberID: "m-1", InstanceID: "static-1", ClientID: "c-1", Host: "/10.0.0.1", Assignment: []topicPartition{tp("orders", 0), tp("orders", 1)}},
-					{MemberID: "m-2", ClientID: "c-2", Host: "/10.0.0.2", Assignment: []topicPartition{tp("orders", 2)}},
+					{MemberID: "m-1", InstanceID: "static-1", ClientID: "c-1", Host: "/10.0.0.1", Assignment: []zkpaths.TopicPartition{tp("orders", 0), tp("orders", 1)}},
+					{MemberID: "m-2", ClientID: "c-2", Host: "/10.0.0.2", Assignment: []zkpaths.TopicPartition{tp("orders", 2)}},
 				},
 			},
 			"idle": {Group: "idle", State: "Empty", ProtocolType: "consumer", Coordinator: brokerInfo{ID: 1, Host: "127.0.0.1", Port: 9092}},
 		},
-		committed: map[string]map[topicPartition]int64{
+		committed: map[string]map[zkpaths.TopicPartition]int64{
 			"app":  {tp("orders", 0): 4, tp("orders", 2): 30, tp("old", 0): 7},
 			"idle": {tp("orders", 0): 1},
 		},
-		logStart:   map[topicPartition]int64{tp("orders", 0): 2, tp("orders", 1): 0, tp("orders", 2): 0},
-		logEnd:     map[topicPartition]int64{tp("orders", 0): 10, tp("orders", 1): 20, tp("orders", 2): 30},
+		logStart:   map[zkpaths.TopicPartition]int64{tp("orders", 0): 2, tp("orders", 1): 0, tp("orders", 2): 0},
+		logEnd:     map[zkpaths.TopicPartition]int64{tp("orders", 0): 10, tp("orders", 1): 20, tp("orders", 2): 30},
 		partitions: map[string][]int32{"orders": {0, 1, 2}},
 	}
 }
@@ -336,7 +340,7 @@ func TestNewGroupDescription(t *testing.T) {
 		t.Fatalf("Stable group: Err %v", d.Err)
 	}
 	want := groupMember{MemberID: "m-1", InstanceID: "i-1", ClientID: "c", Host: "/h",
-		Assignment: []topicPartition{tp("a", 0), tp("b", 1), tp("b", 3)}}
+		Assignment: []zkpaths.TopicPartition{tp("a", 0), tp("b", 1), tp("b", 3)}}
 	if !reflect.DeepEqual(d.Members[0], want) {
 		t.Errorf("member %+v, want %+v", d.Members[0], want)
 	}

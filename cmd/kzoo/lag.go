@@ -1,24 +1,11 @@
 package main
 
 import (
-	"cmp"
 	"slices"
 	"strconv"
+
+	"github.com/kzoo/kzoo/zkpaths"
 )
-
-// topicPartition names one partition of one topic.
-type topicPartition struct {
-	Topic     string
-	Partition int32
-}
-
-func (tp topicPartition) String() string {
-	return tp.Topic + "-" + strconv.FormatInt(int64(tp.Partition), 10)
-}
-
-func compareTopicPartitions(a, b topicPartition) int {
-	return cmp.Or(cmp.Compare(a.Topic, b.Topic), cmp.Compare(a.Partition, b.Partition))
-}
 
 // maybeOffset is an offset that may be unknown: nothing committed, or a log
 // end offset that could not be read. Unknown offsets print as "-", as in
@@ -39,7 +26,7 @@ func (o maybeOffset) String() string {
 
 // lagRow is one line of the partition table of `kzoo groups describe`.
 type lagRow struct {
-	topicPartition
+	zkpaths.TopicPartition
 	Committed maybeOffset
 	LogEnd    maybeOffset
 	Lag       maybeOffset
@@ -58,10 +45,10 @@ type lagRow struct {
 // committed offset past the high watermark (a log truncated after an
 // unclean election, or a commit beyond the end) means nothing is left to
 // consume, not a negative amount.
-func lagRows(committed, logEnd map[topicPartition]int64, owners map[topicPartition]*groupMember) []lagRow {
+func lagRows(committed, logEnd map[zkpaths.TopicPartition]int64, owners map[zkpaths.TopicPartition]*groupMember) []lagRow {
 	rows := make([]lagRow, 0, len(committed)+len(owners))
-	add := func(tp topicPartition) {
-		row := lagRow{topicPartition: tp, Owner: owners[tp]}
+	add := func(tp zkpaths.TopicPartition) {
+		row := lagRow{TopicPartition: tp, Owner: owners[tp]}
 		if c, ok := committed[tp]; ok {
 			row.Committed = knownOffset(c)
 		}
@@ -81,6 +68,6 @@ func lagRows(committed, logEnd map[topicPartition]int64, owners map[topicPartiti
 			add(tp)
 		}
 	}
-	slices.SortFunc(rows, func(a, b lagRow) int { return compareTopicPartitions(a.topicPartition, b.topicPartition) })
+	slices.SortFunc(rows, func(a, b lagRow) int { return compareTopicPartitions(a.TopicPartition, b.TopicPartition) })
 	return rows
 }

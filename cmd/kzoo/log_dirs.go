@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -37,7 +36,7 @@ type logDirsArgs struct {
 }
 
 // logDirsCommand runs `log-dirs`.
-func logDirsCommand(ctx context.Context, bootstrap []string, args []string, out io.Writer) error {
+func logDirsCommand(ctx context.Context, cl *kgo.Client, args []string, out io.Writer) error {
 	if len(args) == 0 {
 		return errors.New("log-dirs: want describe (try kzoo log-dirs --help)")
 	}
@@ -52,11 +51,6 @@ func logDirsCommand(ctx context.Context, bootstrap []string, args []string, out 
 	if err != nil || helped {
 		return err
 	}
-	cl, err := newAdminClient(bootstrap)
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
 	described, err := describeLogDirs(ctx, cl, a)
 	if err != nil {
 		return fmt.Errorf("log-dirs describe: %w", err)
@@ -169,7 +163,7 @@ func describeLogDirs(ctx context.Context, cl *kgo.Client, a logDirsArgs) ([]brok
 // them, and fails when a broker could not answer.
 func writeLogDirTables(w io.Writer, described []brokerLogDirs) error {
 	var failed error
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	tw := newTable(w)
 	fmt.Fprintln(tw, "BROKER\tDIR\tSTATUS\tTOTAL-BYTES\tUSABLE-BYTES\tPARTITIONS\tSIZE")
 	for _, b := range described {
 		if b.Err != nil {
@@ -194,7 +188,7 @@ func writeLogDirTables(w io.Writer, described []brokerLogDirs) error {
 		return err
 	}
 	fmt.Fprintln(w)
-	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	tw = newTable(w)
 	fmt.Fprintln(tw, "BROKER\tDIR\tTOPIC\tPARTITION\tSIZE\tOFFSET-LAG\tFUTURE")
 	for _, b := range described {
 		for _, d := range b.Dirs {

@@ -9,13 +9,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"os"
-	"sort"
 	"strings"
 	"time"
 
-	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 const defaultBootstrap = "127.0.0.1:9092"
@@ -100,6 +98,46 @@ func helpAsked(args []string) bool {
 	return false
 }
 
+// subcommand is one subcommand of a command such as `kzoo topics`: its
+// name and what runs it with env, what the command has set up for all of
+// them.
+type subcommand[Env any] struct {
+	name string
+	run  func(ctx context.Context, env Env, args []string, out io.Writer) error
+}
+
+// runSubcommand runs the one of subs that args name with the arguments
+// after its name. Without a name it says which it wants.
+func runSubcommand[Env any](ctx context.Context, command string, env Env, args []string, out io.Writer, subs []subcommand[Env]) error {
+	if len(args) == 0 {
+		names := make([]string, len(subs))
+		for i, sub := range subs {
+			names[i] = sub.name
+		}
+		last := len(names) - 1
+		return fmt.Errorf("%s: want %s or %s", command, strings.Join(names[:last], ", "), names[last])
+	}
+	for _, sub := range subs {
+		if sub.name == args[0] {
+			return sub.run(ctx, env, args[1:], out)
+		}
+	}
+	return fmt.Errorf("%s: unknown subcommand %q", command, args[0])
+}
+
+// adminCommands are the commands that ask the cluster through the admin
+// client, which run builds for them. It connects only when a command
+// sends its first request, after checking its arguments.
+var adminCommands = map[string]func(ctx context.Context, cl *kgo.Client, args []string, out io.Writer) error{
+	"topics":        topicsCommand,
+	"groups":        groupsCommand,
+	"configs":       configsCommand,
+	"elect-leaders": electLeaders,
+	"reassign":      reassignCommand,
+	"records":       recordsCommand,
+	"log-dirs":      logDirsCommand,
+}
+
 func run(args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("kzoo", flag.ContinueOnError)
 	bootstrap := fs.String("bootstrap-server", envOr("KZOO_BOOTSTRAP", defaultBootstrap), "a broker to bootstrap from")
@@ -114,43 +152,39 @@ func run(args []string, out io.Writer) error {
 		usage(os.Stderr)
 		return errors.New("no command given")
 	}
-	client := &kafka.Client{Addr: kafka.TCP(strings.Split(*bootstrap, ",")...), Timeout: 30 * time.Second}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	if text, ok := commandHelp[fs.Arg(0)]; ok && helpAsked(fs.Args()[1:]) {
 		fmt.Fprint(out, text)
 		return nil
 	}
-	switch fs.Arg(0) {
-	case "topics":
-		return topics(ctx, client, strings.Split(*bootstrap, ","), fs.Args()[1:], out)
-	case "groups":
-		return groupsCommand(ctx, strings.Split(*bootstrap, ","), fs.Args()[1:], out)
+	servers := strings.Split(*bootstrap, ",")
+	command, args := fs.Arg(0), fs.Args()[1:]
+	if adminCommand, ok := adminCommands[command]; ok {
+		cl, err := newClient(servers)
+		if err != nil {
+			return err
+		}
+		defer cl.Close()
+		return adminCommand(ctx, cl, args, out)
+	}
+	console := streams{in: os.Stdin, out: out, errOut: os.Stderr}
+	switch command {
 	case "verify":
-		return verifyCommand(strings.Split(*bootstrap, ","), fs.Args()[1:], out)
+		return verifyCommand(servers, args, out)
 	case "produce":
-		return produceCommand(strings.Split(*bootstrap, ","), fs.Args()[1:], streams{in: os.Stdin, out: out, errOut: os.Stderr})
+		return produceCommand(servers, args, console)
 	case "consume":
-		return consumeCommand(strings.Split(*bootstrap, ","), fs.Args()[1:], streams{in: os.Stdin, out: out, errOut: os.Stderr})
+		return consumeCommand(servers, args, console)
 	case "perf":
-		return perfCommand(strings.Split(*bootstrap, ","), fs.Args()[1:], streams{in: os.Stdin, out: out, errOut: os.Stderr})
-	case "configs":
-		return configsCommand(ctx, strings.Split(*bootstrap, ","), fs.Args()[1:], out)
-	case "elect-leaders":
-		return electLeaders(ctx, strings.Split(*bootstrap, ","), fs.Args()[1:], out)
-	case "reassign":
-		return reassignCommand(ctx, strings.Split(*bootstrap, ","), fs.Args()[1:], out)
-	case "records":
-		return recordsCommand(ctx, strings.Split(*bootstrap, ","), fs.Args()[1:], out)
-	case "log-dirs":
-		return logDirsCommand(ctx, strings.Split(*bootstrap, ","), fs.Args()[1:], out)
+		return perfCommand(servers, args, console)
 	case "cluster":
-		return clusterCommand(ctx, fs.Args()[1:], out)
+		return clusterCommand(ctx, args, out)
 	case "help":
 		usage(out)
 		return nil
 	default:
-		return fmt.Errorf("unknown command %q (try kzoo --help)", fs.Arg(0))
+		return fmt.Errorf("unknown command %q (try kzoo --help)", command)
 	}
 }
 
@@ -159,109 +193,4 @@ func envOr(name, fallback string) string {
 		return v
 	}
 	return fallback
-}
-
-// configFlags collects repeated --config key=value flags.
-type configFlags map[string]string
-
-func (c configFlags) String() string { return fmt.Sprint(map[string]string(c)) }
-func (c configFlags) Set(v string) error {
-	k, val, ok := strings.Cut(v, "=")
-	if !ok {
-		return fmt.Errorf("config %q: want key=value", v)
-	}
-	c[k] = val
-	return nil
-}
-
-func topics(ctx context.Context, client *kafka.Client, bootstrap []string, args []string, out io.Writer) error {
-	if len(args) == 0 {
-		return errors.New("topics: want list, describe, create, alter or delete")
-	}
-	sub, args := args[0], args[1:]
-	switch sub {
-	case "list":
-		meta, err := metadata(ctx, client, nil)
-		if err != nil {
-			return err
-		}
-		names := make([]string, 0, len(meta.Topics))
-		for _, t := range meta.Topics {
-			names = append(names, t.Name)
-		}
-		sort.Strings(names)
-		for _, n := range names {
-			fmt.Fprintln(out, n)
-		}
-		return nil
-	case "describe":
-		return describeTopics(ctx, bootstrap, args, out)
-	case "alter":
-		return alterTopic(ctx, bootstrap, args, out)
-	case "create":
-		return createTopic(ctx, client, args, out)
-	case "delete":
-		if len(args) == 0 {
-			return errors.New("topics delete: name at least one topic")
-		}
-		resp, err := client.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: args})
-		if err != nil {
-			return fmt.Errorf("delete topics: %w", err)
-		}
-		var failed error
-		for _, name := range args {
-			if err := resp.Errors[name]; err != nil {
-				failed = errors.Join(failed, fmt.Errorf("delete topic %s: %w", name, err))
-				continue
-			}
-			fmt.Fprintf(out, "Deleted topic %s.\n", name)
-		}
-		return failed
-	default:
-		return fmt.Errorf("topics: unknown subcommand %q", sub)
-	}
-}
-
-func metadata(ctx context.Context, client *kafka.Client, topics []string) (*kafka.MetadataResponse, error) {
-	meta, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: topics})
-	if err != nil {
-		var opErr *net.OpError
-		if errors.As(err, &opErr) {
-			return nil, fmt.Errorf("cannot reach broker %s: %w", client.Addr, err)
-		}
-		return nil, fmt.Errorf("metadata: %w", err)
-	}
-	return meta, nil
-}
-
-func createTopic(ctx context.Context, client *kafka.Client, args []string, out io.Writer) error {
-	fs := flag.NewFlagSet("topics create", flag.ContinueOnError)
-	partitions := fs.Int("partitions", -1, "number of partitions (default: the broker's num.partitions)")
-	rf := fs.Int("replication-factor", -1, "replication factor (default: the broker's default.replication.factor)")
-	configs := configFlags{}
-	fs.Var(configs, "config", "topic config key=value (repeatable)")
-	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		return errors.New("topics create: want a topic name first")
-	}
-	name := args[0]
-	if err := fs.Parse(args[1:]); err != nil {
-		return err
-	}
-	var entries []kafka.ConfigEntry
-	for k, v := range configs {
-		entries = append(entries, kafka.ConfigEntry{ConfigName: k, ConfigValue: v})
-	}
-	resp, err := client.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{
-		Topic: name, NumPartitions: *partitions, ReplicationFactor: *rf, ConfigEntries: entries,
-	}}})
-	if err != nil {
-		return fmt.Errorf("create topic %s: %w", name, err)
-	}
-	if err := resp.Errors[name]; err != nil {
-		// The broker's answer for the one topic asked for: it needs no
-		// "create topic NAME" before it (see formatError).
-		return err
-	}
-	fmt.Fprintf(out, "Created topic %s.\n", name)
-	return nil
 }

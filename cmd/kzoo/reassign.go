@@ -30,7 +30,7 @@ complete or still in progress.
 `
 
 // reassignCommand runs `kzoo reassign ...`.
-func reassignCommand(ctx context.Context, bootstrap []string, args []string, out io.Writer) error {
+func reassignCommand(ctx context.Context, cl *kgo.Client, args []string, out io.Writer) error {
 	if len(args) == 0 {
 		return errors.New("reassign: want generate, execute or verify (try --help)")
 	}
@@ -75,11 +75,6 @@ func reassignCommand(ctx context.Context, bootstrap []string, args []string, out
 		return fmt.Errorf("reassign %s: %w", sub, err)
 	}
 
-	cl, err := newAdminClient(bootstrap)
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
 	switch sub {
 	case "generate":
 		err = generateReassignment(ctx, cl, topics, brokers, out)
@@ -190,7 +185,7 @@ func executeReassignment(ctx context.Context, cl *kgo.Client, moves []partitionM
 
 	req := kmsg.NewPtrAlterPartitionAssignmentsRequest()
 	req.TimeoutMillis = 30_000
-	for _, topicMoves := range movesByTopic(moves) {
+	for _, topicMoves := range groupByTopic(moves, func(m partitionMove) string { return m.Topic }) {
 		t := kmsg.NewAlterPartitionAssignmentsRequestTopic()
 		t.Topic = topicMoves[0].Topic
 		for _, m := range topicMoves {
@@ -287,7 +282,7 @@ func verifyReassignment(ctx context.Context, cl *kgo.Client, moves []partitionMo
 func listReassignments(ctx context.Context, cl *kgo.Client, moves []partitionMove) (map[string]bool, error) {
 	req := kmsg.NewPtrListPartitionReassignmentsRequest()
 	req.TimeoutMillis = 30_000
-	for _, topicMoves := range movesByTopic(moves) {
+	for _, topicMoves := range groupByTopic(moves, func(m partitionMove) string { return m.Topic }) {
 		t := kmsg.NewListPartitionReassignmentsRequestTopic()
 		t.Topic = topicMoves[0].Topic
 		for _, m := range topicMoves {
@@ -319,21 +314,4 @@ func topicsOf(moves []partitionMove) []string {
 	}
 	slices.Sort(topics)
 	return slices.Compact(topics)
-}
-
-// movesByTopic groups moves by topic, the topics in the order they first
-// appear and each topic's moves in their order.
-func movesByTopic(moves []partitionMove) [][]partitionMove {
-	var out [][]partitionMove
-	index := make(map[string]int)
-	for _, m := range moves {
-		i, ok := index[m.Topic]
-		if !ok {
-			i = len(out)
-			index[m.Topic] = i
-			out = append(out, nil)
-		}
-		out[i] = append(out[i], m)
-	}
-	return out
 }

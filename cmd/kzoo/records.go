@@ -57,7 +57,7 @@ type recordsDeleteArgs struct {
 }
 
 // recordsCommand runs `records`.
-func recordsCommand(ctx context.Context, bootstrap []string, args []string, out io.Writer) error {
+func recordsCommand(ctx context.Context, cl *kgo.Client, args []string, out io.Writer) error {
 	if len(args) == 0 {
 		return errors.New("records: want delete (try kzoo records --help)")
 	}
@@ -67,7 +67,7 @@ func recordsCommand(ctx context.Context, bootstrap []string, args []string, out 
 	}
 	switch args[0] {
 	case "delete":
-		return deleteRecords(ctx, bootstrap, args[1:], out)
+		return deleteRecords(ctx, cl, args[1:], out)
 	default:
 		return fmt.Errorf("records: unknown subcommand %q (try kzoo records --help)", args[0])
 	}
@@ -164,16 +164,11 @@ type recordsResult struct {
 }
 
 // deleteRecords runs `records delete`.
-func deleteRecords(ctx context.Context, bootstrap []string, args []string, out io.Writer) error {
+func deleteRecords(ctx context.Context, cl *kgo.Client, args []string, out io.Writer) error {
 	a, helped, err := parseRecordsDeleteArgs(args, out, os.ReadFile)
 	if err != nil || helped {
 		return err
 	}
-	cl, err := newAdminClient(bootstrap)
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
 
 	targets := a.Targets
 	if targets == nil {
@@ -199,19 +194,15 @@ func deleteRecords(ctx context.Context, bootstrap []string, args []string, out i
 func requestDeleteRecords(ctx context.Context, cl *kgo.Client, targets []recordsTarget) ([]recordsResult, error) {
 	req := kmsg.NewPtrDeleteRecordsRequest()
 	req.TimeoutMillis = deleteRecordsTimeout
-	topics := make(map[string]int)
-	for _, t := range targets {
-		i, ok := topics[t.Topic]
-		if !ok {
-			i = len(req.Topics)
-			topics[t.Topic] = i
-			rt := kmsg.NewDeleteRecordsRequestTopic()
-			rt.Topic = t.Topic
-			req.Topics = append(req.Topics, rt)
+	for _, topicTargets := range groupByTopic(targets, func(t recordsTarget) string { return t.Topic }) {
+		rt := kmsg.NewDeleteRecordsRequestTopic()
+		rt.Topic = topicTargets[0].Topic
+		for _, t := range topicTargets {
+			rp := kmsg.NewDeleteRecordsRequestTopicPartition()
+			rp.Partition, rp.Offset = t.Partition, t.Offset
+			rt.Partitions = append(rt.Partitions, rp)
 		}
-		rp := kmsg.NewDeleteRecordsRequestTopicPartition()
-		rp.Partition, rp.Offset = t.Partition, t.Offset
-		req.Topics[i].Partitions = append(req.Topics[i].Partitions, rp)
+		req.Topics = append(req.Topics, rt)
 	}
 	var results []recordsResult
 	for _, shard := range cl.RequestSharded(ctx, req) {

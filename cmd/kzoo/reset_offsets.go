@@ -10,10 +10,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/kzoo/kzoo/zkpaths"
 )
 
 // resetStrategy is where `groups reset-offsets` moves a group's offsets.
@@ -39,12 +40,12 @@ type resetSpec struct {
 // first offsets at or after the datetime (-1 where no record is that new)
 // and the group's committed offsets.
 type resetInputs struct {
-	earliest, latest, byTime, committed map[topicPartition]int64
+	earliest, latest, byTime, committed map[zkpaths.TopicPartition]int64
 }
 
 // resetTarget is one partition's new offset.
 type resetTarget struct {
-	topicPartition
+	zkpaths.TopicPartition
 	Offset int64
 	// Note explains an offset that differs from the one asked for.
 	Note string
@@ -56,7 +57,7 @@ type resetTarget struct {
 // toOffset both, since, as in Kafka, an offset outside the log is moved to
 // its nearer end (a consumer would otherwise start from its
 // auto.offset.reset, which is rarely what was asked for).
-func planReset(spec resetSpec, tps []topicPartition, earliest, latest map[topicPartition]int64) ([]resetTarget, error) {
+func planReset(spec resetSpec, tps []zkpaths.TopicPartition, earliest, latest map[zkpaths.TopicPartition]int64) ([]resetTarget, error) {
 	return planResetFrom(spec, tps, resetInputs{earliest: earliest, latest: latest})
 }
 
@@ -64,14 +65,14 @@ func planReset(spec resetSpec, tps []topicPartition, earliest, latest map[topicP
 // toDatetime takes the first offset at or after the datetime (the log end
 // when no record is that new, as Kafka), shiftBy moves the committed offset
 // and, like toOffset, keeps the result inside the log.
-func planResetFrom(spec resetSpec, tps []topicPartition, in resetInputs) ([]resetTarget, error) {
+func planResetFrom(spec resetSpec, tps []zkpaths.TopicPartition, in resetInputs) ([]resetTarget, error) {
 	earliest, latest := in.earliest, in.latest
 	targets := make([]resetTarget, 0, len(tps))
 	var missing error
-	lookup := func(tp topicPartition, offsets map[topicPartition]int64, what string) (int64, bool) {
+	lookup := func(tp zkpaths.TopicPartition, offsets map[zkpaths.TopicPartition]int64, what string) (int64, bool) {
 		o, ok := offsets[tp]
 		if !ok {
-			missing = errors.Join(missing, fmt.Errorf("%s offset of %s is unknown", what, tp))
+			missing = errors.Join(missing, fmt.Errorf("%s offset of %s is unknown", what, partitionName(tp)))
 		}
 		return o, ok
 	}
@@ -79,11 +80,11 @@ func planResetFrom(spec resetSpec, tps []topicPartition, in resetInputs) ([]rese
 		switch spec.strategy {
 		case toEarliest:
 			if o, ok := lookup(tp, earliest, "earliest"); ok {
-				targets = append(targets, resetTarget{topicPartition: tp, Offset: o})
+				targets = append(targets, resetTarget{TopicPartition: tp, Offset: o})
 			}
 		case toLatest:
 			if o, ok := lookup(tp, latest, "latest"); ok {
-				targets = append(targets, resetTarget{topicPartition: tp, Offset: o})
+				targets = append(targets, resetTarget{TopicPartition: tp, Offset: o})
 			}
 		case toOffset, shiftBy:
 			lo, okLo := lookup(tp, earliest, "earliest")
@@ -99,7 +100,7 @@ func planResetFrom(spec resetSpec, tps []topicPartition, in resetInputs) ([]rese
 			if !okLo || !okHi {
 				continue
 			}
-			t := resetTarget{topicPartition: tp, Offset: want}
+			t := resetTarget{TopicPartition: tp, Offset: want}
 			switch {
 			case want < lo:
 				t.Offset, t.Note = lo, fmt.Sprintf("offset %d is before the log start, using %d", want, lo)
@@ -113,7 +114,7 @@ func planResetFrom(spec resetSpec, tps []topicPartition, in resetInputs) ([]rese
 			if !okTime || !okHi {
 				continue
 			}
-			t := resetTarget{topicPartition: tp, Offset: o}
+			t := resetTarget{TopicPartition: tp, Offset: o}
 			if o < 0 {
 				t.Offset, t.Note = hi, fmt.Sprintf("no record at or after %s, using the log end %d",
 					time.UnixMilli(spec.offset).UTC().Format(datetimeLayout), hi)
@@ -126,7 +127,7 @@ func planResetFrom(spec resetSpec, tps []topicPartition, in resetInputs) ([]rese
 	if missing != nil {
 		return nil, missing
 	}
-	slices.SortFunc(targets, func(a, b resetTarget) int { return compareTopicPartitions(a.topicPartition, b.topicPartition) })
+	slices.SortFunc(targets, func(a, b resetTarget) int { return compareTopicPartitions(a.TopicPartition, b.TopicPartition) })
 	return targets, nil
 }
 
@@ -329,9 +330,9 @@ func resetOffsets(ctx context.Context, admin groupAdmin, args []string, out io.W
 		return nil
 	}
 
-	offsets := make(map[topicPartition]int64, len(plan))
+	offsets := make(map[zkpaths.TopicPartition]int64, len(plan))
 	for _, t := range plan {
-		offsets[t.topicPartition] = t.Offset
+		offsets[t.TopicPartition] = t.Offset
 	}
 	refused, err := admin.CommitOffsets(ctx, opts.group, offsets)
 	if err != nil {
@@ -346,7 +347,7 @@ func resetOffsets(ctx context.Context, admin groupAdmin, args []string, out io.W
 
 // selectedPartitions expands the --topic selections into partitions,
 // checking that every topic and named partition exists.
-func selectedPartitions(ctx context.Context, admin groupAdmin, selections []topicSelection) ([]topicPartition, error) {
+func selectedPartitions(ctx context.Context, admin groupAdmin, selections []topicSelection) ([]zkpaths.TopicPartition, error) {
 	topics := make([]string, 0, len(selections))
 	for _, s := range selections {
 		topics = append(topics, s.Topic)
@@ -355,7 +356,7 @@ func selectedPartitions(ctx context.Context, admin groupAdmin, selections []topi
 	if err != nil {
 		return nil, err
 	}
-	var tps []topicPartition
+	var tps []zkpaths.TopicPartition
 	for _, s := range selections {
 		all, ok := existing[s.Topic]
 		if !ok {
@@ -369,7 +370,7 @@ func selectedPartitions(ctx context.Context, admin groupAdmin, selections []topi
 			if !slices.Contains(all, p) {
 				return nil, fmt.Errorf("topic %s has no partition %d", s.Topic, p)
 			}
-			tps = append(tps, topicPartition{Topic: s.Topic, Partition: p})
+			tps = append(tps, zkpaths.TopicPartition{Topic: s.Topic, Partition: p})
 		}
 	}
 	slices.SortFunc(tps, compareTopicPartitions)
@@ -378,8 +379,8 @@ func selectedPartitions(ctx context.Context, admin groupAdmin, selections []topi
 
 // lookupFailures joins the failures of offset lookups.
 func lookupFailures(lookups ...offsetLookups) error {
-	var failed []topicPartition
-	reasons := make(map[topicPartition]error)
+	var failed []zkpaths.TopicPartition
+	reasons := make(map[zkpaths.TopicPartition]error)
 	for _, l := range lookups {
 		for tp, err := range l.Failed {
 			if _, seen := reasons[tp]; !seen {
@@ -391,7 +392,7 @@ func lookupFailures(lookups ...offsetLookups) error {
 	slices.SortFunc(failed, compareTopicPartitions)
 	var joined error
 	for _, tp := range failed {
-		joined = errors.Join(joined, fmt.Errorf("offsets of %s: %w", tp, reasons[tp]))
+		joined = errors.Join(joined, fmt.Errorf("offsets of %s: %w", partitionName(tp), reasons[tp]))
 	}
 	return joined
 }
@@ -399,7 +400,7 @@ func lookupFailures(lookups ...offsetLookups) error {
 // writeResetPlan prints the new offsets with kafka-consumer-groups.sh's
 // columns, and why any differs from what was asked.
 func writeResetPlan(w io.Writer, group string, plan []resetTarget) error {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	tw := newTable(w)
 	fmt.Fprintln(tw, "GROUP\tTOPIC\tPARTITION\tNEW-OFFSET")
 	for _, t := range plan {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\n", group, t.Topic, t.Partition, t.Offset)
@@ -409,7 +410,7 @@ func writeResetPlan(w io.Writer, group string, plan []resetTarget) error {
 	}
 	for _, t := range plan {
 		if t.Note != "" {
-			fmt.Fprintf(w, "Note: %s: %s.\n", t.topicPartition, t.Note)
+			fmt.Fprintf(w, "Note: %s: %s.\n", partitionName(t.TopicPartition), t.Note)
 		}
 	}
 	return nil
@@ -418,14 +419,14 @@ func writeResetPlan(w io.Writer, group string, plan []resetTarget) error {
 // commitRefusal explains partitions whose commit the coordinator refused.
 // The errors an administrative commit gets when members joined the group
 // since it was described mean the same as Kafka's "group is not inactive".
-func commitRefusal(group string, refused map[topicPartition]error) error {
+func commitRefusal(group string, refused map[zkpaths.TopicPartition]error) error {
 	var joined error
 	for _, tp := range slices.SortedFunc(maps.Keys(refused), compareTopicPartitions) {
 		err := refused[tp]
 		if errors.Is(err, kerr.UnknownMemberID) || errors.Is(err, kerr.IllegalGeneration) || errors.Is(err, kerr.RebalanceInProgress) {
 			return fmt.Errorf("cannot reset offsets of group %s: the coordinator refused the commit because the group has active members; stop its consumers first: %w", group, err)
 		}
-		joined = errors.Join(joined, fmt.Errorf("commit offset of group %s for %s: %w", group, tp, err))
+		joined = errors.Join(joined, fmt.Errorf("commit offset of group %s for %s: %w", group, partitionName(tp), err))
 	}
 	return joined
 }

@@ -7,32 +7,34 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/kzoo/kzoo/zkpaths"
 )
 
 func TestPlanReset(t *testing.T) {
-	tps := []topicPartition{tp("t", 1), tp("t", 0), tp("t", 2)}
-	earliest := map[topicPartition]int64{tp("t", 0): 5, tp("t", 1): 0, tp("t", 2): 0}
-	latest := map[topicPartition]int64{tp("t", 0): 50, tp("t", 1): 8, tp("t", 2): 20}
+	tps := []zkpaths.TopicPartition{tp("t", 1), tp("t", 0), tp("t", 2)}
+	earliest := map[zkpaths.TopicPartition]int64{tp("t", 0): 5, tp("t", 1): 0, tp("t", 2): 0}
+	latest := map[zkpaths.TopicPartition]int64{tp("t", 0): 50, tp("t", 1): 8, tp("t", 2): 20}
 	for _, c := range []struct {
 		name string
 		spec resetSpec
 		want []resetTarget
 	}{
 		{"earliest", resetSpec{strategy: toEarliest}, []resetTarget{
-			{topicPartition: tp("t", 0), Offset: 5}, {topicPartition: tp("t", 1), Offset: 0}, {topicPartition: tp("t", 2), Offset: 0},
+			{TopicPartition: tp("t", 0), Offset: 5}, {TopicPartition: tp("t", 1), Offset: 0}, {TopicPartition: tp("t", 2), Offset: 0},
 		}},
 		{"latest", resetSpec{strategy: toLatest}, []resetTarget{
-			{topicPartition: tp("t", 0), Offset: 50}, {topicPartition: tp("t", 1), Offset: 8}, {topicPartition: tp("t", 2), Offset: 20},
+			{TopicPartition: tp("t", 0), Offset: 50}, {TopicPartition: tp("t", 1), Offset: 8}, {TopicPartition: tp("t", 2), Offset: 20},
 		}},
 		{"offset, moved into each log", resetSpec{strategy: toOffset, offset: 10}, []resetTarget{
-			{topicPartition: tp("t", 0), Offset: 10},
-			{topicPartition: tp("t", 1), Offset: 8, Note: "offset 10 is past the log end, using 8"},
-			{topicPartition: tp("t", 2), Offset: 10},
+			{TopicPartition: tp("t", 0), Offset: 10},
+			{TopicPartition: tp("t", 1), Offset: 8, Note: "offset 10 is past the log end, using 8"},
+			{TopicPartition: tp("t", 2), Offset: 10},
 		}},
 		{"offset before a log start", resetSpec{strategy: toOffset, offset: 2}, []resetTarget{
-			{topicPartition: tp("t", 0), Offset: 5, Note: "offset 2 is before the log start, using 5"},
-			{topicPartition: tp("t", 1), Offset: 2},
-			{topicPartition: tp("t", 2), Offset: 2},
+			{TopicPartition: tp("t", 0), Offset: 5, Note: "offset 2 is before the log start, using 5"},
+			{TopicPartition: tp("t", 1), Offset: 2},
+			{TopicPartition: tp("t", 2), Offset: 2},
 		}},
 	} {
 		got, err := planReset(c.spec, tps, earliest, latest)
@@ -51,28 +53,28 @@ func TestPlanReset(t *testing.T) {
 }
 
 func TestPlanResetByDatetimeAndShift(t *testing.T) {
-	tps := []topicPartition{tp("t", 0), tp("t", 1), tp("t", 2)}
+	tps := []zkpaths.TopicPartition{tp("t", 0), tp("t", 1), tp("t", 2)}
 	in := resetInputs{
-		earliest:  map[topicPartition]int64{tp("t", 0): 5, tp("t", 1): 0, tp("t", 2): 0},
-		latest:    map[topicPartition]int64{tp("t", 0): 50, tp("t", 1): 8, tp("t", 2): 20},
-		byTime:    map[topicPartition]int64{tp("t", 0): 7, tp("t", 1): -1, tp("t", 2): 20},
-		committed: map[topicPartition]int64{tp("t", 0): 6, tp("t", 1): 4, tp("t", 2): 19},
+		earliest:  map[zkpaths.TopicPartition]int64{tp("t", 0): 5, tp("t", 1): 0, tp("t", 2): 0},
+		latest:    map[zkpaths.TopicPartition]int64{tp("t", 0): 50, tp("t", 1): 8, tp("t", 2): 20},
+		byTime:    map[zkpaths.TopicPartition]int64{tp("t", 0): 7, tp("t", 1): -1, tp("t", 2): 20},
+		committed: map[zkpaths.TopicPartition]int64{tp("t", 0): 6, tp("t", 1): 4, tp("t", 2): 19},
 	}
 	at := int64(1_700_000_000_000)
 	got, err := planResetFrom(resetSpec{strategy: toDatetime, offset: at}, tps, in)
 	want := []resetTarget{
-		{topicPartition: tp("t", 0), Offset: 7},
-		{topicPartition: tp("t", 1), Offset: 8, Note: "no record at or after 2023-11-14T22:13:20.000, using the log end 8"},
-		{topicPartition: tp("t", 2), Offset: 20},
+		{TopicPartition: tp("t", 0), Offset: 7},
+		{TopicPartition: tp("t", 1), Offset: 8, Note: "no record at or after 2023-11-14T22:13:20.000, using the log end 8"},
+		{TopicPartition: tp("t", 2), Offset: 20},
 	}
 	if err != nil || !reflect.DeepEqual(got, want) {
 		t.Errorf("to-datetime: planResetFrom = %+v, %v; want %+v", got, err, want)
 	}
 	got, err = planResetFrom(resetSpec{strategy: shiftBy, offset: -3}, tps, in)
 	want = []resetTarget{
-		{topicPartition: tp("t", 0), Offset: 5, Note: "offset 3 is before the log start, using 5"},
-		{topicPartition: tp("t", 1), Offset: 1},
-		{topicPartition: tp("t", 2), Offset: 16},
+		{TopicPartition: tp("t", 0), Offset: 5, Note: "offset 3 is before the log start, using 5"},
+		{TopicPartition: tp("t", 1), Offset: 1},
+		{TopicPartition: tp("t", 2), Offset: 16},
 	}
 	if err != nil || !reflect.DeepEqual(got, want) {
 		t.Errorf("shift-by -3: planResetFrom = %+v, %v; want %+v", got, err, want)
@@ -177,7 +179,7 @@ func TestResetOffsetsExecute(t *testing.T) {
 	if err != nil {
 		t.Fatalf("reset-offsets: %v\n%s", err, out)
 	}
-	want := map[topicPartition]int64{tp("orders", 0): 10, tp("orders", 2): 25}
+	want := map[zkpaths.TopicPartition]int64{tp("orders", 0): 10, tp("orders", 2): 25}
 	if !reflect.DeepEqual(f.commits["idle"], want) {
 		t.Errorf("committed %v, want %v", f.commits["idle"], want)
 	}
@@ -192,7 +194,7 @@ func TestResetOffsetsOfNewGroup(t *testing.T) {
 	if out, err := runFake(t, f, "reset-offsets", "fresh", "--topic", "orders:1", "--to-latest", "--execute"); err != nil {
 		t.Fatalf("reset-offsets of a group that does not exist yet: %v\n%s", err, out)
 	}
-	if want := map[topicPartition]int64{tp("orders", 1): 20}; !reflect.DeepEqual(f.commits["fresh"], want) {
+	if want := map[zkpaths.TopicPartition]int64{tp("orders", 1): 20}; !reflect.DeepEqual(f.commits["fresh"], want) {
 		t.Errorf("committed %v, want %v", f.commits["fresh"], want)
 	}
 }
@@ -209,11 +211,13 @@ func TestResetOffsetsRefusals(t *testing.T) {
 		{"active group", []string{"app", "--topic", "orders", "--to-earliest", "--execute"}, nil,
 			"cannot reset offsets of group app: it has active members (state Stable, 2 members)", false},
 		{"members joined since", []string{"idle", "--topic", "orders", "--to-earliest", "--execute"},
-			func(f *fakeAdmin) { f.commitErrs = map[topicPartition]error{tp("orders", 1): kerr.UnknownMemberID} },
+			func(f *fakeAdmin) {
+				f.commitErrs = map[zkpaths.TopicPartition]error{tp("orders", 1): kerr.UnknownMemberID}
+			},
 			"the coordinator refused the commit because the group has active members", true},
 		{"other commit error", []string{"idle", "--topic", "orders:0", "--to-earliest", "--execute"},
 			func(f *fakeAdmin) {
-				f.commitErrs = map[topicPartition]error{tp("orders", 0): kerr.OffsetMetadataTooLarge}
+				f.commitErrs = map[zkpaths.TopicPartition]error{tp("orders", 0): kerr.OffsetMetadataTooLarge}
 			},
 			"commit offset of group idle for orders-0: OFFSET_METADATA_TOO_LARGE", true},
 		{"unknown topic", []string{"idle", "--topic", "nope", "--to-earliest"}, nil, "topic nope", false},

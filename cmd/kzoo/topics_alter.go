@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -17,7 +18,7 @@ only grow: asking for fewer partitions than the topic has fails.
 `
 
 // alterTopic runs `topics alter`.
-func alterTopic(ctx context.Context, bootstrap []string, args []string, out io.Writer) error {
+func alterTopic(ctx context.Context, cl *kgo.Client, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("topics alter", flag.ContinueOnError)
 	partitions := fs.Int("partitions", 0, "")
 	names, helped, err := parseArgs(fs, topicsAlterHelp, args, out)
@@ -32,11 +33,6 @@ func alterTopic(ctx context.Context, bootstrap []string, args []string, out io.W
 	}
 	topic := names[0]
 
-	cl, err := newAdminClient(bootstrap)
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
 	req := kmsg.NewPtrCreatePartitionsRequest()
 	req.TimeoutMillis = 30_000
 	rt := kmsg.NewCreatePartitionsRequestTopic()

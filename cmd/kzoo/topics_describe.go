@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -73,7 +72,7 @@ func (f partitionFilter) keep(r partitionRow) bool {
 }
 
 // describeTopics runs `topics describe`.
-func describeTopics(ctx context.Context, bootstrap []string, args []string, out io.Writer) error {
+func describeTopics(ctx context.Context, cl *kgo.Client, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("topics describe", flag.ContinueOnError)
 	under := fs.Bool("under-replicated-partitions", false, "")
 	unavailable := fs.Bool("unavailable-partitions", false, "")
@@ -91,11 +90,6 @@ func describeTopics(ctx context.Context, bootstrap []string, args []string, out 
 		filter = unavailablePartitions
 	}
 
-	cl, err := newAdminClient(bootstrap)
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
 	resp, err := requestMetadata(ctx, cl, names)
 	if err != nil {
 		return err
@@ -163,7 +157,7 @@ func partitionRows(resp *kmsg.MetadataResponse) ([]partitionRow, error) {
 
 // writePartitionTable prints the rows the filter keeps under a header.
 func writePartitionTable(w io.Writer, rows []partitionRow, filter partitionFilter) error {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	tw := newTable(w)
 	fmt.Fprintln(tw, "TOPIC\tPARTITION\tLEADER\tREPLICAS\tISR\tSTATE")
 	for _, r := range rows {
 		if !filter.keep(r) {
@@ -176,13 +170,4 @@ func writePartitionTable(w io.Writer, rows []partitionRow, filter partitionFilte
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\n", r.Topic, r.Partition, leader, joinIDs(r.Replicas), joinIDs(r.ISR), r.state())
 	}
 	return tw.Flush()
-}
-
-// joinIDs prints broker ids as Kafka's tools do: "1,2,3".
-func joinIDs(ids []int32) string {
-	parts := make([]string, len(ids))
-	for i, id := range ids {
-		parts[i] = strconv.Itoa(int(id))
-	}
-	return strings.Join(parts, ",")
 }

@@ -14,10 +14,9 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/kzoo/kzoo/e2e/verify"
+	"github.com/kzoo/kzoo/internal/verify"
 )
 
 const verifyUsage = `Usage: kzoo [--bootstrap-server HOST:PORT] verify [flags]
@@ -120,9 +119,9 @@ func verifyCommand(bootstrap []string, args []string, out io.Writer) error {
 // ensureTopic creates the topic unless it exists and returns its partition
 // count.
 func ensureTopic(ctx context.Context, bootstrap []string, topic string, partitions int32, rf int16, minISR int) (int32, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(bootstrap...))
+	cl, err := newClient(bootstrap)
 	if err != nil {
-		return 0, fmt.Errorf("verify: client: %w", err)
+		return 0, fmt.Errorf("verify: %w", err)
 	}
 	defer cl.Close()
 	req := kmsg.NewPtrCreateTopicsRequest()

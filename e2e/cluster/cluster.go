@@ -205,19 +205,13 @@ func (c *Cluster) BrokerIDs() []int {
 // killed if it has not exited after 30 s.
 func (c *Cluster) StopBroker(id int) error {
 	c.tb.Helper()
-	if err := checkBrokerID(id); err != nil {
-		return err
-	}
-	return c.run(commandTimeout, "stop-broker", strconv.Itoa(id))
+	return c.runOn("stop-broker", id, checkBrokerID)
 }
 
 // KillBroker sends broker id SIGKILL and waits until it is gone.
 func (c *Cluster) KillBroker(id int) error {
 	c.tb.Helper()
-	if err := checkBrokerID(id); err != nil {
-		return err
-	}
-	return c.run(commandTimeout, "kill-broker", strconv.Itoa(id))
+	return c.runOn("kill-broker", id, checkBrokerID)
 }
 
 // StartBroker starts broker id and returns once it accepts connections. An
@@ -245,20 +239,14 @@ func (c *Cluster) StartBroker(id int) error {
 // StopZK stops ZooKeeper node n (1-3) and waits until it has exited.
 func (c *Cluster) StopZK(n int) error {
 	c.tb.Helper()
-	if err := checkZKNode(n); err != nil {
-		return err
-	}
-	return c.run(commandTimeout, "stop-zk", strconv.Itoa(n))
+	return c.runOn("stop-zk", n, checkZKNode)
 }
 
 // StartZK starts ZooKeeper node n (1-3) and returns once it serves, or, if
 // too few nodes run to form a quorum, once it answers.
 func (c *Cluster) StartZK(n int) error {
 	c.tb.Helper()
-	if err := checkZKNode(n); err != nil {
-		return err
-	}
-	return c.run(commandTimeout, "start-zk", strconv.Itoa(n))
+	return c.runOn("start-zk", n, checkZKNode)
 }
 
 // BrokerLog returns everything broker id has logged, across restarts; each
@@ -419,6 +407,16 @@ func (c *Cluster) run(timeout time.Duration, args ...string) error {
 	env := c.env
 	c.mu.Unlock()
 	return c.runWithEnv(timeout, env, args...)
+}
+
+// runOn runs a scripts/cluster command on one process, broker id or
+// ZooKeeper node n, once check has accepted the number.
+func (c *Cluster) runOn(command string, n int, check func(int) error) error {
+	c.tb.Helper()
+	if err := check(n); err != nil {
+		return err
+	}
+	return c.run(commandTimeout, command, strconv.Itoa(n))
 }
 
 func (c *Cluster) runWithEnv(timeout time.Duration, env []string, args ...string) error {

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kzoo/kzoo/internal/poll"
 )
 
 // runTestPortOffset is TestRunStopsItsClusterHoweverItEnds's port offset.
@@ -132,17 +134,17 @@ func startRun(t *testing.T, shell string) *runProcess {
 		}
 	})
 
-	deadline := time.Now().Add(upTimeout)
-	for !strings.Contains(r.output(), runReady) {
+	poll.UntilSaw(t, upTimeout, "run to report the cluster up", func() (bool, string) {
+		if strings.Contains(r.output(), runReady) {
+			return true, ""
+		}
 		select {
 		case <-r.exited:
 			t.Fatalf("run exited before the cluster was up: %v\n%s%s", r.waitErr, r.output(), stderr.String())
-		case <-time.After(250 * time.Millisecond):
+		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("run did not report the cluster up within %v:\n%s", upTimeout, r.output())
-		}
-	}
+		return false, "\n" + r.output()
+	})
 	return r
 }
 
@@ -242,22 +244,18 @@ func (r *runProcess) provokeLogLines(t *testing.T) {
 // cluster (its own stop timeout is 30 s) and its log followers end.
 func (r *runProcess) waitExited(t *testing.T) {
 	t.Helper()
-	deadline := time.After(commandTimeout)
+	told := time.Now()
 	select {
 	case <-r.exited:
-	case <-deadline:
+	case <-time.After(commandTimeout):
 		t.Fatalf("run still running %v after it was told to end:\n%s", commandTimeout, lastLines([]byte(r.output()), logTailLines))
 	}
-	for {
-		left := groupMembers(t, r.cmd.Process.Pid)
-		if len(left) == 0 {
-			return
-		}
-		select {
-		case <-deadline:
-			t.Fatalf("processes of run's group still running %v after it was told to end: %s", commandTimeout, strings.Join(left, "; "))
-		case <-time.After(100 * time.Millisecond):
-		}
+	var left []string
+	if _, ok := poll.Wait(commandTimeout-time.Since(told), func() (bool, string) {
+		left = groupMembers(t, r.cmd.Process.Pid)
+		return len(left) == 0, ""
+	}); !ok {
+		t.Fatalf("processes of run's group still running %v after it was told to end: %s", commandTimeout, strings.Join(left, "; "))
 	}
 }
 

@@ -6,21 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
-
-	"github.com/twmb/franz-go/pkg/kgo"
 )
-
-// newAdminClient returns a franz-go client for the admin commands. It
-// routes each request where Kafka's admin client would: CreatePartitions,
-// ElectLeaders and the reassignment requests to the controller, a broker's
-// config resources to that broker.
-func newAdminClient(bootstrap []string) (*kgo.Client, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(bootstrap...), kgo.ClientID("kzoo"))
-	if err != nil {
-		return nil, fmt.Errorf("client for %s: %w", strings.Join(bootstrap, ","), err)
-	}
-	return cl, nil
-}
 
 // parseArgs parses a subcommand's flags, which may come before, between or
 // after its positional arguments (`topics alter T --partitions 3` and
@@ -47,6 +33,26 @@ func parseArgs(fs *flag.FlagSet, help string, args []string, out io.Writer) (pos
 		}
 		positional = append(positional, rest[0])
 		args = rest[1:]
+	}
+}
+
+// parseFlags is the parser of the console clients and perf tools, whose
+// flag sets print their own usage and errors (with each flag's default,
+// as Kafka's console tools do): flags may come before or after the
+// positional argument (kzoo produce TOPIC --acks 1, or kzoo produce
+// --acks 1 TOPIC), and the flag package's errors, flag.ErrHelp included,
+// are returned as they are.
+func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return positional, nil
+		}
+		positional = append(positional, fs.Arg(0))
+		args = fs.Args()[1:]
 	}
 }
 
