@@ -33,9 +33,7 @@ func (s *Server) effectiveConfig(snap *coordinator.Snapshot) *config.Broker {
 	return s.cfg.WithDynamic(s.dynamicConfig(snap))
 }
 
-func (s *Server) handleDescribeConfigs(ctx context.Context, req *request) any {
-	in := req.body.(*kmsg.DescribeConfigsRequest)
-	resp := in.ResponseKind().(*kmsg.DescribeConfigsResponse)
+func (s *Server) handleDescribeConfigs(ctx context.Context, req *request, in *kmsg.DescribeConfigsRequest, resp *kmsg.DescribeConfigsResponse) any {
 	snap := s.snapshot()
 	for _, rr := range in.Resources {
 		or := kmsg.NewDescribeConfigsResponseResource()
@@ -229,9 +227,7 @@ func configType(t config.Type) kmsg.ConfigType {
 	}
 }
 
-func (s *Server) handleAlterConfigs(ctx context.Context, req *request) any {
-	in := req.body.(*kmsg.AlterConfigsRequest)
-	resp := in.ResponseKind().(*kmsg.AlterConfigsResponse)
+func (s *Server) handleAlterConfigs(ctx context.Context, req *request, in *kmsg.AlterConfigsRequest, resp *kmsg.AlterConfigsResponse) any {
 	dup := duplicateResources(len(in.Resources), func(i int) (kmsg.ConfigResourceType, string) {
 		return in.Resources[i].ResourceType, in.Resources[i].ResourceName
 	})
@@ -262,9 +258,7 @@ func (s *Server) handleAlterConfigs(ctx context.Context, req *request) any {
 	return resp
 }
 
-func (s *Server) handleIncrementalAlterConfigs(ctx context.Context, req *request) any {
-	in := req.body.(*kmsg.IncrementalAlterConfigsRequest)
-	resp := in.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
+func (s *Server) handleIncrementalAlterConfigs(ctx context.Context, req *request, in *kmsg.IncrementalAlterConfigsRequest, resp *kmsg.IncrementalAlterConfigsResponse) any {
 	dup := duplicateResources(len(in.Resources), func(i int) (kmsg.ConfigResourceType, string) {
 		return in.Resources[i].ResourceType, in.Resources[i].ResourceName
 	})

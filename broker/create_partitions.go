@@ -14,9 +14,7 @@ import (
 	"github.com/kzoo/kzoo/zkpaths"
 )
 
-func (s *Server) handleCreatePartitions(ctx context.Context, req *request) any {
-	in := req.body.(*kmsg.CreatePartitionsRequest)
-	resp := in.ResponseKind().(*kmsg.CreatePartitionsResponse)
+func (s *Server) handleCreatePartitions(ctx context.Context, req *request, in *kmsg.CreatePartitionsRequest, resp *kmsg.CreatePartitionsResponse) any {
 	seen := make(map[string]int)
 	for _, rt := range in.Topics {
 		seen[rt.Topic]++

@@ -25,9 +25,7 @@ const maxDeleteRecordsWait = 5 * time.Minute
 // replica's log start got there (the low watermark), and a partition whose
 // replicas did not is answered REQUEST_TIMED_OUT with the low watermark
 // reached so far.
-func (s *Server) handleDeleteRecords(ctx context.Context, req *request) any {
-	in := req.body.(*kmsg.DeleteRecordsRequest)
-	resp := in.ResponseKind().(*kmsg.DeleteRecordsResponse)
+func (s *Server) handleDeleteRecords(ctx context.Context, req *request, in *kmsg.DeleteRecordsRequest, resp *kmsg.DeleteRecordsResponse) any {
 	for _, rt := range in.Topics {
 		ot := kmsg.NewDeleteRecordsResponseTopic()
 		ot.Topic = rt.Topic

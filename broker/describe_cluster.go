@@ -11,9 +11,7 @@ import (
 // handleDescribeCluster answers DescribeCluster (KIP-700) from the cluster
 // view: the cluster id, the controller, and every live broker's endpoint of
 // the listener the client came through.
-func (s *Server) handleDescribeCluster(ctx context.Context, req *request) any {
-	in := req.body.(*kmsg.DescribeClusterRequest)
-	resp := in.ResponseKind().(*kmsg.DescribeClusterResponse)
+func (s *Server) handleDescribeCluster(ctx context.Context, req *request, in *kmsg.DescribeClusterRequest, resp *kmsg.DescribeClusterResponse) any {
 	resp.EndpointType = in.EndpointType
 	if in.Version >= 1 && in.EndpointType != 1 {
 		// Only brokers have endpoints here; KRaft controllers do not exist.

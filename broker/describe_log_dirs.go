@@ -1,10 +1,8 @@
 package broker
 
 import (
-	"cmp"
 	"context"
 	"slices"
-	"strings"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -18,9 +16,7 @@ import (
 // from v4 the size and usable space of the dir's file system. kzoo keeps no
 // future replicas (no intra-broker moves), so IsFuture is always false, and
 // no dir is cordoned (v5).
-func (s *Server) handleDescribeLogDirs(ctx context.Context, req *request) any {
-	in := req.body.(*kmsg.DescribeLogDirsRequest)
-	resp := in.ResponseKind().(*kmsg.DescribeLogDirsResponse)
+func (s *Server) handleDescribeLogDirs(ctx context.Context, req *request, in *kmsg.DescribeLogDirsRequest, resp *kmsg.DescribeLogDirsResponse) any {
 	var wanted map[zkpaths.TopicPartition]bool // nil: every partition
 	if in.Topics != nil {
 		wanted = make(map[zkpaths.TopicPartition]bool)
@@ -49,9 +45,7 @@ func describeDirTopics(logs map[zkpaths.TopicPartition]*storage.Log, wanted map[
 			tps = append(tps, tp)
 		}
 	}
-	slices.SortFunc(tps, func(a, b zkpaths.TopicPartition) int {
-		return cmp.Or(strings.Compare(a.Topic, b.Topic), cmp.Compare(a.Partition, b.Partition))
-	})
+	slices.SortFunc(tps, zkpaths.TopicPartition.Compare)
 	var topics []kmsg.DescribeLogDirsResponseDirTopic
 	for _, tp := range tps {
 		if n := len(topics); n == 0 || topics[n-1].Topic != tp.Topic {

@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
-	"sort"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -54,9 +54,7 @@ func adminContext(ctx context.Context, timeoutMillis int32) (context.Context, co
 	return context.WithTimeout(ctx, timeout)
 }
 
-func (s *Server) handleElectLeaders(ctx context.Context, req *request) any {
-	in := req.body.(*kmsg.ElectLeadersRequest)
-	resp := in.ResponseKind().(*kmsg.ElectLeadersResponse)
+func (s *Server) handleElectLeaders(ctx context.Context, req *request, in *kmsg.ElectLeadersRequest, resp *kmsg.ElectLeadersResponse) any {
 	typ := coordinator.ElectionType(in.ElectionType) // 0 (preferred) before v1
 	if typ != coordinator.PreferredElection && typ != coordinator.UncleanElection {
 		resp.ErrorCode = kerr.InvalidRequest.Code
@@ -96,52 +94,48 @@ func (s *Server) handleElectLeaders(ctx context.Context, req *request) any {
 		}
 	}
 
-	groupByTopic(results, func(topic string) int {
-		t := kmsg.NewElectLeadersResponseTopic()
-		t.Topic = topic
-		resp.Topics = append(resp.Topics, t)
-		return len(resp.Topics) - 1
-	}, func(i int, partition int32, code int16, msg *string) {
-		rp := kmsg.NewElectLeadersResponseTopicPartition()
-		rp.Partition, rp.ErrorCode, rp.ErrorMessage = partition, code, msg
-		resp.Topics[i].Partitions = append(resp.Topics[i].Partitions, rp)
-	})
+	for _, t := range answersByTopic(results) {
+		rt := kmsg.NewElectLeadersResponseTopic()
+		rt.Topic = t.topic
+		for _, a := range t.partitions {
+			rp := kmsg.NewElectLeadersResponseTopicPartition()
+			rp.Partition, rp.ErrorCode, rp.ErrorMessage = a.partition, a.code, a.message
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		resp.Topics = append(resp.Topics, rt)
+	}
 	return resp
 }
 
-// groupByTopic walks per-partition results in topic and partition order:
-// newTopic adds a topic to the response and returns its index, add the
-// partition's answer (the Kafka error code and message of its error).
-func groupByTopic(results map[zkpaths.TopicPartition]error, newTopic func(topic string) int, add func(topicIndex int, partition int32, code int16, msg *string)) {
-	byTopic := make(map[string]int)
-	for _, tp := range sortedPartitions(results) {
-		i, ok := byTopic[tp.Topic]
-		if !ok {
-			i = newTopic(tp.Topic)
-			byTopic[tp.Topic] = i
-		}
-		code, msg := errorAnswer(controllerError(results[tp]))
-		add(i, tp.Partition, code, msg)
-	}
+// topicAnswers are the per-partition answers of one topic.
+type topicAnswers struct {
+	topic      string
+	partitions []partitionAnswer
 }
 
-func sortedPartitions[V any](m map[zkpaths.TopicPartition]V) []zkpaths.TopicPartition {
-	out := make([]zkpaths.TopicPartition, 0, len(m))
-	for tp := range m {
-		out = append(out, tp)
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Topic != out[j].Topic {
-			return out[i].Topic < out[j].Topic
+// partitionAnswer is one partition's Kafka error code and message.
+type partitionAnswer struct {
+	partition int32
+	code      int16
+	message   *string
+}
+
+// answersByTopic turns per-partition results of the controller into their
+// answers, grouped by topic, in topic and partition order.
+func answersByTopic(results map[zkpaths.TopicPartition]error) []topicAnswers {
+	var out []topicAnswers
+	for _, tp := range slices.SortedFunc(maps.Keys(results), zkpaths.TopicPartition.Compare) {
+		if n := len(out); n == 0 || out[n-1].topic != tp.Topic {
+			out = append(out, topicAnswers{topic: tp.Topic})
 		}
-		return out[i].Partition < out[j].Partition
-	})
+		code, msg := errorAnswer(controllerError(results[tp]))
+		t := &out[len(out)-1]
+		t.partitions = append(t.partitions, partitionAnswer{partition: tp.Partition, code: code, message: msg})
+	}
 	return out
 }
 
-func (s *Server) handleAlterPartitionAssignments(ctx context.Context, req *request) any {
-	in := req.body.(*kmsg.AlterPartitionAssignmentsRequest)
-	resp := in.ResponseKind().(*kmsg.AlterPartitionAssignmentsResponse)
+func (s *Server) handleAlterPartitionAssignments(ctx context.Context, req *request, in *kmsg.AlterPartitionAssignmentsRequest, resp *kmsg.AlterPartitionAssignmentsResponse) any {
 
 	targets := make(map[zkpaths.TopicPartition][]int32)
 	results := make(map[zkpaths.TopicPartition]error)
@@ -175,22 +169,20 @@ func (s *Server) handleAlterPartitionAssignments(ctx context.Context, req *reque
 		}
 	}
 
-	groupByTopic(results, func(topic string) int {
-		t := kmsg.NewAlterPartitionAssignmentsResponseTopic()
-		t.Topic = topic
-		resp.Topics = append(resp.Topics, t)
-		return len(resp.Topics) - 1
-	}, func(i int, partition int32, code int16, msg *string) {
-		rp := kmsg.NewAlterPartitionAssignmentsResponseTopicPartition()
-		rp.Partition, rp.ErrorCode, rp.ErrorMessage = partition, code, msg
-		resp.Topics[i].Partitions = append(resp.Topics[i].Partitions, rp)
-	})
+	for _, t := range answersByTopic(results) {
+		rt := kmsg.NewAlterPartitionAssignmentsResponseTopic()
+		rt.Topic = t.topic
+		for _, a := range t.partitions {
+			rp := kmsg.NewAlterPartitionAssignmentsResponseTopicPartition()
+			rp.Partition, rp.ErrorCode, rp.ErrorMessage = a.partition, a.code, a.message
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		resp.Topics = append(resp.Topics, rt)
+	}
 	return resp
 }
 
-func (s *Server) handleListPartitionReassignments(ctx context.Context, req *request) any {
-	in := req.body.(*kmsg.ListPartitionReassignmentsRequest)
-	resp := in.ResponseKind().(*kmsg.ListPartitionReassignmentsResponse)
+func (s *Server) handleListPartitionReassignments(ctx context.Context, req *request, in *kmsg.ListPartitionReassignmentsRequest, resp *kmsg.ListPartitionReassignmentsResponse) any {
 	snap := s.snapshot()
 
 	wanted := func(string, int32) bool { return true }

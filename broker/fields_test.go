@@ -43,7 +43,7 @@ func TestMetadataAuthorizedOperations(t *testing.T) {
 			rt.Topic = kmsg.StringPtr(name)
 			in.Topics = append(in.Topics, rt)
 		}
-		resp := s.handleMetadata(context.Background(), &request{key: in.Key(), version: tc.version, body: in, listener: "PLAINTEXT"}).(*kmsg.MetadataResponse)
+		resp := callHandler(s, context.Background(), &request{key: in.Key(), version: tc.version, body: in, listener: "PLAINTEXT"}).(*kmsg.MetadataResponse)
 		got := roundTrip(t, resp, kmsg.NewPtrMetadataResponse())
 		if got.AuthorizedOperations != tc.wantCluster {
 			t.Errorf("v%d asked=%v: cluster authorized operations %d, want %d", tc.version, tc.asked, got.AuthorizedOperations, tc.wantCluster)
@@ -64,7 +64,7 @@ func TestDescribeClusterAuthorizedOperations(t *testing.T) {
 	for _, asked := range []bool{false, true} {
 		in := kmsg.NewPtrDescribeClusterRequest()
 		in.IncludeClusterAuthorizedOperations = asked
-		resp := s.handleDescribeCluster(context.Background(), &request{key: in.Key(), body: in, listener: "PLAINTEXT"}).(*kmsg.DescribeClusterResponse)
+		resp := callHandler(s, context.Background(), &request{key: in.Key(), body: in, listener: "PLAINTEXT"}).(*kmsg.DescribeClusterResponse)
 		want := int32(-2147483648)
 		if asked {
 			want = 8096
@@ -108,7 +108,7 @@ func TestListOffsetsLeaderEpochs(t *testing.T) {
 		rp.Timestamp = tc.timestamp
 		rt.Partitions = append(rt.Partitions, rp)
 		in.Topics = append(in.Topics, rt)
-		resp := s.handleListOffsets(context.Background(), &request{key: in.Key(), version: 4, body: in}).(*kmsg.ListOffsetsResponse)
+		resp := callHandler(s, context.Background(), &request{key: in.Key(), version: 4, body: in}).(*kmsg.ListOffsetsResponse)
 		got := resp.Topics[0].Partitions[0]
 		if got.ErrorCode != 0 || got.Offset != tc.wantOffset || got.Timestamp != tc.wantTimestamp || got.LeaderEpoch != tc.wantEpoch {
 			t.Errorf("timestamp %d: error %d, offset %d, timestamp %d, epoch %d; want 0, %d, %d, %d",

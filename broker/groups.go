@@ -257,9 +257,7 @@ func (l *offsetsLog) Read(offset int64, maxBytes int) ([]byte, error) {
 func (l *offsetsLog) LogStartOffset() int64 { return l.p.Log().LogStartOffset() }
 func (l *offsetsLog) LogEndOffset() int64   { return l.p.Log().LogEndOffset() }
 
-func (s *Server) handleFindCoordinator(ctx context.Context, req *request) any {
-	in := req.body.(*kmsg.FindCoordinatorRequest)
-	resp := in.ResponseKind().(*kmsg.FindCoordinatorResponse)
+func (s *Server) handleFindCoordinator(ctx context.Context, req *request, in *kmsg.FindCoordinatorRequest, resp *kmsg.FindCoordinatorResponse) any {
 	// At most one attempt per request to create __consumer_offsets, however
 	// many keys need it.
 	var createOnce sync.Once

@@ -161,7 +161,7 @@ func TestFindCoordinatorNamesTheLeaderOfTheGroupsPartition(t *testing.T) {
 	s, meta := testServer(t, snap)
 	groups := []string{"g1", "orders", "payments-service", "a", ""}
 
-	resp := s.handleFindCoordinator(context.Background(), findCoordinatorRequest(4, coordinatorKeyGroup, groups...)).(*kmsg.FindCoordinatorResponse)
+	resp := callHandler(s, context.Background(), findCoordinatorRequest(4, coordinatorKeyGroup, groups...)).(*kmsg.FindCoordinatorResponse)
 	if len(resp.Coordinators) != len(groups) {
 		t.Fatalf("got %d coordinators for %d keys", len(resp.Coordinators), len(groups))
 	}
@@ -174,7 +174,7 @@ func TestFindCoordinatorNamesTheLeaderOfTheGroupsPartition(t *testing.T) {
 	}
 
 	for v := int16(0); v <= 3; v++ {
-		resp := s.handleFindCoordinator(context.Background(), findCoordinatorRequest(v, coordinatorKeyGroup, "orders")).(*kmsg.FindCoordinatorResponse)
+		resp := callHandler(s, context.Background(), findCoordinatorRequest(v, coordinatorKeyGroup, "orders")).(*kmsg.FindCoordinatorResponse)
 		if want := kafkaPartitionFor("orders", 3) + 1; resp.ErrorCode != 0 || resp.NodeID != want || resp.Port != 9090+want {
 			t.Errorf("v%d: node %d port %d error %d, want node %d", v, resp.NodeID, resp.Port, resp.ErrorCode, want)
 		}
@@ -196,7 +196,7 @@ func TestFindCoordinatorWithoutALeader(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			s, meta := testServer(t, snap)
-			resp := s.handleFindCoordinator(context.Background(), findCoordinatorRequest(3, coordinatorKeyGroup, "g")).(*kmsg.FindCoordinatorResponse)
+			resp := callHandler(s, context.Background(), findCoordinatorRequest(3, coordinatorKeyGroup, "g")).(*kmsg.FindCoordinatorResponse)
 			if resp.ErrorCode != kerr.CoordinatorNotAvailable.Code || resp.NodeID != -1 || resp.Port != -1 {
 				t.Errorf("error %d node %d port %d, want COORDINATOR_NOT_AVAILABLE and no node", resp.ErrorCode, resp.NodeID, resp.Port)
 			}
@@ -212,7 +212,7 @@ func TestFindCoordinatorCreatesTheOffsetsTopicOnce(t *testing.T) {
 	snap := &coordinator.Snapshot{Brokers: liveBrokers(1, 2), Topics: map[string]*coordinator.Topic{}}
 	s, meta := testServer(t, snap, "auto.create.topics.enable=false", "offsets.topic.num.partitions=7", "offsets.topic.segment.bytes=1048576")
 
-	resp := s.handleFindCoordinator(context.Background(), findCoordinatorRequest(4, coordinatorKeyGroup, "a", "b", "c")).(*kmsg.FindCoordinatorResponse)
+	resp := callHandler(s, context.Background(), findCoordinatorRequest(4, coordinatorKeyGroup, "a", "b", "c")).(*kmsg.FindCoordinatorResponse)
 	for _, c := range resp.Coordinators {
 		if c.ErrorCode != kerr.CoordinatorNotAvailable.Code || c.NodeID != -1 {
 			t.Errorf("key %q: error %d node %d, want COORDINATOR_NOT_AVAILABLE until the topic has leaders", c.Key, c.ErrorCode, c.NodeID)
@@ -267,12 +267,12 @@ func TestConcurrentFindCoordinatorsDoNotFailEachOther(t *testing.T) {
 
 	first := make(chan *kmsg.FindCoordinatorResponse)
 	go func() {
-		first <- s.handleFindCoordinator(context.Background(), findCoordinatorRequest(3, coordinatorKeyGroup, "g")).(*kmsg.FindCoordinatorResponse)
+		first <- callHandler(s, context.Background(), findCoordinatorRequest(3, coordinatorKeyGroup, "g")).(*kmsg.FindCoordinatorResponse)
 	}()
 	<-entered
 	// While the first request creates the topic, a second one does not
 	// wait for it, nor try again.
-	second := s.handleFindCoordinator(context.Background(), findCoordinatorRequest(3, coordinatorKeyGroup, "h")).(*kmsg.FindCoordinatorResponse)
+	second := callHandler(s, context.Background(), findCoordinatorRequest(3, coordinatorKeyGroup, "h")).(*kmsg.FindCoordinatorResponse)
 	if second.ErrorCode != kerr.CoordinatorNotAvailable.Code {
 		t.Errorf("second request: error %d, want COORDINATOR_NOT_AVAILABLE", second.ErrorCode)
 	}
@@ -285,7 +285,7 @@ func TestConcurrentFindCoordinatorsDoNotFailEachOther(t *testing.T) {
 	}
 
 	// A topic someone else created is no failure either.
-	third := s.handleFindCoordinator(context.Background(), findCoordinatorRequest(3, coordinatorKeyGroup, "i")).(*kmsg.FindCoordinatorResponse)
+	third := callHandler(s, context.Background(), findCoordinatorRequest(3, coordinatorKeyGroup, "i")).(*kmsg.FindCoordinatorResponse)
 	if third.ErrorCode != kerr.CoordinatorNotAvailable.Code || third.ErrorMessage == nil || *third.ErrorMessage != group.OffsetsTopic+" is being created" {
 		t.Errorf("after TOPIC_ALREADY_EXISTS: error %d message %v, want COORDINATOR_NOT_AVAILABLE, being created", third.ErrorCode, third.ErrorMessage)
 	}
@@ -302,7 +302,7 @@ func TestFindCoordinatorKeyTypes(t *testing.T) {
 		{2, kerr.InvalidRequest},
 		{-1, kerr.InvalidRequest},
 	} {
-		resp := s.handleFindCoordinator(context.Background(), findCoordinatorRequest(4, tc.keyType, "k")).(*kmsg.FindCoordinatorResponse)
+		resp := callHandler(s, context.Background(), findCoordinatorRequest(4, tc.keyType, "k")).(*kmsg.FindCoordinatorResponse)
 		c := resp.Coordinators[0]
 		if c.ErrorCode != tc.want.Code || c.NodeID != -1 || c.ErrorMessage == nil {
 			t.Errorf("key type %d: error %d node %d message %v, want %s with a message", tc.keyType, c.ErrorCode, c.NodeID, c.ErrorMessage, tc.want.Message)
@@ -321,7 +321,7 @@ func TestInternalTopicRules(t *testing.T) {
 	md := kmsg.NewPtrMetadataRequest()
 	md.Version = 12
 	md.Topics = []kmsg.MetadataRequestTopic{{Topic: kmsg.StringPtr(group.OffsetsTopic)}}
-	mresp := s.handleMetadata(ctx, &request{body: md, listener: "PLAINTEXT"}).(*kmsg.MetadataResponse)
+	mresp := callHandler(s, ctx, &request{body: md, listener: "PLAINTEXT"}).(*kmsg.MetadataResponse)
 	if len(mresp.Topics) != 1 || !mresp.Topics[0].IsInternal {
 		t.Errorf("Metadata does not mark %s internal: %+v", group.OffsetsTopic, mresp.Topics)
 	}
@@ -332,7 +332,7 @@ func TestInternalTopicRules(t *testing.T) {
 	pt.Topic = group.OffsetsTopic
 	pt.Partitions = []kmsg.ProduceRequestTopicPartition{{Partition: 0, Records: testBatch(t, "forged commit")}}
 	pr.Topics = append(pr.Topics, pt)
-	presp := s.handleProduce(ctx, &request{body: pr}).(*kmsg.ProduceResponse)
+	presp := callHandler(s, ctx, &request{body: pr}).(*kmsg.ProduceResponse)
 	if code := presp.Topics[0].Partitions[0].ErrorCode; code != kerr.InvalidTopicException.Code {
 		t.Errorf("Produce to %s: error %d, want INVALID_TOPIC_EXCEPTION", group.OffsetsTopic, code)
 	}
@@ -340,7 +340,7 @@ func TestInternalTopicRules(t *testing.T) {
 	ct := kmsg.NewPtrCreateTopicsRequest()
 	ct.Version = 7
 	ct.Topics = []kmsg.CreateTopicsRequestTopic{{Topic: group.OffsetsTopic, NumPartitions: 3, ReplicationFactor: 1}}
-	ctresp := s.handleCreateTopics(ctx, &request{body: ct}).(*kmsg.CreateTopicsResponse)
+	ctresp := callHandler(s, ctx, &request{body: ct}).(*kmsg.CreateTopicsResponse)
 	if code := ctresp.Topics[0].ErrorCode; code != kerr.InvalidRequest.Code {
 		t.Errorf("CreateTopics %s: error %d, want INVALID_REQUEST", group.OffsetsTopic, code)
 	}
@@ -348,7 +348,7 @@ func TestInternalTopicRules(t *testing.T) {
 	dt := kmsg.NewPtrDeleteTopicsRequest()
 	dt.Version = 5
 	dt.TopicNames = []string{group.OffsetsTopic}
-	dtresp := s.handleDeleteTopics(ctx, &request{body: dt}).(*kmsg.DeleteTopicsResponse)
+	dtresp := callHandler(s, ctx, &request{body: dt}).(*kmsg.DeleteTopicsResponse)
 	if code := dtresp.Topics[0].ErrorCode; code != kerr.InvalidTopicException.Code {
 		t.Errorf("DeleteTopics %s: error %d, want INVALID_TOPIC_EXCEPTION", group.OffsetsTopic, code)
 	}
@@ -371,7 +371,7 @@ func TestMetadataAutoCreatesTheOffsetsTopicWithItsOwnSettings(t *testing.T) {
 	md.Version, md.AllowAutoTopicCreation = 12, true
 	md.Topics = []kmsg.MetadataRequestTopic{{Topic: kmsg.StringPtr(group.OffsetsTopic)}}
 
-	resp := s.handleMetadata(context.Background(), &request{body: md, listener: "PLAINTEXT"}).(*kmsg.MetadataResponse)
+	resp := callHandler(s, context.Background(), &request{body: md, listener: "PLAINTEXT"}).(*kmsg.MetadataResponse)
 	if mt := resp.Topics[0]; mt.ErrorCode != kerr.LeaderNotAvailable.Code || !mt.IsInternal {
 		t.Errorf("error %d internal %v, want LEADER_NOT_AVAILABLE for an internal topic", mt.ErrorCode, mt.IsInternal)
 	}

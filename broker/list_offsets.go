@@ -13,9 +13,7 @@ const (
 	listEarliest = -2
 )
 
-func (s *Server) handleListOffsets(ctx context.Context, req *request) any {
-	in := req.body.(*kmsg.ListOffsetsRequest)
-	resp := in.ResponseKind().(*kmsg.ListOffsetsResponse)
+func (s *Server) handleListOffsets(ctx context.Context, req *request, in *kmsg.ListOffsetsRequest, resp *kmsg.ListOffsetsResponse) any {
 	for _, rt := range in.Topics {
 		ot := kmsg.NewListOffsetsResponseTopic()
 		ot.Topic = rt.Topic

@@ -83,7 +83,7 @@ func TestMetadataAnswersInTheClientsListener(t *testing.T) {
 		md := kmsg.NewPtrMetadataRequest()
 		md.Version = version
 		md.Topics = []kmsg.MetadataRequestTopic{{Topic: kmsg.StringPtr("t")}}
-		return s.handleMetadata(context.Background(), &request{version: version, body: md, listener: listener}).(*kmsg.MetadataResponse)
+		return callHandler(s, context.Background(), &request{version: version, body: md, listener: listener}).(*kmsg.MetadataResponse)
 	}
 
 	internal := metadata("INTERNAL", 12)
@@ -116,7 +116,7 @@ func TestDescribeClusterAnswersInTheClientsListener(t *testing.T) {
 	s, _ := testServer(t, namedListenerSnapshot(), namedListenerConfig...)
 	in := kmsg.NewPtrDescribeClusterRequest()
 	in.Version, in.EndpointType = 1, 1
-	resp := s.handleDescribeCluster(context.Background(), &request{version: 1, body: in, listener: "EXTERNAL"}).(*kmsg.DescribeClusterResponse)
+	resp := callHandler(s, context.Background(), &request{version: 1, body: in, listener: "EXTERNAL"}).(*kmsg.DescribeClusterResponse)
 	if got, want := addrsOf(resp.Brokers), []string{"1=127.0.0.1:19091", "2=127.0.0.1:19092"}; !slices.Equal(got, want) {
 		t.Errorf("brokers %v, want %v", got, want)
 	}
@@ -139,7 +139,7 @@ func TestFindCoordinatorAnswersInTheClientsListener(t *testing.T) {
 	find := func(listener string) []kmsg.FindCoordinatorResponseCoordinator {
 		req := findCoordinatorRequest(4, coordinatorKeyGroup, groupOn[0], groupOn[1])
 		req.listener = listener
-		return s.handleFindCoordinator(context.Background(), req).(*kmsg.FindCoordinatorResponse).Coordinators
+		return callHandler(s, context.Background(), req).(*kmsg.FindCoordinatorResponse).Coordinators
 	}
 	internal := find("INTERNAL")
 	if c := internal[0]; c.ErrorCode != 0 || c.Host != "broker1" || c.Port != 9092 {

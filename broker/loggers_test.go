@@ -27,7 +27,7 @@ func describeLoggers(t *testing.T, s *Server, name string) (map[string]string, i
 	rr := kmsg.NewDescribeConfigsRequestResource()
 	rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeBrokerLogger, name
 	in.Resources = append(in.Resources, rr)
-	resp := s.handleDescribeConfigs(context.Background(), &request{key: in.Key(), version: 2, body: in}).(*kmsg.DescribeConfigsResponse)
+	resp := callHandler(s, context.Background(), &request{key: in.Key(), version: 2, body: in}).(*kmsg.DescribeConfigsResponse)
 	levels := make(map[string]string)
 	for _, c := range resp.Resources[0].Configs {
 		if c.Source != kmsg.ConfigSourceDynamicBrokerLoggerConfig || c.ReadOnly || c.Value == nil {
@@ -45,7 +45,7 @@ func alterLoggers(s *Server, name string, validateOnly bool, ops ...kmsg.Increme
 	rr := kmsg.NewIncrementalAlterConfigsRequestResource()
 	rr.ResourceType, rr.ResourceName, rr.Configs = kmsg.ConfigResourceTypeBrokerLogger, name, ops
 	in.Resources = append(in.Resources, rr)
-	resp := s.handleIncrementalAlterConfigs(context.Background(), &request{key: in.Key(), body: in}).(*kmsg.IncrementalAlterConfigsResponse)
+	resp := callHandler(s, context.Background(), &request{key: in.Key(), body: in}).(*kmsg.IncrementalAlterConfigsResponse)
 	return resp.Resources[0].ErrorCode
 }
 
@@ -110,7 +110,7 @@ func TestBrokerLoggers(t *testing.T) {
 	rr := kmsg.NewAlterConfigsRequestResource()
 	rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeBrokerLogger, "1"
 	in.Resources = append(in.Resources, rr)
-	resp := s.handleAlterConfigs(context.Background(), &request{key: in.Key(), body: in}).(*kmsg.AlterConfigsResponse)
+	resp := callHandler(s, context.Background(), &request{key: in.Key(), body: in}).(*kmsg.AlterConfigsResponse)
 	if resp.Resources[0].ErrorCode != kerr.InvalidRequest.Code {
 		t.Errorf("AlterConfigs of broker loggers: error %d, want INVALID_REQUEST", resp.Resources[0].ErrorCode)
 	}

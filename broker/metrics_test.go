@@ -385,7 +385,7 @@ func fetchAll(t *testing.T, s *Server, replicaID int32, topic string, offset int
 	rp.FetchOffset, rp.PartitionMaxBytes = offset, 1<<20
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
-	resp := s.handleFetch(t.Context(), &request{key: kmsg.Fetch.Int16(), body: req}).(*fetchResponse)
+	resp := callHandler(s, t.Context(), &request{key: kmsg.Fetch.Int16(), body: req}).(*fetchResponse)
 	var bytes int64
 	for _, p := range resp.parts {
 		bytes += p.slice.Size

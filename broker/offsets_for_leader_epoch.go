@@ -11,9 +11,7 @@ import (
 // KIP-279) from the leader's epoch cache: for each requested epoch, the
 // largest epoch at or below it that the leader knows, and where that epoch
 // ends. Clients use it to detect truncation after a leader change.
-func (s *Server) handleOffsetForLeaderEpoch(ctx context.Context, req *request) any {
-	in := req.body.(*kmsg.OffsetForLeaderEpochRequest)
-	resp := in.ResponseKind().(*kmsg.OffsetForLeaderEpochResponse)
+func (s *Server) handleOffsetForLeaderEpoch(ctx context.Context, req *request, in *kmsg.OffsetForLeaderEpochRequest, resp *kmsg.OffsetForLeaderEpochResponse) any {
 	for _, rt := range in.Topics {
 		ot := kmsg.NewOffsetForLeaderEpochResponseTopic()
 		ot.Topic = rt.Topic

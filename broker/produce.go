@@ -16,9 +16,7 @@ import (
 // the partitions this broker holds to the replica manager (which waits for
 // the ISR under acks=all), and answers each partition with its offsets or
 // error.
-func (s *Server) handleProduce(ctx context.Context, req *request) any {
-	in := req.body.(*kmsg.ProduceRequest)
-	resp := in.ResponseKind().(*kmsg.ProduceResponse)
+func (s *Server) handleProduce(ctx context.Context, req *request, in *kmsg.ProduceRequest, resp *kmsg.ProduceResponse) any {
 	snap := s.snapshot()
 	var appends []replica.Append
 	var answers []answerIndex // where each append's answer goes

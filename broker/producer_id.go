@@ -35,9 +35,7 @@ func (a *producerIDAllocator) allocate(ctx context.Context) (int64, error) {
 	return id, nil
 }
 
-func (s *Server) handleInitProducerID(ctx context.Context, req *request) any {
-	in := req.body.(*kmsg.InitProducerIDRequest)
-	resp := in.ResponseKind().(*kmsg.InitProducerIDResponse)
+func (s *Server) handleInitProducerID(ctx context.Context, req *request, in *kmsg.InitProducerIDRequest, resp *kmsg.InitProducerIDResponse) any {
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
 	if in.TransactionalID != nil {
 		// Transactions come with their coordinator in a later issue.

@@ -296,6 +296,16 @@ func (s *Server) accept(ctx context.Context, l boundListener) {
 	})
 }
 
+// answers adapts the handler of one API to the table: the handler gets the
+// decoded request and the empty response of the request's version to fill
+// in, and returns what to send (nil for nothing).
+func answers[Req kmsg.Request, Resp kmsg.Response](handle func(*Server, context.Context, *request, Req, Resp) any) handlerFunc {
+	return func(s *Server, ctx context.Context, req *request) any {
+		in := req.body.(Req)
+		return handle(s, ctx, req, in, in.ResponseKind().(Resp))
+	}
+}
+
 // apiRange is the range of versions we serve for one API.
 type apiRange struct{ min, max int16 }
 
@@ -315,33 +325,33 @@ var apis map[kmsg.Key]api
 
 func init() {
 	apis = map[kmsg.Key]api{
-		kmsg.Produce:        {apiRange{3, 9}, (*Server).handleProduce},
+		kmsg.Produce:        {apiRange{3, 9}, answers((*Server).handleProduce)},
 		kmsg.Fetch:          {apiRange{4, 12}, (*Server).handleFetch},
-		kmsg.ListOffsets:    {apiRange{0, 6}, (*Server).handleListOffsets},
+		kmsg.ListOffsets:    {apiRange{0, 6}, answers((*Server).handleListOffsets)},
 		kmsg.Metadata:       {apiRange{0, 12}, (*Server).handleMetadata},
 		kmsg.ApiVersions:    {apiRange{0, 3}, (*Server).handleAPIVersions},
-		kmsg.CreateTopics:   {apiRange{0, 7}, (*Server).handleCreateTopics},
-		kmsg.DeleteTopics:   {apiRange{0, 6}, (*Server).handleDeleteTopics},
-		kmsg.InitProducerID: {apiRange{0, 4}, (*Server).handleInitProducerID},
+		kmsg.CreateTopics:   {apiRange{0, 7}, answers((*Server).handleCreateTopics)},
+		kmsg.DeleteTopics:   {apiRange{0, 6}, answers((*Server).handleDeleteTopics)},
+		kmsg.InitProducerID: {apiRange{0, 4}, answers((*Server).handleInitProducerID)},
 		// Followers use the diverging epoch in Fetch instead; clients
 		// (KIP-320) ask it after a leader change.
-		kmsg.OffsetForLeaderEpoch: {apiRange{0, 4}, (*Server).handleOffsetForLeaderEpoch},
+		kmsg.OffsetForLeaderEpoch: {apiRange{0, 4}, answers((*Server).handleOffsetForLeaderEpoch)},
 		// Admin APIs: v0 for old tools, up to what kmsg knows.
-		kmsg.CreatePartitions:        {apiRange{0, 3}, (*Server).handleCreatePartitions},
-		kmsg.DescribeCluster:         {apiRange{0, 1}, (*Server).handleDescribeCluster},
-		kmsg.DescribeConfigs:         {apiRange{0, 4}, (*Server).handleDescribeConfigs},
-		kmsg.AlterConfigs:            {apiRange{0, 2}, (*Server).handleAlterConfigs},
-		kmsg.IncrementalAlterConfigs: {apiRange{0, 1}, (*Server).handleIncrementalAlterConfigs},
-		kmsg.ElectLeaders:            {apiRange{0, 2}, (*Server).handleElectLeaders},
-		kmsg.DeleteRecords:           {apiRange{0, 2}, (*Server).handleDeleteRecords},
-		kmsg.DescribeLogDirs:         {apiRange{0, 5}, (*Server).handleDescribeLogDirs},
+		kmsg.CreatePartitions:        {apiRange{0, 3}, answers((*Server).handleCreatePartitions)},
+		kmsg.DescribeCluster:         {apiRange{0, 1}, answers((*Server).handleDescribeCluster)},
+		kmsg.DescribeConfigs:         {apiRange{0, 4}, answers((*Server).handleDescribeConfigs)},
+		kmsg.AlterConfigs:            {apiRange{0, 2}, answers((*Server).handleAlterConfigs)},
+		kmsg.IncrementalAlterConfigs: {apiRange{0, 1}, answers((*Server).handleIncrementalAlterConfigs)},
+		kmsg.ElectLeaders:            {apiRange{0, 2}, answers((*Server).handleElectLeaders)},
+		kmsg.DeleteRecords:           {apiRange{0, 2}, answers((*Server).handleDeleteRecords)},
+		kmsg.DescribeLogDirs:         {apiRange{0, 5}, answers((*Server).handleDescribeLogDirs)},
 		// v1 adds AllowReplicationFactorChange, which we do not implement.
-		kmsg.AlterPartitionAssignments:  {apiRange{0, 0}, (*Server).handleAlterPartitionAssignments},
-		kmsg.ListPartitionReassignments: {apiRange{0, 0}, (*Server).handleListPartitionReassignments},
+		kmsg.AlterPartitionAssignments:  {apiRange{0, 0}, answers((*Server).handleAlterPartitionAssignments)},
+		kmsg.ListPartitionReassignments: {apiRange{0, 0}, answers((*Server).handleListPartitionReassignments)},
 		// Groups: the broker finds coordinators itself; the group
 		// coordinator answers the rest. v0 up for librdkafka; the tops
 		// stop before KIP-848's consumer protocol fields.
-		kmsg.FindCoordinator: {apiRange{0, 4}, (*Server).handleFindCoordinator},
+		kmsg.FindCoordinator: {apiRange{0, 4}, answers((*Server).handleFindCoordinator)},
 		kmsg.JoinGroup:       {apiRange{0, 9}, groupAPI((*group.Coordinator).JoinGroup)},
 		kmsg.SyncGroup:       {apiRange{0, 5}, groupAPI((*group.Coordinator).SyncGroup)},
 		kmsg.Heartbeat:       {apiRange{0, 4}, groupAPI((*group.Coordinator).Heartbeat)},

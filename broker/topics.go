@@ -21,9 +21,7 @@ import (
 // controller to finish, whatever timeout the client asks for.
 const maxAdminWait = 60 * time.Second
 
-func (s *Server) handleCreateTopics(ctx context.Context, req *request) any {
-	in := req.body.(*kmsg.CreateTopicsRequest)
-	resp := in.ResponseKind().(*kmsg.CreateTopicsResponse)
+func (s *Server) handleCreateTopics(ctx context.Context, req *request, in *kmsg.CreateTopicsRequest, resp *kmsg.CreateTopicsResponse) any {
 	seen := make(map[string]int)
 	for _, rt := range in.Topics {
 		seen[rt.Topic]++
@@ -177,9 +175,7 @@ func validateAssignment(assignment [][]int32, live []int32) error {
 	return nil
 }
 
-func (s *Server) handleDeleteTopics(ctx context.Context, req *request) any {
-	in := req.body.(*kmsg.DeleteTopicsRequest)
-	resp := in.ResponseKind().(*kmsg.DeleteTopicsResponse)
+func (s *Server) handleDeleteTopics(ctx context.Context, req *request, in *kmsg.DeleteTopicsRequest, resp *kmsg.DeleteTopicsResponse) any {
 	snap := s.snapshot()
 
 	// v6+ names topics by name or id; earlier versions by name only.

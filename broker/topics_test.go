@@ -58,7 +58,7 @@ func TestCreateTopicsAnswersConfigsAndSources(t *testing.T) {
 	for version := int16(0); version <= 7; version++ {
 		for _, validateOnly := range []bool{false, true} {
 			req := createTopicsRequest(version, validateOnly, createTopic("t", 3, 2, map[string]string{"cleanup.policy": "compact"}))
-			resp := s.handleCreateTopics(context.Background(), req).(*kmsg.CreateTopicsResponse)
+			resp := callHandler(s, context.Background(), req).(*kmsg.CreateTopicsResponse)
 			got := roundTrip(t, resp, kmsg.NewPtrCreateTopicsResponse()).Topics[0]
 			if got.ErrorCode != 0 {
 				t.Fatalf("v%d validate=%v: error %v", version, validateOnly, kerr.ErrorForCode(got.ErrorCode))
@@ -105,7 +105,7 @@ func TestCreateTopicsAnswersConfigsAndSources(t *testing.T) {
 func TestCreateTopicsErrorHasNoConfigs(t *testing.T) {
 	s, _ := testServer(t, &coordinator.Snapshot{Brokers: liveBrokers(1), Topics: map[string]*coordinator.Topic{}})
 	req := createTopicsRequest(7, false, createTopic("t", 1, 3, nil))
-	resp := s.handleCreateTopics(context.Background(), req).(*kmsg.CreateTopicsResponse)
+	resp := callHandler(s, context.Background(), req).(*kmsg.CreateTopicsResponse)
 	got := roundTrip(t, resp, kmsg.NewPtrCreateTopicsResponse()).Topics[0]
 	if got.ErrorCode != kerr.InvalidReplicationFactor.Code || got.ErrorMessage == nil {
 		t.Fatalf("error %d (%v), want INVALID_REPLICATION_FACTOR with a message", got.ErrorCode, got.ErrorMessage)

@@ -84,7 +84,7 @@ func Start(ctx context.Context, cfg Config) (*Session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("coordinator config: %w", err)
 	}
-	servers, chroot, err := parseConnect(cfg.Connect)
+	servers, chroot, err := zkpaths.ParseConnect(cfg.Connect)
 	if err != nil {
 		return nil, err
 	}

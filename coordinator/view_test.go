@@ -9,30 +9,6 @@ import (
 	"github.com/kzoo/kzoo/zkpaths"
 )
 
-func TestParseConnect(t *testing.T) {
-	tests := []struct {
-		in      string
-		servers []string
-		chroot  string
-	}{
-		{"h1:2181,h2:2182,h3:2183", []string{"h1:2181", "h2:2182", "h3:2183"}, ""},
-		{"h1:2181, h2:2182/kzoo", []string{"h1:2181", "h2:2182"}, "/kzoo"},
-		{"h1/a/b", []string{"h1"}, "/a/b"},
-		{"h1:2181/", []string{"h1:2181"}, ""},
-	}
-	for _, tt := range tests {
-		servers, chroot, err := parseConnect(tt.in)
-		if err != nil || !reflect.DeepEqual(servers, tt.servers) || chroot != tt.chroot {
-			t.Errorf("parseConnect(%q) = %v, %q, %v", tt.in, servers, chroot, err)
-		}
-	}
-	for _, bad := range []string{"", "/kzoo", "h1,,h2", "h1/kzoo/", "h1//kzoo", "h1/a/../b"} {
-		if servers, chroot, err := parseConnect(bad); err == nil {
-			t.Errorf("parseConnect(%q) = %v, %q; want an error", bad, servers, chroot)
-		}
-	}
-}
-
 func TestChrootMapping(t *testing.T) {
 	c := &zkClient{chroot: "/kzoo"}
 	if got := c.abs("/brokers/ids"); got != "/kzoo/brokers/ids" {

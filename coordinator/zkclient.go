@@ -13,27 +13,6 @@ import (
 
 var openACL = zk.WorldACL(zk.PermAll)
 
-// parseConnect splits zookeeper.connect into servers and a chroot ("" for none).
-func parseConnect(connect string) (servers []string, chroot string, err error) {
-	hosts := connect
-	if i := strings.IndexByte(connect, '/'); i >= 0 {
-		hosts, chroot = connect[:i], connect[i:]
-		if chroot == "/" {
-			chroot = ""
-		} else if path.Clean(chroot) != chroot {
-			return nil, "", fmt.Errorf("zookeeper.connect %q: chroot %q is not a clean absolute path", connect, chroot)
-		}
-	}
-	for _, h := range strings.Split(hosts, ",") {
-		h = strings.TrimSpace(h)
-		if h == "" {
-			return nil, "", fmt.Errorf("zookeeper.connect %q: empty server address", connect)
-		}
-		servers = append(servers, h)
-	}
-	return servers, chroot, nil
-}
-
 // zkClient wraps a ZooKeeper connection and is the one place where the chroot is
 // applied: its methods take and return paths of the cluster namespace. Watches
 // are set through the *W methods; their events arrive through the connection's

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -64,23 +63,17 @@ func clusterCommand(ctx context.Context, args []string, out io.Writer) error {
 }
 
 // parseZKConnect splits a zookeeper.connect string into its servers and its
-// chroot ("" for none), as the brokers read it.
+// chroot ("" for none), as the brokers read it, but wants every server's
+// port: the CLI runs where the default one is rarely right.
 func parseZKConnect(connect string) (servers []string, chroot string, err error) {
-	hosts := connect
-	if i := strings.IndexByte(connect, '/'); i >= 0 {
-		hosts, chroot = connect[:i], connect[i:]
-		if chroot == "/" {
-			chroot = ""
-		} else if path.Clean(chroot) != chroot {
-			return nil, "", fmt.Errorf("zookeeper connect %q: chroot %q is not a clean absolute path", connect, chroot)
-		}
+	servers, chroot, err = zkpaths.ParseConnect(connect)
+	if err != nil {
+		return nil, "", err
 	}
-	for _, h := range strings.Split(hosts, ",") {
-		h = strings.TrimSpace(h)
+	for _, h := range servers {
 		if _, _, err := net.SplitHostPort(h); err != nil {
 			return nil, "", fmt.Errorf("zookeeper connect %q: server %q: want host:port", connect, h)
 		}
-		servers = append(servers, h)
 	}
 	return servers, chroot, nil
 }

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/kzoo/kzoo/zkpaths"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -45,9 +46,9 @@ func (r partitionRow) unavailable() bool     { return r.Leader < 0 || !r.LeaderL
 // (see `kzoo cluster`).
 func (r partitionRow) state() string {
 	if r.unavailable() {
-		return "Offline"
+		return string(zkpaths.StateOffline)
 	}
-	return "Online"
+	return string(zkpaths.StateOnline)
 }
 
 // partitionFilter selects the rows `topics describe` prints, like
