@@ -1,7 +1,12 @@
-// Package broker is the data plane of one kzoo broker: the Kafka protocol
-// listener, request dispatch, and the partitions this broker serves from its
-// local logs. It follows the cluster through the coordinator's ZooKeeper
-// view: a partition is served when the state znode names this broker leader.
+// Package broker is one kzoo broker's Kafka protocol server: the listeners
+// and connections (conn.go, wire.go), the API table and dispatch (this
+// file), a thin handler per API in a file named after it (decode, ask the
+// package that owns the answer, encode), and applying the coordinator's
+// cluster view (apply.go).
+//
+// It owns no partition itself: broker/replica holds the partitions and is
+// the one way in and out of them; broker/group coordinates the consumer
+// groups; coordinator talks to ZooKeeper. ARCHITECTURE.md maps the rest.
 package broker
 
 import (

@@ -1,6 +1,7 @@
-// Command kzoo is the operator CLI of a kzoo cluster. It manages topics and
-// consumer groups; configs, reassignment, console clients and perf tests
-// follow.
+// Command kzoo is the operator CLI of a kzoo cluster: topics, consumer
+// groups, configs, reassignment, leader elections, records and log dirs,
+// console clients, perf tests, the replication verifier and a ZooKeeper
+// report, one file per command. It speaks to brokers through franz-go only.
 package main
 
 import (
