@@ -87,14 +87,6 @@ func (l *connLimiter) release(host string, counted bool) {
 	}
 }
 
-// open returns the connections counted against max.connections and those
-// from host.
-func (l *connLimiter) open(host string) (total, fromHost int) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.total, l.perIP[host]
-}
-
 // warnLocked logs the refused connections at most once per interval. l.mu
 // is held.
 func (l *connLimiter) warnLocked(host string) {

@@ -96,3 +96,11 @@ func TestLimitedConnKeepsTheSocket(t *testing.T) {
 		t.Fatalf("SyscallConn: %v", err)
 	}
 }
+
+// open returns the connections counted against max.connections and those
+// from host.
+func (l *connLimiter) open(host string) (total, fromHost int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.total, l.perIP[host]
+}

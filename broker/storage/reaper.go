@@ -55,12 +55,6 @@ func (r *fileReaper) closeAll() error {
 	return closeAllFiles(all)
 }
 
-func (r *fileReaper) len() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.pending)
-}
-
 func closeAllFiles(files []pendingClose) error {
 	var errs []error
 	for _, p := range files {

@@ -331,3 +331,10 @@ func TestTruncateFullyAndStartAt(t *testing.T) {
 		t.Fatal("reopened log does not hold exactly the batch copied after the restart")
 	}
 }
+
+// len is how many files wait to be closed.
+func (r *fileReaper) len() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.pending)
+}

@@ -51,20 +51,14 @@ type resetTarget struct {
 	Note string
 }
 
-// planReset computes the new offset of every partition in tps, sorted.
-// earliest and latest are the partitions' log start offsets and high
-// watermarks; toEarliest needs only the first, toLatest only the second,
-// toOffset both, since, as in Kafka, an offset outside the log is moved to
-// its nearer end (a consumer would otherwise start from its
-// auto.offset.reset, which is rarely what was asked for).
-func planReset(spec resetSpec, tps []zkpaths.TopicPartition, earliest, latest map[zkpaths.TopicPartition]int64) ([]resetTarget, error) {
-	return planResetFrom(spec, tps, resetInputs{earliest: earliest, latest: latest})
-}
-
-// planResetFrom is planReset with every input a strategy may need:
-// toDatetime takes the first offset at or after the datetime (the log end
-// when no record is that new, as Kafka), shiftBy moves the committed offset
-// and, like toOffset, keeps the result inside the log.
+// planResetFrom computes the new offset of every partition in tps, sorted,
+// from the inputs its strategy needs: toEarliest the log start offsets,
+// toLatest the high watermarks, toOffset both, since, as in Kafka, an
+// offset outside the log is moved to its nearer end (a consumer would
+// otherwise start from its auto.offset.reset, which is rarely what was asked
+// for); toDatetime takes the first offset at or after the datetime (the log
+// end when no record is that new, as Kafka), shiftBy moves the committed
+// offset and, like toOffset, keeps the result inside the log.
 func planResetFrom(spec resetSpec, tps []zkpaths.TopicPartition, in resetInputs) ([]resetTarget, error) {
 	earliest, latest := in.earliest, in.latest
 	targets := make([]resetTarget, 0, len(tps))

@@ -239,3 +239,13 @@ func TestResetOffsetsRefusals(t *testing.T) {
 		}
 	}
 }
+
+// planReset computes the new offset of every partition in tps, sorted.
+// earliest and latest are the partitions' log start offsets and high
+// watermarks; toEarliest needs only the first, toLatest only the second,
+// toOffset both, since, as in Kafka, an offset outside the log is moved to
+// its nearer end (a consumer would otherwise start from its
+// auto.offset.reset, which is rarely what was asked for).
+func planReset(spec resetSpec, tps []zkpaths.TopicPartition, earliest, latest map[zkpaths.TopicPartition]int64) ([]resetTarget, error) {
+	return planResetFrom(spec, tps, resetInputs{earliest: earliest, latest: latest})
+}

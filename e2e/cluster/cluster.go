@@ -291,15 +291,6 @@ func (c *Cluster) Binary(name string) (string, error) {
 	return filepath.Join(c.bin, name), nil
 }
 
-// Down stops every process of the cluster: the brokers, then ZooKeeper. It
-// is called when the test ends; calling it earlier, or again, is harmless.
-func (c *Cluster) Down() {
-	c.tb.Helper()
-	if err := c.run(commandTimeout, "down"); err != nil {
-		c.tb.Errorf("stop cluster: %v", err)
-	}
-}
-
 // ensureBinaries builds the broker and CLI binaries, once per test process,
 // and points the cluster's KZOO_BIN at them.
 func (c *Cluster) ensureBinaries() error {

@@ -137,9 +137,6 @@ func NewRunID() (string, error) {
 	return hex.EncodeToString(b[:]), nil
 }
 
-// RunID identifies the run's records in the topic.
-func (p *Producer) RunID() string { return p.runID }
-
 func (p *Producer) produce(ctx context.Context) {
 	defer close(p.done)
 	interval := time.Second / time.Duration(p.cfg.Rate)
