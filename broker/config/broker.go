@@ -148,7 +148,7 @@ func (l Listener) String() string {
 // ParseListeners parses "NAME://host:port,..."; an empty host means all interfaces.
 func ParseListeners(s string) ([]Listener, error) {
 	var out []Listener
-	for _, item := range splitList(s) {
+	for _, item := range configvalue.SplitList(s) {
 		name, addr, ok := strings.Cut(item, "://")
 		if !ok || name == "" {
 			return nil, fmt.Errorf("listener %q: want NAME://host:port", item)
@@ -313,12 +313,12 @@ func (v Values) Broker() (*Broker, error) {
 	}
 
 	if dirs, ok := v["log.dirs"]; ok {
-		b.LogDirs = splitList(dirs)
+		b.LogDirs = configvalue.SplitList(dirs)
 	} else if dir, ok := v["log.dir"]; ok {
 		b.LogDirs = []string{dir}
 	} else {
 		def, _ := v.get("log.dirs")
-		b.LogDirs = splitList(def)
+		b.LogDirs = configvalue.SplitList(def)
 	}
 	if len(b.LogDirs) == 0 {
 		return nil, errors.New("log.dirs: no directory given")

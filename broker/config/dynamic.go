@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/kzoo/kzoo/internal/configvalue"
 )
 
 // DefaultEntity names the cluster-wide dynamic broker config
@@ -309,10 +311,10 @@ func ApplyOps(current map[string]string, ops []Op, isList func(string) bool, inE
 			if !ok {
 				value = inEffect(op.Name)
 			}
-			items := splitList(value)
+			items := configvalue.SplitList(value)
 			var change []string
 			if op.Value != nil {
-				change = splitList(*op.Value)
+				change = configvalue.SplitList(*op.Value)
 			}
 			for _, item := range change {
 				present := slices.Contains(items, item)

@@ -103,7 +103,7 @@ func (k Key) Parse(value string) (string, error) {
 			}
 		}
 		if len(k.OneOf) > 0 {
-			for _, item := range splitList(value) {
+			for _, item := range configvalue.SplitList(value) {
 				if !slices.Contains(k.OneOf, item) {
 					return "", fmt.Errorf("%s: %q is not one of %s", k.Name, item, strings.Join(k.OneOf, ", "))
 				}
@@ -111,16 +111,6 @@ func (k Key) Parse(value string) (string, error) {
 		}
 	}
 	return value, nil
-}
-
-func splitList(s string) []string {
-	var out []string
-	for _, item := range strings.Split(s, ",") {
-		if item = strings.TrimSpace(item); item != "" {
-			out = append(out, item)
-		}
-	}
-	return out
 }
 
 // brokerKeys are the broker-level keys kzoo understands, with Kafka's names

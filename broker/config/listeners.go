@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/kzoo/kzoo/internal/configvalue"
 )
 
 // PlaintextProtocol is the only security protocol kzoo speaks.
@@ -18,7 +20,7 @@ var securityProtocols = []string{"PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL
 // "NAME:PROTOCOL,...". Names are upper-cased as listener names are.
 func ParseSecurityProtocolMap(s string) (map[string]string, error) {
 	out := make(map[string]string)
-	for _, item := range splitList(s) {
+	for _, item := range configvalue.SplitList(s) {
 		name, protocol, ok := strings.Cut(item, ":")
 		name, protocol = strings.ToUpper(strings.TrimSpace(name)), strings.ToUpper(strings.TrimSpace(protocol))
 		if !ok || name == "" || protocol == "" {

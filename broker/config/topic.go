@@ -104,7 +104,7 @@ func (t Topic) Storage() storage.Config {
 	c.MaxMessageBytes = int32(t.int64("max.message.bytes", int64(c.MaxMessageBytes)))
 	c.LogAppendTime = t["message.timestamp.type"] == "LogAppendTime"
 	if policy, ok := t["cleanup.policy"]; ok {
-		policies := splitList(policy)
+		policies := configvalue.SplitList(policy)
 		c.Delete = slices.Contains(policies, "delete")
 		c.Compact = slices.Contains(policies, "compact")
 	}
@@ -194,7 +194,7 @@ func checkConnectionOverrides(value string) error {
 // brackets, or bare: the count follows its last colon).
 func parseConnectionOverrides(value string) (map[string]int, error) {
 	out := make(map[string]int)
-	for _, item := range splitList(value) {
+	for _, item := range configvalue.SplitList(value) {
 		i := strings.LastIndexByte(item, ':')
 		if i < 0 {
 			return nil, fmt.Errorf("%q: want ip:count", item)

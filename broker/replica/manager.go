@@ -111,22 +111,17 @@ func (m *Manager) Partition(tp zkpaths.TopicPartition) *Partition { return m.par
 func (m *Manager) Partitions() map[zkpaths.TopicPartition]*Partition { return m.partitions.all() }
 
 // LeaderCount counts the partitions this broker leads.
-func (m *Manager) LeaderCount() int {
-	n := 0
-	for _, p := range m.partitions.all() {
-		if p.IsLeader() {
-			n++
-		}
-	}
-	return n
-}
+func (m *Manager) LeaderCount() int { return m.count((*Partition).IsLeader) }
 
 // UnderReplicatedCount counts the partitions this broker leads whose ISR is
 // smaller than their replica set.
-func (m *Manager) UnderReplicatedCount() int {
+func (m *Manager) UnderReplicatedCount() int { return m.count((*Partition).underReplicated) }
+
+// count counts the partitions of which is holds.
+func (m *Manager) count(is func(*Partition) bool) int {
 	n := 0
 	for _, p := range m.partitions.all() {
-		if p.underReplicated() {
+		if is(p) {
 			n++
 		}
 	}

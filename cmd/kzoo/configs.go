@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/kzoo/kzoo/internal/configvalue"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -248,7 +249,7 @@ func parseConfigOps(adds, deletes string) ([]configOp, error) {
 			return nil, err
 		}
 	}
-	for _, name := range splitList(deletes) {
+	for _, name := range configvalue.SplitList(deletes) {
 		if err := add(configOp{Name: name, Delete: true}); err != nil {
 			return nil, err
 		}

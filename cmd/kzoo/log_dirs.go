@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/kzoo/kzoo/internal/configvalue"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -73,14 +74,14 @@ func parseLogDirsArgs(args []string, out io.Writer) (a logDirsArgs, helped bool,
 	if len(rest) > 0 {
 		return logDirsArgs{}, false, fmt.Errorf("log-dirs describe: unexpected argument %q", rest[0])
 	}
-	for _, b := range splitList(*brokers) {
+	for _, b := range configvalue.SplitList(*brokers) {
 		id, err := strconv.ParseInt(b, 10, 32)
 		if err != nil || id < 0 {
 			return logDirsArgs{}, false, fmt.Errorf("log-dirs describe: --broker %q: want broker ids", *brokers)
 		}
 		a.Brokers = append(a.Brokers, int32(id))
 	}
-	a.Topics = splitList(*topics)
+	a.Topics = configvalue.SplitList(*topics)
 	return a, false, nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/kzoo/kzoo/coordinator/placement"
+	"github.com/kzoo/kzoo/internal/configvalue"
 )
 
 // This file holds the pure half of `kzoo reassign`: the JSON files of
@@ -267,7 +268,7 @@ func proposeReassignment(current []partitionMove, brokers []int32, rnd *rand.Ran
 
 // parseBrokerList parses --broker-list 1,2,3.
 func parseBrokerList(s string) ([]int32, error) {
-	items := splitList(s)
+	items := configvalue.SplitList(s)
 	if len(items) == 0 {
 		return nil, errors.New("--broker-list is required, e.g. --broker-list 1,2,3")
 	}

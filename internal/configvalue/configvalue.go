@@ -1,5 +1,7 @@
 // Package configvalue parses config values the way Kafka's ConfigDef does,
-// for the rules that more than one package must apply alike.
+// for the rules that more than one package must apply alike: booleans, read
+// by broker/config and coordinator, and lists, read by broker/config and the
+// kzoo CLI.
 //
 // A topic's unclean.leader.election.enable is read by broker/config (which
 // validates and resolves configs for the broker) and by coordinator (whose
@@ -28,4 +30,17 @@ func ParseBool(value string) (bool, error) {
 		return false, nil
 	}
 	return false, fmt.Errorf("%q is not true or false", value)
+}
+
+// SplitList reads a list as Kafka's ConfigDef reads a LIST: comma-separated
+// items with surrounding white space trimmed. Empty items are dropped, so
+// that "" is the empty list and a trailing comma is harmless.
+func SplitList(value string) []string {
+	var out []string
+	for _, item := range strings.Split(value, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
 }
