@@ -5,8 +5,8 @@
 //     cluster view to it: which partitions this broker holds, and whether it
 //     leads or follows each (roles.go).
 //   - AppendRecords (append.go) is the one path records take into a
-//     partition as leader, with acks=all waiting for the ISR; Produce, the
-//     group coordinator and the transaction coordinator all use it.
+//     partition as leader, with acks=all waiting for the ISR; Produce and the
+//     group coordinator use it, as will the transaction coordinator.
 //   - Read (read.go) is the one path out, for consumers and followers;
 //     a follower's fetch is also how the leader learns its progress.
 //   - The ISR manager (isr.go) shrinks and expands the ISRs of the
