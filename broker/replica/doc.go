@@ -19,6 +19,7 @@
 //     and truncation.
 //
 // The broker package decodes requests, calls the manager and encodes the
-// answers; it never touches a partition's log or replication state itself.
+// answers; it never changes a partition's log or replication state itself
+// (it may query a log through Partition.Log, as ListOffsets does).
 // storage owns the bytes on disk; this package owns who may write them.
 package replica
