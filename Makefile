@@ -26,7 +26,7 @@ help:
 	@echo "make status   show the local cluster's processes"
 	@echo 'make test     deps, gofmt check, go vet, every test'
 	@echo 'make e2e      the end-to-end tests only'
-	@echo 'make bench    every benchmark'
+	@echo 'make bench    every benchmark (scripts/bench-compare REV: the same, on REV and here, interleaved)'
 	@echo 'make fmt      gofmt every Go file'
 	@echo 'make vet      go vet'
 	@echo 'make clean    stop the local cluster, remove bin/ and .kzoo/'
