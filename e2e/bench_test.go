@@ -17,7 +17,18 @@ import (
 // consumed from the start. Run with `make bench`.
 func BenchmarkProduceConsume(b *testing.B) {
 	c := cluster.Start(b, cluster.Options{Brokers: 1, PortOffset: 14200})
-	bootstrap := c.Bootstrap()
+	benchProduceConsume(b, c.Bootstrap(), 1)
+}
+
+// BenchmarkProduceConsumeReplicated is BenchmarkProduceConsume on three
+// brokers with every partition on all three: acks=all then waits for the
+// followers' fetches, and the leaders' load is spread.
+func BenchmarkProduceConsumeReplicated(b *testing.B) {
+	c := cluster.Start(b, cluster.Options{Brokers: 3, PortOffset: 14300})
+	benchProduceConsume(b, c.Bootstrap(), 3)
+}
+
+func benchProduceConsume(b *testing.B, bootstrap []string, replicationFactor int16) {
 	value := make([]byte, 1024)
 	for i := range value {
 		value[i] = byte('a' + i%26)
@@ -31,7 +42,7 @@ func BenchmarkProduceConsume(b *testing.B) {
 			b.Fatal(err)
 		}
 		defer cl.Close()
-		createTopicWith(b, cl, topic, 6, 1)
+		createTopicWith(b, cl, topic, 6, replicationFactor)
 		return topic
 	}
 
