@@ -132,6 +132,10 @@ func (run *verifierRun) finish(t *testing.T, c *cluster.Cluster, conn *zk.Conn, 
 	t.Helper()
 	result := run.producer.Stop()
 	waitForFullISR(t, conn, run.topic, run.partitions, 60*time.Second)
+	// The verifier counts the replicas it compares from Metadata, which a
+	// broker answers from its own view of ZooKeeper: wait until every
+	// broker has seen the ISR complete too.
+	waitForFullISRInMetadata(t, c, run.topic, run.partitions, 30*time.Second)
 	dataDirs := map[int32]string{}
 	for _, id := range c.BrokerIDs() {
 		dataDirs[int32(id)] = filepath.Join(c.Home(), "broker-"+strconv.Itoa(id), "data")
@@ -170,6 +174,27 @@ func waitForFullISR(t *testing.T, conn *zk.Conn, topic string, partitions int32,
 		}
 		return true
 	})
+}
+
+// waitForFullISRInMetadata waits until every broker of c answers Metadata
+// with all three replicas of every partition of topic in the ISR.
+func waitForFullISRInMetadata(t *testing.T, c *cluster.Cluster, topic string, partitions int32, timeout time.Duration) {
+	t.Helper()
+	for _, id := range c.BrokerIDs() {
+		cl := brokerClient(t, c.BrokerAddr(id))
+		poll.Until(t, timeout, fmt.Sprintf("broker %d's Metadata to list every replica of %s in the ISR", id, topic), func() bool {
+			md := metadataFrom(cl, topic)
+			if md == nil || len(md.Topics) != 1 || len(md.Topics[0].Partitions) != int(partitions) {
+				return false
+			}
+			for _, p := range md.Topics[0].Partitions {
+				if len(p.ISR) != 3 {
+					return false
+				}
+			}
+			return true
+		})
+	}
 }
 
 // partitionState reads a state znode; ok is false if it cannot, as when
