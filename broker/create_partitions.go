@@ -11,7 +11,6 @@ import (
 
 	"github.com/kzoo/kzoo/coordinator"
 	"github.com/kzoo/kzoo/coordinator/placement"
-	"github.com/kzoo/kzoo/zkpaths"
 )
 
 func (s *Server) handleCreatePartitions(ctx context.Context, req *request, in *kmsg.CreatePartitionsRequest, resp *kmsg.CreatePartitionsResponse) any {
@@ -53,14 +52,8 @@ func (s *Server) handleCreatePartitions(ctx context.Context, req *request, in *k
 	// As CreateTopics: answer once the new partitions have leaders.
 	s.waitForMetadata(ctx, in.TimeoutMillis, func(snap *coordinator.Snapshot) bool {
 		for name, count := range grown {
-			t := snap.Topics[name]
-			if t == nil || len(t.Partitions) < count {
+			if !partitionsOnline(snap, name, count) {
 				return false
-			}
-			for _, p := range t.Partitions {
-				if p.State != zkpaths.StateOnline {
-					return false
-				}
 			}
 		}
 		return true

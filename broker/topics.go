@@ -68,14 +68,8 @@ func (s *Server) handleCreateTopics(ctx context.Context, req *request, in *kmsg.
 	// right away; on timeout the topics exist but may still be electing.
 	s.waitForMetadata(ctx, in.TimeoutMillis, func(snap *coordinator.Snapshot) bool {
 		for _, name := range created {
-			t := snap.Topics[name]
-			if t == nil {
+			if !partitionsOnline(snap, name, 0) {
 				return false
-			}
-			for _, p := range t.Partitions {
-				if p.State != zkpaths.StateOnline {
-					return false
-				}
 			}
 		}
 		return true
@@ -266,6 +260,22 @@ func (s *Server) waitForMetadata(ctx context.Context, timeoutMillis int32, done 
 		case <-tick.C:
 		}
 	}
+}
+
+// partitionsOnline reports whether topic is in snap with at least count
+// partitions, all of them Online: what CreateTopics and CreatePartitions
+// wait for before they answer.
+func partitionsOnline(snap *coordinator.Snapshot, topic string, count int) bool {
+	t := snap.Topics[topic]
+	if t == nil || len(t.Partitions) < count {
+		return false
+	}
+	for _, p := range t.Partitions {
+		if p.State != zkpaths.StateOnline {
+			return false
+		}
+	}
+	return true
 }
 
 // errorAnswer is the error code and message a response gives for err: none
