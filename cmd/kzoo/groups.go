@@ -33,7 +33,7 @@ var groupsSubcommands = []subcommand[groupAdmin]{
 
 // runGroups runs a groups subcommand against admin.
 func runGroups(ctx context.Context, admin groupAdmin, args []string, out io.Writer) error {
-	return runSubcommand(ctx, "groups", admin, args, out, groupsSubcommands)
+	return runSubcommand(ctx, "groups", "", admin, args, out, groupsSubcommands)
 }
 
 // listGroups prints every group of the cluster with its state, protocol

@@ -38,17 +38,12 @@ type logDirsArgs struct {
 
 // logDirsCommand runs `log-dirs`.
 func logDirsCommand(ctx context.Context, cl *kgo.Client, args []string, out io.Writer) error {
-	if len(args) == 0 {
-		return errors.New("log-dirs: want describe (try kzoo log-dirs --help)")
-	}
-	if helpAsked(args[:1]) {
-		fmt.Fprint(out, logDirsHelp)
-		return nil
-	}
-	if args[0] != "describe" {
-		return fmt.Errorf("log-dirs: unknown subcommand %q (try kzoo log-dirs --help)", args[0])
-	}
-	a, helped, err := parseLogDirsArgs(args[1:], out)
+	return runSubcommand(ctx, "log-dirs", logDirsHelp, cl, args, out, []subcommand[*kgo.Client]{{"describe", describeLogDirsCommand}})
+}
+
+// describeLogDirsCommand runs `log-dirs describe`.
+func describeLogDirsCommand(ctx context.Context, cl *kgo.Client, args []string, out io.Writer) error {
+	a, helped, err := parseLogDirsArgs(args, out)
 	if err != nil || helped {
 		return err
 	}

@@ -108,22 +108,35 @@ type subcommand[Env any] struct {
 }
 
 // runSubcommand runs the one of subs that args name with the arguments
-// after its name. Without a name it says which it wants.
-func runSubcommand[Env any](ctx context.Context, command string, env Env, args []string, out io.Writer, subs []subcommand[Env]) error {
+// after its name. Without a name it says which it wants. A command with a
+// --help text of its own (help not empty) prints it when args start with a
+// help flag, and its errors point to it.
+func runSubcommand[Env any](ctx context.Context, command, help string, env Env, args []string, out io.Writer, subs []subcommand[Env]) error {
+	hint := ""
+	if help != "" {
+		hint = fmt.Sprintf(" (try kzoo %s --help)", command)
+	}
 	if len(args) == 0 {
 		names := make([]string, len(subs))
 		for i, sub := range subs {
 			names[i] = sub.name
 		}
-		last := len(names) - 1
-		return fmt.Errorf("%s: want %s or %s", command, strings.Join(names[:last], ", "), names[last])
+		want := names[0]
+		if last := len(names) - 1; last > 0 {
+			want = strings.Join(names[:last], ", ") + " or " + names[last]
+		}
+		return fmt.Errorf("%s: want %s%s", command, want, hint)
+	}
+	if help != "" && helpAsked(args[:1]) {
+		fmt.Fprint(out, help)
+		return nil
 	}
 	for _, sub := range subs {
 		if sub.name == args[0] {
 			return sub.run(ctx, env, args[1:], out)
 		}
 	}
-	return fmt.Errorf("%s: unknown subcommand %q", command, args[0])
+	return fmt.Errorf("%s: unknown subcommand %q%s", command, args[0], hint)
 }
 
 // adminCommands are the commands that ask the cluster through the admin

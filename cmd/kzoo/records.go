@@ -58,19 +58,7 @@ type recordsDeleteArgs struct {
 
 // recordsCommand runs `records`.
 func recordsCommand(ctx context.Context, cl *kgo.Client, args []string, out io.Writer) error {
-	if len(args) == 0 {
-		return errors.New("records: want delete (try kzoo records --help)")
-	}
-	if helpAsked(args[:1]) {
-		fmt.Fprint(out, recordsHelp)
-		return nil
-	}
-	switch args[0] {
-	case "delete":
-		return deleteRecords(ctx, cl, args[1:], out)
-	default:
-		return fmt.Errorf("records: unknown subcommand %q (try kzoo records --help)", args[0])
-	}
+	return runSubcommand(ctx, "records", recordsHelp, cl, args, out, []subcommand[*kgo.Client]{{"delete", deleteRecords}})
 }
 
 // parseRecordsDeleteArgs parses and checks the records delete flags; read

@@ -31,7 +31,7 @@ var topicsSubcommands = []subcommand[*kgo.Client]{
 
 // topicsCommand runs `kzoo topics SUBCOMMAND`.
 func topicsCommand(ctx context.Context, cl *kgo.Client, args []string, out io.Writer) error {
-	return runSubcommand(ctx, "topics", cl, args, out, topicsSubcommands)
+	return runSubcommand(ctx, "topics", "", cl, args, out, topicsSubcommands)
 }
 
 // listTopics prints the name of every topic, internal ones included, in
