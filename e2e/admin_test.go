@@ -156,7 +156,7 @@ func testConfigs(t *testing.T, c *cluster.Cluster) {
 	for range 5 {
 		produceFranz(t, bootstrap, topic, newWorkload(200, 10, "cfg"))
 	}
-	if start := earliestOffset(t, bootstrap, topic); start != 0 {
+	if start := logStartOf(t, bootstrap, topic, 0); start != 0 {
 		t.Fatalf("log start %d before any retention change, want 0", start)
 	}
 
@@ -179,7 +179,7 @@ func testConfigs(t *testing.T, c *cluster.Cluster) {
 		t.Fatalf("set retention.ms: %v", kerr.ErrorForCode(res.ErrorCode))
 	}
 	poll.Until(t, 20*time.Second, "retention.ms=1 to delete old segments", func() bool {
-		return earliestOffset(t, bootstrap, topic) > 0
+		return logStartOf(t, bootstrap, topic, 0) > 0
 	})
 	for _, addr := range bootstrap {
 		cfg, ok := describeConfig(t, brokerClient(t, addr), kmsg.ConfigResourceTypeTopic, topic, "retention.ms")

@@ -132,7 +132,7 @@ func testCompaction(t *testing.T, bootstrap []string) {
 	if len(read) == 0 || read[0].offset == 0 {
 		t.Errorf("offset 0 (an overwritten value) is still in the log")
 	}
-	if start := earliestOffset(t, bootstrap, topic); start != 0 {
+	if start := logStartOf(t, bootstrap, topic, 0); start != 0 {
 		t.Errorf("log start offset is %d after compaction, want 0", start)
 	}
 	if end := highWatermarks(t, bootstrap, topic, 1)[0]; end != p.log.next {

@@ -211,14 +211,14 @@ func tryCreateTopic(t *testing.T, bootstrap []string, name string, partitions in
 	return resp.Topics[0].ErrorCode
 }
 
-// earliestOffset returns the log start offset of partition 0 of topic.
-func earliestOffset(t *testing.T, bootstrap []string, topic string) int64 {
+// logStartOf asks the leader of a partition for its earliest offset.
+func logStartOf(t *testing.T, bootstrap []string, topic string, partition int32) int64 {
 	t.Helper()
 	req := kmsg.NewPtrListOffsetsRequest()
 	rt := kmsg.NewListOffsetsRequestTopic()
 	rt.Topic = topic
 	rp := kmsg.NewListOffsetsRequestTopicPartition()
-	rp.Timestamp = -2
+	rp.Partition, rp.Timestamp = partition, -2
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -229,7 +229,7 @@ func earliestOffset(t *testing.T, bootstrap []string, topic string) int64 {
 		}
 		p := sh.Resp.(*kmsg.ListOffsetsResponse).Topics[0].Partitions[0]
 		if p.ErrorCode != 0 {
-			t.Fatalf("ListOffsets earliest: %v", kerr.ErrorForCode(p.ErrorCode))
+			t.Fatalf("ListOffsets earliest of %s-%d: %v", topic, partition, kerr.ErrorForCode(p.ErrorCode))
 		}
 		return p.Offset
 	}

@@ -241,7 +241,7 @@ func javaDeleteRecords(t *testing.T, c *cluster.Cluster, tools *kafkaTools) {
 	if got := results[topic+"-1"]; !strings.Contains(got, "OffsetOutOfRangeException") {
 		t.Errorf("kafka-delete-records to offset 11 of a 10-record partition printed %q, want an OffsetOutOfRangeException", got)
 	}
-	if start := earliestOffset(t, bootstrap, topic); start != 4 {
+	if start := logStartOf(t, bootstrap, topic, 0); start != 4 {
 		t.Errorf("log start offset of partition 0 is %d after deleting records below 4", start)
 	}
 
@@ -250,7 +250,7 @@ func javaDeleteRecords(t *testing.T, c *cluster.Cluster, tools *kafkaTools) {
 	if got := results[topic+"-0"]; got != "low_watermark: 10" {
 		t.Errorf("kafka-delete-records to offset -1 of partition 0 printed %q, want low_watermark: 10", got)
 	}
-	if start := earliestOffset(t, bootstrap, topic); start != 10 {
+	if start := logStartOf(t, bootstrap, topic, 0); start != 10 {
 		t.Errorf("log start offset of partition 0 is %d after deleting every record, want 10", start)
 	}
 }

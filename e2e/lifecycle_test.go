@@ -66,7 +66,7 @@ func testRetention(t *testing.T, bootstrap []string) {
 	}
 	var start int64
 	poll.Until(t, 30*time.Second, "retention to delete old segments", func() bool {
-		start = earliestOffset(t, bootstrap, topic)
+		start = logStartOf(t, bootstrap, topic, 0)
 		return start > 0
 	})
 	if hw := highWatermarks(t, bootstrap, topic, 1)[0]; hw != 2000 || start >= hw {

@@ -123,32 +123,6 @@ func partitionLeader(t *testing.T, cl *kgo.Client, topic string, partition int32
 	return -1
 }
 
-// logStartOf asks the leader of a partition for its earliest offset.
-func logStartOf(t *testing.T, bootstrap []string, topic string, partition int32) int64 {
-	t.Helper()
-	req := kmsg.NewPtrListOffsetsRequest()
-	rt := kmsg.NewListOffsetsRequestTopic()
-	rt.Topic = topic
-	rp := kmsg.NewListOffsetsRequestTopicPartition()
-	rp.Partition, rp.Timestamp = partition, -2
-	rt.Partitions = append(rt.Partitions, rp)
-	req.Topics = append(req.Topics, rt)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	for _, sh := range admin(t, bootstrap).RequestSharded(ctx, req) {
-		if sh.Err != nil {
-			t.Fatalf("ListOffsets: %v", sh.Err)
-		}
-		p := sh.Resp.(*kmsg.ListOffsetsResponse).Topics[0].Partitions[0]
-		if p.ErrorCode != 0 {
-			t.Fatalf("ListOffsets earliest of %s-%d: %v", topic, partition, kerr.ErrorForCode(p.ErrorCode))
-		}
-		return p.Offset
-	}
-	t.Fatal("no ListOffsets answer")
-	return -1
-}
-
 // fetchError fetches offset of a partition from its leader and returns the
 // partition's error code.
 func fetchError(t *testing.T, c *cluster.Cluster, cl *kgo.Client, topic string, partition int32, offset int64) int16 {

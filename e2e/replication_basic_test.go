@@ -163,7 +163,7 @@ func testFollowerBelowLeaderStart(t *testing.T, c *cluster.Cluster, conn *zk.Con
 	}
 	produce(200)
 	poll.Until(t, 30*time.Second, "retention past the stopped follower's log end", func() bool {
-		return earliestOffset(t, c.Bootstrap(), topic) > followerEnd
+		return logStartOf(t, c.Bootstrap(), topic, 0) > followerEnd
 	})
 	if err := c.StartBroker(follower); err != nil {
 		t.Fatal(err)
