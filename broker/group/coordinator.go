@@ -36,8 +36,8 @@ import (
 	"sort"
 	"sync"
 	"time"
-	"unicode/utf16"
 
+	"github.com/kzoo/kzoo/internal/kafkahash"
 	"github.com/sirupsen/logrus"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -133,38 +133,7 @@ type Log interface {
 // Kafka computes it (so tools that compute it agree): the non-negative
 // Java String.hashCode of the id, modulo the partition count.
 func PartitionFor(groupID string, partitions int32) int32 {
-	if partitions <= 0 {
-		return 0
-	}
-	return javaAbs(javaStringHashCode(groupID)) % partitions
-}
-
-// javaStringHashCode is Java's String.hashCode: s[0]*31^(n-1) + ... +
-// s[n-1] over the UTF-16 code units of s, in wrapping 32-bit arithmetic.
-func javaStringHashCode(s string) int32 {
-	var h int32
-	for _, r := range s {
-		if r >= 0x10000 {
-			hi, lo := utf16.EncodeRune(r)
-			h = 31*h + hi
-			h = 31*h + lo
-			continue
-		}
-		h = 31*h + r
-	}
-	return h
-}
-
-// javaAbs is Kafka's Utils.abs: the absolute value, with math.MinInt32
-// (whose absolute value does not fit) mapped to 0.
-func javaAbs(n int32) int32 {
-	switch {
-	case n == math.MinInt32:
-		return 0
-	case n < 0:
-		return -n
-	}
-	return n
+	return kafkahash.PartitionFor(groupID, partitions)
 }
 
 // tickInterval is how often Run checks the coordinator's deadlines.
