@@ -227,6 +227,17 @@ type Broker struct {
 	GroupMaxSessionTimeout        time.Duration
 	GroupInitialRebalanceDelay    time.Duration
 	GroupMaxSize                  int
+
+	// Transaction coordinator and __transaction_state: the transaction.*
+	// keys.
+	TransactionStateTopicPartitions        int32
+	TransactionStateTopicReplicationFactor int16
+	TransactionStateTopicMinISR            int32
+	TransactionStateTopicSegmentBytes      int32
+	TransactionMaxTimeout                  time.Duration
+	TransactionalIDExpiration              time.Duration
+	TransactionAbortTimedOutInterval       time.Duration
+	TransactionRemoveExpiredInterval       time.Duration
 }
 
 // Broker resolves the typed configuration, checking that required keys are
@@ -270,6 +281,15 @@ func (v Values) Broker() (*Broker, error) {
 		GroupInitialRebalanceDelay:         time.Duration(v.int64("group.initial.rebalance.delay.ms")) * time.Millisecond,
 		GroupMaxSize:                       int(v.int64("group.max.size")),
 		Values:                             v,
+
+		TransactionStateTopicPartitions:        int32(v.int64("transaction.state.log.num.partitions")),
+		TransactionStateTopicReplicationFactor: int16(min(v.int64("transaction.state.log.replication.factor"), math.MaxInt16)),
+		TransactionStateTopicMinISR:            int32(v.int64("transaction.state.log.min.isr")),
+		TransactionStateTopicSegmentBytes:      int32(v.int64("transaction.state.log.segment.bytes")),
+		TransactionMaxTimeout:                  time.Duration(v.int64("transaction.max.timeout.ms")) * time.Millisecond,
+		TransactionalIDExpiration:              time.Duration(v.int64("transactional.id.expiration.ms")) * time.Millisecond,
+		TransactionAbortTimedOutInterval:       time.Duration(v.int64("transaction.abort.timed.out.transaction.cleanup.interval.ms")) * time.Millisecond,
+		TransactionRemoveExpiredInterval:       time.Duration(v.int64("transaction.remove.expired.transaction.cleanup.interval.ms")) * time.Millisecond,
 	}
 	if b.GroupMinSessionTimeout > b.GroupMaxSessionTimeout {
 		return nil, fmt.Errorf("group.min.session.timeout.ms (%d) is larger than group.max.session.timeout.ms (%d)",

@@ -63,3 +63,34 @@ func TestGroupSessionTimeoutBoundsMustFit(t *testing.T) {
 		t.Error("offsets.topic.num.partitions=0 accepted")
 	}
 }
+
+func TestTransactionCoordinatorKeysDefaultToKafkas(t *testing.T) {
+	vals, err := Load("", nil, []string{"broker.id=1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := vals.Broker()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		key       string
+		got, want any
+	}{
+		{"transaction.state.log.num.partitions", b.TransactionStateTopicPartitions, int32(50)},
+		{"transaction.state.log.replication.factor", b.TransactionStateTopicReplicationFactor, int16(3)},
+		{"transaction.state.log.min.isr", b.TransactionStateTopicMinISR, int32(2)},
+		{"transaction.state.log.segment.bytes", b.TransactionStateTopicSegmentBytes, int32(104857600)},
+		{"transaction.max.timeout.ms", b.TransactionMaxTimeout, 15 * time.Minute},
+		{"transactional.id.expiration.ms", b.TransactionalIDExpiration, 7 * 24 * time.Hour},
+		{"transaction.abort.timed.out.transaction.cleanup.interval.ms", b.TransactionAbortTimedOutInterval, 10 * time.Second},
+		{"transaction.remove.expired.transaction.cleanup.interval.ms", b.TransactionRemoveExpiredInterval, time.Hour},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s: got %v, want %v", c.key, c.got, c.want)
+		}
+	}
+	if _, err := Load("", nil, []string{"transaction.max.timeout.ms=0"}); err == nil {
+		t.Error("transaction.max.timeout.ms=0 accepted")
+	}
+}
