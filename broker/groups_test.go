@@ -549,15 +549,15 @@ func TestOffsetsLogAppendErrors(t *testing.T) {
 }
 
 func TestGroupCoordinatorConfigFollowsTheExistingTopic(t *testing.T) {
-	if got := offsetsTopicPartitions(nil, 50); got != 50 {
+	if got := internalTopicPartitions(nil, group.OffsetsTopic, 50); got != 50 {
 		t.Errorf("without a view: %d, want the configured 50", got)
 	}
 	snap := &coordinator.Snapshot{Topics: map[string]*coordinator.Topic{}}
-	if got := offsetsTopicPartitions(snap, 50); got != 50 {
+	if got := internalTopicPartitions(snap, group.OffsetsTopic, 50); got != 50 {
 		t.Errorf("without the topic: %d, want the configured 50", got)
 	}
 	snap.Topics[group.OffsetsTopic] = offsetsTopic(1, 1, 1)
-	if got := offsetsTopicPartitions(snap, 50); got != 3 {
+	if got := internalTopicPartitions(snap, group.OffsetsTopic, 50); got != 3 {
 		t.Errorf("with a 3-partition topic: %d, want 3", got)
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/kzoo/kzoo/broker/group"
 	"github.com/kzoo/kzoo/coordinator"
 	"github.com/kzoo/kzoo/coordinator/placement"
 	"github.com/kzoo/kzoo/zkpaths"
@@ -107,12 +106,12 @@ func (s *Server) metadata(ctx context.Context, in *kmsg.MetadataRequest, req *re
 		mt.Topic = &name
 		mt.ErrorCode = kerr.UnknownTopicOrPartition.Code
 		switch {
-		case autoCreate && name == group.OffsetsTopic:
+		case autoCreate && isInternalTopic(name):
 			// With its own settings, never the defaults of user
 			// topics (Kafka 3 auto-creates internal topics so too).
 			mt.IsInternal = true
 			mt.ErrorCode = kerr.LeaderNotAvailable.Code
-			if err := s.createOffsetsTopic(ctx); err != nil {
+			if err := s.createInternalTopic(ctx, name); err != nil {
 				mt.ErrorCode = kerr.UnknownServerError.Code
 			}
 		case autoCreate:

@@ -20,7 +20,8 @@ type producerIDAllocator struct {
 	haveBlock  bool
 }
 
-func (a *producerIDAllocator) allocate(ctx context.Context) (int64, error) {
+// Allocate returns a producer id no other producer of the cluster has.
+func (a *producerIDAllocator) Allocate(ctx context.Context) (int64, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if !a.haveBlock || a.next > a.last {
@@ -38,11 +39,9 @@ func (a *producerIDAllocator) allocate(ctx context.Context) (int64, error) {
 func (s *Server) handleInitProducerID(ctx context.Context, req *request, in *kmsg.InitProducerIDRequest, resp *kmsg.InitProducerIDResponse) any {
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
 	if in.TransactionalID != nil {
-		// Transactions come with their coordinator in a later issue.
-		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
-		return resp
+		return s.txns.InitProducerID(ctx, in)
 	}
-	id, err := s.producerIDs.allocate(ctx)
+	id, err := s.producerIDs.Allocate(ctx)
 	if err != nil {
 		s.logger.WithError(err).Error("InitProducerId failed")
 		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code

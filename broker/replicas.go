@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strconv"
 
-	"github.com/kzoo/kzoo/broker/group"
 	"github.com/kzoo/kzoo/broker/replica"
 )
 
@@ -27,19 +26,10 @@ func (s *Server) replicaConfig() replica.Config {
 			SocketTimeout:    s.cfg.ReplicaSocketTimeout,
 			MaxResponseBytes: max(s.cfg.SocketRequestMaxBytes, s.cfg.ReplicaFetchMaxBytes*4, 100<<20),
 		},
-		Logger: s.logger, // the "server" broker logger, which replication has always logged to
-		OnLeadershipChange: func(p *replica.Partition, epoch int32, leading bool) {
-			if p.TopicPartition().Topic != group.OffsetsTopic {
-				return
-			}
-			if leading {
-				s.startCoordinating(p, epoch)
-			} else {
-				s.stopCoordinating(p, epoch)
-			}
-		},
-		OnISRChange: s.traffic.ISRChanged,
-		OnISRPass:   func() { s.health.update(s) },
+		Logger:             s.logger, // the "server" broker logger, which replication has always logged to
+		OnLeadershipChange: s.onCoordinatorLeadership,
+		OnISRChange:        s.traffic.ISRChanged,
+		OnISRPass:          func() { s.health.update(s) },
 	}
 }
 

@@ -27,6 +27,7 @@ import (
 	"github.com/kzoo/kzoo/broker/metrics"
 	"github.com/kzoo/kzoo/broker/replica"
 	"github.com/kzoo/kzoo/broker/storage"
+	"github.com/kzoo/kzoo/broker/txn"
 	"github.com/kzoo/kzoo/coordinator"
 	"github.com/kzoo/kzoo/zkpaths"
 )
@@ -68,14 +69,17 @@ type Server struct {
 	replicas    *replica.Manager
 	producerIDs producerIDAllocator
 	health      healthTracker
-	// groups is the group coordinator; handoffs carries it the
-	// __consumer_offsets partitions this broker comes to lead or stops
-	// leading (see runGroupCoordinator).
+	// groups is the group coordinator and txns the transaction
+	// coordinator; handoffs carries them the partitions of their topics
+	// this broker comes to lead or stops leading (see runCoordinators).
 	groups   *group.Coordinator
+	txns     *txn.Coordinator
+	markers  *markerWriter // the transaction coordinator's way to its partitions
 	handoffs handoffQueue
-	// creatingOffsetsTopic is set while a FindCoordinator creates
-	// __consumer_offsets, so that concurrent ones do not all try.
-	creatingOffsetsTopic atomic.Bool
+	// creating names the internal topics a FindCoordinator of this broker
+	// is creating, so that concurrent ones do not all try.
+	creatingMu sync.Mutex
+	creating   map[string]bool
 	// applied is the cluster view the partition table reflects; requests
 	// answer from it, so that Metadata never names this broker leader of
 	// a partition it has not started leading yet.
@@ -120,6 +124,8 @@ func New(cfg *config.Broker, meta Metadata, logs *storage.Manager, loggers *logg
 	s.acceptErrors = metrics.NewAcceptErrors(listenerNames(cfg.Listeners))
 	s.groups = newGroupCoordinator(cfg, meta.Snapshot(), loggers.Component("group-coordinator"))
 	s.handoffs = newHandoffQueue()
+	s.markers = newMarkerWriter(s, loggers.Component("transaction-coordinator"))
+	s.txns = s.newTxnCoordinator(cfg, meta.Snapshot(), loggers.Component("transaction-coordinator"))
 	s.replicas = replica.New(s.replicaConfig(), rt.NumReplicaFetchers)
 	s.producerIDs.meta = meta
 	for _, l := range cfg.Listeners {
@@ -175,13 +181,13 @@ func (s *Server) Serve(ctx context.Context) error {
 		s.followMetadata(ctx, pending)
 	}()
 
-	// Stops (closing the coordinator, which answers the group requests
-	// still waiting in it) as soon as ctx is done, so that drain does not
-	// wait for rebalances.
+	// Stops (closing the coordinators, which answer the requests still
+	// waiting in them) as soon as ctx is done, so that drain does not wait
+	// for rebalances.
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		s.runGroupCoordinator(ctx)
+		s.runCoordinators(ctx)
 	}()
 	for _, l := range s.listeners {
 		s.wg.Add(1)
@@ -201,6 +207,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	<-ctx.Done()
 	s.closeListeners()
 	s.drain()
+	s.markers.close()
 	s.replicas.Close()
 	return nil
 }
@@ -367,6 +374,16 @@ func init() {
 		kmsg.DescribeGroups:  {apiRange{0, 5}, groupAPI((*group.Coordinator).DescribeGroups)},
 		kmsg.ListGroups:      {apiRange{0, 4}, groupAPI((*group.Coordinator).ListGroups)},
 		kmsg.DeleteGroups:    {apiRange{0, 2}, groupAPI((*group.Coordinator).DeleteGroups)},
+		// Transactions: the transaction coordinator answers; the broker
+		// writes the markers it sends.
+		kmsg.AddPartitionsToTxn:   {apiRange{0, 3}, txnAPI((*txn.Coordinator).AddPartitionsToTxn)},
+		kmsg.AddOffsetsToTxn:      {apiRange{0, 3}, answers((*Server).handleAddOffsetsToTxn)},
+		kmsg.EndTxn:               {apiRange{0, 3}, txnAPI((*txn.Coordinator).EndTxn)},
+		kmsg.WriteTxnMarkers:      {apiRange{0, 1}, answers((*Server).handleWriteTxnMarkers)},
+		kmsg.DescribeTransactions: {apiRange{0, 0}, txnAPI((*txn.Coordinator).DescribeTransactions)},
+		kmsg.ListTransactions:     {apiRange{0, 1}, txnAPI((*txn.Coordinator).ListTransactions)},
+		kmsg.DescribeProducers:    {apiRange{0, 0}, answers((*Server).handleDescribeProducers)},
+		kmsg.TxnOffsetCommit:      {apiRange{0, 3}, groupAPI((*group.Coordinator).TxnOffsetCommit)},
 	}
 }
 
