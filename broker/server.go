@@ -75,6 +75,7 @@ type Server struct {
 	groups   *group.Coordinator
 	txns     *txn.Coordinator
 	markers  *markerWriter // the transaction coordinator's way to its partitions
+	peers    *peerPool     // connections to other brokers for the coordinators' requests
 	handoffs handoffQueue
 	// creating names the internal topics a FindCoordinator of this broker
 	// is creating, so that concurrent ones do not all try.
@@ -124,7 +125,8 @@ func New(cfg *config.Broker, meta Metadata, logs *storage.Manager, loggers *logg
 	s.acceptErrors = metrics.NewAcceptErrors(listenerNames(cfg.Listeners))
 	s.groups = newGroupCoordinator(cfg, meta.Snapshot(), loggers.Component("group-coordinator"))
 	s.handoffs = newHandoffQueue()
-	s.markers = newMarkerWriter(s, loggers.Component("transaction-coordinator"))
+	s.peers = newPeerPool(s)
+	s.markers = &markerWriter{s: s, peers: s.peers, logger: loggers.Component("transaction-coordinator")}
 	s.txns = s.newTxnCoordinator(cfg, meta.Snapshot(), loggers.Component("transaction-coordinator"))
 	s.replicas = replica.New(s.replicaConfig(), rt.NumReplicaFetchers)
 	s.producerIDs.meta = meta
@@ -207,7 +209,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	<-ctx.Done()
 	s.closeListeners()
 	s.drain()
-	s.markers.close()
+	s.peers.close()
 	s.replicas.Close()
 	return nil
 }

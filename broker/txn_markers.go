@@ -2,9 +2,7 @@ package broker
 
 import (
 	"context"
-	"fmt"
 	"slices"
-	"strconv"
 	"sync"
 	"time"
 
@@ -12,7 +10,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/kzoo/kzoo/broker/peer"
 	"github.com/kzoo/kzoo/broker/txn"
 	"github.com/kzoo/kzoo/zkpaths"
 )
@@ -29,32 +26,19 @@ const (
 	// broker: the time its leader may wait for its in-sync replicas, and
 	// some.
 	markerRequestTimeout = markerWriteTimeout + 5*time.Second
-	// maxMarkerResponse bounds a WriteTxnMarkers response: a few bytes per
-	// partition.
-	maxMarkerResponse = 16 << 20
-	// idleMarkerConns is how many idle connections to each broker the
-	// writer keeps for the next markers.
-	idleMarkerConns = 4
 )
 
 // markerWriter writes transaction markers (txn.Markers) through each
 // partition's current leader: this broker itself, or another broker over a
 // WriteTxnMarkers request, and retries until every partition has its
-// marker. Connections to other brokers are pooled, a few per broker.
+// marker.
 type markerWriter struct {
 	s      *Server
+	peers  *peerPool
 	logger logrus.FieldLogger
-
-	mu     sync.Mutex
-	idle   map[int32][]*peer.Conn // by broker id
-	closed bool
 }
 
 var _ txn.Markers = (*markerWriter)(nil)
-
-func newMarkerWriter(s *Server, logger logrus.FieldLogger) *markerWriter {
-	return &markerWriter{s: s, logger: logger, idle: make(map[int32][]*peer.Conn)}
-}
 
 // WriteMarkers writes m to every partition of partitions and returns once
 // each has it, or is gone (its topic deleted or the partition no longer in
@@ -181,62 +165,12 @@ func (w *markerWriter) markerFailed(tp zkpaths.TopicPartition, m txn.Marker, cod
 	return true
 }
 
-// request sends req to broker id over a pooled connection.
+// request sends req to broker id.
 func (w *markerWriter) request(ctx context.Context, id int32, req *kmsg.WriteTxnMarkersRequest) (*kmsg.WriteTxnMarkersResponse, error) {
-	pc, err := w.conn(ctx, id)
-	if err != nil {
-		return nil, err
-	}
 	req.SetVersion(1)
 	resp := req.ResponseKind().(*kmsg.WriteTxnMarkersResponse)
-	if err := pc.Request(req, resp); err != nil {
-		pc.Close() // unusable after an error
-		return nil, fmt.Errorf("WriteTxnMarkers to broker %d: %w", id, err)
-	}
-	w.release(id, pc)
-	return resp, nil
-}
-
-// conn returns an idle connection to broker id, or dials one.
-func (w *markerWriter) conn(ctx context.Context, id int32) (*peer.Conn, error) {
-	w.mu.Lock()
-	if conns := w.idle[id]; len(conns) > 0 {
-		pc := conns[len(conns)-1]
-		w.idle[id] = conns[:len(conns)-1]
-		w.mu.Unlock()
-		return pc, nil
-	}
-	w.mu.Unlock()
-	addr, err := replicaCluster{w.s}.ReplicationAddr(id)
-	if err != nil {
+	if err := w.peers.request(ctx, id, req, resp); err != nil {
 		return nil, err
 	}
-	clientID := "kzoo-txn-markers-" + strconv.Itoa(int(w.s.cfg.ID))
-	return peer.Dial(ctx, addr, clientID, markerRequestTimeout, maxMarkerResponse)
-}
-
-// release keeps pc for the next request to broker id, unless enough are
-// kept already or the writer is closed.
-func (w *markerWriter) release(id int32, pc *peer.Conn) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.closed || len(w.idle[id]) >= idleMarkerConns {
-		pc.Close()
-		return
-	}
-	w.idle[id] = append(w.idle[id], pc)
-}
-
-// close closes the idle connections; connections in use are closed as
-// their requests end.
-func (w *markerWriter) close() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.closed = true
-	for id, conns := range w.idle {
-		for _, pc := range conns {
-			pc.Close()
-		}
-		delete(w.idle, id)
-	}
+	return resp, nil
 }

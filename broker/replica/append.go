@@ -40,11 +40,15 @@ type Append struct {
 // Under acks=all an append is refused up front with NOT_ENOUGH_REPLICAS when
 // the ISR is below min.insync.replicas, and its records are checked against
 // the topic's message.timestamp.difference.max.ms before anything is
-// written.
+// written. An append that comes with Err set, refused by the caller, is
+// left alone.
 func (m *Manager) AppendRecords(ctx context.Context, acks int16, timeout time.Duration, appends []Append) {
 	var waits []pendingAck
 	for i := range appends {
 		a := &appends[i]
+		if a.Err != nil {
+			continue // refused by the caller
+		}
 		p := a.Partition
 		epoch := p.leaderEpoch.Load()
 		switch {
