@@ -37,7 +37,8 @@ const (
 func (s *Server) listenMetrics(addr string, logger logrus.FieldLogger) error {
 	reg := metrics.NewRegistry()
 	collectors := append(s.brokerGauges(), s.traffic, s.acceptErrors,
-		metrics.NewGroupCollector(s.groups, lagEndOffsets{s}, metrics.DefaultLagTimeout))
+		metrics.NewGroupCollector(s.groups, lagEndOffsets{s}, metrics.DefaultLagTimeout),
+		metrics.NewTransactionCollector(s.txns, s.stableOffsetLags))
 	for _, c := range collectors {
 		if err := reg.Register(c); err != nil {
 			return fmt.Errorf("register metrics: %w", err)
@@ -108,6 +109,21 @@ func (s *Server) brokerGauges() []prometheus.Collector {
 				return 0
 			}),
 	}
+}
+
+// stableOffsetLags lists the partitions this broker leads whose last stable
+// offset is behind their high watermark.
+func (s *Server) stableOffsetLags() []metrics.StableOffsetLag {
+	var lags []metrics.StableOffsetLag
+	for _, p := range s.replicas.Partitions() {
+		if !p.IsLeader() {
+			continue
+		}
+		if lag := p.HighWatermark() - p.LastStableOffset(); lag > 0 {
+			lags = append(lags, metrics.StableOffsetLag{TopicPartition: p.TopicPartition(), Lag: lag})
+		}
+	}
+	return lags
 }
 
 func (s *Server) offlinePartitions() int {
