@@ -179,11 +179,8 @@ func (m *txnMeta) prepare(t transit) (*transit, error) {
 // Empty with the next epoch. expected is the epoch the client has
 // (KIP-360, InitProducerID v3+), or nil. A retry of a bump already made
 // (expected is the epoch before it) gets the current epoch again;
-// any other epoch is fenced (ok false).
+// any other epoch is fenced.
 func (m *txnMeta) prepareEpochBump(timeout time.Duration, expected *int16, now time.Time) (t *transit, fenced bool, err error) {
-	if epochExhausted(m.producerEpoch) {
-		return nil, false, fmt.Errorf("producer id %d has no epochs left", m.producerID)
-	}
 	next := m.base(now)
 	next.state = stateEmpty
 	next.timeout = timeout
@@ -199,6 +196,9 @@ func (m *txnMeta) prepareEpochBump(timeout time.Duration, expected *int16, now t
 		next.producerEpoch, next.lastProducerEpoch = m.producerEpoch, m.lastProducerEpoch
 	default:
 		return nil, true, nil
+	}
+	if next.producerEpoch != m.producerEpoch && epochExhausted(m.producerEpoch) {
+		return nil, false, fmt.Errorf("producer id %d has no epochs left", m.producerID)
 	}
 	t, err = m.prepare(next)
 	return t, false, err
