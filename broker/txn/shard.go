@@ -64,9 +64,7 @@ func (s *shard) unload() {
 // waits. A transition into PrepareCommit or PrepareAbort starts the ending
 // of the transaction.
 func (s *shard) write(m *txnMeta, t *transit) int16 {
-	b := record.NewBuilder(s.c.now().UnixMilli())
-	b.Append(txnKey(m.id), txnValue(t))
-	_, err := s.log.Append(s.ctx, b.Build())
+	_, err := s.log.Append(s.ctx, buildRecord(m.id, t))
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -176,4 +174,12 @@ func (s *shard) expireIDs(now time.Time) {
 	if err == nil {
 		s.logger.WithField("ids", len(dead)).Info("removed expired transactional ids")
 	}
+}
+
+// buildRecord is the batch of one record: t's state of id, stamped with
+// the time of the transition.
+func buildRecord(id string, t *transit) []byte {
+	b := record.NewBuilder(t.lastUpdate.UnixMilli())
+	b.Append(txnKey(id), txnValue(t))
+	return b.Build()
 }
