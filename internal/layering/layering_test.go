@@ -53,6 +53,9 @@ func TestLayers(t *testing.T) {
 		{"coordinator", "broker", "the controller knows ZooKeeper and the cluster, not how a broker serves it"},
 		{"broker/group", "broker/storage", "the group coordinator sees its partitions as a group.Log"},
 		{"broker/group", "broker/replica", "the group coordinator sees its partitions as a group.Log"},
+		{"broker/txn", "broker/storage", "the transaction coordinator sees its partitions as a txn.Log"},
+		{"broker/txn", "broker/replica", "the transaction coordinator sees its partitions as a txn.Log"},
+		{"broker/txn", "broker/group", "the broker hands the coordinator the offsets partition of a group"},
 		{"broker/record", "broker/storage", "the batch codec knows nothing of logs"},
 		{"broker/storage", "broker/replica", "storage holds bytes; who may write them is the replica manager's business"},
 		{"cmd/kzoo", "broker", "the CLI is a client: it speaks the protocol"},
@@ -69,6 +72,11 @@ func TestLayers(t *testing.T) {
 				}
 			}
 		}
+	}
+	// The transaction coordinator reaches the cluster only through its
+	// interfaces, which the broker implements.
+	if slices.Contains(graph["broker/txn"], "broker") {
+		t.Error("broker/txn depends on broker: the broker implements txn's interfaces, not the other way round")
 	}
 	// The CLI shares placement's rules, but never needs a ZooKeeper session.
 	if slices.Contains(graph["cmd/kzoo"], "coordinator") {
