@@ -53,7 +53,7 @@ func (s *Server) handleProduce(ctx context.Context, req *request, in *kmsg.Produ
 		}
 		resp.Topics = append(resp.Topics, ot)
 	}
-	s.verifyTransactionalAppends(ctx, in.TransactionalID, appends)
+	s.verifyTransactionalAppends(ctx, in.TransactionID, appends)
 	timeout := time.Duration(max(in.TimeoutMillis, 0)) * time.Millisecond
 	s.replicas.AppendRecords(ctx, in.Acks, timeout, appends)
 	for i, at := range answers {

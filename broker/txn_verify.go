@@ -34,9 +34,12 @@ func (s *Server) verifyTransactionalAppends(ctx context.Context, transactionalID
 	var unverified []int // appends to verify, all of one producer in a well-formed request
 	for i := range appends {
 		a := &appends[i]
-		h, err := record.ParseHeader(a.Records)
-		if err != nil || !h.IsTransactional() {
-			continue // not transactional, or malformed: the append refuses it
+		if len(a.Records) < record.HeaderSize {
+			continue // malformed: the append refuses it
+		}
+		h := record.ParseHeader(a.Records)
+		if !h.IsTransactional() {
+			continue
 		}
 		if transactionalID == nil || *transactionalID == "" {
 			a.Err = fmt.Errorf("transactional records without a transactional id: %w", kerr.InvalidTxnState)
@@ -54,7 +57,7 @@ func (s *Server) verifyTransactionalAppends(ctx context.Context, transactionalID
 	// partitions together.
 	byProducer := make(map[producerKey][]int)
 	for _, i := range unverified {
-		h, _ := record.ParseHeader(appends[i].Records)
+		h := record.ParseHeader(appends[i].Records)
 		k := producerKey{id: h.ProducerID, epoch: h.ProducerEpoch}
 		byProducer[k] = append(byProducer[k], i)
 	}
@@ -131,9 +134,6 @@ func (s *Server) verifyInTransaction(ctx context.Context, transactionalID string
 		return fail(verifyErrorCode(resp.ErrorCode))
 	}
 	for _, rt := range resp.Transactions {
-		if rt.ErrorCode != 0 {
-			return fail(verifyErrorCode(rt.ErrorCode))
-		}
 		for _, topic := range rt.Topics {
 			for _, p := range topic.Partitions {
 				codes[zkpaths.TopicPartition{Topic: topic.Topic, Partition: p.Partition}] = verifyErrorCode(p.ErrorCode)

@@ -569,3 +569,57 @@ func TestDescribeAndList(t *testing.T) {
 		t.Errorf("stats ongoing %d", st.Ongoing)
 	}
 }
+
+// A leader verifying a partition before a transactional batch opens a
+// transaction there (KIP-890, AddPartitionsToTxn v4 verify-only) learns
+// whether the partition is in the producer's ongoing transaction.
+func TestVerifyPartitionsInTransaction(t *testing.T) {
+	h := newHarness(t)
+	pid, epoch := h.initOK("t")
+	verify := func(id string, pid int64, epoch int16, tps ...zkpaths.TopicPartition) map[zkpaths.TopicPartition]int16 {
+		t.Helper()
+		req := kmsg.NewPtrAddPartitionsToTxnRequest()
+		req.Version = 4
+		rt := kmsg.NewAddPartitionsToTxnRequestTransaction()
+		rt.TransactionalID, rt.ProducerID, rt.ProducerEpoch, rt.VerifyOnly = id, pid, epoch, true
+		for _, p := range tps {
+			topic := kmsg.NewAddPartitionsToTxnRequestTransactionTopic()
+			topic.Topic, topic.Partitions = p.Topic, []int32{p.Partition}
+			rt.Topics = append(rt.Topics, topic)
+		}
+		req.Transactions = append(req.Transactions, rt)
+		resp := h.c.AddPartitionsToTxn(context.Background(), req)
+		got := make(map[zkpaths.TopicPartition]int16)
+		for _, rt := range resp.Transactions {
+			for _, topic := range rt.Topics {
+				for _, p := range topic.Partitions {
+					got[tp(topic.Topic, p.Partition)] = p.ErrorCode
+				}
+			}
+		}
+		return got
+	}
+	if got := verify("t", pid, epoch, tp("a", 0)); got[tp("a", 0)] != errInvalidTxnState {
+		t.Errorf("before any AddPartitionsToTxn: %v, want INVALID_TXN_STATE", got)
+	}
+	h.add(3, "t", pid, epoch, tp("a", 0))
+	if got := verify("t", pid, epoch, tp("a", 0), tp("b", 1)); got[tp("a", 0)] != errNone || got[tp("b", 1)] != errInvalidTxnState {
+		t.Errorf("with a-0 added: %v, want a-0 verified and b-1 INVALID_TXN_STATE", got)
+	}
+	if got := verify("t", pid, epoch+1, tp("a", 0)); got[tp("a", 0)] != errProducerFenced {
+		t.Errorf("another epoch: %v, want PRODUCER_FENCED", got)
+	}
+	if got := verify("t", pid+1, epoch, tp("a", 0)); got[tp("a", 0)] != errInvalidProducerIDMapping {
+		t.Errorf("another producer id: %v, want INVALID_PRODUCER_ID_MAPPING", got)
+	}
+	if got := verify("unknown", pid, epoch, tp("a", 0)); got[tp("a", 0)] != errInvalidProducerIDMapping {
+		t.Errorf("unknown id: %v, want INVALID_PRODUCER_ID_MAPPING", got)
+	}
+	if code := h.end(3, "t", pid, epoch, true); code != errNone {
+		t.Fatalf("EndTxn: %d", code)
+	}
+	h.waitState("t", stateCompleteCommit)
+	if got := verify("t", pid, epoch, tp("a", 0)); got[tp("a", 0)] != errInvalidTxnState {
+		t.Errorf("after the commit: %v, want INVALID_TXN_STATE", got)
+	}
+}

@@ -189,6 +189,15 @@ func (s *shard) decideInit(id string, timeout time.Duration, expected *producerI
 func (c *Coordinator) AddPartitionsToTxn(ctx context.Context, req *kmsg.AddPartitionsToTxnRequest) *kmsg.AddPartitionsToTxnResponse {
 	resp := kmsg.NewPtrAddPartitionsToTxnResponse()
 	resp.Version = req.Version
+	if req.Version >= 4 {
+		// Brokers' batched form (KIP-890): a verification of each
+		// transaction's partitions before a leader lets a transactional
+		// batch open a transaction, or adds as in v3.
+		for _, t := range req.Transactions {
+			resp.Transactions = append(resp.Transactions, c.addOrVerify(t))
+		}
+		return resp
+	}
 	var all []zkpaths.TopicPartition
 	seen := make(map[zkpaths.TopicPartition]bool)
 	missing := false
@@ -274,6 +283,79 @@ func (c *Coordinator) addPartitions(id string, producerID int64, epoch int16, pa
 		return code
 	}
 	return s.write(m, t)
+}
+
+// addOrVerify answers one transaction of a v4+ AddPartitionsToTxn: with
+// VerifyOnly, whether each partition is in the producer's transaction
+// (INVALID_TXN_STATE for those that are not), as Kafka's
+// handleVerifyPartitionsInTransaction; otherwise it adds them as v3 would.
+func (c *Coordinator) addOrVerify(t kmsg.AddPartitionsToTxnRequestTransaction) kmsg.AddPartitionsToTxnResponseTransaction {
+	var partitions []zkpaths.TopicPartition
+	for _, rt := range t.Topics {
+		for _, p := range rt.Partitions {
+			partitions = append(partitions, zkpaths.TopicPartition{Topic: rt.Topic, Partition: p})
+		}
+	}
+	var codeOf func(zkpaths.TopicPartition) int16
+	if t.VerifyOnly {
+		codeOf = c.verifyPartitions(t.TransactionalID, t.ProducerID, t.ProducerEpoch)
+	} else {
+		code := c.addPartitions(t.TransactionalID, t.ProducerID, t.ProducerEpoch, partitions)
+		codeOf = func(zkpaths.TopicPartition) int16 { return code }
+	}
+	rt := kmsg.NewAddPartitionsToTxnResponseTransaction()
+	rt.TransactionalID = t.TransactionalID
+	for _, topic := range t.Topics {
+		out := kmsg.NewAddPartitionsToTxnResponseTransactionTopic()
+		out.Topic = topic.Topic
+		for _, p := range topic.Partitions {
+			rp := kmsg.NewAddPartitionsToTxnResponseTransactionTopicPartition()
+			rp.Partition = p
+			rp.ErrorCode = codeOf(zkpaths.TopicPartition{Topic: topic.Topic, Partition: p})
+			out.Partitions = append(out.Partitions, rp)
+		}
+		rt.Topics = append(rt.Topics, out)
+	}
+	return rt
+}
+
+// verifyPartitions returns the verification answer for each partition of
+// the producer's transaction: none for a partition it has, the same error
+// for all when the producer or the transaction's state is not the one the
+// leader asks about.
+func (c *Coordinator) verifyPartitions(id string, producerID int64, epoch int16) func(zkpaths.TopicPartition) int16 {
+	all := func(code int16) func(zkpaths.TopicPartition) int16 {
+		return func(zkpaths.TopicPartition) int16 { return code }
+	}
+	if id == "" || len(id) > maxTransactionalIDLength {
+		return all(errInvalidRequest)
+	}
+	s, code := c.acquire(id)
+	if code != errNone {
+		return all(code)
+	}
+	defer s.mu.Unlock()
+	m := s.txns[id]
+	switch {
+	case m == nil || m.producerID != producerID:
+		return all(errInvalidProducerIDMapping)
+	case m.producerEpoch != epoch:
+		return all(errProducerFenced)
+	case m.state == statePrepareCommit, m.state == statePrepareAbort:
+		return all(errConcurrentTransactions)
+	case m.state != stateOngoing:
+		return all(errInvalidTxnState)
+	}
+	in := make(map[zkpaths.TopicPartition]bool, len(m.partitions))
+	for tp := range m.partitions {
+		in[tp] = true
+	}
+	return func(tp zkpaths.TopicPartition) int16 {
+		if in[tp] {
+			return errNone
+		}
+		return errInvalidTxnState
+	}
 }
 
 // hasAll reports whether the transaction has every one of partitions.
