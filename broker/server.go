@@ -320,8 +320,13 @@ func answers[Req kmsg.Request, Resp kmsg.Response](handle func(*Server, context.
 	}
 }
 
-// apiRange is the range of versions we serve for one API.
+// apiRange is the range of versions we advertise for one API.
 type apiRange struct{ min, max int16 }
+
+// brokerOnlyVersions are the highest versions of APIs served above what
+// ApiVersions advertises: versions only brokers send each other
+// (AddPartitionsToTxn v4, KIP-890), which clients must not pick.
+var brokerOnlyVersions = map[kmsg.Key]int16{kmsg.AddPartitionsToTxn: 4}
 
 type handlerFunc func(s *Server, ctx context.Context, req *request) any
 

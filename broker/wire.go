@@ -90,7 +90,8 @@ func parseRequest(frame []byte, supported func(key int16) (apiRange, bool)) (*re
 	if body == nil {
 		return req, fmt.Errorf("%w %d", errUnknownAPIKey, req.key)
 	}
-	if req.version < rng.min || req.version > rng.max || req.version > body.MaxVersion() {
+	highest := max(rng.max, brokerOnlyVersions[kmsg.Key(req.key)])
+	if req.version < rng.min || req.version > highest || req.version > body.MaxVersion() {
 		return req, &versionError{req.key, req.version}
 	}
 	body.SetVersion(req.version)
