@@ -416,3 +416,154 @@ func TestTransactionsHelp(t *testing.T) {
 		t.Errorf("kzoo transactions describe --help printed %q", out.String())
 	}
 }
+
+// minutesAgo is the Unix milliseconds of n minutes before fakeNow.
+func minutesAgo(n int64) int64 { return fakeNow.UnixMilli() - n*time.Minute.Milliseconds() }
+
+// hangingBroker is broker 1 holding orders-0 and refunds-0 with open
+// transactions of every kind.
+func hangingBroker() *fakeTxnAdmin {
+	return &fakeTxnAdmin{
+		replicas: map[zkpaths.TopicPartition][]int32{
+			tp("orders", 0): {1, 2}, tp("orders", 1): {2, 3}, tp("refunds", 0): {3, 1},
+		},
+		atBroker: map[int32]map[zkpaths.TopicPartition][]producerState{1: {
+			tp("orders", 0): {
+				// Open, old, and its coordinator counts orders-0 in it.
+				{ProducerID: 4, ProducerEpoch: 2, LastTimestamp: minutesAgo(20), CoordinatorEpoch: 5, TxnStartOffset: 120},
+				// Open, old, and no transactional id has producer 8.
+				{ProducerID: 8, ProducerEpoch: 1, LastTimestamp: minutesAgo(30), CoordinatorEpoch: -1, TxnStartOffset: 130},
+				// Old but not in a transaction.
+				{ProducerID: 9, LastTimestamp: minutesAgo(90), CoordinatorEpoch: 3, TxnStartOffset: -1},
+			},
+			tp("refunds", 0): {
+				// Producer 4's transaction does not count refunds-0.
+				{ProducerID: 4, ProducerEpoch: 2, LastTimestamp: minutesAgo(20), CoordinatorEpoch: 5, TxnStartOffset: 50},
+				// Open but younger than the maximum timeout.
+				{ProducerID: 11, LastTimestamp: minutesAgo(1), CoordinatorEpoch: 1, TxnStartOffset: 60},
+				// Its transactional id expired after it was listed.
+				{ProducerID: 12, ProducerEpoch: 7, LastTimestamp: minutesAgo(16), CoordinatorEpoch: 2, TxnStartOffset: 70},
+			},
+		}},
+		listings: []txnListing{
+			{TransactionalID: "payments", ProducerID: 4, State: "Ongoing", Coordinator: 2},
+			{TransactionalID: "gone", ProducerID: 12, State: "Ongoing", Coordinator: 3},
+			{TransactionalID: "other", ProducerID: 20, State: "Ongoing", Coordinator: 3},
+		},
+		descriptions: map[string]txnDescription{
+			"payments": {TransactionalID: "payments", ProducerID: 4, ProducerEpoch: 2, State: "Ongoing",
+				Partitions: []zkpaths.TopicPartition{tp("orders", 0), tp("orders", 1)}},
+		},
+	}
+}
+
+func TestFindHanging(t *testing.T) {
+	f := hangingBroker()
+	out, err := runTxn(t, f, "find-hanging", "--broker-id", "1")
+	if err != nil {
+		t.Fatalf("find-hanging: %v\n%s", err, out)
+	}
+	rows := lines(out)
+	want := [][]string{
+		{"TOPIC", "PARTITION", "PRODUCER-ID", "PRODUCER-EPOCH", "COORDINATOR-EPOCH", "START-OFFSET", "LAST-TIMESTAMP", "DURATION-MIN"},
+		{"orders", "0", "8", "1", "-1", "130", fmt.Sprint(minutesAgo(30)), "30"},
+		{"refunds", "0", "4", "2", "5", "50", fmt.Sprint(minutesAgo(20)), "20"},
+		{"refunds", "0", "12", "7", "2", "70", fmt.Sprint(minutesAgo(16)), "16"},
+	}
+	if len(rows) < len(want) || !reflect.DeepEqual(rows[:len(want)], want) {
+		t.Errorf("find-hanging printed %q, want %q", rows, want)
+	}
+	if !strings.Contains(out, "kzoo transactions abort --topic TOPIC --partition PARTITION --start-offset START-OFFSET") {
+		t.Errorf("find-hanging does not say how to abort:\n%s", out)
+	}
+	wantCalls := []producerCall{{[]zkpaths.TopicPartition{tp("orders", 0), tp("refunds", 0)}, 1}}
+	if !reflect.DeepEqual(f.producerCalls, wantCalls) {
+		t.Errorf("DescribeProducers calls %+v, want %+v (broker 1's replicas, at broker 1)", f.producerCalls, wantCalls)
+	}
+	if want := []txnListFilter{{ProducerIDs: []int64{4, 8, 12}}}; !reflect.DeepEqual(f.listFilters, want) {
+		t.Errorf("ListTransactions filters %+v, want %+v", f.listFilters, want)
+	}
+	if want := [][]string{{"gone", "payments"}}; !reflect.DeepEqual(f.described, want) {
+		t.Errorf("described %q, want %q", f.described, want)
+	}
+}
+
+func TestFindHangingMaxTimeout(t *testing.T) {
+	out, err := runTxn(t, hangingBroker(), "find-hanging", "--broker-id", "1", "--max-transaction-timeout", "25")
+	if err != nil {
+		t.Fatalf("find-hanging: %v", err)
+	}
+	if rows := lines(out); len(rows) != 3 || rows[1][2] != "8" {
+		t.Errorf("find-hanging with a 25 minute timeout printed %q, want only producer 8", rows)
+	}
+}
+
+func TestFindHangingWithoutAnyLongTransaction(t *testing.T) {
+	f := hangingBroker()
+	out, err := runTxn(t, f, "find-hanging", "--broker-id", "1", "--max-transaction-timeout", "120")
+	if err != nil {
+		t.Fatalf("find-hanging: %v", err)
+	}
+	if rows := lines(out); len(rows) != 1 {
+		t.Errorf("find-hanging printed %q, want only the header", rows)
+	}
+	if len(f.listFilters)+len(f.described) > 0 {
+		t.Errorf("asked the coordinators with nothing to ask: %+v %q", f.listFilters, f.described)
+	}
+}
+
+// TestFindHangingNeedsEveryCoordinator: without every coordinator's list,
+// a live transaction would look hanging.
+func TestFindHangingNeedsEveryCoordinator(t *testing.T) {
+	f := hangingBroker()
+	f.listErr = errors.New("list transactions of broker 3 (h:9094): connection refused")
+	out, err := runTxn(t, f, "find-hanging", "--broker-id", "1")
+	if err == nil || !strings.Contains(err.Error(), "cannot ask the coordinators about 4 long open transactions") || !strings.Contains(err.Error(), "broker 3") {
+		t.Errorf("find-hanging with a broker down: error %v", err)
+	}
+	if out != "" {
+		t.Errorf("find-hanging with a broker down printed %q", out)
+	}
+
+	f = hangingBroker()
+	f.describeErr = kerr.CoordinatorLoadInProgress
+	if _, err := runTxn(t, f, "find-hanging", "--broker-id", "1"); !errors.Is(err, kerr.CoordinatorLoadInProgress) {
+		t.Errorf("find-hanging with a coordinator loading: error %v", err)
+	}
+}
+
+func TestFindHangingByTopic(t *testing.T) {
+	f := hangingBroker()
+	f.producers = map[zkpaths.TopicPartition][]producerState{
+		tp("orders", 0): {{ProducerID: 8, ProducerEpoch: 1, LastTimestamp: minutesAgo(30), CoordinatorEpoch: -1, TxnStartOffset: 130}},
+	}
+	out, err := runTxn(t, f, "find-hanging", "--topic", "orders")
+	// orders-1 has no producers at its leader in the fake: reported, after
+	// the rest is printed.
+	if err == nil || !strings.Contains(err.Error(), "describe producers of orders-1") {
+		t.Errorf("find-hanging --topic orders: error %v, want one naming orders-1", err)
+	}
+	if rows := lines(out); len(rows) < 2 || rows[1][0] != "orders" || rows[1][2] != "8" {
+		t.Errorf("find-hanging --topic orders printed %q", rows)
+	}
+	wantCalls := []producerCall{{[]zkpaths.TopicPartition{tp("orders", 0), tp("orders", 1)}, anyBroker}}
+	if !reflect.DeepEqual(f.producerCalls, wantCalls) {
+		t.Errorf("DescribeProducers calls %+v, want %+v", f.producerCalls, wantCalls)
+	}
+
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--topic", "nope"}, "topic nope does not exist"},
+		{[]string{"--topic", "orders", "--partition", "5"}, "topic orders has no partition 5"},
+	} {
+		f := hangingBroker()
+		if _, err := runTxn(t, f, append([]string{"find-hanging"}, c.args...)...); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("find-hanging %q: error %v, want one containing %q", c.args, err, c.want)
+		}
+		if len(f.producerCalls) > 0 {
+			t.Errorf("find-hanging %q described producers", c.args)
+		}
+	}
+}
