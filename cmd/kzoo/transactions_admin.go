@@ -135,7 +135,11 @@ func (a clusterAdmin) unsupported(ctx context.Context, req kmsg.Request, broker 
 	if errors.As(err, &ke) || broker.NodeID < 0 {
 		return err
 	}
-	versions, verr := kmsg.NewPtrApiVersionsRequest().RequestWith(ctx, a.cl.Broker(int(broker.NodeID)))
+	versionsReq := kmsg.NewPtrApiVersionsRequest()
+	// Brokers refuse ApiVersions v3+ (INVALID_REQUEST) without a client
+	// software name and version.
+	versionsReq.ClientSoftwareName, versionsReq.ClientSoftwareVersion = "kzoo", "1"
+	versions, verr := versionsReq.RequestWith(ctx, a.cl.Broker(int(broker.NodeID)))
 	if verr != nil || versions.ErrorCode != 0 {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"maps"
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -133,9 +134,7 @@ func findHangingTransactions(ctx context.Context, env txnEnv, args []string, out
 	}
 
 	found := env.admin.DescribeProducers(ctx, tps, at)
-	for _, tp := range slices.SortedFunc(maps.Keys(found.Failed), compareTopicPartitions) {
-		failed = errors.Join(failed, fmt.Errorf("describe producers of %s: %w", partitionName(tp), found.Failed[tp]))
-	}
+	failed = errors.Join(failed, producerFailures(found.Failed))
 	now := env.now()
 	open := longOpenTransactions(found.Producers, now, time.Duration(maxTimeout.value)*time.Minute)
 	hanging, err := withoutCoordinator(ctx, env.admin, open)
@@ -196,4 +195,36 @@ func withoutCoordinator(ctx context.Context, admin txnAdmin, open []openTxn) ([]
 		}
 	}
 	return hangingTransactions(open, ids, descriptions), nil
+}
+
+// producerFailures says why DescribeProducers failed, once per reason: a
+// broker that lacks the API or is down fails all of its partitions alike.
+func producerFailures(failed map[zkpaths.TopicPartition]error) error {
+	const named = 5 // partitions named per reason; the rest are counted
+	var (
+		reasons []string
+		byText  = make(map[string][]zkpaths.TopicPartition)
+		first   = make(map[string]error)
+	)
+	for _, tp := range slices.SortedFunc(maps.Keys(failed), compareTopicPartitions) {
+		text := failed[tp].Error()
+		if _, seen := byText[text]; !seen {
+			reasons, first[text] = append(reasons, text), failed[tp]
+		}
+		byText[text] = append(byText[text], tp)
+	}
+	var joined error
+	for _, text := range reasons {
+		tps := byText[text]
+		names := make([]string, 0, named)
+		for _, tp := range tps[:min(len(tps), named)] {
+			names = append(names, partitionName(tp))
+		}
+		which := strings.Join(names, ", ")
+		if len(tps) > named {
+			which += fmt.Sprintf(" and %d more", len(tps)-named)
+		}
+		joined = errors.Join(joined, fmt.Errorf("describe producers of %s: %w", which, first[text]))
+	}
+	return joined
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kzoo/kzoo/zkpaths"
@@ -565,5 +566,60 @@ func TestFindHangingByTopic(t *testing.T) {
 		if len(f.producerCalls) > 0 {
 			t.Errorf("find-hanging %q described producers", c.args)
 		}
+	}
+}
+
+func TestProducerFailuresSaidOncePerReason(t *testing.T) {
+	tooOld := explained(kerr.UnsupportedVersion, "the broker does not support DescribeProducers (KIP-664)")
+	failed := map[zkpaths.TopicPartition]error{tp("b", 0): kerr.NotLeaderForPartition}
+	for p := range int32(7) {
+		failed[tp("a", p)] = tooOld
+	}
+	err := producerFailures(failed)
+	want := "describe producers of a-0, a-1, a-2, a-3, a-4 and 2 more: the broker does not support DescribeProducers (KIP-664) (UNSUPPORTED_VERSION)\n" +
+		"describe producers of b-0: this server is not the leader for that topic-partition (NOT_LEADER_FOR_PARTITION)"
+	if got := formatError(err); got != want {
+		t.Errorf("producerFailures printed\n%s\nwant\n%s", got, want)
+	}
+	if !errors.Is(err, kerr.UnsupportedVersion) || !errors.Is(err, kerr.NotLeaderForPartition) {
+		t.Errorf("producerFailures lost the errors: %v", err)
+	}
+}
+
+func TestUnsupportedNamesTheAPI(t *testing.T) {
+	a := clusterAdmin{} // the paths below ask no broker
+	meta := kgo.BrokerMetadata{NodeID: -1}
+	err := a.unsupported(context.Background(), kmsg.NewPtrListTransactionsRequest(), meta, kerr.UnsupportedVersion)
+	if want := "the broker does not support ListTransactions (KIP-664) (UNSUPPORTED_VERSION)"; formatError(err) != want {
+		t.Errorf("UNSUPPORTED_VERSION: %q, want %q", formatError(err), want)
+	}
+	if err := a.unsupported(context.Background(), kmsg.NewPtrListTransactionsRequest(), meta, kerr.CoordinatorNotAvailable); err != kerr.CoordinatorNotAvailable {
+		t.Errorf("another Kafka error came back as %v", err)
+	}
+}
+
+func TestNewTxnDescription(t *testing.T) {
+	coordinator := brokerInfo{ID: 1, Host: "h", Port: 9092}
+	state := kmsg.NewDescribeTransactionsResponseTransactionState()
+	state.TransactionalID, state.State, state.ProducerID, state.ProducerEpoch = "t", "Ongoing", 5, 2
+	state.TimeoutMillis, state.StartTimestamp = 60000, 1234
+	for _, topic := range []struct {
+		name       string
+		partitions []int32
+	}{{"b", []int32{3, 1}}, {"a", []int32{0}}} {
+		st := kmsg.NewDescribeTransactionsResponseTransactionStateTopic()
+		st.Topic, st.Partitions = topic.name, topic.partitions
+		state.Topics = append(state.Topics, st)
+	}
+	want := txnDescription{TransactionalID: "t", Coordinator: coordinator, ProducerID: 5, ProducerEpoch: 2, State: "Ongoing",
+		TimeoutMillis: 60000, StartMillis: 1234, Partitions: []zkpaths.TopicPartition{tp("a", 0), tp("b", 1), tp("b", 3)}}
+	if d := newTxnDescription(state, coordinator); !reflect.DeepEqual(d, want) {
+		t.Errorf("description %+v, want %+v", d, want)
+	}
+
+	loading := kmsg.NewDescribeTransactionsResponseTransactionState()
+	loading.TransactionalID, loading.ErrorCode = "t", kerr.CoordinatorLoadInProgress.Code
+	if d := newTxnDescription(loading, coordinator); !errors.Is(d.Err, kerr.CoordinatorLoadInProgress) || errors.Is(d.Err, kerr.TransactionalIDNotFound) {
+		t.Errorf("COORDINATOR_LOAD_IN_PROGRESS: Err %v", d.Err)
 	}
 }
