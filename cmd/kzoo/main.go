@@ -1,7 +1,8 @@
 // Command kzoo is the operator CLI of a kzoo cluster: topics, consumer
-// groups, transactions, configs, reassignment, leader elections, records and log dirs,
-// console clients, perf tests, the replication verifier and a ZooKeeper
-// report, one file per command. It speaks to brokers through franz-go only.
+// groups, transactions, configs, reassignment, leader elections, records
+// and log dirs, console clients, perf tests, the replication verifier and a
+// ZooKeeper report, one file per command. It speaks to brokers through
+// franz-go only.
 package main
 
 import (
