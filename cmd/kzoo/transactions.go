@@ -237,8 +237,11 @@ func partitionProducers(ctx context.Context, admin txnAdmin, tp zkpaths.TopicPar
 	}
 	found := admin.DescribeProducers(ctx, []zkpaths.TopicPartition{tp}, broker)
 	if err, failed := found.Failed[tp]; failed {
-		if errors.Is(err, kerr.UnknownTopicOrPartition) {
-			return nil, explained(err, "partition %s does not exist (or %s does not host it)", partitionName(tp), at)
+		switch {
+		case errors.Is(err, kerr.UnknownTopicOrPartition) && broker == anyBroker:
+			return nil, explained(err, "partition %s does not exist", partitionName(tp))
+		case errors.Is(err, kerr.UnknownTopicOrPartition), errors.Is(err, kerr.NotLeaderForPartition) && broker != anyBroker:
+			return nil, explained(err, "%s has no replica of %s (or the partition does not exist)", at, partitionName(tp))
 		}
 		return nil, fmt.Errorf("describe producers of %s at %s: %w", partitionName(tp), at, err)
 	}

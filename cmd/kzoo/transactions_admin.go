@@ -264,6 +264,9 @@ func (a clusterAdmin) describeProducers(ctx context.Context, tps []zkpaths.Topic
 		shards = a.cl.RequestSharded(ctx, req)
 	} else {
 		resp, err := a.cl.Broker(int(broker)).Request(ctx, req)
+		if err != nil && !a.brokerExists(ctx, broker) {
+			err = fmt.Errorf("broker %d is not in the cluster: %w", broker, err)
+		}
 		shards = []kgo.ResponseShard{{Meta: kgo.BrokerMetadata{NodeID: broker}, Req: req, Resp: resp, Err: err}}
 	}
 	for _, shard := range shards {
@@ -294,6 +297,16 @@ func (a clusterAdmin) describeProducers(ctx context.Context, tps []zkpaths.Topic
 			}
 		}
 	}
+}
+
+// brokerExists reports whether the cluster's metadata lists broker, or
+// cannot be read: franz-go's error for a broker id it does not know says
+// only "unknown broker".
+func (a clusterAdmin) brokerExists(ctx context.Context, broker int32) bool {
+	req := kmsg.NewPtrMetadataRequest()
+	req.Topics = []kmsg.MetadataRequestTopic{} // brokers only
+	resp, err := req.RequestWith(ctx, a.cl)
+	return err != nil || slices.ContainsFunc(resp.Brokers, func(b kmsg.MetadataResponseBroker) bool { return b.NodeID == broker })
 }
 
 func (a clusterAdmin) WriteAbortMarker(ctx context.Context, spec abortSpec) error {

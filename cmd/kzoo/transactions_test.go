@@ -252,6 +252,10 @@ func TestDescribeProducers(t *testing.T) {
 	if !errors.Is(err, kerr.UnknownTopicOrPartition) || !strings.Contains(err.Error(), "partition gone-0 does not exist") {
 		t.Errorf("describe-producers of a missing partition: error %v", err)
 	}
+	_, err = runTxn(t, f, "describe-producers", "--topic", "orders", "--partition", "0", "--broker-id", "3")
+	if !errors.Is(err, kerr.UnknownTopicOrPartition) || !strings.Contains(err.Error(), "broker 3 has no replica of orders-0") {
+		t.Errorf("describe-producers at a broker without the partition: error %v", err)
+	}
 }
 
 // TestUnsupportedAPI is what a broker without KIP-664 (Kafka before 3.0)
