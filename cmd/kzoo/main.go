@@ -1,7 +1,8 @@
 // Command kzoo is the operator CLI of a kzoo cluster: topics, consumer
-// groups, configs, reassignment, leader elections, records and log dirs,
-// console clients, perf tests, the replication verifier and a ZooKeeper
-// report, one file per command. It speaks to brokers through franz-go only.
+// groups, transactions, configs, reassignment, leader elections, records
+// and log dirs, console clients, perf tests, the replication verifier and a
+// ZooKeeper report, one file per command. It speaks to brokers through
+// franz-go only.
 package main
 
 import (
@@ -41,6 +42,8 @@ Commands:
   groups delete GROUP...            delete groups that have no members
   groups reset-offsets GROUP --topic TOPIC[:P,...] (--to-earliest|--to-latest|--to-offset N|
                        --to-datetime T|--shift-by N) [--dry-run|--execute]
+  transactions list|describe|describe-producers|abort|find-hanging ...
+                                    transactions, producers and hanging transactions (kzoo transactions --help)
   verify [flags]                    check that acknowledged writes survive (kzoo verify --help)
   produce TOPIC [flags]             produce the lines of stdin as records (kzoo produce --help)
   consume TOPIC [flags]             print a topic's records (kzoo consume --help)
@@ -87,6 +90,7 @@ var commandHelp = map[string]string{
       print the new committed offsets (the default), or commit them with --execute;
       refused while the group has members
 `,
+	"transactions": transactionsHelp,
 }
 
 // helpAsked reports whether args ask for help.
@@ -150,6 +154,7 @@ var adminCommands = map[string]func(ctx context.Context, cl *kgo.Client, args []
 	"reassign":      reassignCommand,
 	"records":       recordsCommand,
 	"log-dirs":      logDirsCommand,
+	"transactions":  transactionsCommand,
 }
 
 func run(args []string, out io.Writer) error {
