@@ -3,15 +3,15 @@ package broker
 import (
 	"context"
 
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kzoo/kzoo/zkpaths"
 )
 
 // handleDescribeProducers lists the idempotent and transactional producers
-// of the partitions this broker leads (KIP-664): what an operator looks at
-// to find a hanging transaction's producer and the offset it started at.
+// of the partitions this broker holds, as leader or follower, as Kafka does
+// (KIP-664): what an operator looks at to find a hanging transaction's
+// producer and the offset it started at.
 func (s *Server) handleDescribeProducers(ctx context.Context, req *request, in *kmsg.DescribeProducersRequest, resp *kmsg.DescribeProducersResponse) any {
 	for _, rt := range in.Topics {
 		ot := kmsg.NewDescribeProducersResponseTopic()
@@ -23,8 +23,6 @@ func (s *Server) handleDescribeProducers(ctx context.Context, req *request, in *
 			switch {
 			case p == nil:
 				op.ErrorCode = s.unknownPartitionError(rt.Topic, partition).Code
-			case !p.IsLeader():
-				op.ErrorCode = kerr.NotLeaderForPartition.Code
 			default:
 				for _, ps := range p.Log().Producers() {
 					ap := kmsg.NewDescribeProducersResponseTopicPartitionActiveProducer()
