@@ -365,9 +365,11 @@ func TestLoadTransactionalOffsets(t *testing.T) {
 }
 
 // TestCompleteTxnWhileLoading ends transactions while their partition
-// loads: a marker the load did not reach still ends the transaction, and a
-// later transaction of the same producer, written after the marker, stays
-// pending.
+// loads. Producer 1's completion stands for a marker the load did not
+// reach (appended after its last read): it is applied once loaded.
+// Producer 2's marker is read by the load, and so is its next
+// transaction's commit, written after the marker: the completion applied
+// after the load must leave that one pending.
 func TestCompleteTxnWhileLoading(t *testing.T) {
 	h := newHarness(t)
 	h.mustTxnCommit("g", 1, map[string]map[int32]int64{"t": {0: 10}})
@@ -380,6 +382,14 @@ func TestCompleteTxnWhileLoading(t *testing.T) {
 	h.log.mu.Unlock()
 	h.c = New(h.cfg)
 	t.Cleanup(h.c.Close)
+	released := false
+	release := func() {
+		if !released {
+			released = true
+			close(gate)
+		}
+	}
+	t.Cleanup(release) // before Close, which waits for the load
 	h.c.BecomeLeader(0, 2, h.log)
 
 	// Loading: old producers get COORDINATOR_NOT_AVAILABLE instead of
@@ -394,13 +404,13 @@ func TestCompleteTxnWhileLoading(t *testing.T) {
 		t.Fatalf("v2 while loading: %s", codeName(got))
 	}
 
-	h.endTxn(1, true)
+	h.c.CompleteTxn(1, []int32{0}, true)
 	h.endTxn(2, true)
 	// Producer 2's next transaction writes after its marker.
 	next := record.NewBuilder(h.clock.Now().UnixMilli())
 	next.Append(offsetCommitKey("g", tpOf("t", 1)), offsetCommitValue(committedOffset{offset: 21, leaderEpoch: -1, expireTimestamp: -1}))
 	h.log.appendRaw(next.BuildTransactional(2, 3))
-	close(gate)
+	release()
 	h.waitLoaded(0)
 
 	h.wantOffsets("g", map[string]int64{"t/0": 10, "t/1": 20})
