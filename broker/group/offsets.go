@@ -189,8 +189,11 @@ func (s *shard) storeOffsets(g *group, offsets map[zkpaths.TopicPartition]commit
 			s.logger.WithError(err).WithFields(logrus.Fields{"group": g.id, "partitions": len(offsets)}).Warn("writing committed offsets failed")
 		}
 		for tp, o := range offsets {
-			// An offset deleted while the write was out stays deleted; one
-			// a transaction committed from later in the log stays too.
+			// An offset deleted while the write was out stays deleted. One
+			// later in the log stays too (Kafka's rule; a group's writes
+			// are appended in order, so only a transactional commit made
+			// visible meanwhile could be, and it is not: its batch waited
+			// for this write).
 			o.batchOffset = baseOffset
 			if cur, ok := g.offsets[tp]; err == nil && !g.is(stateDead) && g.pendingCommits[tp] != nil && (!ok || o.supersedes(cur)) {
 				g.offsets[tp] = o

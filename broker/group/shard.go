@@ -108,8 +108,9 @@ func (s *shard) write(groupID string, batch []byte, onDone func(baseOffset int64
 		err := s.ctx.Err()
 		if err == nil {
 			var lastOffset int64
-			lastOffset, err = s.log.Append(s.ctx, batch)
-			baseOffset = lastOffset - int64(record.ParseHeader(batch).LastOffsetDelta)
+			if lastOffset, err = s.log.Append(s.ctx, batch); err == nil {
+				baseOffset = lastOffset - int64(record.ParseHeader(batch).LastOffsetDelta)
+			}
 		}
 		s.mu.Lock()
 		defer s.mu.Unlock()
