@@ -463,3 +463,23 @@ func TestPendingTxnOffsetsKeepTheGroup(t *testing.T) {
 func tpOf(topic string, partition int32) zkpaths.TopicPartition {
 	return zkpaths.TopicPartition{Topic: topic, Partition: partition}
 }
+
+func TestTxnOffsetsOfDeletedTopicsAndRecommits(t *testing.T) {
+	h := newHarness(t)
+	// A second commit of a partition in the same transaction replaces the
+	// first.
+	h.mustTxnCommit("g", 7, map[string]map[int32]int64{"t": {0: 10}, "gone": {0: 1}})
+	h.mustTxnCommit("g", 7, map[string]map[int32]int64{"t": {0: 11}})
+	// The offsets of a deleted topic go, pending ones included.
+	h.c.ForgetTopics([]string{"gone"})
+	r := kmsg.NewPtrOffsetFetchRequest()
+	r.Version = 7
+	r.Group = "g"
+	r.RequireStable = true
+	r.Topics = []kmsg.OffsetFetchRequestTopic{{Topic: "gone", Partitions: []int32{0}}}
+	if p := h.c.OffsetFetch(context.Background(), r).Topics[0].Partitions[0]; p.ErrorCode != errNone {
+		t.Fatalf("pending offset of a deleted topic: %s", codeName(p.ErrorCode))
+	}
+	h.endTxn(7, true)
+	h.wantOffsets("g", map[string]int64{"t/0": 11})
+}
