@@ -22,6 +22,12 @@
 // Value, GroupMetadataKey and Value), load.go the reading of a partition
 // into groups.
 //
+// Transactional offset commits (TxnOffsetCommit) are written as
+// transactional batches of the producer and stay pending until the
+// transaction's marker in the same partition commits or aborts them: the
+// broker reports each marker with CompleteTxn, a load reads it from the log
+// (txn.go).
+//
 // Inside, each partition the coordinator holds is a shard with one mutex
 // over its groups; no lock is held while a write waits in Log.Append, and
 // the writes of one group are appended in the order the group made them.

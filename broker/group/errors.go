@@ -24,6 +24,7 @@ const (
 	errInvalidSessionTimeout     int16 = 26
 	errRebalanceInProgress       int16 = 27
 	errInvalidCommitOffsetSize   int16 = 28
+	errInvalidProducerIDMapping  int16 = 49
 	errNonEmptyGroup             int16 = 68
 	errGroupIDNotFound           int16 = 69
 	errMemberIDRequired          int16 = 79

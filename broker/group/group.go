@@ -81,6 +81,17 @@ type committedOffset struct {
 	// (OffsetCommit v2-v4).
 	commitTimestamp int64
 	expireTimestamp int64
+	// batchOffset is the base offset of the log batch that holds the
+	// commit, -1 until its write is done. Of two commits of a partition
+	// the one later in the log wins, whatever order they became visible
+	// in: a transactional commit made visible by its marker does not undo
+	// a plain commit written after it (Kafka's olderThan rule).
+	batchOffset int64
+}
+
+// supersedes reports whether o, written at o.batchOffset, replaces cur.
+func (o committedOffset) supersedes(cur committedOffset) bool {
+	return cur.batchOffset < o.batchOffset
 }
 
 // initialDelay is the state of Kafka's InitialDelayedJoin: the first
@@ -138,6 +149,13 @@ type group struct {
 	// in flight; a write's result is applied only while the partition is
 	// still pending (an offset deleted meanwhile stays deleted).
 	pendingCommits map[zkpaths.TopicPartition]*pendingCommit
+	// pendingTxnOffsets holds, per producer id, the transactional offset
+	// commits of the producer's open transaction (TxnOffsetCommit), which
+	// stay invisible until the transaction's marker commits them into
+	// offsets or aborts them (see txn.go). A producer's entry may be left
+	// empty by removeOffsets; it still keeps the group alive until the
+	// transaction ends, as in Kafka.
+	pendingTxnOffsets map[int64]map[zkpaths.TopicPartition]pendingTxnOffset
 
 	// subscribedTopics are the topics the members of a consumer group
 	// subscribe to; subscriptionsKnown is false when they cannot be told
@@ -165,6 +183,7 @@ func newGroup(id string, now time.Time) *group {
 		supportedProtocols: make(map[string]int),
 		offsets:            make(map[zkpaths.TopicPartition]committedOffset),
 		pendingCommits:     make(map[zkpaths.TopicPartition]*pendingCommit),
+		pendingTxnOffsets:  make(map[int64]map[zkpaths.TopicPartition]pendingTxnOffset),
 	}
 }
 
@@ -499,18 +518,23 @@ func (g *group) inStates(states []string) bool {
 	return false
 }
 
-// hasOffsets reports whether the group has committed offsets or commits in
-// flight; an Empty group without any is deleted.
+// hasOffsets reports whether the group has committed offsets, commits in
+// flight or transactional commits pending; an Empty group without any is
+// deleted.
 func (g *group) hasOffsets() bool {
-	return len(g.offsets) > 0 || len(g.pendingCommits) > 0
+	return len(g.offsets) > 0 || len(g.pendingCommits) > 0 || len(g.pendingTxnOffsets) > 0
 }
 
-// removeOffsets deletes the offsets of partitions and returns those the
-// group had.
+// removeOffsets deletes the offsets of partitions, with their commits in
+// flight and pending in transactions, and returns those the group had
+// committed.
 func (g *group) removeOffsets(partitions []zkpaths.TopicPartition) []zkpaths.TopicPartition {
 	var removed []zkpaths.TopicPartition
 	for _, tp := range partitions {
 		delete(g.pendingCommits, tp)
+		for _, pending := range g.pendingTxnOffsets {
+			delete(pending, tp)
+		}
 		if _, ok := g.offsets[tp]; ok {
 			delete(g.offsets, tp)
 			removed = append(removed, tp)

@@ -160,22 +160,28 @@ func (l *memLog) LogStartOffset() int64 { l.mu.Lock(); defer l.mu.Unlock(); retu
 func (l *memLog) LogEndOffset() int64   { l.mu.Lock(); defer l.mu.Unlock(); return l.end }
 
 // checkBatch verifies, independently of the coordinator's code, that batch
-// is one uncompressed magic-v2 batch with base offset 0, no producer and a
-// correct CRC-32C.
+// is one uncompressed magic-v2 batch with base offset 0, a correct CRC-32C,
+// no sequence, and either no producer or (a transactional offset commit)
+// a producer and the transactional bit.
 func checkBatch(batch []byte) error {
 	var rb kmsg.RecordBatch
 	if err := rb.ReadFrom(batch); err != nil {
 		return err
 	}
+	transactional := rb.Attributes == 0x10
 	switch {
 	case rb.FirstOffset != 0:
 		return fmt.Errorf("base offset %d", rb.FirstOffset)
 	case rb.Magic != 2:
 		return fmt.Errorf("magic %d", rb.Magic)
-	case rb.Attributes != 0:
+	case rb.Attributes != 0 && !transactional:
 		return fmt.Errorf("attributes %#x", rb.Attributes)
-	case rb.ProducerID != -1:
-		return fmt.Errorf("producer id %d", rb.ProducerID)
+	case transactional != (rb.ProducerID >= 0):
+		return fmt.Errorf("producer id %d with attributes %#x", rb.ProducerID, rb.Attributes)
+	case rb.ProducerID < 0 && rb.ProducerEpoch != -1, rb.ProducerID >= 0 && rb.ProducerEpoch < 0:
+		return fmt.Errorf("producer id %d epoch %d", rb.ProducerID, rb.ProducerEpoch)
+	case rb.FirstSequence != -1:
+		return fmt.Errorf("sequence %d", rb.FirstSequence)
 	case int(rb.Length) != len(batch)-12:
 		return fmt.Errorf("length %d for %d bytes", rb.Length, len(batch))
 	case uint32(rb.CRC) != crc32.Checksum(batch[21:], crc32.MakeTable(crc32.Castagnoli)):

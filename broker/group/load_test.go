@@ -273,7 +273,8 @@ func TestGarbageInTheLogIsSkipped(t *testing.T) {
 	)))
 	// Records that do not parse at all.
 	l.appendRaw(recordtest.Frame(record.CodecNone, 3, []byte{0x7f, 1, 2, 3}))
-	// Control and transactional batches are skipped.
+	// A control batch that is no marker (its key is an offset's) and a
+	// transactional batch without a producer are skipped.
 	l.appendRaw(recordtest.FrameAttributes(record.ControlBit|record.TransactionalBit, 1, recordtest.Records(offsetRecord("g", 4, 4))))
 	l.appendRaw(recordtest.FrameAttributes(record.TransactionalBit, 1, recordtest.Records(offsetRecord("g", 5, 5))))
 	// A compressed batch is read (lz4 and gzip).

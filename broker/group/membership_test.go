@@ -28,6 +28,7 @@ func TestErrorCodesMatchKerr(t *testing.T) {
 		errInvalidSessionTimeout:     kerr.InvalidSessionTimeout,
 		errRebalanceInProgress:       kerr.RebalanceInProgress,
 		errInvalidCommitOffsetSize:   kerr.InvalidCommitOffsetSize,
+		errInvalidProducerIDMapping:  kerr.InvalidProducerIDMapping,
 		errNonEmptyGroup:             kerr.NonEmptyGroup,
 		errGroupIDNotFound:           kerr.GroupIDNotFound,
 		errMemberIDRequired:          kerr.MemberIDRequired,

@@ -67,7 +67,7 @@ func (c *Coordinator) commit(req *kmsg.OffsetCommitRequest) func(zkpaths.TopicPa
 		g = newGroup(req.Group, now)
 		s.groups[req.Group] = g
 	}
-	if code := g.validateCommit(generation, memberID, instanceID); code != errNone {
+	if code := g.validateCommit(generation, memberID, instanceID, false); code != errNone {
 		s.mu.Unlock()
 		return all(code)
 	}
@@ -103,8 +103,9 @@ func (c *Coordinator) commit(req *kmsg.OffsetCommitRequest) func(zkpaths.TopicPa
 
 // validateCommit checks who may commit, as Kafka: anyone (generation -1,
 // no member id) while the group is Empty; otherwise only a member of the
-// current generation.
-func (g *group) validateCommit(generation int32, memberID string, instanceID *string) int16 {
+// current generation. A transactional commit without generation and member
+// is taken in any state: TxnOffsetCommit before v3 carries neither.
+func (g *group) validateCommit(generation int32, memberID string, instanceID *string, transactional bool) int16 {
 	switch {
 	case g.is(stateDead):
 		return errCoordinatorNotAvailable
@@ -118,7 +119,7 @@ func (g *group) validateCommit(generation int32, memberID string, instanceID *st
 			return errIllegalGeneration
 		}
 		return errNone
-	case !g.is(stateEmpty):
+	case !transactional && !g.is(stateEmpty):
 		return errUnknownMemberID
 	}
 	return errNone
@@ -139,7 +140,7 @@ func (c *Coordinator) commitValues(req *kmsg.OffsetCommitRequest, now time.Time)
 	for _, t := range req.Topics {
 		for _, p := range t.Partitions {
 			tp := zkpaths.TopicPartition{Topic: t.Topic, Partition: p.Partition}
-			o := committedOffset{offset: p.Offset, leaderEpoch: -1, commitTimestamp: nowMs, expireTimestamp: expire}
+			o := committedOffset{offset: p.Offset, leaderEpoch: -1, commitTimestamp: nowMs, expireTimestamp: expire, batchOffset: -1}
 			if p.Metadata != nil {
 				o.metadata = *p.Metadata
 			}
@@ -182,14 +183,19 @@ func (s *shard) storeOffsets(g *group, offsets map[zkpaths.TopicPartition]commit
 		batch.Append(offsetCommitKey(g.id, tp), offsetCommitValue(o))
 	}
 	var code int16
-	done := s.write(g.id, batch.Build(), func(err error) {
+	done := s.write(g.id, batch.Build(), func(baseOffset int64, err error) {
 		code = offsetWriteError(err)
 		if err != nil {
 			s.logger.WithError(err).WithFields(logrus.Fields{"group": g.id, "partitions": len(offsets)}).Warn("writing committed offsets failed")
 		}
 		for tp, o := range offsets {
-			// An offset deleted while the write was out stays deleted.
-			if err == nil && !g.is(stateDead) && g.pendingCommits[tp] != nil {
+			// An offset deleted while the write was out stays deleted. One
+			// later in the log stays too (Kafka's rule; a group's writes
+			// are appended in order, so only a transactional commit made
+			// visible meanwhile could be, and it is not: its batch waited
+			// for this write).
+			o.batchOffset = baseOffset
+			if cur, ok := g.offsets[tp]; err == nil && !g.is(stateDead) && g.pendingCommits[tp] != nil && (!ok || o.supersedes(cur)) {
 				g.offsets[tp] = o
 			}
 			if g.pendingCommits[tp] == token {
@@ -281,7 +287,9 @@ func (c *Coordinator) offsetFetch(req *kmsg.OffsetFetchRequest) *kmsg.OffsetFetc
 // fetchOffsets returns the group's committed offsets of requested, or of
 // every partition it has one for when requested is nil. A partition without
 // one gets offset -1 and empty metadata; with requireStable, a partition
-// with a commit in flight gets UNSTABLE_OFFSET_COMMIT.
+// with a commit in flight or a transactional commit pending (whose
+// transaction has not ended) gets UNSTABLE_OFFSET_COMMIT, as in Kafka
+// (per partition in every version; the group error stays NONE).
 func (c *Coordinator) fetchOffsets(groupID string, requested []zkpaths.TopicPartition, requireStable bool) (int16, []fetchedPartition) {
 	s, code := c.acquire(groupID)
 	if code != errNone {
@@ -306,7 +314,7 @@ func (c *Coordinator) fetchOffsets(groupID string, requested []zkpaths.TopicPart
 		p := fetchedPartition{tp: tp, offset: -1, leaderEpoch: -1}
 		switch {
 		case g == nil:
-		case requireStable && g.pendingCommits[tp] != nil:
+		case requireStable && g.hasPendingCommit(tp):
 			p.code = errUnstableOffsetCommit
 		default:
 			if o, ok := g.offsets[tp]; ok {

@@ -34,6 +34,12 @@ type shard struct {
 	// write, which the group's next write waits for: writes of a group
 	// reach the log in the order the group made them.
 	writeTails map[string]chan struct{}
+	// txnGroups holds, per producer id, the groups that may have pending
+	// transactional offsets of the producer (txn.go).
+	txnGroups map[int64]map[string]struct{}
+	// loadCompletions are the transaction ends (CompleteTxn) that came
+	// while the log was loading, applied once it is loaded.
+	loadCompletions []txnCompletion
 }
 
 func newShard(c *Coordinator, partition, epoch int32, log Log) *shard {
@@ -48,6 +54,7 @@ func newShard(c *Coordinator, partition, epoch int32, log Log) *shard {
 		cancel:     cancel,
 		groups:     make(map[string]*group),
 		writeTails: make(map[string]chan struct{}),
+		txnGroups:  make(map[int64]map[string]struct{}),
 	}
 }
 
@@ -70,17 +77,20 @@ func (s *shard) unload() {
 		})
 	}
 	clear(s.groups)
+	clear(s.txnGroups)
+	s.loadCompletions = nil
 }
 
 // write appends batch for the group groupID once the group's earlier writes
-// are done, then calls onDone (when not nil) with s.mu held and the Append
-// error. It returns a channel closed after onDone ran. The caller holds
-// s.mu, which fixes the order of the group's writes.
-func (s *shard) write(groupID string, batch []byte, onDone func(err error)) <-chan struct{} {
+// are done, then calls onDone (when not nil) with s.mu held and the result
+// of the Append: the offset of the batch's first record, and the error. It
+// returns a channel closed after onDone ran. The caller holds s.mu, which
+// fixes the order of the group's writes.
+func (s *shard) write(groupID string, batch []byte, onDone func(baseOffset int64, err error)) <-chan struct{} {
 	done := make(chan struct{})
 	if s.closed {
 		if onDone != nil {
-			onDone(context.Canceled)
+			onDone(-1, context.Canceled)
 		}
 		close(done)
 		return done
@@ -94,9 +104,13 @@ func (s *shard) write(groupID string, batch []byte, onDone func(err error)) <-ch
 		if prev != nil {
 			<-prev
 		}
+		baseOffset := int64(-1)
 		err := s.ctx.Err()
 		if err == nil {
-			_, err = s.log.Append(s.ctx, batch)
+			var lastOffset int64
+			if lastOffset, err = s.log.Append(s.ctx, batch); err == nil {
+				baseOffset = lastOffset - int64(record.ParseHeader(batch).LastOffsetDelta)
+			}
 		}
 		s.mu.Lock()
 		defer s.mu.Unlock()
@@ -104,7 +118,7 @@ func (s *shard) write(groupID string, batch []byte, onDone func(err error)) <-ch
 			delete(s.writeTails, groupID)
 		}
 		if onDone != nil {
-			onDone(err)
+			onDone(baseOffset, err)
 		}
 	}()
 	return done
@@ -117,7 +131,7 @@ func (s *shard) storeGroup(g *group, assignment map[string][]byte, onDone func(c
 	batch := record.NewBuilder(s.c.now().UnixMilli())
 	batch.Append(groupMetadataKey(g.id), groupMetadataValue(g, assignment))
 	generation := g.generation
-	s.write(g.id, batch.Build(), func(err error) {
+	s.write(g.id, batch.Build(), func(_ int64, err error) {
 		if err != nil {
 			s.logger.WithFields(logrus.Fields{"group": g.id, "generation": generation}).WithError(err).
 				Warn("writing group metadata failed")
@@ -143,7 +157,7 @@ func (s *shard) writeTombstones(g *group, offsets []zkpaths.TopicPartition, dele
 	if deleteGroup {
 		batch.Append(groupMetadataKey(g.id), nil)
 	}
-	return s.write(g.id, batch.Build(), func(err error) {
+	return s.write(g.id, batch.Build(), func(_ int64, err error) {
 		if err != nil {
 			s.logger.WithField("group", g.id).WithError(err).Warn("writing tombstones failed")
 		}
@@ -197,6 +211,13 @@ func (s *shard) forgetTopics(deleted map[string]bool, now time.Time) {
 		for tp := range g.pendingCommits {
 			if deleted[tp.Topic] {
 				gone = append(gone, tp)
+			}
+		}
+		for _, pending := range g.pendingTxnOffsets {
+			for tp := range pending {
+				if deleted[tp.Topic] {
+					gone = append(gone, tp)
+				}
 			}
 		}
 		if len(gone) == 0 {

@@ -44,13 +44,28 @@ func (b *Builder) Append(key, value []byte) {
 // without records, so at least one must have been appended. The Builder is done with
 // afterwards.
 func (b *Builder) Build() []byte {
+	return b.build(0, -1, -1)
+}
+
+// BuildTransactional is Build for a batch that belongs to a transaction of the
+// producer producerID at producerEpoch: the group coordinator's transactional offset
+// commits. The batch carries the producer and the transactional bit, so that the log
+// counts it in the producer's open transaction and a marker later commits or aborts it;
+// its base sequence is -1 because the broker's own writes are not deduplicated by
+// sequence (the log checks only the epoch of a coordinator's write).
+func (b *Builder) BuildTransactional(producerID int64, producerEpoch int16) []byte {
+	return b.build(TransactionalBit, producerID, producerEpoch)
+}
+
+func (b *Builder) build(attributes int16, producerID int64, producerEpoch int16) []byte {
 	putHeader(b.batch, Header{
 		LeaderEpoch:     -1,
 		Magic:           CurrentMagic,
+		Attributes:      attributes,
 		LastOffsetDelta: b.count - 1,
 		BaseTimestamp:   b.timestamp,
-		ProducerID:      -1,
-		ProducerEpoch:   -1,
+		ProducerID:      producerID,
+		ProducerEpoch:   producerEpoch,
 		BaseSequence:    -1,
 	})
 	Finish(b.batch, b.count, b.timestamp)

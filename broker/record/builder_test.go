@@ -106,3 +106,46 @@ func TestBuilderRoundTrip(t *testing.T) {
 func sameNullable(a, b []byte) bool {
 	return (a == nil) == (b == nil) && bytes.Equal(a, b)
 }
+
+// TestBuildTransactional checks the header of a transactional batch with kmsg's decoder:
+// the producer's id and epoch, no sequence, the transactional bit and nothing else; the
+// records are those Build would write.
+func TestBuildTransactional(t *testing.T) {
+	const (
+		timestamp = 1_700_000_000_456
+		producer  = int64(1) << 40
+		epoch     = int16(7)
+	)
+	recs := builderSample()[:10]
+	b := record.NewBuilder(timestamp)
+	for _, r := range recs {
+		b.Append(r.Key, r.Value)
+	}
+	batch := b.BuildTransactional(producer, epoch)
+
+	var rb kmsg.RecordBatch
+	if err := rb.ReadFrom(batch); err != nil {
+		t.Fatal(err)
+	}
+	if rb.ProducerID != producer || rb.ProducerEpoch != epoch || rb.FirstSequence != -1 ||
+		rb.Attributes != record.TransactionalBit || rb.FirstOffset != 0 || rb.PartitionLeaderEpoch != -1 ||
+		rb.NumRecords != int32(len(recs)) || rb.LastOffsetDelta != int32(len(recs)-1) {
+		t.Fatalf("header %+v", rb)
+	}
+	if !bytes.Equal(rb.Records, recordtest.Records(recs...)) {
+		t.Fatal("records differ from recordtest's encoding")
+	}
+	if _, err := record.Split(batch); err != nil {
+		t.Fatalf("a transactional batch fails its CRC or framing: %v", err)
+	}
+	h := record.ParseHeader(batch)
+	if !h.IsTransactional() || h.IsControl() || h.ProducerID != producer || h.ProducerEpoch != epoch {
+		t.Fatalf("parsed header %+v", h)
+	}
+	// The same records built plainly differ only in the header's producer fields,
+	// attributes and CRC.
+	plain := build(timestamp, recs)
+	if !bytes.Equal(plain[record.HeaderSize:], batch[record.HeaderSize:]) {
+		t.Fatal("the records of a transactional batch differ from a plain one's")
+	}
+}
