@@ -75,3 +75,44 @@ func (s *Server) forgetGroupOffsets(previous, snap *coordinator.Snapshot) {
 	}
 	s.groups.ForgetTopics(deleted)
 }
+
+// handleTxnOffsetCommit answers the partitions of unknown topics itself,
+// as Kafka does, and passes the rest to the group coordinator.
+func (s *Server) handleTxnOffsetCommit(ctx context.Context, req *request, in *kmsg.TxnOffsetCommitRequest, resp *kmsg.TxnOffsetCommitResponse) any {
+	snap := s.snapshot()
+	known := *in
+	known.Topics = nil
+	unknown := make(map[string][]int32)
+	for _, rt := range in.Topics {
+		t := snap.Topics[rt.Topic]
+		kt := rt
+		kt.Partitions = nil
+		for _, rp := range rt.Partitions {
+			if t == nil || t.Deleting || rp.Partition < 0 || int(rp.Partition) >= len(t.Partitions) {
+				unknown[rt.Topic] = append(unknown[rt.Topic], rp.Partition)
+				continue
+			}
+			kt.Partitions = append(kt.Partitions, rp)
+		}
+		if len(kt.Partitions) > 0 {
+			known.Topics = append(known.Topics, kt)
+		}
+	}
+	if len(unknown) == 0 {
+		return s.groups.TxnOffsetCommit(ctx, in)
+	}
+	if len(known.Topics) > 0 {
+		resp = s.groups.TxnOffsetCommit(ctx, &known)
+	}
+	for topic, partitions := range unknown {
+		rt := kmsg.NewTxnOffsetCommitResponseTopic()
+		rt.Topic = topic
+		for _, p := range partitions {
+			rp := kmsg.NewTxnOffsetCommitResponseTopicPartition()
+			rp.Partition, rp.ErrorCode = p, kerr.UnknownTopicOrPartition.Code
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		resp.Topics = append(resp.Topics, rt)
+	}
+	return resp
+}

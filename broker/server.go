@@ -390,7 +390,7 @@ func init() {
 		kmsg.DescribeTransactions: {apiRange{0, 0}, txnAPI((*txn.Coordinator).DescribeTransactions)},
 		kmsg.ListTransactions:     {apiRange{0, 1}, txnAPI((*txn.Coordinator).ListTransactions)},
 		kmsg.DescribeProducers:    {apiRange{0, 0}, answers((*Server).handleDescribeProducers)},
-		kmsg.TxnOffsetCommit:      {apiRange{0, 3}, groupAPI((*group.Coordinator).TxnOffsetCommit)},
+		kmsg.TxnOffsetCommit:      {apiRange{0, 3}, answers((*Server).handleTxnOffsetCommit)},
 	}
 }
 
