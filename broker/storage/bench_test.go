@@ -45,7 +45,7 @@ func benchmarkAppendAsLeader(b *testing.B, codec int) {
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
 		copy(buf, template)
-		if _, err := l.AppendAsLeader(buf, 1); err != nil {
+		if _, err := l.AppendAsLeader(buf, 1, OriginClient); err != nil {
 			b.Fatal(err)
 		}
 		if i%8192 == 8191 {
@@ -64,7 +64,7 @@ func BenchmarkRead(b *testing.B) {
 	spec.valueSize = 100
 	template := makeBatch(b, spec)
 	for range 20_000 {
-		if _, err := l.AppendAsLeader(append([]byte(nil), template...), 1); err != nil {
+		if _, err := l.AppendAsLeader(append([]byte(nil), template...), 1, OriginClient); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -100,7 +100,7 @@ func BenchmarkOpenClean(b *testing.B) {
 		spec := idempotent(10, int64(pid), 0, seqs[pid])
 		spec.valueSize = 100
 		seqs[pid] += 10
-		if _, err := l.AppendAsLeader(makeBatch(b, spec), 1); err != nil {
+		if _, err := l.AppendAsLeader(makeBatch(b, spec), 1, OriginClient); err != nil {
 			b.Fatal(err)
 		}
 	}

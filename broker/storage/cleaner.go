@@ -127,7 +127,9 @@ func (l *Log) planClean(now time.Time) (cleanPlan, error) {
 	nowMs := now.UnixMilli()
 	segs := l.loadSegments()
 	plan.firstDirty = max(l.cleanerCheckpoint.Load(), l.LogStartOffset())
-	uncleanable := min(l.highWatermark.Load(), segs[len(segs)-1].baseOffset)
+	// Never at or past the first unstable offset, as in Kafka: an undecided
+	// transaction's records must not supersede (nor be superseded by) others yet.
+	uncleanable := min(l.LastStableOffset(), segs[len(segs)-1].baseOffset)
 	n := 0
 	for _, s := range segs[:len(segs)-1] {
 		dirty := s.nextOffset > plan.firstDirty

@@ -146,6 +146,25 @@ func (l *Log) replaceWithCleaned(group []segmentInfo, w *cleanedSegmentWriter, c
 	if !l.segmentsLive(group, truncations) {
 		return abandon(errCleanAborted)
 	}
+	// The cleaned segment keeps the aborted transactions of the segments it replaces
+	// (the cleaner keeps every marker). Their index becomes the first segment's, which
+	// keeps its name through the swap, before the swap commits: a crash after it must
+	// find the index whole. Should the swap then fail, the first segment's file holds
+	// entries beyond its range, which open distrusts and rebuilds; readers meanwhile read
+	// only the entries published for it.
+	var aborted []abortedTxnEntry
+	for _, g := range group {
+		entries, err := g.seg.abortedEntries()
+		if err != nil {
+			return abandon(err)
+		}
+		aborted = append(aborted, entries...)
+	}
+	if len(aborted) > 0 {
+		if err := writeFileAtomic(txnIndexPath(l.dir, w.base), appendTxnIndexEntries(nil, aborted)); err != nil {
+			return abandon(fmt.Errorf("write transaction index of cleaned segment: %w", err))
+		}
+	}
 	swapPath := segmentPath(l.dir, w.base, logFileSuffix+swapFileSuffix)
 	if err := os.Rename(w.path, swapPath); err != nil {
 		return abandon(fmt.Errorf("rename cleaned segment: %w", err))
@@ -163,6 +182,7 @@ func (l *Log) replaceWithCleaned(group []segmentInfo, w *cleanedSegmentWriter, c
 		l.logger.WithError(err).Warn("closing the written cleaned segment")
 	}
 	cleaned.log = f
+	cleaned.setAborted(aborted)
 	if err := w.writeIndexFiles(); err != nil {
 		l.logger.WithError(err).WithField("segment", w.base).Warn("index files of the cleaned segment not written; they will be rebuilt at the next open")
 	}
@@ -197,7 +217,7 @@ func (l *Log) installSwap(group []segmentInfo, swapPath string) (*os.File, error
 	for j, g := range group {
 		suffixes := []string{indexFileSuffix, timeIndexFileSuffix}
 		if j > 0 {
-			suffixes = append(suffixes, logFileSuffix)
+			suffixes = append(suffixes, logFileSuffix, txnIndexFileSuffix)
 		}
 		for _, suffix := range suffixes {
 			if err := removeIfExists(segmentPath(l.dir, g.seg.baseOffset, suffix)); err != nil {
@@ -272,7 +292,7 @@ func (l *Log) completeSwaps(entries []os.DirEntry) (bool, error) {
 			}
 		}
 		for _, other := range replaced {
-			for _, suffix := range []string{logFileSuffix, indexFileSuffix, timeIndexFileSuffix} {
+			for _, suffix := range []string{logFileSuffix, indexFileSuffix, timeIndexFileSuffix, txnIndexFileSuffix} {
 				if err := removeIfExists(segmentPath(l.dir, other, suffix)); err != nil {
 					return false, fmt.Errorf("remove segment replaced by %s: %w", swapPath, err)
 				}
