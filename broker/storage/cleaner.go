@@ -212,6 +212,13 @@ func (l *Log) clean(ctx context.Context, now time.Time, mapBytes int64, throttle
 	p := newCleanPass(l, plan, mapBytes)
 	p.throttle = throttle
 	defer p.close()
+	// The plan ends at or below the last stable offset, so every transaction with records
+	// in it is decided; the aborted ones are known from the transaction indexes.
+	if len(plan.segs) > 0 {
+		if p.aborted, err = l.abortedRangesIn(plan.segs[0].seg.baseOffset, plan.end); err != nil {
+			return cleanResult{}, l.explainCleanError(err, plan.segs, plan.truncations)
+		}
+	}
 
 	end, err := p.buildOffsetMap(ctx)
 	if err != nil {
@@ -359,6 +366,9 @@ type cleanPass struct {
 	window         []byte
 	recordsRemoved int
 	throttle       *ioThrottle // of the reads; nil: unlimited
+	// aborted are the aborted transactions of the plan's range: their records are
+	// removed, and never supersede another's, as in Kafka.
+	aborted abortedRanges
 }
 
 func newCleanPass(l *Log, plan cleanPlan, mapBytes int64) *cleanPass {
@@ -396,7 +406,7 @@ func (p *cleanPass) buildOffsetMap(ctx context.Context) (end int64, err error) {
 		sc := newBatchScanner(s.log, s.log.Name(), s.index.positionFor(from), info.size, p.window)
 		for sc.next() {
 			h := sc.cur
-			if h.LastOffset() < from || h.IsControl() {
+			if h.LastOffset() < from || h.IsControl() || p.aborted.contains(h) {
 				continue
 			}
 			if err := ctx.Err(); err != nil {
@@ -512,7 +522,14 @@ type cleanedBatch struct {
 // the next call.
 func (p *cleanPass) cleanBatch(h record.Header, batch []byte) (cleanedBatch, error) {
 	if h.IsControl() {
+		// Markers stay: a read_committed reader needs an abort marker to stop skipping,
+		// and Kafka's removal of old markers (after delete.retention.ms) is not done yet.
 		return cleanedBatch{bytes: batch}, nil
+	}
+	if p.aborted.contains(h) {
+		// An aborted transaction's records go whole; its marker follows it, so the batch is
+		// never its producer's last.
+		return cleanedBatch{removedRecords: int(h.RecordCount), changed: true}, nil
 	}
 	if h.RecordCount == 0 { // an emptied batch, kept while it was its producer's last
 		if p.isProducersLastBatch(h) {

@@ -213,6 +213,19 @@ func (l *Log) Producers() []ProducerState {
 // holding fetchOffset and of the later ones, until an entry shows every transaction
 // starting below the bound decided.
 func (l *Log) AbortedTransactions(fetchOffset, upperBoundOffset int64) ([]AbortedTxn, error) {
+	entries, err := l.collectAborted(fetchOffset, upperBoundOffset)
+	if err != nil || len(entries) == 0 {
+		return nil, err
+	}
+	out := make([]AbortedTxn, len(entries))
+	for i, e := range entries {
+		out[i] = AbortedTxn{ProducerID: e.producerID, FirstOffset: e.firstOffset}
+	}
+	return out, nil
+}
+
+// collectAborted is AbortedTransactions with the whole index entries.
+func (l *Log) collectAborted(fetchOffset, upperBoundOffset int64) ([]abortedTxnEntry, error) {
 	if l.closed.Load() {
 		return nil, ErrClosed
 	}
@@ -221,7 +234,7 @@ func (l *Log) AbortedTransactions(fetchOffset, upperBoundOffset int64) ([]Aborte
 	for i+1 < len(segs) && segs[i+1].baseOffset <= fetchOffset {
 		i++
 	}
-	var out []AbortedTxn
+	var out []abortedTxnEntry
 	for _, s := range segs[i:] {
 		entries, err := s.abortedEntries()
 		if err != nil {
@@ -229,7 +242,7 @@ func (l *Log) AbortedTransactions(fetchOffset, upperBoundOffset int64) ([]Aborte
 		}
 		for _, e := range entries {
 			if e.lastOffset >= fetchOffset && e.firstOffset < upperBoundOffset {
-				out = append(out, AbortedTxn{ProducerID: e.producerID, FirstOffset: e.firstOffset})
+				out = append(out, e)
 			}
 			if e.lastStableOffset >= upperBoundOffset {
 				return out, nil
@@ -237,6 +250,36 @@ func (l *Log) AbortedTransactions(fetchOffset, upperBoundOffset int64) ([]Aborte
 		}
 	}
 	return out, nil
+}
+
+// abortedRanges tells which batches of a range of the log belong to aborted
+// transactions: for each producer, the offsets from its aborted transactions' first
+// offsets to their abort markers.
+type abortedRanges map[int64][]abortedTxnEntry
+
+func (l *Log) abortedRangesIn(from, to int64) (abortedRanges, error) {
+	entries, err := l.collectAborted(from, to)
+	if err != nil || len(entries) == 0 {
+		return nil, err
+	}
+	r := make(abortedRanges)
+	for _, e := range entries {
+		r[e.producerID] = append(r[e.producerID], e)
+	}
+	return r, nil
+}
+
+// contains reports whether the data batch h is part of an aborted transaction.
+func (r abortedRanges) contains(h record.Header) bool {
+	if len(r) == 0 || !h.IsTransactional() || h.IsControl() {
+		return false
+	}
+	for _, e := range r[h.ProducerID] {
+		if e.firstOffset <= h.BaseOffset && h.BaseOffset < e.lastOffset {
+			return true
+		}
+	}
+	return false
 }
 
 // parseMarkerIfControl returns the marker of batch (header h) if it is a control batch.

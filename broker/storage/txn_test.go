@@ -352,3 +352,78 @@ func mustAtoi(t testing.TB, s string) int {
 	}
 	return n
 }
+
+// transactional marks a keyed batch transactional.
+func transactional(t testing.TB, b []byte) []byte {
+	t.Helper()
+	binary.BigEndian.PutUint16(b[21:], binary.BigEndian.Uint16(b[21:])|record.TransactionalBit)
+	binary.BigEndian.PutUint32(b[17:], record.ComputeCRC(b))
+	return b
+}
+
+// TestCleanTransactions compacts a log holding an aborted, a committed and an open
+// transaction: the aborted records go without superseding older ones, the committed
+// stay, markers stay, and nothing at or past the open transaction is cleaned.
+func TestCleanTransactions(t *testing.T) {
+	cfg := compactedConfig()
+	clock := newFakeClock()
+	l := openLogT(t, t.TempDir(), cfg, OpenOptions{Now: clock.Now})
+	m := logModel{}
+	ts := clock.Now().UnixMilli()
+	txn := func(id int64, records ...testRecord) []byte {
+		spec := keyed(ts, records...)
+		spec.producerID, spec.producerEpoch, spec.baseSequence = id, 0, 0
+		return transactional(t, keyedBatch(t, spec))
+	}
+	coordinate := func(id int64, commit bool) {
+		appendAs(t, l, OriginCoordinator, markerBatch(id, 0, 1, commit))
+		l.SetHighWatermark(l.LogEndOffset())
+	}
+	m.append(t, l, keyed(ts, kv("a", "0")))     // 0
+	appendT(t, l, txn(5, kv("a", "aborted")))   // 1
+	coordinate(5, false)                        // 2
+	appendT(t, l, txn(6, kv("b", "committed"))) // 3
+	coordinate(6, true)                         // 4
+	m["b"] = loggedRecord{offset: 3, key: "b", value: "committed"}
+	roll(t, l, clock, m)
+	open := appendT(t, l, txn(7, kv("c", "open"))).FirstOffset
+	m.append(t, l, keyed(ts, kv("b", "later"))) // past the open transaction's start
+	roll(t, l, clock, m)
+	if lso := l.LastStableOffset(); lso != open {
+		t.Fatalf("LSO %d, want the open transaction's %d", lso, open)
+	}
+
+	cleanT(t, l, clock.Now(), true)
+	var data []loggedRecord
+	var markers []int64
+	for _, b := range readBatches(t, l) {
+		h := record.ParseHeader(b)
+		if h.IsControl() {
+			markers = append(markers, h.BaseOffset)
+			continue
+		}
+		_, recs := decodeKeyedBatch(t, b)
+		data = append(data, recs...)
+	}
+	if !slices.Equal(markers, []int64{2, 4}) {
+		t.Fatalf("markers at %v, want 2 and 4", markers)
+	}
+	// "a"=0 stays: the aborted record never superseded it. "b"=committed stays too: the
+	// clean stopped at the open transaction, below "b"=later.
+	if data[0] != (loggedRecord{offset: 0, key: "a", value: "0"}) || data[1] != (loggedRecord{offset: 3, key: "b", value: "committed"}) {
+		t.Fatalf("after the clean: %v", data)
+	}
+	for _, r := range data {
+		if r.value == "aborted" {
+			t.Fatalf("aborted record kept: %v", data)
+		}
+		if r.offset >= open && r.value == "open" {
+			open = -1 // found, untouched
+		}
+	}
+	if open != -1 {
+		t.Fatalf("the open transaction's record is gone: %v", data)
+	}
+	// A read_committed reader still learns of the abort, whose records are gone.
+	expectAborted(t, l, 0, l.LastStableOffset(), AbortedTxn{5, 1})
+}
