@@ -685,11 +685,13 @@ func (l *Log) appendAsLeaderLocked(records []byte, refs []record.Ref, leaderEpoc
 			record.StampLogAppendTime(b, appendTime)
 		}
 	}
+	aborted := l.trackTxnEvents(producers.events)
 	if err := l.write(records, refs, now); err != nil {
+		l.untrackTxnEvents(producers.events)
 		return AppendResult{}, false, err
 	}
 	l.producers.apply(producers)
-	if err := l.applyTxnEvents(producers.events, l.activeSegment()); err != nil {
+	if err := l.indexAborted(aborted, l.activeSegment()); err != nil {
 		return AppendResult{}, false, err
 	}
 	res.LogStartOffset = l.LogStartOffset()
@@ -749,11 +751,13 @@ func (l *Log) appendAsFollowerLocked(records []byte, refs []record.Ref) (AppendR
 	if err := l.assignReplicatedEpochs(refs); err != nil {
 		return AppendResult{}, false, err
 	}
+	aborted := l.trackTxnEvents(producers.events)
 	if err := l.write(records, refs, l.now()); err != nil {
+		l.untrackTxnEvents(producers.events)
 		return AppendResult{}, false, err
 	}
 	l.producers.apply(producers)
-	if err := l.applyTxnEvents(producers.events, l.activeSegment()); err != nil {
+	if err := l.indexAborted(aborted, l.activeSegment()); err != nil {
 		return AppendResult{}, false, err
 	}
 	res.LogStartOffset = l.LogStartOffset()

@@ -54,6 +54,10 @@ type ProducerState struct {
 // endedTxn is a transaction whose marker the log holds.
 type endedTxn struct {
 	producerID, firstOffset, markerOffset int64
+	// unindexed is set for an abort whose transaction index entry is not written yet:
+	// until it is, the transaction holds the LSO back whatever the high watermark, or a
+	// read_committed consumer could read its records without learning of the abort.
+	unindexed bool
 }
 
 // txnTracker is the transactions a log must keep the LSO below. It is guarded by the
@@ -105,7 +109,7 @@ func (t *txnTracker) apply(ev txnEvent) (entry abortedTxnEntry, aborted bool) {
 func (t *txnTracker) firstUnstable(hw int64) (offset int64, ok bool) {
 	kept := t.unreplicated[:0]
 	for _, e := range t.unreplicated {
-		if e.markerOffset >= hw {
+		if e.markerOffset >= hw || e.unindexed {
 			kept = append(kept, e)
 		}
 	}
@@ -162,11 +166,13 @@ func (l *Log) updateLastStable() {
 	l.lastStable.Store(lso)
 }
 
-// applyTxnEvents records the transaction changes of an append written to seg, the
-// segment holding its batches, and appends the aborted ones to seg's transaction index.
-// l.mu must be held. A transaction index that cannot be written fails the log: a
-// read_committed consumer would otherwise see the aborted records as committed.
-func (l *Log) applyTxnEvents(events []txnEvent, seg *segment) error {
+// trackTxnEvents records the transaction changes of an append about to be written, and
+// returns the transaction index entries its abort markers call for. It runs before the
+// batches are published: a high watermark move racing with the append must find the
+// transactions it opens, or it could set the LSO past them. Applying them early is
+// harmless: a transaction opened at or above the log end offset, or ended there, does
+// not hold the LSO below the high watermark. l.mu must be held.
+func (l *Log) trackTxnEvents(events []txnEvent) []abortedTxnEntry {
 	if len(events) == 0 {
 		return nil
 	}
@@ -175,16 +181,57 @@ func (l *Log) applyTxnEvents(events []txnEvent, seg *segment) error {
 	for _, ev := range events {
 		if e, ok := l.txns.apply(ev); ok {
 			aborted = append(aborted, e)
+			l.txns.unreplicated[len(l.txns.unreplicated)-1].unindexed = true
 		}
 	}
 	l.txnMu.Unlock()
+	return aborted
+}
+
+// untrackTxnEvents undoes trackTxnEvents for an append that was not written. l.mu must be
+// held.
+func (l *Log) untrackTxnEvents(events []txnEvent) {
+	if len(events) == 0 {
+		return
+	}
+	l.txnMu.Lock()
+	defer l.txnMu.Unlock()
+	for i := len(events) - 1; i >= 0; i-- {
+		ev := events[i]
+		if !ev.ends() {
+			delete(l.txns.open, ev.producerID)
+			continue
+		}
+		// The transaction's end is the last one tracked: nothing else ran under l.mu.
+		if n := len(l.txns.unreplicated); n > 0 && l.txns.unreplicated[n-1].markerOffset == ev.markerOffset {
+			l.txns.unreplicated = l.txns.unreplicated[:n-1]
+		}
+		l.txns.open[ev.producerID] = ev.firstOffset
+	}
+}
+
+// indexAborted appends the entries of abort markers just written to seg, the segment
+// holding them. l.mu must be held. A transaction index that cannot be written fails the
+// log: a read_committed consumer would otherwise take the aborted records for committed.
+func (l *Log) indexAborted(aborted []abortedTxnEntry, seg *segment) error {
+	if len(aborted) == 0 {
+		return nil
+	}
 	for _, e := range aborted {
 		if err := seg.appendAborted(e); err != nil {
+			// The transactions stay unindexed, holding the LSO back: the log is failed.
 			l.failed = err
 			l.logger.WithError(err).Error("log failed: transaction index not written")
 			return err
 		}
 	}
+	l.txnMu.Lock()
+	for i := range l.txns.unreplicated {
+		l.txns.unreplicated[i].unindexed = false
+	}
+	l.txnMu.Unlock()
+	// The high watermark may have passed the markers meanwhile.
+	l.updateLastStable()
 	return nil
 }
 

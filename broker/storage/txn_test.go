@@ -427,3 +427,21 @@ func TestCleanTransactions(t *testing.T) {
 	// A read_committed reader still learns of the abort, whose records are gone.
 	expectAborted(t, l, 0, l.LastStableOffset(), AbortedTxn{5, 1})
 }
+
+// TestUnindexedAbortHoldsTheLSO: an abort whose index entry is not written yet keeps its
+// transaction unstable even once the high watermark passes its marker.
+func TestUnindexedAbortHoldsTheLSO(t *testing.T) {
+	tr := newTxnTracker()
+	tr.apply(txnEvent{producerID: 1, firstOffset: 10, markerOffset: -1})
+	if _, aborted := tr.apply(txnEvent{producerID: 1, firstOffset: 10, markerOffset: 20}); !aborted {
+		t.Fatal("an abort made no index entry")
+	}
+	tr.unreplicated[0].unindexed = true
+	if first, ok := tr.firstUnstable(30); !ok || first != 10 {
+		t.Fatalf("unindexed abort: first unstable %d, %v; want 10", first, ok)
+	}
+	tr.unreplicated[0].unindexed = false
+	if _, ok := tr.firstUnstable(30); ok {
+		t.Fatal("an indexed abort below the high watermark still holds the LSO")
+	}
+}
