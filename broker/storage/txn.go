@@ -316,17 +316,17 @@ func (l *Log) abortedRangesIn(from, to int64) (abortedRanges, error) {
 	return r, nil
 }
 
-// contains reports whether the data batch h is part of an aborted transaction.
-func (r abortedRanges) contains(h record.Header) bool {
+// find returns the aborted transaction the data batch h is part of, if any.
+func (r abortedRanges) find(h record.Header) (abortedTxnEntry, bool) {
 	if len(r) == 0 || !h.IsTransactional() || h.IsControl() {
-		return false
+		return abortedTxnEntry{}, false
 	}
 	for _, e := range r[h.ProducerID] {
 		if e.firstOffset <= h.BaseOffset && h.BaseOffset < e.lastOffset {
-			return true
+			return e, true
 		}
 	}
-	return false
+	return abortedTxnEntry{}, false
 }
 
 // parseMarkerIfControl returns the marker of batch (header h) if it is a control batch.

@@ -6,6 +6,7 @@ import (
 	"os"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
@@ -367,7 +368,8 @@ func transactional(t testing.TB, b []byte) []byte {
 func TestCleanTransactions(t *testing.T) {
 	cfg := compactedConfig()
 	clock := newFakeClock()
-	l := openLogT(t, t.TempDir(), cfg, OpenOptions{Now: clock.Now})
+	dir := t.TempDir()
+	l := openLogT(t, dir, cfg, OpenOptions{Now: clock.Now})
 	m := logModel{}
 	ts := clock.Now().UnixMilli()
 	txn := func(id int64, records ...testRecord) []byte {
@@ -424,8 +426,17 @@ func TestCleanTransactions(t *testing.T) {
 	if open != -1 {
 		t.Fatalf("the open transaction's record is gone: %v", data)
 	}
-	// A read_committed reader still learns of the abort, whose records are gone.
+	// A read_committed reader still learns of the abort, whose records are gone, also
+	// after a restart: the cleaned segment's index is whole.
 	expectAborted(t, l, 0, l.LastStableOffset(), AbortedTxn{5, 1})
+	leo, hw := l.LogEndOffset(), l.HighWatermark()
+	must(t, l.Flush())
+	closeLog(t, l)
+	l = openLogT(t, dir, cfg, OpenOptions{Now: clock.Now, CleanShutdown: true, RecoveryPoint: leo, HighWatermark: hw})
+	expectAborted(t, l, 0, l.LogEndOffset(), AbortedTxn{5, 1})
+	if lso := l.LastStableOffset(); lso >= hw || lso < 0 {
+		t.Fatalf("after the restart the LSO is %d: the open transaction must still hold it", lso)
+	}
 }
 
 // TestUnindexedAbortHoldsTheLSO: an abort whose index entry is not written yet keeps its
@@ -443,5 +454,94 @@ func TestUnindexedAbortHoldsTheLSO(t *testing.T) {
 	tr.unreplicated[0].unindexed = false
 	if _, ok := tr.firstUnstable(30); ok {
 		t.Fatal("an indexed abort below the high watermark still holds the LSO")
+	}
+}
+
+// markersAndAborts lists the offsets of the log's control batches and its aborted
+// transactions.
+func markersAndAborts(t *testing.T, l *Log) (markers []int64, aborted []AbortedTxn) {
+	t.Helper()
+	for _, b := range readBatches(t, l) {
+		if h := record.ParseHeader(b); h.IsControl() {
+			markers = append(markers, h.BaseOffset)
+		}
+	}
+	aborted, err := l.AbortedTransactions(0, l.LastStableOffset())
+	must(t, err)
+	return markers, aborted
+}
+
+// TestCleanRemovesMarkersOfCleanedTransactions: a marker goes once no batch of its
+// transaction is left and delete.retention.ms has passed since a clean first passed it;
+// an abort's index entry goes with its batches.
+func TestCleanRemovesMarkersOfCleanedTransactions(t *testing.T) {
+	cfg := compactedConfig()
+	const retention = time.Hour
+	cfg.DeleteRetentionMs = retention.Milliseconds()
+	clock := newFakeClock()
+	dir := t.TempDir()
+	l := openLogT(t, dir, cfg, OpenOptions{Now: clock.Now})
+	m := logModel{}
+	ts := clock.Now().UnixMilli()
+	txn := func(id int64, seq int32, records ...testRecord) []byte {
+		spec := keyed(ts, records...)
+		spec.producerID, spec.producerEpoch, spec.baseSequence = id, 0, seq
+		return transactional(t, keyedBatch(t, spec))
+	}
+	coordinate := func(id int64, commit bool) {
+		appendAs(t, l, OriginCoordinator, markerBatch(id, 0, 1, commit))
+		l.SetHighWatermark(l.LogEndOffset())
+	}
+	appendT(t, l, txn(5, 0, kv("a", "aborted"))) // 0
+	coordinate(5, false)                         // 1
+	appendT(t, l, txn(6, 0, kv("b", "old")))     // 2
+	coordinate(6, true)                          // 3
+	appendT(t, l, txn(6, 1, kv("b", "new")))     // 4: supersedes b=old
+	coordinate(6, true)                          // 5: producer 6's last batch
+	m.append(t, l, keyed(ts, kv("c", "0")))      // 6
+	roll(t, l, clock, m)
+
+	first := clock.Now()
+	cleanT(t, l, first, false)
+	markers, aborted := markersAndAborts(t, l)
+	// Every marker had a batch of its transaction in this pass.
+	if !slices.Equal(markers, []int64{1, 3, 5}) || !slices.Equal(aborted, []AbortedTxn{{5, 0}}) {
+		t.Fatalf("after the first clean: markers %v, aborted %v", markers, aborted)
+	}
+
+	cleanT(t, l, first.Add(retention-time.Millisecond), true)
+	if markers, _ := markersAndAborts(t, l); !slices.Equal(markers, []int64{1, 3, 5}) {
+		t.Fatalf("markers %v removed before delete.retention.ms", markers)
+	}
+	_, aborted = markersAndAborts(t, l)
+	if len(aborted) != 0 {
+		t.Fatalf("the abort's index entry outlived its batches: %v", aborted)
+	}
+
+	cleanT(t, l, first.Add(retention), true)
+	markers, _ = markersAndAborts(t, l)
+	// Producer 5's abort marker is its last batch and stays; producer 6's first commit
+	// has no batch left and goes; its second commits b=new and stays.
+	if !slices.Equal(markers, []int64{1, 5}) {
+		t.Fatalf("after delete.retention.ms: markers %v, want 1 and 5", markers)
+	}
+	var data []loggedRecord
+	for _, b := range readBatches(t, l) {
+		if !record.ParseHeader(b).IsControl() {
+			_, recs := decodeKeyedBatch(t, b)
+			data = append(data, recs...)
+		}
+	}
+	if len(data) < 2 || data[0] != (loggedRecord{offset: 4, key: "b", value: "new"}) || data[1].key != "c" {
+		t.Fatalf("records after the cleans: %v", data)
+	}
+
+	// A restart trusts the swapped indexes and rebuilds the same state.
+	leo, hw := l.LogEndOffset(), l.HighWatermark()
+	must(t, l.Flush())
+	closeLog(t, l)
+	l = openLogT(t, dir, cfg, OpenOptions{Now: clock.Now, CleanShutdown: true, RecoveryPoint: leo, HighWatermark: hw})
+	if _, aborted := markersAndAborts(t, l); len(aborted) != 0 {
+		t.Fatalf("after the restart: aborted %v", aborted)
 	}
 }

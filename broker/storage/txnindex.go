@@ -143,6 +143,19 @@ func (s *segment) writeAborted(entries []abortedTxnEntry) error {
 	return nil
 }
 
+// writeFileSynced writes a new file whole and fsyncs it.
+func writeFileSynced(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	return errors.Join(err, f.Close())
+}
+
 // abortedEntries returns the entries of the segment's transaction index published so far.
 func (s *segment) abortedEntries() ([]abortedTxnEntry, error) {
 	n := s.txnCount.Load()
