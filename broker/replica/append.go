@@ -38,8 +38,8 @@ type Append struct {
 // AppendRecords writes each append's records as leader, and with acks -1
 // (all) waits, at most timeout, until the high watermark of every
 // partition written passes its records. It is the one way records enter a
-// partition as leader: Produce and the group coordinator come through here,
-// and so will the transaction coordinator. Only the caller waits.
+// partition as leader: Produce, the coordinators and transaction markers
+// come through here, each append with its Origin. Only the caller waits.
 //
 // Under acks=all an append is refused up front with NOT_ENOUGH_REPLICAS when
 // the ISR is below min.insync.replicas, and its records are checked against
