@@ -14,7 +14,7 @@ import (
 const maxFetchWait = 30 * time.Second
 
 // handleFetch serves a Fetch: it reads each partition below its high
-// watermark and, while fewer than MinBytes are available and MaxWaitMillis
+// watermark (its last stable offset for a read_committed consumer) and, while fewer than MinBytes are available and MaxWaitMillis
 // has not passed, waits for an append to any of the requested partitions.
 func (s *Server) handleFetch(ctx context.Context, req *request) any {
 	in := req.body.(*kmsg.FetchRequest)
@@ -109,7 +109,7 @@ func (s *Server) readFetch(in *kmsg.FetchRequest) ([]fetchTopic, int64, bool) {
 		for _, rp := range rt.Partitions {
 			fp := fetchPartition{partition: rp.Partition, highWatermark: -1, lastStable: -1, logStartOffset: -1}
 			limit := min(int64(rp.PartitionMaxBytes), budget-total)
-			if err := s.readPartition(in.ReplicaID, rt.Topic, &rp, limit, total == 0, &fp); err != nil {
+			if err := s.readPartition(in.ReplicaID, in.IsolationLevel == readCommitted, rt.Topic, &rp, limit, total == 0, &fp); err != nil {
 				fp.errorCode = errorCode(err)
 				failed = true
 			}
@@ -121,9 +121,14 @@ func (s *Server) readFetch(in *kmsg.FetchRequest) ([]fetchTopic, int64, bool) {
 	return topics, total, failed
 }
 
+// readCommitted is the isolation level of a consumer that reads only
+// committed transactions (Fetch v4+, ListOffsets v2+).
+const readCommitted = 1
+
 // readPartition fills fp for one partition from what the replica manager
-// reads of it (see replica.Manager.Read).
-func (s *Server) readPartition(replicaID int32, topic string, rp *kmsg.FetchRequestTopicPartition, limit int64, first bool, fp *fetchPartition) error {
+// reads of it (see replica.Manager.Read); committed asks for a
+// read_committed read.
+func (s *Server) readPartition(replicaID int32, committed bool, topic string, rp *kmsg.FetchRequestTopicPartition, limit int64, first bool, fp *fetchPartition) error {
 	p := s.replicas.Partition(zkpaths.TopicPartition{Topic: topic, Partition: rp.Partition})
 	if p == nil {
 		return s.unknownPartitionError(topic, rp.Partition)
@@ -133,10 +138,11 @@ func (s *Server) readPartition(replicaID int32, topic string, rp *kmsg.FetchRequ
 		CurrentLeaderEpoch: rp.CurrentLeaderEpoch,
 		LastFetchedEpoch:   rp.LastFetchedEpoch,
 		LogStartOffset:     rp.LogStartOffset,
+		ReadCommitted:      committed,
 	}, limit, first)
-	// Without transactions the last stable offset is the high watermark.
-	fp.highWatermark, fp.lastStable, fp.logStartOffset = res.HighWatermark, res.HighWatermark, res.LogStartOffset
+	fp.highWatermark, fp.lastStable, fp.logStartOffset = res.HighWatermark, res.LastStableOffset, res.LogStartOffset
 	fp.records = res.Records
+	fp.aborted = res.AbortedTransactions
 	fp.diverging, fp.divergingEpoch, fp.divergingEndOffset = res.Diverging, res.DivergingEpoch, res.DivergingEndOffset
 	return err
 }

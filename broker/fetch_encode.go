@@ -22,6 +22,9 @@ type fetchPartition struct {
 	lastStable     int64
 	logStartOffset int64
 	records        storage.Slice // Size 0: no records
+	// aborted are the aborted transactions of a read_committed read (v4+),
+	// nil for other reads, which encode it null.
+	aborted []storage.AbortedTxn
 	// diverging, divergingEpoch and divergingEndOffset (v12+) tell a
 	// follower where its log stops matching ours (KIP-320).
 	diverging          bool
@@ -71,11 +74,16 @@ func (e *fetchEncoder) partition(p fetchPartition) {
 	if e.version >= 5 {
 		e.buf = kbin.AppendInt64(e.buf, p.logStartOffset)
 	}
-	// Aborted transactions (v4+): null, as for read_uncommitted.
+	// Aborted transactions (v4+): null for read_uncommitted, as in Kafka.
 	if e.flexible {
-		e.buf = kbin.AppendCompactNullableArrayLen(e.buf, 0, true)
+		e.buf = kbin.AppendCompactNullableArrayLen(e.buf, len(p.aborted), p.aborted == nil)
 	} else {
-		e.buf = kbin.AppendNullableArrayLen(e.buf, 0, true)
+		e.buf = kbin.AppendNullableArrayLen(e.buf, len(p.aborted), p.aborted == nil)
+	}
+	for _, a := range p.aborted {
+		e.buf = kbin.AppendInt64(e.buf, a.ProducerID)
+		e.buf = kbin.AppendInt64(e.buf, a.FirstOffset)
+		e.tags()
 	}
 	if e.version >= 11 {
 		e.buf = kbin.AppendInt32(e.buf, -1) // preferred read replica: none

@@ -42,11 +42,13 @@ func TestFetchResponseEncoding(t *testing.T) {
 	}
 	topics := []fetchTopic{
 		{name: "a", partitions: []fetchPartition{
-			{partition: 0, highWatermark: 10, lastStable: 10, logStartOffset: 2, records: storage.Slice{File: f, Pos: 3, Size: 7}},
+			{partition: 0, highWatermark: 10, lastStable: 8, logStartOffset: 2, records: storage.Slice{File: f, Pos: 3, Size: 7},
+				aborted: []storage.AbortedTxn{{ProducerID: 7, FirstOffset: 3}, {ProducerID: 1 << 40, FirstOffset: 5}}},
 			{partition: 1, errorCode: 1, highWatermark: -1, lastStable: -1, logStartOffset: -1},
 		}},
 		{name: "bb", partitions: []fetchPartition{
-			{partition: 5, highWatermark: 99, lastStable: 99, logStartOffset: 0, records: storage.Slice{File: f, Pos: 20, Size: 16}},
+			{partition: 5, highWatermark: 99, lastStable: 99, logStartOffset: 0, records: storage.Slice{File: f, Pos: 20, Size: 16},
+				aborted: []storage.AbortedTxn{}},
 		}},
 	}
 	for v := apis[kmsg.Fetch].versions.min; v <= apis[kmsg.Fetch].versions.max; v++ {
@@ -70,6 +72,14 @@ func TestFetchResponseEncoding(t *testing.T) {
 				if gp.Partition != wp.partition || gp.ErrorCode != wp.errorCode || gp.HighWatermark != wp.highWatermark ||
 					gp.LastStableOffset != wp.lastStable || !bytes.Equal(gp.RecordBatches, wantRecords) {
 					t.Fatalf("v%d: partition %+v, want %+v with records %q", v, gp, wp, wantRecords)
+				}
+				if (wp.aborted == nil) != (gp.AbortedTransactions == nil) || len(gp.AbortedTransactions) != len(wp.aborted) {
+					t.Fatalf("v%d: aborted transactions %v, want %v", v, gp.AbortedTransactions, wp.aborted)
+				}
+				for k, a := range wp.aborted {
+					if g := gp.AbortedTransactions[k]; g.ProducerID != a.ProducerID || g.FirstOffset != a.FirstOffset {
+						t.Fatalf("v%d: aborted transaction %d = %+v, want %+v", v, k, g, a)
+					}
 				}
 				if v >= 5 && gp.LogStartOffset != wp.logStartOffset {
 					t.Fatalf("v%d: log start offset %d, want %d", v, gp.LogStartOffset, wp.logStartOffset)

@@ -20,7 +20,7 @@ func (s *Server) handleListOffsets(ctx context.Context, req *request, in *kmsg.L
 		for _, rp := range rt.Partitions {
 			op := kmsg.NewListOffsetsResponseTopicPartition()
 			op.Partition = rp.Partition
-			s.listOffset(rt.Topic, &rp, &op)
+			s.listOffset(rt.Topic, in.IsolationLevel == readCommitted, &rp, &op)
 			if in.Version == 0 && op.ErrorCode == 0 {
 				op.OldStyleOffsets = []int64{op.Offset}
 			}
@@ -32,12 +32,13 @@ func (s *Server) handleListOffsets(ctx context.Context, req *request, in *kmsg.L
 }
 
 // listOffset answers one partition: the log start offset, the high
-// watermark (the end consumers can read to), or the first offset at or after
-// a timestamp, found through the time index. The leader epoch (v4+) is, as
+// watermark (the end consumers can read to; the last stable offset for a
+// read_committed one), or the first offset at or after a timestamp, found
+// through the time index, below that end. The leader epoch (v4+) is, as
 // in Kafka, the current one with the high watermark and otherwise the epoch
 // that wrote the offset found (-1 when none is found), which a client can
 // validate with OffsetsForLeaderEpoch.
-func (s *Server) listOffset(topic string, rp *kmsg.ListOffsetsRequestTopicPartition, op *kmsg.ListOffsetsResponseTopicPartition) {
+func (s *Server) listOffset(topic string, committed bool, rp *kmsg.ListOffsetsRequestTopicPartition, op *kmsg.ListOffsetsResponseTopicPartition) {
 	op.Timestamp, op.Offset, op.LeaderEpoch = -1, -1, -1
 	p := s.replicas.Partition(zkpaths.TopicPartition{Topic: topic, Partition: rp.Partition})
 	if p == nil {
@@ -48,10 +49,14 @@ func (s *Server) listOffset(topic string, rp *kmsg.ListOffsetsRequestTopicPartit
 		op.ErrorCode = errorCode(err)
 		return
 	}
-	hw := p.HighWatermark()
+	// The LSO is loaded first: it is never above the high watermark loaded after.
+	end := p.LastStableOffset()
+	if !committed {
+		end = p.HighWatermark()
+	}
 	switch rp.Timestamp {
 	case listLatest:
-		op.Offset, op.LeaderEpoch = hw, p.LeaderEpoch()
+		op.Offset, op.LeaderEpoch = end, p.LeaderEpoch()
 	case listEarliest:
 		op.Offset = p.Log().LogStartOffset()
 		op.LeaderEpoch = p.Log().EpochForOffset(op.Offset)
@@ -60,7 +65,7 @@ func (s *Server) listOffset(topic string, rp *kmsg.ListOffsetsRequestTopicPartit
 		switch {
 		case err != nil:
 			op.ErrorCode = errorCode(err)
-		case ok && offset < hw:
+		case ok && offset < end:
 			op.Offset, op.Timestamp = offset, ts
 			op.LeaderEpoch = p.Log().EpochForOffset(offset)
 		}

@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kzoo/kzoo/broker/replica"
+	"github.com/kzoo/kzoo/broker/storage"
 	"github.com/kzoo/kzoo/zkpaths"
 )
 
@@ -46,7 +47,7 @@ func (s *Server) handleProduce(ctx context.Context, req *request, in *kmsg.Produ
 			} else if p := s.replicas.Partition(zkpaths.TopicPartition{Topic: rt.Topic, Partition: rp.Partition}); p == nil {
 				op.ErrorCode = s.unknownPartitionError(rt.Topic, rp.Partition).Code
 			} else {
-				appends = append(appends, replica.Append{Partition: p, Records: rp.Records, LeaderEpoch: -1})
+				appends = append(appends, replica.Append{Partition: p, Records: rp.Records, LeaderEpoch: -1, Origin: storage.OriginClient})
 				answers = append(answers, answerIndex{topic: len(resp.Topics), partition: len(ot.Partitions)})
 			}
 			ot.Partitions = append(ot.Partitions, op)

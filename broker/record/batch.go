@@ -178,8 +178,46 @@ func (h Header) CheckCRC(batch []byte) error {
 }
 
 // CheckFromClient applies the rules a batch sent by a producer must satisfy beyond being
-// well formed: the broker assigns offsets from the record count, so the two must agree.
+// well formed: the broker assigns offsets from the record count, so the two must agree;
+// only coordinators write control batches; an idempotent or transactional batch carries
+// its producer's epoch and sequence. Whether a transactional batch fits the producer's
+// transaction on the partition is the log's to judge.
 func (h Header) CheckFromClient() error {
+	if err := h.checkCountAndCodec(); err != nil {
+		return err
+	}
+	switch {
+	case h.IsControl():
+		return fmt.Errorf("clients may not write control batches: %w", kerr.InvalidRecord)
+	case h.IsTransactional() && !h.HasProducerID():
+		return fmt.Errorf("transactional batch without a producer id: %w", kerr.InvalidRecord)
+	case h.HasProducerID() && (h.ProducerEpoch < 0 || h.BaseSequence < 0):
+		return fmt.Errorf("batch of producer %d has epoch %d and sequence %d: %w", h.ProducerID, h.ProducerEpoch, h.BaseSequence, kerr.InvalidRecord)
+	}
+	return nil
+}
+
+// CheckFromCoordinator applies the rules a batch written by one of the broker's
+// coordinators must satisfy: those of CheckFromClient, except that a producer's batch
+// needs no sequence (the coordinator's transactional offset commits and transaction
+// markers have none) and control batches are allowed, if transactional; whether a
+// control batch is a valid marker is [ParseMarker]'s to say.
+func (h Header) CheckFromCoordinator() error {
+	if err := h.checkCountAndCodec(); err != nil {
+		return err
+	}
+	switch {
+	case (h.IsTransactional() || h.IsControl()) && !h.HasProducerID():
+		return fmt.Errorf("transactional or control batch without a producer id: %w", kerr.InvalidRecord)
+	case h.IsControl() && !h.IsTransactional():
+		return fmt.Errorf("control batch without the transactional bit: %w", kerr.InvalidRecord)
+	case h.HasProducerID() && h.ProducerEpoch < 0:
+		return fmt.Errorf("batch of producer %d has epoch %d: %w", h.ProducerID, h.ProducerEpoch, kerr.InvalidRecord)
+	}
+	return nil
+}
+
+func (h Header) checkCountAndCodec() error {
 	switch {
 	case h.RecordCount == 0:
 		return fmt.Errorf("batch has no records: %w", kerr.CorruptMessage)
@@ -187,17 +225,6 @@ func (h Header) CheckFromClient() error {
 		return fmt.Errorf("batch has %d records but last offset delta %d: %w", h.RecordCount, h.LastOffsetDelta, kerr.CorruptMessage)
 	case h.Codec() > CodecZstd:
 		return fmt.Errorf("batch uses unknown compression codec %d: %w", h.Codec(), kerr.CorruptMessage)
-	case h.IsControl():
-		return fmt.Errorf("clients may not write control batches: %w", kerr.InvalidRecord)
-	case h.IsTransactional() && !h.HasProducerID():
-		return fmt.Errorf("transactional batch without a producer id: %w", kerr.InvalidRecord)
-	case h.IsTransactional():
-		// No transaction can be open: kzoo has no transaction coordinator yet, so no
-		// producer ever had AddPartitionsToTxn accepted (Kafka answers likewise for a
-		// transactional write outside a transaction).
-		return fmt.Errorf("transactional batch of producer %d, but kzoo has no transactions: %w", h.ProducerID, kerr.InvalidTxnState)
-	case h.HasProducerID() && (h.ProducerEpoch < 0 || h.BaseSequence < 0):
-		return fmt.Errorf("batch of producer %d has epoch %d and sequence %d: %w", h.ProducerID, h.ProducerEpoch, h.BaseSequence, kerr.InvalidRecord)
 	}
 	return nil
 }

@@ -360,7 +360,7 @@ func TestCheckFromClient(t *testing.T) {
 		{"transactional", func(h *record.Header) {
 			h.Attributes |= record.TransactionalBit
 			h.ProducerID, h.ProducerEpoch, h.BaseSequence = 7, 0, 0
-		}, kerr.InvalidTxnState},
+		}, nil},
 		{"transactional without producer", func(h *record.Header) { h.Attributes |= record.TransactionalBit }, kerr.InvalidRecord},
 		{"control", func(h *record.Header) { h.Attributes |= record.ControlBit }, kerr.InvalidRecord},
 		{"last offset delta", func(h *record.Header) { h.LastOffsetDelta = 2 }, kerr.CorruptMessage},

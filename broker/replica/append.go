@@ -19,6 +19,10 @@ type Append struct {
 	// NOT_LEADER_OR_FOLLOWER once the leadership moved on. -1 appends at
 	// the current epoch.
 	LeaderEpoch int32
+	// Origin is who writes: a producer (storage.OriginClient, the zero
+	// value) or a coordinator (storage.OriginCoordinator), which decides
+	// what the log checks (see storage.AppendOrigin).
+	Origin storage.AppendOrigin
 
 	// Result is where the records went, when Err is nil.
 	Result storage.AppendResult
@@ -34,8 +38,8 @@ type Append struct {
 // AppendRecords writes each append's records as leader, and with acks -1
 // (all) waits, at most timeout, until the high watermark of every
 // partition written passes its records. It is the one way records enter a
-// partition as leader: Produce and the group coordinator come through here,
-// and so will the transaction coordinator. Only the caller waits.
+// partition as leader: Produce, the coordinators and transaction markers
+// come through here, each append with its Origin. Only the caller waits.
 //
 // Under acks=all an append is refused up front with NOT_ENOUGH_REPLICAS when
 // the ISR is below min.insync.replicas, and its records are checked against
@@ -62,7 +66,7 @@ func (m *Manager) AppendRecords(ctx context.Context, acks int16, timeout time.Du
 		if a.Err = checkTopicTimestamps(p.Config(), a.Records); a.Err != nil {
 			continue
 		}
-		if a.Result, a.Err = p.appendAt(a.Records, a.LeaderEpoch); a.Err != nil {
+		if a.Result, a.Err = p.appendAt(a.Records, a.LeaderEpoch, a.Origin); a.Err != nil {
 			continue
 		}
 		// A duplicate's offsets were acknowledged (or are awaited) once
@@ -76,10 +80,12 @@ func (m *Manager) AppendRecords(ctx context.Context, acks int16, timeout time.Du
 }
 
 // AppendAndAwait is AppendRecords of one partition with acks=all, at the
-// leader epoch the writer was handed: the append of a coordinator. It
-// returns the offset of the last record written.
+// leader epoch the writer was handed: the append of a coordinator (the
+// group and transaction coordinators, transaction markers), with
+// storage.OriginCoordinator. It returns the offset of the last record
+// written.
 func (m *Manager) AppendAndAwait(ctx context.Context, p *Partition, epoch int32, records []byte, timeout time.Duration) (int64, error) {
-	a := []Append{{Partition: p, Records: records, LeaderEpoch: epoch}}
+	a := []Append{{Partition: p, Records: records, LeaderEpoch: epoch, Origin: storage.OriginCoordinator}}
 	m.AppendRecords(ctx, -1, timeout, a)
 	if a[0].Err != nil {
 		return -1, a[0].Err

@@ -5,10 +5,13 @@
 //     cluster view to it: which partitions this broker holds, and whether it
 //     leads or follows each (roles.go).
 //   - AppendRecords (append.go) is the one path records take into a
-//     partition as leader, with acks=all waiting for the ISR; Produce and the
-//     group coordinator use it, as will the transaction coordinator.
+//     partition as leader, with acks=all waiting for the ISR; Produce appends
+//     as a client, the coordinators (and transaction markers) through
+//     AppendAndAwait as a coordinator (storage.AppendOrigin).
 //   - Read (read.go) is the one path out, for consumers and followers;
-//     a follower's fetch is also how the leader learns its progress.
+//     a follower's fetch is also how the leader learns its progress. A
+//     read_committed consumer reads below the last stable offset and learns
+//     of the aborted transactions of what it reads.
 //   - The ISR manager (isr.go) shrinks and expands the ISRs of the
 //     partitions this broker leads, through conditional writes of their
 //     state znodes; the high watermark follows the ISR.

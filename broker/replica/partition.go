@@ -88,6 +88,12 @@ func (p *Partition) LeaderEpoch() int32 { return p.leaderEpoch.Load() }
 // HighWatermark is the offset below which consumers may read.
 func (p *Partition) HighWatermark() int64 { return p.log.HighWatermark() }
 
+// LastStableOffset is the offset below which every transaction of the
+// partition is decided and replicated: what read_committed consumers read up
+// to. It moves with the high watermark (and as markers pass it), so waiters
+// on the partition wake when it moves.
+func (p *Partition) LastStableOffset() int64 { return p.log.LastStableOffset() }
+
 // CheckLeader returns the error a client gets for a partition request: none
 // when we lead it at the epoch the client knows (clientEpoch -1 means the
 // client does not say), NOT_LEADER_OR_FOLLOWER when we do not lead it, and
@@ -111,14 +117,14 @@ func (p *Partition) CheckLeader(clientEpoch int32) error {
 // group coordinator) is refused with NOT_LEADER_OR_FOLLOWER once it moved.
 // The high watermark moves when the ISR has the records, which is at once
 // only when the leader is alone in it.
-func (p *Partition) appendAt(records []byte, want int32) (storage.AppendResult, error) {
+func (p *Partition) appendAt(records []byte, want int32, origin storage.AppendOrigin) (storage.AppendResult, error) {
 	p.appendMu.Lock()
 	defer p.appendMu.Unlock()
 	epoch := p.leaderEpoch.Load()
 	if epoch < 0 || (want >= 0 && epoch != want) {
 		return storage.AppendResult{}, kerr.NotLeaderForPartition
 	}
-	res, err := p.log.AppendAsLeader(records, epoch)
+	res, err := p.log.AppendAsLeader(records, epoch, origin)
 	if err != nil {
 		return res, err
 	}

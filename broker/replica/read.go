@@ -16,13 +16,22 @@ type FetchPosition struct {
 	// the last record it has, and its log start offset.
 	LastFetchedEpoch int32
 	LogStartOffset   int64
+	// ReadCommitted is a consumer's isolation level read_committed: it reads
+	// up to the last stable offset, and learns of the aborted transactions
+	// of what it reads. Followers ignore it.
+	ReadCommitted bool
 }
 
 // ReadResult is one partition's answer to a Fetch. The offsets are -1 when
 // the partition is not read at all (this broker does not lead it).
 type ReadResult struct {
-	HighWatermark  int64
-	LogStartOffset int64
+	HighWatermark    int64
+	LastStableOffset int64
+	LogStartOffset   int64
+	// AbortedTransactions are, for a read_committed read, the aborted
+	// transactions with records in what was read (non-nil, perhaps empty);
+	// nil for other reads.
+	AbortedTransactions []storage.AbortedTxn
 	// Records are the batches read (Size 0: none); they stay in the
 	// segment files until written to the client.
 	Records storage.Slice
@@ -34,7 +43,9 @@ type ReadResult struct {
 }
 
 // Read reads p for a fetch from pos, at most limit bytes. A consumer
-// (replicaID < 0) gets records from below the high watermark; a follower
+// (replicaID < 0) gets records from below the high watermark, or below the
+// last stable offset when it reads committed, with the aborted
+// transactions of the range read; a follower
 // (replicaID >= 0) gets them up to the log end offset, after its fetch
 // offset counted as its progress, or the point where its log diverges from
 // ours. With first set, the answer may exceed limit by one batch (KIP-74),
@@ -42,9 +53,15 @@ type ReadResult struct {
 // does not fit is left out.
 func (m *Manager) Read(p *Partition, replicaID int32, pos FetchPosition, limit int64, first bool) (ReadResult, error) {
 	if err := p.CheckLeader(pos.CurrentLeaderEpoch); err != nil {
-		return ReadResult{HighWatermark: -1, LogStartOffset: -1}, err
+		return ReadResult{HighWatermark: -1, LastStableOffset: -1, LogStartOffset: -1}, err
 	}
+	// The LSO is loaded before the high watermark, so that it is never above it.
+	lso := p.LastStableOffset()
 	maxOffset := p.HighWatermark()
+	readCommitted := pos.ReadCommitted && replicaID < 0
+	if readCommitted {
+		maxOffset = lso
+	}
 	if replicaID >= 0 {
 		found, end, ok := p.log.EndOffsetForEpoch(pos.LastFetchedEpoch)
 		if pos.LastFetchedEpoch < 0 {
@@ -53,7 +70,7 @@ func (m *Manager) Read(p *Partition, replicaID int32, pos FetchPosition, limit i
 		if epoch, endOffset, diverged := Divergence(pos.LastFetchedEpoch, pos.FetchOffset,
 			EpochEnd{Epoch: found, EndOffset: end, Found: ok}, p.log.LogStartOffset()); diverged {
 			return ReadResult{
-				HighWatermark: p.HighWatermark(), LogStartOffset: p.log.LogStartOffset(),
+				HighWatermark: p.HighWatermark(), LastStableOffset: p.LastStableOffset(), LogStartOffset: p.log.LogStartOffset(),
 				Diverging: true, DivergingEpoch: epoch, DivergingEndOffset: endOffset,
 			}, nil
 		}
@@ -62,7 +79,10 @@ func (m *Manager) Read(p *Partition, replicaID int32, pos FetchPosition, limit i
 		}
 		maxOffset = p.log.LogEndOffset()
 	}
-	res := ReadResult{HighWatermark: p.HighWatermark(), LogStartOffset: p.log.LogStartOffset()}
+	res := ReadResult{HighWatermark: p.HighWatermark(), LastStableOffset: lso, LogStartOffset: p.log.LogStartOffset()}
+	if readCommitted {
+		res.AbortedTransactions = []storage.AbortedTxn{}
+	}
 	if limit <= 0 && !first {
 		return res, nil
 	}
@@ -75,5 +95,15 @@ func (m *Manager) Read(p *Partition, replicaID int32, pos FetchPosition, limit i
 		return res, nil
 	}
 	res.Records = slice
+	if readCommitted && slice.Size > 0 {
+		// As Kafka: the transactions aborted with records in what is returned.
+		aborted, err := p.log.AbortedTransactions(pos.FetchOffset, slice.NextOffset)
+		if err != nil {
+			return res, err
+		}
+		if len(aborted) > 0 {
+			res.AbortedTransactions = aborted
+		}
+	}
 	return res, nil
 }

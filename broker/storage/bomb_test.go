@@ -41,7 +41,7 @@ func TestDecompressionBombs(t *testing.T) {
 			appendBomb := func(l *Log) error {
 				var err error
 				batch := bytes.Clone(bomb)
-				if got := allocatedBy(func() { _, err = l.AppendAsLeader(batch, testEpoch) }); got > budget {
+				if got := allocatedBy(func() { _, err = l.AppendAsLeader(batch, testEpoch, OriginClient) }); got > budget {
 					t.Errorf("appending a %d-byte batch inflating to %d allocated %d bytes", len(bomb), valueSize, got)
 				}
 				return err

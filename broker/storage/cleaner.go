@@ -46,6 +46,7 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/kzoo/kzoo/broker/record"
@@ -127,7 +128,9 @@ func (l *Log) planClean(now time.Time) (cleanPlan, error) {
 	nowMs := now.UnixMilli()
 	segs := l.loadSegments()
 	plan.firstDirty = max(l.cleanerCheckpoint.Load(), l.LogStartOffset())
-	uncleanable := min(l.highWatermark.Load(), segs[len(segs)-1].baseOffset)
+	// Never at or past the first unstable offset, as in Kafka: an undecided
+	// transaction's records must not supersede (nor be superseded by) others yet.
+	uncleanable := min(l.LastStableOffset(), segs[len(segs)-1].baseOffset)
 	n := 0
 	for _, s := range segs[:len(segs)-1] {
 		dirty := s.nextOffset > plan.firstDirty
@@ -210,6 +213,13 @@ func (l *Log) clean(ctx context.Context, now time.Time, mapBytes int64, throttle
 	p := newCleanPass(l, plan, mapBytes)
 	p.throttle = throttle
 	defer p.close()
+	// The plan ends at or below the last stable offset, so every transaction with records
+	// in it is decided; the aborted ones are known from the transaction indexes.
+	if len(plan.segs) > 0 {
+		if p.aborted, err = l.abortedRangesIn(plan.segs[0].seg.baseOffset, plan.end); err != nil {
+			return cleanResult{}, l.explainCleanError(err, plan.segs, plan.truncations)
+		}
+	}
 
 	end, err := p.buildOffsetMap(ctx)
 	if err != nil {
@@ -357,6 +367,17 @@ type cleanPass struct {
 	window         []byte
 	recordsRemoved int
 	throttle       *ioThrottle // of the reads; nil: unlimited
+	// aborted are the aborted transactions of the plan's range: their records are
+	// removed, and never supersede another's, as in Kafka.
+	aborted abortedRanges
+	// What the pass has seen of transactions, in offset order from the log start:
+	// abortsSeen are the aborted transactions with a batch seen, by marker offset;
+	// committedSeen the producers with a batch of a committed transaction seen since
+	// their last marker. A marker whose transaction has no batch left may go (see
+	// cleanMarker). groupAborted are the index entries of the group being cleaned.
+	abortsSeen    map[int64]abortedTxnEntry
+	committedSeen map[int64]bool
+	groupAborted  []abortedTxnEntry
 }
 
 func newCleanPass(l *Log, plan cleanPlan, mapBytes int64) *cleanPass {
@@ -364,7 +385,10 @@ func newCleanPass(l *Log, plan cleanPlan, mapBytes int64) *cleanPass {
 		log:     l,
 		plan:    plan,
 		offsets: offsetMap{latest: make(map[string]int64), limit: mapBytes},
-		window:  make([]byte, loadWindowSize),
+
+		abortsSeen:    make(map[int64]abortedTxnEntry),
+		committedSeen: make(map[int64]bool),
+		window:        make([]byte, loadWindowSize),
 		// The log's bound on append, so that whatever it took can be cleaned; plan.cfg
 		// is the configuration the plan was made with.
 		readLimit: record.DecompressedLimit(plan.cfg.MaxMessageBytes),
@@ -396,6 +420,9 @@ func (p *cleanPass) buildOffsetMap(ctx context.Context) (end int64, err error) {
 			h := sc.cur
 			if h.LastOffset() < from || h.IsControl() {
 				continue
+			}
+			if _, aborted := p.aborted.find(h); aborted {
+				continue // its records never supersede another's
 			}
 			if err := ctx.Err(); err != nil {
 				return 0, err
@@ -451,6 +478,7 @@ func (p *cleanPass) cleanGroup(ctx context.Context, group []segmentInfo) (int64,
 	}()
 
 	changed := len(group) > 1 // merging segments is itself worth a swap
+	p.groupAborted = nil
 	var lastModified time.Time
 	for _, info := range group {
 		if info.lastModified.After(lastModified) {
@@ -486,6 +514,18 @@ func (p *cleanPass) cleanGroup(ctx context.Context, group []segmentInfo) (int64,
 		}
 	}
 	if !changed {
+		// An abort whose batches are all gone loses its index entry, which is worth a swap.
+		var indexed []abortedTxnEntry
+		for _, info := range group {
+			entries, err := info.seg.abortedEntries()
+			if err != nil {
+				return 0, err
+			}
+			indexed = append(indexed, entries...)
+		}
+		changed = !slices.Equal(indexed, p.groupAborted)
+	}
+	if !changed {
 		return group[0].size, nil // leave the segment as it is
 	}
 	cleaned, err := w.finish(lastModified)
@@ -493,7 +533,7 @@ func (p *cleanPass) cleanGroup(ctx context.Context, group []segmentInfo) (int64,
 		return 0, err
 	}
 	handedOver = true
-	if err := l.replaceWithCleaned(group, w, cleaned, p.plan.truncations); err != nil {
+	if err := l.replaceWithCleaned(group, w, cleaned, p.groupAborted, p.plan.truncations); err != nil {
 		return 0, err
 	}
 	return cleaned.size.Load(), nil
@@ -510,7 +550,16 @@ type cleanedBatch struct {
 // the next call.
 func (p *cleanPass) cleanBatch(h record.Header, batch []byte) (cleanedBatch, error) {
 	if h.IsControl() {
-		return cleanedBatch{bytes: batch}, nil
+		return p.cleanMarker(h, batch), nil
+	}
+	if e, aborted := p.aborted.find(h); aborted {
+		// An aborted transaction's records go whole; its marker follows it, so the batch is
+		// never its producer's last.
+		p.abortsSeen[e.lastOffset] = e
+		return cleanedBatch{removedRecords: int(h.RecordCount), changed: true}, nil
+	}
+	if h.IsTransactional() && h.HasProducerID() {
+		p.committedSeen[h.ProducerID] = true
 	}
 	if h.RecordCount == 0 { // an emptied batch, kept while it was its producer's last
 		if p.isProducersLastBatch(h) {
@@ -542,6 +591,39 @@ func (p *cleanPass) cleanBatch(h record.Header, batch []byte) (cleanedBatch, err
 	default:
 		return cleanedBatch{removedRecords: removed, changed: true}, nil
 	}
+}
+
+// cleanMarker decides the fate of a transaction marker, as Kafka does. A marker stays
+// while a batch of its transaction does: a read_committed reader needs an abort marker
+// to stop skipping the producer's records, and the producer state rebuilt from the log
+// needs a commit marker to end the transaction. Once no batch of it is left (the cleaner
+// removed them in an earlier pass), the marker goes when tombstones of its offset would:
+// delete.retention.ms after a clean first passed it. An abort's index entry stays in the
+// cleaned segment only while its marker must: without batches, the abort means nothing
+// to a reader. A producer's last batch always stays, as for data batches.
+func (p *cleanPass) cleanMarker(h record.Header, batch []byte) cleanedBatch {
+	keep := cleanedBatch{bytes: batch}
+	m, err := record.ParseMarker(h, batch)
+	if err != nil {
+		return keep // not a marker this cleaner understands: kept as it is
+	}
+	if !m.Commit {
+		if e, seen := p.abortsSeen[h.BaseOffset]; seen {
+			delete(p.abortsSeen, h.BaseOffset)
+			p.groupAborted = append(p.groupAborted, e)
+			return keep
+		}
+	} else {
+		seen := p.committedSeen[h.ProducerID]
+		delete(p.committedSeen, h.ProducerID)
+		if seen {
+			return keep
+		}
+	}
+	if h.BaseOffset >= p.plan.tombstonesExpireBelow || p.isProducersLastBatch(h) {
+		return keep
+	}
+	return cleanedBatch{removedRecords: 1, changed: true}
 }
 
 // rebuildLimit bounds the records a rebuilt batch may decompress to, since the cleaner

@@ -485,7 +485,7 @@ func TestCleanKeepsTheLastBatchOfEachProducer(t *testing.T) {
 	dup := keyedBatch(t, idem(1, kv("a", "0"), kv("b", "0"), kv("c", "0")))
 	checkDuplicate := func(l *Log) {
 		t.Helper()
-		res, err := l.AppendAsLeader(slices.Clone(dup), testEpoch)
+		res, err := l.AppendAsLeader(slices.Clone(dup), testEpoch, OriginClient)
 		if err != nil || !res.Duplicate || res.FirstOffset != last.FirstOffset || res.LastOffset != last.LastOffset {
 			t.Fatalf("resent batch: %+v, %v; want a duplicate of %d-%d", res, err, last.FirstOffset, last.LastOffset)
 		}
@@ -500,7 +500,7 @@ func TestCleanKeepsTheLastBatchOfEachProducer(t *testing.T) {
 	}
 	l = openLogT(t, dir, cfg, OpenOptions{Now: clock.Now})
 	checkDuplicate(l)
-	if _, err := l.AppendAsLeader(keyedBatch(t, idem(4, kv("y", "0"))), testEpoch); err != nil {
+	if _, err := l.AppendAsLeader(keyedBatch(t, idem(4, kv("y", "0"))), testEpoch, OriginClient); err != nil {
 		t.Fatalf("next batch of the producer: %v", err)
 	}
 }
@@ -807,7 +807,7 @@ func TestReadsConcurrentWithCleaning(t *testing.T) {
 			if ctx.Err() != nil {
 				return
 			}
-			if _, err := l.AppendAsLeader(b, testEpoch); err != nil {
+			if _, err := l.AppendAsLeader(b, testEpoch, OriginClient); err != nil {
 				errs <- fmt.Errorf("append: %w", err)
 				return
 			}
@@ -1034,7 +1034,7 @@ func TestCompactedLogRefusesRecordsWithoutKey(t *testing.T) {
 	for _, codec := range []int{record.CodecNone, record.CodecGzip, record.CodecZstd} {
 		spec := keyed(clock.Now().UnixMilli(), kv("k", "v"), keyless)
 		spec.codec = codec
-		_, err := l.AppendAsLeader(keyedBatch(t, spec), 0)
+		_, err := l.AppendAsLeader(keyedBatch(t, spec), 0, OriginClient)
 		if !errors.Is(err, kerr.InvalidRecord) {
 			t.Errorf("codec %d: append of a record without a key: error %v, want INVALID_RECORD", codec, err)
 		}
@@ -1042,13 +1042,13 @@ func TestCompactedLogRefusesRecordsWithoutKey(t *testing.T) {
 	if leo := l.LogEndOffset(); leo != 0 {
 		t.Fatalf("log end offset %d after refused appends", leo)
 	}
-	if _, err := l.AppendAsLeader(keyedBatch(t, keyed(clock.Now().UnixMilli(), kv("k", "v"), tombstone("j"))), 0); err != nil {
+	if _, err := l.AppendAsLeader(keyedBatch(t, keyed(clock.Now().UnixMilli(), kv("k", "v"), tombstone("j"))), 0, OriginClient); err != nil {
 		t.Fatalf("append of keyed records: %v", err)
 	}
 
 	// A log that is not compacted takes records without keys.
 	plainLog := openLogT(t, t.TempDir(), smallConfig(), OpenOptions{Now: clock.Now})
-	if _, err := plainLog.AppendAsLeader(keyedBatch(t, keyed(clock.Now().UnixMilli(), keyless)), 0); err != nil {
+	if _, err := plainLog.AppendAsLeader(keyedBatch(t, keyed(clock.Now().UnixMilli(), keyless)), 0, OriginClient); err != nil {
 		t.Fatalf("append without a key to a log that is not compacted: %v", err)
 	}
 }

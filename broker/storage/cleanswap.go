@@ -131,11 +131,11 @@ func (w *cleanedSegmentWriter) writeIndexFiles() error {
 // Once the copy is renamed to .swap the replacement is committed: the next open finishes
 // it should anything fail from there on, and the log refuses appends until then, as after
 // any write that leaves it in an unknown state.
-func (l *Log) replaceWithCleaned(group []segmentInfo, w *cleanedSegmentWriter, cleaned *segment, truncations uint64) error {
+func (l *Log) replaceWithCleaned(group []segmentInfo, w *cleanedSegmentWriter, cleaned *segment, aborted []abortedTxnEntry, truncations uint64) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	abandon := func(err error) error {
-		if derr := w.discard(); derr != nil {
+		if derr := errors.Join(w.discard(), removeIfExists(txnIndexPath(l.dir, w.base)+cleanedFileSuffix)); derr != nil {
 			l.logger.WithError(derr).Warn("removing a cleaned segment not swapped in")
 		}
 		return err
@@ -145,6 +145,13 @@ func (l *Log) replaceWithCleaned(group []segmentInfo, w *cleanedSegmentWriter, c
 	}
 	if !l.segmentsLive(group, truncations) {
 		return abandon(errCleanAborted)
+	}
+	// The cleaned segment's transaction index is written beside it before the swap
+	// commits, and takes the first segment's index's name before the log file does (see
+	// installSwap): a crash at any point leaves either the old index with the old
+	// segment or the new one with the new.
+	if err := writeFileSynced(txnIndexPath(l.dir, w.base)+cleanedFileSuffix, appendTxnIndexEntries(nil, aborted)); err != nil {
+		return abandon(errors.Join(fmt.Errorf("write transaction index of cleaned segment: %w", err), removeIfExists(txnIndexPath(l.dir, w.base)+cleanedFileSuffix)))
 	}
 	swapPath := segmentPath(l.dir, w.base, logFileSuffix+swapFileSuffix)
 	if err := os.Rename(w.path, swapPath); err != nil {
@@ -163,6 +170,7 @@ func (l *Log) replaceWithCleaned(group []segmentInfo, w *cleanedSegmentWriter, c
 		l.logger.WithError(err).Warn("closing the written cleaned segment")
 	}
 	cleaned.log = f
+	cleaned.setAborted(aborted)
 	if err := w.writeIndexFiles(); err != nil {
 		l.logger.WithError(err).WithField("segment", w.base).Warn("index files of the cleaned segment not written; they will be rebuilt at the next open")
 	}
@@ -197,7 +205,7 @@ func (l *Log) installSwap(group []segmentInfo, swapPath string) (*os.File, error
 	for j, g := range group {
 		suffixes := []string{indexFileSuffix, timeIndexFileSuffix}
 		if j > 0 {
-			suffixes = append(suffixes, logFileSuffix)
+			suffixes = append(suffixes, logFileSuffix, txnIndexFileSuffix)
 		}
 		for _, suffix := range suffixes {
 			if err := removeIfExists(segmentPath(l.dir, g.seg.baseOffset, suffix)); err != nil {
@@ -211,7 +219,11 @@ func (l *Log) installSwap(group []segmentInfo, swapPath string) (*os.File, error
 	if err := syncDir(l.dir); err != nil {
 		return nil, err
 	}
-	final := segmentPath(l.dir, group[0].seg.baseOffset, logFileSuffix)
+	base := group[0].seg.baseOffset
+	if err := os.Rename(txnIndexPath(l.dir, base)+cleanedFileSuffix, txnIndexPath(l.dir, base)); err != nil {
+		return nil, fmt.Errorf("rename transaction index of cleaned segment: %w", err)
+	}
+	final := segmentPath(l.dir, base, logFileSuffix)
 	if err := os.Rename(swapPath, final); err != nil {
 		return nil, fmt.Errorf("rename swap segment: %w", err)
 	}
@@ -272,7 +284,7 @@ func (l *Log) completeSwaps(entries []os.DirEntry) (bool, error) {
 			}
 		}
 		for _, other := range replaced {
-			for _, suffix := range []string{logFileSuffix, indexFileSuffix, timeIndexFileSuffix} {
+			for _, suffix := range []string{logFileSuffix, indexFileSuffix, timeIndexFileSuffix, txnIndexFileSuffix} {
 				if err := removeIfExists(segmentPath(l.dir, other, suffix)); err != nil {
 					return false, fmt.Errorf("remove segment replaced by %s: %w", swapPath, err)
 				}
@@ -281,6 +293,13 @@ func (l *Log) completeSwaps(entries []os.DirEntry) (bool, error) {
 		for _, suffix := range []string{indexFileSuffix, timeIndexFileSuffix} {
 			if err := removeIfExists(segmentPath(l.dir, base, suffix)); err != nil {
 				return false, fmt.Errorf("remove index of segment replaced by %s: %w", swapPath, err)
+			}
+		}
+		// The cleaned transaction index, if it has not taken its name yet.
+		cleanedTxnIndex := txnIndexPath(l.dir, base) + cleanedFileSuffix
+		if _, err := os.Stat(cleanedTxnIndex); err == nil {
+			if err := os.Rename(cleanedTxnIndex, txnIndexPath(l.dir, base)); err != nil {
+				return false, fmt.Errorf("complete segment swap: %w", err)
 			}
 		}
 		if err := os.Rename(swapPath, segmentPath(l.dir, base, logFileSuffix)); err != nil {

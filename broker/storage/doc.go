@@ -12,6 +12,7 @@
 //	<log.dir>/<topic>-<partition>/00000000000000000000.log
 //	<log.dir>/<topic>-<partition>/00000000000000000000.index
 //	<log.dir>/<topic>-<partition>/00000000000000000000.timeindex
+//	<log.dir>/<topic>-<partition>/00000000000000000000.txnindex   (aborted transactions whose marker is in the segment; absent when none)
 //	<log.dir>/<topic>-<partition>/00000000000000001234.snapshot  (producer state as of offset 1234)
 //	<log.dir>/<topic>-<partition>/leader-epoch-checkpoint        (which leader epoch wrote which offsets)
 //	<log.dir>/<topic>-<partition>/cleaner-history                (when the cleaner first went over which offsets)
@@ -45,9 +46,19 @@
 // accepts appends again, so that a crash never finds a checkpoint vouching for bytes
 // written after the truncation as if they had been flushed.
 //
+// Transactions (txn.go, txnindex.go): a transactional batch opens its producer's
+// transaction on the partition and a marker (a control batch only coordinators write,
+// see AppendOrigin) ends it. The log tracks the open transactions and those whose marker
+// the ISR may not have yet; from them and the high watermark comes the last stable
+// offset, published atomically, below which read_committed consumers read. Each abort
+// is listed in the .txnindex file of the marker's segment, in Kafka's format, from which
+// AbortedTransactions answers read_committed fetches. Producer snapshots carry the open
+// transactions across restarts; the .txnindex files of the segments recovery rescans,
+// and any torn or inconsistent one, are rebuilt from the log.
+//
 // Logs whose cleanup.policy includes compact are compacted by the Manager's log cleaner
-// (see cleaner.go): it rewrites their inactive segments below the high watermark keeping
-// the latest record of each key, merging small segments, and swaps the copies in as
+// (see cleaner.go): it rewrites their inactive segments below the last stable offset
+// keeping the latest record of each key and none of aborted transactions, merging small segments, and swaps the copies in as
 // Kafka's cleaner does; offsets never change. Retention deletes segments only when the
 // policy includes delete.
 //

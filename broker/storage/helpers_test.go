@@ -268,7 +268,7 @@ func closeLog(t testing.TB, l *Log) {
 // follows the log end.
 func appendT(t testing.TB, l *Log, batch []byte) AppendResult {
 	t.Helper()
-	res, err := l.AppendAsLeader(batch, testEpoch)
+	res, err := l.AppendAsLeader(batch, testEpoch, OriginClient)
 	if err != nil {
 		t.Fatalf("append at %d: %v", l.LogEndOffset(), err)
 	}

@@ -52,6 +52,7 @@ type Log struct {
 	logEndOffset   atomic.Int64
 	recoveryPoint  atomic.Int64
 	highWatermark  atomic.Int64
+	lastStable     atomic.Int64 // see txn.go
 	closed         atomic.Bool
 	windows        sync.Pool   // of *[]byte, readWindowSize long
 	readers        *readerPool // validating appends
@@ -85,6 +86,11 @@ type Log struct {
 	// afterLogStartAdvance, set by a Manager, writes the log-start-offset-checkpoint once
 	// AdvanceLogStartOffset moved the start. It is called without l.mu.
 	afterLogStartAdvance func() error
+
+	// txnMu guards txns; it is taken with or without mu, never the other way round, and
+	// held only briefly: high watermark moves take it without mu.
+	txnMu sync.Mutex
+	txns  txnTracker
 
 	epochMu sync.Mutex // guards epochs; taken with or without mu, never the other way round
 	epochs  epochCache
@@ -150,6 +156,7 @@ func openLog(dir string, cfg Config, opts OpenOptions, reaper *fileReaper, reade
 		readers:   readers,
 		cfg:       cfg,
 		producers: newProducerStates(),
+		txns:      newTxnTracker(),
 	}
 	if l.logger == nil {
 		discard := logrus.New()
@@ -190,6 +197,7 @@ func (l *Log) load(opts OpenOptions) error {
 	now := l.now()
 	window := make([]byte, loadWindowSize)
 	var segs []*segment
+	rebuildTxnFrom := int64(math.MaxInt64)
 	closeAll := func() {
 		for _, s := range segs {
 			_ = s.close()
@@ -211,12 +219,16 @@ func (l *Log) load(opts OpenOptions) error {
 			}
 			segs = append(segs, s)
 		}
-		if segs, err = l.recoverSegments(segs, opts, now, window); err != nil {
+		if segs, rebuildTxnFrom, err = l.recoverSegments(segs, opts, now, window); err != nil {
+			closeAll()
+			return err
+		}
+		if rebuildTxnFrom, err = l.loadTxnIndexes(segs, rebuildTxnFrom); err != nil {
 			closeAll()
 			return err
 		}
 	}
-	if err := l.loadProducerState(segs, window); err != nil {
+	if err := l.loadProducerState(segs, window, rebuildTxnFrom); err != nil {
 		closeAll()
 		return err
 	}
@@ -274,7 +286,7 @@ func (l *Log) cleanDir() (bases, snapshots []int64, err error) {
 			continue
 		}
 		if strings.HasSuffix(name, ".deleted") || strings.HasSuffix(name, ".cleaned") || strings.HasSuffix(name, ".swap") ||
-			strings.HasSuffix(name, snapshotFileSuffix+tempFileSuffix) {
+			strings.HasSuffix(name, snapshotFileSuffix+tempFileSuffix) || strings.HasSuffix(name, txnIndexFileSuffix+tempFileSuffix) {
 			l.logger.WithField("file", name).Info("removing leftover file")
 			if err := os.Remove(filepath.Join(l.dir, name)); err != nil {
 				return nil, nil, fmt.Errorf("remove leftover file: %w", err)
@@ -293,7 +305,7 @@ func (l *Log) cleanDir() (bases, snapshots []int64, err error) {
 		switch "." + suffix {
 		case logFileSuffix:
 			logs[base] = true
-		case indexFileSuffix, timeIndexFileSuffix:
+		case indexFileSuffix, timeIndexFileSuffix, txnIndexFileSuffix:
 			indexes = append(indexes, name)
 		case snapshotFileSuffix:
 			snapshots = append(snapshots, base)
@@ -319,8 +331,11 @@ func (l *Log) cleanDir() (bases, snapshots []int64, err error) {
 	return bases, snapshots, nil
 }
 
-// recoverSegments loads every segment (see Open) and returns those that remain.
-func (l *Log) recoverSegments(segs []*segment, opts OpenOptions, now time.Time, window []byte) ([]*segment, error) {
+// recoverSegments loads every segment (see Open) and returns those that remain, and the
+// base offset of the first segment it recovered (checked or cut after an unclean
+// shutdown), from which the transaction indexes are to be rebuilt (math.MaxInt64: none).
+func (l *Log) recoverSegments(segs []*segment, opts OpenOptions, now time.Time, window []byte) (_ []*segment, rebuildTxnFrom int64, err error) {
+	rebuildTxnFrom = math.MaxInt64
 	// Segments from the one holding the recovery point on may have been written without
 	// an fsync; a clean shutdown flushed everything. The active segment is read in full
 	// regardless: its index files are appended to, never synced, and appends go on from
@@ -347,7 +362,7 @@ func (l *Log) recoverSegments(segs []*segment, opts OpenOptions, now time.Time, 
 			distrust, headers, err := s.loadTrusted(o, window)
 			l.headersRead += int64(headers)
 			if err != nil {
-				return segs, err
+				return segs, rebuildTxnFrom, err
 			}
 			if distrust == "" {
 				minOffset = s.nextOffset
@@ -360,7 +375,7 @@ func (l *Log) recoverSegments(segs []*segment, opts OpenOptions, now time.Time, 
 		res, err := s.load(o, window)
 		l.headersRead += int64(res.headers)
 		if err != nil {
-			return segs, err
+			return segs, rebuildTxnFrom, err
 		}
 		if res.indexRewritten != "" {
 			log.WithField("reason", res.indexRewritten).Info("rebuilt offset index")
@@ -368,16 +383,19 @@ func (l *Log) recoverSegments(segs []*segment, opts OpenOptions, now time.Time, 
 		if res.timeIndexRewritten != "" {
 			log.WithField("reason", res.timeIndexRewritten).Info("rebuilt time index")
 		}
+		if i >= verifyFrom || res.invalid != nil {
+			rebuildTxnFrom = min(rebuildTxnFrom, s.baseOffset)
+		}
 		if res.invalid != nil {
 			log.WithError(res.invalid).WithFields(logrus.Fields{
 				"valid_bytes": res.validBytes, "file_bytes": res.fileBytes, "dropped_segments": len(segs) - i - 1,
 			}).Warn("truncating log at an invalid batch")
 			if err := s.log.Truncate(res.validBytes); err != nil {
-				return segs, fmt.Errorf("truncate %s: %w", s.log.Name(), err)
+				return segs, rebuildTxnFrom, fmt.Errorf("truncate %s: %w", s.log.Name(), err)
 			}
 			for _, later := range segs[i+1:] {
 				if err := errors.Join(later.unlink(), later.close()); err != nil {
-					return segs, err
+					return segs, rebuildTxnFrom, err
 				}
 			}
 			segs = segs[:i+1]
@@ -385,7 +403,7 @@ func (l *Log) recoverSegments(segs []*segment, opts OpenOptions, now time.Time, 
 		}
 		if i >= verifyFrom || res.invalid != nil {
 			if err := s.log.Sync(); err != nil {
-				return segs, fmt.Errorf("sync %s: %w", s.log.Name(), err)
+				return segs, rebuildTxnFrom, fmt.Errorf("sync %s: %w", s.log.Name(), err)
 			}
 		}
 		minOffset = s.nextOffset
@@ -393,7 +411,28 @@ func (l *Log) recoverSegments(segs []*segment, opts OpenOptions, now time.Time, 
 			break
 		}
 	}
-	return segs, nil
+	return segs, rebuildTxnFrom, nil
+}
+
+// loadTxnIndexes reads the transaction indexes of the segments below rebuildFrom, those
+// recovery did not rescan, and returns the base offset from which they must be rebuilt:
+// rebuildFrom, or lower where a file is torn or inconsistent with its segment.
+func (l *Log) loadTxnIndexes(segs []*segment, rebuildFrom int64) (int64, error) {
+	for _, s := range segs {
+		if s.baseOffset >= rebuildFrom {
+			break
+		}
+		distrust, err := s.loadAborted()
+		if err != nil {
+			return rebuildFrom, err
+		}
+		if distrust != "" {
+			l.logger.WithFields(logrus.Fields{"segment": s.baseOffset, "reason": distrust}).
+				Warn("rebuilding transaction indexes from a torn or inconsistent one")
+			return s.baseOffset, nil
+		}
+	}
+	return rebuildFrom, nil
 }
 
 // publish replaces the segment list. The log start offset moves up to the first segment's
@@ -404,6 +443,11 @@ func (l *Log) publish(segs []*segment) {
 }
 
 func (l *Log) loadSegments() []*segment { return *l.segments.Load() }
+
+func (l *Log) activeSegment() *segment {
+	segs := l.loadSegments()
+	return segs[len(segs)-1]
+}
 
 // Dir returns the directory of the log.
 func (l *Log) Dir() string { return l.dir }
@@ -483,14 +527,36 @@ func (l *Log) checkpointTruncation() error {
 //
 // Either every batch is appended or none is. When an idempotent producer resends a batch
 // already in the log, nothing is appended and the result reports the first append.
-func (l *Log) AppendAsLeader(records []byte, leaderEpoch int32) (AppendResult, error) {
+//
+// origin says who writes (see AppendOrigin): a client's batches have their sequences
+// checked and may not be control batches; a coordinator's have their producer epoch
+// checked only, and its control batches must be transaction markers. Either way a
+// transactional batch opens its producer's transaction on the partition, or continues
+// it, and a marker ends it.
+func (l *Log) AppendAsLeader(records []byte, leaderEpoch int32, origin AppendOrigin) (AppendResult, error) {
 	refs, err := record.Split(records)
 	if err != nil {
 		return AppendResult{}, err
 	}
-	for _, r := range refs {
-		if err := r.Hdr.CheckFromClient(); err != nil {
+	var markers []*record.Marker // by batch; nil unless a coordinator writes markers
+	for i, r := range refs {
+		if origin == OriginCoordinator {
+			err = r.Hdr.CheckFromCoordinator()
+		} else {
+			err = r.Hdr.CheckFromClient()
+		}
+		if err != nil {
 			return AppendResult{}, fmt.Errorf("batch at byte %d: %w", r.Pos, err)
+		}
+		if r.Hdr.IsControl() {
+			m, err := parseMarkerIfControl(r.Hdr, r.Bytes(records))
+			if err != nil {
+				return AppendResult{}, fmt.Errorf("batch at byte %d: %w", r.Pos, err)
+			}
+			if markers == nil {
+				markers = make([]*record.Marker, len(refs))
+			}
+			markers[i] = m
 		}
 	}
 	l.mu.Lock()
@@ -503,7 +569,7 @@ func (l *Log) AppendAsLeader(records []byte, leaderEpoch int32) (AppendResult, e
 	}
 
 	l.mu.Lock()
-	res, flush, err := l.appendAsLeaderLocked(records, refs, leaderEpoch)
+	res, flush, err := l.appendAsLeaderLocked(records, refs, leaderEpoch, origin, markers)
 	l.mu.Unlock()
 	if err != nil || !flush {
 		return res, err
@@ -550,7 +616,7 @@ func (l *Log) validateRecords(records []byte, refs []record.Ref, cfg Config) err
 	return nil
 }
 
-func (l *Log) appendAsLeaderLocked(records []byte, refs []record.Ref, leaderEpoch int32) (AppendResult, bool, error) {
+func (l *Log) appendAsLeaderLocked(records []byte, refs []record.Ref, leaderEpoch int32, origin AppendOrigin, markers []*record.Marker) (AppendResult, bool, error) {
 	if err := l.appendable(); err != nil {
 		return AppendResult{}, false, err
 	}
@@ -578,7 +644,17 @@ func (l *Log) appendAsLeaderLocked(records []byte, refs []record.Ref, leaderEpoc
 			h.Attributes |= record.LogAppendTimeBit
 			h.MaxTimestamp = appendTime
 		}
-		dup, err := producers.addFromClient(*h, next)
+		var dup *producerBatch
+		var err error
+		if origin == OriginCoordinator {
+			var m *record.Marker
+			if markers != nil {
+				m = markers[i]
+			}
+			err = producers.addFromCoordinator(*h, next, m)
+		} else {
+			dup, err = producers.addFromClient(*h, next)
+		}
 		if err != nil {
 			return AppendResult{}, false, err
 		}
@@ -609,10 +685,15 @@ func (l *Log) appendAsLeaderLocked(records []byte, refs []record.Ref, leaderEpoc
 			record.StampLogAppendTime(b, appendTime)
 		}
 	}
+	aborted := l.trackTxnEvents(producers.events)
 	if err := l.write(records, refs, now); err != nil {
+		l.untrackTxnEvents(producers.events)
 		return AppendResult{}, false, err
 	}
 	l.producers.apply(producers)
+	if err := l.indexAborted(aborted, l.activeSegment()); err != nil {
+		return AppendResult{}, false, err
+	}
 	res.LogStartOffset = l.LogStartOffset()
 	return res, l.countUnflushed(res.RecordCount), nil
 }
@@ -658,7 +739,11 @@ func (l *Log) appendAsFollowerLocked(records []byte, refs []record.Ref) (AppendR
 		if r.Hdr.BaseOffset < next {
 			return AppendResult{}, false, fmt.Errorf("batch at offset %d overlaps the previous one ending at %d: %w", r.Hdr.BaseOffset, next-1, kerr.CorruptMessage)
 		}
-		producers.addReplicated(r.Hdr)
+		m, err := parseMarkerIfControl(r.Hdr, r.Bytes(records))
+		if err != nil {
+			return AppendResult{}, false, fmt.Errorf("replicated batch at offset %d: %w", r.Hdr.BaseOffset, err)
+		}
+		producers.addReplicated(r.Hdr, m)
 		res.RecordCount += int64(r.Hdr.RecordCount)
 		next = r.Hdr.NextOffset()
 	}
@@ -666,10 +751,15 @@ func (l *Log) appendAsFollowerLocked(records []byte, refs []record.Ref) (AppendR
 	if err := l.assignReplicatedEpochs(refs); err != nil {
 		return AppendResult{}, false, err
 	}
+	aborted := l.trackTxnEvents(producers.events)
 	if err := l.write(records, refs, l.now()); err != nil {
+		l.untrackTxnEvents(producers.events)
 		return AppendResult{}, false, err
 	}
 	l.producers.apply(producers)
+	if err := l.indexAborted(aborted, l.activeSegment()); err != nil {
+		return AppendResult{}, false, err
+	}
 	res.LogStartOffset = l.LogStartOffset()
 	return res, l.countUnflushed(res.RecordCount), nil
 }
@@ -776,12 +866,12 @@ func (l *Log) Read(offset, maxOffset int64, maxBytes int32) (Slice, error) {
 	window := l.windows.Get().(*[]byte)
 	defer l.windows.Put(window)
 	for _, s := range segs[i:] {
-		pos, size, found, err := s.read(offset, maxOffset, int64(maxBytes), *window)
+		pos, size, next, found, err := s.read(offset, maxOffset, int64(maxBytes), *window)
 		if err != nil {
 			return Slice{}, fmt.Errorf("read offset %d: %w", offset, err)
 		}
 		if found {
-			return Slice{File: s.log, Pos: pos, Size: size}, nil
+			return Slice{File: s.log, Pos: pos, Size: size, NextOffset: next}, nil
 		}
 		// Offsets can be missing from the end of a segment (compaction, a batch
 		// straddling a truncation point): the next segment holds what follows.

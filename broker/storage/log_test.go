@@ -177,7 +177,7 @@ func TestAppendChangesOnlyBaseOffsetAndLeaderEpoch(t *testing.T) {
 		original := makeBatch(t, spec)
 		records := bytes.Clone(original)
 		first := l.LogEndOffset()
-		res, err := l.AppendAsLeader(records, 42)
+		res, err := l.AppendAsLeader(records, 42, OriginClient)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -212,7 +212,7 @@ func TestAppendWithLogAppendTime(t *testing.T) {
 	l := openLogT(t, t.TempDir(), cfg, OpenOptions{Now: clock.Now})
 	original := makeBatch(t, plain(3, 5))
 	records := bytes.Clone(original)
-	res, err := l.AppendAsLeader(records, 1)
+	res, err := l.AppendAsLeader(records, 1, OriginClient)
 	must(t, err)
 	now := clock.Now().UnixMilli()
 	if res.LogAppendTime != now {
@@ -298,11 +298,6 @@ func TestAppendRejectsBadBatches(t *testing.T) {
 			records[0] += 2 // the zigzag length prefix, one more than the fields
 			return recordtest.Frame(record.CodecNone, 1, append(records, 0))
 		}, kerr.CorruptMessage},
-		{"transactional", func() []byte {
-			b := makeBatch(t, idempotent(3, 9, 0, 0))
-			binary.BigEndian.PutUint16(b[21:], 0x10)
-			return recrc(b)
-		}, kerr.InvalidTxnState},
 		{"good batch then a bad one", func() []byte { b := good(); bad := good(); bad[70] ^= 1; return append(b, bad...) }, kerr.CorruptMessage},
 	}
 	cfg := smallConfig()
@@ -312,7 +307,7 @@ func TestAppendRejectsBadBatches(t *testing.T) {
 	leo, size := l.LogEndOffset(), l.Size()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := l.AppendAsLeader(tt.records(), testEpoch)
+			_, err := l.AppendAsLeader(tt.records(), testEpoch, OriginClient)
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("got %v, want %v", err, tt.want)
 			}
@@ -335,7 +330,7 @@ func TestAppendSeveralBatchesInOneRequest(t *testing.T) {
 	for i := range 3 {
 		records = append(records, makeBatch(t, plain(i+1, 100))...)
 	}
-	res, err := l.AppendAsLeader(records, 9)
+	res, err := l.AppendAsLeader(records, 9, OriginClient)
 	must(t, err)
 	if res.FirstOffset != 1 || res.LastOffset != 6 || res.RecordCount != 6 {
 		t.Fatalf("result %+v, want offsets 1-6 and 6 records", res)
@@ -652,7 +647,7 @@ func TestAppendNeverPanicsOnGarbage(t *testing.T) {
 			records = bytes.Clone(valid[:rng.IntN(len(valid))])
 		}
 		end := l.LogEndOffset()
-		_, err := l.AppendAsLeader(records, testEpoch)
+		_, err := l.AppendAsLeader(records, testEpoch, OriginClient)
 		if err == nil {
 			continue
 		}

@@ -251,7 +251,7 @@ func TestManagerRemove(t *testing.T) {
 	if got := m.Existing(); len(got) != 0 {
 		t.Fatalf("Existing() = %v after removal", got)
 	}
-	if _, err := l.AppendAsLeader(makeBatch(t, plain(1, 0)), testEpoch); !errors.Is(err, ErrClosed) {
+	if _, err := l.AppendAsLeader(makeBatch(t, plain(1, 0)), testEpoch, OriginClient); !errors.Is(err, ErrClosed) {
 		t.Fatalf("append to a removed log: %v", err)
 	}
 	// A fetch that found the log before removal can still send from it.

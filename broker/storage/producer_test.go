@@ -42,7 +42,7 @@ func TestIdempotentProducer(t *testing.T) {
 	expectDuplicate := func(l *Log, seq int32, want AppendResult) {
 		t.Helper()
 		end := l.LogEndOffset()
-		res, err := l.AppendAsLeader(makeBatch(t, idempotent(5, pid, 0, seq)), testEpoch)
+		res, err := l.AppendAsLeader(makeBatch(t, idempotent(5, pid, 0, seq)), testEpoch, OriginClient)
 		if err != nil {
 			t.Fatalf("resend of sequence %d: %v", seq, err)
 		}
@@ -56,7 +56,7 @@ func TestIdempotentProducer(t *testing.T) {
 	expectError := func(l *Log, spec batchSpec, want error) {
 		t.Helper()
 		end := l.LogEndOffset()
-		if _, err := l.AppendAsLeader(makeBatch(t, spec), testEpoch); !errors.Is(err, want) {
+		if _, err := l.AppendAsLeader(makeBatch(t, spec), testEpoch, OriginClient); !errors.Is(err, want) {
 			t.Fatalf("epoch %d sequence %d: got %v, want %v", spec.producerEpoch, spec.baseSequence, err, want)
 		}
 		if l.LogEndOffset() != end {
@@ -72,13 +72,13 @@ func TestIdempotentProducer(t *testing.T) {
 
 	// A request is atomic: a valid batch followed by an out-of-order one appends nothing.
 	records := append(makeBatch(t, idempotent(5, pid, 0, 10)), makeBatch(t, idempotent(5, pid, 0, 99))...)
-	if _, err := l.AppendAsLeader(records, testEpoch); !errors.Is(err, kerr.OutOfOrderSequenceNumber) {
+	if _, err := l.AppendAsLeader(records, testEpoch, OriginClient); !errors.Is(err, kerr.OutOfOrderSequenceNumber) {
 		t.Fatalf("request with a bad second batch: %v", err)
 	}
 	third := appendT(t, l, makeBatch(t, idempotent(5, pid, 0, 10)))
 	// Within one request, a batch follows the one before it.
 	records = append(makeBatch(t, idempotent(2, pid, 0, 15)), makeBatch(t, idempotent(2, pid, 0, 17))...)
-	if _, err := l.AppendAsLeader(records, testEpoch); err != nil {
+	if _, err := l.AppendAsLeader(records, testEpoch, OriginClient); err != nil {
 		t.Fatalf("two consecutive batches in one request: %v", err)
 	}
 
@@ -104,7 +104,7 @@ func TestIdempotentSequenceWrapsAround(t *testing.T) {
 	l := openLogT(t, t.TempDir(), smallConfig(), OpenOptions{})
 	appendT(t, l, makeBatch(t, idempotent(2, 1, 0, math.MaxInt32-1)))
 	appendT(t, l, makeBatch(t, idempotent(2, 1, 0, 0)))
-	res, err := l.AppendAsLeader(makeBatch(t, idempotent(2, 1, 0, math.MaxInt32-1)), testEpoch)
+	res, err := l.AppendAsLeader(makeBatch(t, idempotent(2, 1, 0, math.MaxInt32-1)), testEpoch, OriginClient)
 	if err != nil || !res.Duplicate {
 		t.Fatalf("resend across the wrap: %+v, %v", res, err)
 	}
@@ -116,10 +116,10 @@ func TestDuplicateReportsOriginalAppendTime(t *testing.T) {
 	clock := newFakeClock()
 	l := openLogT(t, t.TempDir(), cfg, OpenOptions{Now: clock.Now})
 	batch := makeBatch(t, idempotent(2, 1, 0, 0))
-	first, err := l.AppendAsLeader(bytes.Clone(batch), testEpoch)
+	first, err := l.AppendAsLeader(bytes.Clone(batch), testEpoch, OriginClient)
 	must(t, err)
 	clock.Advance(1000)
-	dup, err := l.AppendAsLeader(bytes.Clone(batch), testEpoch)
+	dup, err := l.AppendAsLeader(bytes.Clone(batch), testEpoch, OriginClient)
 	must(t, err)
 	if !dup.Duplicate || dup.LogAppendTime != first.LogAppendTime {
 		t.Fatalf("duplicate %+v, want the first append's time %d", dup, first.LogAppendTime)

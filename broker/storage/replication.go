@@ -195,7 +195,7 @@ func (l *Log) loadEpochCache(segs []*segment, window []byte) error {
 
 	l.logger.WithError(err).Warn("rebuilding the leader epoch cache from the log's batches")
 	l.epochs = epochCache{}
-	headers, err := replayBatches(segs, start, window, func(h record.Header) {
+	headers, err := replayBatches(segs, start, window, func(_ *segment, h record.Header, _ func() ([]byte, error)) {
 		if h.LeaderEpoch > l.epochs.latestEpoch() {
 			l.epochs.entries = append(l.epochs.entries, epochEntry{epoch: h.LeaderEpoch, startOffset: h.BaseOffset})
 		}
@@ -216,6 +216,7 @@ func (l *Log) HighWatermark() int64 { return l.highWatermark.Load() }
 // truncation.
 func (l *Log) SetHighWatermark(hw int64) {
 	l.highWatermark.Store(min(max(hw, l.logStartOffset.Load()), l.logEndOffset.Load()))
+	l.updateLastStable()
 }
 
 // clampHighWatermark keeps the high watermark within the log after its ends moved.

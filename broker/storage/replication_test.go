@@ -199,7 +199,7 @@ func TestLeaderEpochsOfALog(t *testing.T) {
 	}
 
 	// An append as leader records its epoch itself.
-	_, err := l.AppendAsLeader(makeBatch(t, plain(3, 1_000)), 2)
+	_, err := l.AppendAsLeader(makeBatch(t, plain(3, 1_000)), 2, OriginClient)
 	must(t, err)
 	checkEpochs(t, l, epochEntry{2, 0})
 
@@ -216,14 +216,14 @@ func TestLeaderEpochsOfALog(t *testing.T) {
 	if e, end, ok := l.EndOffsetForEpoch(4); !ok || e != 4 || end != 3 {
 		t.Fatalf("EndOffsetForEpoch(4) = (%d, %d, %v), want (4, 3, true)", e, end, ok)
 	}
-	_, err = l.AppendAsLeader(makeBatch(t, plain(2, 1_000)), 4)
+	_, err = l.AppendAsLeader(makeBatch(t, plain(2, 1_000)), 4, OriginClient)
 	must(t, err)
 	if e, end, ok := l.EndOffsetForEpoch(4); !ok || e != 4 || end != 5 {
 		t.Fatalf("EndOffsetForEpoch(4) = (%d, %d, %v), want (4, 5, true): the latest epoch ends at the log end", e, end, ok)
 	}
 
 	// A stale leader can neither append nor assign.
-	if _, err := l.AppendAsLeader(makeBatch(t, plain(1, 1_000)), 3); !errors.Is(err, kerr.FencedLeaderEpoch) {
+	if _, err := l.AppendAsLeader(makeBatch(t, plain(1, 1_000)), 3, OriginClient); !errors.Is(err, kerr.FencedLeaderEpoch) {
 		t.Fatalf("append in an older epoch: got %v, want FENCED_LEADER_EPOCH", err)
 	}
 	if err := l.AssignEpochStartOffset(3, l.LogEndOffset()); !errors.Is(err, kerr.FencedLeaderEpoch) {
@@ -233,7 +233,7 @@ func TestLeaderEpochsOfALog(t *testing.T) {
 		t.Fatalf("refused appends moved the log end to %d", l.LogEndOffset())
 	}
 	// A leader appending in a newer epoch without assigning it first still records it.
-	_, err = l.AppendAsLeader(makeBatch(t, plain(1, 1_000)), 7)
+	_, err = l.AppendAsLeader(makeBatch(t, plain(1, 1_000)), 7, OriginClient)
 	must(t, err)
 	checkEpochs(t, l, epochEntry{2, 0}, epochEntry{4, 3}, epochEntry{7, 5})
 	checkEpochFile(t, l, epochEntry{2, 0}, epochEntry{4, 3}, epochEntry{7, 5})
@@ -524,7 +524,7 @@ func TestAppendsWaitForTheCheckpointATruncationOwes(t *testing.T) {
 	if _, err := l.AppendAsFollower(replicatedBatch(t, 10, 2, 1)); !errors.Is(err, failing) {
 		t.Fatalf("follower append while the checkpoint is stale: got %v", err)
 	}
-	if _, err := l.AppendAsLeader(makeBatch(t, plain(1, 1)), 2); !errors.Is(err, failing) {
+	if _, err := l.AppendAsLeader(makeBatch(t, plain(1, 1)), 2, OriginClient); !errors.Is(err, failing) {
 		t.Fatalf("leader append while the checkpoint is stale: got %v", err)
 	}
 	if l.LogEndOffset() != 10 {

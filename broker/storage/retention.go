@@ -158,6 +158,7 @@ func (l *Log) TruncateFullyAndStartAt(offset int64) error {
 		return fmt.Errorf("restart log %s at %d: %w", l.dir, offset, err)
 	}
 	l.highWatermark.Store(offset)
+	l.updateLastStable()
 	l.recoveryPoint.Store(offset)
 	l.cleanHistory.steps = nil
 	l.cleanerCheckpoint.Store(offset)
@@ -226,9 +227,27 @@ func (l *Log) truncateLocked(offset int64) error {
 	if err := l.removeSnapshotsDurably(func(o int64) bool { return o > seg.nextOffset }); err != nil {
 		return err
 	}
+	if err := seg.truncateAborted(seg.nextOffset); err != nil {
+		return err
+	}
 	// The producer state cannot be unwound batch by batch: rebuild it from a snapshot
-	// below the cut.
-	return l.loadProducerState(segs[:i+1], window)
+	// below the cut. The ended transactions whose markers remain and may be above the
+	// high watermark stay tracked: the replay sees only those after the snapshot.
+	l.txnMu.Lock()
+	var ended []endedTxn
+	for _, e := range l.txns.unreplicated {
+		if e.markerOffset < seg.nextOffset {
+			ended = append(ended, e)
+		}
+	}
+	l.txnMu.Unlock()
+	if err := l.loadProducerState(segs[:i+1], window, math.MaxInt64); err != nil {
+		return err
+	}
+	l.txnMu.Lock()
+	l.txns.unreplicated = mergeEnded(ended, l.txns.unreplicated)
+	l.txnMu.Unlock()
+	return nil
 }
 
 // removeSnapshotsDurably deletes the snapshots drop selects and, if there were any,
@@ -256,6 +275,9 @@ func (l *Log) restartAt(offset int64, now time.Time) error {
 	l.logStartOffset.Store(offset)
 	l.publish([]*segment{seg})
 	l.producers = newProducerStates()
+	l.txnMu.Lock()
+	l.txns = newTxnTracker()
+	l.txnMu.Unlock()
 	// Nothing of the old history is left in the log.
 	l.epochMu.Lock()
 	l.epochs = epochCache{}

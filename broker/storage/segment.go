@@ -36,6 +36,10 @@ type segment struct {
 	size         atomic.Int64 // bytes of whole batches that readers may read
 	maxTimestamp atomic.Int64 // largest batch max timestamp, -1 when none
 	index        segmentIndex
+	// txnCount is the number of entries of the transaction index file, published after
+	// they are written; txnCache holds them when they are few (see txnindex.go).
+	txnCount atomic.Int64
+	txnCache atomic.Pointer[[]abortedTxnEntry]
 
 	// Owned by the Log's mutex.
 	nextOffset int64 // offset after the last batch; baseOffset while empty
@@ -174,8 +178,9 @@ func (s *segment) largestTimestamp() int64 {
 
 // read locates the batches of a fetch at offset: from the batch holding offset, stopping
 // before a batch reaching maxOffset and once more would exceed maxBytes, but including at
-// least one batch. found is false when no batch of the segment reaches offset.
-func (s *segment) read(offset, maxOffset, maxBytes int64, window []byte) (pos, size int64, found bool, err error) {
+// least one batch. next is the offset after the last batch included. found is false when
+// no batch of the segment reaches offset.
+func (s *segment) read(offset, maxOffset, maxBytes int64, window []byte) (pos, size, next int64, found bool, err error) {
 	sc := newBatchScanner(s.log, s.log.Name(), s.index.positionFor(offset), s.size.Load(), window)
 	for sc.next() {
 		if sc.cur.LastOffset() < offset {
@@ -184,16 +189,17 @@ func (s *segment) read(offset, maxOffset, maxBytes int64, window []byte) (pos, s
 		pos = sc.curPos
 		for {
 			if sc.cur.LastOffset() >= maxOffset || (size > 0 && size+sc.cur.Size() > maxBytes) {
-				return pos, size, true, nil
+				return pos, size, next, true, nil
 			}
 			size += sc.cur.Size()
+			next = sc.cur.NextOffset()
 			if !sc.next() {
 				// A bad batch further on is the next fetch's problem: what is gathered is sound.
-				return pos, size, true, nil
+				return pos, size, next, true, nil
 			}
 		}
 	}
-	return 0, 0, false, sc.err
+	return 0, 0, 0, false, sc.err
 }
 
 // findTimestamp returns the first record of the segment whose timestamp is >= ts.
@@ -504,7 +510,7 @@ func (s *segment) unlink() error {
 		errs = append(errs, s.indexFiles.close())
 		s.indexFiles = nil
 	}
-	for _, suffix := range []string{logFileSuffix, indexFileSuffix, timeIndexFileSuffix} {
+	for _, suffix := range []string{logFileSuffix, indexFileSuffix, timeIndexFileSuffix, txnIndexFileSuffix} {
 		if err := os.Remove(segmentPath(s.dir, s.baseOffset, suffix)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			errs = append(errs, fmt.Errorf("delete segment file: %w", err))
 		}

@@ -18,6 +18,9 @@ import (
 type Slice struct {
 	File      *os.File
 	Pos, Size int64
+	// NextOffset is the offset after the last batch of the slice (0 when it is empty): the
+	// bound of the aborted transactions a read_committed reader of it must know of.
+	NextOffset int64
 }
 
 // WriteTo writes the slice to w. To a socket (anything with a raw file descriptor, such

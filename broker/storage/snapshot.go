@@ -28,28 +28,36 @@ import (
 //
 // The format is kzoo's own, big-endian:
 //
-//	version      uint16   snapshotVersion
+//	version      uint16   snapshotVersion (2; version 1 files still load)
 //	crc          uint32   CRC-32C (Castagnoli) of everything after this field
 //	offset       int64    the state covers the batches below it; equals the file name's
 //	producers    uint32   then per producer, in increasing id order:
 //	  id         int64
 //	  epoch      int16
 //	  lastOffset int64    of the producer's last batch, data or control
+//	  coordinatorEpoch int32   of its last marker, -1 if none    (version 2 on)
+//	  txnFirstOffset   int64   of its open transaction, -1 if none (version 2 on)
+//	  lastTimestamp    int64   of its last batch, -1 if unknown (version 2 on)
 //	  batches    uint8    at most producerBatchCacheSize, then per batch, oldest first:
 //	    firstSeq, lastSeq                      int32
 //	    firstOffset, lastOffset, maxTimestamp  int64
+//
+// Version 2 carries the transaction state, so that a transaction open at a restart stays
+// open, with its first offset holding the last stable offset back.
 const (
 	snapshotFileSuffix = ".snapshot"
 	tempFileSuffix     = ".tmp" // a snapshot being written; a crash may leave one behind
-	snapshotVersion    = 1
+	snapshotVersion    = 2
+	snapshotVersion1   = 1
 	// snapshotsKept is how many snapshots survive a new one: more than one, so that a
 	// torn newest snapshot still leaves a recent one.
 	snapshotsKept = 3
 
-	snapshotHeaderSize   = 2 + 4 + 8 + 4
-	snapshotProducerSize = 8 + 2 + 8 + 1
-	snapshotBatchSize    = 4 + 4 + 8 + 8 + 8
-	snapshotCRCEnd       = 2 + 4 // the checksum covers the bytes from here on
+	snapshotHeaderSize     = 2 + 4 + 8 + 4
+	snapshotProducerSizeV1 = 8 + 2 + 8 + 1
+	snapshotProducerSize   = snapshotProducerSizeV1 + 4 + 8 + 8
+	snapshotBatchSize      = 4 + 4 + 8 + 8 + 8
+	snapshotCRCEnd         = 2 + 4 // the checksum covers the bytes from here on
 )
 
 // errCorruptSnapshot marks a snapshot file whose contents cannot be used.
@@ -78,6 +86,9 @@ func encodeProducerSnapshot(s *producerStates, offset int64) []byte {
 		b = be.AppendUint64(b, uint64(id))
 		b = be.AppendUint16(b, uint16(e.epoch))
 		b = be.AppendUint64(b, uint64(e.lastOffset))
+		b = be.AppendUint32(b, uint32(e.coordinatorEpoch))
+		b = be.AppendUint64(b, uint64(e.txnFirstOffset))
+		b = be.AppendUint64(b, uint64(e.lastTimestamp))
 		b = append(b, byte(e.n))
 		for _, pb := range e.batches[:e.n] {
 			b = be.AppendUint32(b, uint32(pb.firstSeq))
@@ -104,8 +115,14 @@ func decodeProducerSnapshot(b []byte, offset int64) (producerStates, error) {
 		return corrupt("%d bytes, a header needs %d", len(b), snapshotHeaderSize)
 	}
 	be := binary.BigEndian
-	if v := be.Uint16(b); v != snapshotVersion {
-		return corrupt("version %d, only %d is supported", v, snapshotVersion)
+	version := be.Uint16(b)
+	producerSize := snapshotProducerSize
+	switch version {
+	case snapshotVersion:
+	case snapshotVersion1:
+		producerSize = snapshotProducerSizeV1
+	default:
+		return corrupt("version %d, only %d and %d are supported", version, snapshotVersion1, snapshotVersion)
 	}
 	if got, want := crc32.Checksum(b[snapshotCRCEnd:], snapshotCRCTable), be.Uint32(b[2:]); got != want {
 		return corrupt("crc %#08x, header says %#08x", got, want)
@@ -114,23 +131,26 @@ func decodeProducerSnapshot(b []byte, offset int64) (producerStates, error) {
 		return corrupt("holds the state as of offset %d, its name says %d", got, offset)
 	}
 	count := be.Uint32(b[14:])
-	if uint64(count)*snapshotProducerSize > uint64(len(b)-snapshotHeaderSize) {
+	if uint64(count)*uint64(producerSize) > uint64(len(b)-snapshotHeaderSize) {
 		return corrupt("%d producers cannot fit in %d bytes", count, len(b))
 	}
 	states := producerStates{entries: make(map[int64]producerEntry, count)}
 	rest := b[snapshotHeaderSize:]
 	prevID := int64(-1)
 	for range count {
-		if len(rest) < snapshotProducerSize {
+		if len(rest) < producerSize {
 			return corrupt("truncated producer entry")
 		}
 		id := int64(be.Uint64(rest))
-		e := producerEntry{
-			epoch:      int16(be.Uint16(rest[8:])),
-			lastOffset: int64(be.Uint64(rest[10:])),
-			n:          int(rest[18]),
+		e := newProducerEntry(int16(be.Uint16(rest[8:])))
+		e.lastOffset = int64(be.Uint64(rest[10:]))
+		if version >= snapshotVersion {
+			e.coordinatorEpoch = int32(be.Uint32(rest[18:]))
+			e.txnFirstOffset = int64(be.Uint64(rest[22:]))
+			e.lastTimestamp = int64(be.Uint64(rest[30:]))
 		}
-		rest = rest[snapshotProducerSize:]
+		e.n = int(rest[producerSize-1])
+		rest = rest[producerSize:]
 		if id <= prevID {
 			return corrupt("producer id %d after %d: ids must increase", id, prevID)
 		}
@@ -148,8 +168,14 @@ func decodeProducerSnapshot(b []byte, offset int64) (producerStates, error) {
 			}
 			rest = rest[snapshotBatchSize:]
 		}
+		if version == snapshotVersion1 && e.n > 0 {
+			e.lastTimestamp = e.batches[e.n-1].maxTimestamp
+		}
 		if e.lastOffset >= offset {
 			return corrupt("producer %d has its last batch at %d, not below the snapshot", id, e.lastOffset)
+		}
+		if e.txnFirstOffset < -1 || e.txnFirstOffset >= offset {
+			return corrupt("producer %d has a transaction open at %d, not below the snapshot", id, e.txnFirstOffset)
 		}
 		states.entries[id] = e
 	}
@@ -243,10 +269,13 @@ func (l *Log) removeSnapshots(drop func(offset int64) bool) (int, error) {
 	return removed, errors.Join(errs...)
 }
 
-// loadProducerState rebuilds the producer state of a log made of segs, whose batches are
-// all known good: from the newest readable snapshot within the log's range, replaying
-// the batches after it. l.mu must be held or the log not yet shared.
-func (l *Log) loadProducerState(segs []*segment, window []byte) error {
+// loadProducerState rebuilds the producer and transaction state of a log made of segs,
+// whose batches are all known good: from the newest readable snapshot within the log's
+// range, replaying the batches after it. The transaction indexes of the segments from
+// rebuildTxnFrom on (a segment's base offset, math.MaxInt64 for none) are rebuilt from
+// the replay, which then starts from a snapshot at or below it. l.mu must be held or the
+// log not yet shared.
+func (l *Log) loadProducerState(segs []*segment, window []byte, rebuildTxnFrom int64) error {
 	start, end := segs[0].baseOffset, segs[len(segs)-1].nextOffset
 	if _, err := l.removeSnapshots(func(offset int64) bool { return offset > end }); err != nil {
 		return err
@@ -255,6 +284,9 @@ func (l *Log) loadProducerState(segs []*segment, window []byte) error {
 	from := start
 	for i := len(l.snapshots) - 1; i >= 0 && l.snapshots[i] >= start; i-- {
 		offset := l.snapshots[i]
+		if offset > rebuildTxnFrom {
+			continue
+		}
 		states, err := readProducerSnapshot(l.dir, offset)
 		if err != nil {
 			l.logger.WithError(err).WithField("snapshot", offset).Warn("ignoring producer state snapshot")
@@ -270,20 +302,49 @@ func (l *Log) loadProducerState(segs []*segment, window []byte) error {
 	}
 	// As retention does at run time: producers with no batch left in the log are forgotten.
 	l.producers.removeBefore(start)
-	headers, err := replayBatches(segs, from, window, l.producers.replay)
+	txns := trackerFrom(&l.producers)
+	rebuilt := make(map[*segment][]abortedTxnEntry)
+	var events []txnEvent
+	headers, err := replayBatches(segs, from, window, func(s *segment, h record.Header, body func() ([]byte, error)) {
+		var m *record.Marker
+		if h.IsControl() && h.HasProducerID() {
+			// A marker that cannot be read is taken as a commit: the log stays readable.
+			if b, err := body(); err == nil {
+				m, _ = parseMarkerIfControl(h, b)
+			}
+		}
+		events = events[:0]
+		l.producers.replay(h, m, &events)
+		for _, ev := range events {
+			if e, aborted := txns.apply(ev); aborted && s.baseOffset >= rebuildTxnFrom {
+				rebuilt[s] = append(rebuilt[s], e)
+			}
+		}
+	})
 	l.headersRead += int64(headers)
 	if err != nil {
 		return fmt.Errorf("rebuild producer state from offset %d: %w", from, err)
 	}
+	for _, s := range segs {
+		if s.baseOffset >= rebuildTxnFrom {
+			if err := s.writeAborted(rebuilt[s]); err != nil {
+				return err
+			}
+		}
+	}
+	l.txnMu.Lock()
+	l.txns = txns
+	l.txnMu.Unlock()
 	if err := l.pruneSnapshots(start); err != nil {
 		l.logger.WithError(err).Warn("deleting old producer state snapshots")
 	}
 	return nil
 }
 
-// replayBatches calls fn with the header of every batch of segs whose base offset is at
-// or above from, in order, and returns how many headers it read.
-func replayBatches(segs []*segment, from int64, window []byte, fn func(record.Header)) (headers int, err error) {
+// replayBatches calls fn with the segment and header of every batch of segs whose base
+// offset is at or above from, in order, and a function reading the whole batch; it
+// returns how many headers it read.
+func replayBatches(segs []*segment, from int64, window []byte, fn func(s *segment, h record.Header, body func() ([]byte, error))) (headers int, err error) {
 	if from >= segs[len(segs)-1].nextOffset {
 		return 0, nil // the usual case after a clean shutdown: nothing to replay
 	}
@@ -292,7 +353,7 @@ func replayBatches(segs []*segment, from int64, window []byte, fn func(record.He
 		sc := newBatchScanner(s.log, s.log.Name(), s.index.positionFor(from), s.size.Load(), window)
 		for sc.next() {
 			if sc.cur.BaseOffset >= from {
-				fn(sc.cur)
+				fn(s, sc.cur, sc.batch)
 			}
 		}
 		headers += sc.headers

@@ -77,7 +77,7 @@ func expectDuplicates(t testing.TB, l *Log, batches []sentBatch) {
 	}
 	for _, s := range batches {
 		end := l.LogEndOffset()
-		res, err := l.AppendAsLeader(bytes.Clone(s.batch), testEpoch)
+		res, err := l.AppendAsLeader(bytes.Clone(s.batch), testEpoch, OriginClient)
 		if err != nil {
 			t.Fatalf("resend of producer %d's batch at %d: %v", s.producer, s.result.FirstOffset, err)
 		}
@@ -96,7 +96,10 @@ func fullScanProducers(t testing.TB, l *Log) map[int64]producerEntry {
 	t.Helper()
 	states := newProducerStates()
 	for _, b := range splitTestBatches(t, readAll(t, l)) {
-		states.replay(record.ParseHeader(b))
+		h := record.ParseHeader(b)
+		m, err := parseMarkerIfControl(h, b)
+		must(t, err)
+		states.replay(h, m, new([]txnEvent))
 	}
 	return states.entries
 }
@@ -132,9 +135,14 @@ func TestProducerSnapshotEncoding(t *testing.T) {
 	for i := range 12 {
 		h := record.ParseHeader(makeBatch(t, idempotent(1+i%3, int64(100+i%4), int16(i/6), int32(i*3))))
 		h.BaseOffset = int64(10 * i)
-		states.replay(h)
+		states.replay(h, nil, new([]txnEvent))
 	}
-	states.entries[99] = producerEntry{epoch: 2, lastOffset: 57} // a producer known only by a marker
+	marked := newProducerEntry(2) // a producer known only by a marker
+	marked.lastOffset, marked.coordinatorEpoch, marked.lastTimestamp = 57, 4, 1_000
+	states.entries[99] = marked
+	open := newProducerEntry(0) // a producer with an open transaction
+	open.lastOffset, open.txnFirstOffset = 80, 70
+	states.entries[101] = open
 	data := encodeProducerSnapshot(&states, 120)
 	got, err := decodeProducerSnapshot(data, 120)
 	must(t, err)
@@ -168,7 +176,7 @@ func TestProducerSnapshotEncoding(t *testing.T) {
 	}
 	// A well-formed snapshot (valid checksum) holding nonsense is rejected too.
 	huge := newProducerStates()
-	huge.entries[1] = producerEntry{lastOffset: 500}
+	huge.entries[1] = producerEntry{lastOffset: 500, txnFirstOffset: -1}
 	if _, err := decodeProducerSnapshot(encodeProducerSnapshot(&huge, 100), 100); !errors.Is(err, errCorruptSnapshot) {
 		t.Errorf("producer above the snapshot offset: %v", err)
 	}
@@ -255,7 +263,7 @@ func TestProducerStateAfterRecoveryFromATornTail(t *testing.T) {
 	expectFullScanState(t, l)
 	expectDuplicates(t, l, w.recent(producerBatchCacheSize, l.LogEndOffset()))
 	// The lost batch is new again, not a duplicate.
-	res, err := l.AppendAsLeader(bytes.Clone(last.batch), testEpoch)
+	res, err := l.AppendAsLeader(bytes.Clone(last.batch), testEpoch, OriginClient)
 	if err != nil || res.Duplicate || res.FirstOffset != last.result.FirstOffset {
 		t.Fatalf("resend of the lost batch: %+v, %v; want it appended at %d", res, err, last.result.FirstOffset)
 	}
@@ -474,7 +482,7 @@ func TestTruncationStartsFromASnapshot(t *testing.T) {
 	}
 	expectFullScanState(t, l)
 	expectDuplicates(t, l, w.recent(producerBatchCacheSize, l.LogEndOffset()))
-	res, err := l.AppendAsLeader(bytes.Clone(target.batch), testEpoch)
+	res, err := l.AppendAsLeader(bytes.Clone(target.batch), testEpoch, OriginClient)
 	if err != nil || res.Duplicate || res.FirstOffset != target.result.FirstOffset {
 		t.Fatalf("resend of the truncated batch: %+v, %v; want it appended again", res, err)
 	}

@@ -1,0 +1,171 @@
+package replica
+
+import (
+	"context"
+	"encoding/binary"
+	"io"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/kzoo/kzoo/broker/config"
+	"github.com/kzoo/kzoo/broker/record"
+	"github.com/kzoo/kzoo/broker/record/recordtest"
+	"github.com/kzoo/kzoo/broker/storage"
+	"github.com/kzoo/kzoo/coordinator"
+	"github.com/kzoo/kzoo/zkpaths"
+)
+
+// soleLeader returns a manager leading one partition alone: its high watermark follows
+// its log end.
+func soleLeader(t *testing.T) (*Manager, *Partition) {
+	t.Helper()
+	logger := logrus.New()
+	logger.SetOutput(io.Discard)
+	m := New(Config{BrokerID: 1, Logger: logger}, 0)
+	log, err := storage.Open(t.TempDir(), storage.DefaultConfig(), storage.OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = log.Close() })
+	p := newPartition(zkpaths.TopicPartition{Topic: "t", Partition: 0}, log, config.Topic{})
+	p.mu.Lock()
+	m.becomeLeaderLocked(p, coordinator.Partition{LeaderEpoch: 1, Replicas: []int32{1}, ISR: []int32{1}})
+	p.mu.Unlock()
+	if !p.IsLeader() {
+		t.Fatal("not leading")
+	}
+	return m, p
+}
+
+// producerBatch is a batch of n records of producer id (epoch 0) from sequence seq,
+// transactional or not; id -1 is no producer.
+func producerBatch(n int, id int64, seq int32, transactional bool) []byte {
+	var records []recordtest.Record
+	for range n {
+		records = append(records, recordtest.Record{Key: []byte("k"), Value: []byte("v")})
+	}
+	attrs := int16(0)
+	if transactional {
+		attrs = record.TransactionalBit
+	}
+	b := recordtest.FrameAttributes(attrs, int32(n), recordtest.Records(records...))
+	if id >= 0 {
+		binary.BigEndian.PutUint64(b[43:], uint64(id))
+		binary.BigEndian.PutUint16(b[51:], 0)
+		binary.BigEndian.PutUint32(b[53:], uint32(seq))
+		binary.BigEndian.PutUint32(b[17:], record.ComputeCRC(b))
+	}
+	return b
+}
+
+func produce(t *testing.T, m *Manager, p *Partition, batch []byte) {
+	t.Helper()
+	a := []Append{{Partition: p, Records: batch, LeaderEpoch: -1}}
+	m.AppendRecords(context.Background(), -1, time.Second, a)
+	if a[0].Err != nil || a[0].AckErr != nil {
+		t.Fatalf("produce: %v, %v", a[0].Err, a[0].AckErr)
+	}
+}
+
+func writeMarker(t *testing.T, m *Manager, p *Partition, id int64, commit bool) {
+	t.Helper()
+	marker := record.BuildMarker(record.Marker{ProducerID: id, CoordinatorEpoch: 1, Commit: commit}, 1_000)
+	if _, err := m.AppendAndAwait(context.Background(), p, 1, marker, time.Second); err != nil {
+		t.Fatalf("marker: %v", err)
+	}
+}
+
+// lastOffsetRead is the last offset of the batches a read returned, -1 for none.
+func lastOffsetRead(t *testing.T, s storage.Slice) int64 {
+	t.Helper()
+	if s.Size == 0 {
+		return -1
+	}
+	b := make([]byte, s.Size)
+	if _, err := s.File.ReadAt(b, s.Pos); err != nil {
+		t.Fatal(err)
+	}
+	last := int64(-1)
+	for len(b) > 0 {
+		h := record.ParseHeader(b)
+		last = h.LastOffset()
+		b = b[h.Size():]
+	}
+	return last
+}
+
+func TestReadCommittedStopsAtTheLastStableOffset(t *testing.T) {
+	m, p := soleLeader(t)
+	produce(t, m, p, producerBatch(1, -1, 0, false)) // 0
+	produce(t, m, p, producerBatch(2, 1, 0, true))   // 1-2: producer 1
+	produce(t, m, p, producerBatch(1, 2, 0, true))   // 3: producer 2
+	wake := make(chan struct{}, 1)
+	p.Watch(wake)
+	writeMarker(t, m, p, 1, false) // 4: producer 1 aborts
+	select {
+	case <-wake:
+	default:
+		t.Fatal("a marker moving the high watermark woke no waiter")
+	}
+	if hw, lso := p.HighWatermark(), p.LastStableOffset(); hw != 5 || lso != 3 {
+		t.Fatalf("high watermark %d, last stable offset %d; want 5 and 3", hw, lso)
+	}
+
+	committed, err := m.Read(p, -1, FetchPosition{FetchOffset: 0, CurrentLeaderEpoch: -1, ReadCommitted: true}, 1<<20, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last := lastOffsetRead(t, committed.Records); last != 2 || committed.LastStableOffset != 3 || committed.HighWatermark != 5 {
+		t.Fatalf("read_committed: last offset %d, result %+v", last, committed)
+	}
+	if want := []storage.AbortedTxn{{ProducerID: 1, FirstOffset: 1}}; !slices.Equal(committed.AbortedTransactions, want) {
+		t.Fatalf("aborted %v, want %v", committed.AbortedTransactions, want)
+	}
+
+	uncommitted, err := m.Read(p, -1, FetchPosition{FetchOffset: 0, CurrentLeaderEpoch: -1}, 1<<20, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last := lastOffsetRead(t, uncommitted.Records); last != 4 || uncommitted.AbortedTransactions != nil || uncommitted.LastStableOffset != 3 {
+		t.Fatalf("read_uncommitted: last offset %d, result %+v", last, uncommitted)
+	}
+
+	// At the LSO a read_committed consumer reads nothing, and learns of no aborts.
+	empty, err := m.Read(p, -1, FetchPosition{FetchOffset: 3, CurrentLeaderEpoch: -1, ReadCommitted: true}, 1<<20, true)
+	if err != nil || empty.Records.Size != 0 || empty.AbortedTransactions == nil || len(empty.AbortedTransactions) != 0 {
+		t.Fatalf("read at the LSO: %+v, %v", empty, err)
+	}
+
+	writeMarker(t, m, p, 2, true) // 5: producer 2 commits
+	if lso := p.LastStableOffset(); lso != 6 {
+		t.Fatalf("after the commit the LSO is %d, want 6", lso)
+	}
+	rest, err := m.Read(p, -1, FetchPosition{FetchOffset: 3, CurrentLeaderEpoch: -1, ReadCommitted: true}, 1<<20, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last := lastOffsetRead(t, rest.Records); last != 5 {
+		t.Fatalf("read_committed after the commit: last offset %d", last)
+	}
+	// Producer 1's abort marker lies in the range read: the consumer needs it.
+	if want := []storage.AbortedTxn{{ProducerID: 1, FirstOffset: 1}}; !slices.Equal(rest.AbortedTransactions, want) {
+		t.Fatalf("aborted %v, want %v", rest.AbortedTransactions, want)
+	}
+}
+
+func TestProduceRefusesMarkersFromClients(t *testing.T) {
+	m, p := soleLeader(t)
+	a := []Append{{Partition: p, Records: record.BuildMarker(record.Marker{ProducerID: 1, Commit: true}, 1_000), LeaderEpoch: -1}}
+	m.AppendRecords(context.Background(), 1, time.Second, a)
+	if a[0].Err == nil {
+		t.Fatal("a client wrote a marker")
+	}
+	a[0].Origin, a[0].Err = storage.OriginCoordinator, nil
+	m.AppendRecords(context.Background(), 1, time.Second, a)
+	if a[0].Err != nil {
+		t.Fatalf("a coordinator's marker: %v", a[0].Err)
+	}
+}
