@@ -143,7 +143,7 @@ func (st *logState) applyBatch(r *record.Reader, b record.Batch, logger logrus.F
 		logger.WithField("offset", h.BaseOffset).Warn("skipping a message of an old format in the offsets partition")
 		return
 	case h.IsControl():
-		st.applyMarker(r, b, logger)
+		st.applyMarker(b, logger)
 		return
 	case h.IsTransactional() && !h.HasProducerID():
 		logger.WithField("offset", h.BaseOffset).Warn("skipping a transactional batch without a producer in the offsets partition")
@@ -171,14 +171,16 @@ func (st *logState) applyBatch(r *record.Reader, b record.Batch, logger logrus.F
 // commit makes its pending offsets committed where no commit later in the
 // log is; an abort, or any other control record, drops them (as Kafka). A
 // control batch that cannot be read is skipped, leaving them pending.
-func (st *logState) applyMarker(r *record.Reader, b record.Batch, logger logrus.FieldLogger) {
-	commit, err := parseTxnMarker(r, b)
+func (st *logState) applyMarker(b record.Batch, logger logrus.FieldLogger) {
+	if b.Header.RecordCount == 0 {
+		return // a control batch emptied by the cleaner
+	}
+	m, err := record.ParseMarker(b.Header, b.Bytes)
 	if err != nil {
-		if !errors.Is(err, errNoControlRecord) {
-			logger.WithError(err).WithField("offset", b.Header.BaseOffset).Warn("skipping an unreadable control batch of the offsets partition")
-		}
+		logger.WithError(err).WithField("offset", b.Header.BaseOffset).Warn("skipping an unreadable control batch of the offsets partition")
 		return
 	}
+	commit := m.Commit
 	pending := st.pending[b.Header.ProducerID]
 	delete(st.pending, b.Header.ProducerID)
 	if !commit {

@@ -2,9 +2,6 @@ package group
 
 import (
 	"context"
-	"encoding/binary"
-	"errors"
-	"fmt"
 	"math"
 	"time"
 
@@ -347,33 +344,4 @@ func (g *group) hasPendingCommit(tp zkpaths.TopicPartition) bool {
 		}
 	}
 	return false
-}
-
-// errNoControlRecord marks a control batch without records, which ends no
-// transaction.
-var errNoControlRecord = errors.New("control batch without records")
-
-// parseTxnMarker reads whether the control batch b is a commit marker:
-// Kafka's control record key is a version (int16, >= 0; later versions are
-// read as version 0) and a type (int16: 0 abort, 1 commit, others are not
-// transaction markers).
-//
-// TODO(issue 11): replace with record.ParseMarker (broker/record/marker.go,
-// on the storage-txn branch) once it is merged.
-func parseTxnMarker(r *record.Reader, b record.Batch) (commit bool, err error) {
-	r.Reset(b.Header, b.Bytes, record.Whole, decompressedLimit)
-	if !r.Next() {
-		if err := r.Err(); err != nil {
-			return false, err
-		}
-		return false, errNoControlRecord
-	}
-	key := r.Record().Key
-	if len(key) < 4 {
-		return false, fmt.Errorf("control record key of %d bytes", len(key))
-	}
-	if version := int16(binary.BigEndian.Uint16(key)); version < 0 {
-		return false, fmt.Errorf("control record key version %d", version)
-	}
-	return int16(binary.BigEndian.Uint16(key[2:])) == 1, nil
 }

@@ -37,6 +37,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/kzoo/kzoo/broker/record"
 	"github.com/kzoo/kzoo/internal/kafkahash"
 	"github.com/kzoo/kzoo/zkpaths"
 )
@@ -121,14 +122,8 @@ type ProducerIDs interface {
 }
 
 // Marker is what a transaction marker says: whose transaction it ends, at
-// which coordinator epoch, commit or abort. It has record.Marker's fields;
-// once broker/record has Marker, this becomes `type Marker = record.Marker`.
-type Marker struct {
-	ProducerID       int64
-	ProducerEpoch    int16
-	CoordinatorEpoch int32
-	Commit           bool
-}
+// which coordinator epoch, commit or abort.
+type Marker = record.Marker
 
 // Markers writes transaction markers to the partitions of a transaction.
 type Markers interface {
