@@ -3,7 +3,10 @@ package storage
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
+	"math"
 	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -544,4 +547,71 @@ func TestCleanRemovesMarkersOfCleanedTransactions(t *testing.T) {
 	if _, aborted := markersAndAborts(t, l); len(aborted) != 0 {
 		t.Fatalf("after the restart: aborted %v", aborted)
 	}
+}
+
+// TestOpenFinishesAnInterruptedSwapOfATxnIndex: a crash after a clean committed, before
+// the cleaned segment's transaction index took its name, leaves it as .txnindex.cleaned
+// beside the .swap file: open installs both. Before the commit it is a leftover.
+func TestOpenFinishesAnInterruptedSwapOfATxnIndex(t *testing.T) {
+	cfg := compactedConfig()
+	clock := newFakeClock()
+	before := filepath.Join(t.TempDir(), "t-0")
+	l := openLogT(t, before, cfg, OpenOptions{Now: clock.Now})
+	m := logModel{}
+	ts := clock.Now().UnixMilli()
+	for i := range 4 {
+		spec := keyed(ts, kv("a", fmt.Sprint("aborted", i)))
+		spec.producerID, spec.producerEpoch, spec.baseSequence = int64(10+i), 0, 0
+		appendT(t, l, transactional(t, keyedBatch(t, spec)))
+		m.append(t, l, keyed(ts, kv(fmt.Sprint("k", i), "v")))
+		appendAs(t, l, OriginCoordinator, markerBatch(int64(10+i), 0, 1, false))
+		l.SetHighWatermark(l.LogEndOffset())
+	}
+	roll(t, l, clock, m)
+	closeLog(t, l)
+	segs := segmentFiles(t, before)
+	base := int64(mustAtoi(t, segs[0]))
+
+	after := filepath.Join(t.TempDir(), "t-0")
+	copyDir(t, before, after)
+	l = openLogT(t, after, cfg, OpenOptions{Now: clock.Now, HighWatermark: math.MaxInt64})
+	cleanT(t, l, clock.Now(), true)
+	want, err := l.AbortedTransactions(0, l.LastStableOffset())
+	must(t, err)
+	if len(want) != 4 {
+		t.Fatalf("aborted %v after the clean, want the 4 whose batches it removed", want)
+	}
+	wantRecords := readRecords(t, l)
+	// Only the active segment is recovered: the others' index files are read, not rebuilt
+	// (a rebuild would find no abort to list, the cleaner having removed their batches).
+	opts := OpenOptions{Now: clock.Now, HighWatermark: math.MaxInt64, RecoveryPoint: l.LogEndOffset()}
+	closeLog(t, l)
+	merged, err := os.ReadFile(filepath.Join(after, segs[0]))
+	must(t, err)
+	index, err := os.ReadFile(txnIndexPath(after, base))
+	must(t, err)
+
+	t.Run("after the commit", func(t *testing.T) {
+		dir := filepath.Join(t.TempDir(), "t-0")
+		copyDir(t, before, dir)
+		must(t, os.Remove(txnIndexPath(dir, base))) // whatever the old one held goes
+		must(t, os.WriteFile(filepath.Join(dir, segs[0]+".swap"), merged, 0o644))
+		must(t, os.WriteFile(txnIndexPath(dir, base)+".cleaned", index, 0o644))
+		l := openLogT(t, dir, cfg, opts)
+		checkRecords(t, readRecords(t, l), wantRecords)
+		expectAborted(t, l, 0, l.LastStableOffset(), want...)
+		if fileExists(txnIndexPath(dir, base) + ".cleaned") {
+			t.Fatal(".txnindex.cleaned survived opening")
+		}
+	})
+	t.Run("before the commit", func(t *testing.T) {
+		dir := filepath.Join(t.TempDir(), "t-0")
+		copyDir(t, before, dir)
+		must(t, os.WriteFile(txnIndexPath(dir, base)+".cleaned", index[:len(index)/2], 0o644))
+		l := openLogT(t, dir, cfg, opts)
+		expectAborted(t, l, 0, l.LastStableOffset(), want...)
+		if fileExists(txnIndexPath(dir, base) + ".cleaned") {
+			t.Fatal(".txnindex.cleaned survived opening")
+		}
+	})
 }
