@@ -78,6 +78,7 @@ func startTxnCluster(t testing.TB) *txnCluster {
 		}
 		tc.replicationFactor = int16(min(len(meta.Brokers), 3))
 		tc.minISR = max(int(tc.replicationFactor)-1, 1)
+		requireTransactions(t, tc)
 		return tc
 	}
 	c := cluster.Start(t, cluster.Options{Brokers: 3, PortOffset: 23000, Env: map[string]string{
@@ -95,7 +96,43 @@ func startTxnCluster(t testing.TB) *txnCluster {
 		resp := metadataFrom(cl)
 		return resp != nil && len(resp.Brokers) == 3 && resp.ControllerID >= 0
 	})
+	requireTransactions(t, tc)
 	return tc
+}
+
+// requireTransactions fails the test at once unless the brokers give a
+// transactional producer an id, so that brokers without transactions fail
+// every transaction test quickly and with one clear message, not with each
+// client's timeout. The first InitProducerId of a cluster may wait for
+// __transaction_state to be created and loaded.
+func requireTransactions(t testing.TB, tc *txnCluster) {
+	t.Helper()
+	cl := tc.client(t)
+	id := tc.name("txn-probe")
+	req := kmsg.NewPtrInitProducerIDRequest()
+	req.TransactionalID = kmsg.StringPtr(id)
+	req.TransactionTimeoutMillis = 60000
+	req.ProducerID, req.ProducerEpoch = -1, -1
+	var last error
+	if _, ok := poll.Wait(time.Minute, func() (bool, string) {
+		// Asked first on its own, so that a failure names its error.
+		if _, err := txnCoordinator(cl, id); err != nil {
+			last = err
+			return false, ""
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		resp, err := req.RequestWith(ctx, cl)
+		if err == nil {
+			err = kerr.ErrorForCode(resp.ErrorCode)
+		}
+		if err != nil {
+			last = fmt.Errorf("InitProducerId: %w", err)
+		}
+		return err == nil, ""
+	}); !ok {
+		t.Fatalf("the brokers give no producer id to transactional id %s within a minute (last answer: %v): do they do transactions?", id, last)
+	}
 }
 
 // name returns name made unique to the run.
