@@ -255,8 +255,12 @@ func runSaramaTxnWorker(ctx context.Context, cfg txnWorkerConfig, ev *txnEvents)
 	pcfg.Producer.Partitioner = sarama.NewHashPartitioner
 	pcfg.Producer.Transaction.ID = cfg.transactionalID
 	pcfg.Producer.Transaction.Timeout = 30 * time.Second
-	pcfg.Producer.Retry.Max = 50
+	// Retries for 30 s: a killed broker's partitions and coordinators
+	// move within a ZooKeeper session timeout.
+	pcfg.Producer.Retry.Max = 150
 	pcfg.Producer.Retry.Backoff = 200 * time.Millisecond
+	pcfg.Producer.Transaction.Retry.Max = 150
+	pcfg.Producer.Transaction.Retry.Backoff = 200 * time.Millisecond
 	pcfg.Net.MaxOpenRequests = 1
 	producer, err := sarama.NewAsyncProducer(cfg.bootstrap, pcfg)
 	if err != nil {

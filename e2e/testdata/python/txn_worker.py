@@ -49,6 +49,38 @@ def rewind(consumer):
         consumer.seek(tp)
 
 
+def produce(producer, topic, m):
+    """Produces a copy of m, waiting for room when the queue is full."""
+    while True:
+        try:
+            producer.produce(topic, key=m.key(), value=m.value())
+            producer.poll(0)
+            return
+        except BufferError:
+            producer.poll(0.1)
+
+
+def end_transaction(producer, commit):
+    """Commits (commit=True) or aborts the transaction, and returns whether
+    it committed. A commit the coordinator refuses becomes an abort; calls
+    that time out are made again, as librdkafka allows."""
+    for _ in range(10):
+        try:
+            if commit:
+                producer.commit_transaction(60)
+            else:
+                producer.abort_transaction(60)
+            return commit
+        except KafkaException as e:
+            err = e.args[0]
+            if commit and err.txn_requires_abort():
+                event("aborting %s" % err)
+                commit = False
+            elif not err.retriable():
+                raise
+    raise RuntimeError("the transaction did not end after 10 attempts")
+
+
 def main():
     env = os.environ
     bootstrap = env["KZOO_TXN_WORKER_BOOTSTRAP"]
@@ -81,6 +113,7 @@ def main():
         "linger.ms": 5,
     })
     producer.init_transactions(60)
+
     def on_revoke(consumer, partitions):
         # Before KIP-447 (Kafka 2.5) a broker answers OffsetFetch with the
         # last offsets whose commit markers are written, so the partitions'
@@ -103,10 +136,10 @@ def main():
             if not records:
                 continue
             producer.begin_transaction()
+            ok = True
             try:
                 for m in records:
-                    producer.produce(sink, key=m.key(), value=m.value())
-                    producer.poll(0)
+                    produce(producer, sink, m)
                 if hold_after and committed >= hold_after:
                     producer.flush(60)
                     event("holding %d" % len(records))
@@ -119,24 +152,20 @@ def main():
                 offsets = [TopicPartition(source, p, o) for p, o in sorted(nxt.items())]
                 producer.send_offsets_to_transaction(
                     offsets, consumer.consumer_group_metadata(), 60)
-                producer.commit_transaction(60)
             except KafkaException as e:
                 err = e.args[0]
-                if err.txn_requires_abort():
-                    producer.abort_transaction(60)
-                    event("aborted %d %s" % (len(records), err))
-                    rewind(consumer)
-                    continue
-                if err.retriable():
-                    # The outcome of commit_transaction is unknown: it may
-                    # be called again.
-                    producer.commit_transaction(60)
-                else:
+                if not (err.txn_requires_abort() or err.retriable()):
                     raise
-            committed += 1
-            event("committed %d" % len(records))
-    except KafkaException as e:
-        event("fatal %s" % e.args[0])
+                event("aborting %d %s" % (len(records), err))
+                ok = False
+            if end_transaction(producer, ok):
+                committed += 1
+                event("committed %d" % len(records))
+            else:
+                event("aborted %d" % len(records))
+                rewind(consumer)
+    except (KafkaException, RuntimeError) as e:
+        event("fatal %s" % (e.args[0] if e.args else e))
         return 1
     finally:
         consumer.close()
