@@ -31,7 +31,7 @@ import (
 // min.insync.replicas one less (at least 1), and every topic, group and
 // transactional id carries a prefix unique to the run. The external
 // brokers need transaction.abort.timed.out.transaction.cleanup.interval.ms
-// of a second or less (TestTransactionTimeout) and the default
+// of a second or less (TestTransactions/timeout) and the default
 // transaction.max.timeout.ms of 15 minutes; with one broker,
 // offsets.topic.replication.factor, transaction.state.log.replication.factor
 // and transaction.state.log.min.isr must be 1.
@@ -87,7 +87,7 @@ func startTxnCluster(t testing.TB) *txnCluster {
 		"KZOO_GROUP_INITIAL_REBALANCE_DELAY_MS": "0",
 		// A killed coordinator's registration lingers for a session timeout.
 		"KZOO_ZOOKEEPER_SESSION_TIMEOUT_MS": "6000",
-		// TestTransactionTimeout's transaction times out after 2 s.
+		// TestTransactions/timeout: its transaction times out after 2 s.
 		"KZOO_TRANSACTION_ABORT_TIMED_OUT_TRANSACTION_CLEANUP_INTERVAL_MS": "500",
 	}})
 	tc := &txnCluster{bootstrap: c.Bootstrap(), c: c, replicationFactor: 3, minISR: 2}
