@@ -108,3 +108,77 @@ func benchProduceConsume(b *testing.B, bootstrap []string, replicationFactor int
 		}
 	})
 }
+
+// BenchmarkTransactionalProduce measures, on one 3-broker cluster with
+// every partition on all three (acks=all), franz-go's produce throughput
+// idempotent and in transactions of 100 records, each reported as
+// records/s beside the other. Records of 1 KiB go to a 6-partition topic;
+// the transactions run one after another, as one producer's must.
+// KZOO_TXN_E2E_BOOTSTRAP runs it against an external cluster (see
+// transactions_test.go).
+func BenchmarkTransactionalProduce(b *testing.B) {
+	tc := startTxnCluster(b)
+	value := make([]byte, 1024)
+	for i := range value {
+		value[i] = byte('a' + i%26)
+	}
+	round := 0
+	newTopic := func(b *testing.B) string {
+		round++
+		topic := tc.name(fmt.Sprintf("bench-txn-%d", round))
+		createTopicWith(b, tc.client(b), topic, 6, tc.replicationFactor)
+		return topic
+	}
+	// produce writes n records through cl and waits for their acks.
+	produce := func(b *testing.B, cl *kgo.Client, n int) {
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		var failed error
+		for range n {
+			wg.Add(1)
+			cl.Produce(context.Background(), &kgo.Record{Value: value}, func(_ *kgo.Record, err error) {
+				if err != nil {
+					mu.Lock()
+					failed = err
+					mu.Unlock()
+				}
+				wg.Done()
+			})
+		}
+		wg.Wait()
+		if failed != nil {
+			b.Fatal(failed)
+		}
+	}
+	recordsPerSecond := func(b *testing.B) {
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+	}
+
+	b.Run("idempotent", func(b *testing.B) {
+		cl := tc.client(b, kgo.DefaultProduceTopic(newTopic(b)), kgo.ProducerLinger(5*time.Millisecond))
+		b.SetBytes(int64(len(value)))
+		b.ResetTimer()
+		produce(b, cl, b.N)
+		recordsPerSecond(b)
+	})
+
+	b.Run("transactional-100", func(b *testing.B) {
+		const perTxn = 100
+		topic := newTopic(b)
+		cl := tc.client(b, kgo.DefaultProduceTopic(topic), kgo.ProducerLinger(5*time.Millisecond),
+			kgo.TransactionalID(tc.name(topic)))
+		b.SetBytes(int64(len(value)))
+		b.ResetTimer()
+		ctx := context.Background()
+		for done := 0; done < b.N; done += perTxn {
+			if err := cl.BeginTransaction(); err != nil {
+				b.Fatal(err)
+			}
+			produce(b, cl, min(perTxn, b.N-done))
+			if err := cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
+				b.Fatal(err)
+			}
+		}
+		recordsPerSecond(b)
+	})
+}
