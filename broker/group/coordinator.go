@@ -40,9 +40,9 @@ import (
 	"io"
 	"math"
 	"sort"
-	"sync"
 	"time"
 
+	"github.com/kzoo/kzoo/broker/shards"
 	"github.com/kzoo/kzoo/internal/kafkahash"
 	"github.com/sirupsen/logrus"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -152,33 +152,19 @@ type Coordinator struct {
 	cfg Config
 	log logrus.FieldLogger
 
-	// ctx is canceled by Close; the context of every shard derives from it.
-	ctx    context.Context
-	cancel context.CancelFunc
-	// wg counts the goroutines the coordinator starts (loads and writes);
-	// Close waits for them.
-	wg sync.WaitGroup
-
-	mu     sync.Mutex
-	closed bool
-	// shards are the partitions held, loading or loaded.
-	shards map[int32]*shard
-	// epochs is the highest leader epoch seen per partition, so that a
-	// stale hand-over or resignation is ignored.
-	epochs map[int32]int32
+	// shards are the __consumer_offsets partitions held, loading or
+	// loaded.
+	shards *shards.Table[*shard]
 }
 
 // New returns a coordinator that owns no partitions yet.
 func New(cfg Config) *Coordinator {
 	cfg = cfg.withDefaults()
-	ctx, cancel := context.WithCancel(context.Background())
+	logger := cfg.Logger.WithField("component", "group-coordinator")
 	return &Coordinator{
 		cfg:    cfg,
-		log:    cfg.Logger.WithField("component", "group-coordinator"),
-		ctx:    ctx,
-		cancel: cancel,
-		shards: make(map[int32]*shard),
-		epochs: make(map[int32]int32),
+		log:    logger,
+		shards: shards.NewTable[*shard]("offsets partition", logger),
 	}
 }
 
@@ -209,85 +195,29 @@ func (c *Coordinator) Run(ctx context.Context) {
 // done, requests for its groups get COORDINATOR_LOAD_IN_PROGRESS. A call
 // for a partition already held at a lower epoch replaces it.
 func (c *Coordinator) BecomeLeader(partition, leaderEpoch int32, log Log) {
-	logger := c.log.WithFields(logrus.Fields{"partition": partition, "epoch": leaderEpoch})
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		return
-	}
-	if seen, ok := c.epochs[partition]; ok && leaderEpoch < seen {
-		c.mu.Unlock()
-		logger.WithField("current_epoch", seen).Info("ignoring a stale hand-over of an offsets partition")
-		return
-	}
-	old := c.shards[partition]
-	if old != nil && old.epoch >= leaderEpoch {
-		c.mu.Unlock()
-		return
-	}
-	c.epochs[partition] = leaderEpoch
-	s := newShard(c, partition, leaderEpoch, log)
-	c.shards[partition] = s
-	c.wg.Add(1)
-	c.mu.Unlock()
-
-	if old != nil {
-		old.unload()
-	}
-	logger.Info("loading groups and offsets of an offsets partition")
-	go func() {
-		defer c.wg.Done()
-		s.load()
-	}()
+	c.shards.Lead(partition, leaderEpoch, func(ctx context.Context) *shard {
+		return newShard(c, ctx, partition, leaderEpoch, log)
+	})
 }
 
 // Resign takes back partition, which this broker no longer leads (at
 // leaderEpoch or any lower epoch): its groups are unloaded and their
 // pending requests and later ones get NOT_COORDINATOR.
 func (c *Coordinator) Resign(partition, leaderEpoch int32) {
-	c.mu.Lock()
-	if seen, ok := c.epochs[partition]; !ok || leaderEpoch > seen {
-		c.epochs[partition] = leaderEpoch
-	}
-	s := c.shards[partition]
-	if s == nil || s.epoch > leaderEpoch {
-		c.mu.Unlock()
-		return
-	}
-	delete(c.shards, partition)
-	c.mu.Unlock()
-	s.unload()
-	c.log.WithFields(logrus.Fields{"partition": partition, "epoch": leaderEpoch}).Info("unloaded the groups of an offsets partition")
+	c.shards.Resign(partition, leaderEpoch)
 }
 
 // Close answers every pending request with NOT_COORDINATOR and releases all
 // partitions; it is called once, when the broker stops.
-func (c *Coordinator) Close() {
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		return
-	}
-	c.closed = true
-	shards := c.shards
-	c.shards = make(map[int32]*shard)
-	c.mu.Unlock()
-	for _, s := range shards {
-		s.unload()
-	}
-	c.cancel()
-	c.wg.Wait()
-}
+func (c *Coordinator) Close() { c.shards.Close() }
 
 // acquire returns the shard that holds groupID, locked, or the error code
 // of a request for a group this broker does not coordinate
 // (NOT_COORDINATOR) or is still loading (COORDINATOR_LOAD_IN_PROGRESS).
 // The caller unlocks the shard.
 func (c *Coordinator) acquire(groupID string) (*shard, int16) {
-	c.mu.Lock()
-	s := c.shards[PartitionFor(groupID, c.cfg.OffsetsTopicPartitions)]
-	c.mu.Unlock()
-	if s == nil {
+	s, ok := c.shards.Get(PartitionFor(groupID, c.cfg.OffsetsTopicPartitions))
+	if !ok {
 		return nil, errNotCoordinator
 	}
 	s.mu.Lock()
@@ -302,17 +232,8 @@ func (c *Coordinator) acquire(groupID string) (*shard, int16) {
 	return s, errNone
 }
 
-// heldShards returns the shards held now.
-func (c *Coordinator) heldShards() []*shard {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := make([]*shard, 0, len(c.shards))
-	for _, s := range c.shards {
-		out = append(out, s)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].partition < out[j].partition })
-	return out
-}
+// heldShards returns the shards held now, in partition order.
+func (c *Coordinator) heldShards() []*shard { return c.shards.All() }
 
 // tick fires the deadlines that passed at now: heartbeat expiry, join and
 // sync phase timeouts, delayed joins. Run calls it; tests call it directly.

@@ -271,10 +271,8 @@ func (h *harness) start() {
 func (h *harness) waitLoaded(partition int32) {
 	h.t.Helper()
 	poll.Until(h.t, waitTimeout, fmt.Sprintf("offsets partition %d to load", partition), func() bool {
-		h.c.mu.Lock()
-		s := h.c.shards[partition]
-		h.c.mu.Unlock()
-		if s == nil {
+		s, ok := h.c.shards.Get(partition)
+		if !ok {
 			return false
 		}
 		s.mu.Lock()

@@ -18,44 +18,20 @@ import (
 // offsets.load.buffer.size).
 const loadBufferSize = 5 << 20
 
-// Retries of a load whose read failed back off from loadRetryMin to
-// loadRetryMax.
-const (
-	loadRetryMin = 100 * time.Millisecond
-	loadRetryMax = 5 * time.Second
-)
-
-// load reads the shard's log and starts serving its groups. A failed read
-// is retried (the partition answers COORDINATOR_LOAD_IN_PROGRESS meanwhile)
-// until it succeeds or the partition is taken back.
-func (s *shard) load() {
+// Load reads the shard's log and starts serving its groups (shards.Shard);
+// the table retries a failed read, the partition answering
+// COORDINATOR_LOAD_IN_PROGRESS meanwhile.
+func (s *shard) Load(ctx context.Context) error {
 	start := time.Now()
-	backoff := loadRetryMin
-	var state *logState
-	for {
-		var err error
-		state, err = readLog(s.ctx, s.log, s.logger)
-		if err == nil {
-			break
-		}
-		if s.ctx.Err() != nil {
-			return
-		}
-		s.logger.WithError(err).Error("loading the offsets partition failed; retrying")
-		t := time.NewTimer(backoff)
-		select {
-		case <-s.ctx.Done():
-			t.Stop()
-			return
-		case <-t.C:
-		}
-		backoff = min(2*backoff, loadRetryMax)
+	state, err := readLog(ctx, s.log, s.logger)
+	if err != nil {
+		return err
 	}
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return
+		return nil
 	}
 	s.install(state, s.c.now())
 	s.loaded = true
@@ -68,6 +44,7 @@ func (s *shard) load() {
 	s.loadCompletions = nil
 	s.logger.WithFields(logrus.Fields{"groups": len(s.groups), "took": time.Since(start).Round(time.Millisecond)}).
 		Info("loaded the groups and offsets of an offsets partition")
+	return nil
 }
 
 // logState is what a partition's log says once every record is applied in

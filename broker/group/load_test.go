@@ -185,10 +185,7 @@ func TestResignAndEpochs(t *testing.T) {
 	}
 	// A stale hand-over (lower epoch) is ignored; a newer one loads.
 	h.c.BecomeLeader(0, 0, h.log)
-	h.c.mu.Lock()
-	held := h.c.shards[0] != nil
-	h.c.mu.Unlock()
-	if held {
+	if _, held := h.c.shards.Get(0); held {
 		t.Fatal("stale BecomeLeader took the partition")
 	}
 	h.c.BecomeLeader(0, 2, h.log)

@@ -89,9 +89,7 @@ func TestOverlappingCommitsKeepTheLatest(t *testing.T) {
 	// The second commit is taken once it has queued its write behind the
 	// first one's.
 	writeTail := func() <-chan struct{} {
-		h.c.mu.Lock()
-		s := h.c.shards[0]
-		h.c.mu.Unlock()
+		s, _ := h.c.shards.Get(0)
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		return s.writeTails["g"]

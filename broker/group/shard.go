@@ -20,10 +20,9 @@ type shard struct {
 	epoch     int32
 	log       Log
 	logger    logrus.FieldLogger
-	// ctx is canceled when the shard is unloaded; loads and writes run
-	// under it.
-	ctx    context.Context
-	cancel context.CancelFunc
+	// ctx, the shard's context (shards.Table), is canceled before the shard
+	// is unloaded; loads and writes run under it.
+	ctx context.Context
 
 	mu sync.Mutex
 	// loaded is set once the log is read; closed once the partition is
@@ -42,8 +41,7 @@ type shard struct {
 	loadCompletions []txnCompletion
 }
 
-func newShard(c *Coordinator, partition, epoch int32, log Log) *shard {
-	ctx, cancel := context.WithCancel(c.ctx)
+func newShard(c *Coordinator, ctx context.Context, partition, epoch int32, log Log) *shard {
 	return &shard{
 		c:          c,
 		partition:  partition,
@@ -51,18 +49,17 @@ func newShard(c *Coordinator, partition, epoch int32, log Log) *shard {
 		log:        log,
 		logger:     c.log.WithFields(logrus.Fields{"partition": partition, "epoch": epoch}),
 		ctx:        ctx,
-		cancel:     cancel,
 		groups:     make(map[string]*group),
 		writeTails: make(map[string]chan struct{}),
 		txnGroups:  make(map[int64]map[string]struct{}),
 	}
 }
 
-// unload gives the partition up: its load and writes are canceled, every
-// waiting JoinGroup and SyncGroup is answered NOT_COORDINATOR and the groups
-// are dropped (Dead), as Kafka's onGroupUnloaded.
-func (s *shard) unload() {
-	s.cancel()
+// Unload gives the partition up (shards.Shard; its context, and so its
+// load and writes, are canceled already): every waiting JoinGroup and
+// SyncGroup is answered NOT_COORDINATOR and the groups are dropped (Dead),
+// as Kafka's onGroupUnloaded.
+func (s *shard) Unload() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -97,9 +94,7 @@ func (s *shard) write(groupID string, batch []byte, onDone func(baseOffset int64
 	}
 	prev := s.writeTails[groupID]
 	s.writeTails[groupID] = done
-	s.c.wg.Add(1)
-	go func() {
-		defer s.c.wg.Done()
+	s.c.shards.Go(func() {
 		defer close(done)
 		if prev != nil {
 			<-prev
@@ -120,7 +115,7 @@ func (s *shard) write(groupID string, batch []byte, onDone func(baseOffset int64
 		if onDone != nil {
 			onDone(baseOffset, err)
 		}
-	}()
+	})
 	return done
 }
 

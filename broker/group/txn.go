@@ -204,10 +204,7 @@ func (s *shard) storeTxnOffsets(g *group, producerID int64, producerEpoch int16,
 // still loading applies it when loaded.
 func (c *Coordinator) CompleteTxn(producerID int64, offsetsPartitions []int32, commit bool) {
 	for _, p := range offsetsPartitions {
-		c.mu.Lock()
-		s := c.shards[p]
-		c.mu.Unlock()
-		if s != nil {
+		if s, ok := c.shards.Get(p); ok {
 			s.onTxnMarker(producerID, commit)
 		}
 	}

@@ -30,14 +30,13 @@ package txn
 import (
 	"context"
 	"io"
-	"sort"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/sirupsen/logrus"
 
 	"github.com/kzoo/kzoo/broker/record"
+	"github.com/kzoo/kzoo/broker/shards"
 	"github.com/kzoo/kzoo/internal/kafkahash"
 	"github.com/kzoo/kzoo/zkpaths"
 )
@@ -147,19 +146,9 @@ type Coordinator struct {
 	markers Markers
 	topics  Topics
 
-	// ctx is canceled by Close; every shard's context derives from it.
-	ctx    context.Context
-	cancel context.CancelFunc
-	// wg counts the goroutines the coordinator starts (loads and the
-	// ending of transactions); Close waits for them.
-	wg sync.WaitGroup
-
-	mu     sync.Mutex
-	closed bool
-	shards map[int32]*shard
-	// epochs is the highest leader epoch seen per partition, so that a
-	// stale hand-over or resignation is ignored.
-	epochs map[int32]int32
+	// shards are the __transaction_state partitions held, loading or
+	// loaded.
+	shards *shards.Table[*shard]
 
 	stats counters
 }
@@ -167,17 +156,14 @@ type Coordinator struct {
 // New returns a coordinator that owns no partitions yet.
 func New(cfg Config, ids ProducerIDs, markers Markers, topics Topics) *Coordinator {
 	cfg = cfg.withDefaults()
-	ctx, cancel := context.WithCancel(context.Background())
+	logger := cfg.Logger.WithField("component", "txn-coordinator")
 	return &Coordinator{
 		cfg:     cfg,
-		log:     cfg.Logger.WithField("component", "txn-coordinator"),
+		log:     logger,
 		ids:     ids,
 		markers: markers,
 		topics:  topics,
-		ctx:     ctx,
-		cancel:  cancel,
-		shards:  make(map[int32]*shard),
-		epochs:  make(map[int32]int32),
+		shards:  shards.NewTable[*shard]("transaction state partition", logger),
 	}
 }
 
@@ -212,36 +198,9 @@ func (c *Coordinator) Run(ctx context.Context) {
 // COORDINATOR_LOAD_IN_PROGRESS. A call for a partition held at a lower
 // epoch replaces it.
 func (c *Coordinator) BecomeLeader(partition, leaderEpoch int32, log Log) {
-	logger := c.log.WithFields(logrus.Fields{"partition": partition, "epoch": leaderEpoch})
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		return
-	}
-	if seen, ok := c.epochs[partition]; ok && leaderEpoch < seen {
-		c.mu.Unlock()
-		logger.WithField("current_epoch", seen).Info("ignoring a stale hand-over of a transaction state partition")
-		return
-	}
-	old := c.shards[partition]
-	if old != nil && old.epoch >= leaderEpoch {
-		c.mu.Unlock()
-		return
-	}
-	c.epochs[partition] = leaderEpoch
-	s := newShard(c, partition, leaderEpoch, log)
-	c.shards[partition] = s
-	c.wg.Add(1)
-	c.mu.Unlock()
-
-	if old != nil {
-		old.unload()
-	}
-	logger.Info("loading the transactional ids of a transaction state partition")
-	go func() {
-		defer c.wg.Done()
-		s.load()
-	}()
+	c.shards.Lead(partition, leaderEpoch, func(ctx context.Context) *shard {
+		return newShard(c, ctx, partition, leaderEpoch, log)
+	})
 }
 
 // Resign takes back partition, which this broker no longer leads (at
@@ -249,49 +208,20 @@ func (c *Coordinator) BecomeLeader(partition, leaderEpoch int32, log Log) {
 // transactions stops (the next coordinator resumes it), and their requests
 // get NOT_COORDINATOR.
 func (c *Coordinator) Resign(partition, leaderEpoch int32) {
-	c.mu.Lock()
-	if seen, ok := c.epochs[partition]; !ok || leaderEpoch > seen {
-		c.epochs[partition] = leaderEpoch
-	}
-	s := c.shards[partition]
-	if s == nil || s.epoch > leaderEpoch {
-		c.mu.Unlock()
-		return
-	}
-	delete(c.shards, partition)
-	c.mu.Unlock()
-	s.unload()
-	c.log.WithFields(logrus.Fields{"partition": partition, "epoch": leaderEpoch}).Info("unloaded the transactional ids of a transaction state partition")
+	c.shards.Resign(partition, leaderEpoch)
 }
 
 // Close releases every partition and waits for the coordinator's
 // goroutines; it is called once, when the broker stops.
-func (c *Coordinator) Close() {
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		return
-	}
-	c.closed = true
-	shards := c.shards
-	c.shards = make(map[int32]*shard)
-	c.mu.Unlock()
-	for _, s := range shards {
-		s.unload()
-	}
-	c.cancel()
-	c.wg.Wait()
-}
+func (c *Coordinator) Close() { c.shards.Close() }
 
 // acquire returns the shard that holds transactionalID, locked, or the
 // error code of a request for an id this broker does not coordinate
 // (NOT_COORDINATOR) or is still loading (COORDINATOR_LOAD_IN_PROGRESS).
 // The caller unlocks the shard.
 func (c *Coordinator) acquire(transactionalID string) (*shard, int16) {
-	c.mu.Lock()
-	s := c.shards[PartitionFor(transactionalID, c.cfg.StateTopicPartitions)]
-	c.mu.Unlock()
-	if s == nil {
+	s, ok := c.shards.Get(PartitionFor(transactionalID, c.cfg.StateTopicPartitions))
+	if !ok {
 		return nil, errNotCoordinator
 	}
 	s.mu.Lock()
@@ -306,17 +236,8 @@ func (c *Coordinator) acquire(transactionalID string) (*shard, int16) {
 	return s, errNone
 }
 
-// heldShards returns the shards held now, by partition.
-func (c *Coordinator) heldShards() []*shard {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := make([]*shard, 0, len(c.shards))
-	for _, s := range c.shards {
-		out = append(out, s)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].partition < out[j].partition })
-	return out
-}
+// heldShards returns the shards held now, in partition order.
+func (c *Coordinator) heldShards() []*shard { return c.shards.All() }
 
 // abortTimedOut aborts, with an epoch bump that fences their producers,
 // the transactions open longer than their timeout at now. Run calls it;

@@ -16,46 +16,22 @@ import (
 // transaction.state.log.load.buffer.size).
 const loadBufferSize = 5 << 20
 
-// Retries of a load whose read failed back off from loadRetryMin to
-// loadRetryMax.
-const (
-	loadRetryMin = 100 * time.Millisecond
-	loadRetryMax = 5 * time.Second
-)
-
-// load reads the shard's log, starts serving its ids, and resumes the
+// Load reads the shard's log, starts serving its ids, and resumes the
 // ending of the transactions found in PrepareCommit or PrepareAbort (their
 // markers are written again: a partition that has one already gets a
-// duplicate, which is harmless). A failed read is retried until it
-// succeeds or the partition is taken back.
-func (s *shard) load() {
+// duplicate, which is harmless). The table retries a failed read
+// (shards.Shard).
+func (s *shard) Load(ctx context.Context) error {
 	start := time.Now()
-	backoff := loadRetryMin
-	var txns map[string]*txnMeta
-	for {
-		var err error
-		txns, err = readLog(s.ctx, s.log, s.logger)
-		if err == nil {
-			break
-		}
-		if s.ctx.Err() != nil {
-			return
-		}
-		s.logger.WithError(err).Error("loading the transaction state partition failed; retrying")
-		t := time.NewTimer(backoff)
-		select {
-		case <-s.ctx.Done():
-			t.Stop()
-			return
-		case <-t.C:
-		}
-		backoff = min(2*backoff, loadRetryMax)
+	txns, err := readLog(ctx, s.log, s.logger)
+	if err != nil {
+		return err
 	}
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return
+		return nil
 	}
 	s.txns = txns
 	s.loaded = true
@@ -68,6 +44,7 @@ func (s *shard) load() {
 	}
 	s.logger.WithFields(logrus.Fields{"ids": len(txns), "ending": ending, "took": time.Since(start).Round(time.Millisecond)}).
 		Info("loaded the transactional ids of a transaction state partition")
+	return nil
 }
 
 // readLog reads log from its start to its end: a later record of an id

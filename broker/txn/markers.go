@@ -33,11 +33,7 @@ func (s *shard) startEnding(m *txnMeta) {
 	}
 	partitions := sortedPartitions(m.partitions)
 	started := m.startTime
-	s.c.wg.Add(1)
-	go func() {
-		defer s.c.wg.Done()
-		s.end(m, marker, partitions, started)
-	}()
+	s.c.shards.Go(func() { s.end(m, marker, partitions, started) })
 }
 
 func (s *shard) end(m *txnMeta, marker Marker, partitions []zkpaths.TopicPartition, started time.Time) {

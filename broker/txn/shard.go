@@ -21,10 +21,10 @@ type shard struct {
 	epoch  int32
 	log    Log
 	logger logrus.FieldLogger
-	// ctx is canceled when the shard is unloaded; the load, the writes and
-	// the ending of transactions run under it.
-	ctx    context.Context
-	cancel context.CancelFunc
+	// ctx, the shard's context (shards.Table), is canceled before the shard
+	// is unloaded; the load, the writes and the ending of transactions run
+	// under it.
+	ctx context.Context
 
 	mu sync.Mutex
 	// loaded is set once the log is read; closed once the partition is
@@ -33,8 +33,7 @@ type shard struct {
 	txns           map[string]*txnMeta
 }
 
-func newShard(c *Coordinator, partition, epoch int32, log Log) *shard {
-	ctx, cancel := context.WithCancel(c.ctx)
+func newShard(c *Coordinator, ctx context.Context, partition, epoch int32, log Log) *shard {
 	return &shard{
 		c:         c,
 		partition: partition,
@@ -42,15 +41,13 @@ func newShard(c *Coordinator, partition, epoch int32, log Log) *shard {
 		log:       log,
 		logger:    c.log.WithFields(logrus.Fields{"partition": partition, "epoch": epoch}),
 		ctx:       ctx,
-		cancel:    cancel,
 		txns:      make(map[string]*txnMeta),
 	}
 }
 
-// unload gives the partition up: its writes and marker work are canceled
-// and its ids dropped.
-func (s *shard) unload() {
-	s.cancel()
+// Unload gives the partition up (shards.Shard; its context, and so its
+// writes and marker work, are canceled already): its ids are dropped.
+func (s *shard) Unload() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closed = true
