@@ -11,12 +11,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kzoo/kzoo/broker/record"
+	"github.com/kzoo/kzoo/broker/shards"
 	"github.com/kzoo/kzoo/zkpaths"
 )
-
-// loadBufferSize is how much one read of a load asks for (Kafka's
-// offsets.load.buffer.size).
-const loadBufferSize = 5 << 20
 
 // Load reads the shard's log and starts serving its groups (shards.Shard);
 // the table retries a failed read, the partition answering
@@ -70,36 +67,9 @@ func readLog(ctx context.Context, log Log, logger logrus.FieldLogger) (*logState
 	}
 	var reader record.Reader
 	defer reader.Close()
-	offset := log.LogStartOffset()
-	for offset < log.LogEndOffset() {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		data, err := log.Read(offset, loadBufferSize)
-		if err != nil {
-			return nil, fmt.Errorf("read the offsets partition at offset %d: %w", offset, err)
-		}
-		if len(data) == 0 {
-			break
-		}
-		next := offset
-		for b, err := range record.Batches(data) {
-			if b.Bytes == nil {
-				logger.WithError(err).WithField("offset", next).Error("the offsets partition holds data that is not a record batch; skipping the rest of the read")
-				break
-			}
-			next = max(next, b.Header.NextOffset())
-			if err != nil {
-				logger.WithError(err).Warn("skipping a corrupt batch of the offsets partition")
-				continue
-			}
-			st.applyBatch(&reader, b, logger)
-		}
-		if next <= offset {
-			logger.WithField("offset", offset).Error("cannot read the offsets partition past this offset; serving what was read")
-			break
-		}
-		offset = next
+	err := shards.ReadLog(ctx, log, logger, func(b record.Batch) { st.applyBatch(&reader, b, logger) })
+	if err != nil {
+		return nil, fmt.Errorf("load the offsets partition: %w", err)
 	}
 	return st, nil
 }

@@ -10,11 +10,8 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/kzoo/kzoo/broker/record"
+	"github.com/kzoo/kzoo/broker/shards"
 )
-
-// loadBufferSize is how much one read of a load asks for (Kafka's
-// transaction.state.log.load.buffer.size).
-const loadBufferSize = 5 << 20
 
 // Load reads the shard's log, starts serving its ids, and resumes the
 // ending of the transactions found in PrepareCommit or PrepareAbort (their
@@ -54,36 +51,9 @@ func readLog(ctx context.Context, log Log, logger logrus.FieldLogger) (map[strin
 	txns := make(map[string]*txnMeta)
 	var reader record.Reader
 	defer reader.Close()
-	offset := log.LogStartOffset()
-	for offset < log.LogEndOffset() {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		data, err := log.Read(offset, loadBufferSize)
-		if err != nil {
-			return nil, fmt.Errorf("read the transaction state partition at offset %d: %w", offset, err)
-		}
-		if len(data) == 0 {
-			break
-		}
-		next := offset
-		for b, err := range record.Batches(data) {
-			if b.Bytes == nil {
-				logger.WithError(err).WithField("offset", next).Error("the transaction state partition holds data that is not a record batch; skipping the rest of the read")
-				break
-			}
-			next = max(next, b.Header.NextOffset())
-			if err != nil {
-				logger.WithError(err).Warn("skipping a corrupt batch of the transaction state partition")
-				continue
-			}
-			applyBatch(txns, &reader, b, logger)
-		}
-		if next <= offset {
-			logger.WithField("offset", offset).Error("cannot read the transaction state partition past this offset; serving what was read")
-			break
-		}
-		offset = next
+	err := shards.ReadLog(ctx, log, logger, func(b record.Batch) { applyBatch(txns, &reader, b, logger) })
+	if err != nil {
+		return nil, fmt.Errorf("load the transaction state partition: %w", err)
 	}
 	return txns, nil
 }

@@ -84,7 +84,7 @@ func TestLayers(t *testing.T) {
 	}
 	// The shared vocabulary and the pure rules depend on nothing of kzoo,
 	// so that any layer may use them.
-	for _, leaf := range []string{"zkpaths", "coordinator/placement", "broker/record", "broker/peer", "internal/configvalue", "internal/kafkahash", "broker/shards"} {
+	for _, leaf := range []string{"zkpaths", "coordinator/placement", "broker/record", "broker/peer", "internal/configvalue", "internal/kafkahash"} {
 		if ds := graph[leaf]; len(ds) > 0 {
 			t.Errorf("%s depends on %v; it must depend on nothing of kzoo", leaf, ds)
 		}
