@@ -60,8 +60,8 @@ func (s *Server) handleFetch(ctx context.Context, req *request) any {
 func (s *Server) countFetched(replicaID int32, topics []fetchTopic) {
 	for _, t := range topics {
 		var bytes int64
-		for _, p := range t.partitions {
-			bytes += p.records.Size
+		for i := range t.partitions {
+			bytes += t.partitions[i].recordsSize()
 		}
 		if bytes == 0 {
 			continue
@@ -94,14 +94,15 @@ func unregisterFetchWaiter(ps []*replica.Partition, wake chan struct{}) {
 }
 
 // readFetch reads every requested partition within the response and
-// partition byte limits. It returns the answer, the record bytes in it, and
+// partition byte limits. It returns the answer, the bytes of the log's
+// batches in it (what MinBytes counts: see fetchPartition.dataBytes), and
 // whether any partition failed (a failure is answered at once).
 func (s *Server) readFetch(in *kmsg.FetchRequest) ([]fetchTopic, int64, bool) {
 	budget := int64(in.MaxBytes)
 	if in.Version < 3 || budget <= 0 {
 		budget = 1<<31 - 1
 	}
-	var total int64
+	var total, data int64
 	failed := false
 	topics := make([]fetchTopic, 0, len(in.Topics))
 	for _, rt := range in.Topics {
@@ -113,12 +114,15 @@ func (s *Server) readFetch(in *kmsg.FetchRequest) ([]fetchTopic, int64, bool) {
 				fp.errorCode = errorCode(err)
 				failed = true
 			}
+			// The limits count the range read, as Kafka's do; a consumer's
+			// view of it is never bigger.
 			total += fp.records.Size
+			data += fp.dataBytes()
 			ft.partitions = append(ft.partitions, fp)
 		}
 		topics = append(topics, ft)
 	}
-	return topics, total, failed
+	return topics, data, failed
 }
 
 // readCommitted is the isolation level of a consumer that reads only
@@ -141,7 +145,7 @@ func (s *Server) readPartition(replicaID int32, committed bool, topic string, rp
 		ReadCommitted:      committed,
 	}, limit, first)
 	fp.highWatermark, fp.lastStable, fp.logStartOffset = res.HighWatermark, res.LastStableOffset, res.LogStartOffset
-	fp.records = res.Records
+	fp.records, fp.chunks = res.Records, res.Chunks
 	fp.aborted = res.AbortedTransactions
 	fp.diverging, fp.divergingEpoch, fp.divergingEndOffset = res.Diverging, res.DivergingEpoch, res.DivergingEndOffset
 	return err
