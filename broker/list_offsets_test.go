@@ -163,14 +163,3 @@ func batchesOf(t *testing.T, b []byte) []string {
 	}
 	return out
 }
-
-// lastOffsetOf is the last offset of the batches in b, -1 for none.
-func lastOffsetOf(b []byte) int64 {
-	last := int64(-1)
-	for len(b) >= record.HeaderSize {
-		h := record.ParseHeader(b)
-		last = h.LastOffset()
-		b = b[h.Size():]
-	}
-	return last
-}
