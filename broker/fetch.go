@@ -94,15 +94,14 @@ func unregisterFetchWaiter(ps []*replica.Partition, wake chan struct{}) {
 }
 
 // readFetch reads every requested partition within the response and
-// partition byte limits. It returns the answer, the bytes of the log's
-// batches in it (what MinBytes counts: see fetchPartition.dataBytes), and
+// partition byte limits. It returns the answer, the record bytes in it, and
 // whether any partition failed (a failure is answered at once).
 func (s *Server) readFetch(in *kmsg.FetchRequest) ([]fetchTopic, int64, bool) {
 	budget := int64(in.MaxBytes)
 	if in.Version < 3 || budget <= 0 {
 		budget = 1<<31 - 1
 	}
-	var total, data int64
+	var total int64
 	failed := false
 	topics := make([]fetchTopic, 0, len(in.Topics))
 	for _, rt := range in.Topics {
@@ -114,15 +113,14 @@ func (s *Server) readFetch(in *kmsg.FetchRequest) ([]fetchTopic, int64, bool) {
 				fp.errorCode = errorCode(err)
 				failed = true
 			}
-			// The limits count the range read, as Kafka's do; a consumer's
-			// view of it is never bigger.
-			total += fp.records.Size
-			data += fp.dataBytes()
+			// The limits count the bytes sent: the range read, or a
+			// consumer's view of it.
+			total += fp.recordsSize()
 			ft.partitions = append(ft.partitions, fp)
 		}
 		topics = append(topics, ft)
 	}
-	return topics, data, failed
+	return topics, total, failed
 }
 
 // readCommitted is the isolation level of a consumer that reads only

@@ -45,20 +45,6 @@ func (p *fetchPartition) recordsSize() int64 {
 	return total
 }
 
-// dataBytes is the bytes of batches of the log the partition's records hold:
-// what counts towards a Fetch's MinBytes. A consumer's synthetic empty
-// batches carry no record, so that a view of nothing but them (markers at
-// the end of a partition) waits for records as an empty read does, rather
-// than have a client that does not step past them (kafka-go) fetch it again
-// at once, and again.
-func (p *fetchPartition) dataBytes() int64 {
-	if p.chunks == nil {
-		return p.records.Size
-	}
-	_, kept := storage.ChunksSize(p.chunks)
-	return kept
-}
-
 type fetchTopic struct {
 	name       string
 	partitions []fetchPartition

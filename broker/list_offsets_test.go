@@ -78,8 +78,8 @@ func TestListOffsetsIsolation(t *testing.T) {
 // consumer of a log that had transactions is sent no control batch and,
 // reading committed, no batch of an aborted transaction: each run of them
 // is one empty batch, and the aborted transactions are empty (null for
-// read_uncommitted). A view of nothing but empty batches waits for
-// MinBytes of records as an empty read does.
+// read_uncommitted). A range of nothing but such batches up to the LSO is
+// sent as nothing, and waits for MinBytes as an empty read does.
 func TestFetchReadCommitted(t *testing.T) {
 	s, _ := testServer(t, &coordinator.Snapshot{Brokers: liveBrokers(1), Topics: map[string]*coordinator.Topic{}})
 	f := withReplicas(t, s)
@@ -121,8 +121,8 @@ func TestFetchReadCommitted(t *testing.T) {
 	if a := committed.AbortedTransactions; a == nil || len(a) != 0 {
 		t.Fatalf("aborted transactions %+v, want none (not null)", a)
 	}
-	if got := batchesOf(t, committed.RecordBatches); !slices.Equal(got, []string{"0-1: 0 records"}) {
-		t.Fatalf("read_committed read %q, want one empty batch for the aborted batch and its marker", got)
+	if got := batchesOf(t, committed.RecordBatches); len(got) != 0 {
+		t.Fatalf("read_committed read %q, want nothing: an aborted batch and its marker up to the LSO", got)
 	}
 	uncommitted := fetch(0, 0, 0)
 	if uncommitted.AbortedTransactions != nil || uncommitted.LastStableOffset != 2 {
@@ -134,11 +134,21 @@ func TestFetchReadCommitted(t *testing.T) {
 
 	const wait = 50 * time.Millisecond
 	start := time.Now()
-	if got := batchesOf(t, fetch(1, 1, wait).RecordBatches); !slices.Equal(got, []string{"0-1: 0 records"}) {
+	if got := batchesOf(t, fetch(1, 1, wait).RecordBatches); len(got) != 0 {
 		t.Fatalf("read_committed with MinBytes read %q", got)
 	}
 	if elapsed := time.Since(start); elapsed < wait {
-		t.Fatalf("a view of empty batches alone was answered after %v, before MaxWait %v", elapsed, wait)
+		t.Fatalf("a read of dropped batches alone was answered after %v, before MaxWait %v", elapsed, wait)
+	}
+
+	// Once producer 6 commits, the consumer gets an empty batch for the
+	// dropped ones and producer 6's record.
+	marker = record.BuildMarker(record.Marker{ProducerID: 6, CoordinatorEpoch: 0, Commit: true}, 1)
+	if _, err := s.replicas.AppendAndAwait(context.Background(), p, 1, marker, time.Second); err != nil {
+		t.Fatal(err) // 3: producer 6 commits
+	}
+	if got, want := batchesOf(t, fetch(1, 0, 0).RecordBatches), []string{"0-1: 0 records", "2-2: 1 records", "3-3: 0 records"}; !slices.Equal(got, want) {
+		t.Fatalf("read_committed after the commit read %q, want %q", got, want)
 	}
 }
 

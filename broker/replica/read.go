@@ -38,8 +38,9 @@ type ReadResult struct {
 	// Chunks, when not nil, are what a consumer is sent in place of
 	// Records: the range with its control batches, and for read_committed
 	// the batches of aborted transactions, each run of them replaced by an
-	// empty batch (storage.Log.ConsumerView). Only consumer reads of a log
-	// that has had transactions have them; AbortedTransactions is then
+	// empty batch, perhaps read on past a range of dropped batches alone,
+	// perhaps empty (storage.Log.ConsumerView). Only consumer reads of a
+	// log that has had transactions have them; AbortedTransactions is then
 	// empty, the records it would name being gone.
 	Chunks []storage.Chunk
 	// Diverging tells a follower its log stops matching the leader's:
@@ -105,11 +106,17 @@ func (m *Manager) Read(p *Partition, replicaID int32, pos FetchPosition, limit i
 	}
 	res.Records = slice
 	if replicaID < 0 && slice.Size > 0 {
-		chunks, filtered, err := p.log.ConsumerView(slice, readCommitted)
+		chunks, filtered, err := p.log.ConsumerView(slice, maxOffset, int32(min(limit, 1<<31-1)), readCommitted)
 		if err != nil {
 			return res, err
 		}
 		if filtered {
+			// A view that read on past dropped batches may be bigger than
+			// the range read.
+			if size, _ := storage.ChunksSize(chunks); !first && size > limit {
+				res.Records = storage.Slice{}
+				return res, nil
+			}
 			res.Chunks = chunks
 			return res, nil
 		}

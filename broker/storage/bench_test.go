@@ -177,7 +177,7 @@ func BenchmarkConsumerView(b *testing.B) {
 					b.Fatal(err)
 				}
 				if view {
-					_, _, err = l.ConsumerView(s, true)
+					_, _, err = l.ConsumerView(s, l.LastStableOffset(), 64<<10, true)
 				} else {
 					_, err = l.AbortedTransactions(offset, s.NextOffset)
 				}

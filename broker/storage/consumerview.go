@@ -18,9 +18,9 @@ import (
 // of an aborted transaction from the range a fetch returns, and stands one synthetic
 // empty batch (no records; see appendEmptyBatch) in for each maximal run of dropped
 // batches. That is what Kafka's log cleaner leaves of a batch whose records it removed
-// (KAFKA-5443), so every client already steps over it: Java, franz-go and librdkafka
-// advance their position past it; kafka-go reads on to the next batch without returning
-// it. The aborted transactions of such a view are empty: the records they name are gone,
+// (KAFKA-5443), so every client already steps over it: Java, franz-go, librdkafka and
+// sarama advance their position past it; kafka-go reads on to the next batch without
+// returning it (but see ConsumerView for a view of empty batches alone). The aborted transactions of such a view are empty: the records they name are gone,
 // and a Java client given them would, with the abort markers gone too, also skip the
 // producer's next, committed, transaction.
 //
@@ -101,19 +101,51 @@ func (l *Log) noteTxnState(segs []*segment) {
 	}
 }
 
-// ConsumerView returns what a consumer is shown of s, a range Read returned: its kept
-// batches as sub-slices of s and a synthetic empty batch for each run of dropped ones
-// (see the top of this file). filtered is false, and chunks nil, when the log never
-// held a transactional or control batch: s is then to be sent as it is. The view is
-// never bigger than s, and covers the same offsets.
-func (l *Log) ConsumerView(s Slice, readCommitted bool) (chunks []Chunk, filtered bool, err error) {
+// ConsumerView returns what a consumer is shown of s, a range Read returned from the log
+// for a fetch bounded by maxOffset and maxBytes: its kept batches as sub-slices of s and
+// a synthetic empty batch for each run of dropped ones (see the top of this file).
+// filtered is false, and chunks nil, when the log never held a transactional or control
+// batch: s is then to be sent as it is.
+//
+// A view is never made of synthetic batches alone, which kafka-go mishandles: having read
+// no message from a response, it takes an empty batch as the end of a compacted batch and
+// moves its fetch position to offset 1 (its Batch.lastOffset starts at 0), reading the
+// partition again from there. So when s holds dropped batches only, the view reads on
+// from its end, within maxBytes less the synthetic batch, until a kept batch joins the
+// run's synthetic batch; when the run reaches maxOffset first, the view is empty (non-nil,
+// no chunks) and the consumer waits before the run, as at the end of a partition, until
+// something follows it. Otherwise the view is no bigger than s, and covers its offsets.
+func (l *Log) ConsumerView(s Slice, maxOffset int64, maxBytes int32, readCommitted bool) (chunks []Chunk, filtered bool, err error) {
 	if s.Size <= 0 || !l.hadTxnData.Load() {
 		return nil, false, nil
 	}
 	window := l.windows.Get().(*[]byte)
 	defer l.windows.Put(window)
 	v := viewBuilder{slice: s}
-	sc := newBatchScanner(s.File, s.File.Name(), s.Pos, s.Pos+s.Size, *window)
+	for {
+		if err := l.scanView(&v, s, readCommitted, *window); err != nil {
+			return nil, false, err
+		}
+		if v.keptAny {
+			return v.finish(), true, nil
+		}
+		if s.NextOffset >= maxOffset {
+			return []Chunk{}, true, nil
+		}
+		next, err := l.Read(s.NextOffset, maxOffset, max(maxBytes-record.HeaderSize, 1))
+		if err != nil {
+			return nil, false, fmt.Errorf("consumer view: read on from offset %d past batches dropped: %w", s.NextOffset, err)
+		}
+		if next.Size <= 0 {
+			return []Chunk{}, true, nil
+		}
+		s, v.slice = next, next
+	}
+}
+
+// scanView adds the batches of s to v, reading their headers.
+func (l *Log) scanView(v *viewBuilder, s Slice, readCommitted bool, window []byte) error {
+	sc := newBatchScanner(s.File, s.File.Name(), s.Pos, s.Pos+s.Size, window)
 	var aborted *abortedCursor
 	for sc.next() {
 		h := sc.cur
@@ -124,7 +156,7 @@ func (l *Log) ConsumerView(s Slice, readCommitted bool) (chunks []Chunk, filtere
 				// markers lie above its base offset.
 				entries, err := l.collectAborted(h.BaseOffset, s.NextOffset)
 				if err != nil {
-					return nil, false, err
+					return err
 				}
 				aborted = newAbortedCursor(entries)
 			}
@@ -136,9 +168,9 @@ func (l *Log) ConsumerView(s Slice, readCommitted bool) (chunks []Chunk, filtere
 	if sc.err != nil {
 		// Read scanned these headers a moment ago; only a change under the read (the
 		// segment truncated) gets here.
-		return nil, false, fmt.Errorf("consumer view of %s at %d: %w", s.File.Name(), s.Pos, sc.err)
+		return fmt.Errorf("consumer view of %s at %d: %w", s.File.Name(), s.Pos, sc.err)
 	}
-	return v.finish(), true, nil
+	return nil
 }
 
 // abortedCursor tells whether a transactional batch belongs to an aborted transaction,
@@ -177,6 +209,7 @@ type viewBuilder struct {
 	syntheticAt []int
 	// The run being gathered: kept batches from keptPos, or dropped ones.
 	inRun, runDropped bool
+	keptAny           bool // a batch was kept
 	keptPos           int64
 	run               emptyRun
 }
@@ -202,6 +235,7 @@ func (v *viewBuilder) add(h record.Header, pos int64, drop bool) {
 			baseTimestamp: h.BaseTimestamp, maxTimestamp: h.MaxTimestamp}
 	case !v.inRun:
 		v.keptPos = pos
+		v.keptAny = true
 	}
 	v.inRun, v.runDropped = true, drop
 }
