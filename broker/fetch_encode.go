@@ -41,8 +41,7 @@ func (p *fetchPartition) recordsSize() int64 {
 	if p.chunks == nil {
 		return p.records.Size
 	}
-	total, _ := storage.ChunksSize(p.chunks)
-	return total
+	return storage.ChunksSize(p.chunks)
 }
 
 type fetchTopic struct {

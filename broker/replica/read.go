@@ -113,7 +113,7 @@ func (m *Manager) Read(p *Partition, replicaID int32, pos FetchPosition, limit i
 		if filtered {
 			// A view that read on past dropped batches may be bigger than
 			// the range read.
-			if size, _ := storage.ChunksSize(chunks); !first && size > limit {
+			if !first && storage.ChunksSize(chunks) > limit {
 				res.Records = storage.Slice{}
 				return res, nil
 			}

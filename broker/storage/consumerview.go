@@ -50,16 +50,13 @@ func (c Chunk) Size() int64 {
 	return c.Slice.Size
 }
 
-// ChunksSize returns the bytes of chunks, all of them and those of batches of the log
-// (not synthetic).
-func ChunksSize(chunks []Chunk) (total, kept int64) {
+// ChunksSize returns the bytes of chunks.
+func ChunksSize(chunks []Chunk) int64 {
+	var total int64
 	for _, c := range chunks {
 		total += c.Size()
-		if c.Batch == nil {
-			kept += c.Slice.Size
-		}
 	}
-	return total, kept
+	return total
 }
 
 // HadTransactions reports whether the log has ever held a transactional or control
