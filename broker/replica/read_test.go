@@ -161,6 +161,15 @@ func TestReadCommittedStopsAtTheLastStableOffset(t *testing.T) {
 		t.Fatalf("read_committed view: aborted %v, want none (not null)", rest.AbortedTransactions)
 	}
 
+	// Markers alone up to the high watermark: nothing is sent, as at the end.
+	tail, err := m.Read(p, -1, FetchPosition{FetchOffset: 4, CurrentLeaderEpoch: -1}, 1<<20, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tail.Chunks == nil || len(tail.Chunks) != 0 {
+		t.Fatalf("read of the markers at the end: chunks %v, want none (not nil)", tail.Chunks)
+	}
+
 	// A follower gets the log as it is, markers included.
 	follower, err := m.Read(p, 2, FetchPosition{FetchOffset: 0, CurrentLeaderEpoch: -1, LastFetchedEpoch: -1}, 1<<20, true)
 	if err != nil {
