@@ -91,7 +91,7 @@ func TestFetchReadCommitted(t *testing.T) {
 	}
 	f.appendAsLeader(p, txnTestBatch(t, 6, 0, 1)) // 2: producer 6, open
 
-	fetch := func(isolation int8, minBytes int32, maxWait time.Duration) kmsg.FetchResponseTopicPartition {
+	fetchAs := func(namedClient bool, isolation int8, minBytes int32, maxWait time.Duration) kmsg.FetchResponseTopicPartition {
 		in := kmsg.NewPtrFetchRequest()
 		in.Version = 11
 		in.ReplicaID = -1
@@ -106,7 +106,7 @@ func TestFetchReadCommitted(t *testing.T) {
 		rp.CurrentLeaderEpoch = -1
 		rt.Partitions = append(rt.Partitions, rp)
 		in.Topics = append(in.Topics, rt)
-		resp := callHandler(s, context.Background(), &request{key: in.Key(), version: 11, body: in}).(*fetchResponse)
+		resp := callHandler(s, context.Background(), &request{key: in.Key(), version: 11, body: in, namedClient: namedClient}).(*fetchResponse)
 		decoded := kmsg.NewPtrFetchResponse()
 		decoded.SetVersion(11)
 		if err := decoded.ReadFrom(assemble(t, resp)); err != nil {
@@ -114,6 +114,20 @@ func TestFetchReadCommitted(t *testing.T) {
 		}
 		return decoded.Topics[0].Partitions[0]
 	}
+	fetch := func(isolation int8, minBytes int32, maxWait time.Duration) kmsg.FetchResponseTopicPartition {
+		return fetchAs(false, isolation, minBytes, maxWait)
+	}
+
+	// A client that named its software (KIP-511) skips markers and aborted
+	// records itself: it reads the log as Kafka serves it.
+	kafka := fetchAs(true, 1, 0, 0)
+	if got, want := batchesOf(t, kafka.RecordBatches), []string{"0-0: 1 records", "1-1: 1 records"}; !slices.Equal(got, want) {
+		t.Fatalf("read_committed as Kafka serves it read %q, want %q", got, want)
+	}
+	if a := kafka.AbortedTransactions; len(a) != 1 || a[0].ProducerID != 5 || a[0].FirstOffset != 0 {
+		t.Fatalf("read_committed as Kafka serves it: aborted transactions %+v, want producer 5 from offset 0", a)
+	}
+
 	committed := fetch(1, 0, 0)
 	if committed.ErrorCode != 0 || committed.HighWatermark != 3 || committed.LastStableOffset != 2 {
 		t.Fatalf("read_committed: %+v", committed)

@@ -305,6 +305,63 @@ func testTxnKafkaGoIsolation(t *testing.T, tc *txnCluster) {
 	// The last thing in the partition is the commit marker.
 	expectNothing(committed, "after the last record")
 	expectNothing(uncommitted, "after the last record")
+
+	// A client that names its software (franz-go does, KIP-511) skips
+	// markers and aborted records itself: it reads the partition as Kafka
+	// serves it, control batches and the aborted transactions included.
+	batches, aborted := rawFetchCommitted(t, tc.client(t), topic)
+	controls := 0
+	for _, b := range batches {
+		if b.Attributes&0x20 != 0 {
+			controls++
+		}
+	}
+	if controls != 7 || len(aborted) != 3 {
+		t.Errorf("a named client's read_committed Fetch: %d control batches and %d aborted transactions, want Kafka's 7 and 3", controls, len(aborted))
+	}
+}
+
+// rawFetchCommitted sends one read_committed Fetch of partition 0 of topic
+// from its start to the partition's leader through cl, and returns the
+// batches and aborted transactions of the answer.
+func rawFetchCommitted(t *testing.T, cl *kgo.Client, topic string) ([]kmsg.RecordBatch, []kmsg.FetchResponseTopicPartitionAbortedTransaction) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	meta := kmsg.NewPtrMetadataRequest()
+	mt := kmsg.NewMetadataRequestTopic()
+	mt.Topic = kmsg.StringPtr(topic)
+	meta.Topics = append(meta.Topics, mt)
+	mresp, err := meta.RequestWith(ctx, cl)
+	if err != nil || len(mresp.Topics) != 1 || len(mresp.Topics[0].Partitions) == 0 {
+		t.Fatalf("metadata of %s: %v %+v", topic, err, mresp)
+	}
+	fetch := kmsg.NewPtrFetchRequest()
+	fetch.ReplicaID, fetch.MaxBytes, fetch.IsolationLevel = -1, 1<<20, 1
+	ft := kmsg.NewFetchRequestTopic()
+	ft.Topic = topic
+	fp := kmsg.NewFetchRequestTopicPartition()
+	fp.PartitionMaxBytes, fp.CurrentLeaderEpoch = 1<<20, -1
+	ft.Partitions = append(ft.Partitions, fp)
+	fetch.Topics = append(fetch.Topics, ft)
+	resp, err := fetch.RequestWith(ctx, cl.Broker(int(mresp.Topics[0].Partitions[0].Leader)))
+	if err != nil || len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
+		t.Fatalf("fetch %s: %v %+v", topic, err, resp)
+	}
+	p := resp.Topics[0].Partitions[0]
+	if p.ErrorCode != 0 {
+		t.Fatalf("fetch %s: %v", topic, kerr.ErrorForCode(p.ErrorCode))
+	}
+	var batches []kmsg.RecordBatch
+	for raw := p.RecordBatches; len(raw) >= 12; {
+		var b kmsg.RecordBatch
+		if err := b.ReadFrom(raw); err != nil {
+			t.Fatalf("decode a batch of %s: %v", topic, err)
+		}
+		batches = append(batches, b)
+		raw = raw[12+b.Length:]
+	}
+	return batches, p.AbortedTransactions
 }
 
 // testTxnIdempotentBeside: an idempotent, non-transactional producer

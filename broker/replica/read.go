@@ -20,6 +20,12 @@ type FetchPosition struct {
 	// up to the last stable offset, and learns of the aborted transactions
 	// of what it reads. Followers ignore it.
 	ReadCommitted bool
+	// FilterTransactions is set for a consumer that may not skip control
+	// batches and aborted transactions itself (see storage.Log.ConsumerView):
+	// of a log that had transactions it reads a view without them, and
+	// learns of no aborted transactions. Other consumers read the log as
+	// Kafka serves it. Followers ignore it.
+	FilterTransactions bool
 }
 
 // ReadResult is one partition's answer to a Fetch. The offsets are -1 when
@@ -53,9 +59,9 @@ type ReadResult struct {
 // Read reads p for a fetch from pos, at most limit bytes. A consumer
 // (replicaID < 0) gets records from below the high watermark, or below the
 // last stable offset when it reads committed, with the aborted
-// transactions of the range read, or, from a log that has had
-// transactions, the view of them every client reads correctly (see
-// ReadResult.Chunks); a follower
+// transactions of the range read, or, when pos.FilterTransactions asks for
+// it and the log has had transactions, a view without control batches and
+// aborted transactions (see ReadResult.Chunks); a follower
 // (replicaID >= 0) gets them up to the log end offset, after its fetch
 // offset counted as its progress, or the point where its log diverges from
 // ours. With first set, the answer may exceed limit by one batch (KIP-74),
@@ -105,7 +111,7 @@ func (m *Manager) Read(p *Partition, replicaID int32, pos FetchPosition, limit i
 		return res, nil
 	}
 	res.Records = slice
-	if replicaID < 0 && slice.Size > 0 {
+	if replicaID < 0 && pos.FilterTransactions && slice.Size > 0 {
 		chunks, filtered, err := p.log.ConsumerView(slice, maxOffset, int32(min(limit, 1<<31-1)), readCommitted)
 		if err != nil {
 			return res, err

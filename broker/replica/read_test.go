@@ -115,10 +115,10 @@ func TestReadCommittedStopsAtTheLastStableOffset(t *testing.T) {
 		t.Fatalf("high watermark %d, last stable offset %d; want 5 and 3", hw, lso)
 	}
 
-	// A consumer of a log that had transactions is sent the view of the
-	// range read without markers (and, reading committed, without aborted
-	// batches), and so no aborted transactions.
-	committed, err := m.Read(p, -1, FetchPosition{FetchOffset: 0, CurrentLeaderEpoch: -1, ReadCommitted: true}, 1<<20, true)
+	// A consumer that asks for it is sent the view of the range read without
+	// markers (and, reading committed, without aborted batches), and so no
+	// aborted transactions.
+	committed, err := m.Read(p, -1, FetchPosition{FetchOffset: 0, CurrentLeaderEpoch: -1, ReadCommitted: true, FilterTransactions: true}, 1<<20, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +130,7 @@ func TestReadCommittedStopsAtTheLastStableOffset(t *testing.T) {
 		t.Fatalf("read_committed view: aborted %v, want none (not null)", committed.AbortedTransactions)
 	}
 
-	uncommitted, err := m.Read(p, -1, FetchPosition{FetchOffset: 0, CurrentLeaderEpoch: -1}, 1<<20, true)
+	uncommitted, err := m.Read(p, -1, FetchPosition{FetchOffset: 0, CurrentLeaderEpoch: -1, FilterTransactions: true}, 1<<20, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +140,7 @@ func TestReadCommittedStopsAtTheLastStableOffset(t *testing.T) {
 	expectChunks(t, "read_uncommitted", uncommitted, "kept 0-3", "empty 4-4")
 
 	// At the LSO a read_committed consumer reads nothing, and learns of no aborts.
-	empty, err := m.Read(p, -1, FetchPosition{FetchOffset: 3, CurrentLeaderEpoch: -1, ReadCommitted: true}, 1<<20, true)
+	empty, err := m.Read(p, -1, FetchPosition{FetchOffset: 3, CurrentLeaderEpoch: -1, ReadCommitted: true, FilterTransactions: true}, 1<<20, true)
 	if err != nil || empty.Records.Size != 0 || empty.Chunks != nil || empty.AbortedTransactions == nil || len(empty.AbortedTransactions) != 0 {
 		t.Fatalf("read at the LSO: %+v, %v", empty, err)
 	}
@@ -149,7 +149,7 @@ func TestReadCommittedStopsAtTheLastStableOffset(t *testing.T) {
 	if lso := p.LastStableOffset(); lso != 6 {
 		t.Fatalf("after the commit the LSO is %d, want 6", lso)
 	}
-	rest, err := m.Read(p, -1, FetchPosition{FetchOffset: 3, CurrentLeaderEpoch: -1, ReadCommitted: true}, 1<<20, true)
+	rest, err := m.Read(p, -1, FetchPosition{FetchOffset: 3, CurrentLeaderEpoch: -1, ReadCommitted: true, FilterTransactions: true}, 1<<20, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,12 +162,24 @@ func TestReadCommittedStopsAtTheLastStableOffset(t *testing.T) {
 	}
 
 	// Markers alone up to the high watermark: nothing is sent, as at the end.
-	tail, err := m.Read(p, -1, FetchPosition{FetchOffset: 4, CurrentLeaderEpoch: -1}, 1<<20, true)
+	tail, err := m.Read(p, -1, FetchPosition{FetchOffset: 4, CurrentLeaderEpoch: -1, FilterTransactions: true}, 1<<20, true)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if tail.Chunks == nil || len(tail.Chunks) != 0 {
 		t.Fatalf("read of the markers at the end: chunks %v, want none (not nil)", tail.Chunks)
+	}
+
+	// A consumer that skips markers and aborted records itself reads the
+	// log as Kafka serves it: up to the LSO (6, after the commit), with the
+	// aborted transactions.
+	kafka, err := m.Read(p, -1, FetchPosition{FetchOffset: 0, CurrentLeaderEpoch: -1, ReadCommitted: true}, 1<<20, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last := lastOffsetRead(t, kafka.Records); last != 5 || kafka.Chunks != nil ||
+		len(kafka.AbortedTransactions) != 1 || kafka.AbortedTransactions[0] != (storage.AbortedTxn{ProducerID: 1, FirstOffset: 1}) {
+		t.Fatalf("read_committed as Kafka serves it: last offset %d, result %+v", last, kafka)
 	}
 
 	// A follower gets the log as it is, markers included.
@@ -187,7 +199,7 @@ func TestReadOfAPlainLog(t *testing.T) {
 	produce(t, m, p, producerBatch(1, -1, 0, false))
 	produce(t, m, p, producerBatch(2, 1, 0, false))
 	for _, committed := range []bool{false, true} {
-		res, err := m.Read(p, -1, FetchPosition{FetchOffset: 0, CurrentLeaderEpoch: -1, ReadCommitted: committed}, 1<<20, true)
+		res, err := m.Read(p, -1, FetchPosition{FetchOffset: 0, CurrentLeaderEpoch: -1, ReadCommitted: committed, FilterTransactions: true}, 1<<20, true)
 		if err != nil {
 			t.Fatal(err)
 		}
