@@ -35,6 +35,9 @@ type conn struct {
 	logger   logrus.FieldLogger
 	// scratch holds a response header and body while it is encoded.
 	scratch []byte
+	// namedClient is set once the client sent an ApiVersions request
+	// naming its software (v3+, KIP-511).
+	namedClient bool
 }
 
 func newConn(srv *Server, nc net.Conn, listener string) *conn {
@@ -94,6 +97,10 @@ func (c *conn) handle(ctx context.Context, frame []byte) error {
 		return err
 	}
 	req.listener = c.listener
+	if av, ok := req.body.(*kmsg.ApiVersionsRequest); ok && av.Version >= 3 && av.ClientSoftwareName != "" {
+		c.namedClient = true
+	}
+	req.namedClient = c.namedClient
 	resp := c.srv.dispatch(ctx, c, req)
 	if resp == nil {
 		return nil // acks=0 produce: no response

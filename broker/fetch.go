@@ -14,10 +14,23 @@ import (
 const maxFetchWait = 30 * time.Second
 
 // handleFetch serves a Fetch: it reads each partition below its high
-// watermark (its last stable offset for a read_committed consumer) and, while fewer than MinBytes are available and MaxWaitMillis
-// has not passed, waits for an append to any of the requested partitions.
+// watermark (its last stable offset for a read_committed consumer) and,
+// while fewer than MinBytes are available and MaxWaitMillis has not passed,
+// waits for an append to any of the requested partitions.
+//
+// A consumer that named its software in ApiVersions (KIP-511: the Java
+// client since 2.4, librdkafka, franz-go, sarama) reads a partition as
+// Kafka serves it, control batches and aborted transactions included, and
+// skips them itself as Kafka's clients do. One that did not (kafka-go, which
+// has no transaction support of its own, and old clients) reads a view
+// without them (storage.Log.ConsumerView), so that it never returns a
+// marker or an aborted record as a message.
 func (s *Server) handleFetch(ctx context.Context, req *request) any {
 	in := req.body.(*kmsg.FetchRequest)
+	consumer := replica.FetchPosition{
+		ReadCommitted:      in.IsolationLevel == readCommitted,
+		FilterTransactions: !req.namedClient,
+	}
 	wait := time.Duration(in.MaxWaitMillis) * time.Millisecond
 	if wait > maxFetchWait {
 		wait = maxFetchWait
@@ -29,7 +42,7 @@ func (s *Server) handleFetch(ctx context.Context, req *request) any {
 		// Register before reading, so an append between the read and the
 		// wait still wakes us.
 		waitingOn := s.registerFetchWaiter(in, wake)
-		topics, bytes, failed := s.readFetch(in)
+		topics, bytes, failed := s.readFetch(in, consumer)
 		remaining := time.Until(deadline)
 		if bytes >= int64(in.MinBytes) || failed || diverged(topics) || remaining <= 0 {
 			unregisterFetchWaiter(waitingOn, wake)
@@ -60,8 +73,8 @@ func (s *Server) handleFetch(ctx context.Context, req *request) any {
 func (s *Server) countFetched(replicaID int32, topics []fetchTopic) {
 	for _, t := range topics {
 		var bytes int64
-		for _, p := range t.partitions {
-			bytes += p.records.Size
+		for i := range t.partitions {
+			bytes += t.partitions[i].recordsSize()
 		}
 		if bytes == 0 {
 			continue
@@ -94,9 +107,10 @@ func unregisterFetchWaiter(ps []*replica.Partition, wake chan struct{}) {
 }
 
 // readFetch reads every requested partition within the response and
-// partition byte limits. It returns the answer, the record bytes in it, and
+// partition byte limits, as consumer says for all of them (see
+// readPartition). It returns the answer, the record bytes in it, and
 // whether any partition failed (a failure is answered at once).
-func (s *Server) readFetch(in *kmsg.FetchRequest) ([]fetchTopic, int64, bool) {
+func (s *Server) readFetch(in *kmsg.FetchRequest, consumer replica.FetchPosition) ([]fetchTopic, int64, bool) {
 	budget := int64(in.MaxBytes)
 	if in.Version < 3 || budget <= 0 {
 		budget = 1<<31 - 1
@@ -109,11 +123,13 @@ func (s *Server) readFetch(in *kmsg.FetchRequest) ([]fetchTopic, int64, bool) {
 		for _, rp := range rt.Partitions {
 			fp := fetchPartition{partition: rp.Partition, highWatermark: -1, lastStable: -1, logStartOffset: -1}
 			limit := min(int64(rp.PartitionMaxBytes), budget-total)
-			if err := s.readPartition(in.ReplicaID, in.IsolationLevel == readCommitted, rt.Topic, &rp, limit, total == 0, &fp); err != nil {
+			if err := s.readPartition(in.ReplicaID, consumer, rt.Topic, &rp, limit, total == 0, &fp); err != nil {
 				fp.errorCode = errorCode(err)
 				failed = true
 			}
-			total += fp.records.Size
+			// The limits count the bytes sent: the range read, or a
+			// consumer's view of it.
+			total += fp.recordsSize()
 			ft.partitions = append(ft.partitions, fp)
 		}
 		topics = append(topics, ft)
@@ -126,22 +142,20 @@ func (s *Server) readFetch(in *kmsg.FetchRequest) ([]fetchTopic, int64, bool) {
 const readCommitted = 1
 
 // readPartition fills fp for one partition from what the replica manager
-// reads of it (see replica.Manager.Read); committed asks for a
-// read_committed read.
-func (s *Server) readPartition(replicaID int32, committed bool, topic string, rp *kmsg.FetchRequestTopicPartition, limit int64, first bool, fp *fetchPartition) error {
+// reads of it (see replica.Manager.Read); consumer holds what the request
+// says of every partition: its isolation level, and whether the client
+// reads a view without transaction control batches.
+func (s *Server) readPartition(replicaID int32, consumer replica.FetchPosition, topic string, rp *kmsg.FetchRequestTopicPartition, limit int64, first bool, fp *fetchPartition) error {
 	p := s.replicas.Partition(zkpaths.TopicPartition{Topic: topic, Partition: rp.Partition})
 	if p == nil {
 		return s.unknownPartitionError(topic, rp.Partition)
 	}
-	res, err := s.replicas.Read(p, replicaID, replica.FetchPosition{
-		FetchOffset:        rp.FetchOffset,
-		CurrentLeaderEpoch: rp.CurrentLeaderEpoch,
-		LastFetchedEpoch:   rp.LastFetchedEpoch,
-		LogStartOffset:     rp.LogStartOffset,
-		ReadCommitted:      committed,
-	}, limit, first)
+	pos := consumer
+	pos.FetchOffset, pos.CurrentLeaderEpoch = rp.FetchOffset, rp.CurrentLeaderEpoch
+	pos.LastFetchedEpoch, pos.LogStartOffset = rp.LastFetchedEpoch, rp.LogStartOffset
+	res, err := s.replicas.Read(p, replicaID, pos, limit, first)
 	fp.highWatermark, fp.lastStable, fp.logStartOffset = res.HighWatermark, res.LastStableOffset, res.LogStartOffset
-	fp.records = res.Records
+	fp.records, fp.chunks = res.Records, res.Chunks
 	fp.aborted = res.AbortedTransactions
 	fp.diverging, fp.divergingEpoch, fp.divergingEndOffset = res.Diverging, res.DivergingEpoch, res.DivergingEndOffset
 	return err

@@ -22,6 +22,10 @@ type fetchPartition struct {
 	lastStable     int64
 	logStartOffset int64
 	records        storage.Slice // Size 0: no records
+	// chunks, when not nil, are sent in place of records: a consumer's view
+	// of them (see replica.ReadResult.Chunks), kept runs from the file and
+	// synthetic empty batches between.
+	chunks []storage.Chunk
 	// aborted are the aborted transactions of a read_committed read (v4+),
 	// nil for other reads, which encode it null.
 	aborted []storage.AbortedTxn
@@ -30,6 +34,14 @@ type fetchPartition struct {
 	diverging          bool
 	divergingEpoch     int32
 	divergingEndOffset int64
+}
+
+// recordsSize is the length of the partition's records field.
+func (p *fetchPartition) recordsSize() int64 {
+	if p.chunks == nil {
+		return p.records.Size
+	}
+	return storage.ChunksSize(p.chunks)
 }
 
 type fetchTopic struct {
@@ -88,15 +100,25 @@ func (e *fetchEncoder) partition(p fetchPartition) {
 	if e.version >= 11 {
 		e.buf = kbin.AppendInt32(e.buf, -1) // preferred read replica: none
 	}
-	// Records: a (compact) nullable byte array whose bytes come from the file.
+	// Records: a (compact) nullable byte array whose bytes come from the
+	// file, or from the chunks of a consumer's view, in order.
+	size := p.recordsSize()
 	if e.flexible {
-		e.buf = kbin.AppendUvarint(e.buf, uint32(p.records.Size)+1)
+		e.buf = kbin.AppendUvarint(e.buf, uint32(size)+1)
 	} else {
-		e.buf = kbin.AppendInt32(e.buf, int32(p.records.Size))
+		e.buf = kbin.AppendInt32(e.buf, int32(size))
 	}
-	if p.records.Size > 0 {
-		e.flush()
-		e.parts = append(e.parts, part{slice: p.records})
+	switch {
+	case p.chunks != nil:
+		for _, c := range p.chunks {
+			if c.Batch != nil {
+				e.buf = append(e.buf, c.Batch...)
+			} else if c.Slice.Size > 0 {
+				e.slice(c.Slice)
+			}
+		}
+	case p.records.Size > 0:
+		e.slice(p.records)
 	}
 	if e.flexible && p.diverging {
 		// One tagged field: tag 0, DivergingEpoch {Epoch int32,
@@ -133,6 +155,12 @@ func (e *fetchEncoder) tags() {
 	if e.flexible {
 		e.buf = kbin.AppendUvarint(e.buf, 0)
 	}
+}
+
+// slice appends a part sent from a segment file.
+func (e *fetchEncoder) slice(s storage.Slice) {
+	e.flush()
+	e.parts = append(e.parts, part{slice: s})
 }
 
 func (e *fetchEncoder) flush() {

@@ -88,3 +88,59 @@ func TestFetchResponseEncoding(t *testing.T) {
 		}
 	}
 }
+
+// TestFetchResponseEncodingChunks: a consumer's view (runs of the segment
+// file and synthetic batches between) is encoded as one records field
+// whose length is that of all its chunks, the runs sent from the file.
+func TestFetchResponseEncodingChunks(t *testing.T) {
+	data := []byte("0123456789abcdefghijklmnopqrstuvwxyz")
+	f, err := os.Create(filepath.Join(t.TempDir(), "segment"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	chunks := []storage.Chunk{
+		{Batch: []byte("<empty-1>")},
+		{Slice: storage.Slice{File: f, Pos: 2, Size: 5}},
+		{Batch: []byte("<empty-2>")},
+		{Slice: storage.Slice{File: f, Pos: 10, Size: 3}},
+		{Slice: storage.Slice{File: f, Pos: 20, Size: 4}},
+		{Batch: []byte("<empty-3>")},
+	}
+	wantRecords := "<empty-1>23456<empty-2>abcklmn<empty-3>"
+	topics := []fetchTopic{{name: "t", partitions: []fetchPartition{
+		{partition: 0, highWatermark: 40, lastStable: 40, records: storage.Slice{File: f, Pos: 0, Size: 36},
+			chunks: chunks, aborted: []storage.AbortedTxn{}},
+		{partition: 1, highWatermark: 9, lastStable: 9, records: storage.Slice{File: f, Pos: 30, Size: 6}},
+	}}}
+	if got, want := topics[0].partitions[0].recordsSize(), int64(len(wantRecords)); got != want {
+		t.Fatalf("records size %d, want %d", got, want)
+	}
+	for v := apis[kmsg.Fetch].versions.min; v <= apis[kmsg.Fetch].versions.max; v++ {
+		resp := encodeFetchResponse(v, topics)
+		slices := 0
+		for _, p := range resp.parts {
+			if p.slice.Size > 0 {
+				slices++
+			}
+		}
+		if slices != 4 {
+			t.Fatalf("v%d: %d parts sent from the file, want 4: the runs and the other partition's records", v, slices)
+		}
+		decoded := kmsg.NewPtrFetchResponse()
+		decoded.SetVersion(v)
+		if err := decoded.ReadFrom(assemble(t, resp)); err != nil {
+			t.Fatalf("v%d: kmsg cannot decode our response: %v", v, err)
+		}
+		ps := decoded.Topics[0].Partitions
+		if len(ps) != 2 || string(ps[0].RecordBatches) != wantRecords || string(ps[1].RecordBatches) != "uvwxyz" {
+			t.Fatalf("v%d: records %q and %q, want %q and %q", v, ps[0].RecordBatches, ps[1].RecordBatches, wantRecords, "uvwxyz")
+		}
+		if ps[0].AbortedTransactions == nil || len(ps[0].AbortedTransactions) != 0 || ps[1].AbortedTransactions != nil {
+			t.Fatalf("v%d: aborted transactions %v and %v, want empty and null", v, ps[0].AbortedTransactions, ps[1].AbortedTransactions)
+		}
+	}
+}

@@ -2,7 +2,9 @@ package broker
 
 import (
 	"context"
+	"fmt"
 	"hash/crc32"
+	"slices"
 	"testing"
 	"time"
 
@@ -72,8 +74,12 @@ func TestListOffsetsIsolation(t *testing.T) {
 	}
 }
 
-// TestFetchReadCommitted: a read_committed Fetch stops at the LSO and carries the
-// aborted transactions of what it returns; a read_uncommitted one has them null.
+// TestFetchReadCommitted: a read_committed Fetch stops at the LSO; a
+// consumer of a log that had transactions is sent no control batch and,
+// reading committed, no batch of an aborted transaction: each run of them
+// is one empty batch, and the aborted transactions are empty (null for
+// read_uncommitted). A range of nothing but such batches up to the LSO is
+// sent as nothing, and waits for MinBytes as an empty read does.
 func TestFetchReadCommitted(t *testing.T) {
 	s, _ := testServer(t, &coordinator.Snapshot{Brokers: liveBrokers(1), Topics: map[string]*coordinator.Topic{}})
 	f := withReplicas(t, s)
@@ -85,11 +91,13 @@ func TestFetchReadCommitted(t *testing.T) {
 	}
 	f.appendAsLeader(p, txnTestBatch(t, 6, 0, 1)) // 2: producer 6, open
 
-	fetch := func(isolation int8) kmsg.FetchResponseTopicPartition {
+	fetchAs := func(namedClient bool, isolation int8, minBytes int32, maxWait time.Duration) kmsg.FetchResponseTopicPartition {
 		in := kmsg.NewPtrFetchRequest()
 		in.Version = 11
 		in.ReplicaID = -1
 		in.MaxBytes = 1 << 20
+		in.MinBytes = minBytes
+		in.MaxWaitMillis = int32(maxWait.Milliseconds())
 		in.IsolationLevel = isolation
 		rt := kmsg.NewFetchRequestTopic()
 		rt.Topic = "t"
@@ -98,7 +106,7 @@ func TestFetchReadCommitted(t *testing.T) {
 		rp.CurrentLeaderEpoch = -1
 		rt.Partitions = append(rt.Partitions, rp)
 		in.Topics = append(in.Topics, rt)
-		resp := callHandler(s, context.Background(), &request{key: in.Key(), version: 11, body: in}).(*fetchResponse)
+		resp := callHandler(s, context.Background(), &request{key: in.Key(), version: 11, body: in, namedClient: namedClient}).(*fetchResponse)
 		decoded := kmsg.NewPtrFetchResponse()
 		decoded.SetVersion(11)
 		if err := decoded.ReadFrom(assemble(t, resp)); err != nil {
@@ -106,29 +114,76 @@ func TestFetchReadCommitted(t *testing.T) {
 		}
 		return decoded.Topics[0].Partitions[0]
 	}
-	committed := fetch(1)
+	fetch := func(isolation int8, minBytes int32, maxWait time.Duration) kmsg.FetchResponseTopicPartition {
+		return fetchAs(false, isolation, minBytes, maxWait)
+	}
+
+	// A client that named its software (KIP-511) skips markers and aborted
+	// records itself: it reads the log as Kafka serves it.
+	kafka := fetchAs(true, 1, 0, 0)
+	if got, want := batchesOf(t, kafka.RecordBatches), []string{"0-0: 1 records", "1-1: 1 records"}; !slices.Equal(got, want) {
+		t.Fatalf("read_committed as Kafka serves it read %q, want %q", got, want)
+	}
+	if a := kafka.AbortedTransactions; len(a) != 1 || a[0].ProducerID != 5 || a[0].FirstOffset != 0 {
+		t.Fatalf("read_committed as Kafka serves it: aborted transactions %+v, want producer 5 from offset 0", a)
+	}
+
+	committed := fetch(1, 0, 0)
 	if committed.ErrorCode != 0 || committed.HighWatermark != 3 || committed.LastStableOffset != 2 {
 		t.Fatalf("read_committed: %+v", committed)
 	}
-	if a := committed.AbortedTransactions; len(a) != 1 || a[0].ProducerID != 5 || a[0].FirstOffset != 0 {
-		t.Fatalf("aborted transactions %+v", a)
+	if a := committed.AbortedTransactions; a == nil || len(a) != 0 {
+		t.Fatalf("aborted transactions %+v, want none (not null)", a)
 	}
-	if last := lastOffsetOf(committed.RecordBatches); last != 1 {
-		t.Fatalf("read_committed read up to offset %d, want 1", last)
+	if got := batchesOf(t, committed.RecordBatches); len(got) != 0 {
+		t.Fatalf("read_committed read %q, want nothing: an aborted batch and its marker up to the LSO", got)
 	}
-	uncommitted := fetch(0)
-	if uncommitted.AbortedTransactions != nil || uncommitted.LastStableOffset != 2 || lastOffsetOf(uncommitted.RecordBatches) != 2 {
+	uncommitted := fetch(0, 0, 0)
+	if uncommitted.AbortedTransactions != nil || uncommitted.LastStableOffset != 2 {
 		t.Fatalf("read_uncommitted: %+v", uncommitted)
+	}
+	if got, want := batchesOf(t, uncommitted.RecordBatches), []string{"0-0: 1 records", "1-1: 0 records", "2-2: 1 records"}; !slices.Equal(got, want) {
+		t.Fatalf("read_uncommitted read %q, want %q", got, want)
+	}
+
+	const wait = 50 * time.Millisecond
+	start := time.Now()
+	if got := batchesOf(t, fetch(1, 1, wait).RecordBatches); len(got) != 0 {
+		t.Fatalf("read_committed with MinBytes read %q", got)
+	}
+	if elapsed := time.Since(start); elapsed < wait {
+		t.Fatalf("a read of dropped batches alone was answered after %v, before MaxWait %v", elapsed, wait)
+	}
+
+	// Once producer 6 commits, the consumer gets an empty batch for the
+	// dropped ones and producer 6's record.
+	marker = record.BuildMarker(record.Marker{ProducerID: 6, CoordinatorEpoch: 0, Commit: true}, 1)
+	if _, err := s.replicas.AppendAndAwait(context.Background(), p, 1, marker, time.Second); err != nil {
+		t.Fatal(err) // 3: producer 6 commits
+	}
+	if got, want := batchesOf(t, fetch(1, 0, 0).RecordBatches), []string{"0-1: 0 records", "2-2: 1 records", "3-3: 0 records"}; !slices.Equal(got, want) {
+		t.Fatalf("read_committed after the commit read %q, want %q", got, want)
 	}
 }
 
-// lastOffsetOf is the last offset of the batches in b, -1 for none.
-func lastOffsetOf(b []byte) int64 {
-	last := int64(-1)
-	for len(b) >= record.HeaderSize {
+// batchesOf describes the batches of a Fetch's records as "first-last: n
+// records", checking each CRC.
+func batchesOf(t *testing.T, b []byte) []string {
+	t.Helper()
+	var out []string
+	for len(b) > 0 {
+		if len(b) < record.HeaderSize {
+			t.Fatalf("%d bytes left, less than a batch header", len(b))
+		}
 		h := record.ParseHeader(b)
-		last = h.LastOffset()
+		if err := h.CheckStructure(int64(len(b))); err != nil {
+			t.Fatal(err)
+		}
+		if err := h.CheckCRC(b[:h.Size()]); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, fmt.Sprintf("%d-%d: %d records", h.BaseOffset, h.LastOffset(), h.RecordCount))
 		b = b[h.Size():]
 	}
-	return last
+	return out
 }

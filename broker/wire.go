@@ -58,6 +58,9 @@ type request struct {
 	body          kmsg.Request
 	// listener is the name of the listener the request came through.
 	listener string
+	// namedClient is set once the client named its software on this
+	// connection (ApiVersions v3+, KIP-511); see handleFetch.
+	namedClient bool
 }
 
 // versionError reports a request whose version is outside what we

@@ -193,44 +193,33 @@ func listOffset(t *testing.T, tc *txnCluster, topic string, isolation int8) int6
 }
 
 // kafka-go's Reader (v0.4.51, as go.mod pins it) leaves the client's part
-// of transactions undone: it returns the records of aborted transactions at
-// ReadCommitted too (segmentio/kafka-go#1332) and every control record as a
-// message (segmentio/kafka-go#1446, open). So its view shows exactly what
-// the brokers serve below the last stable offset, markers included, and
-// Apache Kafka gives it the same view. These name the control records in
-// that view.
-const (
-	kafkaGoCommitMarker = "<commit marker>"
-	kafkaGoAbortMarker  = "<abort marker>"
-)
+// of transactions undone: it ignores the aborted transactions of a Fetch
+// response (segmentio/kafka-go#1332) and would return every control record
+// as a message (segmentio/kafka-go#1446, open). kzoo sends consumers of a
+// partition that has had transactions a view without control batches and,
+// for read_committed, without the batches of aborted transactions, each run
+// of them replaced by an empty batch (broker/storage's ConsumerView), so
+// kafka-go reads both isolation levels right.
 
-// kafkaGoView names a message as the test expects it: its value, or the
-// kind of control record it is (key: version 0, type 0 abort or 1 commit;
-// value: version 0, coordinator epoch).
-func kafkaGoView(msg kafka.Message) string {
+// kafkaGoMarker reports whether msg has the shape a transaction marker
+// takes as a kafka-go message: key version 0 and type 0 (abort) or 1
+// (commit); value version 0 and the coordinator epoch.
+func kafkaGoMarker(msg kafka.Message) bool {
 	k, v := msg.Key, msg.Value
-	if len(k) == 4 && k[0] == 0 && k[1] == 0 && k[2] == 0 && len(v) == 6 && v[0] == 0 && v[1] == 0 {
-		switch k[3] {
-		case 0:
-			return kafkaGoAbortMarker
-		case 1:
-			return kafkaGoCommitMarker
-		}
-	}
-	return string(v)
+	return len(k) == 4 && k[0] == 0 && k[1] == 0 && k[2] == 0 && k[3] <= 1 && len(v) == 6 && v[0] == 0 && v[1] == 0
 }
 
-// testTxnKafkaGoIsolation: kafka-go's Reader with ReadCommitted reads up
-// to the last stable offset and no further while a transaction is open,
-// and past it once the transaction commits; with ReadUncommitted it reads
-// the open transaction's records at once. Each transaction ends with one
-// control record of its outcome (see kafkaGoView).
+// testTxnKafkaGoIsolation: kafka-go's Reader with ReadCommitted sees only
+// committed records, up to the last stable offset and no further while a
+// transaction is open, and past it once the transaction commits; with
+// ReadUncommitted it sees committed and aborted records, and the open
+// transaction's at once. Neither ever returns a control record.
 func testTxnKafkaGoIsolation(t *testing.T, tc *txnCluster) {
 	topic, id := tc.name("txn-kafka-go"), tc.name("txn-kafka-go-id")
 	tc.createTopic(t, topic, 1)
 	p := txnProducer(t, tc, id, topic)
-	var stable []string // what both readers see before the open transaction
-	for i, commit := range []kgo.TransactionEndTry{kgo.TryCommit, kgo.TryAbort, kgo.TryCommit, kgo.TryAbort, kgo.TryCommit} {
+	var committedValues, allValues []string // before the open transaction
+	for i, commit := range []kgo.TransactionEndTry{kgo.TryCommit, kgo.TryAbort, kgo.TryCommit, kgo.TryAbort, kgo.TryAbort, kgo.TryCommit} {
 		if err := p.BeginTransaction(); err != nil {
 			t.Fatal(err)
 		}
@@ -242,8 +231,10 @@ func testTxnKafkaGoIsolation(t *testing.T, tc *txnCluster) {
 		if err := endTxn(t, p, commit); err != nil {
 			t.Fatalf("end transaction %d: %v", i, err)
 		}
-		stable = append(stable, values...)
-		stable = append(stable, map[kgo.TransactionEndTry]string{kgo.TryCommit: kafkaGoCommitMarker, kgo.TryAbort: kafkaGoAbortMarker}[commit])
+		allValues = append(allValues, values...)
+		if commit == kgo.TryCommit {
+			committedValues = append(committedValues, values...)
+		}
 	}
 	if err := p.BeginTransaction(); err != nil {
 		t.Fatal(err)
@@ -266,8 +257,8 @@ func testTxnKafkaGoIsolation(t *testing.T, tc *txnCluster) {
 		t.Cleanup(func() { rd.Close() })
 		return rd
 	}
-	// read returns the next n messages, failing the test if they do not
-	// come within timeout.
+	// read returns the values of the next n messages, failing the test if
+	// they do not come within timeout or one is a control record.
 	read := func(rd *kafka.Reader, n int, timeout time.Duration) []string {
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
@@ -277,35 +268,100 @@ func testTxnKafkaGoIsolation(t *testing.T, tc *txnCluster) {
 			if err != nil {
 				t.Fatalf("kafka-go isolation %d: after %q: %v", rd.Config().IsolationLevel, got, err)
 			}
-			got = append(got, kafkaGoView(msg))
+			if kafkaGoMarker(msg) {
+				t.Fatalf("kafka-go isolation %d returned the control record at offset %d as a message, after %q", rd.Config().IsolationLevel, msg.Offset, got)
+			}
+			got = append(got, string(msg.Value))
 		}
 		return got
 	}
+	// expectNothing fails the test if rd returns a message within a
+	// moment: the wait is for an absence, so it has to be a bounded one.
+	expectNothing := func(rd *kafka.Reader, what string) {
+		ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+		msg, err := rd.ReadMessage(ctx)
+		cancel()
+		if err == nil {
+			t.Fatalf("kafka-go isolation %d read %q (key %q) at offset %d %s", rd.Config().IsolationLevel, msg.Value, msg.Key, msg.Offset, what)
+		}
+	}
 
 	uncommitted := newReader(kafka.ReadUncommitted)
-	if got, want := read(uncommitted, len(stable)+len(unstable), 30*time.Second), append(slices.Clone(stable), unstable...); !slices.Equal(got, want) {
+	if got, want := read(uncommitted, len(allValues)+len(unstable), 30*time.Second), append(slices.Clone(allValues), unstable...); !slices.Equal(got, want) {
 		t.Errorf("kafka-go ReadUncommitted read %q, want %q", got, want)
 	}
 
 	committed := newReader(kafka.ReadCommitted)
-	if got := read(committed, len(stable), 30*time.Second); !slices.Equal(got, stable) {
-		t.Errorf("kafka-go ReadCommitted read %q, want %q", got, stable)
+	if got := read(committed, len(committedValues), 30*time.Second); !slices.Equal(got, committedValues) {
+		t.Errorf("kafka-go ReadCommitted read %q, want %q", got, committedValues)
 	}
-	// Nothing more while the transaction is open: the wait is for an
-	// absence, so it has to be a bounded one.
-	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
-	msg, err := committed.ReadMessage(ctx)
-	cancel()
-	if err == nil {
-		t.Fatalf("kafka-go ReadCommitted read %q at offset %d, past the last stable offset", kafkaGoView(msg), msg.Offset)
-	}
+	expectNothing(committed, "past the last stable offset")
 	if err := endTxn(t, p, kgo.TryCommit); err != nil {
 		t.Fatal(err)
 	}
-	want := append(slices.Clone(unstable), kafkaGoCommitMarker)
-	if got := read(committed, len(want), 30*time.Second); !slices.Equal(got, want) {
-		t.Errorf("kafka-go ReadCommitted read %q once the transaction committed, want %q", got, want)
+	if got := read(committed, len(unstable), 30*time.Second); !slices.Equal(got, unstable) {
+		t.Errorf("kafka-go ReadCommitted read %q once the transaction committed, want %q", got, unstable)
 	}
+	// The last thing in the partition is the commit marker.
+	expectNothing(committed, "after the last record")
+	expectNothing(uncommitted, "after the last record")
+
+	// A client that names its software (franz-go does, KIP-511) skips
+	// markers and aborted records itself: it reads the partition as Kafka
+	// serves it, control batches and the aborted transactions included.
+	batches, aborted := rawFetchCommitted(t, tc.client(t), topic)
+	controls := 0
+	for _, b := range batches {
+		if b.Attributes&0x20 != 0 {
+			controls++
+		}
+	}
+	if controls != 7 || len(aborted) != 3 {
+		t.Errorf("a named client's read_committed Fetch: %d control batches and %d aborted transactions, want Kafka's 7 and 3", controls, len(aborted))
+	}
+}
+
+// rawFetchCommitted sends one read_committed Fetch of partition 0 of topic
+// from its start to the partition's leader through cl, and returns the
+// batches and aborted transactions of the answer.
+func rawFetchCommitted(t *testing.T, cl *kgo.Client, topic string) ([]kmsg.RecordBatch, []kmsg.FetchResponseTopicPartitionAbortedTransaction) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	meta := kmsg.NewPtrMetadataRequest()
+	mt := kmsg.NewMetadataRequestTopic()
+	mt.Topic = kmsg.StringPtr(topic)
+	meta.Topics = append(meta.Topics, mt)
+	mresp, err := meta.RequestWith(ctx, cl)
+	if err != nil || len(mresp.Topics) != 1 || len(mresp.Topics[0].Partitions) == 0 {
+		t.Fatalf("metadata of %s: %v %+v", topic, err, mresp)
+	}
+	fetch := kmsg.NewPtrFetchRequest()
+	fetch.ReplicaID, fetch.MaxBytes, fetch.IsolationLevel = -1, 1<<20, 1
+	ft := kmsg.NewFetchRequestTopic()
+	ft.Topic = topic
+	fp := kmsg.NewFetchRequestTopicPartition()
+	fp.PartitionMaxBytes, fp.CurrentLeaderEpoch = 1<<20, -1
+	ft.Partitions = append(ft.Partitions, fp)
+	fetch.Topics = append(fetch.Topics, ft)
+	resp, err := fetch.RequestWith(ctx, cl.Broker(int(mresp.Topics[0].Partitions[0].Leader)))
+	if err != nil || len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
+		t.Fatalf("fetch %s: %v %+v", topic, err, resp)
+	}
+	p := resp.Topics[0].Partitions[0]
+	if p.ErrorCode != 0 {
+		t.Fatalf("fetch %s: %v", topic, kerr.ErrorForCode(p.ErrorCode))
+	}
+	var batches []kmsg.RecordBatch
+	for raw := p.RecordBatches; len(raw) >= 12; {
+		var b kmsg.RecordBatch
+		if err := b.ReadFrom(raw); err != nil {
+			t.Fatalf("decode a batch of %s: %v", topic, err)
+		}
+		batches = append(batches, b)
+		raw = raw[12+b.Length:]
+	}
+	return batches, p.AbortedTransactions
 }
 
 // testTxnIdempotentBeside: an idempotent, non-transactional producer

@@ -20,6 +20,12 @@ type FetchPosition struct {
 	// up to the last stable offset, and learns of the aborted transactions
 	// of what it reads. Followers ignore it.
 	ReadCommitted bool
+	// FilterTransactions is set for a consumer that may not skip control
+	// batches and aborted transactions itself (see storage.Log.ConsumerView):
+	// of a log that had transactions it reads a view without them, and
+	// learns of no aborted transactions. Other consumers read the log as
+	// Kafka serves it. Followers ignore it.
+	FilterTransactions bool
 }
 
 // ReadResult is one partition's answer to a Fetch. The offsets are -1 when
@@ -35,6 +41,14 @@ type ReadResult struct {
 	// Records are the batches read (Size 0: none); they stay in the
 	// segment files until written to the client.
 	Records storage.Slice
+	// Chunks, when not nil, are what a consumer is sent in place of
+	// Records: the range with its control batches, and for read_committed
+	// the batches of aborted transactions, each run of them replaced by an
+	// empty batch, perhaps read on past a range of dropped batches alone,
+	// perhaps empty (storage.Log.ConsumerView). Only consumer reads of a
+	// log that has had transactions have them; AbortedTransactions is then
+	// empty, the records it would name being gone.
+	Chunks []storage.Chunk
 	// Diverging tells a follower its log stops matching the leader's:
 	// it must truncate by DivergingEpoch and DivergingEndOffset (KIP-320).
 	Diverging          bool
@@ -45,7 +59,9 @@ type ReadResult struct {
 // Read reads p for a fetch from pos, at most limit bytes. A consumer
 // (replicaID < 0) gets records from below the high watermark, or below the
 // last stable offset when it reads committed, with the aborted
-// transactions of the range read; a follower
+// transactions of the range read, or, when pos.FilterTransactions asks for
+// it and the log has had transactions, a view without control batches and
+// aborted transactions (see ReadResult.Chunks); a follower
 // (replicaID >= 0) gets them up to the log end offset, after its fetch
 // offset counted as its progress, or the point where its log diverges from
 // ours. With first set, the answer may exceed limit by one batch (KIP-74),
@@ -95,6 +111,22 @@ func (m *Manager) Read(p *Partition, replicaID int32, pos FetchPosition, limit i
 		return res, nil
 	}
 	res.Records = slice
+	if replicaID < 0 && pos.FilterTransactions && slice.Size > 0 {
+		chunks, filtered, err := p.log.ConsumerView(slice, maxOffset, int32(min(limit, 1<<31-1)), readCommitted)
+		if err != nil {
+			return res, err
+		}
+		if filtered {
+			// A view that read on past dropped batches may be bigger than
+			// the range read.
+			if !first && storage.ChunksSize(chunks) > limit {
+				res.Records = storage.Slice{}
+				return res, nil
+			}
+			res.Chunks = chunks
+			return res, nil
+		}
+	}
 	if readCommitted && slice.Size > 0 {
 		// As Kafka: the transactions aborted with records in what is returned.
 		aborted, err := p.log.AbortedTransactions(pos.FetchOffset, slice.NextOffset)

@@ -3,6 +3,7 @@ package replica
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"slices"
 	"testing"
@@ -114,28 +115,33 @@ func TestReadCommittedStopsAtTheLastStableOffset(t *testing.T) {
 		t.Fatalf("high watermark %d, last stable offset %d; want 5 and 3", hw, lso)
 	}
 
-	committed, err := m.Read(p, -1, FetchPosition{FetchOffset: 0, CurrentLeaderEpoch: -1, ReadCommitted: true}, 1<<20, true)
+	// A consumer that asks for it is sent the view of the range read without
+	// markers (and, reading committed, without aborted batches), and so no
+	// aborted transactions.
+	committed, err := m.Read(p, -1, FetchPosition{FetchOffset: 0, CurrentLeaderEpoch: -1, ReadCommitted: true, FilterTransactions: true}, 1<<20, true)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if last := lastOffsetRead(t, committed.Records); last != 2 || committed.LastStableOffset != 3 || committed.HighWatermark != 5 {
 		t.Fatalf("read_committed: last offset %d, result %+v", last, committed)
 	}
-	if want := []storage.AbortedTxn{{ProducerID: 1, FirstOffset: 1}}; !slices.Equal(committed.AbortedTransactions, want) {
-		t.Fatalf("aborted %v, want %v", committed.AbortedTransactions, want)
+	expectChunks(t, "read_committed", committed, "kept 0-0", "empty 1-2")
+	if committed.AbortedTransactions == nil || len(committed.AbortedTransactions) != 0 {
+		t.Fatalf("read_committed view: aborted %v, want none (not null)", committed.AbortedTransactions)
 	}
 
-	uncommitted, err := m.Read(p, -1, FetchPosition{FetchOffset: 0, CurrentLeaderEpoch: -1}, 1<<20, true)
+	uncommitted, err := m.Read(p, -1, FetchPosition{FetchOffset: 0, CurrentLeaderEpoch: -1, FilterTransactions: true}, 1<<20, true)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if last := lastOffsetRead(t, uncommitted.Records); last != 4 || uncommitted.AbortedTransactions != nil || uncommitted.LastStableOffset != 3 {
 		t.Fatalf("read_uncommitted: last offset %d, result %+v", last, uncommitted)
 	}
+	expectChunks(t, "read_uncommitted", uncommitted, "kept 0-3", "empty 4-4")
 
 	// At the LSO a read_committed consumer reads nothing, and learns of no aborts.
-	empty, err := m.Read(p, -1, FetchPosition{FetchOffset: 3, CurrentLeaderEpoch: -1, ReadCommitted: true}, 1<<20, true)
-	if err != nil || empty.Records.Size != 0 || empty.AbortedTransactions == nil || len(empty.AbortedTransactions) != 0 {
+	empty, err := m.Read(p, -1, FetchPosition{FetchOffset: 3, CurrentLeaderEpoch: -1, ReadCommitted: true, FilterTransactions: true}, 1<<20, true)
+	if err != nil || empty.Records.Size != 0 || empty.Chunks != nil || empty.AbortedTransactions == nil || len(empty.AbortedTransactions) != 0 {
 		t.Fatalf("read at the LSO: %+v, %v", empty, err)
 	}
 
@@ -143,16 +149,89 @@ func TestReadCommittedStopsAtTheLastStableOffset(t *testing.T) {
 	if lso := p.LastStableOffset(); lso != 6 {
 		t.Fatalf("after the commit the LSO is %d, want 6", lso)
 	}
-	rest, err := m.Read(p, -1, FetchPosition{FetchOffset: 3, CurrentLeaderEpoch: -1, ReadCommitted: true}, 1<<20, true)
+	rest, err := m.Read(p, -1, FetchPosition{FetchOffset: 3, CurrentLeaderEpoch: -1, ReadCommitted: true, FilterTransactions: true}, 1<<20, true)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if last := lastOffsetRead(t, rest.Records); last != 5 {
 		t.Fatalf("read_committed after the commit: last offset %d", last)
 	}
-	// Producer 1's abort marker lies in the range read: the consumer needs it.
-	if want := []storage.AbortedTxn{{ProducerID: 1, FirstOffset: 1}}; !slices.Equal(rest.AbortedTransactions, want) {
-		t.Fatalf("aborted %v, want %v", rest.AbortedTransactions, want)
+	expectChunks(t, "read_committed after the commit", rest, "kept 3-3", "empty 4-5")
+	if rest.AbortedTransactions == nil || len(rest.AbortedTransactions) != 0 {
+		t.Fatalf("read_committed view: aborted %v, want none (not null)", rest.AbortedTransactions)
+	}
+
+	// Markers alone up to the high watermark: nothing is sent, as at the end.
+	tail, err := m.Read(p, -1, FetchPosition{FetchOffset: 4, CurrentLeaderEpoch: -1, FilterTransactions: true}, 1<<20, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tail.Chunks == nil || len(tail.Chunks) != 0 {
+		t.Fatalf("read of the markers at the end: chunks %v, want none (not nil)", tail.Chunks)
+	}
+
+	// A consumer that skips markers and aborted records itself reads the
+	// log as Kafka serves it: up to the LSO (6, after the commit), with the
+	// aborted transactions.
+	kafka, err := m.Read(p, -1, FetchPosition{FetchOffset: 0, CurrentLeaderEpoch: -1, ReadCommitted: true}, 1<<20, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last := lastOffsetRead(t, kafka.Records); last != 5 || kafka.Chunks != nil ||
+		len(kafka.AbortedTransactions) != 1 || kafka.AbortedTransactions[0] != (storage.AbortedTxn{ProducerID: 1, FirstOffset: 1}) {
+		t.Fatalf("read_committed as Kafka serves it: last offset %d, result %+v", last, kafka)
+	}
+
+	// A follower gets the log as it is, markers included.
+	follower, err := m.Read(p, 2, FetchPosition{FetchOffset: 0, CurrentLeaderEpoch: -1, LastFetchedEpoch: -1}, 1<<20, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last := lastOffsetRead(t, follower.Records); last != 5 || follower.Chunks != nil || follower.AbortedTransactions != nil {
+		t.Fatalf("follower read: last offset %d, result %+v", last, follower)
+	}
+}
+
+// TestReadOfAPlainLog: a consumer of a log that never had transactions gets
+// the range read as it is.
+func TestReadOfAPlainLog(t *testing.T) {
+	m, p := soleLeader(t)
+	produce(t, m, p, producerBatch(1, -1, 0, false))
+	produce(t, m, p, producerBatch(2, 1, 0, false))
+	for _, committed := range []bool{false, true} {
+		res, err := m.Read(p, -1, FetchPosition{FetchOffset: 0, CurrentLeaderEpoch: -1, ReadCommitted: committed, FilterTransactions: true}, 1<<20, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if last := lastOffsetRead(t, res.Records); last != 2 || res.Chunks != nil {
+			t.Fatalf("read_committed %v: last offset %d, chunks %v", committed, last, res.Chunks)
+		}
+	}
+}
+
+// expectChunks checks the chunks of a consumer's read, each described as
+// "kept a-b" (batches of the log) or "empty a-b" (a synthetic batch).
+func expectChunks(t *testing.T, what string, res ReadResult, want ...string) {
+	t.Helper()
+	var got []string
+	for _, c := range res.Chunks {
+		if c.Batch != nil {
+			h := record.ParseHeader(c.Batch)
+			if h.RecordCount != 0 || h.CheckCRC(c.Batch) != nil {
+				t.Fatalf("%s: synthetic batch %+v", what, h)
+			}
+			got = append(got, fmt.Sprintf("empty %d-%d", h.BaseOffset, h.LastOffset()))
+			continue
+		}
+		b := make([]byte, c.Slice.Size)
+		if _, err := c.Slice.File.ReadAt(b, c.Slice.Pos); err != nil {
+			t.Fatal(err)
+		}
+		first := record.ParseHeader(b).BaseOffset
+		got = append(got, fmt.Sprintf("kept %d-%d", first, lastOffsetRead(t, c.Slice)))
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("%s: chunks %q, want %q", what, got, want)
 	}
 }
 

@@ -151,3 +151,40 @@ func BenchmarkAppendAsLeaderIdempotent(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkConsumerView is BenchmarkRead of a log of transactions, each of one batch of
+// 10 records and its marker, every fourth aborted, followed by the read_committed view of
+// each range read: what filtering costs a consumer's fetch. aborted-list is what a
+// read_committed fetch did before instead: collect the aborted transactions of the range.
+func BenchmarkConsumerView(b *testing.B) {
+	l := openLogT(b, b.TempDir(), benchConfig(), OpenOptions{})
+	for i := range 10_000 {
+		producer := int64(i%4 + 1)
+		appendAs(b, l, OriginClient, txnBatch(b, 10, producer, 0, int32(i/4*10)))
+		appendAs(b, l, OriginCoordinator, markerBatch(producer, 0, 1, i%4 != 3))
+	}
+	end := l.LogEndOffset()
+	l.SetHighWatermark(end)
+	for _, view := range []bool{true, false} {
+		name := map[bool]string{true: "view", false: "aborted-list"}[view]
+		b.Run(name, func(b *testing.B) {
+			rng := rand.New(rand.NewPCG(1, 2))
+			b.ReportAllocs()
+			for b.Loop() {
+				offset := rng.Int64N(end)
+				s, err := l.Read(offset, l.LastStableOffset(), 64<<10)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if view {
+					_, _, err = l.ConsumerView(s, l.LastStableOffset(), 64<<10, true)
+				} else {
+					_, err = l.AbortedTransactions(offset, s.NextOffset)
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

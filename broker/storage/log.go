@@ -98,6 +98,12 @@ type Log struct {
 	// headersRead counts the batch headers read to open the log and to rebuild it after
 	// truncations: what their cost grows with. Tests check it.
 	headersRead int64
+
+	// hadTxnData is set once the log holds a transactional or control batch (see
+	// consumerview.go), before the batch is published; it is never cleared.
+	hadTxnData atomic.Bool
+	// viewHeadersRead counts the batch headers ConsumerView read. Tests check it.
+	viewHeadersRead atomic.Int64
 }
 
 // OpenOptions tell Open what it needs to know about the previous run.
@@ -775,6 +781,7 @@ func (l *Log) countUnflushed(messages int64) bool {
 // first if needed, and publishes them. l.mu must be held.
 func (l *Log) write(records []byte, refs []record.Ref, now time.Time) error {
 	first, last := refs[0].Hdr.BaseOffset, refs[len(refs)-1].Hdr.LastOffset()
+	l.noteTxnBatches(refs)
 	seg, err := l.maybeRoll(int64(len(records)), len(refs), first, last, now)
 	if err != nil {
 		return err

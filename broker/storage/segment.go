@@ -76,6 +76,9 @@ func createSegment(dir string, baseOffset int64, now time.Time) (*segment, error
 	}
 	s := newSegment(dir, baseOffset, f)
 	s.lastModified = now
+	// No transaction index yet: an empty cache, which appends extend, so that reads of
+	// the segment's aborted transactions need not open its file.
+	s.setAborted(nil)
 	if err := s.activate(true); err != nil {
 		return nil, errors.Join(err, f.Close(), os.Remove(path))
 	}

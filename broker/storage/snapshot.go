@@ -313,6 +313,9 @@ func (l *Log) loadProducerState(segs []*segment, window []byte, rebuildTxnFrom i
 				m, _ = parseMarkerIfControl(h, b)
 			}
 		}
+		if h.IsTransactional() || h.IsControl() {
+			l.hadTxnData.Store(true)
+		}
 		events = events[:0]
 		l.producers.replay(h, m, &events)
 		for _, ev := range events {
@@ -335,6 +338,7 @@ func (l *Log) loadProducerState(segs []*segment, window []byte, rebuildTxnFrom i
 	l.txnMu.Lock()
 	l.txns = txns
 	l.txnMu.Unlock()
+	l.noteTxnState(segs)
 	if err := l.pruneSnapshots(start); err != nil {
 		l.logger.WithError(err).Warn("deleting old producer state snapshots")
 	}
