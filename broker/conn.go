@@ -81,10 +81,21 @@ func (c *conn) serve(ctx context.Context) {
 	}
 }
 
+// namesItsSoftware reports whether req is an ApiVersions request in which
+// the client names its software (v3+, KIP-511), even one of a version we
+// answer with v0.
+func namesItsSoftware(req *request) bool {
+	av, ok := req.body.(*kmsg.ApiVersionsRequest)
+	return ok && av.Version >= 3 && av.ClientSoftwareName != ""
+}
+
 // handle decodes, dispatches and answers one request. An error closes the
 // connection.
 func (c *conn) handle(ctx context.Context, frame []byte) error {
 	req, err := parseRequest(frame, c.srv.apiRange)
+	if req != nil && namesItsSoftware(req) {
+		c.namedClient = true
+	}
 	if err != nil {
 		var verr *versionError
 		if errors.As(err, &verr) && req.key == kmsg.ApiVersions.Int16() {
@@ -97,9 +108,6 @@ func (c *conn) handle(ctx context.Context, frame []byte) error {
 		return err
 	}
 	req.listener = c.listener
-	if av, ok := req.body.(*kmsg.ApiVersionsRequest); ok && av.Version >= 3 && av.ClientSoftwareName != "" {
-		c.namedClient = true
-	}
 	req.namedClient = c.namedClient
 	resp := c.srv.dispatch(ctx, c, req)
 	if resp == nil {

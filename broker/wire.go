@@ -95,10 +95,23 @@ func parseRequest(frame []byte, supported func(key int16) (apiRange, bool)) (*re
 	}
 	highest := max(rng.max, brokerOnlyVersions[kmsg.Key(req.key)])
 	if req.version < rng.min || req.version > highest || req.version > body.MaxVersion() {
+		if req.key == kmsg.ApiVersions.Int16() && req.version >= 0 && req.version <= body.MaxVersion() {
+			// Answered with v0 and our versions (KIP-511), but the
+			// client named its software in it: keep what decodes.
+			_ = decodeBody(req, body, frame)
+		}
 		return req, &versionError{req.key, req.version}
 	}
-	body.SetVersion(req.version)
+	if err := decodeBody(req, body, frame); err != nil {
+		return req, err
+	}
+	return req, nil
+}
 
+// decodeBody decodes the client id of frame's header and the body, at
+// req.version, into req.
+func decodeBody(req *request, body kmsg.Request, frame []byte) error {
+	body.SetVersion(req.version)
 	// Request header v1 has a nullable client id; v2 (flexible versions)
 	// adds tagged fields after it.
 	rd := kbin.Reader{Src: frame[minRequestHeader:]}
@@ -109,13 +122,13 @@ func parseRequest(frame []byte, supported func(key int16) (apiRange, bool)) (*re
 		skipTags(&rd)
 	}
 	if !rd.Ok() {
-		return req, errBadHeader
+		return errBadHeader
 	}
 	if err := body.ReadFrom(rd.Src); err != nil {
-		return req, fmt.Errorf("decode %s v%d: %w", kmsg.NameForKey(req.key), req.version, err)
+		return fmt.Errorf("decode %s v%d: %w", kmsg.NameForKey(req.key), req.version, err)
 	}
 	req.body = body
-	return req, nil
+	return nil
 }
 
 // appendResponseHeader appends the response header for req: the correlation

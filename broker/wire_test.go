@@ -263,3 +263,31 @@ func FuzzParseRequest(f *testing.F) {
 		}
 	})
 }
+
+// A client names its software in ApiVersions v3+ (KIP-511), also in a
+// version above ours, which is answered with v0 and our key list: the name
+// is kept either way, and decides how it reads transactional partitions.
+func TestApiVersionsNamesTheClientSoftwareInAnyVersion(t *testing.T) {
+	for _, version := range []int16{3, kmsg.NewPtrApiVersionsRequest().MaxVersion()} {
+		in := withVersion(kmsg.NewPtrApiVersionsRequest(), version)
+		in.ClientSoftwareName, in.ClientSoftwareVersion = "kgo", "1.0"
+		frame := encodeRequest(in, 7)[4:]
+		req, err := parseRequest(frame, (&Server{}).apiRange)
+		if version > apis[kmsg.ApiVersions].versions.max {
+			var verr *versionError
+			if !errors.As(err, &verr) {
+				t.Fatalf("v%d: %v, want a version error", version, err)
+			}
+		} else if err != nil {
+			t.Fatalf("v%d: %v", version, err)
+		}
+		if !namesItsSoftware(req) {
+			t.Errorf("v%d: the software name was lost", version)
+		}
+	}
+	anonymous := withVersion(kmsg.NewPtrApiVersionsRequest(), 3)
+	req, err := parseRequest(encodeRequest(anonymous, 8)[4:], (&Server{}).apiRange)
+	if err != nil || namesItsSoftware(req) {
+		t.Errorf("an ApiVersions without a name: %v, named %v", err, namesItsSoftware(req))
+	}
+}
