@@ -251,22 +251,41 @@ func (c *Coordinator) AddOffsetsToTxn(ctx context.Context, req *kmsg.AddOffsetsT
 	return resp
 }
 
-// addPartitions is Kafka's handleAddPartitionsToTransaction.
-func (c *Coordinator) addPartitions(id string, producerID int64, epoch int16, partitions []zkpaths.TopicPartition) int16 {
+// acquireProducer returns the shard that holds id, locked, and the id's
+// state, when producerID at epoch is the id's current producer; otherwise
+// the error code a request of that producer gets (the shard unlocked):
+// INVALID_REQUEST for a malformed id, NOT_COORDINATOR or
+// COORDINATOR_LOAD_IN_PROGRESS, INVALID_PRODUCER_ID_MAPPING for an id
+// unknown or of another producer, PRODUCER_FENCED for another epoch.
+func (c *Coordinator) acquireProducer(id string, producerID int64, epoch int16) (*shard, *txnMeta, int16) {
 	if id == "" || len(id) > maxTransactionalIDLength {
-		return errInvalidRequest
+		return nil, nil, errInvalidRequest
 	}
 	s, code := c.acquire(id)
 	if code != errNone {
-		return code
+		return nil, nil, code
 	}
 	m := s.txns[id]
-	var t *transit
 	switch {
 	case m == nil || m.producerID != producerID:
 		code = errInvalidProducerIDMapping
 	case m.producerEpoch != epoch:
 		code = errProducerFenced
+	default:
+		return s, m, errNone
+	}
+	s.mu.Unlock()
+	return nil, nil, code
+}
+
+// addPartitions is Kafka's handleAddPartitionsToTransaction.
+func (c *Coordinator) addPartitions(id string, producerID int64, epoch int16, partitions []zkpaths.TopicPartition) int16 {
+	s, m, code := c.acquireProducer(id, producerID, epoch)
+	if code != errNone {
+		return code
+	}
+	var t *transit
+	switch {
 	case m.pending != nil, m.state == statePrepareCommit, m.state == statePrepareAbort:
 		code = errConcurrentTransactions
 	case m.state == stateOngoing && m.hasAll(partitions):
@@ -327,20 +346,12 @@ func (c *Coordinator) verifyPartitions(id string, producerID int64, epoch int16)
 	all := func(code int16) func(zkpaths.TopicPartition) int16 {
 		return func(zkpaths.TopicPartition) int16 { return code }
 	}
-	if id == "" || len(id) > maxTransactionalIDLength {
-		return all(errInvalidRequest)
-	}
-	s, code := c.acquire(id)
+	s, m, code := c.acquireProducer(id, producerID, epoch)
 	if code != errNone {
 		return all(code)
 	}
 	defer s.mu.Unlock()
-	m := s.txns[id]
 	switch {
-	case m == nil || m.producerID != producerID:
-		return all(errInvalidProducerIDMapping)
-	case m.producerEpoch != epoch:
-		return all(errProducerFenced)
 	case m.state == statePrepareCommit, m.state == statePrepareAbort:
 		return all(errConcurrentTransactions)
 	case m.state != stateOngoing:
@@ -383,20 +394,12 @@ func (c *Coordinator) EndTxn(ctx context.Context, req *kmsg.EndTxnRequest) *kmsg
 
 // endTxn is Kafka's handleEndTransaction, from a client.
 func (c *Coordinator) endTxn(id string, producerID int64, epoch int16, commit bool) int16 {
-	if id == "" || len(id) > maxTransactionalIDLength {
-		return errInvalidRequest
-	}
-	s, code := c.acquire(id)
+	s, m, code := c.acquireProducer(id, producerID, epoch)
 	if code != errNone {
 		return code
 	}
-	m := s.txns[id]
 	var t *transit
 	switch {
-	case m == nil || m.producerID != producerID:
-		code = errInvalidProducerIDMapping
-	case m.producerEpoch != epoch:
-		code = errProducerFenced
 	case m.pending != nil:
 		code = errConcurrentTransactions
 	default:
