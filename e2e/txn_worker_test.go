@@ -156,6 +156,23 @@ func runTxnWorker(client string) int {
 // aborts a transaction whenever the group rebalanced while it was open and
 // commits the consumed offsets inside it (KIP-447 where the brokers have it).
 func runFranzTxnWorker(ctx context.Context, cfg txnWorkerConfig, ev *txnEvents) error {
+	holdNext := false // carried over sessions: the hold comes after cfg.holdAfter commits in all
+	for {
+		restart, err := runFranzTxnSession(ctx, cfg, ev, &holdNext)
+		if err != nil || !restart {
+			return err
+		}
+	}
+}
+
+// runFranzTxnSession copies records in one session until ctx ends, or
+// until ending a transaction fails (restart): franz-go aborts it then, or
+// cannot tell how it ended (a coordinator killed mid-EndTxn), and its
+// producer may be left unusable. Exactly-once holds either way, since the
+// input offsets commit with the output: a new session with the same
+// transactional id fences the old producer, waits for its transaction to
+// complete, and resumes from the group's committed offsets.
+func runFranzTxnSession(ctx context.Context, cfg txnWorkerConfig, ev *txnEvents, holdNext *bool) (restart bool, err error) {
 	sess, err := kgo.NewGroupTransactSession(
 		kgo.SeedBrokers(cfg.bootstrap...),
 		kgo.ClientID(cfg.transactionalID),
@@ -172,14 +189,13 @@ func runFranzTxnWorker(ctx context.Context, cfg txnWorkerConfig, ev *txnEvents) 
 		kgo.RecordDeliveryTimeout(time.Minute),
 	)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer sess.Close()
-	holdNext := false
 	for {
 		fetches := sess.PollRecords(ctx, cfg.batch)
 		if ctx.Err() != nil {
-			return nil // nothing begun: the polled records go to the next owner
+			return false, nil // nothing begun: the polled records go to the next owner
 		}
 		fetches.EachError(func(topic string, partition int32, err error) {
 			ev.print("fetch-error %s/%d %v", topic, partition, err)
@@ -189,7 +205,7 @@ func runFranzTxnWorker(ctx context.Context, cfg txnWorkerConfig, ev *txnEvents) 
 			continue
 		}
 		if err := sess.Begin(); err != nil {
-			return fmt.Errorf("begin: %w", err)
+			return false, fmt.Errorf("begin: %w", err)
 		}
 		var mu sync.Mutex
 		var produceErr error
@@ -202,15 +218,15 @@ func runFranzTxnWorker(ctx context.Context, cfg txnWorkerConfig, ev *txnEvents) 
 				}
 			})
 		}
-		if holdNext {
+		if *holdNext {
 			if err := sess.Client().Flush(ctx); err != nil {
-				return fmt.Errorf("flush: %w", err)
+				return false, fmt.Errorf("flush: %w", err)
 			}
 			ev.hold(ctx, len(recs))
 		}
 		try := kgo.TryCommit
 		if err := sess.Client().Flush(ctx); err != nil && ctx.Err() == nil {
-			return fmt.Errorf("flush: %w", err)
+			return false, fmt.Errorf("flush: %w", err)
 		}
 		mu.Lock()
 		if produceErr != nil {
@@ -219,16 +235,20 @@ func runFranzTxnWorker(ctx context.Context, cfg txnWorkerConfig, ev *txnEvents) 
 		mu.Unlock()
 		// Once begun, a transaction is ended even while stopping.
 		committed, err := sess.End(context.WithoutCancel(ctx), try)
-		if err != nil {
-			return fmt.Errorf("end transaction: %w", err)
-		}
-		if !committed {
+		switch {
+		case err != nil:
+			// One franz-go does not retry, such as a TxnOffsetCommit
+			// that timed out while a broker of the ISR was being
+			// killed (Kafka answers REQUEST_TIMED_OUT then too).
+			ev.print("aborted %d produce-error=%v end-error=%v", len(recs), produceErr, err)
+			return ctx.Err() == nil, nil
+		case !committed:
 			ev.print("aborted %d produce-error=%v", len(recs), produceErr)
-		} else {
-			holdNext = ev.commit(len(recs), cfg.holdAfter)
+		default:
+			*holdNext = ev.commit(len(recs), cfg.holdAfter)
 		}
 		if ctx.Err() != nil {
-			return nil
+			return false, nil
 		}
 	}
 }
