@@ -23,7 +23,11 @@ package storage
 //     (see cleanHistory). Batches keep their base offset, and kept records their bytes
 //     and offsets; a batch with no record left goes, unless it is the last batch of an
 //     idempotent producer, whose header stays (without records) so that the producer's
-//     sequence numbers survive, as in Kafka. Control batches are kept as they are;
+//     sequence numbers survive, as in Kafka. The batches of aborted transactions (known
+//     from the .txnindex files) go whole and never supersede other records; a
+//     transaction marker stays while a batch of its transaction does, and goes once none
+//     is left and delete.retention.ms has passed, like a tombstone (see cleanMarker). The
+//     range never reaches the first unstable offset: open transactions are not cleaned;
 //  4. swaps each group's cleaned copy in under the log's mutex, after checking that the
 //     segments it cleaned are still the log's (retention or a truncation may have
 //     removed or changed them meanwhile: the clean then stops, without harm). Readers
@@ -36,9 +40,6 @@ package storage
 // and renamed to <base>.log.swap, which commits the replacement; then the other old
 // segments of the group are removed and the .swap file renamed over <base>.log. Open
 // deletes .cleaned files and finishes what a .swap file commits (see completeSwaps).
-//
-// kzoo has no transactions (InitProducerID refuses transactional ids), so the cleaner does
-// not look for aborted transactions: transactional batches are cleaned like any other.
 
 import (
 	"context"
