@@ -45,7 +45,7 @@ func (s *Server) verifyTransactionalAppends(ctx context.Context, transactionalID
 			a.Err = fmt.Errorf("transactional records without a transactional id: %w", kerr.InvalidTxnState)
 			continue
 		}
-		if transactionOpen(a.Partition, h.ProducerID, h.ProducerEpoch) {
+		if a.Partition.Log().TransactionOpen(h.ProducerID, h.ProducerEpoch) {
 			continue
 		}
 		unverified = append(unverified, i)
@@ -80,17 +80,6 @@ func (s *Server) verifyTransactionalAppends(ctx context.Context, transactionalID
 type producerKey struct {
 	id    int64
 	epoch int16
-}
-
-// transactionOpen reports whether p's log has the producer's transaction
-// open at epoch.
-func transactionOpen(p *replica.Partition, producerID int64, epoch int16) bool {
-	for _, ps := range p.Log().Producers() {
-		if ps.ProducerID == producerID {
-			return ps.ProducerEpoch == epoch && ps.CurrentTxnStartOffset >= 0
-		}
-	}
-	return false
 }
 
 // verifyInTransaction asks the coordinator of transactionalID whether each

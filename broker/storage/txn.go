@@ -253,6 +253,15 @@ func (l *Log) Producers() []ProducerState {
 	return out
 }
 
+// TransactionOpen reports whether producerID has a transaction open in the log at epoch:
+// what a leader checks before a transactional batch may open one (KIP-890).
+func (l *Log) TransactionOpen(producerID int64, epoch int16) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e, ok := l.producers.entries[producerID]
+	return ok && e.epoch == epoch && e.txnFirstOffset >= 0
+}
+
 // AbortedTransactions returns the aborted transactions a read_committed fetch from
 // fetchOffset that returns records below upperBoundOffset must know of: those whose
 // marker is at or above fetchOffset and whose first offset is below upperBoundOffset, as

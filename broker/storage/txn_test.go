@@ -106,6 +106,9 @@ func TestTransactionFencingAndState(t *testing.T) {
 	appendAs(t, l, OriginCoordinator, markerBatch(7, 3, 10, false))
 	appendAs(t, l, OriginClient, txnBatch(t, 1, 7, 3, 1))
 	leo := l.LogEndOffset()
+	if !l.TransactionOpen(7, 3) || l.TransactionOpen(7, 2) || l.TransactionOpen(8, 3) {
+		t.Fatal("TransactionOpen: want producer 7's transaction open at epoch 3 only")
+	}
 	tests := []struct {
 		name   string
 		origin AppendOrigin
@@ -130,6 +133,9 @@ func TestTransactionFencingAndState(t *testing.T) {
 	appendAs(t, l, OriginCoordinator, markerBatch(7, 4, 11, false))
 	if p := l.Producers()[0]; p.ProducerEpoch != 4 || p.CoordinatorEpoch != 11 || p.CurrentTxnStartOffset != -1 {
 		t.Fatalf("after the marker: %+v", p)
+	}
+	if l.TransactionOpen(7, 4) || l.TransactionOpen(7, 3) {
+		t.Fatal("TransactionOpen after the marker ended the transaction")
 	}
 	// A marker with no transaction open is written all the same.
 	res := appendAs(t, l, OriginCoordinator, markerBatch(7, 4, 11, false))
