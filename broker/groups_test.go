@@ -572,3 +572,36 @@ func TestClientHostIsKafkasForm(t *testing.T) {
 		}
 	}
 }
+
+// TxnOffsetCommit answers the partitions of topics that do not exist
+// itself, as Kafka does, before the group coordinator sees the request.
+func TestTxnOffsetCommitOfUnknownPartitions(t *testing.T) {
+	snap := &coordinator.Snapshot{Brokers: liveBrokers(1), Topics: map[string]*coordinator.Topic{"known": {Partitions: []coordinator.Partition{{}}}}}
+	s, _ := testServer(t, snap)
+	in := kmsg.NewPtrTxnOffsetCommitRequest()
+	in.Version, in.Group, in.TransactionalID, in.ProducerID = 3, "g", "t", 1
+	for _, tp := range []struct {
+		topic     string
+		partition int32
+	}{{"gone", 0}, {"known", 1}, {"known", -1}} {
+		rt := kmsg.NewTxnOffsetCommitRequestTopic()
+		rt.Topic = tp.topic
+		rp := kmsg.NewTxnOffsetCommitRequestTopicPartition()
+		rp.Partition = tp.partition
+		rt.Partitions = append(rt.Partitions, rp)
+		in.Topics = append(in.Topics, rt)
+	}
+	resp := callHandler(s, context.Background(), &request{key: in.Key(), version: in.Version, body: in}).(*kmsg.TxnOffsetCommitResponse)
+	n := 0
+	for _, rt := range resp.Topics {
+		for _, rp := range rt.Partitions {
+			n++
+			if rp.ErrorCode != kerr.UnknownTopicOrPartition.Code {
+				t.Errorf("%s-%d: error %d, want UNKNOWN_TOPIC_OR_PARTITION", rt.Topic, rp.Partition, rp.ErrorCode)
+			}
+		}
+	}
+	if n != 3 {
+		t.Errorf("answered %d partitions, want 3: %+v", n, resp.Topics)
+	}
+}
