@@ -170,11 +170,20 @@ func (a clusterAdmin) DescribeGroups(ctx context.Context, groups []string) []gro
 			found[g.Group] = newGroupDescription(g, brokerFromMeta(shard.Meta))
 		}
 	}
-	out := make([]groupDescription, 0, len(groups))
-	for _, g := range groups {
-		d, ok := found[g]
+	return inKeyOrder(groups, found, func(g string) groupDescription {
+		return groupDescription{Group: g, Err: fmt.Errorf("describe group %s: its coordinator did not answer for it", g)}
+	})
+}
+
+// inKeyOrder returns the answer found for each of keys, in their order:
+// what a coordinator-sharded request (DescribeGroups, DescribeTransactions)
+// learned, and missing(key) for a key no coordinator answered for.
+func inKeyOrder[D any](keys []string, found map[string]D, missing func(key string) D) []D {
+	out := make([]D, 0, len(keys))
+	for _, k := range keys {
+		d, ok := found[k]
 		if !ok {
-			d = groupDescription{Group: g, Err: fmt.Errorf("describe group %s: its coordinator did not answer for it", g)}
+			d = missing(k)
 		}
 		out = append(out, d)
 	}

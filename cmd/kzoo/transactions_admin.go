@@ -200,15 +200,9 @@ func (a clusterAdmin) DescribeTransactions(ctx context.Context, ids []string) []
 			found[t.TransactionalID] = newTxnDescription(t, brokerFromMeta(shard.Meta))
 		}
 	}
-	out := make([]txnDescription, 0, len(ids))
-	for _, id := range ids {
-		d, ok := found[id]
-		if !ok {
-			d = txnDescription{TransactionalID: id, Err: fmt.Errorf("describe transactional id %s: its coordinator did not answer for it", id)}
-		}
-		out = append(out, d)
-	}
-	return out
+	return inKeyOrder(ids, found, func(id string) txnDescription {
+		return txnDescription{TransactionalID: id, Err: fmt.Errorf("describe transactional id %s: its coordinator did not answer for it", id)}
+	})
 }
 
 // newTxnDescription converts a DescribeTransactions answer.
