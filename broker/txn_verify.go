@@ -31,7 +31,9 @@ const txnVerifyVersion = 4
 // coordinator's error) on those the coordinator does not vouch for, which
 // are then not written.
 func (s *Server) verifyTransactionalAppends(ctx context.Context, transactionalID *string, appends []replica.Append) {
-	var unverified []int // appends to verify, all of one producer in a well-formed request
+	// The appends to verify, by producer: one producer per request in
+	// practice, whose partitions are verified together.
+	var byProducer map[producerKey][]int
 	for i := range appends {
 		a := &appends[i]
 		if len(a.Records) < record.HeaderSize {
@@ -48,16 +50,9 @@ func (s *Server) verifyTransactionalAppends(ctx context.Context, transactionalID
 		if a.Partition.Log().TransactionOpen(h.ProducerID, h.ProducerEpoch) {
 			continue
 		}
-		unverified = append(unverified, i)
-	}
-	if len(unverified) == 0 {
-		return
-	}
-	// One producer per request in practice; verify each producer's
-	// partitions together.
-	byProducer := make(map[producerKey][]int)
-	for _, i := range unverified {
-		h := record.ParseHeader(appends[i].Records)
+		if byProducer == nil {
+			byProducer = make(map[producerKey][]int)
+		}
 		k := producerKey{id: h.ProducerID, epoch: h.ProducerEpoch}
 		byProducer[k] = append(byProducer[k], i)
 	}
