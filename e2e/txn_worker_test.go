@@ -145,6 +145,7 @@ func runTxnWorker(client string) int {
 	}
 	if err != nil {
 		ev.print("fatal %v", err)
+		fmt.Fprintf(os.Stderr, "fatal %v\n", err) // for the test's report of an unexpected exit
 		return 1
 	}
 	return 0
@@ -187,6 +188,9 @@ func runFranzTxnSession(ctx context.Context, cfg txnWorkerConfig, ev *txnEvents,
 		kgo.RebalanceTimeout(memberRebalanceTimeout),
 		kgo.FetchMaxWait(250*time.Millisecond),
 		kgo.RecordDeliveryTimeout(time.Minute),
+		// Warnings and errors go to stderr, whose tail the test prints
+		// when a worker exits by itself.
+		kgo.WithLogger(kgo.BasicLogger(os.Stderr, kgo.LogLevelWarn, nil)),
 	)
 	if err != nil {
 		return false, err
