@@ -20,7 +20,7 @@ func (s *Server) handleListOffsets(ctx context.Context, req *request, in *kmsg.L
 		for _, rp := range rt.Partitions {
 			op := kmsg.NewListOffsetsResponseTopicPartition()
 			op.Partition = rp.Partition
-			s.listOffset(rt.Topic, in.IsolationLevel == readCommitted, &rp, &op)
+			s.listOffset(rt.Topic, in.IsolationLevel == readCommitted, in.Version >= 1 && in.ReplicaID < 0, &rp, &op)
 			if in.Version == 0 && op.ErrorCode == 0 {
 				op.OldStyleOffsets = []int64{op.Offset}
 			}
@@ -37,8 +37,10 @@ func (s *Server) handleListOffsets(ctx context.Context, req *request, in *kmsg.L
 // through the time index, below that end. The leader epoch (v4+) is, as
 // in Kafka, the current one with the high watermark and otherwise the epoch
 // that wrote the offset found (-1 when none is found), which a client can
-// validate with OffsetsForLeaderEpoch.
-func (s *Server) listOffset(topic string, committed bool, rp *kmsg.ListOffsetsRequestTopicPartition, op *kmsg.ListOffsetsResponseTopicPartition) {
+// validate with OffsetsForLeaderEpoch. A client (v1+, as Kafka) asking for
+// anything but the log start gets OFFSET_NOT_AVAILABLE from a new leader
+// whose high watermark is not known yet (Partition.CheckOffsetsAvailable).
+func (s *Server) listOffset(topic string, committed, checkAvailable bool, rp *kmsg.ListOffsetsRequestTopicPartition, op *kmsg.ListOffsetsResponseTopicPartition) {
 	op.Timestamp, op.Offset, op.LeaderEpoch = -1, -1, -1
 	p := s.replicas.Partition(zkpaths.TopicPartition{Topic: topic, Partition: rp.Partition})
 	if p == nil {
@@ -48,6 +50,12 @@ func (s *Server) listOffset(topic string, committed bool, rp *kmsg.ListOffsetsRe
 	if err := p.CheckLeader(rp.CurrentLeaderEpoch); err != nil {
 		op.ErrorCode = errorCode(err)
 		return
+	}
+	if checkAvailable && rp.Timestamp != listEarliest {
+		if err := p.CheckOffsetsAvailable(); err != nil {
+			op.ErrorCode = errorCode(err)
+			return
+		}
 	}
 	// The LSO is loaded first: it is never above the high watermark loaded after.
 	end := p.LastStableOffset()

@@ -242,32 +242,45 @@ func highWatermarks(t *testing.T, bootstrap []string, topic string, partitions i
 	t.Helper()
 	cl := admin(t, bootstrap)
 	out := make([]int64, partitions)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	req := kmsg.NewPtrListOffsetsRequest()
-	rt := kmsg.NewListOffsetsRequestTopic()
-	rt.Topic = topic
-	for p := 0; p < partitions; p++ {
-		rp := kmsg.NewListOffsetsRequestTopicPartition()
-		rp.Partition, rp.Timestamp = int32(p), -1
-		rt.Partitions = append(rt.Partitions, rp)
-	}
-	req.Topics = append(req.Topics, rt)
-	// kgo splits the request by partition leader.
-	shards := cl.RequestSharded(ctx, req)
-	for _, sh := range shards {
-		if sh.Err != nil {
-			t.Fatalf("ListOffsets: %v", sh.Err)
+	// A leader elected moments ago answers OFFSET_NOT_AVAILABLE until it
+	// knows its high watermark; that, and a shard sent to a broker that
+	// is moving, is asked again.
+	poll.UntilSaw(t, 30*time.Second, fmt.Sprintf("the high watermarks of %s", topic), func() (bool, string) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		req := kmsg.NewPtrListOffsetsRequest()
+		rt := kmsg.NewListOffsetsRequestTopic()
+		rt.Topic = topic
+		for p := 0; p < partitions; p++ {
+			rp := kmsg.NewListOffsetsRequestTopicPartition()
+			rp.Partition, rp.Timestamp = int32(p), -1
+			rt.Partitions = append(rt.Partitions, rp)
 		}
-		for _, tp := range sh.Resp.(*kmsg.ListOffsetsResponse).Topics {
-			for _, p := range tp.Partitions {
-				if p.ErrorCode != 0 {
-					t.Fatalf("ListOffsets %s/%d: %v", topic, p.Partition, kerr.ErrorForCode(p.ErrorCode))
+		req.Topics = append(req.Topics, rt)
+		answered := 0
+		var problems []string
+		// kgo splits the request by partition leader.
+		for _, sh := range cl.RequestSharded(ctx, req) {
+			if sh.Err != nil {
+				problems = append(problems, sh.Err.Error())
+				continue
+			}
+			for _, tp := range sh.Resp.(*kmsg.ListOffsetsResponse).Topics {
+				for _, p := range tp.Partitions {
+					if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
+						if !kerr.IsRetriable(err) {
+							t.Fatalf("ListOffsets %s/%d: %v", topic, p.Partition, err)
+						}
+						problems = append(problems, fmt.Sprintf("%d: %v", p.Partition, err))
+						continue
+					}
+					out[p.Partition] = p.Offset
+					answered++
 				}
-				out[p.Partition] = p.Offset
 			}
 		}
-	}
+		return answered == partitions && len(problems) == 0, strings.Join(problems, "; ")
+	})
 	return out
 }
 

@@ -94,6 +94,25 @@ func (p *Partition) HighWatermark() int64 { return p.log.HighWatermark() }
 // on the partition wake when it moves.
 func (p *Partition) LastStableOffset() int64 { return p.log.LastStableOffset() }
 
+// CheckOffsetsAvailable returns OFFSET_NOT_AVAILABLE while this replica
+// leads with a high watermark below the start of its leader epoch. A new
+// leader learns the true high watermark from its followers' fetches; until
+// then its own may be older than records already acknowledged, and a
+// client asking for the end of the log would be sent back in time (Kafka
+// answers the same, for the same reason). The client retries.
+func (p *Partition) CheckOffsetsAvailable() error {
+	p.mu.Lock()
+	epochStart := int64(-1)
+	if p.leader != nil {
+		epochStart = p.leader.epochStartOffset
+	}
+	p.mu.Unlock()
+	if epochStart > p.log.HighWatermark() {
+		return kerr.OffsetNotAvailable
+	}
+	return nil
+}
+
 // CheckLeader returns the error a client gets for a partition request: none
 // when we lead it at the epoch the client knows (clientEpoch -1 means the
 // client does not say), NOT_LEADER_OR_FOLLOWER when we do not lead it, and

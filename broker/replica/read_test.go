@@ -3,6 +3,7 @@ package replica
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
+	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/kzoo/kzoo/broker/config"
 	"github.com/kzoo/kzoo/broker/record"
@@ -246,5 +248,38 @@ func TestProduceRefusesMarkersFromClients(t *testing.T) {
 	m.AppendRecords(context.Background(), 1, time.Second, a)
 	if a[0].Err != nil {
 		t.Fatalf("a coordinator's marker: %v", a[0].Err)
+	}
+}
+
+// A new leader does not know the high watermark until its followers fetch:
+// offsets are not available while its own is below its epoch's start.
+func TestOffsetsNotAvailableUntilTheHighWatermarkReachesTheEpochStart(t *testing.T) {
+	m, p := soleLeader(t)
+	lead := func(epoch int32, isr ...int32) {
+		p.mu.Lock()
+		m.becomeLeaderLocked(p, coordinator.Partition{LeaderEpoch: epoch, Replicas: []int32{1, 2}, ISR: isr})
+		p.mu.Unlock()
+	}
+	lead(2, 1, 2)
+	a := []Append{{Partition: p, Records: producerBatch(5, -1, 0, false), LeaderEpoch: -1}}
+	m.AppendRecords(context.Background(), 1, time.Second, a)
+	if a[0].Err != nil {
+		t.Fatalf("produce: %v", a[0].Err)
+	}
+	if hw := p.HighWatermark(); hw != 0 {
+		t.Fatalf("high watermark %d before the follower fetched, want 0", hw)
+	}
+	if err := p.CheckOffsetsAvailable(); err != nil {
+		t.Fatalf("epoch 2 starts at 0, the high watermark: %v", err)
+	}
+
+	lead(3, 1, 2) // the epoch starts at 5; the high watermark is still 0
+	if err := p.CheckOffsetsAvailable(); !errors.Is(err, kerr.OffsetNotAvailable) {
+		t.Fatalf("high watermark 0 below the epoch start 5: got %v, want OFFSET_NOT_AVAILABLE", err)
+	}
+
+	lead(4, 1) // alone in the ISR: the high watermark is the log end
+	if err := p.CheckOffsetsAvailable(); err != nil {
+		t.Fatalf("high watermark %d at the epoch start: %v", p.HighWatermark(), err)
 	}
 }
