@@ -53,6 +53,7 @@ func (s *Server) followMetadata(ctx context.Context, pending bool) {
 // otherwise.
 func (s *Server) applyMetadata(ctx context.Context, snap *coordinator.Snapshot) bool {
 	me := s.cfg.ID
+	s.applyQuotas(snap) // before the view is swapped in: it compares with the previous one
 	effective := s.effectiveConfig(snap)
 	s.applyRuntime(effective.Values.Runtime())
 	assigned := make(map[zkpaths.TopicPartition]replica.Assignment)

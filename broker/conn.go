@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"time"
 
 	"github.com/sirupsen/logrus"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -38,6 +39,9 @@ type conn struct {
 	// namedClient is set once the client sent an ApiVersions request
 	// naming its software (v3+, KIP-511).
 	namedClient bool
+	// principal is the name of the user the connection authenticated as;
+	// quotas are charged to it.
+	principal string
 }
 
 func newConn(srv *Server, nc net.Conn, listener string) *conn {
@@ -48,6 +52,8 @@ func newConn(srv *Server, nc net.Conn, listener string) *conn {
 		rd:       bufio.NewReaderSize(nc, 64<<10),
 		wr:       bufio.NewWriterSize(nc, 64<<10),
 		logger:   srv.logger.WithField("remote", nc.RemoteAddr().String()),
+		// Until kzoo has authentication, every connection is anonymous.
+		principal: anonymousPrincipal,
 	}
 }
 
@@ -72,11 +78,20 @@ func (c *conn) serve(ctx context.Context) {
 		} else {
 			frame = nil
 		}
-		if err := c.handle(ctx, buf); err != nil {
+		throttle, err := c.handle(ctx, buf)
+		if err != nil {
 			if ctx.Err() == nil {
 				c.logger.WithError(err).Info("closing connection")
 			}
 			return
+		}
+		if throttle > 0 {
+			// Over a quota: the answer goes out now, and nothing more is
+			// read until the throttle has passed (KIP-219).
+			if err := c.wr.Flush(); err != nil {
+				return
+			}
+			c.mute(ctx, throttle)
 		}
 	}
 }
@@ -89,9 +104,10 @@ func namesItsSoftware(req *request) bool {
 	return ok && av.Version >= 3 && av.ClientSoftwareName != ""
 }
 
-// handle decodes, dispatches and answers one request. An error closes the
+// handle decodes, dispatches and answers one request, and returns how long
+// the connection is to be muted for the quotas. An error closes the
 // connection.
-func (c *conn) handle(ctx context.Context, frame []byte) error {
+func (c *conn) handle(ctx context.Context, frame []byte) (time.Duration, error) {
 	req, err := parseRequest(frame, c.srv.apiRange)
 	if req != nil && namesItsSoftware(req) {
 		c.namedClient = true
@@ -103,17 +119,18 @@ func (c *conn) handle(ctx context.Context, frame []byte) error {
 			// our key list, so the client can pick a version it knows.
 			resp := c.srv.apiVersions(kerr.UnsupportedVersion.Code)
 			resp.SetVersion(0)
-			return c.writeResponse(req, resp)
+			return 0, c.writeResponse(req, resp)
 		}
-		return err
+		return 0, err
 	}
 	req.listener = c.listener
 	req.namedClient = c.namedClient
-	resp := c.srv.dispatch(ctx, c, req)
+	req.who = c.quotaIdentity(req.clientID)
+	resp, throttle := c.srv.dispatch(ctx, c, req)
 	if resp == nil {
-		return nil // acks=0 produce: no response
+		return throttle, nil // acks=0 produce: no response, but muted all the same
 	}
-	return c.writeResponse(req, resp)
+	return throttle, c.writeResponse(req, resp)
 }
 
 // writeResponse frames and writes resp, which is a kmsg.Response or a

@@ -19,6 +19,8 @@ func (s *Server) handleCreatePartitions(ctx context.Context, req *request, in *k
 		seen[rt.Topic]++
 	}
 	grown := make(map[string]int)
+	mutations := s.mutationQuota(req, 3)
+	defer func() { req.throttle = mutations.throttle }()
 	for _, rt := range in.Topics {
 		ot := kmsg.NewCreatePartitionsResponseTopic()
 		ot.Topic = rt.Topic
@@ -28,6 +30,9 @@ func (s *Server) handleCreatePartitions(ctx context.Context, req *request, in *k
 		} else {
 			var added [][]int32
 			added, err = s.planPartitions(s.snapshot(), &rt)
+			if err == nil && !in.ValidateOnly {
+				err = mutations.admit(len(added))
+			}
 			if err == nil && !in.ValidateOnly {
 				err = s.meta.AddPartitions(ctx, rt.Topic, added)
 				switch {

@@ -46,24 +46,33 @@ func (s *Server) handleFetch(ctx context.Context, req *request) any {
 		remaining := time.Until(deadline)
 		if bytes >= int64(in.MinBytes) || failed || diverged(topics) || remaining <= 0 {
 			unregisterFetchWaiter(waitingOn, wake)
-			s.countFetched(in.ReplicaID, topics)
-			return encodeFetchResponse(in.Version, topics)
+			return s.answerFetch(req, in, topics)
 		}
 		if timer == nil {
 			timer = time.NewTimer(remaining)
 			defer timer.Stop()
 		}
+		parkedAt := time.Now()
 		select {
 		case <-wake:
 		case <-timer.C:
 			deadline = time.Now() // read once more, then answer
 		case <-ctx.Done():
 			unregisterFetchWaiter(waitingOn, wake)
-			s.countFetched(in.ReplicaID, topics)
-			return encodeFetchResponse(in.Version, topics)
+			req.parked += time.Since(parkedAt)
+			return s.answerFetch(req, in, topics)
 		}
+		req.parked += time.Since(parkedAt)
 		unregisterFetchWaiter(waitingOn, wake)
 	}
+}
+
+// answerFetch counts what a Fetch returns, charges it to the quotas and
+// encodes the answer.
+func (s *Server) answerFetch(req *request, in *kmsg.FetchRequest, topics []fetchTopic) *fetchResponse {
+	s.countFetched(in.ReplicaID, topics)
+	req.throttle = s.throttleFetch(req.who, in.ReplicaID, topics)
+	return encodeFetchResponse(in.Version, topics)
 }
 
 // countFetched counts the record bytes of a Fetch response: per topic

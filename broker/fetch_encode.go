@@ -1,6 +1,8 @@
 package broker
 
 import (
+	"encoding/binary"
+
 	"github.com/twmb/franz-go/pkg/kbin"
 
 	"github.com/kzoo/kzoo/broker/storage"
@@ -12,6 +14,11 @@ import (
 type fetchResponse struct {
 	flexible bool
 	parts    []part
+}
+
+// setThrottle sets the response's throttle_time_ms, its first field.
+func (r *fetchResponse) setThrottle(ms int32) {
+	binary.BigEndian.PutUint32(r.parts[0].bytes, uint32(ms))
 }
 
 // fetchPartition is one partition's answer.

@@ -420,7 +420,8 @@ func TestTrafficCountersMoveWithProduceFetchAndISR(t *testing.T) {
 		rt.Topic = topic
 		rt.Partitions = []kmsg.ProduceRequestTopicPartition{{Partition: 0, Records: batch}}
 		req.Topics = append(req.Topics, rt)
-		resp := s.dispatch(t.Context(), &conn{}, &request{key: kmsg.Produce.Int16(), body: req}).(*kmsg.ProduceResponse)
+		answer, _ := s.dispatch(t.Context(), &conn{}, &request{key: kmsg.Produce.Int16(), body: req})
+		resp := answer.(*kmsg.ProduceResponse)
 		if code := resp.Topics[0].Partitions[0].ErrorCode; code != 0 {
 			t.Fatalf("produce: %v", kerr.ErrorForCode(code))
 		}

@@ -57,6 +57,7 @@ func (s *Server) handleProduce(ctx context.Context, req *request, in *kmsg.Produ
 	s.verifyTransactionalAppends(ctx, in.TransactionID, appends)
 	timeout := time.Duration(max(in.TimeoutMillis, 0)) * time.Millisecond
 	s.replicas.AppendRecords(ctx, in.Acks, timeout, appends)
+	req.throttle = s.throttleProduce(req.who, appends)
 	for i, at := range answers {
 		s.answerAppend(&appends[i], &resp.Topics[at.topic].Partitions[at.partition])
 	}

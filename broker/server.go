@@ -25,6 +25,7 @@ import (
 	"github.com/kzoo/kzoo/broker/group"
 	"github.com/kzoo/kzoo/broker/logging"
 	"github.com/kzoo/kzoo/broker/metrics"
+	"github.com/kzoo/kzoo/broker/quota"
 	"github.com/kzoo/kzoo/broker/replica"
 	"github.com/kzoo/kzoo/broker/storage"
 	"github.com/kzoo/kzoo/broker/txn"
@@ -105,6 +106,10 @@ type Server struct {
 	conns   map[net.Conn]struct{}
 	// connLimits applies max.connections and max.connections.per.ip(.overrides).
 	connLimits *connLimiter
+	// quotas measures clients and topics against their quotas (see
+	// quotas.go); topicQuotas is the set of topic quotas it was last given.
+	quotas      *quota.Manager
+	topicQuotas map[string]quota.TopicQuota
 }
 
 // New binds the listeners (so a port conflict fails start-up early) but
@@ -119,6 +124,7 @@ func New(cfg *config.Broker, meta Metadata, logs *storage.Manager, loggers *logg
 		logs:    logs,
 		conns:   make(map[net.Conn]struct{}),
 		traffic: metrics.NewTraffic(servedAPIKeys()),
+		quotas:  quota.NewManager(quota.DefaultSettings(), time.Now),
 	}
 	rt := cfg.Values.Runtime()
 	s.connLimits = newConnLimiter(cfg.InterBrokerListener, rt.Connections, logger)
@@ -400,8 +406,9 @@ func (s *Server) apiRange(key int16) (apiRange, bool) {
 }
 
 // dispatch runs the handler of req; it returns the response to send, or nil
-// for none.
-func (s *Server) dispatch(ctx context.Context, c *conn, req *request) any {
+// for none, with the throttle time the quotas give the client, which is also
+// set in the response.
+func (s *Server) dispatch(ctx context.Context, c *conn, req *request) (any, time.Duration) {
 	a := apis[kmsg.Key(req.key)]
 	if req.key == kmsg.JoinGroup.Int16() {
 		// The coordinator keeps who each member is, for DescribeGroups.
@@ -409,6 +416,11 @@ func (s *Server) dispatch(ctx context.Context, c *conn, req *request) any {
 	}
 	start := time.Now()
 	resp := a.handle(s, ctx, req)
-	s.traffic.ObserveRequest(req.key, time.Since(start))
-	return resp
+	took := time.Since(start)
+	s.traffic.ObserveRequest(req.key, took)
+	throttle := max(req.throttle, s.throttleRequestTime(req, took-req.parked))
+	if throttle > 0 && resp != nil {
+		setThrottle(resp, throttle)
+	}
+	return resp, throttle
 }

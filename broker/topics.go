@@ -27,6 +27,8 @@ func (s *Server) handleCreateTopics(ctx context.Context, req *request, in *kmsg.
 		seen[rt.Topic]++
 	}
 	var created []string
+	mutations := s.mutationQuota(req, 6)
+	defer func() { req.throttle = mutations.throttle }()
 	for _, rt := range in.Topics {
 		ot := kmsg.NewCreateTopicsResponseTopic()
 		ot.Topic = rt.Topic
@@ -39,6 +41,9 @@ func (s *Server) handleCreateTopics(ctx context.Context, req *request, in *kmsg.
 			var assignment [][]int32
 			var configs map[string]string
 			assignment, configs, err = s.planTopic(&rt)
+			if err == nil && !in.ValidateOnly {
+				err = mutations.admit(len(assignment))
+			}
 			if err == nil && !in.ValidateOnly {
 				err = s.meta.CreateTopic(ctx, rt.Topic, assignment, configs)
 				if errors.Is(err, coordinator.ErrTopicExists) {
@@ -187,6 +192,8 @@ func (s *Server) handleDeleteTopics(ctx context.Context, req *request, in *kmsg.
 	}
 
 	var deleting []string
+	mutations := s.mutationQuota(req, 5)
+	defer func() { req.throttle = mutations.throttle }()
 	for _, t := range targets {
 		ot := kmsg.NewDeleteTopicsResponseTopic()
 		ot.Topic, ot.TopicID = t.name, t.id
@@ -215,6 +222,9 @@ func (s *Server) handleDeleteTopics(ctx context.Context, req *request, in *kmsg.
 		default:
 			name := topic.Name
 			ot.Topic, ot.TopicID = &name, topic.ID
+			if err = mutations.admit(len(topic.Partitions)); err != nil {
+				break
+			}
 			err = s.meta.DeleteTopic(ctx, name)
 			if errors.Is(err, coordinator.ErrUnknownTopic) {
 				err = kerr.UnknownTopicOrPartition

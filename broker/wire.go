@@ -61,6 +61,14 @@ type request struct {
 	// namedClient is set once the client named its software on this
 	// connection (ApiVersions v3+, KIP-511); see handleFetch.
 	namedClient bool
+	// who is charged for the request under the client quotas.
+	who quota.Identity
+	// throttle is what the handler's byte quotas (Produce, Fetch) or
+	// controller mutation quota charged; dispatch adds the request time.
+	throttle time.Duration
+	// parked is how long the handler waited for something to happen (a
+	// long poll), which the request time quota does not charge.
+	parked time.Duration
 }
 
 // versionError reports a request whose version is outside what we

@@ -7,7 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kzoo/kzoo/e2e/cluster"
 )
@@ -181,4 +183,87 @@ func BenchmarkTransactionalProduce(b *testing.B) {
 		}
 		recordsPerSecond(b)
 	})
+}
+
+// BenchmarkProduceQuotaBookkeeping measures what quotas cost a producer
+// that stays within them: the same acks=all produce as
+// BenchmarkProduceConsume with no quota anywhere, then with a client-id
+// quota, a <default> client quota and a topic quota set far above the
+// rate reached. The two figures should differ by noise only.
+func BenchmarkProduceQuotaBookkeeping(b *testing.B) {
+	c := cluster.Start(b, cluster.Options{Brokers: 1, PortOffset: 18600})
+	bootstrap := c.Bootstrap()
+	value := make([]byte, 1024)
+	for i := range value {
+		value[i] = byte('a' + i%26)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(bootstrap...))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cl.Close()
+	run := func(b *testing.B, topic string) {
+		prod, err := kgo.NewClient(kgo.SeedBrokers(bootstrap...), kgo.ClientID("bench-quotas"), kgo.DefaultProduceTopic(topic), kgo.ProducerLinger(5*time.Millisecond))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer prod.Close()
+		b.SetBytes(int64(len(value)))
+		b.ResetTimer()
+		for range b.N {
+			prod.Produce(context.Background(), &kgo.Record{Value: value}, nil)
+		}
+		if err := prod.Flush(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+	}
+	// Topics and quotas are set up outside b.Run, which calls each
+	// function several times, growing b.N; the quotas only once the run
+	// without them is over.
+	createTopicWith(b, cl, "bench-no-quotas", 6, 1)
+	createTopicWith(b, cl, "bench-quotas", 6, 1)
+	b.Run("no-quotas", func(b *testing.B) { run(b, "bench-no-quotas") })
+
+	const huge = 1e12 // bytes per second
+	alterTopicConfig(b, cl, "bench-quotas", "producer.byte.rate", fmt.Sprint(int64(huge)))
+	req := kmsg.NewPtrAlterClientQuotasRequest()
+	for _, name := range []*string{kmsg.StringPtr("bench-quotas"), nil} { // the client id, and <default>
+		e := kmsg.NewAlterClientQuotasRequestEntry()
+		ec := kmsg.NewAlterClientQuotasRequestEntryEntity()
+		ec.Type, ec.Name = "client-id", name
+		e.Entity = append(e.Entity, ec)
+		op := kmsg.NewAlterClientQuotasRequestEntryOp()
+		op.Key, op.Value = "producer_byte_rate", huge
+		e.Ops = append(e.Ops, op)
+		req.Entries = append(req.Entries, e)
+	}
+	resp, err := req.RequestWith(context.Background(), cl)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, e := range resp.Entries {
+		if err := kerr.ErrorForCode(e.ErrorCode); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Run("quotas-not-reached", func(b *testing.B) { run(b, "bench-quotas") })
+}
+
+// alterTopicConfig sets one config of a topic.
+func alterTopicConfig(tb testing.TB, cl *kgo.Client, topic, key, value string) {
+	tb.Helper()
+	req := kmsg.NewPtrIncrementalAlterConfigsRequest()
+	r := kmsg.NewIncrementalAlterConfigsRequestResource()
+	r.ResourceType, r.ResourceName = kmsg.ConfigResourceTypeTopic, topic
+	c := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
+	c.Name, c.Value = key, kmsg.StringPtr(value)
+	r.Configs = append(r.Configs, c)
+	req.Resources = append(req.Resources, r)
+	resp, err := req.RequestWith(context.Background(), cl)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := kerr.ErrorForCode(resp.Resources[0].ErrorCode); err != nil {
+		tb.Fatalf("alter %s of %s: %v", key, topic, err)
+	}
 }
