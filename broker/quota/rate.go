@@ -84,7 +84,10 @@ func (r *Rate) offset(now time.Time) time.Duration {
 
 // Record adds value at now.
 func (r *Rate) Record(value float64, now time.Time) {
-	t := r.offset(now)
+	r.record(value, r.offset(now))
+}
+
+func (r *Rate) record(value float64, t time.Duration) {
 	if len(r.samples) == 0 {
 		r.samples = append(r.samples, sample{start: t})
 		r.current = 0
@@ -142,16 +145,18 @@ func (r *Rate) windowSize(t time.Duration) time.Duration {
 
 // Measure returns the rate at now, per second.
 func (r *Rate) Measure(now time.Time) float64 {
-	return r.measure(r.offset(now))
+	rate, _ := r.measure(r.offset(now))
+	return rate
 }
 
-func (r *Rate) measure(t time.Duration) float64 {
-	w := r.windowSize(t) // purges
+// measure returns the rate at t and the window it is measured over.
+func (r *Rate) measure(t time.Duration) (rate float64, window time.Duration) {
+	window = r.windowSize(t) // purges
 	var sum float64
 	for _, s := range r.samples {
 		sum += s.value
 	}
-	return sum / w.Seconds()
+	return sum / window.Seconds(), window
 }
 
 // Throttle is how long a client recording at this rate must wait to be back
@@ -162,13 +167,25 @@ func (r *Rate) measure(t time.Duration) float64 {
 // protocol's throttle_time_ms), which is also what a bound <= 0 yields for a
 // rate above it.
 func (r *Rate) Throttle(bound float64, now time.Time) time.Duration {
+	observed, w := r.measure(r.offset(now))
+	return throttleTime(observed, bound, w)
+}
+
+// RecordAndThrottle is Record then Throttle at the same instant, measuring
+// once: what a quota does on each request (Kafka records the value, then
+// checks the quota with it included).
+func (r *Rate) RecordAndThrottle(value, bound float64, now time.Time) time.Duration {
 	t := r.offset(now)
-	observed := r.measure(t)
+	r.record(value, t)
+	observed, w := r.measure(t)
+	return throttleTime(observed, bound, w)
+}
+
+func throttleTime(observed, bound float64, window time.Duration) time.Duration {
 	if observed <= bound {
 		return 0
 	}
-	w := r.windowSize(t)
-	ms := math.Round((observed - bound) / bound * float64(w) / float64(time.Millisecond))
+	ms := math.Round((observed - bound) / bound * float64(window) / float64(time.Millisecond))
 	if bound <= 0 || math.IsNaN(ms) || ms >= float64(maxThrottle/time.Millisecond) {
 		return maxThrottle
 	}

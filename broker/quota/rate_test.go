@@ -200,3 +200,15 @@ func TestRateUsesMonotonicClock(t *testing.T) {
 		t.Fatalf("monotonic %v != wall %v", ga, gb)
 	}
 }
+
+func TestRecordAndThrottleIsRecordThenThrottle(t *testing.T) {
+	a, b := NewRate(DefaultSettings()), NewRate(DefaultSettings())
+	for i := 0; i < 30; i++ {
+		now := at(time.Duration(i) * 700 * time.Millisecond)
+		a.Record(150, now)
+		want := a.Throttle(100, now)
+		if got := b.RecordAndThrottle(150, 100, now); got != want {
+			t.Fatalf("step %d: RecordAndThrottle = %v, Record+Throttle = %v", i, got, want)
+		}
+	}
+}
