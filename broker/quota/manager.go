@@ -226,8 +226,11 @@ func (b *binding) touch(t int64) {
 
 // meter is one rate and what it has cost its clients.
 type meter struct {
-	mu        sync.Mutex
-	rate      *Rate
+	mu   sync.Mutex
+	rate *Rate
+	// bucket decides controller mutation throttles, as Kafka's token bucket
+	// does; rate then only feeds the metrics. nil for other kinds.
+	bucket    *tokenBucket
 	bound     float64             // the bound applied at the last record
 	from      zkpaths.QuotaEntity // the entity that bound came from (client rates)
 	throttled time.Duration       // throttle time handed out, in total
@@ -235,7 +238,13 @@ type meter struct {
 	expired   bool                // dropped from its map: record to a fresh meter instead
 }
 
-func newMeter(s Settings, t int64) *meter { return &meter{rate: NewRate(s), lastUsed: t} }
+func newMeter(s Settings, kind Kind, t int64) *meter {
+	mt := &meter{rate: NewRate(s), lastUsed: t}
+	if kind == ControllerMutation {
+		mt.bucket = newTokenBucket(s)
+	}
+	return mt
+}
 
 // record adds value, returning the throttle time, or false if the meter has
 // expired and the caller must look up a fresh one.
@@ -245,11 +254,33 @@ func (mt *meter) record(value, bound float64, from zkpaths.QuotaEntity, now time
 	if mt.expired {
 		return 0, false
 	}
-	d := mt.rate.RecordAndThrottle(value, bound, now)
+	var d time.Duration
+	if mt.bucket != nil {
+		mt.rate.Record(value, now)
+		mt.bucket.record(value, bound, now)
+		d = mt.bucket.throttle(bound, now)
+	} else {
+		d = mt.rate.RecordAndThrottle(value, bound, now)
+	}
 	mt.throttled += d
 	mt.bound, mt.from = bound, from
 	mt.lastUsed = now.UnixNano()
 	return d, true
+}
+
+// throttle is the meter's current throttle time; 0 once expired (a fresh
+// meter has recorded nothing).
+func (mt *meter) throttle(bound float64, now time.Time) time.Duration {
+	mt.mu.Lock()
+	defer mt.mu.Unlock()
+	switch {
+	case mt.expired:
+		return 0
+	case mt.bucket != nil:
+		return mt.bucket.throttle(bound, now)
+	default:
+		return mt.rate.Throttle(bound, now)
+	}
 }
 
 // Record accounts value to the quota entity of kind that applies to who, and
@@ -283,6 +314,28 @@ func (m *Manager) Record(kind Kind, who Identity, value float64) time.Duration {
 	}
 }
 
+// Throttled returns how long who is throttled for kind right now, recording
+// nothing: 0 within quota, when no quota applies, or before anything was
+// recorded. Kafka's strict controller mutation quota (KIP-599: CreateTopics
+// v6+, CreatePartitions v3+ and DeleteTopics v5+ refuse the work with
+// THROTTLING_QUOTA_EXCEEDED while the client is over its quota) checks this
+// before each topic, then Records the partitions of those it accepts.
+func (m *Manager) Throttled(kind Kind, who Identity) time.Duration {
+	if !kind.valid() {
+		return 0
+	}
+	q := m.clients.Load()
+	if q.bounds[kind] == nil {
+		return 0
+	}
+	now := m.now()
+	b := m.bind(q, bindKey{kind: kind, who: who}, now)
+	if b.meter == nil {
+		return 0
+	}
+	return b.meter.throttle(b.bound, now)
+}
+
 // bind returns key's binding under q, resolving it if there is none yet or
 // it was made under another quota set.
 func (m *Manager) bind(q *clientQuotas, key bindKey, now time.Time) *binding {
@@ -304,18 +357,18 @@ func (m *Manager) bind(q *clientQuotas, key bindKey, now time.Time) *binding {
 		if from.ClientID != "" {
 			mk.client = key.who.ClientID
 		}
-		b.meter = m.meter(&m.meters, mk, t)
+		b.meter = m.meter(&m.meters, mk, key.kind, t)
 	}
 	m.bindings.Store(key, b)
 	return b
 }
 
 // meter returns the live meter of key in meters, making it if need be.
-func (m *Manager) meter(meters *sync.Map, key any, t int64) *meter {
+func (m *Manager) meter(meters *sync.Map, key any, kind Kind, t int64) *meter {
 	if v, ok := meters.Load(key); ok {
 		return v.(*meter)
 	}
-	v, _ := meters.LoadOrStore(key, newMeter(m.settings, t))
+	v, _ := meters.LoadOrStore(key, newMeter(m.settings, kind, t))
 	return v.(*meter)
 }
 
@@ -340,7 +393,7 @@ func (m *Manager) RecordTopic(kind Kind, topic string, bytes float64) time.Durat
 	for {
 		// An expired meter is out of the map before it is marked, so the
 		// next lookup finds a live one.
-		if d, ok := m.meter(&m.topicRates, key, now.UnixNano()).record(bytes, bound, zkpaths.QuotaEntity{}, now); ok {
+		if d, ok := m.meter(&m.topicRates, key, kind, now.UnixNano()).record(bytes, bound, zkpaths.QuotaEntity{}, now); ok {
 			return d
 		}
 	}

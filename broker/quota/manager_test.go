@@ -452,3 +452,56 @@ func TestConcurrentRecordAndChanges(t *testing.T) {
 		t.Fatalf("alice's shared rate = %v, want %v: records lost", alice, want)
 	}
 }
+
+func TestControllerMutationQuotaIsATokenBucket(t *testing.T) {
+	m, c := newTestManager()
+	m.SetClientQuotas(map[zkpaths.QuotaEntity]map[string]string{entity("", def): {ControllerMutationRate: "10"}})
+	who := Identity{"admin", "tool"}
+	if d := m.Throttled(ControllerMutation, who); d != 0 {
+		t.Fatalf("before any mutation: throttled %v", d)
+	}
+	// Burst 10/s × 11 s = 110 partitions at once: not throttled.
+	if d := m.Record(ControllerMutation, who, 110); d != 0 {
+		t.Fatalf("110 partitions within the burst: throttled %v", d)
+	}
+	// 20 more: -20 credits, 2 s at 10/s.
+	if d := m.Record(ControllerMutation, who, 20); d != 2*time.Second {
+		t.Fatalf("20 over the burst: throttled %v, want 2s", d)
+	}
+	c.Advance(time.Second)
+	if d := m.Throttled(ControllerMutation, who); d != time.Second {
+		t.Fatalf("a second later: throttled %v, want 1s", d)
+	}
+	c.Advance(time.Second)
+	if d := m.Throttled(ControllerMutation, who); d != 0 {
+		t.Fatalf("refilled: throttled %v", d)
+	}
+	// The sampled rate still feeds the metrics: 130 partitions over 10 s.
+	if st := m.ClientStats(); len(st) != 1 || st[0].Rate != 13 || st[0].Throttled != 2*time.Second {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestThrottledPeeksWithoutRecording(t *testing.T) {
+	m, _ := newTestManager()
+	who := Identity{"alice", "app"}
+	if d := m.Throttled(Produce, who); d != 0 {
+		t.Fatalf("no quota: %v", d)
+	}
+	m.SetClientQuotas(map[zkpaths.QuotaEntity]map[string]string{entity("alice", ""): {ProducerByteRate: "100"}})
+	if d := m.Throttled(Produce, who); d != 0 {
+		t.Fatalf("nothing recorded: %v", d)
+	}
+	m.Record(Produce, who, 2100)
+	for range 3 { // peeking twice changes nothing
+		if d := m.Throttled(Produce, who); d != 11*time.Second {
+			t.Fatalf("Throttled = %v, want 11s", d)
+		}
+	}
+	if d := m.Throttled(Produce, Identity{"bob", "app"}); d != 0 {
+		t.Fatalf("bob has no quota: %v", d)
+	}
+	if d := m.Throttled(Kind(42), who); d != 0 {
+		t.Fatalf("invalid kind: %v", d)
+	}
+}
