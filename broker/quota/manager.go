@@ -247,12 +247,21 @@ func newMeter(s Settings, kind Kind, t int64) *meter {
 }
 
 // record adds value, returning the throttle time, or false if the meter has
-// expired and the caller must look up a fresh one.
-func (mt *meter) record(value, bound float64, from zkpaths.QuotaEntity, now time.Time) (time.Duration, bool) {
+// expired and the caller must look up a fresh one. With undo it takes value
+// back out instead, throttling nobody.
+func (mt *meter) record(value, bound float64, from zkpaths.QuotaEntity, now time.Time, undo bool) (time.Duration, bool) {
 	mt.mu.Lock()
 	defer mt.mu.Unlock()
 	if mt.expired {
 		return 0, false
+	}
+	mt.lastUsed = now.UnixNano()
+	if undo {
+		mt.rate.Record(-value, now)
+		if mt.bucket != nil {
+			mt.bucket.record(-value, bound, now)
+		}
+		return 0, true
 	}
 	var d time.Duration
 	if mt.bucket != nil {
@@ -264,7 +273,6 @@ func (mt *meter) record(value, bound float64, from zkpaths.QuotaEntity, now time
 	}
 	mt.throttled += d
 	mt.bound, mt.from = bound, from
-	mt.lastUsed = now.UnixNano()
 	return d, true
 }
 
@@ -290,6 +298,18 @@ func (mt *meter) throttle(bound float64, now time.Time) time.Duration {
 // ControllerMutation. When no quota of kind is configured it costs one
 // atomic load.
 func (m *Manager) Record(kind Kind, who Identity, value float64) time.Duration {
+	return m.account(kind, who, value, false)
+}
+
+// Unrecord takes value back out of the rate Record put it in (nothing when
+// no quota applies). Kafka does this for a fetch it throttles: the client
+// gets an empty response, so the bytes it would have carried must not count
+// against it (KafkaApis' unrecordQuotaSensor).
+func (m *Manager) Unrecord(kind Kind, who Identity, value float64) {
+	m.account(kind, who, value, true)
+}
+
+func (m *Manager) account(kind Kind, who Identity, value float64, undo bool) time.Duration {
 	if !kind.valid() {
 		return 0
 	}
@@ -305,13 +325,26 @@ func (m *Manager) Record(kind Kind, who Identity, value float64) time.Duration {
 		if b.meter == nil {
 			return 0
 		}
-		if d, ok := b.meter.record(value, b.bound, b.from, now); ok {
+		if d, ok := b.meter.record(value, b.bound, b.from, now, undo); ok {
 			return d
 		}
 		// The meter expired between the lookup and the record: bind anew,
 		// which finds or makes a live one.
 		m.bindings.CompareAndDelete(key, b)
 	}
+}
+
+// MaxInWindow is the most of kind who can send in one go without being
+// throttled for it even after a silence: the bound over Samples-1 windows.
+// Kafka caps the bytes of a fetch response at this for clients with a fetch
+// quota (getMaxValueInQuotaWindow), so that one response cannot overshoot
+// the quota on its own. ok is false when no quota of kind applies to who.
+func (m *Manager) MaxInWindow(kind Kind, who Identity) (limit float64, ok bool) {
+	bound, _, ok := m.Quota(kind, who)
+	if !ok {
+		return 0, false
+	}
+	return bound * float64(m.settings.Samples-1) * m.settings.SampleWindow.Seconds(), true
 }
 
 // Throttled returns how long who is throttled for kind right now, recording
@@ -376,6 +409,16 @@ func (m *Manager) meter(meters *sync.Map, key any, kind Kind, t int64) *meter {
 // returns how long the client is throttled (0 within quota or when the topic
 // has none). When no topic has a quota of kind it costs one atomic load.
 func (m *Manager) RecordTopic(kind Kind, topic string, bytes float64) time.Duration {
+	return m.accountTopic(kind, topic, bytes, false)
+}
+
+// UnrecordTopic takes bytes back out of topic's rate, as Unrecord does for
+// a client's.
+func (m *Manager) UnrecordTopic(kind Kind, topic string, bytes float64) {
+	m.accountTopic(kind, topic, bytes, true)
+}
+
+func (m *Manager) accountTopic(kind Kind, topic string, bytes float64, undo bool) time.Duration {
 	if kind != Produce && kind != Fetch {
 		return 0
 	}
@@ -393,7 +436,7 @@ func (m *Manager) RecordTopic(kind Kind, topic string, bytes float64) time.Durat
 	for {
 		// An expired meter is out of the map before it is marked, so the
 		// next lookup finds a live one.
-		if d, ok := m.meter(&m.topicRates, key, kind, now.UnixNano()).record(bytes, bound, zkpaths.QuotaEntity{}, now); ok {
+		if d, ok := m.meter(&m.topicRates, key, kind, now.UnixNano()).record(bytes, bound, zkpaths.QuotaEntity{}, now, undo); ok {
 			return d
 		}
 	}

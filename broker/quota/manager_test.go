@@ -505,3 +505,54 @@ func TestThrottledPeeksWithoutRecording(t *testing.T) {
 		t.Fatalf("invalid kind: %v", d)
 	}
 }
+
+func TestUnrecordTakesBytesBack(t *testing.T) {
+	m, _ := newTestManager()
+	m.SetClientQuotas(map[zkpaths.QuotaEntity]map[string]string{entity("", def): {ConsumerByteRate: "100", ControllerMutationRate: "1"}})
+	m.SetTopicQuotas(map[string]TopicQuota{"t": {Fetch: 100}})
+	who := Identity{"u", "c"}
+	m.Record(Fetch, who, 1000)
+	// A fetch of 1100 more is throttled; Kafka then answers it empty and
+	// takes its bytes back out.
+	if d := m.Record(Fetch, who, 1100); d != 11*time.Second {
+		t.Fatalf("throttle = %v, want 11s", d)
+	}
+	m.Unrecord(Fetch, who, 1100)
+	if d := m.Throttled(Fetch, who); d != 0 {
+		t.Fatalf("after the unrecord: throttled %v, want 0 (back at 100 B/s)", d)
+	}
+	if st := m.ClientStats(); len(st) != 1 || st[0].Rate != 100 || st[0].Throttled != 11*time.Second {
+		t.Fatalf("stats %+v: the throttle given stays counted, the bytes do not", st)
+	}
+	if d := m.RecordTopic(Fetch, "t", 2100); d != 11*time.Second {
+		t.Fatalf("topic throttle = %v", d)
+	}
+	m.UnrecordTopic(Fetch, "t", 1100)
+	if st := m.TopicStats(); len(st) != 1 || st[0].Rate != 100 {
+		t.Fatalf("topic stats %+v", st)
+	}
+	// The token bucket is not overfilled by an undo.
+	m.Unrecord(ControllerMutation, who, 1e6)
+	if d := m.Record(ControllerMutation, who, 12); d != time.Second {
+		t.Fatalf("mutation throttle = %v, want 1s (burst 11, 12 taken)", d)
+	}
+	// No quota: nothing happens.
+	m.Unrecord(Produce, who, 5)
+	m.UnrecordTopic(Produce, "t", 5)
+}
+
+func TestMaxInWindow(t *testing.T) {
+	m, _ := newTestManager()
+	who := Identity{"u", "c"}
+	if _, ok := m.MaxInWindow(Fetch, who); ok {
+		t.Fatal("no quota: ok")
+	}
+	m.SetClientQuotas(map[zkpaths.QuotaEntity]map[string]string{entity("u", ""): {ConsumerByteRate: "1000"}})
+	if max, ok := m.MaxInWindow(Fetch, who); !ok || max != 10000 {
+		t.Fatalf("MaxInWindow = %v %v, want 1000 B/s × 10 s", max, ok)
+	}
+	// Exactly that much after a silence is not throttled.
+	if d := m.Record(Fetch, who, 10000); d != 0 {
+		t.Fatalf("throttled %v", d)
+	}
+}

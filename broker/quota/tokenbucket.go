@@ -39,7 +39,7 @@ func (b *tokenBucket) refill(bound float64, now time.Time) {
 
 func (b *tokenBucket) record(value, bound float64, now time.Time) {
 	b.refill(bound, now)
-	b.tokens -= value
+	b.tokens = math.Min(bound*b.window.Seconds(), b.tokens-value) // a negative value (an undo) cannot overfill it
 }
 
 // throttle is how long until the credits are back at zero: -tokens/bound.
