@@ -6,6 +6,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/kzoo/kzoo/broker/quota"
 	"github.com/kzoo/kzoo/broker/replica"
 	"github.com/kzoo/kzoo/zkpaths"
 )
@@ -36,13 +37,14 @@ func (s *Server) handleFetch(ctx context.Context, req *request) any {
 		wait = maxFetchWait
 	}
 	deadline := time.Now().Add(wait)
+	budget := s.fetchBudget(req, in)
 	wake := make(chan struct{}, 1)
 	var timer *time.Timer
 	for {
 		// Register before reading, so an append between the read and the
 		// wait still wakes us.
 		waitingOn := s.registerFetchWaiter(in, wake)
-		topics, bytes, failed := s.readFetch(in, consumer)
+		topics, bytes, failed := s.readFetch(in, consumer, budget)
 		remaining := time.Until(deadline)
 		if bytes >= int64(in.MinBytes) || failed || diverged(topics) || remaining <= 0 {
 			unregisterFetchWaiter(waitingOn, wake)
@@ -115,15 +117,28 @@ func unregisterFetchWaiter(ps []*replica.Partition, wake chan struct{}) {
 	}
 }
 
-// readFetch reads every requested partition within the response and
-// partition byte limits, as consumer says for all of them (see
-// readPartition). It returns the answer, the record bytes in it, and
-// whether any partition failed (a failure is answered at once).
-func (s *Server) readFetch(in *kmsg.FetchRequest, consumer replica.FetchPosition) ([]fetchTopic, int64, bool) {
+// fetchBudget is how many record bytes a Fetch may return: what the
+// request allows and, for a consumer under a consumer_byte_rate, no more
+// than its quota allows over the quota's window, as Kafka bounds it (one
+// larger answer would earn a throttle longer than the window).
+func (s *Server) fetchBudget(req *request, in *kmsg.FetchRequest) int64 {
 	budget := int64(in.MaxBytes)
 	if in.Version < 3 || budget <= 0 {
 		budget = 1<<31 - 1
 	}
+	if in.ReplicaID < 0 {
+		if limit, ok := s.quotas.MaxInWindow(quota.Fetch, req.who); ok {
+			budget = min(budget, max(int64(limit), 1))
+		}
+	}
+	return budget
+}
+
+// readFetch reads every requested partition within the response's budget
+// and the partition byte limits, as consumer says for all of them (see
+// readPartition). It returns the answer, the record bytes in it, and
+// whether any partition failed (a failure is answered at once).
+func (s *Server) readFetch(in *kmsg.FetchRequest, consumer replica.FetchPosition, budget int64) ([]fetchTopic, int64, bool) {
 	var total int64
 	failed := false
 	topics := make([]fetchTopic, 0, len(in.Topics))

@@ -38,7 +38,8 @@ func (s *Server) listenMetrics(addr string, logger logrus.FieldLogger) error {
 	reg := metrics.NewRegistry()
 	collectors := append(s.brokerGauges(), s.traffic, s.acceptErrors,
 		metrics.NewGroupCollector(s.groups, lagEndOffsets{s}, metrics.DefaultLagTimeout),
-		metrics.NewTransactionCollector(s.txns, s.stableOffsetLags))
+		metrics.NewTransactionCollector(s.txns, s.stableOffsetLags),
+		metrics.NewQuotaCollector(s.quotas))
 	for _, c := range collectors {
 		if err := reg.Register(c); err != nil {
 			return fmt.Errorf("register metrics: %w", err)

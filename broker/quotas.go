@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/kzoo/kzoo/broker/config"
 	"github.com/kzoo/kzoo/broker/quota"
 	"github.com/kzoo/kzoo/broker/replica"
 	"github.com/kzoo/kzoo/coordinator"
@@ -36,6 +37,13 @@ import (
 // anonymousPrincipal is the user of a connection that did not
 // authenticate: every connection until kzoo has authentication.
 const anonymousPrincipal = "ANONYMOUS"
+
+// newQuotaManager makes the broker's quota manager with its
+// quota.window.num and quota.window.size.seconds.
+func newQuotaManager(cfg *config.Broker) *quota.Manager {
+	samples, window := cfg.Values.QuotaWindow()
+	return quota.NewManager(quota.Settings{Samples: samples, SampleWindow: window}, time.Now)
+}
 
 // quotaIdentity is who a request is charged to.
 func (c *conn) quotaIdentity(clientID string) quota.Identity {
@@ -194,7 +202,7 @@ func (s *Server) mutationQuota(req *request, strictFrom int16) *mutationQuota {
 // THROTTLING_QUOTA_EXCEEDED.
 func (q *mutationQuota) admit(n int) error {
 	if q.strict {
-		if t := q.s.quotas.Record(quota.ControllerMutation, q.who, 0); t > 0 {
+		if t := q.s.quotas.Throttled(quota.ControllerMutation, q.who); t > 0 {
 			q.throttle = max(q.throttle, t)
 			return fmt.Errorf("%w: controller_mutation_rate reached; retry in %v", kerr.ThrottlingQuotaExceeded, t.Round(time.Millisecond))
 		}

@@ -124,7 +124,7 @@ func New(cfg *config.Broker, meta Metadata, logs *storage.Manager, loggers *logg
 		logs:    logs,
 		conns:   make(map[net.Conn]struct{}),
 		traffic: metrics.NewTraffic(servedAPIKeys()),
-		quotas:  quota.NewManager(quota.DefaultSettings(), time.Now),
+		quotas:  newQuotaManager(cfg),
 	}
 	rt := cfg.Values.Runtime()
 	s.connLimits = newConnLimiter(cfg.InterBrokerListener, rt.Connections, logger)
