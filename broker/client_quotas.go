@@ -200,6 +200,13 @@ func (s *Server) handleAlterClientQuotas(ctx context.Context, req *request, in *
 			for _, i := range validAt {
 				errs[i] = err
 			}
+		} else {
+			// Kafka's DescribeClientQuotas reads ZooKeeper; this broker's
+			// answers from its view, which the change reaches in a
+			// moment: wait for it, so that a client reads its own write.
+			s.waitForMetadata(ctx, quotaApplyWaitMillis, func(snap *coordinator.Snapshot) bool {
+				return quotasApplied(snap, valid)
+			})
 		}
 	}
 	for i, e := range in.Entries {
@@ -213,6 +220,29 @@ func (s *Server) handleAlterClientQuotas(ctx context.Context, req *request, in *
 		resp.Entries = append(resp.Entries, out)
 	}
 	return resp
+}
+
+// quotaApplyWaitMillis bounds the wait for a change to reach this broker's
+// view; past it the change is there, only not yet seen here.
+const quotaApplyWaitMillis = 5000
+
+// quotasApplied reports whether snap shows changes done (or since changed
+// again by someone else in the same way).
+func quotasApplied(snap *coordinator.Snapshot, changes []coordinator.QuotaChange) bool {
+	for _, ch := range changes {
+		configs := snap.ClientQuotas[ch.Entity]
+		for key, value := range ch.Set {
+			if v, ok := configs[key]; !ok || v != value {
+				return false
+			}
+		}
+		for _, key := range ch.Remove {
+			if _, ok := configs[key]; ok {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // parseQuotaChange checks one AlterClientQuotas entry: its entity and every

@@ -27,12 +27,18 @@ type quotaMetadata struct {
 	// alterErr, when set, is AlterClientQuotas' answer.
 	alterErr     error
 	topicConfigs map[string]map[string]string
+	// applied gets the changes AlterClientQuotas wrote, as the cluster
+	// view would.
+	applied func([]coordinator.QuotaChange)
 }
 
 func (m *quotaMetadata) AlterClientQuotas(ctx context.Context, changes []coordinator.QuotaChange) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.alters = append(m.alters, changes)
+	if m.alterErr == nil && m.applied != nil {
+		m.applied(changes)
+	}
 	return m.alterErr
 }
 
@@ -60,6 +66,25 @@ func quotaServer(t *testing.T, quotas map[zkpaths.QuotaEntity]map[string]string)
 		ClientQuotas: quotas,
 	})
 	meta := &quotaMetadata{topicConfigs: map[string]map[string]string{group.OffsetsTopic: {}, "plain": {}}}
+	meta.applied = func(changes []coordinator.QuotaChange) {
+		next := *s.snapshot()
+		next.ClientQuotas = maps.Clone(next.ClientQuotas)
+		if next.ClientQuotas == nil {
+			next.ClientQuotas = make(map[zkpaths.QuotaEntity]map[string]string)
+		}
+		for _, ch := range changes {
+			configs := maps.Clone(next.ClientQuotas[ch.Entity])
+			if configs == nil {
+				configs = make(map[string]string)
+			}
+			maps.Copy(configs, ch.Set)
+			for _, key := range ch.Remove {
+				delete(configs, key)
+			}
+			next.ClientQuotas[ch.Entity] = configs
+		}
+		s.applied.Store(&next)
+	}
 	s.meta = meta
 	return s, meta
 }
@@ -245,6 +270,11 @@ func TestAlterClientQuotas(t *testing.T) {
 		}
 		if len(meta.alters) != 1 || !reflect.DeepEqual(meta.alters[0], want) {
 			t.Errorf("v%d: AlterClientQuotas calls %+v\nwant one with %+v", version, meta.alters, want)
+		}
+		// The answer waited for the change to reach the view: a describe
+		// through this broker reads it.
+		if got, _ := describeQuotas(t, s, version, false); !reflect.DeepEqual(got["user=alice,client-id=<default>"], map[string]float64{"request_percentage": 12.5, "controller_mutation_rate": 3}) {
+			t.Errorf("v%d: described after the alter: %v", version, got)
 		}
 
 		// validate_only writes nothing.
