@@ -343,7 +343,7 @@ func (s *Server) alterConfigs(ctx context.Context, typ kmsg.ConfigResourceType, 
 		if err != nil {
 			return err
 		}
-		if err := config.ValidateTopicConfigs(next); err != nil {
+		if err := config.ValidateTopicConfigs(next, isInternalTopic(name)); err != nil {
 			return fmt.Errorf("%w: %v", kerr.InvalidConfig, err)
 		}
 		if validateOnly {

@@ -52,6 +52,8 @@ type Metadata interface {
 	// UpdateISR is a partition leader's conditional ISR write; it returns
 	// the new partition epoch.
 	UpdateISR(ctx context.Context, topic string, partition, leaderEpoch, partitionEpoch int32, isr []int32) (int32, error)
+	// AlterClientQuotas changes client quota entities, all or nothing.
+	AlterClientQuotas(ctx context.Context, changes []coordinator.QuotaChange) error
 }
 
 // Server is one broker's protocol server and partition manager.
@@ -373,6 +375,9 @@ func init() {
 		// v1 adds AllowReplicationFactorChange, which we do not implement.
 		kmsg.AlterPartitionAssignments:  {apiRange{0, 0}, answers((*Server).handleAlterPartitionAssignments)},
 		kmsg.ListPartitionReassignments: {apiRange{0, 0}, answers((*Server).handleListPartitionReassignments)},
+		// Client quotas (KIP-546), over the entities in ZooKeeper.
+		kmsg.DescribeClientQuotas: {apiRange{0, 1}, answers((*Server).handleDescribeClientQuotas)},
+		kmsg.AlterClientQuotas:    {apiRange{0, 1}, answers((*Server).handleAlterClientQuotas)},
 		// Groups: the broker finds coordinators itself; the group
 		// coordinator answers the rest. v0 up for librdkafka; the tops
 		// stop before KIP-848's consumer protocol fields.

@@ -107,7 +107,7 @@ func (s *Server) planTopic(rt *kmsg.CreateTopicsRequestTopic) ([][]int32, map[st
 		}
 		configs[c.Name] = *c.Value
 	}
-	if err := config.ValidateTopicConfigs(configs); err != nil {
+	if err := config.ValidateTopicConfigs(configs, isInternalTopic(rt.Topic)); err != nil {
 		return nil, nil, fmt.Errorf("%w: %v", kerr.InvalidConfig, err)
 	}
 	live := s.snapshot().LiveBrokerIDs()

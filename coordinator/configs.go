@@ -16,8 +16,9 @@ import (
 	"github.com/kzoo/kzoo/zkpaths"
 )
 
-// Dynamic configuration: /config/topics/<t> and /config/brokers/<entity> are
-// not watched one by one. As in Kafka, whoever changes one also creates a
+// Dynamic configuration: /config/topics/<t>, /config/brokers/<entity> and the
+// client quota entities under /config/users and /config/clients are not
+// watched one by one. As in Kafka, whoever changes one also creates a
 // sequential /config/changes/config_change_<n> naming it; every session watches
 // that folder and re-reads the entities named by notifications it has not seen.
 
@@ -83,7 +84,7 @@ func (v *view) refreshConfigs(c *zkClient, log logrus.FieldLogger) error {
 		}
 		delete(d.topicConfigs, name)
 	}
-	return nil
+	return v.refreshQuotaConfigs(c, log)
 }
 
 // refreshConfigChanges reads the notifications newer than the last one applied
@@ -149,9 +150,11 @@ func (v *view) refreshConfigChanges(c *zkClient, log logrus.FieldLogger) error {
 	return nil
 }
 
-// markAllConfigs makes the next refresh read every topic and broker config.
+// markAllConfigs makes the next refresh read every topic, broker and client
+// quota config.
 func (v *view) markAllConfigs() {
 	v.dirty.brokerConfigList = true
+	v.dirty.quotaEntityList = true
 	for name := range v.topics {
 		v.dirty.topicConfigs[name] = true
 	}
@@ -161,6 +164,10 @@ func (v *view) applyConfigChange(data []byte, log logrus.FieldLogger) {
 	notification, err := zkpaths.UnmarshalConfigChangeNotification(data)
 	if err != nil {
 		log.WithError(err).Warn("ignoring an unreadable config change notification")
+		return
+	}
+	if entity, ok := zkpaths.ParseQuotaEntityPath(notification.EntityPath); ok {
+		v.dirty.quotaConfigs[entity] = true
 		return
 	}
 	entityType, name, ok := zkpaths.ParseConfigEntityPath(notification.EntityPath)
@@ -178,6 +185,8 @@ func (v *view) applyConfigChange(data []byte, log logrus.FieldLogger) {
 
 // readConfigEntity reads one entity's configuration; a missing znode is an
 // empty configuration, and an unreadable one is logged and treated as empty.
+// A znode without data is no entity either (exists is false): Kafka creates
+// /config/users/<u> so, as the mere parent of (user, client-id) entities.
 func readConfigEntity(c *zkClient, p string, log logrus.FieldLogger) (configs map[string]string, exists bool, err error) {
 	data, _, err := c.get(p)
 	if errors.Is(err, zk.ErrNoNode) {
@@ -185,6 +194,9 @@ func readConfigEntity(c *zkClient, p string, log logrus.FieldLogger) (configs ma
 	}
 	if err != nil {
 		return nil, false, err
+	}
+	if len(data) == 0 {
+		return map[string]string{}, false, nil
 	}
 	entity, err := zkpaths.UnmarshalConfigEntity(data)
 	if err != nil {

@@ -230,6 +230,11 @@ type Snapshot struct {
 	// BrokerConfigs holds the dynamic broker configs by entity: a broker id
 	// ("1") or "<default>" (/config/brokers/<entity>).
 	BrokerConfigs map[string]map[string]string
+	// ClientQuotas holds the config of every client quota entity, as stored
+	// under /config/users and /config/clients: every key, quotas or not (a
+	// user's znode also holds SCRAM credentials). An entity whose znode
+	// exists without keys maps to an empty config. Never nil.
+	ClientQuotas map[zkpaths.QuotaEntity]map[string]string
 	// PendingDeletion maps each topic being deleted to the brokers holding a
 	// replica of it that have not confirmed its removal yet
 	// (ConfirmReplicasDeleted).

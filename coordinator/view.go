@@ -28,6 +28,8 @@ type view struct {
 
 	// brokerConfigs holds /config/brokers/<entity> by entity.
 	brokerConfigs map[string]map[string]string
+	// clientQuotas holds every client quota entity's config (see quotas.go).
+	clientQuotas map[zkpaths.QuotaEntity]map[string]string
 	// lastConfigChange is the sequence number of the newest config change
 	// notification applied (-1 for none); configChangesPrimed is false until
 	// the first read of /config/changes after markAll.
@@ -103,12 +105,15 @@ func (e stateEntry) current() *zkpaths.PartitionState {
 type dirtySet struct {
 	brokerList, controller, controllerEpoch, topicList, deletions       bool
 	configChanges, brokerConfigList, shutdowns, reassignments, election bool
+	// quotaEntityList: list every client quota entity again.
+	quotaEntityList bool
 
 	brokers       map[int32]bool
 	topics        map[string]bool
 	states        map[zkpaths.TopicPartition]bool
 	topicConfigs  map[string]bool
 	brokerConfigs map[string]bool
+	quotaConfigs  map[zkpaths.QuotaEntity]bool
 	confirmations map[string]bool
 }
 
@@ -121,6 +126,7 @@ func newView() *view {
 		deleting:        make(map[string]bool),
 		confirmed:       make(map[string]map[int32]bool),
 		brokerConfigs:   make(map[string]map[string]string),
+		clientQuotas:    make(map[zkpaths.QuotaEntity]map[string]string),
 		shuttingDown:    make(map[int32]int64),
 
 		lastConfigChange:  -1,
@@ -138,6 +144,7 @@ func (d *dirtySet) reset() {
 		states:        make(map[zkpaths.TopicPartition]bool),
 		topicConfigs:  make(map[string]bool),
 		brokerConfigs: make(map[string]bool),
+		quotaConfigs:  make(map[zkpaths.QuotaEntity]bool),
 		confirmations: make(map[string]bool),
 	}
 }
@@ -145,8 +152,8 @@ func (d *dirtySet) reset() {
 func (d *dirtySet) empty() bool {
 	return !d.brokerList && !d.controller && !d.controllerEpoch && !d.topicList && !d.deletions &&
 		!d.configChanges && !d.brokerConfigList && !d.shutdowns && !d.reassignments && !d.election &&
-		len(d.brokers) == 0 && len(d.topics) == 0 && len(d.states) == 0 &&
-		len(d.topicConfigs) == 0 && len(d.brokerConfigs) == 0 && len(d.confirmations) == 0
+		!d.quotaEntityList && len(d.brokers) == 0 && len(d.topics) == 0 && len(d.states) == 0 &&
+		len(d.topicConfigs) == 0 && len(d.brokerConfigs) == 0 && len(d.quotaConfigs) == 0 && len(d.confirmations) == 0
 }
 
 // markAll makes the next refresh read everything again, e.g. in a new session,
@@ -155,6 +162,7 @@ func (v *view) markAll() {
 	d := &v.dirty
 	d.brokerList, d.controller, d.controllerEpoch, d.topicList, d.deletions = true, true, true, true, true
 	d.configChanges, d.brokerConfigList, d.shutdowns, d.reassignments, d.election = true, true, true, true, true
+	d.quotaEntityList = true
 	// Notifications missed while the watch was gone are covered by reading
 	// every config again.
 	v.configChangesPrimed = false
@@ -656,6 +664,10 @@ func (v *view) snapshot(clusterID string) *Snapshot {
 	}
 	for entity, configs := range v.brokerConfigs {
 		snap.BrokerConfigs[entity] = maps.Clone(configs)
+	}
+	snap.ClientQuotas = make(map[zkpaths.QuotaEntity]map[string]string, len(v.clientQuotas))
+	for entity, configs := range v.clientQuotas {
+		snap.ClientQuotas[entity] = maps.Clone(configs)
 	}
 	for id := range v.shuttingDown {
 		if v.isShuttingDown(id) {

@@ -21,7 +21,7 @@ import (
 // TestZooKeeper runs the integration tests against one real three-node
 // ensemble; each subtest works in a chroot of its own. The subtests of the
 // session itself are in this file; the others sit next to the code they test
-// (controller_test.go, configs_test.go, deletion_test.go, shutdown_test.go,
+// (controller_test.go, configs_test.go, quotas_test.go, deletion_test.go, shutdown_test.go,
 // election_test.go, reassign_test.go).
 func TestZooKeeper(t *testing.T) {
 	c := cluster.Start(t, cluster.Options{Brokers: 0, PortOffset: 20000})
@@ -37,6 +37,8 @@ func TestZooKeeper(t *testing.T) {
 	t.Run("AdoptControllership", func(t *testing.T) { testAdoptControllership(t, newEnv(t, connect)) })
 	t.Run("SessionExpiry", func(t *testing.T) { testSessionExpiry(t, newEnv(t, connect), c.ZKAddr(1)) })
 	t.Run("ConfigNotifications", func(t *testing.T) { testConfigNotifications(t, newEnv(t, connect)) })
+	t.Run("ClientQuotas", func(t *testing.T) { testClientQuotas(t, newEnv(t, connect)) })
+	t.Run("ClientQuotasKafkaTool", func(t *testing.T) { testClientQuotasKafkaTool(t, newEnv(t, connect)) })
 	t.Run("DeletionWithBrokerDown", func(t *testing.T) { testDeletionWithBrokerDown(t, newEnv(t, connect)) })
 	t.Run("ControlledShutdown", func(t *testing.T) { testControlledShutdown(t, newEnv(t, connect)) })
 	t.Run("AutoRebalance", func(t *testing.T) { testPreferredLeaders(t, newEnv(t, connect), true) })

@@ -140,7 +140,7 @@ func TestRetentionPrecedence(t *testing.T) {
 }
 
 func TestTopicConfigs(t *testing.T) {
-	if err := ValidateTopicConfigs(map[string]string{"retention.ms": "1000", "cleanup.policy": "compact,delete", "min.insync.replicas": "2"}); err != nil {
+	if err := ValidateTopicConfigs(map[string]string{"retention.ms": "1000", "cleanup.policy": "compact,delete", "min.insync.replicas": "2"}, false); err != nil {
 		t.Fatal(err)
 	}
 	for _, bad := range []map[string]string{
@@ -150,7 +150,7 @@ func TestTopicConfigs(t *testing.T) {
 		{"message.timestamp.type": "Now"},
 		{"no.such.key": "1"},
 	} {
-		if err := ValidateTopicConfigs(bad); err == nil {
+		if err := ValidateTopicConfigs(bad, false); err == nil {
 			t.Errorf("%v accepted", bad)
 		}
 	}

@@ -167,7 +167,8 @@ func (b *Broker) DescribeBroker(dyn Dynamic) []Entry {
 }
 
 // DescribeTopic lists every topic key with its value in effect for a topic
-// with the given overrides, sorted by name.
+// with the given overrides, sorted by name; kzoo's own quota keys only when
+// the topic sets them.
 func (b *Broker) DescribeTopic(overrides map[string]string, dyn Dynamic) []Entry {
 	effective := b.WithDynamic(dyn).ResolveTopic(overrides)
 	out := make([]Entry, 0, len(topicKeys))
@@ -186,6 +187,12 @@ func (b *Broker) DescribeTopic(overrides map[string]string, dyn Dynamic) []Entry
 			e.Source = e.Synonyms[0].Source
 		}
 		out = append(out, e)
+	}
+	for _, k := range topicQuotaKeys {
+		if v, ok := effective[k.Name]; ok {
+			out = append(out, Entry{Name: k.Name, Type: k.Type, Doc: k.Doc, Source: SourceDynamicTopic, Value: &v,
+				Synonyms: []Synonym{{Name: k.Name, Value: v, Source: SourceDynamicTopic}}})
+		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out

@@ -249,6 +249,17 @@ var topicKeys = []struct {
 	{Key{Name: "unclean.leader.election.enable", Type: TypeBool, Doc: "Allow an out-of-sync replica to become leader."}, "unclean.leader.election.enable"},
 }
 
+// topicQuotaKeys are kzoo's own topic keys, with no Kafka equivalent: the
+// per-topic quotas. They have no default (no quota), and a topic describes
+// them only when it sets them, so that a topic without quotas describes as in
+// Kafka. The internal topics take none (ValidateTopicConfigs): throttling
+// __consumer_offsets or __transaction_state would slow every group or
+// transaction.
+var topicQuotaKeys = []Key{
+	{Name: "producer.byte.rate", Type: TypeLong, Min: minOf(1), Doc: "kzoo's own: the bytes per second that producers may append to the topic on each broker, shared by all clients of the topic; a produce above it is throttled as a client quota is (the larger throttle wins). Unset: no limit. Not on internal topics."},
+	{Name: "consumer.byte.rate", Type: TypeLong, Min: minOf(1), Doc: "kzoo's own: the bytes per second that consumers may fetch from the topic on each broker, shared by all clients of the topic; a fetch above it is throttled as a client quota is (the larger throttle wins). Replication is not counted. Unset: no limit. Not on internal topics."},
+}
+
 func lookup(keys []Key, name string) (Key, bool) {
 	for _, k := range keys {
 		if k.Name == name {
@@ -261,11 +272,12 @@ func lookup(keys []Key, name string) (Key, bool) {
 // BrokerKeys returns the broker-level keys (for documentation).
 func BrokerKeys() []Key { return append([]Key(nil), brokerKeys...) }
 
-// TopicKeys returns the topic-level keys (for documentation).
+// TopicKeys returns the topic-level keys, kzoo's own quota keys included
+// (for documentation).
 func TopicKeys() []Key {
-	out := make([]Key, len(topicKeys))
+	out := make([]Key, len(topicKeys), len(topicKeys)+len(topicQuotaKeys))
 	for i, tk := range topicKeys {
 		out[i] = tk.Key
 	}
-	return out
+	return append(out, topicQuotaKeys...)
 }

@@ -13,15 +13,20 @@ import (
 	"github.com/kzoo/kzoo/internal/configvalue"
 )
 
-// ValidateTopicConfigs checks the configs of a CreateTopics request: every key
-// must be a known topic key with a valid value. The error names the key.
-func ValidateTopicConfigs(configs map[string]string) error {
-	for name, value := range configs {
+// ValidateTopicConfigs checks a topic's configs, as CreateTopics gives them or
+// an alter leaves them: every key must be a known topic key with a valid
+// value, and an internal topic (__consumer_offsets, __transaction_state)
+// takes no quota key. The error names the key.
+func ValidateTopicConfigs(configs map[string]string, internal bool) error {
+	for _, name := range sortedNames(configs) {
 		k, ok := topicKey(name)
 		if !ok {
 			return fmt.Errorf("unknown topic config %q", name)
 		}
-		if _, err := k.Parse(value); err != nil {
+		if internal && isTopicQuotaKey(name) {
+			return fmt.Errorf("%s: internal topics take no quota", name)
+		}
+		if _, err := k.Parse(configs[name]); err != nil {
 			return err
 		}
 	}
@@ -34,7 +39,12 @@ func topicKey(name string) (Key, bool) {
 			return tk.Key, true
 		}
 	}
-	return Key{}, false
+	return lookup(topicQuotaKeys, name)
+}
+
+func isTopicQuotaKey(name string) bool {
+	_, ok := lookup(topicQuotaKeys, name)
+	return ok
 }
 
 // Topic is the effective configuration of one topic: the broker's defaults

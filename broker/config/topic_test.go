@@ -102,7 +102,7 @@ func TestValidateNewTopicConfigs(t *testing.T) {
 		{"segment.jitter.ms": "100"},
 	}
 	for _, cfg := range valid {
-		if err := ValidateTopicConfigs(cfg); err != nil {
+		if err := ValidateTopicConfigs(cfg, false); err != nil {
 			t.Errorf("%v refused: %v", cfg, err)
 		}
 	}
@@ -117,7 +117,7 @@ func TestValidateNewTopicConfigs(t *testing.T) {
 	}
 	for name, cfg := range invalid {
 		for key := range cfg {
-			if err := ValidateTopicConfigs(cfg); err == nil || !strings.Contains(err.Error(), key) {
+			if err := ValidateTopicConfigs(cfg, false); err == nil || !strings.Contains(err.Error(), key) {
 				t.Errorf("%s: %v gave %v, want an error naming %s", name, cfg, err, key)
 			}
 		}
@@ -160,10 +160,62 @@ func TestBooleansAsKafkaReadsThem(t *testing.T) {
 			t.Errorf("unclean.leader.election.enable=%q resolves to %v, want %v", value, got, want)
 		}
 	}
-	if err := ValidateTopicConfigs(map[string]string{"unclean.leader.election.enable": "1"}); err == nil {
+	if err := ValidateTopicConfigs(map[string]string{"unclean.leader.election.enable": "1"}, false); err == nil {
 		t.Error(`unclean.leader.election.enable=1 accepted; Kafka refuses it`)
 	}
-	if err := ValidateTopicConfigs(map[string]string{"unclean.leader.election.enable": "tRuE"}); err != nil {
+	if err := ValidateTopicConfigs(map[string]string{"unclean.leader.election.enable": "tRuE"}, false); err != nil {
 		t.Errorf("unclean.leader.election.enable=tRuE refused: %v", err)
+	}
+}
+
+// TestTopicQuotaKeys: kzoo's producer.byte.rate and consumer.byte.rate take
+// positive byte rates, not on internal topics, and are described only when
+// a topic sets them.
+func TestTopicQuotaKeys(t *testing.T) {
+	for _, key := range []string{"producer.byte.rate", "consumer.byte.rate"} {
+		if err := ValidateTopicConfigs(map[string]string{key: "1048576"}, false); err != nil {
+			t.Errorf("%s=1048576: %v", key, err)
+		}
+		for _, bad := range []string{"0", "-5", "fast", "1.5", ""} {
+			if err := ValidateTopicConfigs(map[string]string{key: bad}, false); err == nil || !strings.Contains(err.Error(), key) {
+				t.Errorf("%s=%q: error %v, want one naming the key", key, bad, err)
+			}
+		}
+		err := ValidateTopicConfigs(map[string]string{"retention.ms": "1000", key: "1048576"}, true)
+		if err == nil || !strings.Contains(err.Error(), key) || !strings.Contains(err.Error(), "internal") {
+			t.Errorf("%s on an internal topic: error %v, want one naming the key and internal topics", key, err)
+		}
+		if !slices.ContainsFunc(TopicKeys(), func(k Key) bool { return k.Name == key && strings.Contains(k.Doc, "kzoo's own") }) {
+			t.Errorf("TopicKeys lacks %s, documented as kzoo's own", key)
+		}
+	}
+	if err := ValidateTopicConfigs(map[string]string{"retention.ms": "1000"}, true); err != nil {
+		t.Errorf("an internal topic's other configs: %v", err)
+	}
+
+	b := testBroker(t)
+	for _, e := range b.DescribeTopic(nil, Dynamic{}) {
+		if strings.HasSuffix(e.Name, ".byte.rate") {
+			t.Errorf("a topic without quotas describes %s", e.Name)
+		}
+	}
+	overrides := map[string]string{"producer.byte.rate": "2048"}
+	var found bool
+	for _, e := range b.DescribeTopic(overrides, Dynamic{}) {
+		if e.Name == "producer.byte.rate" {
+			found = true
+			if e.Value == nil || *e.Value != "2048" || e.Source != SourceDynamicTopic {
+				t.Errorf("producer.byte.rate described as %+v", e)
+			}
+		}
+		if e.Name == "consumer.byte.rate" {
+			t.Error("consumer.byte.rate described though not set")
+		}
+	}
+	if !found {
+		t.Error("producer.byte.rate not described though set")
+	}
+	if got := b.ResolveTopic(overrides)["producer.byte.rate"]; got != "2048" {
+		t.Errorf("resolved producer.byte.rate = %q", got)
 	}
 }

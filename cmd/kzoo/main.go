@@ -49,6 +49,7 @@ Commands:
   consume TOPIC [flags]             print a topic's records (kzoo consume --help)
   perf produce|consume [flags]      producer and consumer throughput and latency (kzoo perf --help)
   configs describe|alter ...        topic and broker configs (kzoo configs --help)
+  quotas describe|alter ...         client quotas of users and client ids (kzoo quotas --help)
   elect-leaders ...                 preferred or unclean leader election (kzoo elect-leaders --help)
   records delete ...                delete the records below an offset (kzoo records --help)
   log-dirs describe [flags]         brokers' log dirs, partition sizes and free space (kzoo log-dirs --help)
@@ -150,6 +151,7 @@ var adminCommands = map[string]func(ctx context.Context, cl *kgo.Client, args []
 	"topics":        topicsCommand,
 	"groups":        groupsCommand,
 	"configs":       configsCommand,
+	"quotas":        quotasCommand,
 	"elect-leaders": electLeaders,
 	"reassign":      reassignCommand,
 	"records":       recordsCommand,
