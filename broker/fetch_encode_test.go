@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -141,6 +142,36 @@ func TestFetchResponseEncodingChunks(t *testing.T) {
 		}
 		if ps[0].AbortedTransactions == nil || len(ps[0].AbortedTransactions) != 0 || ps[1].AbortedTransactions != nil {
 			t.Fatalf("v%d: aborted transactions %v and %v, want empty and null", v, ps[0].AbortedTransactions, ps[1].AbortedTransactions)
+		}
+	}
+}
+
+// A throttle set after encoding reaches the response's throttle_time_ms,
+// whether the response starts with record data or not.
+func TestFetchResponseThrottle(t *testing.T) {
+	f, err := os.Create(filepath.Join(t.TempDir(), "segment"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.Write([]byte("0123456789")); err != nil {
+		t.Fatal(err)
+	}
+	for _, topics := range [][]fetchTopic{
+		nil,
+		{{name: "a", partitions: []fetchPartition{{partition: 0, records: storage.Slice{File: f, Size: 10}}}}},
+	} {
+		for _, v := range []int16{4, 12} {
+			resp := encodeFetchResponse(v, topics)
+			setThrottle(resp, 1234*time.Millisecond)
+			decoded := kmsg.NewPtrFetchResponse()
+			decoded.SetVersion(v)
+			if err := decoded.ReadFrom(assemble(t, resp)); err != nil {
+				t.Fatalf("v%d: %v", v, err)
+			}
+			if decoded.ThrottleMillis != 1234 {
+				t.Errorf("v%d, %d topics: throttle %d ms, want 1234", v, len(topics), decoded.ThrottleMillis)
+			}
 		}
 	}
 }

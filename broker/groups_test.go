@@ -19,6 +19,7 @@ import (
 
 	"github.com/kzoo/kzoo/broker/config"
 	"github.com/kzoo/kzoo/broker/group"
+	"github.com/kzoo/kzoo/broker/quota"
 	"github.com/kzoo/kzoo/broker/replica"
 	"github.com/kzoo/kzoo/coordinator"
 	"github.com/kzoo/kzoo/internal/poll"
@@ -92,7 +93,7 @@ func testBrokerConfig(t *testing.T, overrides ...string) *config.Broker {
 // group coordinator.
 func testServer(t *testing.T, snap *coordinator.Snapshot, overrides ...string) (*Server, *fakeMetadata) {
 	meta := &fakeMetadata{}
-	s := &Server{cfg: testBrokerConfig(t, overrides...), meta: meta, logger: discardLogger(), handoffs: newHandoffQueue()}
+	s := &Server{cfg: testBrokerConfig(t, overrides...), meta: meta, logger: discardLogger(), handoffs: newHandoffQueue(), quotas: quota.NewManager(quota.DefaultSettings(), nil)}
 	s.applied.Store(snap)
 	return s, meta
 }

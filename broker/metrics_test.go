@@ -22,6 +22,7 @@ import (
 
 	"github.com/kzoo/kzoo/broker/config"
 	"github.com/kzoo/kzoo/broker/metrics"
+	"github.com/kzoo/kzoo/broker/quota"
 	"github.com/kzoo/kzoo/coordinator"
 	"github.com/kzoo/kzoo/zkpaths"
 )
@@ -32,7 +33,7 @@ func metricsTestServer(t *testing.T, id int32, snap *coordinator.Snapshot) (*Ser
 	t.Helper()
 	log := logrus.New()
 	log.SetOutput(io.Discard)
-	s := &Server{cfg: &config.Broker{ID: id, ReplicaSocketTimeout: time.Minute}, logger: log, traffic: metrics.NewTraffic(nil)}
+	s := &Server{cfg: &config.Broker{ID: id, ReplicaSocketTimeout: time.Minute}, logger: log, traffic: metrics.NewTraffic(nil), quotas: quota.NewManager(quota.DefaultSettings(), nil)}
 	f := withReplicas(t, s)
 	s.applied.Store(snap)
 	return s, f

@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kzoo/kzoo/broker/config"
+	"github.com/kzoo/kzoo/broker/quota"
 )
 
 // encodeRequest frames req the way a client does.
@@ -150,7 +151,7 @@ func pipeServer(t *testing.T) net.Conn {
 	t.Helper()
 	log := logrus.New()
 	log.SetOutput(io.Discard)
-	s := &Server{cfg: &config.Broker{SocketRequestMaxBytes: 1 << 20}, logger: log}
+	s := &Server{cfg: &config.Broker{SocketRequestMaxBytes: 1 << 20}, logger: log, quotas: quota.NewManager(quota.DefaultSettings(), nil)}
 	client, server := net.Pipe()
 	done := make(chan struct{})
 	go func() {
