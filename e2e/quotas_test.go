@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -30,10 +31,13 @@ import (
 // same broker runs at full speed.
 
 const (
-	quotaRate      = 1 << 20 // bytes per second
-	quotaRun       = 15 * time.Second
-	quotaMeasured  = 10 * time.Second // the last part of the run
-	quotaRecord    = 16 << 10
+	quotaRate     = 1 << 20 // bytes per second
+	quotaRun      = 15 * time.Second
+	quotaMeasured = 10 * time.Second // the last part of the run
+	quotaRecord   = 16 << 10
+	// Records per kafka-go and sarama batch: half a MiB, within the
+	// broker's message.max.bytes.
+	quotaBatch     = 32
 	quotaTolerance = 0.4 // the measured rate is within ±40% of the quota
 	// An unthrottled client on the same broker must not be slowed below
 	// this.
@@ -146,6 +150,15 @@ func checkUnthrottled(t *testing.T, what string, rate float64) {
 	}
 }
 
+// quotaValue is a record value that does not compress: quotas charge the
+// bytes a broker appends or sends, which for a compressible value would be
+// far fewer than the client's.
+func quotaValue() []byte {
+	v := make([]byte, quotaRecord)
+	rand.Read(v)
+	return v
+}
+
 // throttleHook counts the throttles franz-go is told of.
 type throttleHook struct{ n atomic.Int64 }
 
@@ -168,13 +181,14 @@ func franzProduce(ctx context.Context, t *testing.T, bootstrap []string, clientI
 		kgo.RequiredAcks(kgo.LeaderAck()),
 		kgo.DisableIdempotentWrite(),
 		kgo.MaxBufferedRecords(256),
+		kgo.ProducerBatchCompression(kgo.NoCompression()),
 	}, opts...)...)
 	if err != nil {
 		t.Errorf("%s: %v", clientID, err)
 		return
 	}
 	defer cl.Close()
-	value := make([]byte, quotaRecord)
+	value := quotaValue()
 	sent := 0
 	start := time.Now()
 	for ctx.Err() == nil {
@@ -266,12 +280,13 @@ func (qc *quotaCluster) franzConsumer(t *testing.T) {
 // partition 0 of topic, as fast as it can.
 func franzProduceBytes(ctx context.Context, t *testing.T, bootstrap []string, topic string, size int, m *meter) {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(bootstrap...), kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(bootstrap...), kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.ProducerBatchCompression(kgo.NoCompression()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	value := make([]byte, quotaRecord)
+	value := quotaValue()
 	for range size / quotaRecord {
 		cl.Produce(ctx, &kgo.Record{Value: value}, func(r *kgo.Record, err error) {
 			if err != nil {
@@ -319,7 +334,7 @@ func (qc *quotaCluster) kafkaGoProducer(t *testing.T) {
 		Addr:         kafka.TCP(qc.c.BrokerAddr(1)),
 		Topic:        topic,
 		RequiredAcks: kafka.RequireOne,
-		BatchSize:    64,
+		BatchSize:    quotaBatch,
 		BatchBytes:   2 << 20,
 		BatchTimeout: 10 * time.Millisecond,
 		Transport:    &kafka.Transport{ClientID: topic},
@@ -328,22 +343,27 @@ func (qc *quotaCluster) kafkaGoProducer(t *testing.T) {
 	m := newMeter()
 	ctx, cancel := context.WithTimeout(context.Background(), quotaRun)
 	defer cancel()
-	value := make([]byte, quotaRecord)
-	msgs := make([]kafka.Message, 64)
+	value := quotaValue()
+	msgs := make([]kafka.Message, quotaBatch)
 	for i := range msgs {
 		msgs[i].Value = value
 	}
+	var errs errorCounter
 	var wg sync.WaitGroup
 	for range 4 {
 		wg.Go(func() {
 			for ctx.Err() == nil {
-				if err := w.WriteMessages(ctx, msgs...); err == nil {
+				err := w.WriteMessages(ctx, msgs...)
+				if err == nil {
 					m.add(len(msgs) * quotaRecord)
+				} else if ctx.Err() == nil {
+					errs.add(err)
 				}
 			}
 		})
 	}
 	wg.Wait()
+	errs.report(t, "kafka-go")
 	checkNearQuota(t, "kafka-go producer under producer_byte_rate", m.measured(), quotaRate)
 	expectThrottleMetric(t, qc.c, topic)
 }
@@ -358,7 +378,7 @@ func (qc *quotaCluster) saramaProducer(t *testing.T) {
 	cfg.ClientID = topic
 	cfg.Producer.RequiredAcks = sarama.WaitForLocal
 	cfg.Producer.Return.Successes = true
-	cfg.Producer.Flush.Messages = 64
+	cfg.Producer.Flush.Messages = quotaBatch
 	cfg.Producer.Partitioner = sarama.NewManualPartitioner
 	p, err := sarama.NewSyncProducer([]string{qc.c.BrokerAddr(1)}, cfg)
 	if err != nil {
@@ -366,25 +386,54 @@ func (qc *quotaCluster) saramaProducer(t *testing.T) {
 	}
 	defer p.Close()
 	m := newMeter()
-	value := sarama.ByteEncoder(make([]byte, quotaRecord))
+	value := sarama.ByteEncoder(quotaValue())
 	deadline := time.Now().Add(quotaRun)
+	var errs errorCounter
 	var wg sync.WaitGroup
 	for range 4 {
 		wg.Go(func() {
 			for time.Now().Before(deadline) {
-				msgs := make([]*sarama.ProducerMessage, 64)
+				msgs := make([]*sarama.ProducerMessage, quotaBatch)
 				for i := range msgs {
 					msgs[i] = &sarama.ProducerMessage{Topic: topic, Value: value}
 				}
 				if err := p.SendMessages(msgs); err == nil {
 					m.add(len(msgs) * quotaRecord)
+				} else {
+					errs.add(err)
 				}
 			}
 		})
 	}
 	wg.Wait()
+	errs.report(t, "sarama")
 	checkNearQuota(t, "sarama producer under producer_byte_rate", m.measured(), quotaRate)
 	expectThrottleMetric(t, qc.c, topic)
+}
+
+// errorCounter counts a client's failed writes, keeping the first.
+type errorCounter struct {
+	mu    sync.Mutex
+	n     int
+	first error
+}
+
+func (e *errorCounter) add(err error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.n == 0 {
+		e.first = err
+	}
+	e.n++
+}
+
+// report fails the test on any failed write: a quota slows a client, it
+// never fails its writes.
+func (e *errorCounter) report(t *testing.T, client string) {
+	t.Helper()
+	if e.n > 0 {
+		t.Errorf("%s: %d writes failed, the first with: %v", client, e.n, e.first)
+	}
 }
 
 // expectThrottleMetric wants broker 1 to have throttled clientID: a client
