@@ -249,7 +249,7 @@ func newMeter(s Settings, kind Kind, t int64) *meter {
 // record adds value, returning the throttle time, or false if the meter has
 // expired and the caller must look up a fresh one. With undo it takes value
 // back out instead, throttling nobody.
-func (mt *meter) record(value, bound float64, from zkpaths.QuotaEntity, now time.Time, undo bool) (time.Duration, bool) {
+func (mt *meter) record(value, bound float64, from zkpaths.QuotaEntity, now time.Time, undo bool, limit time.Duration) (time.Duration, bool) {
 	mt.mu.Lock()
 	defer mt.mu.Unlock()
 	if mt.expired {
@@ -269,7 +269,7 @@ func (mt *meter) record(value, bound float64, from zkpaths.QuotaEntity, now time
 		mt.bucket.record(value, bound, now)
 		d = mt.bucket.throttle(bound, now)
 	} else {
-		d = mt.rate.RecordAndThrottle(value, bound, now)
+		d = min(mt.rate.RecordAndThrottle(value, bound, now), limit)
 	}
 	mt.throttled += d
 	mt.bound, mt.from = bound, from
@@ -325,12 +325,42 @@ func (m *Manager) account(kind Kind, who Identity, value float64, undo bool) tim
 		if b.meter == nil {
 			return 0
 		}
-		if d, ok := b.meter.record(value, b.bound, b.from, now, undo); ok {
+		if d, ok := b.meter.record(value, b.bound, b.from, now, undo, m.throttleLimit(kind, value, b.bound)); ok {
 			return d
 		}
 		// The meter expired between the lookup and the record: bind anew,
 		// which finds or makes a live one.
 		m.bindings.CompareAndDelete(key, b)
+	}
+}
+
+// throttleLimit bounds the throttle one request earns. Kafka bounds the
+// request quota's at one sample window (a client cannot pay back a burst of
+// handler time it did not choose). kzoo bounds the byte rates' too: at one
+// window, or at the time the request's own bytes take at the quota when that
+// is longer. Kafka leaves those unbounded, so a client that starts flat out
+// spends the free burst the n-1 empty windows give it (quota × 10 s by
+// default) and then waits, request after request, until the burst has aged
+// out of the window: throughput near zero for ten seconds after one burst.
+// Bounded, it runs at its quota from the burst on, and a single request
+// larger than the quota allows still waits its full share. The controller
+// mutation quota is a token bucket, whose throttle is already the time to
+// refill it.
+func (m *Manager) throttleLimit(kind Kind, value, bound float64) time.Duration {
+	switch kind {
+	case Request:
+		return m.settings.SampleWindow
+	case Produce, Fetch:
+		if bound <= 0 {
+			return maxThrottle
+		}
+		own := value / bound * float64(time.Second)
+		if own >= float64(maxThrottle) {
+			return maxThrottle
+		}
+		return max(m.settings.SampleWindow, time.Duration(own))
+	default:
+		return maxThrottle
 	}
 }
 
@@ -436,7 +466,7 @@ func (m *Manager) accountTopic(kind Kind, topic string, bytes float64, undo bool
 	for {
 		// An expired meter is out of the map before it is marked, so the
 		// next lookup finds a live one.
-		if d, ok := m.meter(&m.topicRates, key, kind, now.UnixNano()).record(bytes, bound, zkpaths.QuotaEntity{}, now, undo); ok {
+		if d, ok := m.meter(&m.topicRates, key, kind, now.UnixNano()).record(bytes, bound, zkpaths.QuotaEntity{}, now, undo, m.throttleLimit(kind, bytes, bound)); ok {
 			return d
 		}
 	}

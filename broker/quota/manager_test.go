@@ -171,9 +171,9 @@ func TestRequestQuotaInPercent(t *testing.T) {
 	m.SetClientQuotas(map[zkpaths.QuotaEntity]map[string]string{entity("", def): {RequestPercentage: "10"}})
 	who := Identity{User: "u", ClientID: "c"}
 	// 1.5 s of handler time = 150 percent-seconds over 10 s = 15 %:
-	// (15-10)/10 × 10 s = 5 s.
-	if d := m.Record(Request, who, 150); d != 5*time.Second {
-		t.Fatalf("throttle = %v, want 5s", d)
+	// (15-10)/10 × 10 s = 5 s, bounded at one window as Kafka bounds it.
+	if d := m.Record(Request, who, 150); d != time.Second {
+		t.Fatalf("throttle = %v, want 1s", d)
 	}
 }
 
@@ -262,8 +262,10 @@ func TestQuotaChangeKeepsTheRateAndAppliesTheNewBound(t *testing.T) {
 	}
 	// The bound drops: the 200 B/s already measured now exceeds it.
 	m.SetClientQuotas(map[zkpaths.QuotaEntity]map[string]string{entity("alice", ""): {ProducerByteRate: "100"}})
-	if d := m.Record(Produce, who, 100); d != 11*time.Second { // 210 B/s: (210-100)/100 × 10 s
-		t.Fatalf("after lowering the quota: throttled %v, want 11s", d)
+	// 210 B/s: (210-100)/100 × 10 s = 11 s, bounded at one window (the
+	// 100 B of this request take 1 s at the quota).
+	if d := m.Record(Produce, who, 100); d != time.Second {
+		t.Fatalf("after lowering the quota: throttled %v, want 1s", d)
 	}
 	// Removed: no quota, no throttle.
 	m.SetClientQuotas(nil)
@@ -554,5 +556,43 @@ func TestMaxInWindow(t *testing.T) {
 	// Exactly that much after a silence is not throttled.
 	if d := m.Record(Fetch, who, 10000); d != 0 {
 		t.Fatalf("throttled %v", d)
+	}
+}
+
+// A byte-rate throttle is bounded by one window or the request's own time at
+// the quota, whichever is longer; within that, it is Kafka's.
+func TestByteRateThrottleLimit(t *testing.T) {
+	m, _ := newTestManager()
+	m.SetClientQuotas(map[zkpaths.QuotaEntity]map[string]string{entity("", "app"): {ProducerByteRate: "100"}})
+	who := Identity{ClientID: "app"}
+	// 2000 B at once: 200 B/s over 10 s, (200-100)/100 × 10 s = 10 s,
+	// within the 20 s those bytes take at 100 B/s.
+	if d := m.Record(Produce, who, 2000); d != 10*time.Second {
+		t.Fatalf("a request of 20 s worth: throttled %v, want 10s", d)
+	}
+	// 50 B more: Kafka's 10.5 s, bounded at one window.
+	if d := m.Record(Produce, who, 50); d != time.Second {
+		t.Fatalf("a small request after a burst: throttled %v, want 1s", d)
+	}
+}
+
+// A client sending as fast as its throttles let it gets its free burst,
+// then runs at its quota: over the ten seconds after the burst it has sent
+// its quota's worth, not nothing while the burst ages out.
+func TestFlatOutClientRunsAtItsQuota(t *testing.T) {
+	m, clock := newTestManager()
+	m.SetClientQuotas(map[zkpaths.QuotaEntity]map[string]string{entity("", "app"): {ProducerByteRate: "1048576"}})
+	who := Identity{ClientID: "app"}
+	start := clock.Now()
+	var measured float64
+	for clock.Now().Sub(start) < 15*time.Second {
+		const request = 1 << 20
+		if clock.Now().Sub(start) >= 5*time.Second {
+			measured += request
+		}
+		clock.Advance(m.Record(Produce, who, request) + 5*time.Millisecond)
+	}
+	if rate := measured / 10 / (1 << 20); rate < 0.9 || rate > 1.2 {
+		t.Fatalf("%.2f MiB/s over the last 10 s of 15, want about 1", rate)
 	}
 }
