@@ -378,7 +378,12 @@ func (qc *quotaCluster) saramaProducer(t *testing.T) {
 	cfg.ClientID = topic
 	cfg.Producer.RequiredAcks = sarama.WaitForLocal
 	cfg.Producer.Return.Successes = true
+	// Batches of quotaBatch records at most, flushed after 10 ms at the
+	// latest: with a message count alone, the last batch of a run, short
+	// of it, would wait forever.
 	cfg.Producer.Flush.Messages = quotaBatch
+	cfg.Producer.Flush.MaxMessages = quotaBatch
+	cfg.Producer.Flush.Frequency = 10 * time.Millisecond
 	cfg.Producer.Partitioner = sarama.NewManualPartitioner
 	p, err := sarama.NewSyncProducer([]string{qc.c.BrokerAddr(1)}, cfg)
 	if err != nil {
