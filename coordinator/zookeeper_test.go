@@ -21,8 +21,8 @@ import (
 // TestZooKeeper runs the integration tests against one real three-node
 // ensemble; each subtest works in a chroot of its own. The subtests of the
 // session itself are in this file; the others sit next to the code they test
-// (controller_test.go, configs_test.go, quotas_test.go, deletion_test.go, shutdown_test.go,
-// election_test.go, reassign_test.go).
+// (controller_test.go, configs_test.go, quotas_test.go, deletion_test.go,
+// shutdown_test.go, election_test.go, reassign_test.go).
 func TestZooKeeper(t *testing.T) {
 	c := cluster.Start(t, cluster.Options{Brokers: 0, PortOffset: 20000})
 	connect := c.ZKConnect()
