@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/kzoo/kzoo/broker/quota"
 	"github.com/kzoo/kzoo/coordinator"
 	"github.com/kzoo/kzoo/zkpaths"
 )
@@ -49,7 +50,7 @@ func (s *Server) handleDescribeClientQuotas(ctx context.Context, req *request, i
 		configs := quotas[entity]
 		var values []kmsg.DescribeClientQuotasResponseEntryValue
 		for _, key := range slices.Sorted(maps.Keys(configs)) {
-			if !isClientQuotaKey(key) {
+			if !quota.IsClientQuotaKey(key) {
 				continue
 			}
 			// As stored: Kafka's tools may have written any number.
@@ -262,17 +263,17 @@ func parseQuotaChange(e kmsg.AlterClientQuotasRequestEntry) (coordinator.QuotaCh
 		if op.Remove {
 			// Unlike ZooKeeper-mode Kafka, which removes any key: the
 			// user's znode also holds SCRAM credentials.
-			if !isClientQuotaKey(op.Key) {
+			if !quota.IsClientQuotaKey(op.Key) {
 				return coordinator.QuotaChange{}, fmt.Errorf("%w: %s: invalid configuration key %q: not a client quota key", kerr.InvalidRequest, entity, op.Key)
 			}
 			ch.Remove = append(ch.Remove, op.Key)
 			continue
 		}
-		v, err := parseClientQuota(op.Key, strconv.FormatFloat(op.Value, 'g', -1, 64))
+		v, err := quota.ParseClientQuota(op.Key, strconv.FormatFloat(op.Value, 'g', -1, 64))
 		if err != nil {
 			return coordinator.QuotaChange{}, fmt.Errorf("%w: %s: %v", kerr.InvalidRequest, entity, err)
 		}
-		ch.Set[op.Key] = formatClientQuota(op.Key, v)
+		ch.Set[op.Key] = quota.FormatClientQuota(op.Key, v)
 	}
 	return ch, nil
 }
