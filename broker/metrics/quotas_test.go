@@ -21,10 +21,11 @@ func TestQuotaCollectorReportsAManagersRates(t *testing.T) {
 		{ClientID: zkpaths.DefaultConfigEntity}: {quota.RequestPercentage: "10"},
 	})
 	m.SetTopicQuotas(map[string]quota.TopicQuota{"orders": {Fetch: 1000}})
-	m.Record(quota.Produce, quota.Identity{User: "alice", ClientID: "a1"}, 1000)
-	m.Record(quota.Produce, quota.Identity{User: "alice", ClientID: "a2"}, 1100) // shared: 210 B/s, 11 s
-	m.Record(quota.Request, quota.Identity{User: "bob", ClientID: "b"}, 50)      // 5 %
-	m.RecordTopic(quota.Fetch, "orders", 20000)                                  // 2000 B/s, 10 s
+	// All within the first 1 s window.
+	m.Record(quota.Produce, quota.Identity{User: "alice", ClientID: "a1"}, 100)
+	m.Record(quota.Produce, quota.Identity{User: "alice", ClientID: "a2"}, 110) // shared: 210 B/s, 1.1 s
+	m.Record(quota.Request, quota.Identity{User: "bob", ClientID: "b"}, 5)      // 5 %
+	m.RecordTopic(quota.Fetch, "orders", 2000)                                  // 2000 B/s, 1 s
 
 	c := NewQuotaCollector(m)
 	if err := prometheus.NewPedanticRegistry().Register(c); err != nil {
@@ -41,7 +42,7 @@ kzoo_quota_rate{client_id="",kind="produce",user="alice"} 210
 kzoo_quota_rate{client_id="b",kind="request",user=""} 5
 # HELP kzoo_quota_throttle_seconds_total Throttle time given to clients for exceeding a client quota; user or client_id is empty where the rate is shared by all users or all client ids of its quota entity.
 # TYPE kzoo_quota_throttle_seconds_total counter
-kzoo_quota_throttle_seconds_total{client_id="",kind="produce",user="alice"} 11
+kzoo_quota_throttle_seconds_total{client_id="",kind="produce",user="alice"} 1.1
 kzoo_quota_throttle_seconds_total{client_id="b",kind="request",user=""} 0
 # HELP kzoo_topic_quota_bound A topic's quota on this broker in bytes/s (producer.byte.rate, consumer.byte.rate).
 # TYPE kzoo_topic_quota_bound gauge
@@ -51,7 +52,7 @@ kzoo_topic_quota_bound{kind="fetch",topic="orders"} 1000
 kzoo_topic_quota_rate{kind="fetch",topic="orders"} 2000
 # HELP kzoo_topic_quota_throttle_seconds_total Throttle time given to clients for exceeding a topic's quota on this broker.
 # TYPE kzoo_topic_quota_throttle_seconds_total counter
-kzoo_topic_quota_throttle_seconds_total{kind="fetch",topic="orders"} 10
+kzoo_topic_quota_throttle_seconds_total{kind="fetch",topic="orders"} 1
 `
 	if err := testutil.CollectAndCompare(c, strings.NewReader(want)); err != nil {
 		t.Error(err)

@@ -325,7 +325,7 @@ func (m *Manager) account(kind Kind, who Identity, value float64, undo bool) tim
 		if b.meter == nil {
 			return 0
 		}
-		if d, ok := b.meter.record(value, b.bound, b.from, now, undo, m.throttleLimit(kind, value, b.bound)); ok {
+		if d, ok := b.meter.record(value, b.bound, b.from, now, undo, m.throttleLimit(kind)); ok {
 			return d
 		}
 		// The meter expired between the lookup and the record: bind anew,
@@ -334,47 +334,28 @@ func (m *Manager) account(kind Kind, who Identity, value float64, undo bool) tim
 	}
 }
 
-// throttleLimit bounds the throttle one request earns. Kafka bounds the
+// throttleLimit bounds the throttle one request earns: Kafka bounds the
 // request quota's at one sample window (a client cannot pay back a burst of
-// handler time it did not choose). kzoo bounds the byte rates' too: at one
-// window, or at the time the request's own bytes take at the quota when that
-// is longer. Kafka leaves those unbounded, so a client that starts flat out
-// spends the free burst the n-1 empty windows give it (quota × 10 s by
-// default) and then waits, request after request, until the burst has aged
-// out of the window: throughput near zero for ten seconds after one burst.
-// Bounded, it runs at its quota from the burst on, and a single request
-// larger than the quota allows still waits its full share. The controller
-// mutation quota is a token bucket, whose throttle is already the time to
-// refill it.
-func (m *Manager) throttleLimit(kind Kind, value, bound float64) time.Duration {
-	switch kind {
-	case Request:
+// handler time it did not choose), and no other.
+func (m *Manager) throttleLimit(kind Kind) time.Duration {
+	if kind == Request {
 		return m.settings.SampleWindow
-	case Produce, Fetch:
-		if bound <= 0 {
-			return maxThrottle
-		}
-		own := value / bound * float64(time.Second)
-		if own >= float64(maxThrottle) {
-			return maxThrottle
-		}
-		return max(m.settings.SampleWindow, time.Duration(own))
-	default:
-		return maxThrottle
 	}
+	return maxThrottle
 }
 
 // MaxInWindow is the most of kind who can send in one go without being
-// throttled for it even after a silence: the bound over Samples-1 windows.
-// Kafka caps the bytes of a fetch response at this for clients with a fetch
-// quota (getMaxValueInQuotaWindow), so that one response cannot overshoot
-// the quota on its own. ok is false when no quota of kind applies to who.
+// throttled for it even after a silence: the bound over one window (see
+// Rate.windowSize; Kafka's is over Samples-1 windows). Kafka caps the bytes
+// of a fetch response at this for clients with a fetch quota
+// (getMaxValueInQuotaWindow), so that one response cannot overshoot the
+// quota on its own. ok is false when no quota of kind applies to who.
 func (m *Manager) MaxInWindow(kind Kind, who Identity) (limit float64, ok bool) {
 	bound, _, ok := m.Quota(kind, who)
 	if !ok {
 		return 0, false
 	}
-	return bound * float64(m.settings.Samples-1) * m.settings.SampleWindow.Seconds(), true
+	return bound * m.settings.SampleWindow.Seconds(), true
 }
 
 // Throttled returns how long who is throttled for kind right now, recording
@@ -466,7 +447,7 @@ func (m *Manager) accountTopic(kind Kind, topic string, bytes float64, undo bool
 	for {
 		// An expired meter is out of the map before it is marked, so the
 		// next lookup finds a live one.
-		if d, ok := m.meter(&m.topicRates, key, kind, now.UnixNano()).record(bytes, bound, zkpaths.QuotaEntity{}, now, undo, m.throttleLimit(kind, bytes, bound)); ok {
+		if d, ok := m.meter(&m.topicRates, key, kind, now.UnixNano()).record(bytes, bound, zkpaths.QuotaEntity{}, now, undo, m.throttleLimit(kind)); ok {
 			return d
 		}
 	}

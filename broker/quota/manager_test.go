@@ -144,12 +144,12 @@ func TestRecordThrottlesAsKIP219(t *testing.T) {
 	m, _ := newTestManager()
 	m.SetClientQuotas(map[zkpaths.QuotaEntity]map[string]string{entity("alice", ""): {ProducerByteRate: "100"}})
 	who := Identity{User: "alice", ClientID: "app"}
-	if d := m.Record(Produce, who, 1000); d != 0 {
-		t.Fatalf("1000 B in a 10 s window at 100 B/s: throttled %v, want 0", d)
+	if d := m.Record(Produce, who, 100); d != 0 {
+		t.Fatalf("100 B in the first 1 s window at 100 B/s: throttled %v, want 0", d)
 	}
-	// 2100 B in all: 210 B/s over 10 s, (210-100)/100 × 10 s = 11 s.
-	if d := m.Record(Produce, who, 1100); d != 11*time.Second {
-		t.Fatalf("throttle = %v, want 11s", d)
+	// 210 B in all: 210 B/s over 1 s, (210-100)/100 × 1 s = 1.1 s.
+	if d := m.Record(Produce, who, 110); d != 1100*time.Millisecond {
+		t.Fatalf("throttle = %v, want 1.1s", d)
 	}
 	// Fetch has no quota: not throttled, whatever the produce rate.
 	if d := m.Record(Fetch, who, 1e9); d != 0 {
@@ -161,7 +161,7 @@ func TestRecordThrottlesAsKIP219(t *testing.T) {
 	}
 	s := st[0]
 	if s.Kind != Produce || s.User != "alice" || s.ClientID != "" || s.Entity != entity("alice", "") ||
-		s.Rate != 210 || s.Bound != 100 || s.Throttled != 11*time.Second {
+		s.Rate != 210 || s.Bound != 100 || s.Throttled != 1100*time.Millisecond {
 		t.Fatalf("stat = %+v", s)
 	}
 }
@@ -170,17 +170,18 @@ func TestRequestQuotaInPercent(t *testing.T) {
 	m, _ := newTestManager()
 	m.SetClientQuotas(map[zkpaths.QuotaEntity]map[string]string{entity("", def): {RequestPercentage: "10"}})
 	who := Identity{User: "u", ClientID: "c"}
-	// 1.5 s of handler time = 150 percent-seconds over 10 s = 15 %:
-	// (15-10)/10 × 10 s = 5 s, bounded at one window as Kafka bounds it.
+	// 1.5 s of handler time = 150 percent-seconds over 1 s = 150 %:
+	// (150-10)/10 × 1 s = 14 s, bounded at one window as Kafka bounds it.
 	if d := m.Record(Request, who, 150); d != time.Second {
 		t.Fatalf("throttle = %v, want 1s", d)
 	}
 }
 
 func TestSharedAndSeparateRates(t *testing.T) {
-	// A bound of 100 B/s; each client sends 600 B (60 B/s over 10 s,
-	// within bound alone); two clients sharing one rate reach 120 B/s.
-	const bytes = 600
+	// A bound of 100 B/s; each client sends 60 B (60 B/s over the first
+	// 1 s window, within bound alone); two clients sharing one rate reach
+	// 120 B/s.
+	const bytes = 60
 	for _, c := range []struct {
 		name   string
 		entity zkpaths.QuotaEntity
@@ -206,8 +207,8 @@ func TestSharedAndSeparateRates(t *testing.T) {
 				t.Fatalf("first client throttled %v", d)
 			}
 			d := m.Record(Produce, c.b, bytes)
-			if c.shared && d != 2*time.Second { // (120-100)/100 × 10 s
-				t.Fatalf("second client throttled %v, want 2s (shared rate)", d)
+			if c.shared && d != 200*time.Millisecond { // (120-100)/100 × 1 s
+				t.Fatalf("second client throttled %v, want 200ms (shared rate)", d)
 			}
 			if !c.shared && d != 0 {
 				t.Fatalf("second client throttled %v, want 0 (own rate)", d)
@@ -257,15 +258,13 @@ func TestQuotaChangeKeepsTheRateAndAppliesTheNewBound(t *testing.T) {
 	m, _ := newTestManager()
 	who := Identity{"alice", "app"}
 	m.SetClientQuotas(map[zkpaths.QuotaEntity]map[string]string{entity("alice", ""): {ProducerByteRate: "1000"}})
-	if d := m.Record(Produce, who, 2000); d != 0 {
+	if d := m.Record(Produce, who, 200); d != 0 {
 		t.Fatalf("throttled %v within bound", d)
 	}
 	// The bound drops: the 200 B/s already measured now exceeds it.
 	m.SetClientQuotas(map[zkpaths.QuotaEntity]map[string]string{entity("alice", ""): {ProducerByteRate: "100"}})
-	// 210 B/s: (210-100)/100 × 10 s = 11 s, bounded at one window (the
-	// 100 B of this request take 1 s at the quota).
-	if d := m.Record(Produce, who, 100); d != time.Second {
-		t.Fatalf("after lowering the quota: throttled %v, want 1s", d)
+	if d := m.Record(Produce, who, 10); d != 1100*time.Millisecond { // 210 B/s: (210-100)/100 × 1 s
+		t.Fatalf("after lowering the quota: throttled %v, want 1.1s", d)
 	}
 	// Removed: no quota, no throttle.
 	m.SetClientQuotas(nil)
@@ -307,7 +306,7 @@ func TestIdleRatesExpire(t *testing.T) {
 	}
 	// A client back after its rate expired starts afresh, not throttled for
 	// the bytes of an hour ago (they had left the window anyway).
-	if d := m.Record(Produce, Identity{"u", "client-5"}, 500); d != 0 {
+	if d := m.Record(Produce, Identity{"u", "client-5"}, 50); d != 0 {
 		t.Fatalf("returning client throttled %v", d)
 	}
 }
@@ -321,10 +320,10 @@ func TestRecordToExpiredMeterRetries(t *testing.T) {
 	// recorder would.
 	c.Advance(2 * time.Hour)
 	m.expireAll()
-	if d := m.Record(Produce, who, 2100); d != 11*time.Second {
-		t.Fatalf("throttle = %v, want 11s from a fresh rate", d)
+	if d := m.Record(Produce, who, 210); d != 1100*time.Millisecond {
+		t.Fatalf("throttle = %v, want 1.1s from a fresh rate", d)
 	}
-	if st := m.ClientStats(); len(st) != 1 || st[0].Throttled != 11*time.Second {
+	if st := m.ClientStats(); len(st) != 1 || st[0].Throttled != 1100*time.Millisecond {
 		t.Fatalf("stats %+v", st)
 	}
 }
@@ -349,8 +348,8 @@ func TestTopicQuotas(t *testing.T) {
 		t.Fatalf("no topic quotas: throttled %v", d)
 	}
 	m.SetTopicQuotas(map[string]TopicQuota{"t": {Produce: 100}, "u": {Fetch: 1000}, "none": {Produce: -1}})
-	if d := m.RecordTopic(Produce, "t", 2100); d != 11*time.Second {
-		t.Fatalf("t produce throttled %v, want 11s", d)
+	if d := m.RecordTopic(Produce, "t", 210); d != 1100*time.Millisecond {
+		t.Fatalf("t produce throttled %v, want 1.1s", d)
 	}
 	if d := m.RecordTopic(Fetch, "t", 1e9); d != 0 {
 		t.Fatalf("t has no fetch quota: throttled %v", d)
@@ -358,14 +357,14 @@ func TestTopicQuotas(t *testing.T) {
 	if d := m.RecordTopic(Produce, "none", 1e9); d != 0 {
 		t.Fatalf("negative quota is none: throttled %v", d)
 	}
-	if d := m.RecordTopic(Fetch, "u", 20000); d != 10*time.Second { // 2000 B/s: (2000-1000)/1000 × 10 s
-		t.Fatalf("u fetch throttled %v, want 10s", d)
+	if d := m.RecordTopic(Fetch, "u", 2000); d != time.Second { // 2000 B/s: (2000-1000)/1000 × 1 s
+		t.Fatalf("u fetch throttled %v, want 1s", d)
 	}
 	if d := m.RecordTopic(Request, "t", 1e9); d != 0 {
 		t.Fatalf("a topic has no request quota: throttled %v", d)
 	}
 	st := m.TopicStats()
-	if len(st) != 2 || st[0].Topic != "t" || st[0].Kind != Produce || st[0].Throttled != 11*time.Second || st[0].Bound != 100 ||
+	if len(st) != 2 || st[0].Topic != "t" || st[0].Kind != Produce || st[0].Throttled != 1100*time.Millisecond || st[0].Bound != 100 ||
 		st[1].Topic != "u" || st[1].Kind != Fetch || st[1].Rate != 2000 {
 		t.Fatalf("topic stats %+v", st)
 	}
@@ -449,8 +448,8 @@ func TestConcurrentRecordAndChanges(t *testing.T) {
 			alice = s.Rate
 		}
 	}
-	// Every record happened within the first window: rate = bytes / 10 s.
-	if want := float64(workers*perWorker) / 10; alice < want*0.999999 || alice > want*1.000001 {
+	// Every record happened within the first window: rate = bytes / 1 s.
+	if want := float64(workers * perWorker); alice < want*0.999999 || alice > want*1.000001 {
 		t.Fatalf("alice's shared rate = %v, want %v: records lost", alice, want)
 	}
 }
@@ -478,8 +477,9 @@ func TestControllerMutationQuotaIsATokenBucket(t *testing.T) {
 	if d := m.Throttled(ControllerMutation, who); d != 0 {
 		t.Fatalf("refilled: throttled %v", d)
 	}
-	// The sampled rate still feeds the metrics: 130 partitions over 10 s.
-	if st := m.ClientStats(); len(st) != 1 || st[0].Rate != 13 || st[0].Throttled != 2*time.Second {
+	// The sampled rate still feeds the metrics: 130 partitions over the
+	// 2 s elapsed.
+	if st := m.ClientStats(); len(st) != 1 || st[0].Rate != 65 || st[0].Throttled != 2*time.Second {
 		t.Fatalf("stats %+v", st)
 	}
 }
@@ -494,10 +494,10 @@ func TestThrottledPeeksWithoutRecording(t *testing.T) {
 	if d := m.Throttled(Produce, who); d != 0 {
 		t.Fatalf("nothing recorded: %v", d)
 	}
-	m.Record(Produce, who, 2100)
+	m.Record(Produce, who, 210)
 	for range 3 { // peeking twice changes nothing
-		if d := m.Throttled(Produce, who); d != 11*time.Second {
-			t.Fatalf("Throttled = %v, want 11s", d)
+		if d := m.Throttled(Produce, who); d != 1100*time.Millisecond {
+			t.Fatalf("Throttled = %v, want 1.1s", d)
 		}
 	}
 	if d := m.Throttled(Produce, Identity{"bob", "app"}); d != 0 {
@@ -513,23 +513,23 @@ func TestUnrecordTakesBytesBack(t *testing.T) {
 	m.SetClientQuotas(map[zkpaths.QuotaEntity]map[string]string{entity("", def): {ConsumerByteRate: "100", ControllerMutationRate: "1"}})
 	m.SetTopicQuotas(map[string]TopicQuota{"t": {Fetch: 100}})
 	who := Identity{"u", "c"}
-	m.Record(Fetch, who, 1000)
-	// A fetch of 1100 more is throttled; Kafka then answers it empty and
+	m.Record(Fetch, who, 100)
+	// A fetch of 110 more is throttled; Kafka then answers it empty and
 	// takes its bytes back out.
-	if d := m.Record(Fetch, who, 1100); d != 11*time.Second {
-		t.Fatalf("throttle = %v, want 11s", d)
+	if d := m.Record(Fetch, who, 110); d != 1100*time.Millisecond {
+		t.Fatalf("throttle = %v, want 1.1s", d)
 	}
-	m.Unrecord(Fetch, who, 1100)
+	m.Unrecord(Fetch, who, 110)
 	if d := m.Throttled(Fetch, who); d != 0 {
 		t.Fatalf("after the unrecord: throttled %v, want 0 (back at 100 B/s)", d)
 	}
-	if st := m.ClientStats(); len(st) != 1 || st[0].Rate != 100 || st[0].Throttled != 11*time.Second {
+	if st := m.ClientStats(); len(st) != 1 || st[0].Rate != 100 || st[0].Throttled != 1100*time.Millisecond {
 		t.Fatalf("stats %+v: the throttle given stays counted, the bytes do not", st)
 	}
-	if d := m.RecordTopic(Fetch, "t", 2100); d != 11*time.Second {
+	if d := m.RecordTopic(Fetch, "t", 210); d != 1100*time.Millisecond {
 		t.Fatalf("topic throttle = %v", d)
 	}
-	m.UnrecordTopic(Fetch, "t", 1100)
+	m.UnrecordTopic(Fetch, "t", 110)
 	if st := m.TopicStats(); len(st) != 1 || st[0].Rate != 100 {
 		t.Fatalf("topic stats %+v", st)
 	}
@@ -550,35 +550,18 @@ func TestMaxInWindow(t *testing.T) {
 		t.Fatal("no quota: ok")
 	}
 	m.SetClientQuotas(map[zkpaths.QuotaEntity]map[string]string{entity("u", ""): {ConsumerByteRate: "1000"}})
-	if max, ok := m.MaxInWindow(Fetch, who); !ok || max != 10000 {
-		t.Fatalf("MaxInWindow = %v %v, want 1000 B/s × 10 s", max, ok)
+	if max, ok := m.MaxInWindow(Fetch, who); !ok || max != 1000 {
+		t.Fatalf("MaxInWindow = %v %v, want 1000 B/s × 1 s", max, ok)
 	}
 	// Exactly that much after a silence is not throttled.
-	if d := m.Record(Fetch, who, 10000); d != 0 {
+	if d := m.Record(Fetch, who, 1000); d != 0 {
 		t.Fatalf("throttled %v", d)
 	}
 }
 
-// A byte-rate throttle is bounded by one window or the request's own time at
-// the quota, whichever is longer; within that, it is Kafka's.
-func TestByteRateThrottleLimit(t *testing.T) {
-	m, _ := newTestManager()
-	m.SetClientQuotas(map[zkpaths.QuotaEntity]map[string]string{entity("", "app"): {ProducerByteRate: "100"}})
-	who := Identity{ClientID: "app"}
-	// 2000 B at once: 200 B/s over 10 s, (200-100)/100 × 10 s = 10 s,
-	// within the 20 s those bytes take at 100 B/s.
-	if d := m.Record(Produce, who, 2000); d != 10*time.Second {
-		t.Fatalf("a request of 20 s worth: throttled %v, want 10s", d)
-	}
-	// 50 B more: Kafka's 10.5 s, bounded at one window.
-	if d := m.Record(Produce, who, 50); d != time.Second {
-		t.Fatalf("a small request after a burst: throttled %v, want 1s", d)
-	}
-}
-
-// A client sending as fast as its throttles let it gets its free burst,
-// then runs at its quota: over the ten seconds after the burst it has sent
-// its quota's worth, not nothing while the burst ages out.
+// A client sending as fast as its throttles let it runs at its quota from
+// the start: over the last ten seconds of fifteen it has sent its quota's
+// worth, not next to nothing while a burst ages out (see Rate.windowSize).
 func TestFlatOutClientRunsAtItsQuota(t *testing.T) {
 	m, clock := newTestManager()
 	m.SetClientQuotas(map[zkpaths.QuotaEntity]map[string]string{entity("", "app"): {ProducerByteRate: "1048576"}})

@@ -46,9 +46,10 @@ const maxThrottle = time.Duration(math.MaxInt32) * time.Millisecond
 //   - a sample that started Samples × SampleWindow or longer ago no longer
 //     counts (it is restarted empty at the time of measuring);
 //   - the rate is the sum of the samples divided by the time since the oldest
-//     sample started, but never by less than Samples-1 whole windows, so that
-//     a first burst (or one after an idle gap) is measured as if the windows
-//     before it had been empty rather than as an enormous rate.
+//     sample started, but never by less than one whole window, so that a
+//     first burst (or one after an idle gap) is not measured as an enormous
+//     rate. Kafka's minimum is Samples-1 windows; see windowSize for why
+//     kzoo's is one.
 //
 // Not safe for concurrent use (callers lock).
 type Rate struct {
@@ -121,8 +122,17 @@ func (r *Rate) purge(t time.Duration) {
 }
 
 // windowSize is the time the rate at t is measured over: from the start of
-// the oldest live sample to t, lengthened to at least n-1 whole windows (as
-// if the missing earlier windows had been empty). It purges first.
+// the oldest live sample to t, and at least one whole window. It purges
+// first.
+//
+// Kafka lengthens it to at least n-1 whole windows instead, as if the
+// missing earlier windows had been empty. That hands a client starting flat
+// out (or back from a silence) a free burst of n-1 windows of quota, which
+// its unbounded throttles then make it pay back by stalling until the burst
+// has aged out of the window: a producer under a 1 MB/s quota moved 0.2 MB/s
+// for the ten seconds after its first second. Measured over what has
+// elapsed, the burst is one window's worth and the client runs at its quota
+// from the start; over a full window the two agree.
 func (r *Rate) windowSize(t time.Duration) time.Duration {
 	r.purge(t)
 	oldest := t // no samples: as if one started now
@@ -132,8 +142,8 @@ func (r *Rate) windowSize(t time.Duration) time.Duration {
 		}
 	}
 	elapsed := t - oldest
-	if full, least := int(elapsed/r.window), r.n-1; full < least {
-		elapsed += time.Duration(least-full) * r.window
+	if elapsed < r.window {
+		elapsed = r.window
 	}
 	if elapsed <= 0 {
 		// Only with n == 1 at the very start of a sample; Kafka's clock

@@ -19,31 +19,32 @@ func TestDefaultSettings(t *testing.T) {
 	}
 }
 
-func TestRateFirstWindowCountsAsIfEarlierWindowsWereEmpty(t *testing.T) {
+func TestRateFirstWindowCountsOneWindow(t *testing.T) {
 	r := NewRate(DefaultSettings())
 	r.Record(1000, at(0))
-	// 0 s elapsed, but at least 10 whole windows: 1000 B / 10 s.
-	if got := r.Measure(at(0)); !near(got, 100) {
-		t.Fatalf("rate at once = %v, want 100", got)
+	// 0 s elapsed, but at least one whole window: 1000 B / 1 s (Kafka
+	// assumes 10 empty windows before; see Rate.windowSize).
+	if got := r.Measure(at(0)); !near(got, 1000) {
+		t.Fatalf("rate at once = %v, want 1000", got)
 	}
-	if got := r.Measure(at(500 * time.Millisecond)); !near(got, 1000/10.5) {
-		t.Fatalf("rate after 0.5 s = %v, want 1000/10.5 (0.5 s + 10 assumed windows)", got)
+	if got := r.Measure(at(500 * time.Millisecond)); !near(got, 1000) {
+		t.Fatalf("rate after 0.5 s = %v, want 1000 (still one window)", got)
 	}
 	r.Record(1000, at(1500*time.Millisecond)) // a second sample
-	if got := r.Measure(at(1500 * time.Millisecond)); !near(got, 2000/10.5) {
-		t.Fatalf("rate after 1.5 s = %v, want 2000/10.5 (1 full window + 0.5 s + 9 assumed)", got)
+	if got := r.Measure(at(1500 * time.Millisecond)); !near(got, 2000/1.5) {
+		t.Fatalf("rate after 1.5 s = %v, want 2000/1.5 (the time elapsed)", got)
 	}
 }
 
-func TestRateKafkaTwoSampleExample(t *testing.T) {
-	// The example in Kafka's Rate.windowSize comment: 2 samples of 1 s,
-	// events at T, T+30ms, T+60ms.
+func TestRateTwoSamplesWithinTheFirstWindow(t *testing.T) {
+	// Kafka's Rate.windowSize example: 2 samples of 1 s, events at T,
+	// T+30ms, T+60ms, measured over one window.
 	r := NewRate(Settings{Samples: 2, SampleWindow: time.Second})
 	r.Record(1, at(0))
 	r.Record(1, at(30*time.Millisecond))
 	r.Record(1, at(60*time.Millisecond))
-	if got := r.Measure(at(60 * time.Millisecond)); !near(got, 3/1.06) {
-		t.Fatalf("rate = %v, want 3/1.06", got)
+	if got := r.Measure(at(60 * time.Millisecond)); !near(got, 3) {
+		t.Fatalf("rate = %v, want 3/1 s", got)
 	}
 }
 
@@ -92,12 +93,12 @@ func TestRateIdleGapLongerThanWindow(t *testing.T) {
 	}
 	// After a long silence the old bytes are gone and the new ones are
 	// measured as a first window.
-	r.Record(500, at(30*time.Second))
+	r.Record(50, at(30*time.Second))
 	if got := r.Measure(at(30 * time.Second)); !near(got, 50) {
-		t.Fatalf("rate after an idle gap = %v, want 500/10 s", got)
+		t.Fatalf("rate after an idle gap = %v, want 50/1 s", got)
 	}
-	if got := r.Throttle(40, at(30*time.Second)); got != 2500*time.Millisecond {
-		t.Fatalf("throttle after an idle gap = %v, want (50-40)/40 × 10 s = 2.5 s", got)
+	if got := r.Throttle(40, at(30*time.Second)); got != 250*time.Millisecond {
+		t.Fatalf("throttle after an idle gap = %v, want (50-40)/40 × 1 s = 250ms", got)
 	}
 }
 
@@ -112,27 +113,32 @@ func TestRateEmpty(t *testing.T) {
 	var zero Settings // invalid settings fall back to the defaults
 	r = NewRate(zero)
 	r.Record(100, at(0))
-	if got := r.Measure(at(0)); !near(got, 10) {
-		t.Fatalf("rate with zero Settings = %v, want the defaults' 100/10 s", got)
+	if got := r.Measure(at(0)); !near(got, 100) {
+		t.Fatalf("rate with zero Settings = %v, want the defaults' 100/1 s", got)
+	}
+	if got := r.Measure(at(5 * time.Second)); !near(got, 20) {
+		t.Fatalf("rate with zero Settings = %v after 5 s, want 100/5 s (the default 11 samples kept)", got)
 	}
 }
 
 func TestThrottleKIP219(t *testing.T) {
-	// Quota 100 B/s, default windows. 2100 B at once: observed 210 B/s over
-	// the 10 s window, so X = (210-100)/100 × 10 s = 11 s.
+	// Quota 100 B/s, default windows. 1000 B over the 10 s since a sample
+	// started, then 1100 B: observed 210 B/s over 10 s, so
+	// X = (210-100)/100 × 10 s = 11 s.
 	r := NewRate(DefaultSettings())
-	r.Record(2100, at(0))
-	if got := r.Throttle(100, at(0)); got != 11*time.Second {
+	r.Record(1000, at(0))
+	r.Record(1100, at(10*time.Second))
+	if got := r.Throttle(100, at(10*time.Second)); got != 11*time.Second {
 		t.Fatalf("throttle = %v, want 11s", got)
 	}
 	// Check: had the client waited 11 s without sending, the rate over the
 	// (then 11 s) window is back at the bound.
-	if got := r.Measure(at(11*time.Second - time.Nanosecond)); math.Abs(got-2100/11.0) > 1e-6 {
+	if got := r.Measure(at(21*time.Second - time.Nanosecond)); math.Abs(got-2100/21.0) > 1e-6 {
 		t.Fatalf("rate after the throttle = %v", got)
 	}
 	// Within or exactly at bound: no throttle.
 	r = NewRate(DefaultSettings())
-	r.Record(1000, at(0))
+	r.Record(100, at(0))
 	if got := r.Throttle(100, at(0)); got != 0 {
 		t.Fatalf("throttle at bound = %v, want 0", got)
 	}
@@ -172,15 +178,14 @@ func TestThrottleCappedAtProtocolMaximum(t *testing.T) {
 }
 
 func TestRateSingleSample(t *testing.T) {
-	// quota.window.num=1: no whole window is assumed; the first instant is
-	// measured over a millisecond rather than dividing by zero.
+	// quota.window.num=1: one sample, measured over its window.
 	r := NewRate(Settings{Samples: 1, SampleWindow: time.Second})
 	r.Record(5, at(0))
-	if got := r.Measure(at(0)); !near(got, 5000) {
-		t.Fatalf("rate = %v, want 5/1ms", got)
+	if got := r.Measure(at(0)); !near(got, 5) {
+		t.Fatalf("rate = %v, want 5/1 s", got)
 	}
-	if got := r.Measure(at(500 * time.Millisecond)); !near(got, 10) {
-		t.Fatalf("rate = %v, want 5/0.5s", got)
+	if got := r.Measure(at(500 * time.Millisecond)); !near(got, 5) {
+		t.Fatalf("rate = %v, want 5/1 s", got)
 	}
 	if got := r.Measure(at(time.Second)); got != 0 {
 		t.Fatalf("rate after one window = %v, want 0", got)
