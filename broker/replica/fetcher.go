@@ -349,7 +349,6 @@ func (m *Manager) applyReplicaFetch(f *fetcher, batch []*fetchedPartition, resp 
 		}
 	}
 	var throttled int64
-	defer func() { m.recordThrottledFetched(throttled) }()
 	for _, fp := range batch {
 		rp := byTP[fp.p.tp]
 		if rp == nil {
@@ -379,6 +378,7 @@ func (m *Manager) applyReplicaFetch(f *fetcher, batch []*fetchedPartition, resp 
 		f.mu.Unlock()
 		logger.WithError(err).Debug("replica fetch returned an error")
 	}
+	m.recordThrottledFetched(throttled)
 }
 
 // applyFetchedPartition applies one partition's answer: truncation at a

@@ -104,8 +104,8 @@ func (m *Manager) Read(p *Partition, replicaID int32, pos FetchPosition, limit i
 		maxOffset = p.log.LogEndOffset()
 	}
 	res := ReadResult{HighWatermark: p.HighWatermark(), LastStableOffset: lso, LogStartOffset: p.log.LogStartOffset()}
-	if replicaID >= 0 {
-		res.Throttled = p.throttled.Load()&throttledAsLeader != 0
+	if replicaID >= 0 && p.throttled.Load()&throttledAsLeader != 0 {
+		res.Throttled = true
 		if m.leaderHoldsBack(p, replicaID) {
 			// Its progress is recorded above all the same: it may join
 			// the ISR by the usual rules, and is no longer held back then.

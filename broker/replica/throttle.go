@@ -116,13 +116,11 @@ func (m *Manager) ThrottledBytes() (leader, follower int64) {
 	return m.quotas.leaderBytes.Load(), m.quotas.followerBytes.Load()
 }
 
-// leaderHoldsBack reports whether a follower's read of p gets no records:
-// p is throttled as leader here, the follower is outside the ISR, and the
-// leader quota is exceeded. The no-throttle case costs one atomic load.
+// leaderHoldsBack reports whether a follower's read of p, which is
+// throttled as leader here, gets no records: the leader quota is exceeded
+// and the follower is outside the ISR. (Read checks p's throttled sides
+// first: one atomic load is all a partition no list names costs.)
 func (m *Manager) leaderHoldsBack(p *Partition, follower int32) bool {
-	if p.throttled.Load()&throttledAsLeader == 0 {
-		return false
-	}
 	return m.quotas.leader.Exceeded() && !p.inISR(follower)
 }
 
