@@ -33,10 +33,10 @@ before the reassignment starts it sets leader.replication.throttled.rate and
 follower.replication.throttled.rate on every broker the moving partitions
 are on or go to, and on their topics leader.replication.throttled.replicas
 (the current replicas) and follower.replication.throttled.replicas (the
-replicas being added). Replicas in the ISR are never throttled. Once no
-partition of F is being reassigned, verify removes the throttle rates of
-every live broker and the throttled replicas of F's topics, and says so,
-unless --preserve-throttles is given.
+replicas being added). Replicas in the ISR are never throttled. Once every
+partition of F is complete, verify removes the throttle rates of every live
+broker and the throttled replicas of F's topics, and says so, unless
+--preserve-throttles is given.
 `
 
 // reassignCommand runs `kzoo reassign ...`.
@@ -274,8 +274,11 @@ func progressOf(inProgress bool, current, target []int32) reassignmentProgress {
 }
 
 // verifyReassignment reports where each partition of moves stands and, when
-// none is in progress any more and clear is set, removes the replication
-// throttle.
+// every one is complete and clear is set, removes the replication throttle.
+// A partition whose replicas are not the target without a reassignment in
+// progress keeps the throttle in place: its reassignment may not have
+// started yet (the controller acts on a request after it is accepted), or
+// another one replaced it.
 func verifyReassignment(ctx context.Context, cl *kgo.Client, moves []partitionMove, clear bool, out io.Writer) error {
 	cluster, err := readAssignment(ctx, cl, topicsOf(moves))
 	if err != nil {
@@ -294,10 +297,12 @@ func verifyReassignment(ctx context.Context, cl *kgo.Client, moves []partitionMo
 		return err
 	}
 	fmt.Fprintln(out, "Status of partition reassignment:")
+	complete := true
 	for _, m := range moves {
 		current := cluster.Replicas[m.Topic][m.Partition]
 		_, ongoing := inProgress[m.String()]
-		switch progressOf(ongoing, current, m.Replicas) {
+		progress := progressOf(ongoing, current, m.Replicas)
+		switch progress {
 		case reassignmentInProgress:
 			fmt.Fprintf(out, "Reassignment of partition %s is still in progress.\n", m)
 		case reassignmentComplete:
@@ -305,8 +310,9 @@ func verifyReassignment(ctx context.Context, cl *kgo.Client, moves []partitionMo
 		default:
 			fmt.Fprintf(out, "There is no active reassignment of partition %s, but replica set is %s rather than %s.\n", m, joinIDs(current), joinIDs(m.Replicas))
 		}
+		complete = complete && progress == reassignmentComplete
 	}
-	if len(inProgress) > 0 || !clear {
+	if !complete || !clear {
 		return nil
 	}
 	return clearThrottle(ctx, cl, cluster.Brokers, moves, out)

@@ -281,8 +281,8 @@ func setThrottle(ctx context.Context, cl *kgo.Client, current map[string]map[int
 	return nil
 }
 
-// clearThrottle removes, once no partition of moves is being reassigned,
-// the throttle configs of every live broker and of the topics of moves, and
+// clearThrottle removes, once every partition of moves is complete, the
+// throttle configs of every live broker and of the topics of moves, and
 // says what it removed.
 func clearThrottle(ctx context.Context, cl *kgo.Client, brokers []int32, moves []partitionMove, out io.Writer) error {
 	req := kmsg.NewPtrDescribeConfigsRequest()
