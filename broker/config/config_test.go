@@ -172,3 +172,28 @@ func TestEnvName(t *testing.T) {
 		t.Fatalf("EnvName = %s", got)
 	}
 }
+
+func TestQuotaWindow(t *testing.T) {
+	vals, err := Load("", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, size := vals.QuotaWindow(); n != 11 || size != time.Second {
+		t.Fatalf("defaults: %d × %v, want Kafka's 11 × 1s", n, size)
+	}
+	vals, err = Load("", []string{"KZOO_QUOTA_WINDOW_NUM=5"}, []string{"quota.window.size.seconds=2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, size := vals.QuotaWindow(); n != 5 || size != 2*time.Second {
+		t.Fatalf("set: %d × %v, want 5 × 2s", n, size)
+	}
+	for _, o := range []string{"quota.window.num=0", "quota.window.size.seconds=0", "quota.window.num=-3", "quota.window.size.seconds=1.5", "quota.window.num=x"} {
+		if _, err := Load("", nil, []string{o}); err == nil {
+			t.Errorf("%s accepted", o)
+		}
+	}
+	if IsDynamicBrokerKey("quota.window.num") || IsDynamicBrokerKey("quota.window.size.seconds") {
+		t.Error("the quota windows are static in Kafka")
+	}
+}

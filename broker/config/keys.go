@@ -204,6 +204,8 @@ var brokerKeys = []Key{
 	{Name: "transactional.id.expiration.ms", Type: TypeInt, Default: "604800000", Doc: "A transactional id without a transaction for this long is forgotten.", Min: minOf(1)},
 	{Name: "transaction.abort.timed.out.transaction.cleanup.interval.ms", Type: TypeInt, Default: "10000", Doc: "How often the coordinator looks for transactions past their timeout, to abort them.", Min: minOf(1)},
 	{Name: "transaction.remove.expired.transaction.cleanup.interval.ms", Type: TypeInt, Default: "3600000", Doc: "How often the coordinator looks for expired transactional ids.", Min: minOf(1)},
+	{Name: "quota.window.num", Type: TypeInt, Default: "11", Doc: "Samples a client or topic quota's rate is measured over: the rate is the bytes (or handler time) of the last quota.window.num windows over their time, so a burst is averaged over about 10 s by default.", Min: minOf(1)},
+	{Name: "quota.window.size.seconds", Type: TypeInt, Default: "1", Doc: "Length of each quota sample window.", Min: minOf(1)},
 	{Name: "log.level", Type: TypeString, Default: "info", Doc: "Log level of the broker's own log.", OneOf: []string{"trace", "debug", "info", "warn", "error"}},
 	{Name: "log.format", Type: TypeString, Default: "text", Doc: "Format of the broker's own log.", OneOf: []string{"text", "json"}},
 	{Name: "metrics.listen", Type: TypeString, Doc: "host:port of the HTTP endpoint serving Prometheus metrics at /metrics, consumer-group lag included (kzoo's own key); empty disables it."},

@@ -153,6 +153,14 @@ func (v Values) LogCleaner() LogCleaner {
 	}
 }
 
+// QuotaWindow returns quota.window.num and quota.window.size.seconds: how
+// many sample windows of what length client and topic quota rates are
+// measured over (quota.Settings' Samples and SampleWindow). They are static,
+// as in Kafka, because changing them would change every rate kept.
+func (v Values) QuotaWindow() (samples int, size time.Duration) {
+	return int(v.int64("quota.window.num")), time.Duration(v.int64("quota.window.size.seconds")) * time.Second
+}
+
 // Runtime holds the broker settings, other than topic defaults, that
 // dynamic broker configs change while the broker runs. The broker applies
 // them again on every change of the cluster view.
