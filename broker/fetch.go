@@ -80,12 +80,19 @@ func (s *Server) answerFetch(req *request, in *kmsg.FetchRequest, topics []fetch
 // countFetched counts the record bytes of a Fetch response: per topic
 // for a consumer, as replication traffic for a follower (replicaID >= 0).
 // Records out are not counted: the bytes go from the segment files to the
-// socket unread, and counting their records would mean reading them.
+// socket unread, and counting their records would mean reading them. A
+// follower's bytes of partitions throttled as leader count against the
+// leader replication quota.
 func (s *Server) countFetched(replicaID int32, topics []fetchTopic) {
+	var throttled int64
 	for _, t := range topics {
 		var bytes int64
 		for i := range t.partitions {
-			bytes += t.partitions[i].recordsSize()
+			size := t.partitions[i].recordsSize()
+			bytes += size
+			if t.partitions[i].throttled {
+				throttled += size
+			}
 		}
 		if bytes == 0 {
 			continue
@@ -96,6 +103,7 @@ func (s *Server) countFetched(replicaID int32, topics []fetchTopic) {
 			s.traffic.Topic(t.name).AddOut(bytes)
 		}
 	}
+	s.replicas.RecordThrottledSent(throttled)
 }
 
 func (s *Server) registerFetchWaiter(in *kmsg.FetchRequest, wake chan struct{}) []*replica.Partition {
@@ -182,6 +190,7 @@ func (s *Server) readPartition(replicaID int32, consumer replica.FetchPosition, 
 	fp.records, fp.chunks = res.Records, res.Chunks
 	fp.aborted = res.AbortedTransactions
 	fp.diverging, fp.divergingEpoch, fp.divergingEndOffset = res.Diverging, res.DivergingEpoch, res.DivergingEndOffset
+	fp.throttled = res.Throttled
 	return err
 }
 

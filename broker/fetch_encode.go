@@ -41,6 +41,9 @@ type fetchPartition struct {
 	diverging          bool
 	divergingEpoch     int32
 	divergingEndOffset int64
+	// throttled: the records count against the leader replication quota
+	// once sent (replica.ReadResult.Throttled).
+	throttled bool
 }
 
 // recordsSize is the length of the partition's records field.

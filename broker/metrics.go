@@ -36,7 +36,8 @@ const (
 // counters and the groups this broker coordinates.
 func (s *Server) listenMetrics(addr string, logger logrus.FieldLogger) error {
 	reg := metrics.NewRegistry()
-	collectors := append(s.brokerGauges(), s.traffic, s.acceptErrors,
+	collectors := append(s.brokerGauges(), s.replicationThrottleCounters()...)
+	collectors = append(collectors, s.traffic, s.acceptErrors,
 		metrics.NewGroupCollector(s.groups, lagEndOffsets{s}, metrics.DefaultLagTimeout),
 		metrics.NewTransactionCollector(s.txns, s.stableOffsetLags),
 		metrics.NewQuotaCollector(s.quotas))
@@ -109,6 +110,26 @@ func (s *Server) brokerGauges() []prometheus.Collector {
 				}
 				return 0
 			}),
+	}
+}
+
+// replicationThrottleCounters count, per side, the bytes of the replicas a
+// topic's leader/follower.replication.throttled.replicas name on this
+// broker: what its replication quotas measure (Kafka's LeaderReplication and
+// FollowerReplication byte-rate), read from the replica manager when
+// scraped.
+func (s *Server) replicationThrottleCounters() []prometheus.Collector {
+	counter := func(side string, of func(leader, follower int64) int64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "kzoo_replication_throttled_bytes_total",
+			Help: "Replication bytes of the replicas a topic's leader/follower.replication.throttled.replicas name on this broker, " +
+				"counted against its replication quota of that side: sent to followers as leader, received as follower.",
+			ConstLabels: prometheus.Labels{"side": side},
+		}, func() float64 { return float64(of(s.replicas.ThrottledBytes())) })
+	}
+	return []prometheus.Collector{
+		counter("leader", func(leader, _ int64) int64 { return leader }),
+		counter("follower", func(_, follower int64) int64 { return follower }),
 	}
 }
 

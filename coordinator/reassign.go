@@ -11,7 +11,9 @@ import (
 //
 //  1. the topic znode gets RS = TRS + (ORS - TRS), adding = TRS - ORS and
 //     removing = ORS - TRS;
-//  2. the new replicas join the ISR;
+//  2. the new replicas join the ISR: their leader adds each once it has
+//     caught up, by the ISR rules of broker/replica, and the controller waits
+//     for that;
 //  3. once TRS is in the ISR, the leader moves into TRS if it is outside it or
 //     not eligible, and the removed replicas leave the ISR;
 //  4. the topic znode gets RS = TRS with adding and removing empty, and the
@@ -21,11 +23,11 @@ import (
 // recoverable until the last step, so a new controller resumes from what it
 // reads: TRS is RS - removing when the request is gone.
 //
-// Followers do not replicate data yet, so step 2 cannot wait for them to catch
-// up: the controller adds each target replica to the ISR as soon as its broker
-// is live (eligible), which also brings back original replicas a cancellation
-// returns to. The replication issue replaces this with the leader
-// adding them once caught up.
+// The controller never puts a new replica in the ISR itself: before it has
+// copied the log it could be elected and lose what the others had, and a
+// replication throttle (KIP-73), which only holds back replicas outside the
+// ISR, would not apply to the copy. Original replicas a cancellation returns
+// to rejoin the same way, if they left the ISR at all.
 
 // reassignKind is the kind of the next reassignment step.
 type reassignKind int8
@@ -105,18 +107,10 @@ func planReassignment(in reassignInput) (plan reassignPlan, ok bool) {
 		// reassignment goes on once the partition has a leader.
 		return reassignPlan{}, false
 	}
+	if !containsAll(cur.ISR, target) {
+		return reassignPlan{}, false // the leader adds the new replicas once they have caught up
+	}
 	isr := slices.Clone(cur.ISR)
-	for _, r := range target {
-		if in.Eligible(r) && !slices.Contains(isr, r) {
-			isr = append(isr, r)
-		}
-	}
-	if !containsAll(isr, target) {
-		if slices.Equal(isr, cur.ISR) {
-			return reassignPlan{}, false // a target broker is down
-		}
-		return reassignPlan{Kind: reassignState, Next: nextState(cur, cur.Leader, isr, in.ControllerEpoch)}, true
-	}
 
 	leader, ok := electReassignedLeader(target, cur.Leader, isr, in.Eligible)
 	if !ok {

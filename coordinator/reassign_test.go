@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/kzoo/kzoo/coordinator/placement"
 	"github.com/kzoo/kzoo/zkpaths"
@@ -55,11 +56,17 @@ func TestPlanReassignmentWalk(t *testing.T) {
 		!reflect.DeepEqual(sim.adding, []int32{4}) || !reflect.DeepEqual(sim.removing, []int32{1}) {
 		t.Fatalf("step 1: %+v, %v; replicas %v adding %v removing %v", plan, ok, sim.replicas, sim.adding, sim.removing)
 	}
-	// A target broker that is down holds the reassignment.
+	// The new replica joins the ISR through its leader, once it has caught
+	// up; the controller waits for that, never adding it itself.
+	if plan, ok := sim.step(t, target, all); ok {
+		t.Fatalf("went on before broker 4 joined the ISR: %+v", plan)
+	}
+	// A target broker that is down holds the reassignment: it never joins.
 	if plan, ok := planReassignment(reassignInput{Replicas: sim.replicas, Adding: sim.adding, Removing: sim.removing,
 		Target: target, Current: &sim.state, ControllerEpoch: 7, Eligible: liveSet(1, 2, 3)}); ok {
 		t.Fatalf("went on without broker 4: %+v", plan)
 	}
+	sim.state.ISR = []int32{1, 2, 3, 4} // the leader's write
 	plan, ok = sim.step(t, target, all)
 	want := zkpaths.PartitionState{ControllerEpoch: 7, Leader: 2, LeaderEpoch: 4, ISR: []int32{2, 3, 4}, State: zkpaths.StateOnline}
 	if !ok || plan.Kind != reassignState || !reflect.DeepEqual(sim.state, want) {
@@ -88,6 +95,12 @@ func TestPlanReassignmentCancel(t *testing.T) {
 	var kinds []reassignKind
 	for range 10 {
 		plan, ok := sim.step(t, original, all)
+		if !ok && !slices.Contains(sim.state.ISR, 1) {
+			// Broker 1 left the ISR meanwhile: its leader adds it back
+			// once it has caught up.
+			sim.state.ISR = append(sim.state.ISR, 1)
+			continue
+		}
 		if !ok {
 			t.Fatalf("stuck at %+v", sim)
 		}
@@ -154,6 +167,7 @@ func testReassignment(t *testing.T, env *zkEnv) {
 			t.Errorf("AlterReassignments result for %v = %v, want %v", tp, got, want)
 		}
 	}
+	joinISR(t, in, sessions, "r", 0, 4)
 	waitForAssignment(t, in, "r", `{"0":[2,3,4]} {} {}`)
 	waitFor(t, "the request to be pruned and the leader to move", func() (bool, string) {
 		state, _, _ := in.partitionState("r", 0)
@@ -201,8 +215,12 @@ func testReassignment(t *testing.T, env *zkEnv) {
 	// As in Kafka, the original replicas are the stored ones without those
 	// being added; their order follows the target's.
 	waitForAssignment(t, in, "cancel", `{"0":[2,3,1]} {} {}`)
+	// Broker 1 left the ISR when its session closed; as an original replica
+	// it rejoins through the leader, which the cancellation waits for.
+	joinISR(t, in, sessions, "cancel", 0, 1)
 
-	env.start(t, env.config(5))
+	sessions[5] = env.start(t, env.config(5))
+	joinISR(t, in, sessions, "stuck", 0, 5)
 	waitForAssignment(t, in, "stuck", `{"0":[5,2]} {} {}`)
 	waitFor(t, "the request to be gone", func() (bool, string) {
 		state, _, _ := in.partitionState("stuck", 0)
@@ -213,6 +231,29 @@ func testReassignment(t *testing.T, env *zkEnv) {
 	if !slices.Contains([]int32{1, 2, 3}, state.Leader) || !containsAll(state.ISR, []int32{1, 2, 3}) || len(state.ISR) != 3 {
 		t.Errorf("the cancelled partition: %+v", state)
 	}
+}
+
+// joinISR does what the leader of a partition being reassigned does once its
+// new replicas have caught up: it adds them to the ISR. The controller waits
+// for that before it goes on.
+func joinISR(t *testing.T, in *inspector, sessions map[int32]*Session, topic string, partition int32, joining ...int32) {
+	t.Helper()
+	waitFor(t, fmt.Sprintf("the leader of %s-%d to add %v to its ISR", topic, partition, joining), func() (bool, string) {
+		state, stat, ok := in.partitionState(topic, partition)
+		if !ok || state.Leader < 0 || sessions[state.Leader] == nil {
+			return false, fmt.Sprintf("%+v", state)
+		}
+		if containsAll(state.ISR, joining) {
+			return true, ""
+		}
+		isr := append(slices.Clone(state.ISR), minus(joining, state.ISR)...)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		// The leader's session must see the new replicas first; until it
+		// does, the write is refused and tried again.
+		_, err := sessions[state.Leader].UpdateISR(ctx, topic, partition, state.LeaderEpoch, stat.Version, isr)
+		return err == nil, fmt.Sprint(err)
+	})
 }
 
 // waitForAssignment waits until a topic znode holds exactly want.

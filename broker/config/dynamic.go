@@ -49,6 +49,7 @@ var dynamicBrokerKeys = func() []string {
 		"log.cleaner.dedupe.buffer.size", "log.cleaner.backoff.ms",
 		"num.replica.fetchers", "max.connections", "max.connections.per.ip",
 		"max.connections.per.ip.overrides",
+		"leader.replication.throttled.rate", "follower.replication.throttled.rate",
 	}
 	for _, tk := range topicKeys {
 		// Kafka keeps the message format a static broker setting.

@@ -178,6 +178,8 @@ type Runtime struct {
 	Cleaner            LogCleaner
 	NumReplicaFetchers int // num.replica.fetchers
 	Connections        ConnectionLimits
+	// ReplicationThrottle is the broker's replication quotas (KIP-73).
+	ReplicationThrottle ReplicationThrottle
 }
 
 // ConnectionLimits bound the client connections open at once.
@@ -200,6 +202,7 @@ func (v Values) Runtime() Runtime {
 			PerIP:          int(v.int64("max.connections.per.ip")),
 			PerIPOverrides: overrides,
 		},
+		ReplicationThrottle: v.ReplicationThrottle(),
 	}
 }
 
@@ -229,30 +232,6 @@ func parseConnectionOverrides(value string) (map[string]int, error) {
 		out[ip.String()] = n
 	}
 	return out, nil
-}
-
-// checkThrottledReplicas accepts what Kafka's throttled replica lists
-// accept: "*" (every replica), or partition:broker pairs, "" being none.
-func checkThrottledReplicas(value string) error {
-	items := strings.Split(value, ",")
-	if len(items) > 0 && strings.TrimSpace(items[0]) == "*" {
-		return nil
-	}
-	for _, item := range items {
-		item = strings.TrimSpace(item)
-		if item == "" {
-			continue
-		}
-		partition, broker, ok := strings.Cut(item, ":")
-		if !ok || !isDigits(partition) || !isDigits(broker) {
-			return fmt.Errorf("%q: want * or a list of partition:broker pairs, such as 0:101,1:102", item)
-		}
-	}
-	return nil
-}
-
-func isDigits(s string) bool {
-	return s != "" && strings.Trim(s, "0123456789") == ""
 }
 
 // messageFormatVersions are the record format versions Kafka 2.4 knows

@@ -77,6 +77,10 @@ type fetchedPartition struct {
 	// applies only while the log still ends there, so that the answer of
 	// a fetcher the partition moved off cannot race the new fetcher's.
 	fetchOffset int64
+	// caughtUp is whether the log reached the leader's high watermark as
+	// of the last answer: Kafka's measure of a follower in sync, which the
+	// follower quota never holds back. Only the fetcher goroutine uses it.
+	caughtUp bool
 }
 
 type fetcher struct {
@@ -266,7 +270,9 @@ func (m *Manager) dialLeader(ctx context.Context, id int32) (*peer.Conn, error) 
 
 // buildReplicaFetch builds the next Fetch of f's ready partitions. It
 // returns the request, the partitions in it (in request order), and, when
-// none is ready, when the earliest delayed one will be.
+// none is ready, when the earliest delayed one will be. Partitions the
+// follower quota holds back (followerHeldBack) are left out and looked at
+// again within followerThrottleRecheck.
 func (m *Manager) buildReplicaFetch(f *fetcher) (*kmsg.FetchRequest, []*fetchedPartition, time.Time) {
 	req := kmsg.NewPtrFetchRequest()
 	req.Version = 12
@@ -279,6 +285,12 @@ func (m *Manager) buildReplicaFetch(f *fetcher) (*kmsg.FetchRequest, []*fetchedP
 	now := time.Now()
 	var batch []*fetchedPartition
 	var next time.Time
+	later := func(at time.Time) {
+		if next.IsZero() || at.Before(next) {
+			next = at
+		}
+	}
+	exceeded := sync.OnceValue(m.quotas.follower.Exceeded)
 	topics := make(map[string]int)
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -287,9 +299,11 @@ func (m *Manager) buildReplicaFetch(f *fetcher) (*kmsg.FetchRequest, []*fetchedP
 			continue
 		}
 		if fp.retryAt.After(now) {
-			if next.IsZero() || fp.retryAt.Before(next) {
-				next = fp.retryAt
-			}
+			later(fp.retryAt)
+			continue
+		}
+		if followerHeldBack(fp, exceeded) {
+			later(now.Add(followerThrottleRecheck))
 			continue
 		}
 		i, ok := topics[tp.Topic]
@@ -334,13 +348,18 @@ func (m *Manager) applyReplicaFetch(f *fetcher, batch []*fetchedPartition, resp 
 			byTP[zkpaths.TopicPartition{Topic: t.Topic, Partition: t.Partitions[j].Partition}] = &t.Partitions[j]
 		}
 	}
+	var throttled int64
 	for _, fp := range batch {
 		rp := byTP[fp.p.tp]
 		if rp == nil {
 			continue
 		}
+		if fp.p.throttled.Load()&throttledAsFollower != 0 {
+			throttled += int64(len(rp.RecordBatches))
+		}
 		err := m.applyFetchedPartition(fp, rp)
 		if err == nil {
+			fp.caughtUp = rp.HighWatermark >= 0 && fp.p.log.LogEndOffset() >= rp.HighWatermark
 			continue
 		}
 		logger := m.partitionLogger(fp.p).WithFields(logrus.Fields{"leader": fp.target.leader, "leader_epoch": fp.target.epoch})
@@ -359,6 +378,7 @@ func (m *Manager) applyReplicaFetch(f *fetcher, batch []*fetchedPartition, resp 
 		f.mu.Unlock()
 		logger.WithError(err).Debug("replica fetch returned an error")
 	}
+	m.recordThrottledFetched(throttled)
 }
 
 // applyFetchedPartition applies one partition's answer: truncation at a

@@ -8,6 +8,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/kzoo/kzoo/broker/config"
+	"github.com/kzoo/kzoo/broker/quota"
 	"github.com/kzoo/kzoo/broker/storage"
 	"github.com/kzoo/kzoo/coordinator"
 	"github.com/kzoo/kzoo/zkpaths"
@@ -41,6 +42,11 @@ type Config struct {
 	ReplicaLagTimeMax time.Duration
 	// Fetch configures the follower fetchers.
 	Fetch FetchConfig
+	// ReplicationQuota is the windows the replication quotas are measured
+	// over (Kafka's replication.quota.window.num and
+	// replication.quota.window.size.seconds); the zero value is Kafka's
+	// defaults. The rates come with SetReplicationThrottle.
+	ReplicationQuota quota.Settings
 	// Logger receives the manager's log.
 	Logger logrus.FieldLogger
 	// Now is the clock follower progress is measured by (time.Now when
@@ -69,6 +75,7 @@ type Manager struct {
 	partitions partitionTable
 	fetchers   fetcherManager
 	isrWake    chan struct{}
+	quotas     *replicationQuotas
 }
 
 // New returns a manager that holds no partition yet; numFetchers is
@@ -86,7 +93,7 @@ func New(cfg Config, numFetchers int) *Manager {
 	if cfg.OnISRPass == nil {
 		cfg.OnISRPass = func() {}
 	}
-	m := &Manager{cfg: cfg, logger: cfg.Logger, isrWake: make(chan struct{}, 1)}
+	m := &Manager{cfg: cfg, logger: cfg.Logger, isrWake: make(chan struct{}, 1), quotas: newReplicationQuotas(cfg.ReplicationQuota, cfg.Now)}
 	m.partitions.init()
 	m.fetchers = fetcherManager{mgr: m, count: numFetchers, fetchers: make(map[fetcherKey]*fetcher)}
 	return m
@@ -156,7 +163,9 @@ func (m *Manager) Apply(assigned map[zkpaths.TopicPartition]Assignment) (removed
 			failed = true
 			continue
 		}
-		opened[tp] = newPartition(tp, l, a.Config)
+		p := newPartition(tp, l, a.Config)
+		p.throttled.Store(partitionThrottles(a.Config, tp.Partition, m.cfg.BrokerID))
+		opened[tp] = p
 	}
 
 	var gone []*Partition
@@ -200,6 +209,7 @@ func (m *Manager) updateConfig(p *Partition, cfg config.Topic) {
 	}
 	p.log.UpdateConfig(cfg.Storage())
 	p.cfg.Store(&cfg)
+	p.throttled.Store(partitionThrottles(cfg, p.tp.Partition, m.cfg.BrokerID))
 	m.partitionLogger(p).Info("applied a config change")
 }
 

@@ -23,6 +23,15 @@ type Partition struct {
 	log *storage.Log
 	// cfg is the topic's config in effect; the metadata goroutine replaces it.
 	cfg atomic.Pointer[config.Topic]
+	// throttled holds the sides (throttledAsLeader, throttledAsFollower) on
+	// which the topic's throttled replicas lists name this replica; the
+	// metadata goroutine sets it with cfg. One atomic load tells a read or
+	// a fetch that no replication quota applies.
+	throttled atomic.Uint32
+	// followerInISR is whether this broker is in the partition's ISR as the
+	// cluster view has it: a follower in it is never held back by the
+	// follower quota.
+	followerInISR atomic.Bool
 
 	// leaderEpoch is the epoch of the state znode we lead at; -1 when this
 	// broker is not the leader.

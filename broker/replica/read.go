@@ -54,6 +54,12 @@ type ReadResult struct {
 	Diverging          bool
 	DivergingEpoch     int32
 	DivergingEndOffset int64
+	// Throttled marks a follower's read of a partition this broker's
+	// replica of which is throttled as leader (its topic's
+	// leader.replication.throttled.replicas names it): the records, once
+	// sent, count against the leader quota (Manager.RecordThrottledSent).
+	// While that quota is exceeded, a follower outside the ISR reads none.
+	Throttled bool
 }
 
 // Read reads p for a fetch from pos, at most limit bytes. A consumer
@@ -66,7 +72,9 @@ type ReadResult struct {
 // offset counted as its progress, or the point where its log diverges from
 // ours. With first set, the answer may exceed limit by one batch (KIP-74),
 // so that a large batch can always make progress; otherwise a read that
-// does not fit is left out.
+// does not fit is left out. A follower outside the ISR reads nothing of a
+// partition throttled as leader here while the leader quota is exceeded
+// (see ReadResult.Throttled).
 func (m *Manager) Read(p *Partition, replicaID int32, pos FetchPosition, limit int64, first bool) (ReadResult, error) {
 	if err := p.CheckLeader(pos.CurrentLeaderEpoch); err != nil {
 		return ReadResult{HighWatermark: -1, LastStableOffset: -1, LogStartOffset: -1}, err
@@ -96,6 +104,14 @@ func (m *Manager) Read(p *Partition, replicaID int32, pos FetchPosition, limit i
 		maxOffset = p.log.LogEndOffset()
 	}
 	res := ReadResult{HighWatermark: p.HighWatermark(), LastStableOffset: lso, LogStartOffset: p.log.LogStartOffset()}
+	if replicaID >= 0 && p.throttled.Load()&throttledAsLeader != 0 {
+		res.Throttled = true
+		if m.leaderHoldsBack(p, replicaID) {
+			// Its progress is recorded above all the same: it may join
+			// the ISR by the usual rules, and is no longer held back then.
+			return res, nil
+		}
+	}
 	if readCommitted {
 		res.AbortedTransactions = []storage.AbortedTxn{}
 	}

@@ -34,6 +34,7 @@ type leaderState struct {
 func (m *Manager) setRole(p *Partition, st coordinator.Partition) {
 	me := m.cfg.BrokerID
 	online := st.State == zkpaths.StateOnline && st.Leader >= 0
+	p.followerInISR.Store(slices.Contains(st.ISR, me))
 	p.appendMu.Lock()
 	defer p.appendMu.Unlock()
 	p.mu.Lock()

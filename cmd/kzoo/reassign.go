@@ -16,8 +16,8 @@ import (
 )
 
 const reassignHelp = `Usage: kzoo reassign generate --topics-to-move-json-file F --broker-list 1,2,3
-       kzoo reassign execute --reassignment-json-file F
-       kzoo reassign verify --reassignment-json-file F
+       kzoo reassign execute --reassignment-json-file F [--throttle BYTES/S]
+       kzoo reassign verify --reassignment-json-file F [--preserve-throttles]
 
 Moves partition replicas between brokers, like kafka-reassign-partitions.sh.
 generate prints the current assignment of the topics in F
@@ -27,6 +27,16 @@ the brokers listed. execute starts the reassignment in F
 "log_dirs":["any","any"]}]}) and prints the current assignment to keep for
 a rollback. verify tells, per partition of F, whether its reassignment is
 complete or still in progress.
+
+--throttle limits the copy to BYTES/S, as kafka-reassign-partitions.sh does:
+before the reassignment starts it sets leader.replication.throttled.rate and
+follower.replication.throttled.rate on every broker the moving partitions
+are on or go to, and on their topics leader.replication.throttled.replicas
+(the current replicas) and follower.replication.throttled.replicas (the
+replicas being added). Replicas in the ISR are never throttled. Once every
+partition of F is complete, verify removes the throttle rates of every live
+broker and the throttled replicas of F's topics, and says so, unless
+--preserve-throttles is given.
 `
 
 // reassignCommand runs `kzoo reassign ...`.
@@ -36,7 +46,8 @@ func reassignCommand(ctx context.Context, cl *kgo.Client, args []string, out io.
 	}
 	sub, args := args[0], args[1:]
 	fs := flag.NewFlagSet("reassign "+sub, flag.ContinueOnError)
-	var topicsFile, brokerList, planFile *string
+	var topicsFile, brokerList, planFile, throttle *string
+	var preserveThrottles *bool
 	switch sub {
 	case "--help", "-help", "-h", "help":
 		fmt.Fprint(out, reassignHelp)
@@ -44,8 +55,12 @@ func reassignCommand(ctx context.Context, cl *kgo.Client, args []string, out io.
 	case "generate":
 		topicsFile = fs.String("topics-to-move-json-file", "", "")
 		brokerList = fs.String("broker-list", "", "")
-	case "execute", "verify":
+	case "execute":
 		planFile = fs.String("reassignment-json-file", "", "")
+		throttle = fs.String("throttle", "", "")
+	case "verify":
+		planFile = fs.String("reassignment-json-file", "", "")
+		preserveThrottles = fs.Bool("preserve-throttles", false, "")
 	default:
 		return fmt.Errorf("reassign: unknown subcommand %q (want generate, execute or verify)", sub)
 	}
@@ -63,6 +78,7 @@ func reassignCommand(ctx context.Context, cl *kgo.Client, args []string, out io.
 		topics  []string
 		brokers []int32
 		moves   []partitionMove
+		rate    int64 // --throttle; 0 when not given
 	)
 	if sub == "generate" {
 		if topics, err = readJSONFile("--topics-to-move-json-file", *topicsFile, parseTopicsToMove); err != nil {
@@ -74,14 +90,19 @@ func reassignCommand(ctx context.Context, cl *kgo.Client, args []string, out io.
 	} else if moves, err = readJSONFile("--reassignment-json-file", *planFile, parseReassignment); err != nil {
 		return fmt.Errorf("reassign %s: %w", sub, err)
 	}
+	if throttle != nil && *throttle != "" {
+		if rate, err = parseThrottle(*throttle); err != nil {
+			return fmt.Errorf("reassign %s: %w", sub, err)
+		}
+	}
 
 	switch sub {
 	case "generate":
 		err = generateReassignment(ctx, cl, topics, brokers, out)
 	case "execute":
-		err = executeReassignment(ctx, cl, moves, out)
+		err = executeReassignment(ctx, cl, moves, rate, out)
 	default:
-		err = verifyReassignment(ctx, cl, moves, out)
+		err = verifyReassignment(ctx, cl, moves, !*preserveThrottles, out)
 	}
 	if err != nil {
 		return fmt.Errorf("reassign %s: %w", sub, err)
@@ -165,7 +186,9 @@ func generateReassignment(ctx context.Context, cl *kgo.Client, topics []string, 
 	return nil
 }
 
-func executeReassignment(ctx context.Context, cl *kgo.Client, moves []partitionMove, out io.Writer) error {
+// executeReassignment starts the reassignment of moves, throttled to rate
+// bytes per second when rate > 0.
+func executeReassignment(ctx context.Context, cl *kgo.Client, moves []partitionMove, rate int64, out io.Writer) error {
 	cluster, err := readAssignment(ctx, cl, topicsOf(moves))
 	if err != nil {
 		return err
@@ -182,6 +205,11 @@ func executeReassignment(ctx context.Context, cl *kgo.Client, moves []partitionM
 		return err
 	}
 	fmt.Fprintf(out, "Current partition replica assignment\n\n%s\n\nSave this to use as the --reassignment-json-file option during rollback\n", currentJSON)
+	if rate > 0 {
+		if err := setThrottle(ctx, cl, cluster.Replicas, moves, rate, out); err != nil {
+			return err
+		}
+	}
 
 	req := kmsg.NewPtrAlterPartitionAssignmentsRequest()
 	req.TimeoutMillis = 30_000
@@ -245,7 +273,13 @@ func progressOf(inProgress bool, current, target []int32) reassignmentProgress {
 	}
 }
 
-func verifyReassignment(ctx context.Context, cl *kgo.Client, moves []partitionMove, out io.Writer) error {
+// verifyReassignment reports where each partition of moves stands and, when
+// every one is complete and clear is set, removes the replication throttle.
+// A partition whose replicas are not the target without a reassignment in
+// progress keeps the throttle in place: its reassignment may not have
+// started yet (the controller acts on a request after it is accepted), or
+// another one replaced it.
+func verifyReassignment(ctx context.Context, cl *kgo.Client, moves []partitionMove, clear bool, out io.Writer) error {
 	cluster, err := readAssignment(ctx, cl, topicsOf(moves))
 	if err != nil {
 		return err
@@ -263,9 +297,12 @@ func verifyReassignment(ctx context.Context, cl *kgo.Client, moves []partitionMo
 		return err
 	}
 	fmt.Fprintln(out, "Status of partition reassignment:")
+	complete := true
 	for _, m := range moves {
 		current := cluster.Replicas[m.Topic][m.Partition]
-		switch progressOf(inProgress[m.String()], current, m.Replicas) {
+		_, ongoing := inProgress[m.String()]
+		progress := progressOf(ongoing, current, m.Replicas)
+		switch progress {
 		case reassignmentInProgress:
 			fmt.Fprintf(out, "Reassignment of partition %s is still in progress.\n", m)
 		case reassignmentComplete:
@@ -273,13 +310,23 @@ func verifyReassignment(ctx context.Context, cl *kgo.Client, moves []partitionMo
 		default:
 			fmt.Fprintf(out, "There is no active reassignment of partition %s, but replica set is %s rather than %s.\n", m, joinIDs(current), joinIDs(m.Replicas))
 		}
+		complete = complete && progress == reassignmentComplete
 	}
-	return nil
+	if !complete || !clear {
+		return nil
+	}
+	return clearThrottle(ctx, cl, cluster.Brokers, moves, out)
+}
+
+// ongoingReassignment is a partition's reassignment in progress: the
+// replicas it adds and removes.
+type ongoingReassignment struct {
+	Adding, Removing []int32
 }
 
 // listReassignments returns the partitions among moves ("topic-partition")
 // that have a reassignment in progress.
-func listReassignments(ctx context.Context, cl *kgo.Client, moves []partitionMove) (map[string]bool, error) {
+func listReassignments(ctx context.Context, cl *kgo.Client, moves []partitionMove) (map[string]ongoingReassignment, error) {
 	req := kmsg.NewPtrListPartitionReassignmentsRequest()
 	req.TimeoutMillis = 30_000
 	for _, topicMoves := range groupByTopic(moves, func(m partitionMove) string { return m.Topic }) {
@@ -297,10 +344,10 @@ func listReassignments(ctx context.Context, cl *kgo.Client, moves []partitionMov
 	if err := codeError(resp.ErrorCode, resp.ErrorMessage); err != nil {
 		return nil, fmt.Errorf("list reassignments: %w", err)
 	}
-	inProgress := make(map[string]bool)
+	inProgress := make(map[string]ongoingReassignment)
 	for _, t := range resp.Topics {
 		for _, p := range t.Partitions {
-			inProgress[fmt.Sprintf("%s-%d", t.Topic, p.Partition)] = true
+			inProgress[fmt.Sprintf("%s-%d", t.Topic, p.Partition)] = ongoingReassignment{Adding: p.AddingReplicas, Removing: p.RemovingReplicas}
 		}
 	}
 	return inProgress, nil
