@@ -36,7 +36,7 @@ func TestParseThrottledReplicas(t *testing.T) {
 		if _, err := ParseThrottledReplicas(bad); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
-		err := ValidateTopicConfigs(map[string]string{LeaderReplicationThrottledReplicas: bad})
+		err := ValidateTopicConfigs(map[string]string{LeaderReplicationThrottledReplicas: bad}, false)
 		if err == nil || !strings.Contains(err.Error(), LeaderReplicationThrottledReplicas) {
 			t.Errorf("topic config %q: %v, want an error naming the key", bad, err)
 		}
