@@ -55,21 +55,9 @@ func (v *view) refreshConfigs(c *zkClient, log logrus.FieldLogger) error {
 		}
 		d.brokerConfigList = false
 	}
-	for _, entity := range slices.Sorted(maps.Keys(d.brokerConfigs)) {
-		configs, exists, err := readConfigEntity(c, zkpaths.ConfigEntityPath(zkpaths.ConfigTypeBroker, entity), log)
-		if err != nil {
-			return err
-		}
-		old, had := v.brokerConfigs[entity]
-		switch {
-		case !exists && had:
-			delete(v.brokerConfigs, entity)
-			v.changed = true
-		case exists && (!had || !maps.Equal(old, configs)):
-			v.brokerConfigs[entity] = configs
-			v.changed = true
-		}
-		delete(d.brokerConfigs, entity)
+	brokerPath := func(entity string) string { return zkpaths.ConfigEntityPath(zkpaths.ConfigTypeBroker, entity) }
+	if err := rereadEntities(v, c, log, d.brokerConfigs, v.brokerConfigs, slices.Sorted(maps.Keys(d.brokerConfigs)), brokerPath); err != nil {
+		return err
 	}
 	for _, name := range slices.Sorted(maps.Keys(d.topicConfigs)) {
 		if t := v.topics[name]; t != nil {
@@ -85,6 +73,29 @@ func (v *view) refreshConfigs(c *zkClient, log logrus.FieldLogger) error {
 		delete(d.topicConfigs, name)
 	}
 	return v.refreshQuotaConfigs(c, log)
+}
+
+// rereadEntities reads the config znodes of the entities marked in dirty, in
+// the order given, into known (dropping those whose znode is gone), and
+// clears their marks.
+func rereadEntities[K comparable](v *view, c *zkClient, log logrus.FieldLogger, dirty map[K]bool, known map[K]map[string]string, order []K, path func(K) string) error {
+	for _, entity := range order {
+		configs, exists, err := readConfigEntity(c, path(entity), log)
+		if err != nil {
+			return err
+		}
+		old, had := known[entity]
+		switch {
+		case !exists && had:
+			delete(known, entity)
+			v.changed = true
+		case exists && (!had || !maps.Equal(old, configs)):
+			known[entity] = configs
+			v.changed = true
+		}
+		delete(dirty, entity)
+	}
+	return nil
 }
 
 // refreshConfigChanges reads the notifications newer than the last one applied

@@ -39,23 +39,7 @@ func (v *view) refreshQuotaConfigs(c *zkClient, log logrus.FieldLogger) error {
 		}
 		d.quotaEntityList = false
 	}
-	for _, entity := range slices.SortedFunc(maps.Keys(d.quotaConfigs), compareQuotaEntities) {
-		configs, exists, err := readConfigEntity(c, zkpaths.QuotaEntityPath(entity), log)
-		if err != nil {
-			return err
-		}
-		old, had := v.clientQuotas[entity]
-		switch {
-		case !exists && had:
-			delete(v.clientQuotas, entity)
-			v.changed = true
-		case exists && (!had || !maps.Equal(old, configs)):
-			v.clientQuotas[entity] = configs
-			v.changed = true
-		}
-		delete(d.quotaConfigs, entity)
-	}
-	return nil
+	return rereadEntities(v, c, log, d.quotaConfigs, v.clientQuotas, slices.SortedFunc(maps.Keys(d.quotaConfigs), compareQuotaEntities), zkpaths.QuotaEntityPath)
 }
 
 // listQuotaEntities lists every client quota entity that has a znode. Znode
