@@ -17,8 +17,9 @@ import (
 // ISR because of the throttle; the bytes of every named replica count,
 // in the ISR or not, as in Kafka.
 //
-// It measures as Kafka's replication quota managers do, with a SimpleRate
-// (see measureSimple), and, as they do, it only says whether the rate is
+// It measures as Kafka's replication quota managers do, with a SimpleRate:
+// over the time since the oldest sample started and at least one window,
+// which is how Rate measures (see Rate.windowSize). As they do, it only says whether the rate is
 // over the bound: Record never refuses, the caller leaves out what it would
 // send or fetch while Exceeded.
 //
@@ -67,7 +68,7 @@ func (q *ReplicationQuota) Exceeded() bool {
 		return false
 	}
 	q.mu.Lock()
-	rate := q.rate.measureSimple(q.now())
+	rate := q.rate.Measure(q.now())
 	q.mu.Unlock()
 	return rate > math.Float64frombits(bits)
 }
@@ -81,24 +82,4 @@ func (q *ReplicationQuota) Record(bytes int) {
 	q.mu.Lock()
 	q.rate.Record(float64(bytes), q.now())
 	q.mu.Unlock()
-}
-
-// measureSimple is the rate at now as Kafka's SimpleRate, which its
-// replication quotas use, measures it: the sum of the live samples over the
-// time since the oldest of them started, but over at least one window. Rate
-// (the client quotas') measures over at least Samples-1 windows instead,
-// which would let a throttled replica that starts copying, or resumes after
-// a pause, send ten windows' worth at once before the quota holds it back;
-// here a start is held to about one window's worth, and the copy proceeds at
-// the bound from there.
-func (r *Rate) measureSimple(now time.Time) float64 {
-	t := r.offset(now)
-	r.purge(t)
-	oldest := t
-	var sum float64
-	for _, s := range r.samples {
-		oldest = min(oldest, s.start)
-		sum += s.value
-	}
-	return sum / max(t-oldest, r.window).Seconds()
 }
