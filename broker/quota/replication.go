@@ -19,9 +19,9 @@ import (
 //
 // It measures as Kafka's replication quota managers do, with a SimpleRate:
 // over the time since the oldest sample started and at least one window,
-// which is how Rate measures (see Rate.windowSize). As they do, it only says whether the rate is
-// over the bound: Record never refuses, the caller leaves out what it would
-// send or fetch while Exceeded.
+// which is how Rate measures (see Rate.windowSize). As they do, it only
+// says whether the rate is over the bound: Record never refuses, the caller
+// leaves out what it would send or fetch while Exceeded.
 //
 // Safe for concurrent use. An unlimited quota (the default) costs one
 // atomic load in Exceeded and Record; a limited one takes a lock shared by
