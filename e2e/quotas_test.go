@@ -52,6 +52,7 @@ func TestClientQuotas(t *testing.T) {
 	t.Run("franz-go-producer", qc.franzProducer)
 	t.Run("franz-go-consumer", qc.franzConsumer)
 	t.Run("kafka-go-producer", qc.kafkaGoProducer)
+	t.Run("kafka-go-consumer", qc.kafkaGoConsumer)
 	t.Run("sarama-producer", qc.saramaProducer)
 	t.Run("raw-request-loop", qc.rawLoop)
 	t.Run("altered-at-run-time", qc.alteredAtRunTime)
@@ -365,6 +366,44 @@ func (qc *quotaCluster) kafkaGoProducer(t *testing.T) {
 	wg.Wait()
 	errs.report(t, "kafka-go")
 	checkNearQuota(t, "kafka-go producer under producer_byte_rate", m.measured(), quotaRate)
+	expectThrottleMetric(t, qc.c, topic)
+}
+
+// kafkaGoConsumer reads under a consumer_byte_rate with kafka-go, which
+// does not look at throttle_time_ms: the muted connection holds it back.
+func (qc *quotaCluster) kafkaGoConsumer(t *testing.T) {
+	topic := "quota-kafka-go-consume"
+	qc.topicOnBroker1(t, topic)
+	const size = 24 << 20
+	fill, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	franzProduceBytes(fill, t, qc.c.Bootstrap(), topic, size, newMeter())
+	qc.setClientQuota(t, topic, "consumer_byte_rate", fmt.Sprint(quotaRate))
+	waitQuotaInEffect(t, qc.c, topic)
+
+	rd := kafka.NewReader(kafka.ReaderConfig{
+		Brokers:   []string{qc.c.BrokerAddr(1)},
+		Topic:     topic,
+		Partition: 0,
+		MaxBytes:  1 << 20,
+		MaxWait:   250 * time.Millisecond,
+		Dialer:    &kafka.Dialer{ClientID: topic, Timeout: 10 * time.Second},
+	})
+	defer rd.Close()
+	m := newMeter()
+	ctx, stop := context.WithTimeout(context.Background(), quotaRun)
+	defer stop()
+	for {
+		msg, err := rd.ReadMessage(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				t.Errorf("kafka-go read: %v", err)
+			}
+			break
+		}
+		m.add(len(msg.Value))
+	}
+	checkNearQuota(t, "kafka-go consumer under consumer_byte_rate", m.measured(), quotaRate)
 	expectThrottleMetric(t, qc.c, topic)
 }
 
