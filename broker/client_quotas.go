@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"maps"
@@ -43,7 +42,7 @@ func (s *Server) handleDescribeClientQuotas(ctx context.Context, req *request, i
 	}
 	quotas := s.snapshot().ClientQuotas
 	resp.Entries = []kmsg.DescribeClientQuotasResponseEntry{}
-	for _, entity := range slices.SortedFunc(maps.Keys(quotas), compareQuotaEntities) {
+	for _, entity := range slices.SortedFunc(maps.Keys(quotas), zkpaths.QuotaEntity.Compare) {
 		if !filter.user.matches(entity.User, in.Strict) || !filter.client.matches(entity.ClientID, in.Strict) {
 			continue
 		}
@@ -81,10 +80,6 @@ func (s *Server) handleDescribeClientQuotas(ctx context.Context, req *request, i
 		resp.Entries = append(resp.Entries, entry)
 	}
 	return resp
-}
-
-func compareQuotaEntities(a, b zkpaths.QuotaEntity) int {
-	return cmp.Or(cmp.Compare(a.User, b.User), cmp.Compare(a.ClientID, b.ClientID))
 }
 
 // quotaFilter is a DescribeClientQuotas filter: a component per entity type

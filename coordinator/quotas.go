@@ -39,7 +39,7 @@ func (v *view) refreshQuotaConfigs(c *zkClient, log logrus.FieldLogger) error {
 		}
 		d.quotaEntityList = false
 	}
-	return rereadEntities(v, c, log, d.quotaConfigs, v.clientQuotas, slices.SortedFunc(maps.Keys(d.quotaConfigs), compareQuotaEntities), zkpaths.QuotaEntityPath)
+	return rereadEntities(v, c, log, d.quotaConfigs, v.clientQuotas, slices.SortedFunc(maps.Keys(d.quotaConfigs), zkpaths.QuotaEntity.Compare), zkpaths.QuotaEntityPath)
 }
 
 // listQuotaEntities lists every client quota entity that has a znode. Znode
@@ -84,10 +84,6 @@ func listQuotaEntities(c *zkClient, log logrus.FieldLogger) (map[zkpaths.QuotaEn
 		add(zkpaths.ConfigTypeClient + "/" + client)
 	}
 	return present, nil
-}
-
-func compareQuotaEntities(a, b zkpaths.QuotaEntity) int {
-	return cmp.Or(cmp.Compare(a.User, b.User), cmp.Compare(a.ClientID, b.ClientID))
 }
 
 // QuotaChange is what AlterClientQuotas does to one client quota entity: set

@@ -1,6 +1,7 @@
 package zkpaths
 
 import (
+	"cmp"
 	"fmt"
 	"strings"
 )
@@ -21,6 +22,12 @@ import (
 // refuses.
 type QuotaEntity struct {
 	User, ClientID string
+}
+
+// Compare orders entities by user, then by client id, for
+// slices.SortFunc(entities, QuotaEntity.Compare).
+func (e QuotaEntity) Compare(other QuotaEntity) int {
+	return cmp.Or(strings.Compare(e.User, other.User), strings.Compare(e.ClientID, other.ClientID))
 }
 
 // String names the entity as people read it, e.g. "user=alice,
