@@ -30,6 +30,8 @@ import (
 //	aborted N WHY   a transaction of N records aborted
 //	holding N       a transaction of N records is written and held open
 //	                (txnWorkerHoldAfter); the worker does nothing more
+//	restart WHY     the worker's client cannot go on; it starts a new one
+//	                with the same transactional id (franz-go)
 //	fatal WHY       the worker gives up and exits with status 1
 //
 // On SIGTERM a worker ends its current transaction, leaves the group and
@@ -167,7 +169,7 @@ func runFranzTxnWorker(ctx context.Context, cfg txnWorkerConfig, ev *txnEvents) 
 }
 
 // runFranzTxnSession copies records in one session until ctx ends, or
-// until ending a transaction fails (restart): franz-go aborts it then, or
+// until beginning or ending a transaction fails (restart): franz-go aborts it then, or
 // cannot tell how it ended (a coordinator killed mid-EndTxn), and its
 // producer may be left unusable. Exactly-once holds either way, since the
 // input offsets commit with the output: a new session with the same
@@ -209,7 +211,13 @@ func runFranzTxnSession(ctx context.Context, cfg txnWorkerConfig, ev *txnEvents,
 			continue
 		}
 		if err := sess.Begin(); err != nil {
-			return false, fmt.Errorf("begin: %w", err)
+			// franz-go refuses to begin once its producer id has failed
+			// in a way it cannot recover from (as after an abort forced
+			// by a coordinator it could not reach for a minute): an
+			// application starts a new client then, as after a failed
+			// End. The polled records go to the next session.
+			ev.print("restart begin-error=%v", err)
+			return ctx.Err() == nil, nil
 		}
 		var mu sync.Mutex
 		var produceErr error
