@@ -191,6 +191,15 @@ func (s *Server) handleAlterClientQuotas(ctx context.Context, req *request, in *
 			valid, validAt = append(valid, changes[i]), append(validAt, i)
 		}
 	}
+	if len(valid) > maxQuotaEntitiesPerAlter {
+		// One ZooKeeper multi holds them all; past its size limit it
+		// would fail as a whole, with nothing written, for a reason the
+		// client could not act on.
+		for _, i := range validAt {
+			errs[i] = fmt.Errorf("%w: %d entities in one request; at most %d are altered together", kerr.InvalidRequest, len(valid), maxQuotaEntitiesPerAlter)
+		}
+		valid, validAt = nil, nil
+	}
 	if !in.ValidateOnly && len(valid) > 0 {
 		if err := s.meta.AlterClientQuotas(ctx, valid); err != nil {
 			for _, i := range validAt {
@@ -217,6 +226,11 @@ func (s *Server) handleAlterClientQuotas(ctx context.Context, req *request, in *
 	}
 	return resp
 }
+
+// maxQuotaEntitiesPerAlter bounds the entities one AlterClientQuotas
+// changes: they are written in one ZooKeeper multi, which must fit in
+// ZooKeeper's jute.maxbuffer (1 MiB by default) with their notifications.
+const maxQuotaEntitiesPerAlter = 1000
 
 // quotaApplyWaitMillis bounds the wait for a change to reach this broker's
 // view; past it the change is there, only not yet seen here.

@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"reflect"
 	"strings"
@@ -394,5 +395,34 @@ func TestTopicQuotasRefusedOnInternalTopics(t *testing.T) {
 	// last pair leaves consumer.byte.rate=2048.
 	if got := meta.topicConfigs["plain"]; !maps.Equal(got, map[string]string{"consumer.byte.rate": "2048"}) {
 		t.Errorf("plain's configs %v", got)
+	}
+}
+
+// More entities than one ZooKeeper multi holds are refused together, with
+// a reason, and nothing is written.
+func TestAlterClientQuotasBoundsTheEntitiesOfOneRequest(t *testing.T) {
+	client := kmsg.StringPtr("client-id")
+	var entries []kmsg.AlterClientQuotasRequestEntry
+	for i := range maxQuotaEntitiesPerAlter + 1 {
+		entries = append(entries, quotaEntry([][2]*string{{client, kmsg.StringPtr(fmt.Sprint("bulk-", i))}}, setOp("producer_byte_rate", 1024)))
+	}
+	s, meta := quotaServer(t, nil)
+	for i, a := range alterQuotas(t, s, 1, false, entries...) {
+		if err := kerr.ErrorForCode(a.ErrorCode); !errors.Is(err, kerr.InvalidRequest) || a.ErrorMessage == nil || !strings.Contains(*a.ErrorMessage, "at most") {
+			t.Fatalf("entry %d: %v %v, want INVALID_REQUEST naming the bound", i, err, a.ErrorMessage)
+		}
+	}
+	if len(meta.alters) != 0 {
+		t.Fatalf("wrote %d changes", len(meta.alters[0]))
+	}
+	// At the bound, all go through.
+	s, meta = quotaServer(t, nil)
+	for i, a := range alterQuotas(t, s, 1, false, entries[:maxQuotaEntitiesPerAlter]...) {
+		if a.ErrorCode != 0 {
+			t.Fatalf("entry %d: %v", i, kerr.ErrorForCode(a.ErrorCode))
+		}
+	}
+	if len(meta.alters) != 1 || len(meta.alters[0]) != maxQuotaEntitiesPerAlter {
+		t.Fatalf("alters %d", len(meta.alters))
 	}
 }
