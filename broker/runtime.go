@@ -10,9 +10,8 @@ import (
 // cleaner's threads, I/O limit, key map memory and backoff, the number of
 // replica fetchers and the replication quotas. applyMetadata calls it with
 // every cluster view, so a dynamic config change takes effect on a broker
-// as soon as its view
-// carries it; the topic defaults take effect there too, through each
-// partition's config.
+// as soon as its view carries it; the topic defaults take effect there too,
+// through each partition's config.
 func (s *Server) applyRuntime(rt config.Runtime) {
 	s.connLimits.setLimits(rt.Connections)
 	s.logs.SetCleaner(storage.CleanerSettings{
