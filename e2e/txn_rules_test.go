@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kzoo/kzoo/internal/poll"
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -386,10 +387,13 @@ func testTxnIdempotentBeside(t *testing.T, tc *txnCluster) {
 	if err := endTxn(t, p, kgo.TryCommit); err != nil {
 		t.Fatal(err)
 	}
-	// The commit marker follows the idempotent records.
-	if lso, hw := listOffset(t, tc, topic, 1), listOffset(t, tc, topic, 0); lso != hw || hw != first+3 {
-		t.Errorf("after the commit: last stable offset %d, high watermark %d; want both %d", lso, hw, first+3)
-	}
+	// The commit marker follows the idempotent records. EndTxn answers once
+	// the commit is decided; the markers are written after (as in Kafka),
+	// so the last stable offset gets there a moment later.
+	poll.UntilSaw(t, 15*time.Second, "the last stable offset to pass the commit marker", func() (bool, string) {
+		lso, hw := listOffset(t, tc, topic, 1), listOffset(t, tc, topic, 0)
+		return lso == hw && hw == first+3, fmt.Sprintf("last stable offset %d, high watermark %d; want both %d", lso, hw, first+3)
+	})
 	produceEndMarkers(t, tc, topic, 1)
 	want := []string{"in-transaction", "idempotent-1", "idempotent-2"}
 	if got := readPartition0(t, tc, topic, kgo.ReadCommitted()); !slices.Equal(got, want) {
