@@ -7,26 +7,8 @@ import (
 	"time"
 )
 
-// fakeClock is an injected clock the test moves by hand.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
-func newTestQuota(bound float64) (*ReplicationQuota, *fakeClock) {
-	clock := &fakeClock{now: t0}
+func newTestQuota(bound float64) (*ReplicationQuota, *clock) {
+	clock := newClock()
 	q := NewReplicationQuota(DefaultSettings(), clock.Now)
 	q.SetRate(bound)
 	return q, clock
@@ -37,7 +19,7 @@ func TestReplicationQuotaUnlimited(t *testing.T) {
 		q, clock := newTestQuota(bound)
 		for range 100 {
 			q.Record(1 << 30)
-			clock.advance(time.Millisecond)
+			clock.Advance(time.Millisecond)
 		}
 		if q.Exceeded() {
 			t.Errorf("SetRate(%v): exceeded, want unlimited", bound)
@@ -57,7 +39,7 @@ func TestReplicationQuotaExceededAndRecovers(t *testing.T) {
 	}
 	// Measured over at least one window, then over the time since the
 	// oldest sample started: 1100 B over 1.2 s is within bound again.
-	clock.advance(1200 * time.Millisecond)
+	clock.Advance(1200 * time.Millisecond)
 	if q.Exceeded() {
 		t.Fatal("1100 B over 1.2 s is within 1000 B/s")
 	}
@@ -66,14 +48,14 @@ func TestReplicationQuotaExceededAndRecovers(t *testing.T) {
 // copyThrottled simulates a throttled replica copying: every step it sends
 // a chunk unless the quota is exceeded. It returns the bytes sent in each
 // second.
-func copyThrottled(q *ReplicationQuota, clock *fakeClock, chunk int, step, d time.Duration) []int {
+func copyThrottled(q *ReplicationQuota, clock *clock, chunk int, step, d time.Duration) []int {
 	perSecond := make([]int, int(d/time.Second))
 	for at := time.Duration(0); at < d; at += step {
 		if !q.Exceeded() {
 			q.Record(chunk)
 			perSecond[at/time.Second] += chunk
 		}
-		clock.advance(step)
+		clock.Advance(step)
 	}
 	return perSecond
 }
@@ -124,7 +106,7 @@ func TestReplicationQuotaStartsFromCleanSlate(t *testing.T) {
 	if q.Exceeded() {
 		t.Fatal("unlimited did not forget what was measured")
 	}
-	clock.advance(time.Second)
+	clock.Advance(time.Second)
 }
 
 func TestReplicationQuotaConcurrentUse(t *testing.T) {
