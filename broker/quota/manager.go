@@ -310,19 +310,18 @@ func (m *Manager) Unrecord(kind Kind, who Identity, value float64) {
 }
 
 func (m *Manager) account(kind Kind, who Identity, value float64, undo bool) time.Duration {
-	if !kind.valid() {
-		return 0
+	if !kind.valid() || m.clients.Load().bounds[kind] == nil {
+		return 0 // the data path's common case: one atomic load
 	}
-	q := m.clients.Load()
-	if q.bounds[kind] == nil {
-		return 0
-	}
-	now := m.now()
-	m.sweepIfDue(now)
-	key := bindKey{kind: kind, who: who}
 	for {
-		b := m.bind(q, key, now)
-		if b.meter == nil {
+		q, b, now := m.lookup(kind, who)
+		if q == nil {
+			return 0
+		}
+		// Sweeps run while quotas of a kind are configured, so that the
+		// bindings of identities no quota applies to do not pile up.
+		m.sweepIfDue(now)
+		if b == nil {
 			return 0
 		}
 		if d, ok := b.meter.record(value, b.bound, b.from, now, undo, m.throttleLimit(kind)); ok {
@@ -330,8 +329,25 @@ func (m *Manager) account(kind Kind, who Identity, value float64, undo bool) tim
 		}
 		// The meter expired between the lookup and the record: bind anew,
 		// which finds or makes a live one.
-		m.bindings.CompareAndDelete(key, b)
+		m.bindings.CompareAndDelete(bindKey{kind: kind, who: who}, b)
 	}
+}
+
+// lookup returns the quotas in force and who's binding for kind in them,
+// with the time it was looked up at. q is nil when no quota of kind is
+// configured, which costs one atomic load; b is nil when none applies to
+// who. Bindings are cached, so Kafka's precedence is resolved once per
+// identity and quota set.
+func (m *Manager) lookup(kind Kind, who Identity) (q *clientQuotas, b *binding, now time.Time) {
+	q = m.clients.Load()
+	if !kind.valid() || q.bounds[kind] == nil {
+		return nil, nil, time.Time{}
+	}
+	now = m.now()
+	if b = m.bind(q, bindKey{kind: kind, who: who}, now); b.meter == nil {
+		return q, nil, now
+	}
+	return q, b, now
 }
 
 // throttleLimit bounds the throttle one request earns: Kafka bounds the
@@ -351,11 +367,10 @@ func (m *Manager) throttleLimit(kind Kind) time.Duration {
 // (getMaxValueInQuotaWindow), so that one response cannot overshoot the
 // quota on its own. ok is false when no quota of kind applies to who.
 func (m *Manager) MaxInWindow(kind Kind, who Identity) (limit float64, ok bool) {
-	bound, _, ok := m.Quota(kind, who)
-	if !ok {
-		return 0, false
+	if _, b, _ := m.lookup(kind, who); b != nil {
+		return b.bound * m.settings.SampleWindow.Seconds(), true
 	}
-	return bound * m.settings.SampleWindow.Seconds(), true
+	return 0, false
 }
 
 // Throttled returns how long who is throttled for kind right now, recording
@@ -365,19 +380,10 @@ func (m *Manager) MaxInWindow(kind Kind, who Identity) (limit float64, ok bool) 
 // THROTTLING_QUOTA_EXCEEDED while the client is over its quota) checks this
 // before each topic, then Records the partitions of those it accepts.
 func (m *Manager) Throttled(kind Kind, who Identity) time.Duration {
-	if !kind.valid() {
-		return 0
+	if _, b, now := m.lookup(kind, who); b != nil {
+		return b.meter.throttle(b.bound, now)
 	}
-	q := m.clients.Load()
-	if q.bounds[kind] == nil {
-		return 0
-	}
-	now := m.now()
-	b := m.bind(q, bindKey{kind: kind, who: who}, now)
-	if b.meter == nil {
-		return 0
-	}
-	return b.meter.throttle(b.bound, now)
+	return 0
 }
 
 // bind returns key's binding under q, resolving it if there is none yet or
