@@ -152,6 +152,7 @@ func (s *Source) reloadLocked() error {
 		return fmt.Errorf("tls reload: %w (keeping the previous certificates)", err)
 	}
 	if sum == s.sum {
+		s.reported = "" // back to what is loaded: a later failure is news again
 		return nil
 	}
 	m, err := s.settings.build(contents)
