@@ -212,13 +212,13 @@ var brokerKeys = []Key{
 	// Security: TLS and SASL of the listeners (each also as
 	// listener.name.<listener>.<key>, see listenerScopedKeys), the
 	// authorizer.
-	{Name: "ssl.keystore.type", Type: TypeString, Default: "JKS", Doc: "Format of the keystore: PEM or PKCS12 (kzoo cannot read Java's JKS; convert it with keytool -importkeystore -deststoretype PKCS12).", OneOf: []string{"JKS", "PKCS12", "PEM"}},
+	{Name: "ssl.keystore.type", Type: TypeString, Doc: "Format of the keystore: PEM or PKCS12; unset, it is told from the file (Kafka's default is JKS, which kzoo cannot read: convert it with keytool -importkeystore -deststoretype PKCS12).", OneOf: []string{"JKS", "PKCS12", "PEM"}},
 	{Name: "ssl.keystore.location", Type: TypeString, Doc: "File holding the listener's certificate chain and private key (PEM or PKCS12); re-read when it changes."},
 	{Name: "ssl.keystore.password", Type: TypePassword, Doc: "Password of a PKCS12 keystore."},
 	{Name: "ssl.key.password", Type: TypePassword, Doc: "Password of an encrypted PEM private key."},
 	{Name: "ssl.keystore.certificate.chain", Type: TypePassword, Doc: "The certificate chain in PEM, inline (with ssl.keystore.type=PEM and ssl.keystore.key)."},
 	{Name: "ssl.keystore.key", Type: TypePassword, Doc: "The private key in PEM, inline (with ssl.keystore.type=PEM)."},
-	{Name: "ssl.truststore.type", Type: TypeString, Default: "JKS", Doc: "Format of the truststore: PEM or PKCS12.", OneOf: []string{"JKS", "PKCS12", "PEM"}},
+	{Name: "ssl.truststore.type", Type: TypeString, Doc: "Format of the truststore: PEM or PKCS12; unset, it is told from the file.", OneOf: []string{"JKS", "PKCS12", "PEM"}},
 	{Name: "ssl.truststore.location", Type: TypeString, Doc: "File holding the certificate authorities that client (and peer broker) certificates are checked against; re-read when it changes."},
 	{Name: "ssl.truststore.password", Type: TypePassword, Doc: "Password of a PKCS12 truststore."},
 	{Name: "ssl.truststore.certificates", Type: TypePassword, Doc: "Trusted certificates in PEM, inline (with ssl.truststore.type=PEM)."},

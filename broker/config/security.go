@@ -144,7 +144,9 @@ func (v Values) listenerSecurity(listener, protocol string) (ListenerSecurity, e
 			if !strings.HasPrefix(key, "ssl.") {
 				continue
 			}
-			if s, ok := v.listenerValue(listener, key); ok && s != "" {
+			// An empty value is kept: ssl.endpoint.identification.algorithm=
+			// turns the host name check off.
+			if s, ok := v.listenerValue(listener, key); ok {
 				ls.TLS[key] = s
 			}
 		}
