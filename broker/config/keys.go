@@ -225,6 +225,7 @@ var brokerKeys = []Key{
 	{Name: "ssl.client.auth", Type: TypeString, Default: "none", Doc: "Whether clients of a TLS listener must present a certificate: required, requested or none.", OneOf: []string{"required", "requested", "none"}},
 	{Name: "ssl.endpoint.identification.algorithm", Type: TypeString, Default: "https", Doc: "https checks a peer broker's host name against its certificate when this broker connects to it; empty turns the check off."},
 	{Name: "ssl.enabled.protocols", Type: TypeList, Default: "TLSv1.2,TLSv1.3", Doc: "TLS versions a listener accepts.", OneOf: []string{"TLSv1.2", "TLSv1.3"}},
+	{Name: "ssl.cipher.suites", Type: TypeList, Doc: "TLS 1.2 cipher suites accepted, by their IANA names (as Java names them); empty: Go's defaults. TLS 1.3 suites are Go's."},
 	{Name: "ssl.principal.mapping.rules", Type: TypeString, Default: "DEFAULT", Doc: "How a TLS client certificate's subject becomes a principal name, in Kafka's syntax: RULE:pattern/replacement/[LU],...,DEFAULT."},
 	{Name: "sasl.enabled.mechanisms", Type: TypeList, Default: "GSSAPI", Doc: "SASL mechanisms a SASL listener accepts: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 (kzoo has no GSSAPI or OAUTHBEARER; Kafka's default GSSAPI must be replaced)."},
 	{Name: "sasl.mechanism.inter.broker.protocol", Type: TypeString, Default: "GSSAPI", Doc: "SASL mechanism brokers authenticate to each other with, when the inter-broker listener is a SASL one."},

@@ -50,7 +50,7 @@ var listenerScopedNames = []string{
 	"ssl.keystore.type", "ssl.keystore.location", "ssl.keystore.password", "ssl.key.password",
 	"ssl.keystore.certificate.chain", "ssl.keystore.key",
 	"ssl.truststore.type", "ssl.truststore.location", "ssl.truststore.password", "ssl.truststore.certificates",
-	"ssl.client.auth", "ssl.endpoint.identification.algorithm", "ssl.enabled.protocols", "ssl.principal.mapping.rules",
+	"ssl.client.auth", "ssl.endpoint.identification.algorithm", "ssl.enabled.protocols", "ssl.cipher.suites", "ssl.principal.mapping.rules",
 	"sasl.enabled.mechanisms", "sasl.server.max.receive.size", "connections.max.reauth.ms",
 }
 
