@@ -242,8 +242,8 @@ func TestAuthorizeByResourceType(t *testing.T) {
 			want: true,
 		},
 		{
-			name: "wildcard deny beats everything, even allow everyone",
-			acls: []Binding{b(topic, "t", literal, alice, "*", opWrite, allow), b(topic, "*", literal, alice, "*", opWrite, deny)},
+			name:       "wildcard deny beats everything, even allow everyone",
+			acls:       []Binding{b(topic, "t", literal, alice, "*", opWrite, allow), b(topic, "*", literal, alice, "*", opWrite, deny)},
 			allowNoACL: true, want: false,
 		},
 		{
