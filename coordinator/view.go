@@ -46,6 +46,8 @@ type view struct {
 	reassignments adminZnode[map[zkpaths.TopicPartition][]int32]
 	// election is the content of /admin/preferred_replica_election.
 	election adminZnode[zkpaths.PreferredReplicaElection]
+	// acls holds every ACL (see acls.go).
+	acls aclView
 
 	dirty dirtySet
 	// changed is set when the content differs from the last snapshot.
@@ -115,6 +117,7 @@ type dirtySet struct {
 	brokerConfigs map[string]bool
 	quotaConfigs  map[zkpaths.QuotaEntity]bool
 	confirmations map[string]bool
+	acls          aclDirty
 }
 
 func newView() *view {
@@ -128,6 +131,7 @@ func newView() *view {
 		brokerConfigs:   make(map[string]map[string]string),
 		clientQuotas:    make(map[zkpaths.QuotaEntity]map[string]string),
 		shuttingDown:    make(map[int32]int64),
+		acls:            newACLView(),
 
 		lastConfigChange:  -1,
 		configChangeTimes: make(map[string]time.Time),
@@ -146,6 +150,7 @@ func (d *dirtySet) reset() {
 		brokerConfigs: make(map[string]bool),
 		quotaConfigs:  make(map[zkpaths.QuotaEntity]bool),
 		confirmations: make(map[string]bool),
+		acls:          newACLDirty(),
 	}
 }
 
@@ -153,7 +158,8 @@ func (d *dirtySet) empty() bool {
 	return !d.brokerList && !d.controller && !d.controllerEpoch && !d.topicList && !d.deletions &&
 		!d.configChanges && !d.brokerConfigList && !d.shutdowns && !d.reassignments && !d.election &&
 		!d.quotaEntityList && len(d.brokers) == 0 && len(d.topics) == 0 && len(d.states) == 0 &&
-		len(d.topicConfigs) == 0 && len(d.brokerConfigs) == 0 && len(d.quotaConfigs) == 0 && len(d.confirmations) == 0
+		len(d.topicConfigs) == 0 && len(d.brokerConfigs) == 0 && len(d.quotaConfigs) == 0 && len(d.confirmations) == 0 &&
+		d.acls.empty()
 }
 
 // markAll makes the next refresh read everything again, e.g. in a new session,
@@ -179,6 +185,7 @@ func (v *view) markAll() {
 	for name := range v.deleting {
 		d.confirmations[name] = true
 	}
+	v.markAllACLs()
 }
 
 // markPath records a watch event on path.
@@ -211,6 +218,9 @@ func (v *view) markPath(p string) {
 		return
 	case zkpaths.PreferredReplicaElectionPath:
 		d.election = true
+		return
+	}
+	if v.markACLPath(p) {
 		return
 	}
 	if topic, ok := zkpaths.ParseDeleteTopicPath(p); ok {
@@ -285,6 +295,9 @@ func (v *view) refresh(c *zkClient, log logrus.FieldLogger) error {
 		delete(d.confirmations, name)
 	}
 	if err := v.refreshConfigs(c, log); err != nil {
+		return err
+	}
+	if err := v.refreshACLs(c, log); err != nil {
 		return err
 	}
 	if d.shutdowns {
@@ -660,6 +673,8 @@ func (v *view) snapshot(clusterID string) *Snapshot {
 		Topics:          make(map[string]*Topic, len(v.topics)),
 		BrokerConfigs:   make(map[string]map[string]string, len(v.brokerConfigs)),
 		PendingDeletion: make(map[string][]int32),
+		ACLs:            v.aclSet(),
+		aclChangeSeqs:   v.aclChangeSeqs(),
 		shuttingDown:    make(map[int32]bool),
 	}
 	for entity, configs := range v.brokerConfigs {
