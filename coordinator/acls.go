@@ -438,7 +438,10 @@ func (s *Session) DeleteACLs(ctx context.Context, filters []acl.Filter) ([][]acl
 		exact := f.ExactResources()
 		list = list || exact == nil
 		for _, r := range exact {
-			candidates[r] = true
+			// A name that cannot be a znode has no ACLs to delete.
+			if _, err := zkpaths.ACLResourcePath(zkpaths.ACLResource(r)); err == nil {
+				candidates[r] = true
+			}
 		}
 	}
 	if len(valid) == 0 {

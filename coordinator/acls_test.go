@@ -202,11 +202,14 @@ func testACLs(t *testing.T, env *zkEnv) {
 	if errs[0] != nil || !reflect.DeepEqual(deleted[0], []acl.Binding{hidden}) {
 		t.Errorf("delete of an ACL the snapshot did not know: %v, %v", deleted, errs)
 	}
-	// Nothing matched, nothing written.
+	// Nothing matched (also a name no znode can have), nothing written.
 	before := len(in.children(zkpaths.LiteralACLChangesPath))
-	deleted, errs = s1.DeleteACLs(ctx, []acl.Filter{byName})
-	if errs[0] != nil || deleted[0] != nil || len(in.children(zkpaths.LiteralACLChangesPath)) != before {
-		t.Errorf("a delete matching nothing: %v, %v", deleted, errs)
+	slashed := "a/b"
+	bySlashedName := acl.MatchAll()
+	bySlashedName.ResourceType, bySlashedName.Name = topic, &slashed
+	deleted, errs = s1.DeleteACLs(ctx, []acl.Filter{byName, bySlashedName})
+	if errs[0] != nil || errs[1] != nil || deleted[0] != nil || deleted[1] != nil || len(in.children(zkpaths.LiteralACLChangesPath)) != before {
+		t.Errorf("deletes matching nothing: %v, %v", deleted, errs)
 	}
 
 	// Everything goes.
