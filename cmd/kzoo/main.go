@@ -51,6 +51,8 @@ Commands:
   configs describe|alter ...        topic and broker configs (kzoo configs --help)
   quotas describe|alter ...         client quotas of users and client ids (kzoo quotas --help)
   acls add|list|remove ...          the authorizer's ACLs, with kafka-acls' flags (kzoo acls --help)
+  users scram set|describe|delete ...
+                                    users' SCRAM credentials, through a broker or ZooKeeper (kzoo users --help)
   elect-leaders ...                 preferred or unclean leader election (kzoo elect-leaders --help)
   records delete ...                delete the records below an offset (kzoo records --help)
   log-dirs describe [flags]         brokers' log dirs, partition sizes and free space (kzoo log-dirs --help)
@@ -216,6 +218,8 @@ func run(args []string, out io.Writer) error {
 		return consumeCommand(servers, args, console)
 	case "perf":
 		return perfCommand(servers, args, console)
+	case "users":
+		return usersCommand(ctx, servers, args, out)
 	case "cluster":
 		return clusterCommand(ctx, args, out)
 	case "zk-secure":
