@@ -258,7 +258,11 @@ func withScramZooKeeper(ctx context.Context, f *scramFlags, fn func(scramZooKeep
 		return err
 	}
 	defer conn.Close()
-	return fn(scramZooKeeper{conn: conn, chroot: chroot, security: security})
+	err = fn(scramZooKeeper{conn: conn, chroot: chroot, security: security})
+	if errors.Is(err, zk.ErrNoAuth) {
+		return fmt.Errorf("%w (the znodes' ACLs want a ZooKeeper identity: --zk-digest or a --zk-tls-config-file client certificate)", err)
+	}
+	return err
 }
 
 func (z scramZooKeeper) write(user string, changes []scramzk.Change) error {
