@@ -60,6 +60,10 @@ type request struct {
 	body          kmsg.Request
 	// listener is the name of the listener the request came through.
 	listener string
+	// principal is who the connection authenticated as, in Kafka's form
+	// ("User:alice", "User:ANONYMOUS"), and host the client's IP address:
+	// what the authorizer decides on.
+	principal, host string
 	// namedClient is set once the client named its software on this
 	// connection (ApiVersions v3+, KIP-511); see handleFetch.
 	namedClient bool

@@ -24,8 +24,29 @@ const markerWriteTimeout = 30 * time.Second
 // handleWriteTxnMarkers writes the commit or abort markers a transaction
 // coordinator sends to the partitions this broker leads (or that an
 // operator sends to abort a hanging transaction, KIP-664).
+//
+// Only brokers send it: it needs CLUSTER_ACTION, without which every
+// partition is answered CLUSTER_AUTHORIZATION_FAILED, as in Kafka.
 func (s *Server) handleWriteTxnMarkers(ctx context.Context, req *request, in *kmsg.WriteTxnMarkersRequest, resp *kmsg.WriteTxnMarkersResponse) any {
-	resp.Markers = s.writeTxnMarkers(ctx, in.Markers)
+	if s.authorizedCluster(req, kmsg.ACLOperationClusterAction) {
+		resp.Markers = s.writeTxnMarkers(ctx, in.Markers)
+		return resp
+	}
+	for _, m := range in.Markers {
+		om := kmsg.NewWriteTxnMarkersResponseMarker()
+		om.ProducerID = m.ProducerID
+		for _, mt := range m.Topics {
+			ot := kmsg.NewWriteTxnMarkersResponseMarkerTopic()
+			ot.Topic = mt.Topic
+			for _, partition := range mt.Partitions {
+				op := kmsg.NewWriteTxnMarkersResponseMarkerTopicPartition()
+				op.Partition, op.ErrorCode = partition, kerr.ClusterAuthorizationFailed.Code
+				ot.Partitions = append(ot.Partitions, op)
+			}
+			om.Topics = append(om.Topics, ot)
+		}
+		resp.Markers = append(resp.Markers, om)
+	}
 	return resp
 }
 
