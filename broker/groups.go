@@ -92,24 +92,28 @@ func (s *Server) handleTxnOffsetCommit(ctx context.Context, req *request, in *km
 	snap := s.snapshot()
 	known := *in
 	known.Topics = nil
-	refused := make(map[string][]int32)
-	var refusedOrder []string
+	var refused []refusedTopic
 	for _, rt := range in.Topics {
 		t := snap.Topics[rt.Topic]
 		kt := rt
 		kt.Partitions = nil
+		r := refusedTopic{name: rt.Topic, code: code(rt.Topic)}
 		for _, rp := range rt.Partitions {
-			if code(rt.Topic) != 0 || t == nil || t.Deleting || rp.Partition < 0 || int(rp.Partition) >= len(t.Partitions) {
-				if refused[rt.Topic] == nil {
-					refusedOrder = append(refusedOrder, rt.Topic)
-				}
-				refused[rt.Topic] = append(refused[rt.Topic], rp.Partition)
-				continue
+			unknown := t == nil || t.Deleting || rp.Partition < 0 || int(rp.Partition) >= len(t.Partitions)
+			if r.code == 0 && !unknown {
+				kt.Partitions = append(kt.Partitions, rp)
+			} else {
+				r.partitions = append(r.partitions, rp.Partition)
 			}
-			kt.Partitions = append(kt.Partitions, rp)
+		}
+		if r.code == 0 {
+			r.code = kerr.UnknownTopicOrPartition.Code // what it refuses, if anything
 		}
 		if len(kt.Partitions) > 0 {
 			known.Topics = append(known.Topics, kt)
+		}
+		if len(r.partitions) > 0 {
+			refused = append(refused, r)
 		}
 	}
 	if len(refused) == 0 {
@@ -118,20 +122,13 @@ func (s *Server) handleTxnOffsetCommit(ctx context.Context, req *request, in *km
 	if len(known.Topics) > 0 {
 		resp = s.groups.TxnOffsetCommit(ctx, &known)
 	}
-	for _, topic := range refusedOrder {
-		rt := kmsg.NewTxnOffsetCommitResponseTopic()
-		rt.Topic = topic
-		errCode := code(topic)
-		if errCode == 0 {
-			errCode = kerr.UnknownTopicOrPartition.Code
-		}
-		for _, p := range refused[topic] {
-			rp := kmsg.NewTxnOffsetCommitResponseTopicPartition()
-			rp.Partition, rp.ErrorCode = p, errCode
-			rt.Partitions = append(rt.Partitions, rp)
-		}
-		resp.Topics = append(resp.Topics, rt)
-	}
+	resp.Topics = append(resp.Topics, answerRefused(refused,
+		func(name string, partitions []kmsg.TxnOffsetCommitResponseTopicPartition) kmsg.TxnOffsetCommitResponseTopic {
+			return kmsg.TxnOffsetCommitResponseTopic{Topic: name, Partitions: partitions}
+		},
+		func(partition int32, code int16) kmsg.TxnOffsetCommitResponseTopicPartition {
+			return kmsg.TxnOffsetCommitResponseTopicPartition{Partition: partition, ErrorCode: code}
+		})...)
 	return resp
 }
 
@@ -165,37 +162,67 @@ func (s *Server) offsetAccess(req *request, groupOp kmsg.ACLOperation, groupID s
 	}
 }
 
+// refusedTopic is a topic of a request whose partitions the broker answers
+// itself, all with code.
+type refusedTopic struct {
+	name       string
+	partitions []int32
+	code       int16
+}
+
 // splitTopics divides a request's topics into those code lets through (0)
-// and those it refuses.
-func splitTopics[T any](topics []T, name func(T) string, code func(topic string) int16) (allowed, refused []T) {
+// and those it refuses; partitions lists a topic's partitions.
+func splitTopics[T any](topics []T, name func(T) string, partitions func(T) []int32, code func(topic string) int16) (allowed []T, refused []refusedTopic) {
 	for _, t := range topics {
-		if code(name(t)) == 0 {
-			allowed = append(allowed, t)
+		if c := code(name(t)); c != 0 {
+			refused = append(refused, refusedTopic{name: name(t), partitions: partitions(t), code: c})
 		} else {
-			refused = append(refused, t)
+			allowed = append(allowed, t)
 		}
 	}
 	return allowed, refused
 }
 
+// partitionIDs lists the partition numbers of a request topic's partitions.
+func partitionIDs[P any](partitions []P, id func(P) int32) []int32 {
+	out := make([]int32, len(partitions))
+	for i, p := range partitions {
+		out[i] = id(p)
+	}
+	return out
+}
+
+// answerRefused is the answer of refused topics, in a response's types.
+func answerRefused[T, P any](refused []refusedTopic, newTopic func(name string, partitions []P) T, newPartition func(partition int32, code int16) P) []T {
+	var out []T
+	for _, r := range refused {
+		partitions := make([]P, len(r.partitions))
+		for i, p := range r.partitions {
+			partitions[i] = newPartition(p, r.code)
+		}
+		out = append(out, newTopic(r.name, partitions))
+	}
+	return out
+}
+
 func (s *Server) handleOffsetCommit(ctx context.Context, req *request, in *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse) any {
 	groupOK, code := s.offsetAccess(req, kmsg.ACLOperationRead, in.Group)
 	allowed := *in
-	var refused []kmsg.OffsetCommitRequestTopic
-	allowed.Topics, refused = splitTopics(in.Topics, func(t kmsg.OffsetCommitRequestTopic) string { return t.Topic }, code)
+	var refused []refusedTopic
+	allowed.Topics, refused = splitTopics(in.Topics, func(t kmsg.OffsetCommitRequestTopic) string { return t.Topic },
+		func(t kmsg.OffsetCommitRequestTopic) []int32 {
+			return partitionIDs(t.Partitions, func(p kmsg.OffsetCommitRequestTopicPartition) int32 { return p.Partition })
+		}, code)
 	if groupOK && (len(allowed.Topics) > 0 || len(refused) == 0) {
 		resp = s.groups.OffsetCommit(ctx, &allowed)
 	}
-	for _, rt := range refused {
-		ot := kmsg.NewOffsetCommitResponseTopic()
-		ot.Topic = rt.Topic
-		for _, rp := range rt.Partitions {
-			op := kmsg.NewOffsetCommitResponseTopicPartition()
-			op.Partition, op.ErrorCode = rp.Partition, code(rt.Topic)
-			ot.Partitions = append(ot.Partitions, op)
-		}
-		resp.Topics = append(resp.Topics, ot)
-	}
+	resp.Topics = append(resp.Topics, answerRefused(refused,
+		func(name string, partitions []kmsg.OffsetCommitResponseTopicPartition) kmsg.OffsetCommitResponseTopic {
+			return kmsg.OffsetCommitResponseTopic{Topic: name, Partitions: partitions}
+		},
+		func(partition int32, code int16) kmsg.OffsetCommitResponseTopicPartition {
+			return kmsg.OffsetCommitResponseTopicPartition{Partition: partition, ErrorCode: code}
+		})...)
 	return resp
 }
 
@@ -206,22 +233,22 @@ func (s *Server) handleOffsetDelete(ctx context.Context, req *request, in *kmsg.
 		return resp
 	}
 	allowed := *in
-	var refused []kmsg.OffsetDeleteRequestTopic
-	allowed.Topics, refused = splitTopics(in.Topics, func(t kmsg.OffsetDeleteRequestTopic) string { return t.Topic }, code)
+	var refused []refusedTopic
+	allowed.Topics, refused = splitTopics(in.Topics, func(t kmsg.OffsetDeleteRequestTopic) string { return t.Topic },
+		func(t kmsg.OffsetDeleteRequestTopic) []int32 {
+			return partitionIDs(t.Partitions, func(p kmsg.OffsetDeleteRequestTopicPartition) int32 { return p.Partition })
+		}, code)
 	resp = s.groups.OffsetDelete(ctx, &allowed)
 	if resp.ErrorCode != 0 {
 		return resp // the group's error alone, as Kafka answers it
 	}
-	for _, rt := range refused {
-		ot := kmsg.NewOffsetDeleteResponseTopic()
-		ot.Topic = rt.Topic
-		for _, rp := range rt.Partitions {
-			op := kmsg.NewOffsetDeleteResponseTopicPartition()
-			op.Partition, op.ErrorCode = rp.Partition, code(rt.Topic)
-			ot.Partitions = append(ot.Partitions, op)
-		}
-		resp.Topics = append(resp.Topics, ot)
-	}
+	resp.Topics = append(resp.Topics, answerRefused(refused,
+		func(name string, partitions []kmsg.OffsetDeleteResponseTopicPartition) kmsg.OffsetDeleteResponseTopic {
+			return kmsg.OffsetDeleteResponseTopic{Topic: name, Partitions: partitions}
+		},
+		func(partition int32, code int16) kmsg.OffsetDeleteResponseTopicPartition {
+			return kmsg.OffsetDeleteResponseTopicPartition{Partition: partition, ErrorCode: code}
+		})...)
 	return resp
 }
 

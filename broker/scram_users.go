@@ -23,13 +23,6 @@ import (
 // (Kafka's ScramMechanism.type; 0 is UNKNOWN).
 var scramMechanisms = map[int8]string{1: scramcred.SHA256, 2: scramcred.SHA512}
 
-// Iteration bounds of an upserted credential, as Kafka's: the mechanisms'
-// minimum and ZkAdminManager's maximum.
-const (
-	minScramIterations = 4096
-	maxScramIterations = 16384
-)
-
 // scramApplyWaitMillis bounds the wait for a change of credentials to reach
 // this broker's view, so that a client describes what it just altered.
 const scramApplyWaitMillis = 5000
@@ -119,7 +112,7 @@ func (s *Server) handleAlterUserSCRAMCredentials(ctx context.Context, req *reque
 	}
 	pairs := make(map[pair]int)
 	for _, d := range in.Deletions {
-		fail(d.Name, firstError(refused, scramChangeError(d.Name, d.Mechanism, minScramIterations)))
+		fail(d.Name, firstError(refused, scramChangeError(d.Name, d.Mechanism, scramcred.MinIterations)))
 		pairs[pair{d.Name, d.Mechanism}]++
 	}
 	for _, u := range in.Upsertions {
@@ -197,10 +190,10 @@ func scramChangeError(user string, mechanism int8, iterations int32) error {
 		return fmt.Errorf("%w: username must not be empty", kerr.UnacceptableCredential)
 	case scramMechanisms[mechanism] == "":
 		return fmt.Errorf("%w: unknown SCRAM mechanism %d", kerr.UnsupportedSaslMechanism, mechanism)
-	case iterations < minScramIterations:
-		return fmt.Errorf("%w: too few iterations: %d < %d", kerr.UnacceptableCredential, iterations, minScramIterations)
-	case iterations > maxScramIterations:
-		return fmt.Errorf("%w: too many iterations: %d > %d", kerr.UnacceptableCredential, iterations, maxScramIterations)
+	case iterations < scramcred.MinIterations:
+		return fmt.Errorf("%w: too few iterations: %d < %d", kerr.UnacceptableCredential, iterations, scramcred.MinIterations)
+	case iterations > scramcred.MaxIterations:
+		return fmt.Errorf("%w: too many iterations: %d > %d", kerr.UnacceptableCredential, iterations, scramcred.MaxIterations)
 	}
 	return nil
 }

@@ -28,25 +28,11 @@ const markerWriteTimeout = 30 * time.Second
 // Only brokers send it: it needs CLUSTER_ACTION, without which every
 // partition is answered CLUSTER_AUTHORIZATION_FAILED, as in Kafka.
 func (s *Server) handleWriteTxnMarkers(ctx context.Context, req *request, in *kmsg.WriteTxnMarkersRequest, resp *kmsg.WriteTxnMarkersResponse) any {
-	if s.authorizedCluster(req, kmsg.ACLOperationClusterAction) {
-		resp.Markers = s.writeTxnMarkers(ctx, in.Markers)
-		return resp
+	var refused int16
+	if !s.authorizedCluster(req, kmsg.ACLOperationClusterAction) {
+		refused = kerr.ClusterAuthorizationFailed.Code
 	}
-	for _, m := range in.Markers {
-		om := kmsg.NewWriteTxnMarkersResponseMarker()
-		om.ProducerID = m.ProducerID
-		for _, mt := range m.Topics {
-			ot := kmsg.NewWriteTxnMarkersResponseMarkerTopic()
-			ot.Topic = mt.Topic
-			for _, partition := range mt.Partitions {
-				op := kmsg.NewWriteTxnMarkersResponseMarkerTopicPartition()
-				op.Partition, op.ErrorCode = partition, kerr.ClusterAuthorizationFailed.Code
-				ot.Partitions = append(ot.Partitions, op)
-			}
-			om.Topics = append(om.Topics, ot)
-		}
-		resp.Markers = append(resp.Markers, om)
-	}
+	resp.Markers = s.writeTxnMarkers(ctx, in.Markers, refused)
 	return resp
 }
 
@@ -54,8 +40,9 @@ func (s *Server) handleWriteTxnMarkers(ctx context.Context, req *request, in *km
 // partitions as leader, with acks=all, and answers per partition. Once a
 // marker is in the in-sync replicas of a __consumer_offsets partition, the
 // group coordinator makes the transaction's offsets visible there (or drops
-// them), as Kafka does.
-func (s *Server) writeTxnMarkers(ctx context.Context, markers []kmsg.WriteTxnMarkersRequestMarker) []kmsg.WriteTxnMarkersResponseMarker {
+// them), as Kafka does. A refused request (code not 0) writes nothing and
+// answers every partition with code.
+func (s *Server) writeTxnMarkers(ctx context.Context, markers []kmsg.WriteTxnMarkersRequestMarker, refused int16) []kmsg.WriteTxnMarkersResponseMarker {
 	type target struct{ marker, topic, partition int }
 	var appends []replica.Append
 	var targets []target
@@ -75,7 +62,9 @@ func (s *Server) writeTxnMarkers(ctx context.Context, markers []kmsg.WriteTxnMar
 			for _, partition := range mt.Partitions {
 				op := kmsg.NewWriteTxnMarkersResponseMarkerTopicPartition()
 				op.Partition = partition
-				if p := s.replicas.Partition(zkpaths.TopicPartition{Topic: mt.Topic, Partition: partition}); p == nil {
+				if refused != 0 {
+					op.ErrorCode = refused
+				} else if p := s.replicas.Partition(zkpaths.TopicPartition{Topic: mt.Topic, Partition: partition}); p == nil {
 					op.ErrorCode = s.unknownPartitionError(mt.Topic, partition).Code
 				} else {
 					appends = append(appends, replica.Append{
