@@ -15,8 +15,18 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/kzoo/kzoo/broker/config"
 	"github.com/kzoo/kzoo/internal/acl"
 )
+
+// newAuthorizer is the authorizer authorizer.class.name asks for; nil when
+// it is not set, which allows everything.
+func newAuthorizer(cfg config.Authorization) *acl.Authorizer {
+	if !cfg.Enabled {
+		return nil
+	}
+	return &acl.Authorizer{SuperUsers: cfg.SuperUsers, AllowEveryoneIfNoACLFound: cfg.AllowEveryoneIfNoACLFound}
+}
 
 // authorized reports whether req's principal, from its host, may perform op
 // on the resource; a denial is logged with both, the operation and the

@@ -622,12 +622,13 @@ func TestAuthorizationPerAPI(t *testing.T) {
 			}
 		})
 	}
-	// Every API is checked here, but those that check nothing
-	// (ApiVersions; DescribeCluster answers its authorized operations) and
-	// those that filter (ListGroups, ListTransactions), tested apart.
+	// Every API is checked here, but those that check nothing (ApiVersions
+	// and SASL's, which come before authentication; DescribeCluster
+	// answers its authorized operations) and those that filter
+	// (ListGroups, ListTransactions), tested apart.
 	for key := range apis {
 		switch key {
-		case kmsg.ApiVersions, kmsg.DescribeCluster, kmsg.ListGroups, kmsg.ListTransactions:
+		case kmsg.ApiVersions, kmsg.SASLHandshake, kmsg.SASLAuthenticate, kmsg.DescribeCluster, kmsg.ListGroups, kmsg.ListTransactions:
 			continue
 		}
 		if !covered[key] {
@@ -851,5 +852,16 @@ func TestDenyWinsAndHostsCount(t *testing.T) {
 		if got := resp.Topics[0].Partitions[0].ErrorCode; got != tc.want {
 			t.Errorf("%s: error %d, want %d", tc.name, got, tc.want)
 		}
+	}
+}
+
+func TestAuthorizerFromConfig(t *testing.T) {
+	if a := newAuthorizer(config.Authorization{}); a != nil {
+		t.Errorf("no authorizer.class.name: authorizer %+v, want none", a)
+	}
+	cfg := config.Authorization{Enabled: true, SuperUsers: []string{"User:admin"}, AllowEveryoneIfNoACLFound: true}
+	a := newAuthorizer(cfg)
+	if a == nil || !slices.Equal(a.SuperUsers, cfg.SuperUsers) || !a.AllowEveryoneIfNoACLFound {
+		t.Errorf("authorizer %+v from %+v", a, cfg)
 	}
 }

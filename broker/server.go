@@ -164,6 +164,7 @@ func New(cfg *config.Broker, meta Metadata, logs *storage.Manager, loggers *logg
 	s.txns = s.newTxnCoordinator(cfg, meta.Snapshot(), loggers.Component("transaction-coordinator"))
 	s.replicas = replica.New(s.replicaConfig(), rt.NumReplicaFetchers)
 	s.producerIDs.meta = meta
+	s.authorizer = newAuthorizer(cfg.Authorization)
 	for _, l := range cfg.Listeners {
 		addr := net.JoinHostPort(l.Host, strconv.Itoa(int(l.Port)))
 		ln, err := net.Listen("tcp", addr)
