@@ -29,8 +29,9 @@ func newAuthorizer(cfg config.Authorization) *acl.Authorizer {
 }
 
 // authorized reports whether req's principal, from its host, may perform op
-// on the resource; a denial is logged with both, the operation and the
-// resource, as Kafka's authorizer logger does.
+// on the resource; a denial is counted (by listener, operation and resource
+// type) and logged with the principal, host, operation and resource, as
+// Kafka's authorizer logger does.
 func (s *Server) authorized(req *request, op kmsg.ACLOperation, typ kmsg.ACLResourceType, name string) bool {
 	return s.authorize(req, op, typ, name, true)
 }
@@ -40,9 +41,10 @@ func (s *Server) authorizedCluster(req *request, op kmsg.ACLOperation) bool {
 	return s.authorized(req, op, kmsg.ACLResourceTypeCluster, acl.ClusterName)
 }
 
-// authorize is authorized with the denial's log line optional: Kafka does
-// not log the checks that only filter what a client sees (the topics of a
-// Metadata request for all of them, KIP-430's authorized operations).
+// authorize is authorized with the denial's count and log line optional:
+// Kafka does not log the checks that only filter what a client sees (the
+// topics of a Metadata request for all of them, KIP-430's authorized
+// operations).
 func (s *Server) authorize(req *request, op kmsg.ACLOperation, typ kmsg.ACLResourceType, name string, logDenied bool) bool {
 	if s.authorizer == nil {
 		return true
@@ -51,6 +53,7 @@ func (s *Server) authorize(req *request, op kmsg.ACLOperation, typ kmsg.ACLResou
 		return true
 	}
 	if logDenied {
+		s.securityMetrics.Denied(req.listener, op.String(), typ.String())
 		s.logger.WithFields(logrus.Fields{
 			"principal": req.principal, "host": req.host, "operation": op.String(),
 			"resource_type": typ.String(), "resource": name, "api": kmsg.NameForKey(req.key),

@@ -6,13 +6,18 @@ import (
 	"maps"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kzoo/kzoo/broker/config"
+	"github.com/kzoo/kzoo/broker/metrics"
 	"github.com/kzoo/kzoo/coordinator"
 	"github.com/kzoo/kzoo/internal/acl"
 	"github.com/kzoo/kzoo/internal/scramcred"
@@ -863,5 +868,30 @@ func TestAuthorizerFromConfig(t *testing.T) {
 	a := newAuthorizer(cfg)
 	if a == nil || !slices.Equal(a.SuperUsers, cfg.SuperUsers) || !a.AllowEveryoneIfNoACLFound {
 		t.Errorf("authorizer %+v from %+v", a, cfg)
+	}
+}
+
+// TestDeniedOperationsAreCounted: a denial counts under its listener,
+// operation and resource type; what a filter leaves out does not.
+func TestDeniedOperationsAreCounted(t *testing.T) {
+	s, _ := authzServer(t)
+	s.securityMetrics = metrics.NewSecurity([]string{"PLAINTEXT"})
+	call(t, s, fetchRequest(-1))
+	call(t, s, fetchRequest(-1))
+	all := kmsg.NewPtrMetadataRequest()
+	all.Version = 9
+	call(t, s, all) // hides t: not a denial
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(s.securityMetrics)
+	if n, err := testutil.GatherAndCount(reg, "kzoo_authorization_denied_total"); err != nil || n != 1 {
+		t.Fatalf("%d denied series (%v), want 1", n, err)
+	}
+	want := `
+# HELP kzoo_authorization_denied_total Operations the ACL authorizer denied, by listener, operation and resource type.
+# TYPE kzoo_authorization_denied_total counter
+kzoo_authorization_denied_total{listener="PLAINTEXT",operation="READ",resource_type="TOPIC"} 2
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "kzoo_authorization_denied_total"); err != nil {
+		t.Error(err)
 	}
 }
