@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -143,7 +144,7 @@ func (s *Server) handleAlterUserSCRAMCredentials(ctx context.Context, req *reque
 		}
 		c, err := scramcred.FromSaltedPassword(scramMechanisms[u.Mechanism], u.Salt, u.SaltedPassword, int(u.Iterations))
 		if err != nil {
-			fail(u.Name, fmt.Errorf("%w: %v", kerr.UnacceptableCredential, err))
+			fail(u.Name, scramError(err))
 			continue
 		}
 		changes = append(changes, coordinator.ScramChange{User: u.Name, Mechanism: scramMechanisms[u.Mechanism], Credential: &c})
@@ -154,7 +155,7 @@ func (s *Server) handleAlterUserSCRAMCredentials(ctx context.Context, req *reque
 		for i, err := range s.meta.AlterUserScramCredentials(ctx, changes) {
 			if err != nil {
 				s.logger.WithError(err).WithField("user", changes[i].User).Warn("cannot alter SCRAM credentials")
-				fail(changes[i].User, err)
+				fail(changes[i].User, scramError(err))
 			}
 		}
 		s.waitForMetadata(ctx, scramApplyWaitMillis, func(snap *coordinator.Snapshot) bool {
@@ -196,6 +197,21 @@ func scramChangeError(user string, mechanism int8, iterations int32) error {
 		return fmt.Errorf("%w: too many iterations: %d > %d", kerr.UnacceptableCredential, iterations, scramcred.MaxIterations)
 	}
 	return nil
+}
+
+// scramError is the Kafka error of a credential refused by scramcred or
+// the coordinator; others stay as they are (UNKNOWN_SERVER_ERROR).
+func scramError(err error) error {
+	var code *kerr.Error
+	switch {
+	case errors.Is(err, scramcred.ErrUnknownMechanism):
+		code = kerr.UnsupportedSaslMechanism
+	case errors.Is(err, scramcred.ErrUnacceptableCredential):
+		code = kerr.UnacceptableCredential
+	default:
+		return err
+	}
+	return fmt.Errorf("%w: %v", code, err)
 }
 
 // scramApplied reports whether snap shows change done.

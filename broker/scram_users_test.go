@@ -45,6 +45,11 @@ func TestAlterUserScramCredentialsErrors(t *testing.T) {
 		scramUpsertion("twice", 1, 4096),
 		scramUpsertion("twice", 1, 8192),
 		scramUpsertion("both-fail", 1, 1),
+		func() kmsg.AlterUserSCRAMCredentialsRequestUpsertion {
+			u := scramUpsertion("no-salt", 1, 4096)
+			u.Salt = nil
+			return u
+		}(),
 	}
 	in.Deletions = []kmsg.AlterUserSCRAMCredentialsRequestDeletion{
 		scramDeletion("old", 1),
@@ -58,6 +63,7 @@ func TestAlterUserScramCredentialsErrors(t *testing.T) {
 		"too-few": kerr.UnacceptableCredential.Code, "too-many": kerr.UnacceptableCredential.Code,
 		"twice": kerr.DuplicateResource.Code, "old": 0, "missing": kerr.ResourceNotFound.Code,
 		"old-512": kerr.ResourceNotFound.Code, "both-fail": kerr.UnacceptableCredential.Code,
+		"no-salt": kerr.UnacceptableCredential.Code,
 	}
 	got := make(map[string]int16)
 	for _, r := range resp.Results {
