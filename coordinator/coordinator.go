@@ -232,11 +232,15 @@ type Snapshot struct {
 	// ("1") or "<default>" (/config/brokers/<entity>).
 	BrokerConfigs map[string]map[string]string
 	// ClientQuotas holds the config of every client quota entity, as stored
-	// under /config/users and /config/clients: every key, quotas or not (a
-	// user's znode also holds SCRAM credentials). An entity whose znode
-	// exists without keys maps to an empty config. Never nil.
-	ClientQuotas     map[zkpaths.QuotaEntity]map[string]string
-	ScramCredentials map[string]map[string]scramcred.Credential // TEMP lead stub
+	// under /config/users and /config/clients: every key but the SCRAM
+	// credentials a user's znode also holds (those are in
+	// ScramCredentials). An entity whose znode exists without other keys
+	// maps to an empty config. Never nil.
+	ClientQuotas map[zkpaths.QuotaEntity]map[string]string
+	// ScramCredentials holds the users' SCRAM credentials by user, then
+	// mechanism (scramcred.SHA256, scramcred.SHA512): the SCRAM-SHA-256 and
+	// SCRAM-SHA-512 keys of /config/users/<user>. Never nil.
+	ScramCredentials map[string]map[string]scramcred.Credential
 	// PendingDeletion maps each topic being deleted to the brokers holding a
 	// replica of it that have not confirmed its removal yet
 	// (ConfirmReplicasDeleted).

@@ -10,6 +10,7 @@ import (
 	"github.com/go-zookeeper/zk"
 	"github.com/sirupsen/logrus"
 
+	"github.com/kzoo/kzoo/internal/scramcred"
 	"github.com/kzoo/kzoo/zkpaths"
 )
 
@@ -30,6 +31,9 @@ type view struct {
 	brokerConfigs map[string]map[string]string
 	// clientQuotas holds every client quota entity's config (see quotas.go).
 	clientQuotas map[zkpaths.QuotaEntity]map[string]string
+	// scramCredentials holds the users' SCRAM credentials, read from the
+	// same znodes as their quotas (see scram.go): user -> mechanism.
+	scramCredentials map[string]map[string]scramcred.Credential
 	// lastConfigChange is the sequence number of the newest config change
 	// notification applied (-1 for none); configChangesPrimed is false until
 	// the first read of /config/changes after markAll.
@@ -119,15 +123,16 @@ type dirtySet struct {
 
 func newView() *view {
 	v := &view{
-		brokers:         make(map[int32]Broker),
-		controller:      controllerZnode{brokerID: -1},
-		controllerEpoch: epochZnode{version: -1},
-		topics:          make(map[string]*topicEntry),
-		deleting:        make(map[string]bool),
-		confirmed:       make(map[string]map[int32]bool),
-		brokerConfigs:   make(map[string]map[string]string),
-		clientQuotas:    make(map[zkpaths.QuotaEntity]map[string]string),
-		shuttingDown:    make(map[int32]int64),
+		brokers:          make(map[int32]Broker),
+		controller:       controllerZnode{brokerID: -1},
+		controllerEpoch:  epochZnode{version: -1},
+		topics:           make(map[string]*topicEntry),
+		deleting:         make(map[string]bool),
+		confirmed:        make(map[string]map[int32]bool),
+		brokerConfigs:    make(map[string]map[string]string),
+		clientQuotas:     make(map[zkpaths.QuotaEntity]map[string]string),
+		scramCredentials: make(map[string]map[string]scramcred.Credential),
+		shuttingDown:     make(map[int32]int64),
 
 		lastConfigChange:  -1,
 		configChangeTimes: make(map[string]time.Time),
@@ -668,6 +673,10 @@ func (v *view) snapshot(clusterID string) *Snapshot {
 	snap.ClientQuotas = make(map[zkpaths.QuotaEntity]map[string]string, len(v.clientQuotas))
 	for entity, configs := range v.clientQuotas {
 		snap.ClientQuotas[entity] = maps.Clone(configs)
+	}
+	snap.ScramCredentials = make(map[string]map[string]scramcred.Credential, len(v.scramCredentials))
+	for user, credentials := range v.scramCredentials {
+		snap.ScramCredentials[user] = maps.Clone(credentials)
 	}
 	for id := range v.shuttingDown {
 		if v.isShuttingDown(id) {
