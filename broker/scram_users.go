@@ -208,6 +208,10 @@ func scramError(err error) error {
 		code = kerr.UnsupportedSaslMechanism
 	case errors.Is(err, scramcred.ErrUnacceptableCredential):
 		code = kerr.UnacceptableCredential
+	case errors.Is(err, coordinator.ErrScramCredentialNotFound):
+		code = kerr.ResourceNotFound // deleted since this broker's view
+	case errors.Is(err, coordinator.ErrDuplicateScramChange):
+		code = kerr.DuplicateResource
 	default:
 		return err
 	}
