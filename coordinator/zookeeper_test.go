@@ -49,6 +49,7 @@ func TestZooKeeper(t *testing.T) {
 	t.Run("Reassignment", func(t *testing.T) { testReassignment(t, newEnv(t, connect)) })
 	t.Run("StaleControllerWritesNothing", func(t *testing.T) { testStaleControllerWritesNothing(t, newEnv(t, connect), c.ZKAddr(1)) })
 	t.Run("ZooKeeperNodeLoss", func(t *testing.T) { testZooKeeperNodeLoss(t, newEnv(t, connect), c) })
+	t.Run("SecureACLs", func(t *testing.T) { testSecureACLs(t, newEnv(t, connect), c.ZKAddr(1)) })
 }
 
 // testZooKeeperNodeLoss stops one ZooKeeper node: the sessions on it move to
