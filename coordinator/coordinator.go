@@ -23,7 +23,9 @@
 //     configs, producer ids), configs.go (broker configs, and the
 //     /config/changes notifications), isr.go (UpdateISR), shutdown.go
 //     (ControlledShutdown), election.go (ElectLeaders), reassign_admin.go
-//     (AlterReassignments), deletion.go (ConfirmReplicasDeleted).
+//     (AlterReassignments), deletion.go (ConfirmReplicasDeleted), acls.go
+//     (CreateACLs, DeleteACLs, and the view's ACLs, kept current through
+//     Kafka's ACL change notifications).
 //   - controller.go: the controller's election, fencing and reconcile loop,
 //     which hands topic deletion to deletion.go, elections to election.go and
 //     reassignments to reassign_controller.go.
@@ -46,6 +48,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/kzoo/kzoo/internal/acl"
 	"github.com/kzoo/kzoo/internal/scramcred"
 	"github.com/kzoo/kzoo/internal/zksecure"
 	"github.com/kzoo/kzoo/zkpaths"
@@ -253,7 +256,14 @@ type Snapshot struct {
 	// replica of it that have not confirmed its removal yet
 	// (ConfirmReplicasDeleted).
 	PendingDeletion map[string][]int32
+	// ACLs holds every ACL of the cluster (/kafka-acl and
+	// /kafka-acl-extended). Never nil; immutable, shared between snapshots
+	// until the ACLs change.
+	ACLs *acl.Set
 
+	// aclChangeSeqs holds, per ACL change folder, the sequence number of the
+	// newest notification applied (-1 for none).
+	aclChangeSeqs map[string]int64
 	// shuttingDown holds the live brokers that asked for a controlled
 	// shutdown.
 	shuttingDown map[int32]bool

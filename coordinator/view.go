@@ -50,6 +50,8 @@ type view struct {
 	reassignments adminZnode[map[zkpaths.TopicPartition][]int32]
 	// election is the content of /admin/preferred_replica_election.
 	election adminZnode[zkpaths.PreferredReplicaElection]
+	// acls holds every ACL (see acls.go).
+	acls aclView
 
 	dirty dirtySet
 	// changed is set when the content differs from the last snapshot.
@@ -119,6 +121,7 @@ type dirtySet struct {
 	brokerConfigs map[string]bool
 	quotaConfigs  map[zkpaths.QuotaEntity]bool
 	confirmations map[string]bool
+	acls          aclDirty
 }
 
 func newView() *view {
@@ -133,6 +136,7 @@ func newView() *view {
 		clientQuotas:     make(map[zkpaths.QuotaEntity]map[string]string),
 		scramCredentials: make(map[string]map[string]scramcred.Credential),
 		shuttingDown:     make(map[int32]int64),
+		acls:             newACLView(),
 
 		lastConfigChange:  -1,
 		configChangeTimes: make(map[string]time.Time),
@@ -151,6 +155,7 @@ func (d *dirtySet) reset() {
 		brokerConfigs: make(map[string]bool),
 		quotaConfigs:  make(map[zkpaths.QuotaEntity]bool),
 		confirmations: make(map[string]bool),
+		acls:          newACLDirty(),
 	}
 }
 
@@ -158,7 +163,8 @@ func (d *dirtySet) empty() bool {
 	return !d.brokerList && !d.controller && !d.controllerEpoch && !d.topicList && !d.deletions &&
 		!d.configChanges && !d.brokerConfigList && !d.shutdowns && !d.reassignments && !d.election &&
 		!d.quotaEntityList && len(d.brokers) == 0 && len(d.topics) == 0 && len(d.states) == 0 &&
-		len(d.topicConfigs) == 0 && len(d.brokerConfigs) == 0 && len(d.quotaConfigs) == 0 && len(d.confirmations) == 0
+		len(d.topicConfigs) == 0 && len(d.brokerConfigs) == 0 && len(d.quotaConfigs) == 0 && len(d.confirmations) == 0 &&
+		d.acls.empty()
 }
 
 // markAll makes the next refresh read everything again, e.g. in a new session,
@@ -184,6 +190,7 @@ func (v *view) markAll() {
 	for name := range v.deleting {
 		d.confirmations[name] = true
 	}
+	v.markAllACLs()
 }
 
 // markPath records a watch event on path.
@@ -216,6 +223,9 @@ func (v *view) markPath(p string) {
 		return
 	case zkpaths.PreferredReplicaElectionPath:
 		d.election = true
+		return
+	}
+	if v.markACLPath(p) {
 		return
 	}
 	if topic, ok := zkpaths.ParseDeleteTopicPath(p); ok {
@@ -290,6 +300,9 @@ func (v *view) refresh(c *zkClient, log logrus.FieldLogger) error {
 		delete(d.confirmations, name)
 	}
 	if err := v.refreshConfigs(c, log); err != nil {
+		return err
+	}
+	if err := v.refreshACLs(c, log); err != nil {
 		return err
 	}
 	if d.shutdowns {
@@ -665,6 +678,8 @@ func (v *view) snapshot(clusterID string) *Snapshot {
 		Topics:          make(map[string]*Topic, len(v.topics)),
 		BrokerConfigs:   make(map[string]map[string]string, len(v.brokerConfigs)),
 		PendingDeletion: make(map[string][]int32),
+		ACLs:            v.aclSet(),
+		aclChangeSeqs:   v.aclChangeSeqs(),
 		shuttingDown:    make(map[int32]bool),
 	}
 	for entity, configs := range v.brokerConfigs {

@@ -21,7 +21,7 @@ import (
 // TestZooKeeper runs the integration tests against one real three-node
 // ensemble; each subtest works in a chroot of its own. The subtests of the
 // session itself are in this file; the others sit next to the code they test
-// (controller_test.go, configs_test.go, quotas_test.go, scram_test.go,
+// (controller_test.go, configs_test.go, quotas_test.go, scram_test.go, acls_test.go,
 // deletion_test.go, shutdown_test.go, election_test.go, reassign_test.go).
 func TestZooKeeper(t *testing.T) {
 	c := cluster.Start(t, cluster.Options{Brokers: 0, PortOffset: 20000})
@@ -48,6 +48,9 @@ func TestZooKeeper(t *testing.T) {
 	t.Run("ElectLeaders", func(t *testing.T) { testPreferredLeaders(t, newEnv(t, connect), false) })
 	t.Run("Reassignment", func(t *testing.T) { testReassignment(t, newEnv(t, connect)) })
 	t.Run("StaleControllerWritesNothing", func(t *testing.T) { testStaleControllerWritesNothing(t, newEnv(t, connect), c.ZKAddr(1)) })
+	t.Run("ACLs", func(t *testing.T) { testACLs(t, newEnv(t, connect)) })
+	t.Run("ACLsAfterSessionLoss", func(t *testing.T) { testACLsAfterSessionLoss(t, newEnv(t, connect), c.ZKAddr(1)) })
+	t.Run("ACLsKafkaTool", func(t *testing.T) { testACLsKafkaTool(t, newEnv(t, connect)) })
 	t.Run("ZooKeeperNodeLoss", func(t *testing.T) { testZooKeeperNodeLoss(t, newEnv(t, connect), c) })
 	t.Run("SecureACLs", func(t *testing.T) { testSecureACLs(t, newEnv(t, connect), c.ZKAddr(1)) })
 }
