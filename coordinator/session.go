@@ -13,6 +13,7 @@ import (
 	"github.com/go-zookeeper/zk"
 	"github.com/sirupsen/logrus"
 
+	"github.com/kzoo/kzoo/internal/zksecure"
 	"github.com/kzoo/kzoo/zkpaths"
 )
 
@@ -47,6 +48,10 @@ type Session struct {
 	// for the calls that wait for the metadata to reach some state.
 	publishedMu sync.Mutex
 	published   chan struct{}
+
+	// dials remembers why the last connection attempt failed, for the
+	// error of a start that gets no session.
+	dials zksecure.DialRecorder
 
 	cancel    context.CancelFunc
 	done      chan struct{} // closed when the session goroutine has returned
@@ -100,7 +105,7 @@ func Start(ctx context.Context, cfg Config) (*Session, error) {
 	conn, _, err := zk.Connect(servers, cfg.SessionTimeout,
 		zk.WithEventCallback(s.events.push),
 		zk.WithLogger(zkLogger{s.log}),
-		zk.WithDialer(cfg.ZooKeeperSecurity.Dialer()))
+		zk.WithDialer(s.dials.Wrap(cfg.ZooKeeperSecurity.Dialer())))
 	if err != nil {
 		return nil, fmt.Errorf("connect to ZooKeeper %s: %w", cfg.Connect, err)
 	}
@@ -181,8 +186,12 @@ func (s *Session) awaitSession(ctx context.Context, servers []string) error {
 		select {
 		case <-s.events.ready:
 		case <-timeout.C:
-			return fmt.Errorf("connect to ZooKeeper %s: no session established within %s",
+			err := fmt.Errorf("connect to ZooKeeper %s: no session established within %s",
 				strings.Join(servers, ","), s.cfg.ConnectionTimeout)
+			if dialErr := s.dials.Err(); dialErr != nil {
+				err = fmt.Errorf("%w (last attempt: %w)", err, dialErr)
+			}
+			return err
 		case <-ctx.Done():
 			return fmt.Errorf("connect to ZooKeeper %s: %w", strings.Join(servers, ","), ctx.Err())
 		}

@@ -52,6 +52,7 @@ func TestZooKeeper(t *testing.T) {
 	t.Run("ACLsAfterSessionLoss", func(t *testing.T) { testACLsAfterSessionLoss(t, newEnv(t, connect), c.ZKAddr(1)) })
 	t.Run("ACLsKafkaTool", func(t *testing.T) { testACLsKafkaTool(t, newEnv(t, connect)) })
 	t.Run("ZooKeeperNodeLoss", func(t *testing.T) { testZooKeeperNodeLoss(t, newEnv(t, connect), c) })
+	t.Run("SecureACLs", func(t *testing.T) { testSecureACLs(t, newEnv(t, connect), c.ZKAddr(1)) })
 }
 
 // testZooKeeperNodeLoss stops one ZooKeeper node: the sessions on it move to

@@ -25,12 +25,12 @@ func SecureRootPaths() []string {
 		ProducerIDBlockPath,
 		LogDirEventNotificationPath,
 		"/delegation_token",
-		"/kafka-acl-extended",
+		ExtendedACLPath,
 		"/migration",
 		"/feature",
-		"/kafka-acl",
-		"/kafka-acl-changes",
-		"/kafka-acl-extended-changes",
+		LiteralACLPath,
+		LiteralACLChangesPath,
+		ExtendedACLChangesPath,
 	}
 }
 

@@ -61,3 +61,13 @@ func TestSecureRootPathsCoverPersistentPaths(t *testing.T) {
 		}
 	}
 }
+
+// TestSecureRootPathsCoverACLs: the ACL store and its change queues are
+// secured, as in Kafka (ZkAclStore.securePaths).
+func TestSecureRootPathsCoverACLs(t *testing.T) {
+	for _, p := range []string{LiteralACLPath, ExtendedACLPath, LiteralACLChangesPath, ExtendedACLChangesPath} {
+		if !slices.Contains(SecureRootPaths(), p) {
+			t.Errorf("%s is not a secure root", p)
+		}
+	}
+}

@@ -91,8 +91,9 @@ func parseZKConnect(connect string) (servers []string, chroot string, err error)
 // identity. The ZooKeeper client would otherwise keep retrying in the
 // background and queue every request meanwhile.
 func dialZooKeeper(ctx context.Context, servers []string, security zksecure.Settings) (*zk.Conn, error) {
+	var dials zksecure.DialRecorder
 	conn, events, err := zk.Connect(servers, zkConnectTimeout, zk.WithLogger(discardLogger{}),
-		zk.WithDialer(security.Dialer()))
+		zk.WithDialer(dials.Wrap(security.Dialer())))
 	if err != nil {
 		return nil, fmt.Errorf("connect to ZooKeeper %s: %w", strings.Join(servers, ","), err)
 	}
@@ -112,7 +113,11 @@ func dialZooKeeper(ctx context.Context, servers []string, security zksecure.Sett
 			}
 		case <-ctx.Done():
 			conn.Close()
-			return nil, fmt.Errorf("cannot reach ZooKeeper at %s: no session after %v: %w", strings.Join(servers, ","), zkConnectTimeout, ctx.Err())
+			err := fmt.Errorf("cannot reach ZooKeeper at %s: no session after %v: %w", strings.Join(servers, ","), zkConnectTimeout, ctx.Err())
+			if dialErr := dials.Err(); dialErr != nil {
+				err = fmt.Errorf("%w (last attempt: %w)", err, dialErr)
+			}
+			return nil, err
 		}
 	}
 }

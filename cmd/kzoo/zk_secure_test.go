@@ -11,6 +11,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"math/big"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -221,4 +222,34 @@ func testCAPEM(t *testing.T) []byte {
 		t.Fatal(err)
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+}
+
+// TestDialZooKeeperTLSRefused: a ZooKeeper that does not speak TLS gets a
+// TLS client nowhere, and the error says why instead of only timing out.
+func TestDialZooKeeperTLSRefused(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conn.Write([]byte("not TLS at all\n"))
+			conn.Close()
+		}
+	}()
+	tls, err := zksecure.LoadTLS(map[string]string{zksecure.PropClientEnable: "true"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_, err = dialZooKeeper(ctx, []string{ln.Addr().String()}, zksecure.Settings{TLS: tls})
+	if err == nil || !strings.Contains(err.Error(), "TLS handshake") {
+		t.Fatalf("error %v, want one naming the failed TLS handshake", err)
+	}
 }

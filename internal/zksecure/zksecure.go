@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-zookeeper/zk"
@@ -144,4 +145,32 @@ func (s Settings) Dialer() zk.Dialer {
 		}
 		return tc, nil
 	}
+}
+
+// DialRecorder remembers the last error of a dialer, so that a client that
+// never gets a session can say why: the ZooKeeper client itself only
+// retries, and a refused TLS handshake would otherwise look like an
+// unreachable server. The zero value is ready; it is safe for concurrent use.
+type DialRecorder struct {
+	mu  sync.Mutex
+	err error
+}
+
+// Wrap returns dial, recording its failures in r.
+func (r *DialRecorder) Wrap(dial zk.Dialer) zk.Dialer {
+	return func(network, address string, timeout time.Duration) (net.Conn, error) {
+		conn, err := dial(network, address, timeout)
+		r.mu.Lock()
+		r.err = err
+		r.mu.Unlock()
+		return conn, err
+	}
+}
+
+// Err returns the error of the last connection attempt (nil if it
+// succeeded or none was made).
+func (r *DialRecorder) Err() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.err
 }

@@ -3,9 +3,12 @@ package zksecure
 import (
 	"crypto/sha1"
 	"encoding/base64"
+	"errors"
+	"net"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-zookeeper/zk"
 )
@@ -104,5 +107,34 @@ func TestValidate(t *testing.T) {
 		if err != nil && strings.Contains(err.Error(), "pw") {
 			t.Errorf("%s: the error shows the password: %v", tt.name, err)
 		}
+	}
+}
+
+func TestDialRecorder(t *testing.T) {
+	var r DialRecorder
+	if r.Err() != nil {
+		t.Fatal("error before any attempt")
+	}
+	refused := errors.New("refused")
+	fail := true
+	dial := r.Wrap(func(string, string, time.Duration) (net.Conn, error) {
+		if fail {
+			return nil, refused
+		}
+		c1, c2 := net.Pipe()
+		c2.Close()
+		return c1, nil
+	})
+	if _, err := dial("tcp", "127.0.0.1:1", time.Second); !errors.Is(err, refused) || !errors.Is(r.Err(), refused) {
+		t.Fatalf("dial %v, recorded %v", err, r.Err())
+	}
+	fail = false
+	conn, err := dial("tcp", "127.0.0.1:1", time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
+	if r.Err() != nil {
+		t.Fatalf("recorded %v after a success", r.Err())
 	}
 }
