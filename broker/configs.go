@@ -177,6 +177,10 @@ func describeEntry(e config.Entry, synonyms, docs bool) kmsg.DescribeConfigsResp
 	rc.Name = e.Name
 	rc.Value = e.Value
 	rc.ReadOnly = e.ReadOnly
+	rc.IsSensitive = e.Sensitive
+	if e.Sensitive {
+		rc.Value = nil // Kafka never sends a password's value
+	}
 	rc.Source = kmsg.ConfigSource(e.Source)
 	rc.IsDefault = e.Source == config.SourceDefault
 	rc.ConfigType = configType(e.Type)
@@ -189,6 +193,9 @@ func describeEntry(e config.Entry, synonyms, docs bool) kmsg.DescribeConfigsResp
 			rs := kmsg.NewDescribeConfigsResponseResourceConfigConfigSynonym()
 			value := syn.Value
 			rs.Name, rs.Value, rs.Source = syn.Name, &value, kmsg.ConfigSource(syn.Source)
+			if e.Sensitive {
+				rs.Value = nil
+			}
 			rc.ConfigSynonyms = append(rc.ConfigSynonyms, rs)
 		}
 	}
@@ -222,6 +229,8 @@ func configType(t config.Type) kmsg.ConfigType {
 		return kmsg.ConfigTypeList
 	case config.TypeDouble:
 		return kmsg.ConfigTypeDouble
+	case config.TypePassword:
+		return kmsg.ConfigTypePassword
 	default:
 		return kmsg.ConfigTypeString
 	}

@@ -95,7 +95,7 @@ func scalarString(v any) string {
 }
 
 func (v Values) set(name, value string) error {
-	k, ok := lookup(brokerKeys, name)
+	k, ok := lookupBroker(name)
 	if !ok {
 		return fmt.Errorf("unknown config key %q", name)
 	}
@@ -111,7 +111,7 @@ func (v Values) get(name string) (string, bool) {
 	if s, ok := v[name]; ok {
 		return s, true
 	}
-	k, _ := lookup(brokerKeys, name)
+	k, _ := lookupBroker(name)
 	return k.Default, k.Default != ""
 }
 
@@ -181,7 +181,15 @@ type Broker struct {
 	// InterBrokerListener is inter.broker.listener.name: the listener of
 	// other brokers that replica fetchers and other broker-to-broker
 	// connections use. It is always one of AdvertisedListeners.
-	InterBrokerListener      string
+	InterBrokerListener string
+	// Security is each listener's TLS and SASL settings, by listener name
+	// (the inter-broker listener's too, even when only advertised).
+	Security map[string]ListenerSecurity
+	// InterBrokerSASLMechanism is the mechanism this broker authenticates
+	// to the others with when the inter-broker listener is a SASL one ("" otherwise).
+	InterBrokerSASLMechanism string
+	// Authorization configures the ACL authorizer.
+	Authorization            Authorization
 	LogDirs                  []string
 	ZooKeeperConnect         string
 	ZooKeeperSessionTimeout  time.Duration
@@ -329,6 +337,9 @@ func (v Values) Broker() (*Broker, error) {
 		}
 	}
 	if err := v.resolveListeners(b); err != nil {
+		return nil, err
+	}
+	if err := v.resolveSecurity(b); err != nil {
 		return nil, err
 	}
 

@@ -141,8 +141,10 @@ type Entry struct {
 	Value    *string // nil when the key has no value
 	Source   Source
 	ReadOnly bool
-	Type     Type
-	Doc      string
+	// Sensitive marks a password: described without its value.
+	Sensitive bool
+	Type      Type
+	Doc       string
 	// Synonyms lists every level that sets the value, the one in effect
 	// first.
 	Synonyms []Synonym
@@ -153,7 +155,7 @@ type Entry struct {
 func (b *Broker) DescribeBroker(dyn Dynamic) []Entry {
 	out := make([]Entry, 0, len(brokerKeys))
 	for _, k := range brokerKeys {
-		e := Entry{Name: k.Name, ReadOnly: !IsDynamicBrokerKey(k.Name), Type: k.Type, Doc: k.Doc}
+		e := Entry{Name: k.Name, ReadOnly: !IsDynamicBrokerKey(k.Name), Sensitive: k.Type == TypePassword, Type: k.Type, Doc: k.Doc}
 		e.Synonyms = b.brokerSynonyms([]string{k.Name}, dyn)
 		if len(e.Synonyms) > 0 {
 			v := e.Synonyms[0].Value

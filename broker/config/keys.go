@@ -25,8 +25,9 @@ const (
 	TypeInt
 	TypeLong
 	TypeBool
-	TypeList   // comma-separated strings
-	TypeDouble // floating point, e.g. min.cleanable.dirty.ratio
+	TypeList     // comma-separated strings
+	TypeDouble   // floating point, e.g. min.cleanable.dirty.ratio
+	TypePassword // a secret: never described, logged or printed
 )
 
 func (t Type) String() string {
@@ -41,6 +42,8 @@ func (t Type) String() string {
 		return "list"
 	case TypeDouble:
 		return "double"
+	case TypePassword:
+		return "password"
 	default:
 		return "string"
 	}
@@ -96,7 +99,7 @@ func (k Key) Parse(value string) (string, error) {
 			return "", fmt.Errorf("%s: %w", k.Name, err)
 		}
 		return strconv.FormatBool(b), nil
-	case TypeString, TypeList:
+	case TypeString, TypeList, TypePassword:
 		if k.Check != nil {
 			if err := k.Check(value); err != nil {
 				return "", fmt.Errorf("%s: %w", k.Name, err)
@@ -206,6 +209,30 @@ var brokerKeys = []Key{
 	{Name: "transaction.remove.expired.transaction.cleanup.interval.ms", Type: TypeInt, Default: "3600000", Doc: "How often the coordinator looks for expired transactional ids.", Min: minOf(1)},
 	{Name: "quota.window.num", Type: TypeInt, Default: "11", Doc: "Samples a client or topic quota's rate is measured over: the rate is the bytes (or handler time) of the last quota.window.num windows over their time, so a burst is averaged over about 10 s by default.", Min: minOf(1)},
 	{Name: "quota.window.size.seconds", Type: TypeInt, Default: "1", Doc: "Length of each quota sample window.", Min: minOf(1)},
+	// Security: TLS and SASL of the listeners (each also as
+	// listener.name.<listener>.<key>, see listenerScopedKeys), the
+	// authorizer.
+	{Name: "ssl.keystore.type", Type: TypeString, Default: "JKS", Doc: "Format of the keystore: PEM or PKCS12 (kzoo cannot read Java's JKS; convert it with keytool -importkeystore -deststoretype PKCS12).", OneOf: []string{"JKS", "PKCS12", "PEM"}},
+	{Name: "ssl.keystore.location", Type: TypeString, Doc: "File holding the listener's certificate chain and private key (PEM or PKCS12); re-read when it changes."},
+	{Name: "ssl.keystore.password", Type: TypePassword, Doc: "Password of a PKCS12 keystore."},
+	{Name: "ssl.key.password", Type: TypePassword, Doc: "Password of an encrypted PEM private key."},
+	{Name: "ssl.keystore.certificate.chain", Type: TypePassword, Doc: "The certificate chain in PEM, inline (with ssl.keystore.type=PEM and ssl.keystore.key)."},
+	{Name: "ssl.keystore.key", Type: TypePassword, Doc: "The private key in PEM, inline (with ssl.keystore.type=PEM)."},
+	{Name: "ssl.truststore.type", Type: TypeString, Default: "JKS", Doc: "Format of the truststore: PEM or PKCS12.", OneOf: []string{"JKS", "PKCS12", "PEM"}},
+	{Name: "ssl.truststore.location", Type: TypeString, Doc: "File holding the certificate authorities that client (and peer broker) certificates are checked against; re-read when it changes."},
+	{Name: "ssl.truststore.password", Type: TypePassword, Doc: "Password of a PKCS12 truststore."},
+	{Name: "ssl.truststore.certificates", Type: TypePassword, Doc: "Trusted certificates in PEM, inline (with ssl.truststore.type=PEM)."},
+	{Name: "ssl.client.auth", Type: TypeString, Default: "none", Doc: "Whether clients of a TLS listener must present a certificate: required, requested or none.", OneOf: []string{"required", "requested", "none"}},
+	{Name: "ssl.endpoint.identification.algorithm", Type: TypeString, Default: "https", Doc: "https checks a peer broker's host name against its certificate when this broker connects to it; empty turns the check off."},
+	{Name: "ssl.enabled.protocols", Type: TypeList, Default: "TLSv1.2,TLSv1.3", Doc: "TLS versions a listener accepts.", OneOf: []string{"TLSv1.2", "TLSv1.3"}},
+	{Name: "ssl.principal.mapping.rules", Type: TypeString, Default: "DEFAULT", Doc: "How a TLS client certificate's subject becomes a principal name, in Kafka's syntax: RULE:pattern/replacement/[LU],...,DEFAULT."},
+	{Name: "sasl.enabled.mechanisms", Type: TypeList, Default: "GSSAPI", Doc: "SASL mechanisms a SASL listener accepts: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 (kzoo has no GSSAPI or OAUTHBEARER; Kafka's default GSSAPI must be replaced)."},
+	{Name: "sasl.mechanism.inter.broker.protocol", Type: TypeString, Default: "GSSAPI", Doc: "SASL mechanism brokers authenticate to each other with, when the inter-broker listener is a SASL one."},
+	{Name: "sasl.server.max.receive.size", Type: TypeInt, Default: "524288", Doc: "Largest frame accepted from a client before it has authenticated.", Min: minOf(1)},
+	{Name: "connections.max.reauth.ms", Type: TypeLong, Default: "0", Doc: "Longest SASL session: a client must re-authenticate within it (KIP-368) or its connection is closed; 0 means sessions never expire.", Min: minOf(0)},
+	{Name: "authorizer.class.name", Type: TypeString, Doc: "Turns ACL authorization on: kafka.security.authorizer.AclAuthorizer (or Kafka's older kafka.security.auth.SimpleAclAuthorizer); empty turns it off.", Check: checkAuthorizer},
+	{Name: "super.users", Type: TypeString, Doc: "Principals allowed everything, as User:name;User:other (semicolon-separated, as Kafka's)."},
+	{Name: "allow.everyone.if.no.acl.found", Type: TypeBool, Default: "false", Doc: "Allow an operation on a resource that no ACL names at all."},
 	{Name: "log.level", Type: TypeString, Default: "info", Doc: "Log level of the broker's own log.", OneOf: []string{"trace", "debug", "info", "warn", "error"}},
 	{Name: "log.format", Type: TypeString, Default: "text", Doc: "Format of the broker's own log.", OneOf: []string{"text", "json"}},
 	{Name: "metrics.listen", Type: TypeString, Doc: "host:port of the HTTP endpoint serving Prometheus metrics at /metrics, consumer-group lag included (kzoo's own key); empty disables it."},
@@ -267,6 +294,22 @@ func lookup(keys []Key, name string) (Key, bool) {
 		if k.Name == name {
 			return k, true
 		}
+	}
+	return Key{}, false
+}
+
+// lookupBroker finds a broker key, including a listener-scoped one
+// (listener.name.<listener>.<key>), which parses as the key it scopes.
+func lookupBroker(name string) (Key, bool) {
+	if k, ok := lookup(brokerKeys, name); ok {
+		return k, true
+	}
+	if _, key, ok := splitListenerKey(name); ok {
+		k, ok := listenerScopedKey(key)
+		if ok {
+			k.Name = name
+		}
+		return k, ok
 	}
 	return Key{}, false
 }

@@ -8,13 +8,8 @@ import (
 	"github.com/kzoo/kzoo/internal/configvalue"
 )
 
-// PlaintextProtocol is the only security protocol kzoo speaks.
-const PlaintextProtocol = "PLAINTEXT"
-
-// securityProtocols are the protocols Kafka knows; a listener may be mapped
-// to any of them, but kzoo can serve only PLAINTEXT, which is checked
-// separately so that the error says which case it is.
-var securityProtocols = []string{"PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"}
+// securityProtocols are the protocols a listener may be mapped to.
+var securityProtocols = []string{PlaintextProtocol, SSLProtocol, SASLPlaintextProtocol, SASLSSLProtocol}
 
 // ParseSecurityProtocolMap parses listener.security.protocol.map:
 // "NAME:PROTOCOL,...". Names are upper-cased as listener names are.
@@ -54,12 +49,8 @@ func (v Values) resolveListeners(b *Broker) error {
 		return err
 	}
 	for _, l := range b.Listeners {
-		protocol, ok := protocols[l.Name]
-		if !ok {
+		if _, ok := protocols[l.Name]; !ok {
 			return fmt.Errorf("listeners: listener %s has no security protocol in listener.security.protocol.map", l.Name)
-		}
-		if protocol != PlaintextProtocol {
-			return fmt.Errorf("listeners: listener %s uses security protocol %s, but kzoo supports only %s", l.Name, protocol, PlaintextProtocol)
 		}
 	}
 	for _, l := range b.AdvertisedListeners {
