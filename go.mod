@@ -16,6 +16,7 @@ require (
 	github.com/xdg-go/scram v1.1.2
 	golang.org/x/sys v0.49.0
 	gopkg.in/yaml.v3 v3.0.1
+	software.sslmate.com/src/go-pkcs12 v0.7.4
 )
 
 require (

@@ -50,6 +50,7 @@ Commands:
   perf produce|consume [flags]      producer and consumer throughput and latency (kzoo perf --help)
   configs describe|alter ...        topic and broker configs (kzoo configs --help)
   quotas describe|alter ...         client quotas of users and client ids (kzoo quotas --help)
+  acls add|list|remove ...          the authorizer's ACLs, with kafka-acls' flags (kzoo acls --help)
   elect-leaders ...                 preferred or unclean leader election (kzoo elect-leaders --help)
   records delete ...                delete the records below an offset (kzoo records --help)
   log-dirs describe [flags]         brokers' log dirs, partition sizes and free space (kzoo log-dirs --help)
@@ -152,6 +153,7 @@ var adminCommands = map[string]func(ctx context.Context, cl *kgo.Client, args []
 	"groups":        groupsCommand,
 	"configs":       configsCommand,
 	"quotas":        quotasCommand,
+	"acls":          aclsCommand,
 	"elect-leaders": electLeaders,
 	"reassign":      reassignCommand,
 	"records":       recordsCommand,

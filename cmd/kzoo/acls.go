@@ -1,0 +1,782 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+const aclsHelp = `Usage: kzoo acls add RESOURCE... PRINCIPALS [--allow-host H]... [--deny-host H]...
+                     [--operation OP]... [--resource-pattern-type literal|prefixed]
+       kzoo acls add --producer [--idempotent] and/or --consumer RESOURCE... --allow-principal P... [--allow-host H]...
+       kzoo acls list [RESOURCE...] [--principal P]... [--resource-pattern-type any|match|literal|prefixed]
+       kzoo acls remove RESOURCE... [PRINCIPALS [--allow-host H]... [--deny-host H]... [--operation OP]...]
+                        [--producer [--idempotent]] [--consumer] [--resource-pattern-type T] [--force]
+
+ACLs of the cluster's authorizer (CreateAcls, DescribeAcls, DeleteAcls),
+with kafka-acls' flags and output.
+
+  RESOURCE    --topic T, --group G, --transactional-id ID (each repeatable; * is
+              every one), --cluster
+  PRINCIPALS  --allow-principal Type:name and/or --deny-principal Type:name, each
+              repeatable; User:* is every user. A principal's hosts default to *.
+  --operation Read, Write, Create, Delete, Alter, Describe, ClusterAction,
+              DescribeConfigs, AlterConfigs, IdempotentWrite or All (the default);
+              repeatable. Each resource type takes only its own: a topic Read,
+              Write, Create, Describe, Delete, Alter, DescribeConfigs and
+              AlterConfigs; a group Read, Describe and Delete; the cluster Create,
+              ClusterAction, DescribeConfigs, AlterConfigs, IdempotentWrite, Alter
+              and Describe; a transactional id Describe and Write.
+  --resource-pattern-type
+              literal (the default): the resource named; prefixed: every resource
+              whose name starts with it. list and remove also take any (literal
+              and prefixed patterns of exactly that name) and match (every ACL
+              that applies to the named resource: literal, prefixed and *).
+  --producer  Write, Describe and Create on the topics, Write and Describe on the
+              transactional ids; with --idempotent also IdempotentWrite on the
+              cluster. Needs --topic.
+  --consumer  Read and Describe on the topics, Read on the groups. Needs --topic
+              and --group.
+
+add creates every combination of principal, host, operation and resource,
+then lists the resources' ACLs. remove deletes the ACLs the flags describe
+exactly (an operation is matched as given: --operation All removes only ACLs
+for All), or, without principals, every ACL of the resources. kzoo never
+prompts: without --force, remove lists what it would delete and fails.
+list prints every ACL, or those of the resources given; --principal keeps the
+ACLs of that principal.
+
+  kzoo acls add --allow-principal User:alice --operation Read --operation Describe --topic orders
+  kzoo acls add --producer --idempotent --allow-principal User:app --topic logs- --resource-pattern-type prefixed
+  kzoo acls add --consumer --allow-principal User:bob --topic orders --group billing
+  kzoo acls list --topic orders --resource-pattern-type match
+  kzoo acls remove --topic orders --force
+`
+
+// clusterResourceName is the one name of the cluster resource.
+const clusterResourceName = "kafka-cluster"
+
+// aclsCommand runs `kzoo acls ...`.
+func aclsCommand(ctx context.Context, cl *kgo.Client, args []string, out io.Writer) error {
+	return runSubcommand(ctx, "acls", aclsHelp, cl, args, out, []subcommand[*kgo.Client]{
+		{"add", addACLsCommand},
+		{"list", listACLsCommand},
+		{"remove", removeACLsCommand},
+	})
+}
+
+// aclPattern is a resource pattern, or with pattern type ANY or MATCH a
+// pattern filter.
+type aclPattern struct {
+	Type    kmsg.ACLResourceType
+	Name    string
+	Pattern kmsg.ACLResourcePatternType
+}
+
+// String is how Kafka's tools print a pattern (Java's ResourcePattern).
+func (p aclPattern) String() string {
+	return fmt.Sprintf("ResourcePattern(resourceType=%s, name=%s, patternType=%s)", p.Type, p.Name, p.Pattern)
+}
+
+func (p aclPattern) compare(q aclPattern) int {
+	return cmp.Or(cmp.Compare(p.Type, q.Type), cmp.Compare(p.Pattern, q.Pattern), cmp.Compare(p.Name, q.Name))
+}
+
+// aclEntry is whom an ACL allows or denies what, from where.
+type aclEntry struct {
+	Principal  string
+	Host       string
+	Operation  kmsg.ACLOperation
+	Permission kmsg.ACLPermissionType
+}
+
+// String is how Kafka's tools print an entry (Java's AccessControlEntry).
+func (e aclEntry) String() string {
+	return fmt.Sprintf("(principal=%s, host=%s, operation=%s, permissionType=%s)", e.Principal, e.Host, e.Operation, e.Permission)
+}
+
+func (e aclEntry) compare(f aclEntry) int {
+	return cmp.Or(cmp.Compare(e.Principal, f.Principal), cmp.Compare(e.Host, f.Host),
+		cmp.Compare(e.Operation, f.Operation), cmp.Compare(e.Permission, f.Permission))
+}
+
+// aclChange is what add creates or remove deletes on one resource pattern
+// (filter): the entries, sorted; for remove, none means all.
+type aclChange struct {
+	Resource aclPattern
+	Entries  []aclEntry
+}
+
+// aclOperationNames are the operations kafka-acls takes, by Kafka's names.
+var aclOperationNames = []struct {
+	name string
+	op   kmsg.ACLOperation
+}{
+	{"Read", kmsg.ACLOperationRead},
+	{"Write", kmsg.ACLOperationWrite},
+	{"Create", kmsg.ACLOperationCreate},
+	{"Delete", kmsg.ACLOperationDelete},
+	{"Alter", kmsg.ACLOperationAlter},
+	{"Describe", kmsg.ACLOperationDescribe},
+	{"ClusterAction", kmsg.ACLOperationClusterAction},
+	{"DescribeConfigs", kmsg.ACLOperationDescribeConfigs},
+	{"AlterConfigs", kmsg.ACLOperationAlterConfigs},
+	{"IdempotentWrite", kmsg.ACLOperationIdempotentWrite},
+	{"All", kmsg.ACLOperationAll},
+}
+
+// parseACLOperation reads an operation as Kafka's SecurityUtils does: its
+// name in any case ("Read", "read", "CLUSTERACTION"), without underscores.
+func parseACLOperation(s string) (kmsg.ACLOperation, error) {
+	s = strings.TrimSpace(s)
+	for _, o := range aclOperationNames {
+		if s == o.name || strings.ToUpper(s) == strings.ToUpper(o.name) {
+			return o.op, nil
+		}
+	}
+	return 0, fmt.Errorf("--operation %q: want Read, Write, Create, Delete, Alter, Describe, ClusterAction, DescribeConfigs, AlterConfigs, IdempotentWrite or All", s)
+}
+
+func aclOperationName(op kmsg.ACLOperation) string {
+	for _, o := range aclOperationNames {
+		if o.op == op {
+			return o.name
+		}
+	}
+	return op.String()
+}
+
+// aclResourceOperations are the operations each resource type takes
+// besides All, as Kafka's AclEntry.supportedOperations.
+var aclResourceOperations = map[kmsg.ACLResourceType][]kmsg.ACLOperation{
+	kmsg.ACLResourceTypeTopic: {kmsg.ACLOperationRead, kmsg.ACLOperationWrite, kmsg.ACLOperationCreate, kmsg.ACLOperationDescribe,
+		kmsg.ACLOperationDelete, kmsg.ACLOperationAlter, kmsg.ACLOperationDescribeConfigs, kmsg.ACLOperationAlterConfigs},
+	kmsg.ACLResourceTypeGroup: {kmsg.ACLOperationRead, kmsg.ACLOperationDescribe, kmsg.ACLOperationDelete},
+	kmsg.ACLResourceTypeCluster: {kmsg.ACLOperationCreate, kmsg.ACLOperationClusterAction, kmsg.ACLOperationDescribeConfigs,
+		kmsg.ACLOperationAlterConfigs, kmsg.ACLOperationIdempotentWrite, kmsg.ACLOperationAlter, kmsg.ACLOperationDescribe},
+	kmsg.ACLResourceTypeTransactionalId: {kmsg.ACLOperationDescribe, kmsg.ACLOperationWrite},
+}
+
+var aclResourceTypeWords = map[kmsg.ACLResourceType]string{
+	kmsg.ACLResourceTypeTopic:           "a topic",
+	kmsg.ACLResourceTypeGroup:           "a group",
+	kmsg.ACLResourceTypeCluster:         "the cluster",
+	kmsg.ACLResourceTypeTransactionalId: "a transactional id",
+}
+
+// parseACLPatternType reads --resource-pattern-type, in any case, as
+// kafka-acls does.
+func parseACLPatternType(s string) (kmsg.ACLResourcePatternType, error) {
+	switch strings.ToUpper(strings.TrimSpace(s)) {
+	case "LITERAL":
+		return kmsg.ACLResourcePatternTypeLiteral, nil
+	case "PREFIXED":
+		return kmsg.ACLResourcePatternTypePrefixed, nil
+	case "ANY":
+		return kmsg.ACLResourcePatternTypeAny, nil
+	case "MATCH":
+		return kmsg.ACLResourcePatternTypeMatch, nil
+	}
+	return 0, fmt.Errorf("--resource-pattern-type %q: want literal, prefixed, any or match", s)
+}
+
+// parsePrincipal checks a principal is Type:name, as Kafka's
+// SecurityUtils.parseKafkaPrincipal splits it.
+func parsePrincipal(flagName, s string) (string, error) {
+	s = strings.TrimSpace(s)
+	typ, name, ok := strings.Cut(s, ":")
+	if !ok || typ == "" || name == "" {
+		return "", fmt.Errorf("%s %q: want a principal as Type:name, such as User:alice (User:* for every user)", flagName, s)
+	}
+	return s, nil
+}
+
+// repeatedFlag collects the values of a flag given more than once.
+type repeatedFlag []string
+
+func (f *repeatedFlag) String() string     { return strings.Join(*f, ",") }
+func (f *repeatedFlag) Set(v string) error { *f = append(*f, v); return nil }
+
+// aclAction is which acls subcommand flags are parsed for.
+type aclAction int
+
+const (
+	aclAdd aclAction = iota
+	aclList
+	aclRemove
+)
+
+// aclFlags are the flags of the acls subcommands.
+type aclFlags struct {
+	topics, groups, transactionalIDs repeatedFlag
+	cluster                          bool
+	patternType                      string
+
+	// add and remove
+	allowPrincipals, denyPrincipals, allowHosts, denyHosts, operations repeatedFlag
+	producer, consumer, idempotent                                     bool
+	force                                                              bool // remove
+
+	principals repeatedFlag // list
+}
+
+func addACLFlags(fs *flag.FlagSet, action aclAction) *aclFlags {
+	f := &aclFlags{}
+	fs.Var(&f.topics, "topic", "")
+	fs.Var(&f.groups, "group", "")
+	fs.Var(&f.transactionalIDs, "transactional-id", "")
+	fs.BoolVar(&f.cluster, "cluster", false, "")
+	fs.StringVar(&f.patternType, "resource-pattern-type", "literal", "")
+	if action == aclList {
+		fs.Var(&f.principals, "principal", "")
+		return f
+	}
+	fs.Var(&f.allowPrincipals, "allow-principal", "")
+	fs.Var(&f.denyPrincipals, "deny-principal", "")
+	fs.Var(&f.allowHosts, "allow-host", "")
+	fs.Var(&f.denyHosts, "deny-host", "")
+	fs.Var(&f.operations, "operation", "")
+	fs.BoolVar(&f.producer, "producer", false, "")
+	fs.BoolVar(&f.consumer, "consumer", false, "")
+	fs.BoolVar(&f.idempotent, "idempotent", false, "")
+	if action == aclRemove {
+		fs.BoolVar(&f.force, "force", false, "")
+	}
+	return f
+}
+
+// check refuses the combinations kafka-acls refuses.
+func (f *aclFlags) check() error {
+	if f.producer || f.consumer {
+		if len(f.operations) > 0 || len(f.denyPrincipals) > 0 || len(f.denyHosts) > 0 {
+			return errors.New("--producer and --consumer pick the operations and allow them: give no --operation, --deny-principal or --deny-host")
+		}
+	}
+	if f.producer && len(f.topics) == 0 {
+		return errors.New("--producer needs a --topic")
+	}
+	if f.idempotent && !f.producer {
+		return errors.New("--idempotent goes with --producer")
+	}
+	if f.consumer {
+		if len(f.topics) == 0 || len(f.groups) == 0 {
+			return errors.New("--consumer needs a --topic and a --group")
+		}
+		if !f.producer && (f.cluster || len(f.transactionalIDs) > 0) {
+			return errors.New("--consumer takes no --cluster or --transactional-id (unless with --producer)")
+		}
+	}
+	return nil
+}
+
+// resources returns the resource patterns (or filters) the flags name, in
+// the order topics, cluster, groups, transactional ids.
+func (f *aclFlags) resources(pattern kmsg.ACLResourcePatternType) ([]aclPattern, error) {
+	var out []aclPattern
+	// Topic and group names lose surrounding white space, transactional ids
+	// not, as in kafka-acls.
+	for _, r := range []struct {
+		flag  string
+		typ   kmsg.ACLResourceType
+		names []string
+		trim  bool
+	}{
+		{"--topic", kmsg.ACLResourceTypeTopic, f.topics, true},
+		{"--group", kmsg.ACLResourceTypeGroup, f.groups, true},
+		{"--transactional-id", kmsg.ACLResourceTypeTransactionalId, f.transactionalIDs, false},
+	} {
+		for _, name := range r.names {
+			if r.trim {
+				name = strings.TrimSpace(name)
+			}
+			if name == "" {
+				return nil, fmt.Errorf("%s: an empty name", r.flag)
+			}
+			out = append(out, aclPattern{r.typ, name, pattern})
+		}
+	}
+	if f.cluster {
+		// kafka-acls drops --cluster without a word under a pattern type
+		// other than literal; kzoo says why instead, and lets list and
+		// remove filter the cluster with any or match.
+		if pattern == kmsg.ACLResourcePatternTypePrefixed {
+			return nil, errors.New("--cluster: the cluster resource is literal; it takes no --resource-pattern-type prefixed")
+		}
+		out = append(out, aclPattern{kmsg.ACLResourceTypeCluster, clusterResourceName, pattern})
+	}
+	return out, nil
+}
+
+// principalsAndHosts reads one permission's principals and hosts; the
+// hosts default to * when principals are given.
+func principalsAndHosts(principalFlag string, principals []string, hostFlag string, hosts []string) ([]string, []string, error) {
+	var ps, hs []string
+	for _, p := range principals {
+		p, err := parsePrincipal(principalFlag, p)
+		if err != nil {
+			return nil, nil, err
+		}
+		ps = append(ps, p)
+	}
+	for _, h := range hosts {
+		h = strings.TrimSpace(h)
+		if h == "" {
+			return nil, nil, fmt.Errorf("%s: an empty host (* is every host)", hostFlag)
+		}
+		hs = append(hs, h)
+	}
+	if len(hs) == 0 && len(ps) > 0 {
+		hs = []string{"*"}
+	}
+	return ps, hs, nil
+}
+
+// entries returns every combination of the flags' principals and hosts
+// with ops, allowed and denied, as kafka-acls' getAcl.
+func (f *aclFlags) entries(ops []kmsg.ACLOperation) ([]aclEntry, error) {
+	var out []aclEntry
+	for _, perm := range []struct {
+		principalFlag, hostFlag string
+		principals, hosts       []string
+		permission              kmsg.ACLPermissionType
+	}{
+		{"--allow-principal", "--allow-host", f.allowPrincipals, f.allowHosts, kmsg.ACLPermissionTypeAllow},
+		{"--deny-principal", "--deny-host", f.denyPrincipals, f.denyHosts, kmsg.ACLPermissionTypeDeny},
+	} {
+		ps, hs, err := principalsAndHosts(perm.principalFlag, perm.principals, perm.hostFlag, perm.hosts)
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range ps {
+			for _, op := range ops {
+				for _, h := range hs {
+					out = append(out, aclEntry{p, h, op, perm.permission})
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
+// changes turns the flags of add or remove into ACLs per resource, as
+// kafka-acls' getResourceFilterToAcls: from --operation, or with
+// --producer and --consumer from their roles, merged where they share a
+// resource. Every operation must apply to its resource's type.
+func (f *aclFlags) changes(action aclAction) ([]aclChange, error) {
+	if err := f.check(); err != nil {
+		return nil, err
+	}
+	pattern, err := parseACLPatternType(f.patternType)
+	if err != nil {
+		return nil, err
+	}
+	if action == aclAdd && pattern != kmsg.ACLResourcePatternTypeLiteral && pattern != kmsg.ACLResourcePatternTypePrefixed {
+		return nil, fmt.Errorf("--resource-pattern-type %s: ACLs are added to literal or prefixed patterns, not to filters", strings.ToLower(pattern.String()))
+	}
+	resources, err := f.resources(pattern)
+	if err != nil {
+		return nil, err
+	}
+	if len(resources) == 0 {
+		return nil, errors.New("give at least one resource: --topic, --group, --transactional-id or --cluster")
+	}
+	byResource := map[aclPattern]map[aclEntry]bool{}
+	add := func(r aclPattern, ops ...kmsg.ACLOperation) error {
+		entries, err := f.entries(ops)
+		if err != nil {
+			return err
+		}
+		if byResource[r] == nil {
+			byResource[r] = map[aclEntry]bool{}
+		}
+		for _, e := range entries {
+			byResource[r][e] = true
+		}
+		return nil
+	}
+	if !f.producer && !f.consumer {
+		ops := []kmsg.ACLOperation{kmsg.ACLOperationAll}
+		if len(f.operations) > 0 {
+			ops = ops[:0]
+			for _, name := range f.operations {
+				op, err := parseACLOperation(name)
+				if err != nil {
+					return nil, err
+				}
+				ops = append(ops, op)
+			}
+		}
+		for _, r := range resources {
+			if err := add(r, ops...); err != nil {
+				return nil, err
+			}
+		}
+	}
+	for _, r := range resources {
+		switch {
+		case f.producer && r.Type == kmsg.ACLResourceTypeTopic:
+			err = add(r, kmsg.ACLOperationWrite, kmsg.ACLOperationDescribe, kmsg.ACLOperationCreate)
+		case f.producer && r.Type == kmsg.ACLResourceTypeTransactionalId:
+			err = add(r, kmsg.ACLOperationWrite, kmsg.ACLOperationDescribe)
+		}
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case f.consumer && r.Type == kmsg.ACLResourceTypeTopic:
+			err = add(r, kmsg.ACLOperationRead, kmsg.ACLOperationDescribe)
+		case f.consumer && r.Type == kmsg.ACLResourceTypeGroup:
+			err = add(r, kmsg.ACLOperationRead)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if f.idempotent {
+		// Always the literal cluster, whatever the topics' pattern type.
+		cluster := aclPattern{kmsg.ACLResourceTypeCluster, clusterResourceName, kmsg.ACLResourcePatternTypeLiteral}
+		if err := add(cluster, kmsg.ACLOperationIdempotentWrite); err != nil {
+			return nil, err
+		}
+	}
+
+	var out []aclChange
+	for r, set := range byResource {
+		entries := slices.SortedFunc(maps.Keys(set), aclEntry.compare)
+		for _, e := range entries {
+			if e.Operation != kmsg.ACLOperationAll && !slices.Contains(aclResourceOperations[r.Type], e.Operation) {
+				names := make([]string, 0, len(aclResourceOperations[r.Type])+1)
+				for _, op := range aclResourceOperations[r.Type] {
+					names = append(names, aclOperationName(op))
+				}
+				return nil, fmt.Errorf("operation %s does not apply to %s, which takes %s or All",
+					aclOperationName(e.Operation), aclResourceTypeWords[r.Type], strings.Join(names, ", "))
+			}
+		}
+		if action == aclAdd && len(entries) == 0 {
+			return nil, errors.New("give --allow-principal or --deny-principal: whom the ACLs are for")
+		}
+		out = append(out, aclChange{Resource: r, Entries: entries})
+	}
+	slices.SortFunc(out, func(a, b aclChange) int { return a.Resource.compare(b.Resource) })
+	return out, nil
+}
+
+// aclBinding is one ACL, or what a filter matched.
+type aclBinding struct {
+	Resource aclPattern
+	Entry    aclEntry
+}
+
+// aclFilter is a DescribeAcls or DeleteAcls filter: a resource pattern
+// filter and an entry; a nil entry matches every entry.
+type aclFilter struct {
+	Resource aclPattern
+	Entry    *aclEntry
+}
+
+// filters are the DeleteAcls filters of a remove: each entry exactly, or
+// every entry of the resource when there are none.
+func (c aclChange) filters() []aclFilter {
+	if len(c.Entries) == 0 {
+		return []aclFilter{{Resource: c.Resource}}
+	}
+	out := make([]aclFilter, len(c.Entries))
+	for i := range c.Entries {
+		out[i] = aclFilter{Resource: c.Resource, Entry: &c.Entries[i]}
+	}
+	return out
+}
+
+// anyACL is the filter that matches every ACL.
+var anyACL = aclFilter{Resource: aclPattern{Type: kmsg.ACLResourceTypeAny, Pattern: kmsg.ACLResourcePatternTypeAny}}
+
+// addACLsCommand runs `acls add`.
+func addACLsCommand(ctx context.Context, cl *kgo.Client, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("acls add", flag.ContinueOnError)
+	f := addACLFlags(fs, aclAdd)
+	rest, helped, err := parseArgs(fs, aclsHelp, args, out)
+	if err != nil || helped {
+		return err
+	}
+	if len(rest) > 0 {
+		return fmt.Errorf("acls add: unexpected argument %q", rest[0])
+	}
+	changes, err := f.changes(aclAdd)
+	if err != nil {
+		return fmt.Errorf("acls add: %w", err)
+	}
+	for _, c := range changes {
+		writeACLBlock(out, "Adding ACLs for resource", c.Resource, c.Entries)
+	}
+	if err := createACLs(ctx, cl, changes); err != nil {
+		return fmt.Errorf("acls add: %w", err)
+	}
+	return listACLsOf(ctx, cl, out, changeFilters(changes), nil)
+}
+
+// changeFilters are the resources of changes as filters, for listing them.
+func changeFilters(changes []aclChange) []aclFilter {
+	out := make([]aclFilter, len(changes))
+	for i, c := range changes {
+		out[i] = aclFilter{Resource: c.Resource}
+	}
+	return out
+}
+
+// listACLsCommand runs `acls list`.
+func listACLsCommand(ctx context.Context, cl *kgo.Client, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("acls list", flag.ContinueOnError)
+	f := addACLFlags(fs, aclList)
+	rest, helped, err := parseArgs(fs, aclsHelp, args, out)
+	if err != nil || helped {
+		return err
+	}
+	if len(rest) > 0 {
+		return fmt.Errorf("acls list: unexpected argument %q", rest[0])
+	}
+	filters, principals, err := f.listFilters()
+	if err != nil {
+		return fmt.Errorf("acls list: %w", err)
+	}
+	return listACLsOf(ctx, cl, out, filters, principals)
+}
+
+// listFilters returns what list asks for: the resources as filters (every
+// ACL when none), and the principals to keep.
+func (f *aclFlags) listFilters() ([]aclFilter, []string, error) {
+	pattern, err := parseACLPatternType(f.patternType)
+	if err != nil {
+		return nil, nil, err
+	}
+	resources, err := f.resources(pattern)
+	if err != nil {
+		return nil, nil, err
+	}
+	filters := []aclFilter{anyACL}
+	if len(resources) > 0 {
+		filters = filters[:0]
+		for _, r := range resources {
+			filters = append(filters, aclFilter{Resource: r})
+		}
+	}
+	var principals []string
+	for _, p := range f.principals {
+		p, err := parsePrincipal("--principal", p)
+		if err != nil {
+			return nil, nil, err
+		}
+		if !slices.Contains(principals, p) {
+			principals = append(principals, p)
+		}
+	}
+	return filters, principals, nil
+}
+
+// listACLsOf prints the ACLs filters match as kafka-acls does, grouped by
+// resource; with principals, under a heading per principal, only theirs.
+func listACLsOf(ctx context.Context, cl *kgo.Client, out io.Writer, filters []aclFilter, principals []string) error {
+	var bindings []aclBinding
+	for _, f := range filters {
+		b, err := describeACLs(ctx, cl, f)
+		if err != nil {
+			return fmt.Errorf("acls list: %w", err)
+		}
+		bindings = append(bindings, b...)
+	}
+	if len(principals) == 0 {
+		writeACLBindings(out, "Current ACLs for resource", bindings)
+		return nil
+	}
+	for _, p := range principals {
+		fmt.Fprintf(out, "ACLs for principal `%s`\n", p)
+		var theirs []aclBinding
+		for _, b := range bindings {
+			if b.Entry.Principal == p {
+				theirs = append(theirs, b)
+			}
+		}
+		writeACLBindings(out, "Current ACLs for resource", theirs)
+	}
+	return nil
+}
+
+// writeACLBindings prints bindings grouped by resource, sorted, without
+// duplicates (filters may overlap).
+func writeACLBindings(w io.Writer, heading string, bindings []aclBinding) {
+	byResource := map[aclPattern]map[aclEntry]bool{}
+	for _, b := range bindings {
+		if byResource[b.Resource] == nil {
+			byResource[b.Resource] = map[aclEntry]bool{}
+		}
+		byResource[b.Resource][b.Entry] = true
+	}
+	for _, r := range slices.SortedFunc(maps.Keys(byResource), aclPattern.compare) {
+		writeACLBlock(w, heading, r, slices.SortedFunc(maps.Keys(byResource[r]), aclEntry.compare))
+	}
+}
+
+// writeACLBlock prints one resource's entries exactly as kafka-acls does,
+// stray spaces included, so that what parses its output parses kzoo's.
+func writeACLBlock(w io.Writer, heading string, r aclPattern, entries []aclEntry) {
+	lines := make([]string, len(entries))
+	for i, e := range entries {
+		lines[i] = "\t" + e.String()
+	}
+	fmt.Fprintf(w, "%s `%s`: \n %s \n\n", heading, r, strings.Join(lines, "\n"))
+}
+
+// removeACLsCommand runs `acls remove`.
+func removeACLsCommand(ctx context.Context, cl *kgo.Client, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("acls remove", flag.ContinueOnError)
+	f := addACLFlags(fs, aclRemove)
+	rest, helped, err := parseArgs(fs, aclsHelp, args, out)
+	if err != nil || helped {
+		return err
+	}
+	if len(rest) > 0 {
+		return fmt.Errorf("acls remove: unexpected argument %q", rest[0])
+	}
+	changes, err := f.changes(aclRemove)
+	if err != nil {
+		return fmt.Errorf("acls remove: %w", err)
+	}
+	var filters []aclFilter
+	for _, c := range changes {
+		filters = append(filters, c.filters()...)
+	}
+	if !f.force {
+		// What DescribeAcls matches is what DeleteAcls of the same filter
+		// deletes.
+		var doomed []aclBinding
+		for _, filter := range filters {
+			b, err := describeACLs(ctx, cl, filter)
+			if err != nil {
+				return fmt.Errorf("acls remove: %w", err)
+			}
+			doomed = append(doomed, b...)
+		}
+		if len(doomed) == 0 {
+			fmt.Fprintln(out, "No ACLs match; there is nothing to remove.")
+			return nil
+		}
+		writeACLBindings(out, "Would remove ACLs for resource", doomed)
+		return errors.New("acls remove: these ACLs would be removed; kzoo does not prompt: give --force to remove them")
+	}
+	removed, err := deleteACLs(ctx, cl, filters)
+	writeACLBindings(out, "Removed ACLs for resource", removed)
+	if err != nil {
+		return fmt.Errorf("acls remove: %w", err)
+	}
+	return listACLsOf(ctx, cl, out, changeFilters(changes), nil)
+}
+
+// createACLs creates the ACLs of changes in one CreateAcls request; the
+// error says which failed and why.
+func createACLs(ctx context.Context, cl *kgo.Client, changes []aclChange) error {
+	req := kmsg.NewPtrCreateACLsRequest()
+	var bindings []aclBinding
+	for _, c := range changes {
+		for _, e := range c.Entries {
+			cr := kmsg.NewCreateACLsRequestCreation()
+			cr.ResourceType, cr.ResourceName, cr.ResourcePatternType = c.Resource.Type, c.Resource.Name, c.Resource.Pattern
+			cr.Principal, cr.Host, cr.Operation, cr.PermissionType = e.Principal, e.Host, e.Operation, e.Permission
+			req.Creations = append(req.Creations, cr)
+			bindings = append(bindings, aclBinding{c.Resource, e})
+		}
+	}
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		return err
+	}
+	if len(resp.Results) != len(bindings) {
+		return fmt.Errorf("the broker answered for %d ACLs, not %d", len(resp.Results), len(bindings))
+	}
+	var errs []error
+	for i, r := range resp.Results {
+		if err := codeError(r.ErrorCode, r.ErrorMessage); err != nil {
+			errs = append(errs, fmt.Errorf("ACL %s on %s: %w", bindings[i].Entry, bindings[i].Resource, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// describeACLs returns the ACLs filter matches.
+func describeACLs(ctx context.Context, cl *kgo.Client, filter aclFilter) ([]aclBinding, error) {
+	req := kmsg.NewPtrDescribeACLsRequest()
+	req.ResourceType, req.ResourcePatternType = filter.Resource.Type, filter.Resource.Pattern
+	if filter.Resource.Type != kmsg.ACLResourceTypeAny {
+		req.ResourceName = kmsg.StringPtr(filter.Resource.Name)
+	}
+	req.Operation, req.PermissionType = kmsg.ACLOperationAny, kmsg.ACLPermissionTypeAny
+	if e := filter.Entry; e != nil {
+		req.Principal, req.Host = kmsg.StringPtr(e.Principal), kmsg.StringPtr(e.Host)
+		req.Operation, req.PermissionType = e.Operation, e.Permission
+	}
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		return nil, err
+	}
+	if err := codeError(resp.ErrorCode, resp.ErrorMessage); err != nil {
+		return nil, err
+	}
+	var out []aclBinding
+	for _, r := range resp.Resources {
+		res := aclPattern{r.ResourceType, r.ResourceName, r.ResourcePatternType}
+		for _, a := range r.ACLs {
+			out = append(out, aclBinding{res, aclEntry{a.Principal, a.Host, a.Operation, a.PermissionType}})
+		}
+	}
+	return out, nil
+}
+
+// deleteACLs deletes what filters match in one DeleteAcls request and
+// returns what was deleted; the error says which filters or ACLs failed.
+func deleteACLs(ctx context.Context, cl *kgo.Client, filters []aclFilter) ([]aclBinding, error) {
+	req := kmsg.NewPtrDeleteACLsRequest()
+	for _, f := range filters {
+		df := kmsg.NewDeleteACLsRequestFilter()
+		df.ResourceType, df.ResourcePatternType = f.Resource.Type, f.Resource.Pattern
+		df.ResourceName = kmsg.StringPtr(f.Resource.Name)
+		df.Operation, df.PermissionType = kmsg.ACLOperationAny, kmsg.ACLPermissionTypeAny
+		if e := f.Entry; e != nil {
+			df.Principal, df.Host = kmsg.StringPtr(e.Principal), kmsg.StringPtr(e.Host)
+			df.Operation, df.PermissionType = e.Operation, e.Permission
+		}
+		req.Filters = append(req.Filters, df)
+	}
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		return nil, err
+	}
+	if len(resp.Results) != len(filters) {
+		return nil, fmt.Errorf("the broker answered for %d filters, not %d", len(resp.Results), len(filters))
+	}
+	var removed []aclBinding
+	var errs []error
+	for i, r := range resp.Results {
+		if err := codeError(r.ErrorCode, r.ErrorMessage); err != nil {
+			errs = append(errs, fmt.Errorf("ACLs of %s: %w", filters[i].Resource, err))
+			continue
+		}
+		for _, m := range r.MatchingACLs {
+			b := aclBinding{aclPattern{m.ResourceType, m.ResourceName, m.ResourcePatternType},
+				aclEntry{m.Principal, m.Host, m.Operation, m.PermissionType}}
+			if err := codeError(m.ErrorCode, m.ErrorMessage); err != nil {
+				errs = append(errs, fmt.Errorf("ACL %s on %s: %w", b.Entry, b.Resource, err))
+				continue
+			}
+			removed = append(removed, b)
+		}
+	}
+	return removed, errors.Join(errs...)
+}
