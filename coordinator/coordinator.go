@@ -46,6 +46,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/kzoo/kzoo/internal/zksecure"
 	"github.com/kzoo/kzoo/zkpaths"
 )
 
@@ -122,6 +123,10 @@ type Config struct {
 	LeaderImbalancePerBrokerPercentage int
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
+	// ZooKeeperSecurity is how the session connects to ZooKeeper (TLS),
+	// who it authenticates as, and whether the znodes it creates carry
+	// Kafka's secure ACLs (zookeeper.set.acl).
+	ZooKeeperSecurity zksecure.Settings
 }
 
 // DefaultSessionTimeout is Kafka's default zookeeper.session.timeout.ms.
@@ -159,6 +164,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.LeaderImbalanceCheckInterval <= 0 {
 		c.LeaderImbalanceCheckInterval = DefaultLeaderImbalanceCheckInterval
+	}
+	if err := c.ZooKeeperSecurity.Validate(); err != nil {
+		return c, err
 	}
 	if c.LeaderImbalancePerBrokerPercentage < 0 || c.LeaderImbalancePerBrokerPercentage > 100 {
 		return c, fmt.Errorf("invalid leader imbalance percentage %d: must be 0-100", c.LeaderImbalancePerBrokerPercentage)

@@ -162,7 +162,7 @@ func (e *zkEnv) inspector(t *testing.T) *inspector {
 			t.Fatal("inspector: no ZooKeeper session")
 		}
 	}
-	if err := ensureAbsPath(conn, e.chroot); err != nil {
+	if err := ensureAbsPath(conn, e.chroot, openACL); err != nil {
 		t.Fatal(err)
 	}
 	return &inspector{t: t, conn: conn, chroot: e.chroot}

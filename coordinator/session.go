@@ -99,11 +99,12 @@ func Start(ctx context.Context, cfg Config) (*Session, error) {
 	}
 	conn, _, err := zk.Connect(servers, cfg.SessionTimeout,
 		zk.WithEventCallback(s.events.push),
-		zk.WithLogger(zkLogger{s.log}))
+		zk.WithLogger(zkLogger{s.log}),
+		zk.WithDialer(cfg.ZooKeeperSecurity.Dialer()))
 	if err != nil {
 		return nil, fmt.Errorf("connect to ZooKeeper %s: %w", cfg.Connect, err)
 	}
-	s.zk = &zkClient{conn: conn, chroot: chroot}
+	s.zk = &zkClient{conn: conn, chroot: chroot, security: cfg.ZooKeeperSecurity}
 	// ZooKeeper calls take no context: closing the connection is what makes
 	// a blocked one return when ctx ends.
 	stopWatchingCtx := context.AfterFunc(ctx, conn.Close)
@@ -130,9 +131,13 @@ func (s *Session) start(ctx context.Context, servers []string) error {
 	}
 	s.sessionID = s.zk.sessionID()
 	s.log.WithField("session", sessionIDString(s.sessionID)).Info("ZooKeeper session established")
+	// Before any other request; the client repeats it after each reconnect.
+	if err := s.cfg.ZooKeeperSecurity.Authenticate(s.zk.conn); err != nil {
+		return err
+	}
 
 	if s.zk.chroot != "" {
-		if err := ensureAbsPath(s.zk.conn, s.zk.chroot); err != nil {
+		if err := ensureAbsPath(s.zk.conn, s.zk.chroot, s.zk.acl("/")); err != nil {
 			return fmt.Errorf("create chroot: %w", err)
 		}
 	}

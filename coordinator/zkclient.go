@@ -9,6 +9,8 @@ import (
 
 	"github.com/go-zookeeper/zk"
 	"github.com/sirupsen/logrus"
+
+	"github.com/kzoo/kzoo/internal/zksecure"
 )
 
 var openACL = zk.WorldACL(zk.PermAll)
@@ -17,9 +19,18 @@ var openACL = zk.WorldACL(zk.PermAll)
 // applied: its methods take and return paths of the cluster namespace. Watches
 // are set through the *W methods; their events arrive through the connection's
 // event callback, so the per-call channels are dropped.
+//
+// It is also the one place that decides the ACL of every znode created
+// (security.ACL, Kafka's defaultAcls): open to all unless zookeeper.set.acl.
 type zkClient struct {
-	conn   *zk.Conn
-	chroot string
+	conn     *zk.Conn
+	chroot   string
+	security zksecure.Settings
+}
+
+// acl is the ACL a znode created at p, a path of the cluster namespace, gets.
+func (c *zkClient) acl(p string) []zk.ACL {
+	return c.security.ACL(p)
 }
 
 func (c *zkClient) abs(p string) string {
@@ -129,7 +140,7 @@ func (c *zkClient) getOrWatchCreation(p string) (data []byte, stat *zk.Stat, exi
 }
 
 func (c *zkClient) create(p string, data []byte, flags int32) (string, error) {
-	created, err := c.conn.Create(c.abs(p), data, flags, openACL)
+	created, err := c.conn.Create(c.abs(p), data, flags, c.acl(p))
 	if err != nil {
 		return "", fmt.Errorf("zookeeper create %s: %w", p, err)
 	}
@@ -162,7 +173,7 @@ func (c *zkClient) multi(ops ...any) ([]zk.MultiResponse, error) {
 }
 
 func (c *zkClient) createOp(p string, data []byte, flags int32) *zk.CreateRequest {
-	return &zk.CreateRequest{Path: c.abs(p), Data: data, Acl: openACL, Flags: flags}
+	return &zk.CreateRequest{Path: c.abs(p), Data: data, Acl: c.acl(p), Flags: flags}
 }
 
 func (c *zkClient) setOp(p string, data []byte, version int32) *zk.SetDataRequest {
@@ -179,19 +190,36 @@ func (c *zkClient) checkOp(p string, version int32) *zk.CheckVersionRequest {
 
 // ensurePath creates a persistent znode and its missing parents, without data.
 func (c *zkClient) ensurePath(p string) error {
-	return ensureAbsPath(c.conn, c.abs(p))
+	if p == "/" {
+		// The chroot, made at start.
+		return nil
+	}
+	_, err := c.conn.Create(c.abs(p), nil, zk.FlagPersistent, c.acl(p))
+	if errors.Is(err, zk.ErrNoNode) {
+		if err := c.ensurePath(path.Dir(p)); err != nil {
+			return err
+		}
+		_, err = c.conn.Create(c.abs(p), nil, zk.FlagPersistent, c.acl(p))
+	}
+	if err != nil && !errors.Is(err, zk.ErrNodeExists) {
+		return fmt.Errorf("zookeeper create %s: %w", p, err)
+	}
+	return nil
 }
 
-func ensureAbsPath(conn *zk.Conn, p string) error {
+// ensureAbsPath creates the persistent znode at the server path p and its
+// missing parents, without data, each with acl: the chroot and what lies
+// above it, which are outside the cluster namespace.
+func ensureAbsPath(conn *zk.Conn, p string, acl []zk.ACL) error {
 	if p == "/" {
 		return nil
 	}
-	_, err := conn.Create(p, nil, zk.FlagPersistent, openACL)
+	_, err := conn.Create(p, nil, zk.FlagPersistent, acl)
 	if errors.Is(err, zk.ErrNoNode) {
-		if err := ensureAbsPath(conn, path.Dir(p)); err != nil {
+		if err := ensureAbsPath(conn, path.Dir(p), acl); err != nil {
 			return err
 		}
-		_, err = conn.Create(p, nil, zk.FlagPersistent, openACL)
+		_, err = conn.Create(p, nil, zk.FlagPersistent, acl)
 	}
 	if err != nil && !errors.Is(err, zk.ErrNodeExists) {
 		return fmt.Errorf("zookeeper create %s: %w", p, err)

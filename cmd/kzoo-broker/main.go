@@ -21,6 +21,7 @@ import (
 	"github.com/kzoo/kzoo/broker/logging"
 	"github.com/kzoo/kzoo/broker/storage"
 	"github.com/kzoo/kzoo/coordinator"
+	"github.com/kzoo/kzoo/internal/zksecure"
 )
 
 // overrides collects repeated --override key=value flags.
@@ -100,6 +101,10 @@ func serve(ctx context.Context, cfg *config.Broker, loggers *logging.Loggers) er
 	for _, l := range cfg.AdvertisedListeners {
 		endpoints = append(endpoints, coordinator.Endpoint{Listener: l.Name, SecurityProtocol: cfg.ListenerSecurityProtocols[l.Name], Host: l.Host, Port: l.Port})
 	}
+	zkSecurity, err := zooKeeperSecurity(cfg.Values.ZooKeeperSecurity())
+	if err != nil {
+		return err
+	}
 	session, err := coordinator.Start(ctx, coordinator.Config{
 		BrokerID:              cfg.ID,
 		Connect:               cfg.ZooKeeperConnect,
@@ -113,6 +118,8 @@ func serve(ctx context.Context, cfg *config.Broker, loggers *logging.Loggers) er
 		AutoLeaderRebalance:                cfg.AutoLeaderRebalance,
 		LeaderImbalanceCheckInterval:       cfg.LeaderImbalanceCheckInterval,
 		LeaderImbalancePerBrokerPercentage: cfg.LeaderImbalancePerBrokerPercentage,
+
+		ZooKeeperSecurity: zkSecurity,
 	})
 	if err != nil {
 		return err
@@ -197,4 +204,22 @@ func controlledShutdown(session *coordinator.Session, timeout time.Duration, log
 		return
 	}
 	log.WithField("took", time.Since(start).Round(time.Millisecond)).Info("controlled shutdown complete")
+}
+
+// zooKeeperSecurity turns the broker's ZooKeeper security keys into the
+// session's settings, loading the TLS stores.
+func zooKeeperSecurity(z config.ZooKeeperSecurity) (zksecure.Settings, error) {
+	tls, err := zksecure.LoadTLS(z.TLSProperties)
+	if err != nil {
+		return zksecure.Settings{}, err
+	}
+	s := zksecure.Settings{
+		SetACL: z.SetACL,
+		Digest: zksecure.Digest{User: z.DigestUser, Password: z.DigestPassword},
+		TLS:    tls,
+	}
+	if err := s.Validate(); err != nil {
+		return zksecure.Settings{}, err
+	}
+	return s, nil
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/go-zookeeper/zk"
 
+	"github.com/kzoo/kzoo/internal/zksecure"
 	"github.com/kzoo/kzoo/zkpaths"
 )
 
@@ -25,18 +26,21 @@ const (
 )
 
 const clusterHelp = `Usage: kzoo cluster [--zookeeper HOST:PORT[,HOST:PORT...][/chroot]]
+                   [--zk-digest USER:PASSWORD] [--zk-tls-config-file FILE]
 
 Reads the cluster's state from ZooKeeper: the cluster id, the live brokers
 (id, address, rack), the controller and its epoch, and how many partitions
 are in each state of the controller's partition state machine (NonExistent,
 New, Online, Offline). The ZooKeeper connect string defaults to
 $KZOO_ZOOKEEPER or ` + defaultZooKeeper + `.
-`
+
+` + zkSecurityFlagsHelp
 
 // clusterCommand runs `kzoo cluster`.
 func clusterCommand(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("cluster", flag.ContinueOnError)
 	connect := fs.String("zookeeper", envOr("KZOO_ZOOKEEPER", defaultZooKeeper), "")
+	zkFlags := addZKSecurityFlags(fs)
 	rest, helped, err := parseArgs(fs, clusterHelp, args, out)
 	if err != nil || helped {
 		return err
@@ -48,9 +52,13 @@ func clusterCommand(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("cluster: %w", err)
 	}
+	security, err := zkFlags.settings()
+	if err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
 	ctx, cancel := context.WithTimeout(ctx, zkConnectTimeout)
 	defer cancel()
-	conn, err := dialZooKeeper(ctx, servers)
+	conn, err := dialZooKeeper(ctx, servers, security)
 	if err != nil {
 		return fmt.Errorf("cluster: %w", err)
 	}
@@ -78,11 +86,13 @@ func parseZKConnect(connect string) (servers []string, chroot string, err error)
 	return servers, chroot, nil
 }
 
-// dialZooKeeper connects and waits for a session until ctx ends. The
-// ZooKeeper client would otherwise keep retrying in the background and
-// queue every request meanwhile.
-func dialZooKeeper(ctx context.Context, servers []string) (*zk.Conn, error) {
-	conn, events, err := zk.Connect(servers, zkConnectTimeout, zk.WithLogger(discardLogger{}))
+// dialZooKeeper connects (over TLS if security says so), waits for a
+// session until ctx ends, and authenticates with security's digest
+// identity. The ZooKeeper client would otherwise keep retrying in the
+// background and queue every request meanwhile.
+func dialZooKeeper(ctx context.Context, servers []string, security zksecure.Settings) (*zk.Conn, error) {
+	conn, events, err := zk.Connect(servers, zkConnectTimeout, zk.WithLogger(discardLogger{}),
+		zk.WithDialer(security.Dialer()))
 	if err != nil {
 		return nil, fmt.Errorf("connect to ZooKeeper %s: %w", strings.Join(servers, ","), err)
 	}
@@ -90,6 +100,10 @@ func dialZooKeeper(ctx context.Context, servers []string) (*zk.Conn, error) {
 		select {
 		case ev := <-events:
 			if ev.State == zk.StateHasSession {
+				if err := security.Authenticate(conn); err != nil {
+					conn.Close()
+					return nil, err
+				}
 				return conn, nil
 			}
 			if ev.State == zk.StateAuthFailed {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/go-zookeeper/zk"
 
+	"github.com/kzoo/kzoo/internal/zksecure"
 	"github.com/kzoo/kzoo/zkpaths"
 )
 
@@ -167,7 +168,7 @@ func TestDialZooKeeperGivesUp(t *testing.T) {
 	// Nothing listens on port 1; the dial must end with the context.
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
-	conn, err := dialZooKeeper(ctx, []string{"127.0.0.1:1"})
+	conn, err := dialZooKeeper(ctx, []string{"127.0.0.1:1"}, zksecure.Settings{})
 	if err == nil {
 		conn.Close()
 		t.Fatal("dialZooKeeper succeeded without a server")

@@ -56,6 +56,8 @@ Commands:
   log-dirs describe [flags]         brokers' log dirs, partition sizes and free space (kzoo log-dirs --help)
   reassign generate|execute|verify  move partition replicas (kzoo reassign --help)
   cluster [--zookeeper CONNECT]     brokers, controller and partition states from ZooKeeper
+  zk-secure --zookeeper CONNECT (--enable|--disable)
+                                    set or remove the znodes' secure ACLs (kzoo zk-secure --help)
 
 The bootstrap server defaults to $KZOO_BOOTSTRAP or `+defaultBootstrap+`.
 `)
@@ -203,6 +205,8 @@ func run(args []string, out io.Writer) error {
 		return perfCommand(servers, args, console)
 	case "cluster":
 		return clusterCommand(ctx, args, out)
+	case "zk-secure":
+		return zkSecureCommand(ctx, args, out)
 	case "help":
 		usage(out)
 		return nil
