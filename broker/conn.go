@@ -3,6 +3,7 @@ package broker
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kzoo/kzoo/broker/storage"
+	"github.com/kzoo/kzoo/internal/tlsconf"
 )
 
 // maxRetainedFrameBuffer caps the read buffer a connection keeps between
@@ -39,34 +41,102 @@ type conn struct {
 	// namedClient is set once the client sent an ApiVersions request
 	// naming its software (v3+, KIP-511).
 	namedClient bool
-	// principal is the name of the user the connection authenticated as;
-	// quotas are charged to it.
+	// sec is how the listener secures its connections; auth is the
+	// connection's SASL state on a SASL listener (sasl_conn.go).
+	sec  *listenerSecurity
+	auth saslState
+	// principal is the name of the user the connection authenticated as
+	// (ANONYMOUS until then); ACLs and quotas apply to it.
 	principal string
+	// host is the client's IP address, as ACLs name hosts.
+	host string
 }
 
+// tlsHandshakeTimeout bounds a TLS handshake, so that a client that
+// connects and says nothing, or too little, does not hold a connection.
+const tlsHandshakeTimeout = 10 * time.Second
+
 func newConn(srv *Server, nc net.Conn, listener string) *conn {
-	return &conn{
-		srv:      srv,
-		nc:       nc,
-		listener: listener,
-		rd:       bufio.NewReaderSize(nc, 64<<10),
-		wr:       bufio.NewWriterSize(nc, 64<<10),
-		logger:   srv.logger.WithField("remote", nc.RemoteAddr().String()),
-		// Until kzoo has authentication, every connection is anonymous.
-		principal: anonymousPrincipal,
+	sec := srv.listenerSecurity[listener]
+	if sec == nil {
+		sec = &listenerSecurity{name: listener} // a server built without loadSecurity (tests)
 	}
+	return &conn{
+		srv:       srv,
+		nc:        nc,
+		listener:  listener,
+		rd:        bufio.NewReaderSize(nc, 64<<10),
+		wr:        bufio.NewWriterSize(nc, 64<<10),
+		logger:    srv.logger.WithField("remote", nc.RemoteAddr().String()),
+		sec:       sec,
+		principal: anonymousPrincipal,
+		host:      hostOf(nc.RemoteAddr()),
+	}
+}
+
+// hostOf is the IP address of addr, as ACLs name hosts.
+func hostOf(addr net.Addr) string {
+	if tcp, ok := addr.(*net.TCPAddr); ok {
+		return tcp.IP.String()
+	}
+	host, _, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return addr.String()
+	}
+	return host
+}
+
+// startTLS runs the server side of the TLS handshake and, on an SSL
+// listener, takes the principal from the client's certificate.
+func (c *conn) startTLS(ctx context.Context) error {
+	tc := tls.Server(c.nc, c.sec.tls)
+	hsCtx, cancel := context.WithTimeout(ctx, tlsHandshakeTimeout)
+	defer cancel()
+	if err := tc.HandshakeContext(hsCtx); err != nil {
+		c.authFailed("SSL", fmt.Errorf("TLS handshake: %w", err))
+		return err
+	}
+	c.nc = tc
+	c.rd.Reset(tc)
+	c.wr.Reset(tc)
+	if c.sec.cfg.UsesSASL() {
+		return nil // the SASL user is the principal
+	}
+	if certs := tc.ConnectionState().PeerCertificates; len(certs) > 0 {
+		name, err := c.sec.principals.Map(tlsconf.SubjectName(certs[0]))
+		if err != nil {
+			c.authFailed("SSL", fmt.Errorf("ssl.principal.mapping.rules: %w", err))
+			return err
+		}
+		c.principal = name
+	}
+	c.srv.securityMetrics.Authenticated(c.listener, "SSL", true)
+	return nil
 }
 
 // serve reads and answers requests until the client goes away, a protocol
 // error closes the connection, or ctx is cancelled.
 func (c *conn) serve(ctx context.Context) {
-	defer c.nc.Close()
+	defer func() { c.nc.Close() }() // the TLS connection, once there is one
+	if c.sec.tls != nil {
+		if err := c.startTLS(ctx); err != nil {
+			return
+		}
+	}
 	var frame []byte
 	for {
 		if err := c.nc.SetReadDeadline(c.srv.readDeadline()); err != nil {
 			return
 		}
-		buf, err := readFrame(c.rd, c.srv.cfg.SocketRequestMaxBytes, frame)
+		if c.auth.phase == rawTokens {
+			buf, err := c.serveRawToken(frame)
+			if err != nil {
+				return
+			}
+			frame = buf[:0]
+			continue
+		}
+		buf, err := readFrame(c.rd, c.maxFrame(), frame)
 		if err != nil {
 			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && ctx.Err() == nil {
 				c.logger.WithError(err).Debug("closing connection")
@@ -79,6 +149,10 @@ func (c *conn) serve(ctx context.Context) {
 			frame = nil
 		}
 		throttle, err := c.handle(ctx, buf)
+		if errors.Is(err, errCloseAfterAnswer) {
+			_ = c.wr.Flush() // the answer says why; best effort
+			return
+		}
 		if err != nil {
 			if ctx.Err() == nil {
 				c.logger.WithError(err).Info("closing connection")
@@ -123,8 +197,22 @@ func (c *conn) handle(ctx context.Context, frame []byte) (time.Duration, error) 
 		}
 		return 0, err
 	}
+	if c.sec.sasl != nil {
+		resp, handled, err := c.saslGate(req)
+		if handled {
+			if werr := c.writeResponse(req, resp); werr != nil {
+				return 0, werr
+			}
+			return 0, err
+		}
+		if err != nil {
+			return 0, err
+		}
+	}
 	req.listener = c.listener
 	req.namedClient = c.namedClient
+	req.principal = "User:" + c.principal
+	req.host = c.host
 	req.who = c.quotaIdentity(req.clientID)
 	resp, throttle := c.srv.dispatch(ctx, c, req)
 	if resp == nil {
@@ -187,6 +275,14 @@ func (c *conn) writeParts(req *request, r *fetchResponse) error {
 	for _, p := range r.parts {
 		if p.slice.Size == 0 {
 			if _, err := c.wr.Write(p.bytes); err != nil {
+				return err
+			}
+			continue
+		}
+		if c.sec.tls != nil {
+			// No sendfile through TLS: the records are copied through
+			// the write buffer, which encrypts them.
+			if _, err := p.slice.WriteTo(c.wr); err != nil {
 				return err
 			}
 			continue

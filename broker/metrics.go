@@ -37,7 +37,7 @@ const (
 func (s *Server) listenMetrics(addr string, logger logrus.FieldLogger) error {
 	reg := metrics.NewRegistry()
 	collectors := append(s.brokerGauges(), s.replicationThrottleCounters()...)
-	collectors = append(collectors, s.traffic, s.acceptErrors,
+	collectors = append(collectors, s.traffic, s.acceptErrors, s.securityMetrics,
 		metrics.NewGroupCollector(s.groups, lagEndOffsets{s}, metrics.DefaultLagTimeout),
 		metrics.NewTransactionCollector(s.txns, s.stableOffsetLags),
 		metrics.NewQuotaCollector(s.quotas))
@@ -198,7 +198,7 @@ func (r lagEndOffsets) EndOffsets(ctx context.Context, partitions []zkpaths.Topi
 			continue // not live (or not reachable): the partitions stay unread
 		}
 		wg.Go(func() {
-			got, err := listLatestOffsets(ctx, addr, clientID, timeoutOf(ctx, fallback), tps)
+			got, err := listLatestOffsets(ctx, addr, clientID, s.peerSecurity, timeoutOf(ctx, fallback), tps)
 			if err != nil {
 				// Counted by the collector; a down broker would otherwise
 				// log at every scrape.
@@ -257,8 +257,8 @@ func timeoutOf(ctx context.Context, fallback time.Duration) time.Duration {
 // listLatestOffsets asks the broker at addr for the latest offset (the high
 // watermark) of partitions, as a consumer does, within timeout or until ctx
 // is done. It returns those the broker answered without an error.
-func listLatestOffsets(ctx context.Context, addr, clientID string, timeout time.Duration, partitions []zkpaths.TopicPartition) (map[zkpaths.TopicPartition]int64, error) {
-	pc, err := peer.Dial(ctx, addr, clientID, timeout, maxListOffsetsResponse)
+func listLatestOffsets(ctx context.Context, addr, clientID string, sec peer.Security, timeout time.Duration, partitions []zkpaths.TopicPartition) (map[zkpaths.TopicPartition]int64, error) {
+	pc, err := peer.Dial(ctx, addr, clientID, timeout, maxListOffsetsResponse, sec)
 	if err != nil {
 		return nil, err
 	}

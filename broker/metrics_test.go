@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	peerconn "github.com/kzoo/kzoo/broker/peer"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/sirupsen/logrus"
@@ -219,7 +221,7 @@ func TestListLatestOffsets(t *testing.T) {
 	u0 := zkpaths.TopicPartition{Topic: "u", Partition: 0}
 	peer := startFakePeer(t, map[zkpaths.TopicPartition]int64{t0: 42, u0: 7})
 
-	got, err := listLatestOffsets(t.Context(), peer.ln.Addr().String(), "test", time.Minute, []zkpaths.TopicPartition{t0, t1, u0})
+	got, err := listLatestOffsets(t.Context(), peer.ln.Addr().String(), "test", plaintextPeer, time.Minute, []zkpaths.TopicPartition{t0, t1, u0})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,7 +248,7 @@ func TestListLatestOffsetsStopsWithItsContext(t *testing.T) {
 		peer := startFakePeer(t, nil) // never answers
 		ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
 		defer cancel()
-		if _, err := listLatestOffsets(ctx, peer.ln.Addr().String(), "test", timeoutOf(ctx, time.Hour), tps); err == nil {
+		if _, err := listLatestOffsets(ctx, peer.ln.Addr().String(), "test", plaintextPeer, timeoutOf(ctx, time.Hour), tps); err == nil {
 			t.Error("no error from a leader that never answered")
 		}
 	})
@@ -255,7 +257,7 @@ func TestListLatestOffsetsStopsWithItsContext(t *testing.T) {
 		ctx, cancel := context.WithCancel(t.Context())
 		done := make(chan error, 1)
 		go func() {
-			_, err := listLatestOffsets(ctx, peer.ln.Addr().String(), "test", time.Hour, tps)
+			_, err := listLatestOffsets(ctx, peer.ln.Addr().String(), "test", plaintextPeer, time.Hour, tps)
 			done <- err
 		}()
 		<-peer.received // waiting for the answer now
@@ -494,3 +496,6 @@ func TestTrafficCountersMoveWithProduceFetchAndISR(t *testing.T) {
 		t.Errorf("records in of the deleted topic = %v, want no series", got)
 	}
 }
+
+// plaintextPeer is an unsecured connection to another broker.
+var plaintextPeer peerconn.Security

@@ -70,7 +70,7 @@ func (p *peerPool) conn(ctx context.Context, id int32) (*peer.Conn, error) {
 		return nil, err
 	}
 	clientID := "kzoo-broker-" + strconv.Itoa(int(p.s.cfg.ID))
-	return peer.Dial(ctx, addr, clientID, peerRequestTimeout, maxPeerResponse)
+	return peer.Dial(ctx, addr, clientID, peerRequestTimeout, maxPeerResponse, p.s.peerSecurity)
 }
 
 // release keeps pc for the next request to broker id, unless enough are

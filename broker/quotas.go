@@ -34,10 +34,6 @@ import (
 //
 // The throttle of a request is the largest of those that apply.
 
-// anonymousPrincipal is the user of a connection that did not
-// authenticate: every connection until kzoo has authentication.
-const anonymousPrincipal = "ANONYMOUS"
-
 // newQuotaManager makes the broker's quota manager with its
 // quota.window.num and quota.window.size.seconds.
 func newQuotaManager(cfg *config.Broker) *quota.Manager {

@@ -20,6 +20,7 @@ func (s *Server) replicaConfig() replica.Config {
 		ReplicaLagTimeMax: s.cfg.ReplicaLagTimeMax,
 		Fetch: replica.FetchConfig{
 			ClientID:         "kzoo-replica-fetcher-" + strconv.Itoa(int(s.cfg.ID)),
+			Security:         s.peerSecurity,
 			WaitMax:          s.cfg.ReplicaFetchWaitMax,
 			MinBytes:         s.cfg.ReplicaFetchMinBytes,
 			MaxBytes:         s.cfg.ReplicaFetchMaxBytes,

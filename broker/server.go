@@ -25,6 +25,7 @@ import (
 	"github.com/kzoo/kzoo/broker/group"
 	"github.com/kzoo/kzoo/broker/logging"
 	"github.com/kzoo/kzoo/broker/metrics"
+	"github.com/kzoo/kzoo/broker/peer"
 	"github.com/kzoo/kzoo/broker/quota"
 	"github.com/kzoo/kzoo/broker/replica"
 	"github.com/kzoo/kzoo/broker/storage"
@@ -94,6 +95,12 @@ type Server struct {
 
 	// listeners are the bound sockets of cfg.Listeners, in that order.
 	listeners []boundListener
+	// listenerSecurity is how each listener secures its connections, by
+	// name; peerSecurity how this broker connects to the others; and
+	// securityMetrics counts authentications and denials (security.go).
+	listenerSecurity map[string]*listenerSecurity
+	peerSecurity     peer.Security
+	securityMetrics  *metrics.Security
 	// metricsEndpoint serves /metrics when metrics.listen is set (nil
 	// otherwise); see metrics.go.
 	metricsEndpoint *metrics.Server
@@ -131,6 +138,11 @@ func New(cfg *config.Broker, meta Metadata, logs *storage.Manager, loggers *logg
 	rt := cfg.Values.Runtime()
 	s.connLimits = newConnLimiter(cfg.InterBrokerListener, rt.Connections, logger)
 	s.acceptErrors = metrics.NewAcceptErrors(listenerNames(cfg.Listeners))
+	s.securityMetrics = metrics.NewSecurity(listenerNames(cfg.Listeners))
+	var err error
+	if s.listenerSecurity, s.peerSecurity, err = loadSecurity(cfg, meta, logger); err != nil {
+		return nil, err
+	}
 	s.groups = newGroupCoordinator(cfg, meta.Snapshot(), loggers.Component("group-coordinator"))
 	s.handoffs = newHandoffQueue()
 	s.peers = newPeerPool(s)
@@ -402,6 +414,10 @@ func init() {
 		kmsg.ListTransactions:     {apiRange{0, 1}, txnAPI((*txn.Coordinator).ListTransactions)},
 		kmsg.DescribeProducers:    {apiRange{0, 0}, answers((*Server).handleDescribeProducers)},
 		kmsg.TxnOffsetCommit:      {apiRange{0, 3}, answers((*Server).handleTxnOffsetCommit)},
+		// SASL: a SASL listener's connection answers these itself while
+		// it authenticates (sasl_conn.go); the table answers the rest.
+		kmsg.SASLHandshake:    {apiRange{0, 1}, answers((*Server).handleSaslHandshake)},
+		kmsg.SASLAuthenticate: {apiRange{0, 2}, answers((*Server).handleSaslAuthenticate)},
 	}
 }
 

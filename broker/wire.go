@@ -63,6 +63,10 @@ type request struct {
 	// namedClient is set once the client named its software on this
 	// connection (ApiVersions v3+, KIP-511); see handleFetch.
 	namedClient bool
+	// principal is who sent the request ("User:alice", "User:ANONYMOUS"),
+	// as the authorizer sees it, and host the client's IP address.
+	principal string
+	host      string
 	// who is charged for the request under the client quotas.
 	who quota.Identity
 	// throttle is what the handler's byte quotas (Produce, Fetch) or

@@ -104,7 +104,7 @@ func TestParseRequestRejects(t *testing.T) {
 	}{
 		{"too short for a header", []byte{0, 3, 0}, errBadHeader},
 		{"unknown key", header(9999, 0), errUnknownAPIKey},
-		{"key we do not serve", header(kmsg.SASLHandshake.Int16(), 0), errUnknownAPIKey},
+		{"key we do not serve", header(kmsg.Envelope.Int16(), 0), errUnknownAPIKey},
 		{"truncated body", valid[:len(valid)-3], nil},
 		{"client id longer than the frame", append(header(kmsg.Metadata.Int16(), 1)[:8], 0x7f, 0xff, 'a'), errBadHeader},
 	}

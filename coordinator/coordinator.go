@@ -46,6 +46,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/kzoo/kzoo/internal/scramcred"
 	"github.com/kzoo/kzoo/internal/zksecure"
 	"github.com/kzoo/kzoo/zkpaths"
 )
@@ -242,7 +243,8 @@ type Snapshot struct {
 	// under /config/users and /config/clients: every key, quotas or not (a
 	// user's znode also holds SCRAM credentials). An entity whose znode
 	// exists without keys maps to an empty config. Never nil.
-	ClientQuotas map[zkpaths.QuotaEntity]map[string]string
+	ClientQuotas     map[zkpaths.QuotaEntity]map[string]string
+	ScramCredentials map[string]map[string]scramcred.Credential // TEMP lead stub
 	// PendingDeletion maps each topic being deleted to the brokers holding a
 	// replica of it that have not confirmed its removal yet
 	// (ConfirmReplicasDeleted).

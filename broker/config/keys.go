@@ -227,19 +227,20 @@ var brokerKeys = []Key{
 	// Security: TLS and SASL of the listeners (each also as
 	// listener.name.<listener>.<key>, see listenerScopedKeys), the
 	// authorizer.
-	{Name: "ssl.keystore.type", Type: TypeString, Default: "JKS", Doc: "Format of the keystore: PEM or PKCS12 (kzoo cannot read Java's JKS; convert it with keytool -importkeystore -deststoretype PKCS12).", OneOf: []string{"JKS", "PKCS12", "PEM"}},
+	{Name: "ssl.keystore.type", Type: TypeString, Doc: "Format of the keystore: PEM or PKCS12; unset, it is told from the file (Kafka's default is JKS, which kzoo cannot read: convert it with keytool -importkeystore -deststoretype PKCS12).", OneOf: []string{"JKS", "PKCS12", "PEM"}},
 	{Name: "ssl.keystore.location", Type: TypeString, Doc: "File holding the listener's certificate chain and private key (PEM or PKCS12); re-read when it changes."},
 	{Name: "ssl.keystore.password", Type: TypePassword, Doc: "Password of a PKCS12 keystore."},
 	{Name: "ssl.key.password", Type: TypePassword, Doc: "Password of an encrypted PEM private key."},
 	{Name: "ssl.keystore.certificate.chain", Type: TypePassword, Doc: "The certificate chain in PEM, inline (with ssl.keystore.type=PEM and ssl.keystore.key)."},
 	{Name: "ssl.keystore.key", Type: TypePassword, Doc: "The private key in PEM, inline (with ssl.keystore.type=PEM)."},
-	{Name: "ssl.truststore.type", Type: TypeString, Default: "JKS", Doc: "Format of the truststore: PEM or PKCS12.", OneOf: []string{"JKS", "PKCS12", "PEM"}},
+	{Name: "ssl.truststore.type", Type: TypeString, Doc: "Format of the truststore: PEM or PKCS12; unset, it is told from the file.", OneOf: []string{"JKS", "PKCS12", "PEM"}},
 	{Name: "ssl.truststore.location", Type: TypeString, Doc: "File holding the certificate authorities that client (and peer broker) certificates are checked against; re-read when it changes."},
 	{Name: "ssl.truststore.password", Type: TypePassword, Doc: "Password of a PKCS12 truststore."},
 	{Name: "ssl.truststore.certificates", Type: TypePassword, Doc: "Trusted certificates in PEM, inline (with ssl.truststore.type=PEM)."},
 	{Name: "ssl.client.auth", Type: TypeString, Default: "none", Doc: "Whether clients of a TLS listener must present a certificate: required, requested or none.", OneOf: []string{"required", "requested", "none"}},
 	{Name: "ssl.endpoint.identification.algorithm", Type: TypeString, Default: "https", Doc: "https checks a peer broker's host name against its certificate when this broker connects to it; empty turns the check off."},
 	{Name: "ssl.enabled.protocols", Type: TypeList, Default: "TLSv1.2,TLSv1.3", Doc: "TLS versions a listener accepts.", OneOf: []string{"TLSv1.2", "TLSv1.3"}},
+	{Name: "ssl.cipher.suites", Type: TypeList, Doc: "TLS 1.2 cipher suites accepted, by their IANA names (as Java names them); empty: Go's defaults. TLS 1.3 suites are Go's."},
 	{Name: "ssl.principal.mapping.rules", Type: TypeString, Default: "DEFAULT", Doc: "How a TLS client certificate's subject becomes a principal name, in Kafka's syntax: RULE:pattern/replacement/[LU],...,DEFAULT."},
 	{Name: "sasl.enabled.mechanisms", Type: TypeList, Default: "GSSAPI", Doc: "SASL mechanisms a SASL listener accepts: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 (kzoo has no GSSAPI or OAUTHBEARER; Kafka's default GSSAPI must be replaced)."},
 	{Name: "sasl.mechanism.inter.broker.protocol", Type: TypeString, Default: "GSSAPI", Doc: "SASL mechanism brokers authenticate to each other with, when the inter-broker listener is a SASL one."},

@@ -50,7 +50,7 @@ var listenerScopedNames = []string{
 	"ssl.keystore.type", "ssl.keystore.location", "ssl.keystore.password", "ssl.key.password",
 	"ssl.keystore.certificate.chain", "ssl.keystore.key",
 	"ssl.truststore.type", "ssl.truststore.location", "ssl.truststore.password", "ssl.truststore.certificates",
-	"ssl.client.auth", "ssl.endpoint.identification.algorithm", "ssl.enabled.protocols", "ssl.principal.mapping.rules",
+	"ssl.client.auth", "ssl.endpoint.identification.algorithm", "ssl.enabled.protocols", "ssl.cipher.suites", "ssl.principal.mapping.rules",
 	"sasl.enabled.mechanisms", "sasl.server.max.receive.size", "connections.max.reauth.ms",
 }
 
@@ -144,7 +144,9 @@ func (v Values) listenerSecurity(listener, protocol string) (ListenerSecurity, e
 			if !strings.HasPrefix(key, "ssl.") {
 				continue
 			}
-			if s, ok := v.listenerValue(listener, key); ok && s != "" {
+			// An empty value is kept: ssl.endpoint.identification.algorithm=
+			// turns the host name check off.
+			if s, ok := v.listenerValue(listener, key); ok {
 				ls.TLS[key] = s
 			}
 		}

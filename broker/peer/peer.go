@@ -6,6 +6,7 @@ package peer
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -13,8 +14,21 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kbin"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/sasl"
 )
+
+// Security is how a broker secures its connections to the others: those of
+// the inter-broker listener's protocol. The zero value is PLAINTEXT.
+type Security struct {
+	// TLS, when set, wraps the connection in TLS; its ServerName is set
+	// to the host dialed.
+	TLS *tls.Config
+	// SASL, when set, authenticates the connection with this mechanism
+	// (SaslHandshake v1 and SaslAuthenticate v1) before any request.
+	SASL sasl.Mechanism
+}
 
 // Conn is a client connection to another broker. It sends one request at a
 // time at the version the caller set: brokers of one cluster speak the same
@@ -28,15 +42,80 @@ type Conn struct {
 	maxResponse   int32
 }
 
-// Dial connects to the broker at addr. Every request on the connection
-// gets timeout; a response larger than maxResponse bytes fails it.
-func Dial(ctx context.Context, addr, clientID string, timeout time.Duration, maxResponse int32) (*Conn, error) {
+// Dial connects to the broker at addr, secured as sec says. Every request
+// on the connection gets timeout; a response larger than maxResponse bytes
+// fails it.
+func Dial(ctx context.Context, addr, clientID string, timeout time.Duration, maxResponse int32, sec Security) (*Conn, error) {
 	d := net.Dialer{Timeout: timeout}
 	nc, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("dial broker %s: %w", addr, err)
 	}
-	return &Conn{nc: nc, rd: bufio.NewReaderSize(nc, 64<<10), clientID: clientID, timeout: timeout, maxResponse: maxResponse}, nil
+	if sec.TLS != nil {
+		cfg := sec.TLS.Clone()
+		if cfg.ServerName == "" {
+			cfg.ServerName, _, _ = net.SplitHostPort(addr)
+		}
+		tc := tls.Client(nc, cfg)
+		hsCtx, cancel := context.WithTimeout(ctx, timeout)
+		err := tc.HandshakeContext(hsCtx)
+		cancel()
+		if err != nil {
+			nc.Close()
+			return nil, fmt.Errorf("TLS handshake with broker %s: %w", addr, err)
+		}
+		nc = tc
+	}
+	c := &Conn{nc: nc, rd: bufio.NewReaderSize(nc, 64<<10), clientID: clientID, timeout: timeout, maxResponse: maxResponse}
+	if sec.SASL != nil {
+		if err := c.authenticate(ctx, addr, sec.SASL); err != nil {
+			nc.Close()
+			return nil, fmt.Errorf("authenticate to broker %s with %s: %w", addr, sec.SASL.Name(), err)
+		}
+	}
+	return c, nil
+}
+
+// authenticate runs mechanism's exchange over SaslHandshake v1 and
+// SaslAuthenticate v1, as Kafka's clients do.
+func (c *Conn) authenticate(ctx context.Context, addr string, mechanism sasl.Mechanism) error {
+	hs := kmsg.NewPtrSASLHandshakeRequest()
+	hs.Version = 1
+	hs.Mechanism = mechanism.Name()
+	hsResp := hs.ResponseKind().(*kmsg.SASLHandshakeResponse)
+	if err := c.Request(hs, hsResp); err != nil {
+		return err
+	}
+	if err := kerr.ErrorForCode(hsResp.ErrorCode); err != nil {
+		return fmt.Errorf("handshake: %w (enabled: %v)", err, hsResp.SupportedMechanisms)
+	}
+	session, token, err := mechanism.Authenticate(ctx, addr)
+	if err != nil {
+		return err
+	}
+	for {
+		req := kmsg.NewPtrSASLAuthenticateRequest()
+		req.Version = 1
+		req.SASLAuthBytes = token
+		resp := req.ResponseKind().(*kmsg.SASLAuthenticateResponse)
+		if err := c.Request(req, resp); err != nil {
+			return err
+		}
+		if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
+			if resp.ErrorMessage != nil {
+				return fmt.Errorf("%w: %s", err, *resp.ErrorMessage)
+			}
+			return err
+		}
+		done, next, err := session.Challenge(resp.SASLAuthBytes)
+		if err != nil {
+			return err
+		}
+		if done {
+			return nil
+		}
+		token = next
+	}
 }
 
 // Close closes the connection.

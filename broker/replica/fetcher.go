@@ -23,6 +23,8 @@ const fetchRetryBackoff = 200 * time.Millisecond
 type FetchConfig struct {
 	// ClientID names the fetchers to their leaders.
 	ClientID string
+	// Security secures the fetchers' connections to their leaders.
+	Security peer.Security
 	// WaitMax, MinBytes and MaxBytes are replica.fetch.wait.max.ms,
 	// replica.fetch.min.bytes and replica.fetch.max.bytes.
 	WaitMax  time.Duration
@@ -265,7 +267,7 @@ func (m *Manager) dialLeader(ctx context.Context, id int32) (*peer.Conn, error) 
 		return nil, err
 	}
 	f := m.cfg.Fetch
-	return peer.Dial(ctx, addr, f.ClientID, f.SocketTimeout+f.WaitMax, f.MaxResponseBytes)
+	return peer.Dial(ctx, addr, f.ClientID, f.SocketTimeout+f.WaitMax, f.MaxResponseBytes, f.Security)
 }
 
 // buildReplicaFetch builds the next Fetch of f's ready partitions. It

@@ -96,7 +96,7 @@ func loadKeystore(ks storeSettings, keyPass string, file []byte) (*tls.Certifica
 	key, leaf, chain, err := pkcs12.DecodeChain(file, ks.password)
 	if err != nil {
 		if errors.Is(err, pkcs12.ErrIncorrectPassword) {
-			return nil, fmt.Errorf("tls: PKCS12 keystore %s: ssl.keystore.password is wrong", ks.location)
+			return nil, fmt.Errorf("tls: PKCS12 keystore %s: ssl.keystore.password is %s", ks.location, wrongOrMissing(ks.hasPass))
 		}
 		return nil, fmt.Errorf("tls: PKCS12 keystore %s: %w", ks.location, err)
 	}
@@ -146,7 +146,7 @@ func loadTruststore(ts storeSettings, file []byte) (*x509.CertPool, error) {
 		certs, err = pkcs12.DecodeTrustStore(file, ts.password)
 		switch {
 		case errors.Is(err, pkcs12.ErrIncorrectPassword):
-			return nil, fmt.Errorf("tls: PKCS12 truststore %s: ssl.truststore.password is wrong", ts.location)
+			return nil, fmt.Errorf("tls: PKCS12 truststore %s: ssl.truststore.password is %s", ts.location, wrongOrMissing(ts.hasPass))
 		case err != nil && err.Error() == "pkcs12: trust store contains a certificate that is not marked as trusted":
 			// OpenSSL before 3.2 writes no trust mark; Java ignores such
 			// certificates and then trusts nothing.
@@ -165,6 +165,13 @@ func loadTruststore(ts storeSettings, file []byte) (*x509.CertPool, error) {
 		pool.AddCert(c)
 	}
 	return pool, nil
+}
+
+func wrongOrMissing(set bool) string {
+	if set {
+		return "wrong"
+	}
+	return "needed but not set"
 }
 
 // pemCertificates reads every CERTIFICATE block; text around the blocks is

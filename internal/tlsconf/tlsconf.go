@@ -152,6 +152,7 @@ func (s *Source) reloadLocked() error {
 		return fmt.Errorf("tls reload: %w (keeping the previous certificates)", err)
 	}
 	if sum == s.sum {
+		s.reported = "" // back to what is loaded: a later failure is news again
 		return nil
 	}
 	m, err := s.settings.build(contents)
@@ -168,7 +169,10 @@ func (s *Source) reloadLocked() error {
 // roots without one). Each handshake takes the material current then, so a
 // certificate rewritten on disk is presented from the next connection on.
 func (s *Source) ServerConfig() (*tls.Config, error) {
-	if s.cur.cert == nil {
+	s.mu.Lock()
+	hasCert := s.cur.cert != nil
+	s.mu.Unlock()
+	if !hasCert {
 		return nil, errors.New("tls: a listener needs a keystore: set ssl.keystore.location, or ssl.keystore.key and ssl.keystore.certificate.chain")
 	}
 	base := s.settings.baseConfig()
@@ -213,6 +217,10 @@ func (s *Source) ClientConfig(serverName string) (*tls.Config, error) {
 	return cfg, nil
 }
 
+// PrincipalMapper returns the mapper of ssl.principal.mapping.rules, which
+// Load has checked (DEFAULT when the property is not set).
+func (s *Source) PrincipalMapper() *PrincipalMapper { return s.settings.mapper }
+
 // verifyChain checks a peer's chain against roots without a host name.
 func verifyChain(certs []*x509.Certificate, roots *x509.CertPool, usage x509.ExtKeyUsage) error {
 	if len(certs) == 0 {
@@ -238,6 +246,7 @@ type settings struct {
 	minVersion uint16
 	maxVersion uint16
 	suites     []uint16
+	mapper     *PrincipalMapper
 }
 
 // storeSettings describe a keystore or truststore.
@@ -373,6 +382,9 @@ func parseSettings(p Props) (settings, error) {
 	}
 	if st.suites, err = parseCipherSuites(get(CipherSuites)); err != nil {
 		return st, err
+	}
+	if st.mapper, err = ParsePrincipalMappingRules(p[PrincipalMappingRules]); err != nil {
+		return st, fmt.Errorf("tls: %w", err)
 	}
 	return st, nil
 }
