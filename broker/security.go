@@ -47,8 +47,7 @@ type listenerSecurity struct {
 type scramStore struct{ meta Metadata }
 
 func (s scramStore) ScramCredential(mechanism, user string) (scramcred.Credential, bool) {
-	c, ok := s.meta.Snapshot().ScramCredentials[user][mechanism]
-	return c, ok
+	return s.meta.Snapshot().ScramCredential(mechanism, user)
 }
 
 // loadSecurity loads every listener's TLS material and SASL settings, and

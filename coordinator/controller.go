@@ -241,6 +241,7 @@ func (s *Session) reconcile() error {
 	}
 	s.ctrl.knownBrokers = brokerEpochs(v.brokers)
 	s.purgeConfigChanges()
+	s.purgeACLChanges()
 
 	var errs []error
 	for _, work := range []func() error{

@@ -23,7 +23,9 @@
 //     configs, producer ids), configs.go (broker configs, and the
 //     /config/changes notifications), isr.go (UpdateISR), shutdown.go
 //     (ControlledShutdown), election.go (ElectLeaders), reassign_admin.go
-//     (AlterReassignments), deletion.go (ConfirmReplicasDeleted).
+//     (AlterReassignments), deletion.go (ConfirmReplicasDeleted), acls.go
+//     (CreateACLs, DeleteACLs, and the view's ACLs, kept current through
+//     Kafka's ACL change notifications).
 //   - controller.go: the controller's election, fencing and reconcile loop,
 //     which hands topic deletion to deletion.go, elections to election.go and
 //     reassignments to reassign_controller.go.
@@ -46,6 +48,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/kzoo/kzoo/internal/acl"
 	"github.com/kzoo/kzoo/internal/scramcred"
 	"github.com/kzoo/kzoo/internal/zksecure"
 	"github.com/kzoo/kzoo/zkpaths"
@@ -240,16 +243,27 @@ type Snapshot struct {
 	// ("1") or "<default>" (/config/brokers/<entity>).
 	BrokerConfigs map[string]map[string]string
 	// ClientQuotas holds the config of every client quota entity, as stored
-	// under /config/users and /config/clients: every key, quotas or not (a
-	// user's znode also holds SCRAM credentials). An entity whose znode
-	// exists without keys maps to an empty config. Never nil.
-	ClientQuotas     map[zkpaths.QuotaEntity]map[string]string
-	ScramCredentials map[string]map[string]scramcred.Credential // TEMP lead stub
+	// under /config/users and /config/clients: every key but the SCRAM
+	// credentials a user's znode also holds (those are in
+	// ScramCredentials). An entity whose znode exists without other keys
+	// maps to an empty config. Never nil.
+	ClientQuotas map[zkpaths.QuotaEntity]map[string]string
+	// ScramCredentials holds the users' SCRAM credentials by user, then
+	// mechanism (scramcred.SHA256, scramcred.SHA512): the SCRAM-SHA-256 and
+	// SCRAM-SHA-512 keys of /config/users/<user>. Never nil.
+	ScramCredentials map[string]map[string]scramcred.Credential
 	// PendingDeletion maps each topic being deleted to the brokers holding a
 	// replica of it that have not confirmed its removal yet
 	// (ConfirmReplicasDeleted).
 	PendingDeletion map[string][]int32
+	// ACLs holds every ACL of the cluster (/kafka-acl and
+	// /kafka-acl-extended). Never nil; immutable, shared between snapshots
+	// until the ACLs change.
+	ACLs *acl.Set
 
+	// aclChangeSeqs holds, per ACL change folder, the sequence number of the
+	// newest notification applied (-1 for none).
+	aclChangeSeqs map[string]int64
 	// shuttingDown holds the live brokers that asked for a controlled
 	// shutdown.
 	shuttingDown map[int32]bool

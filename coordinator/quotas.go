@@ -34,12 +34,18 @@ func (v *view) refreshQuotaConfigs(c *zkClient, log logrus.FieldLogger) error {
 				v.changed = true
 			}
 		}
+		for user := range v.scramCredentials {
+			if !present[zkpaths.QuotaEntity{User: user}] {
+				delete(v.scramCredentials, user)
+				v.changed = true
+			}
+		}
 		for entity := range present {
 			d.quotaConfigs[entity] = true
 		}
 		d.quotaEntityList = false
 	}
-	return rereadEntities(v, c, log, d.quotaConfigs, v.clientQuotas, slices.SortedFunc(maps.Keys(d.quotaConfigs), zkpaths.QuotaEntity.Compare), zkpaths.QuotaEntityPath)
+	return v.rereadQuotaEntities(c, log)
 }
 
 // listQuotaEntities lists every client quota entity that has a znode. Znode

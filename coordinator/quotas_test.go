@@ -50,7 +50,8 @@ func testClientQuotas(t *testing.T, env *zkEnv) {
 		t.Fatal(err)
 	}
 	want := map[zkpaths.QuotaEntity]map[string]string{
-		alice:    {"producer_byte_rate": "1024", "request_percentage": "50", "SCRAM-SHA-256": scram["SCRAM-SHA-256"]},
+		// The credential is no quota: it is in ScramCredentials.
+		alice:    {"producer_byte_rate": "1024", "request_percentage": "50"},
 		aliceApp: {"consumer_byte_rate": "2048"},
 		// Not {User: "User:CN=bob"}: Kafka's parent of a (user,
 		// client-id) entity has no data, and is no entity.
@@ -99,8 +100,15 @@ func testClientQuotas(t *testing.T, env *zkEnv) {
 		t.Fatal(err)
 	}
 	want[aliceApp] = map[string]string{}
-	want[alice] = map[string]string{"producer_byte_rate": "4096", "SCRAM-SHA-256": scram["SCRAM-SHA-256"]}
+	want[alice] = map[string]string{"producer_byte_rate": "4096"}
 	waitForQuotas(t, "both sessions after the removals", want, s1, s2)
+	// The quota writes kept the credential.
+	if data, _ := in.mustGet(zkpaths.QuotaEntityPath(alice)); !strings.Contains(string(data), `"SCRAM-SHA-256":"`+scram["SCRAM-SHA-256"]+`"`) {
+		t.Errorf("%s lost its credential: %s", zkpaths.QuotaEntityPath(alice), data)
+	}
+	if c, ok := s1.Snapshot().ScramCredential("SCRAM-SHA-256", "alice"); !ok || c.String() != scram["SCRAM-SHA-256"] {
+		t.Errorf("alice's credential in the snapshot: %v, %t", c, ok)
+	}
 	if data, _ := in.mustGet(zkpaths.QuotaEntityPath(aliceApp)); string(data) != `{"version":1,"config":{}}` {
 		t.Errorf("emptied entity holds %s", data)
 	}

@@ -141,7 +141,7 @@ func (s *Session) start(ctx context.Context, servers []string) error {
 			return fmt.Errorf("create chroot: %w", err)
 		}
 	}
-	for _, p := range zkpaths.PersistentPaths() {
+	for _, p := range append(zkpaths.PersistentPaths(), zkpaths.ACLPaths()...) {
 		if err := s.zk.ensurePath(p); err != nil {
 			return fmt.Errorf("create persistent paths: %w", err)
 		}

@@ -10,6 +10,7 @@ import (
 	"github.com/go-zookeeper/zk"
 	"github.com/sirupsen/logrus"
 
+	"github.com/kzoo/kzoo/internal/scramcred"
 	"github.com/kzoo/kzoo/zkpaths"
 )
 
@@ -30,6 +31,9 @@ type view struct {
 	brokerConfigs map[string]map[string]string
 	// clientQuotas holds every client quota entity's config (see quotas.go).
 	clientQuotas map[zkpaths.QuotaEntity]map[string]string
+	// scramCredentials holds the users' SCRAM credentials, read from the
+	// same znodes as their quotas (see scram.go): user -> mechanism.
+	scramCredentials map[string]map[string]scramcred.Credential
 	// lastConfigChange is the sequence number of the newest config change
 	// notification applied (-1 for none); configChangesPrimed is false until
 	// the first read of /config/changes after markAll.
@@ -46,6 +50,8 @@ type view struct {
 	reassignments adminZnode[map[zkpaths.TopicPartition][]int32]
 	// election is the content of /admin/preferred_replica_election.
 	election adminZnode[zkpaths.PreferredReplicaElection]
+	// acls holds every ACL (see acls.go).
+	acls aclView
 
 	dirty dirtySet
 	// changed is set when the content differs from the last snapshot.
@@ -115,19 +121,22 @@ type dirtySet struct {
 	brokerConfigs map[string]bool
 	quotaConfigs  map[zkpaths.QuotaEntity]bool
 	confirmations map[string]bool
+	acls          aclDirty
 }
 
 func newView() *view {
 	v := &view{
-		brokers:         make(map[int32]Broker),
-		controller:      controllerZnode{brokerID: -1},
-		controllerEpoch: epochZnode{version: -1},
-		topics:          make(map[string]*topicEntry),
-		deleting:        make(map[string]bool),
-		confirmed:       make(map[string]map[int32]bool),
-		brokerConfigs:   make(map[string]map[string]string),
-		clientQuotas:    make(map[zkpaths.QuotaEntity]map[string]string),
-		shuttingDown:    make(map[int32]int64),
+		brokers:          make(map[int32]Broker),
+		controller:       controllerZnode{brokerID: -1},
+		controllerEpoch:  epochZnode{version: -1},
+		topics:           make(map[string]*topicEntry),
+		deleting:         make(map[string]bool),
+		confirmed:        make(map[string]map[int32]bool),
+		brokerConfigs:    make(map[string]map[string]string),
+		clientQuotas:     make(map[zkpaths.QuotaEntity]map[string]string),
+		scramCredentials: make(map[string]map[string]scramcred.Credential),
+		shuttingDown:     make(map[int32]int64),
+		acls:             newACLView(),
 
 		lastConfigChange:  -1,
 		configChangeTimes: make(map[string]time.Time),
@@ -146,6 +155,7 @@ func (d *dirtySet) reset() {
 		brokerConfigs: make(map[string]bool),
 		quotaConfigs:  make(map[zkpaths.QuotaEntity]bool),
 		confirmations: make(map[string]bool),
+		acls:          newACLDirty(),
 	}
 }
 
@@ -153,7 +163,8 @@ func (d *dirtySet) empty() bool {
 	return !d.brokerList && !d.controller && !d.controllerEpoch && !d.topicList && !d.deletions &&
 		!d.configChanges && !d.brokerConfigList && !d.shutdowns && !d.reassignments && !d.election &&
 		!d.quotaEntityList && len(d.brokers) == 0 && len(d.topics) == 0 && len(d.states) == 0 &&
-		len(d.topicConfigs) == 0 && len(d.brokerConfigs) == 0 && len(d.quotaConfigs) == 0 && len(d.confirmations) == 0
+		len(d.topicConfigs) == 0 && len(d.brokerConfigs) == 0 && len(d.quotaConfigs) == 0 && len(d.confirmations) == 0 &&
+		d.acls.empty()
 }
 
 // markAll makes the next refresh read everything again, e.g. in a new session,
@@ -179,6 +190,7 @@ func (v *view) markAll() {
 	for name := range v.deleting {
 		d.confirmations[name] = true
 	}
+	v.markAllACLs()
 }
 
 // markPath records a watch event on path.
@@ -211,6 +223,9 @@ func (v *view) markPath(p string) {
 		return
 	case zkpaths.PreferredReplicaElectionPath:
 		d.election = true
+		return
+	}
+	if v.markACLPath(p) {
 		return
 	}
 	if topic, ok := zkpaths.ParseDeleteTopicPath(p); ok {
@@ -285,6 +300,9 @@ func (v *view) refresh(c *zkClient, log logrus.FieldLogger) error {
 		delete(d.confirmations, name)
 	}
 	if err := v.refreshConfigs(c, log); err != nil {
+		return err
+	}
+	if err := v.refreshACLs(c, log); err != nil {
 		return err
 	}
 	if d.shutdowns {
@@ -660,6 +678,8 @@ func (v *view) snapshot(clusterID string) *Snapshot {
 		Topics:          make(map[string]*Topic, len(v.topics)),
 		BrokerConfigs:   make(map[string]map[string]string, len(v.brokerConfigs)),
 		PendingDeletion: make(map[string][]int32),
+		ACLs:            v.aclSet(),
+		aclChangeSeqs:   v.aclChangeSeqs(),
 		shuttingDown:    make(map[int32]bool),
 	}
 	for entity, configs := range v.brokerConfigs {
@@ -668,6 +688,10 @@ func (v *view) snapshot(clusterID string) *Snapshot {
 	snap.ClientQuotas = make(map[zkpaths.QuotaEntity]map[string]string, len(v.clientQuotas))
 	for entity, configs := range v.clientQuotas {
 		snap.ClientQuotas[entity] = maps.Clone(configs)
+	}
+	snap.ScramCredentials = make(map[string]map[string]scramcred.Credential, len(v.scramCredentials))
+	for user, credentials := range v.scramCredentials {
+		snap.ScramCredentials[user] = maps.Clone(credentials)
 	}
 	for id := range v.shuttingDown {
 		if v.isShuttingDown(id) {

@@ -21,8 +21,8 @@ import (
 // TestZooKeeper runs the integration tests against one real three-node
 // ensemble; each subtest works in a chroot of its own. The subtests of the
 // session itself are in this file; the others sit next to the code they test
-// (controller_test.go, configs_test.go, quotas_test.go, deletion_test.go,
-// shutdown_test.go, election_test.go, reassign_test.go).
+// (controller_test.go, configs_test.go, quotas_test.go, scram_test.go, acls_test.go,
+// deletion_test.go, shutdown_test.go, election_test.go, reassign_test.go).
 func TestZooKeeper(t *testing.T) {
 	c := cluster.Start(t, cluster.Options{Brokers: 0, PortOffset: 20000})
 	connect := c.ZKConnect()
@@ -39,12 +39,18 @@ func TestZooKeeper(t *testing.T) {
 	t.Run("ConfigNotifications", func(t *testing.T) { testConfigNotifications(t, newEnv(t, connect)) })
 	t.Run("ClientQuotas", func(t *testing.T) { testClientQuotas(t, newEnv(t, connect)) })
 	t.Run("ClientQuotasKafkaTool", func(t *testing.T) { testClientQuotasKafkaTool(t, newEnv(t, connect)) })
+	t.Run("ScramCredentials", func(t *testing.T) { testScramCredentials(t, newEnv(t, connect)) })
+	t.Run("ScramZKWrite", func(t *testing.T) { testScramZKWrite(t, newEnv(t, connect)) })
+	t.Run("ScramKafkaTool", func(t *testing.T) { testScramKafkaTool(t, newEnv(t, connect)) })
 	t.Run("DeletionWithBrokerDown", func(t *testing.T) { testDeletionWithBrokerDown(t, newEnv(t, connect)) })
 	t.Run("ControlledShutdown", func(t *testing.T) { testControlledShutdown(t, newEnv(t, connect)) })
 	t.Run("AutoRebalance", func(t *testing.T) { testPreferredLeaders(t, newEnv(t, connect), true) })
 	t.Run("ElectLeaders", func(t *testing.T) { testPreferredLeaders(t, newEnv(t, connect), false) })
 	t.Run("Reassignment", func(t *testing.T) { testReassignment(t, newEnv(t, connect)) })
 	t.Run("StaleControllerWritesNothing", func(t *testing.T) { testStaleControllerWritesNothing(t, newEnv(t, connect), c.ZKAddr(1)) })
+	t.Run("ACLs", func(t *testing.T) { testACLs(t, newEnv(t, connect)) })
+	t.Run("ACLsAfterSessionLoss", func(t *testing.T) { testACLsAfterSessionLoss(t, newEnv(t, connect), c.ZKAddr(1)) })
+	t.Run("ACLsKafkaTool", func(t *testing.T) { testACLsKafkaTool(t, newEnv(t, connect)) })
 	t.Run("ZooKeeperNodeLoss", func(t *testing.T) { testZooKeeperNodeLoss(t, newEnv(t, connect), c) })
 }
 

@@ -183,7 +183,13 @@ func ParseConfigEntityPath(entityPath string) (entityType, name string, ok bool)
 // ParseConfigChangeSequence returns the sequence number of a child name of
 // /config/changes, "config_change_0000000042".
 func ParseConfigChangeSequence(name string) (int64, bool) {
-	digits, ok := strings.CutPrefix(name, ConfigChangePrefix)
+	return parseSequence(name, ConfigChangePrefix)
+}
+
+// parseSequence returns the sequence number ZooKeeper appended to prefix in
+// the name of a persistent-sequential znode.
+func parseSequence(name, prefix string) (int64, bool) {
+	digits, ok := strings.CutPrefix(name, prefix)
 	if !ok || digits == "" {
 		return 0, false
 	}

@@ -3,6 +3,9 @@ package sasl
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha512"
+	"crypto/subtle"
 	"encoding/base64"
 	"errors"
 	"strings"
@@ -498,4 +501,52 @@ func FuzzPlain(f *testing.F) {
 			t.Fatalf("principal %q from %q", ex.Principal(), token)
 		}
 	})
+}
+
+// TestScramNonceRepeatedAsLibrdkafkaSends: librdkafka 2.0 sends its own
+// nonce again in front of the combined one in its final message; Kafka
+// checks only that the nonce ends with the one it sent, and so must kzoo,
+// while a nonce that does not end with it still fails.
+func TestScramNonceRepeatedAsLibrdkafkaSends(t *testing.T) {
+	cred := credential(t, scramcred.SHA512, "pw")
+	s := &Server{
+		Mechanisms: []string{scramcred.SHA512},
+		Scram:      store{scramcred.SHA512: {"user": cred}},
+		nonce:      func() (string, error) { return "servernonce", nil },
+	}
+	salted, err := scramcred.SaltPassword(scramcred.SHA512, "pw", cred.Salt, cred.Iterations)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mac := func(key []byte, msg string) []byte {
+		m := hmac.New(sha512.New, key)
+		m.Write([]byte(msg))
+		return m.Sum(nil)
+	}
+	for _, tc := range []struct {
+		nonce string
+		ok    bool
+	}{
+		{"clientnonceclientnonceservernonce", true},
+		{"clientnonceservernonceX", false},
+	} {
+		ex, err := s.Start(scramcred.SHA512)
+		if err != nil {
+			t.Fatal(err)
+		}
+		serverFirst, _, err := ex.Step([]byte("n,,n=user,r=clientnonce"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		withoutProof := "c=biws,r=" + tc.nonce
+		clientKey := mac(salted, "Client Key")
+		storedKey := sha512.Sum512(clientKey)
+		signature := mac(storedKey[:], "n=user,r=clientnonce,"+string(serverFirst)+","+withoutProof)
+		proof := make([]byte, len(clientKey))
+		subtle.XORBytes(proof, clientKey, signature)
+		_, done, err := ex.Step([]byte(withoutProof + ",p=" + base64.StdEncoding.EncodeToString(proof)))
+		if got := err == nil && done; got != tc.ok {
+			t.Errorf("nonce %q: done %t, err %v; want success %t", tc.nonce, done, err, tc.ok)
+		}
+	}
 }

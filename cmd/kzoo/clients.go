@@ -29,16 +29,38 @@ type streams struct {
 // default.api.timeout.ms.
 const defaultReachTimeout = 60 * time.Second
 
+// brokers is how the CLI reaches the cluster: its bootstrap servers, and
+// the file of client security settings given by --command-config ("" for
+// none), read only when a client is made, so that commands that never talk
+// to a broker do not depend on it.
+type brokers struct {
+	servers       []string
+	commandConfig string
+}
+
+// security returns the client options of the command config file.
+func (b brokers) security() ([]kgo.Opt, error) {
+	if b.commandConfig == "" {
+		return nil, nil
+	}
+	return commandConfigOpts(b.commandConfig)
+}
+
 // newClient returns a franz-go client of the bootstrap servers, which it
-// names "kzoo" to the brokers, with opts. It connects on the first
-// request, and sends each request where Kafka's clients would:
-// CreatePartitions, ElectLeaders and the reassignment requests to the
-// controller, a broker's config resources to that broker.
-func newClient(bootstrap []string, opts ...kgo.Opt) (*kgo.Client, error) {
-	opts = append([]kgo.Opt{kgo.SeedBrokers(bootstrap...), kgo.ClientID("kzoo")}, opts...)
-	cl, err := kgo.NewClient(opts...)
+// names "kzoo" to the brokers, with the command config's security options
+// and opts. It connects on the first request, and sends each request where
+// Kafka's clients would: CreatePartitions, ElectLeaders and the
+// reassignment requests to the controller, a broker's config resources to
+// that broker.
+func newClient(b brokers, opts ...kgo.Opt) (*kgo.Client, error) {
+	security, err := b.security()
 	if err != nil {
-		return nil, fmt.Errorf("client for %s: %w", strings.Join(bootstrap, ","), err)
+		return nil, err
+	}
+	base := append([]kgo.Opt{kgo.SeedBrokers(b.servers...), kgo.ClientID("kzoo")}, security...)
+	cl, err := kgo.NewClient(append(base, opts...)...)
+	if err != nil {
+		return nil, fmt.Errorf("client for %s: %w", strings.Join(b.servers, ","), err)
 	}
 	return cl, nil
 }
@@ -47,7 +69,7 @@ func newClient(bootstrap []string, opts ...kgo.Opt) (*kgo.Client, error) {
 // server answers within timeout. Without the check, franz-go retries an
 // unreachable address until each record or poll times out, and the user
 // learns nothing about why.
-func connect(ctx context.Context, bootstrap []string, timeout time.Duration, opts ...kgo.Opt) (*kgo.Client, error) {
+func connect(ctx context.Context, bootstrap brokers, timeout time.Duration, opts ...kgo.Opt) (*kgo.Client, error) {
 	cl, err := newClient(bootstrap, opts...)
 	if err != nil {
 		return nil, err
@@ -56,7 +78,7 @@ func connect(ctx context.Context, bootstrap []string, timeout time.Duration, opt
 	defer cancel()
 	if err := cl.Ping(pingCtx); err != nil {
 		cl.Close()
-		return nil, fmt.Errorf("cannot reach bootstrap server %s within %v: %w", strings.Join(bootstrap, ","), timeout, err)
+		return nil, fmt.Errorf("cannot reach bootstrap server %s within %v: %w", strings.Join(bootstrap.servers, ","), timeout, err)
 	}
 	return cl, nil
 }

@@ -147,7 +147,7 @@ func parseOffset(s string) (kgo.Offset, error) {
 
 // consumeCommand runs `kzoo consume`. Ctrl-C ends it cleanly: the group's
 // offsets are committed and the count printed.
-func consumeCommand(bootstrap []string, args []string, std streams) error {
+func consumeCommand(bootstrap brokers, args []string, std streams) error {
 	cfg, err := parseConsumeArgs(args, std.errOut)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {

@@ -28,7 +28,7 @@ func main() {
 }
 
 func usage(w io.Writer) {
-	fmt.Fprint(w, `Usage: kzoo [--bootstrap-server HOST:PORT] COMMAND ...
+	fmt.Fprint(w, `Usage: kzoo [--bootstrap-server HOST:PORT] [--command-config FILE] COMMAND ...
 
 Commands:
   topics list                       list topics
@@ -51,6 +51,8 @@ Commands:
   configs describe|alter ...        topic and broker configs (kzoo configs --help)
   quotas describe|alter ...         client quotas of users and client ids (kzoo quotas --help)
   acls add|list|remove ...          the authorizer's ACLs, with kafka-acls' flags (kzoo acls --help)
+  users scram set|describe|delete ...
+                                    users' SCRAM credentials, through a broker or ZooKeeper (kzoo users --help)
   elect-leaders ...                 preferred or unclean leader election (kzoo elect-leaders --help)
   records delete ...                delete the records below an offset (kzoo records --help)
   log-dirs describe [flags]         brokers' log dirs, partition sizes and free space (kzoo log-dirs --help)
@@ -60,6 +62,12 @@ Commands:
                                     set or remove the znodes' secure ACLs (kzoo zk-secure --help)
 
 The bootstrap server defaults to $KZOO_BOOTSTRAP or `+defaultBootstrap+`.
+--command-config (default $KZOO_COMMAND_CONFIG) is a Kafka client .properties
+file with the settings every command that talks to brokers uses:
+security.protocol (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL), sasl.mechanism
+(PLAIN, SCRAM-SHA-256, SCRAM-SHA-512), sasl.jaas.config (PlainLoginModule or
+ScramLoginModule with username and password), and ssl.truststore.*,
+ssl.keystore.*, ssl.key.password, ssl.endpoint.identification.algorithm.
 `)
 }
 
@@ -166,6 +174,7 @@ var adminCommands = map[string]func(ctx context.Context, cl *kgo.Client, args []
 func run(args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("kzoo", flag.ContinueOnError)
 	bootstrap := fs.String("bootstrap-server", envOr("KZOO_BOOTSTRAP", defaultBootstrap), "a broker to bootstrap from")
+	commandConfig := fs.String("command-config", os.Getenv("KZOO_COMMAND_CONFIG"), "a file of client security settings")
 	fs.Usage = func() { usage(fs.Output()) }
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -183,10 +192,16 @@ func run(args []string, out io.Writer) error {
 		fmt.Fprint(out, text)
 		return nil
 	}
-	servers := strings.Split(*bootstrap, ",")
+	servers := brokers{servers: strings.Split(*bootstrap, ","), commandConfig: *commandConfig}
 	command, args := fs.Arg(0), fs.Args()[1:]
 	if adminCommand, ok := adminCommands[command]; ok {
-		cl, err := newClient(servers)
+		b := servers
+		if helpAsked(args) {
+			// Help sends no request: a broken command config must not
+			// hide it.
+			b.commandConfig = ""
+		}
+		cl, err := newClient(b)
 		if err != nil {
 			return err
 		}
@@ -203,6 +218,8 @@ func run(args []string, out io.Writer) error {
 		return consumeCommand(servers, args, console)
 	case "perf":
 		return perfCommand(servers, args, console)
+	case "users":
+		return usersCommand(ctx, servers, args, out)
 	case "cluster":
 		return clusterCommand(ctx, args, out)
 	case "zk-secure":

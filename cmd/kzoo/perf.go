@@ -35,7 +35,7 @@ kzoo perf produce --help and kzoo perf consume --help list every flag.
 // as Kafka's tool does.
 const perfReportInterval = 5 * time.Second
 
-func perfCommand(bootstrap []string, args []string, std streams) error {
+func perfCommand(bootstrap brokers, args []string, std streams) error {
 	if len(args) == 0 {
 		fmt.Fprint(std.errOut, perfUsage)
 		return errors.New("perf: want produce or consume")
@@ -106,7 +106,7 @@ func parsePerfProduceArgs(args []string, errOut io.Writer) (perfProduceConfig, e
 
 // perfProduce runs `kzoo perf produce`. Ctrl-C stops sending; the records
 // already sent are waited for and summarised.
-func perfProduce(ctx context.Context, bootstrap []string, args []string, std streams) error {
+func perfProduce(ctx context.Context, bootstrap brokers, args []string, std streams) error {
 	cfg, err := parsePerfProduceArgs(args, std.errOut)
 	if err != nil {
 		return err
@@ -249,7 +249,7 @@ func parsePerfConsumeArgs(args []string, errOut io.Writer) (perfConsumeConfig, e
 // perfConsume runs `kzoo perf consume`. Like Kafka's tool, running out of
 // time before --messages records is a warning, and the numbers are still
 // printed.
-func perfConsume(ctx context.Context, bootstrap []string, args []string, std streams) error {
+func perfConsume(ctx context.Context, bootstrap brokers, args []string, std streams) error {
 	cfg, err := parsePerfConsumeArgs(args, std.errOut)
 	if err != nil {
 		return err

@@ -92,7 +92,7 @@ func parseProduceArgs(args []string, errOut io.Writer) (produceConfig, error) {
 }
 
 // produceCommand runs `kzoo produce`.
-func produceCommand(bootstrap []string, args []string, std streams) error {
+func produceCommand(bootstrap brokers, args []string, std streams) error {
 	cfg, err := parseProduceArgs(args, std.errOut)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {

@@ -44,7 +44,7 @@ Flags:
 
 // verifyCommand runs `kzoo verify`. It has its own deadline: runs last as
 // long as asked, and Ctrl-C ends producing early and still checks.
-func verifyCommand(bootstrap []string, args []string, out io.Writer) error {
+func verifyCommand(bootstrap brokers, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
 	topic := fs.String("topic", "kzoo-verify", "topic to write and check")
 	partitions := fs.Int("partitions", 3, "partitions of the topic, when it is created")
@@ -77,12 +77,17 @@ func verifyCommand(bootstrap []string, args []string, out io.Writer) error {
 	defer stop()
 	setupCtx, cancelSetup := context.WithTimeout(ctx, time.Minute)
 	defer cancelSetup()
+	security, err := bootstrap.security()
+	if err != nil {
+		return fmt.Errorf("verify: %w", err)
+	}
 	n, err := ensureTopic(setupCtx, bootstrap, *topic, int32(*partitions), int16(*rf), *minISR)
 	if err != nil {
 		return err
 	}
 	p, err := verify.StartProducer(verify.ProducerConfig{
-		Bootstrap: bootstrap, Topic: *topic, Partitions: n, Records: *records, Rate: *rate,
+		Bootstrap: bootstrap.servers, Topic: *topic, Partitions: n, Records: *records, Rate: *rate,
+		Options: security,
 	})
 	if err != nil {
 		return err
@@ -104,7 +109,8 @@ func verifyCommand(bootstrap []string, args []string, out io.Writer) error {
 	checkCtx, cancel := context.WithTimeout(context.Background(), *checkTimeout)
 	defer cancel()
 	rep, err := verify.Check(checkCtx, verify.CheckConfig{
-		Bootstrap: bootstrap, Topic: *topic, Partitions: n, DataDirs: dataDirs,
+		Bootstrap: bootstrap.servers, Topic: *topic, Partitions: n, DataDirs: dataDirs,
+		Options: security,
 	}, run)
 	if err != nil {
 		return err
@@ -118,7 +124,7 @@ func verifyCommand(bootstrap []string, args []string, out io.Writer) error {
 
 // ensureTopic creates the topic unless it exists and returns its partition
 // count.
-func ensureTopic(ctx context.Context, bootstrap []string, topic string, partitions int32, rf int16, minISR int) (int32, error) {
+func ensureTopic(ctx context.Context, bootstrap brokers, topic string, partitions int32, rf int16, minISR int) (int32, error) {
 	cl, err := newClient(bootstrap)
 	if err != nil {
 		return 0, fmt.Errorf("verify: %w", err)

@@ -505,7 +505,7 @@ func checkZKNode(n int) error {
 func ports(offset int) []int {
 	var ps []int
 	for n := 1; n <= zkNodes; n++ {
-		ps = append(ps, zkClientPortBase+n+offset, zkQuorumPortBase+n+offset, zkElectionPortBase+n+offset)
+		ps = append(ps, zkClientPortBase+n+offset, zkQuorumPortBase+n+offset, zkElectionPortBase+n+offset, zkSecurePortBase+n+offset)
 	}
 	for id := 1; id <= maxBrokers; id++ {
 		ps = append(ps, brokerPortBase+id+offset, metricsPortBase+id+offset, sslPortBase+id+offset)

@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
-	"slices"
 	"strings"
 
 	"github.com/kzoo/kzoo/internal/configvalue"
+	"github.com/kzoo/kzoo/internal/tlsconf"
 )
 
 // Kafka's ZooKeeper client TLS keys: the broker config keys, and what a
@@ -43,28 +43,29 @@ func TLSPropertyNames() []string {
 		PropEnabledProtocols, PropEndpointIdentification}
 }
 
-// TLS is a loaded ZooKeeper client TLS setup.
+// TLS is a loaded ZooKeeper client TLS setup. Its stores are reread when
+// their files change (see tlsconf.Source), so a reconnect after a
+// certificate rotation uses the new certificate.
 type TLS struct {
-	source   clientConfigSource
-	hasCert  bool
-	versions []uint16
-}
-
-// clientConfigSource builds the client side of a TLS connection to one
-// server; it may reload its files between calls.
-type clientConfigSource interface {
-	ClientConfig(serverName string) (*tls.Config, error)
+	source  *tlsconf.Source
+	hasCert bool
 }
 
 // LoadTLS loads the ZooKeeper client TLS setup from Kafka's zookeeper.ssl.*
 // properties (by their Kafka names; missing ones take Kafka's defaults). It
 // returns nil and no error when zookeeper.ssl.client.enable is not true.
 //
-// Keystores and truststores are PEM or PKCS12 files; a missing type is
-// taken from the file name's extension (.pem, .crt, .p12, .pfx) as
-// ZooKeeper does. Without a truststore the system's roots are trusted.
-// Unless zookeeper.ssl.endpoint.identification.algorithm is empty, the
-// server's certificate must name the host (or IP address) the client dials.
+// Keystores and truststores are PEM or PKCS12 files (JKS is refused); a
+// missing type is taken from the file name's extension as ZooKeeper does
+// (.pem, .crt, .p12, .pfx), else from the file's contents. A PEM keystore's
+// password decrypts its key, as in ZooKeeper. Without a truststore the
+// system's roots are trusted. Unless
+// zookeeper.ssl.endpoint.identification.algorithm is empty, the server's
+// certificate must name the host (or IP address) the client dials.
+// zookeeper.ssl.enabled.protocols, or else zookeeper.ssl.protocol alone
+// (ZooKeeper enables only the context's protocol when no list is given),
+// are the TLS versions allowed; "TLS" allows 1.2 and 1.3, and versions
+// before 1.2 are refused.
 func LoadTLS(props map[string]string) (*TLS, error) {
 	enabled, err := configvalue.ParseBool(orDefault(props[PropClientEnable], "false"))
 	if err != nil {
@@ -73,26 +74,17 @@ func LoadTLS(props map[string]string) (*TLS, error) {
 	if !enabled {
 		return nil, nil
 	}
-	versions, err := protocolVersions(props)
-	if err != nil {
+	p := tlsconf.Props{}
+	if p[tlsconf.EnabledProtocols], err = protocols(props); err != nil {
 		return nil, err
 	}
-	p := tlsParams{
-		keystoreLocation:   strings.TrimSpace(props[PropKeystoreLocation]),
-		keystorePassword:   props[PropKeystorePassword],
-		truststoreLocation: strings.TrimSpace(props[PropTruststoreLocation]),
-		truststorePassword: props[PropTruststorePassword],
-		versions:           versions,
+	if err := storeProps(p, PropKeystoreType, PropKeystoreLocation, PropKeystorePassword, props,
+		tlsconf.KeystoreType, tlsconf.KeystoreLocation, tlsconf.KeystorePassword, tlsconf.KeyPassword); err != nil {
+		return nil, err
 	}
-	if p.keystoreLocation != "" {
-		if p.keystoreType, err = storeType(PropKeystoreType, props[PropKeystoreType], p.keystoreLocation); err != nil {
-			return nil, err
-		}
-	}
-	if p.truststoreLocation != "" {
-		if p.truststoreType, err = storeType(PropTruststoreType, props[PropTruststoreType], p.truststoreLocation); err != nil {
-			return nil, err
-		}
+	if err := storeProps(p, PropTruststoreType, PropTruststoreLocation, PropTruststorePassword, props,
+		tlsconf.TruststoreType, tlsconf.TruststoreLocation, tlsconf.TruststorePassword, ""); err != nil {
+		return nil, err
 	}
 	// Present but empty turns host name checks off, as in Kafka.
 	alg, set := props[PropEndpointIdentification]
@@ -101,16 +93,17 @@ func LoadTLS(props map[string]string) (*TLS, error) {
 	}
 	switch alg = strings.TrimSpace(alg); {
 	case strings.EqualFold(alg, "HTTPS"):
-		p.verifyHostname = true
+		p[tlsconf.EndpointIdentificationAlgorithm] = "https"
 	case alg == "":
+		p[tlsconf.EndpointIdentificationAlgorithm] = ""
 	default:
 		return nil, fmt.Errorf("%s: %q is not HTTPS or empty", PropEndpointIdentification, alg)
 	}
-	source, err := newClientConfigSource(p)
+	source, err := tlsconf.Load(p)
 	if err != nil {
 		return nil, fmt.Errorf("ZooKeeper TLS: %w", err)
 	}
-	return &TLS{source: source, hasCert: p.keystoreLocation != "", versions: versions}, nil
+	return &TLS{source: source, hasCert: p[tlsconf.KeystoreLocation] != ""}, nil
 }
 
 // HasClientCertificate reports whether the client presents a certificate,
@@ -128,7 +121,6 @@ func (t *TLS) Client(ctx context.Context, conn net.Conn, address string) (*tls.C
 	if err != nil {
 		return nil, fmt.Errorf("ZooKeeper TLS to %s: %w", address, err)
 	}
-	cfg.MinVersion, cfg.MaxVersion = slices.Min(t.versions), slices.Max(t.versions)
 	tc := tls.Client(conn, cfg)
 	if err := tc.HandshakeContext(ctx); err != nil {
 		return nil, fmt.Errorf("ZooKeeper TLS handshake with %s: %w", address, err)
@@ -136,42 +128,60 @@ func (t *TLS) Client(ctx context.Context, conn net.Conn, address string) (*tls.C
 	return tc, nil
 }
 
-// tlsParams is LoadTLS's reading of the properties, for the loader.
-type tlsParams struct {
-	keystoreLocation, keystorePassword, keystoreType       string
-	truststoreLocation, truststorePassword, truststoreType string
-	verifyHostname                                         bool
-	versions                                               []uint16
-}
-
-// protocolVersions is the TLS versions allowed: zookeeper.ssl.enabled.protocols,
-// or else zookeeper.ssl.protocol alone (ZooKeeper enables only the context's
-// protocol when no list is given). "TLS" allows both versions Go speaks.
-func protocolVersions(props map[string]string) ([]uint16, error) {
+// protocols is the ssl.enabled.protocols list for tlsconf.
+func protocols(props map[string]string) (string, error) {
 	key, value := PropEnabledProtocols, strings.TrimSpace(props[PropEnabledProtocols])
 	if value == "" {
 		key, value = PropProtocol, orDefault(props[PropProtocol], DefaultProtocol)
 	}
-	var versions []uint16
+	var names []string
 	for _, name := range configvalue.SplitList(value) {
 		switch name {
-		case "TLSv1.2":
-			versions = append(versions, tls.VersionTLS12)
-		case "TLSv1.3":
-			versions = append(versions, tls.VersionTLS13)
+		case "TLSv1.2", "TLSv1.3":
+			names = append(names, name)
 		case "TLS":
-			versions = append(versions, tls.VersionTLS12, tls.VersionTLS13)
+			names = append(names, "TLSv1.2", "TLSv1.3")
 		default:
-			return nil, fmt.Errorf("%s: %q is not TLSv1.2, TLSv1.3 or TLS (older versions are refused)", key, name)
+			return "", fmt.Errorf("%s: %q is not TLSv1.2, TLSv1.3 or TLS (older versions are refused)", key, name)
 		}
 	}
-	if len(versions) == 0 {
-		return nil, fmt.Errorf("%s: no protocol", key)
+	if len(names) == 0 {
+		return "", fmt.Errorf("%s: no protocol", key)
 	}
-	return versions, nil
+	return strings.Join(names, ","), nil
 }
 
-// storeType is a store's type, from its key or else its file name.
+// storeProps maps one store's three ZooKeeper keys to tlsconf's. The
+// password of a PEM store goes to keyPassword (its key's), as ZooKeeper
+// uses it, or is refused for a PEM truststore, which has nothing to
+// decrypt (keyPassword "").
+func storeProps(p tlsconf.Props, typeKey, locationKey, passwordKey string, props map[string]string,
+	toType, toLocation, toPassword, keyPassword string) error {
+	location := strings.TrimSpace(props[locationKey])
+	if location == "" {
+		return nil
+	}
+	typ, err := storeType(typeKey, props[typeKey], location)
+	if err != nil {
+		return err
+	}
+	p[toLocation], p[toType] = location, typ
+	password := props[passwordKey]
+	switch {
+	case password == "":
+	case typ == "PEM" && keyPassword != "":
+		p[keyPassword] = password
+	case typ == "PEM":
+		// A PEM truststore has nothing to decrypt; ZooKeeper ignores
+		// the password then, and so does kzoo.
+	default:
+		p[toPassword] = password
+	}
+	return nil
+}
+
+// storeType is a store's type: its key's value, else told from the file
+// name as ZooKeeper does, else "" for tlsconf to tell from the contents.
 func storeType(key, value, location string) (string, error) {
 	if value = strings.ToUpper(strings.TrimSpace(value)); value != "" {
 		if value != "PEM" && value != "PKCS12" && value != "JKS" {
@@ -185,9 +195,9 @@ func storeType(key, value, location string) (string, error) {
 	case ".p12", ".pfx", ".pkcs12":
 		return "PKCS12", nil
 	case ".jks":
-		return "JKS", nil
+		return "JKS", nil // refused by tlsconf, with how to convert it
 	}
-	return "", fmt.Errorf("%s is not set and %s does not end in .pem, .crt, .p12, .pfx or .jks", key, location)
+	return "", nil
 }
 
 // orDefault is v, or def when v is empty.

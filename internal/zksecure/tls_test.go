@@ -1,80 +1,16 @@
 package zksecure
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kzoo/kzoo/internal/tlsconf/tlstest"
 )
-
-// testCA issues certificates for the tests.
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pem  []byte
-}
-
-func newTestCA(t *testing.T) *testCA {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	return &testCA{cert: cert, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
-}
-
-// issue returns a PEM keystore (certificate, then key) for cn, valid for
-// hosts (DNS names or IP addresses).
-func (ca *testCA) issue(t *testing.T, cn string, hosts ...string) []byte {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage:    x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-	}
-	for _, h := range hosts {
-		if ip := net.ParseIP(h); ip != nil {
-			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
-		} else {
-			tmpl.DNSNames = append(tmpl.DNSNames, h)
-		}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	return append(out, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})...)
-}
 
 func writeTemp(t *testing.T, name string, data []byte) string {
 	t.Helper()
@@ -85,24 +21,33 @@ func writeTemp(t *testing.T, name string, data []byte) string {
 	return p
 }
 
+// keystorePEM is a PEM keystore: the certificate, then the key.
+func keystorePEM(ca *tlstest.CA, t *testing.T, cn string, hosts ...string) []byte {
+	cert, key := ca.Issue(t, cn, hosts...)
+	return append(cert, key...)
+}
+
+// handshake is what tlsServer saw of one client.
+type handshake struct {
+	subject string // the client certificate's common name, "" without one
+	version uint16
+}
+
 // tlsServer accepts TLS connections with serverPEM, asking for a client
-// certificate signed by ca, and reports each client's certificate subject
-// (or "" without one) once its handshake is done.
-func tlsServer(t *testing.T, ca *testCA, serverPEM []byte) (addr string, subjects <-chan string) {
+// certificate signed by ca, and reports each completed handshake.
+func tlsServer(t *testing.T, ca *tlstest.CA, serverPEM []byte) (addr string, seen <-chan handshake) {
 	t.Helper()
 	cert, err := tls.X509KeyPair(serverPEM, serverPEM)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pool := x509.NewCertPool()
-	pool.AddCert(ca.cert)
 	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{
-		Certificates: []tls.Certificate{cert}, ClientCAs: pool, ClientAuth: tls.VerifyClientCertIfGiven,
+		Certificates: []tls.Certificate{cert}, ClientCAs: ca.Pool(), ClientAuth: tls.VerifyClientCertIfGiven,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := make(chan string, 10)
+	out := make(chan handshake, 10)
 	done := make(chan struct{})
 	t.Cleanup(func() { ln.Close(); <-done })
 	go func() {
@@ -115,11 +60,11 @@ func tlsServer(t *testing.T, ca *testCA, serverPEM []byte) (addr string, subject
 			tc := conn.(*tls.Conn)
 			tc.SetDeadline(time.Now().Add(5 * time.Second))
 			if err := tc.Handshake(); err == nil {
-				subject := ""
+				h := handshake{version: tc.ConnectionState().Version}
 				if certs := tc.ConnectionState().PeerCertificates; len(certs) > 0 {
-					subject = certs[0].Subject.CommonName
+					h.subject = certs[0].Subject.CommonName
 				}
-				out <- subject
+				out <- h
 			}
 			tc.Close()
 		}
@@ -127,50 +72,76 @@ func tlsServer(t *testing.T, ca *testCA, serverPEM []byte) (addr string, subject
 	return ln.Addr().String(), out
 }
 
-func TestDialerTLS(t *testing.T) {
-	ca := newTestCA(t)
-	trust := writeTemp(t, "ca.pem", ca.pem)
-	client := writeTemp(t, "client.pem", ca.issue(t, "kafka-broker"))
-	addr, subjects := tlsServer(t, ca, ca.issue(t, "zookeeper", "127.0.0.1", "localhost"))
+// dial connects through the Settings' dialer and returns what the server saw.
+func dial(t *testing.T, tl *TLS, addr string, seen <-chan handshake) handshake {
+	t.Helper()
+	conn, err := (Settings{TLS: tl}).Dialer()("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	defer conn.Close()
+	if _, ok := conn.(*tls.Conn); !ok {
+		t.Fatalf("dialer returned a %T, not a TLS connection", conn)
+	}
+	select {
+	case h := <-seen:
+		return h
+	case <-time.After(5 * time.Second):
+		t.Fatal("server saw no handshake")
+		return handshake{}
+	}
+}
 
-	tlsCfg, err := LoadTLS(map[string]string{
+func TestDialerTLS(t *testing.T) {
+	ca := tlstest.NewCA(t)
+	trust := writeTemp(t, "ca.pem", ca.CertPEM())
+	addr, seen := tlsServer(t, ca, keystorePEM(ca, t, "zookeeper", "127.0.0.1", "localhost"))
+
+	tl, err := LoadTLS(map[string]string{
 		PropClientEnable:       "true",
-		PropKeystoreLocation:   client,
+		PropKeystoreLocation:   writeTemp(t, "client.pem", keystorePEM(ca, t, "kafka-broker")),
 		PropTruststoreLocation: trust,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !tlsCfg.HasClientCertificate() {
+	if !tl.HasClientCertificate() {
 		t.Fatal("HasClientCertificate = false with a keystore")
 	}
-	conn, err := (Settings{TLS: tlsCfg}).Dialer()("tcp", addr, 5*time.Second)
+	h := dial(t, tl, addr, seen)
+	if h.subject != "kafka-broker" {
+		t.Errorf("server saw client certificate %q, want kafka-broker", h.subject)
+	}
+	if h.version != tls.VersionTLS12 {
+		t.Errorf("TLS version %x, want 1.2 (Kafka's zookeeper.ssl.protocol default)", h.version)
+	}
+
+	// PKCS12 stores, told from their extension, and TLSv1.3.
+	dir := t.TempDir()
+	cert, key := ca.Issue(t, "kafka-broker-p12")
+	tlstest.WritePKCS12(t, filepath.Join(dir, "client.p12"), "ks-secret", cert, key)
+	tlstest.WritePKCS12TrustStore(t, filepath.Join(dir, "trust.p12"), "ts-secret", ca.CertPEM())
+	tl, err = LoadTLS(map[string]string{
+		PropClientEnable:       "true",
+		PropKeystoreLocation:   filepath.Join(dir, "client.p12"),
+		PropKeystorePassword:   "ks-secret",
+		PropTruststoreLocation: filepath.Join(dir, "trust.p12"),
+		PropTruststorePassword: "ts-secret",
+		PropProtocol:           "TLSv1.3",
+	})
 	if err != nil {
-		t.Fatalf("dial: %v", err)
+		t.Fatal(err)
 	}
-	defer conn.Close()
-	tc, ok := conn.(*tls.Conn)
-	if !ok {
-		t.Fatalf("dialer returned a %T, not a TLS connection", conn)
-	}
-	if v := tc.ConnectionState().Version; v != tls.VersionTLS12 {
-		t.Errorf("TLS version %x, want 1.2 (Kafka's zookeeper.ssl.protocol default)", v)
-	}
-	select {
-	case s := <-subjects:
-		if s != "kafka-broker" {
-			t.Errorf("server saw client certificate %q, want kafka-broker", s)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("server saw no handshake")
+	if h := dial(t, tl, addr, seen); h.subject != "kafka-broker-p12" || h.version != tls.VersionTLS13 {
+		t.Errorf("PKCS12, TLSv1.3: server saw %q over %x", h.subject, h.version)
 	}
 }
 
 func TestDialerTLSHostnameVerification(t *testing.T) {
-	ca := newTestCA(t)
-	trust := writeTemp(t, "ca.pem", ca.pem)
+	ca := tlstest.NewCA(t)
+	trust := writeTemp(t, "ca.pem", ca.CertPEM())
 	// The server's certificate does not name 127.0.0.1, the address dialled.
-	addr, _ := tlsServer(t, ca, ca.issue(t, "zookeeper", "zk.example"))
+	addr, seen := tlsServer(t, ca, keystorePEM(ca, t, "zookeeper", "zk.example"))
 
 	checked, err := LoadTLS(map[string]string{PropClientEnable: "true", PropTruststoreLocation: trust})
 	if err != nil {
@@ -190,14 +161,10 @@ func TestDialerTLSHostnameVerification(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn, err := (Settings{TLS: unchecked}).Dialer()("tcp", addr, 5*time.Second)
-	if err != nil {
-		t.Fatalf("without endpoint identification: %v", err)
-	}
-	conn.Close()
+	dial(t, unchecked, addr, seen)
 
 	// The chain is still checked without endpoint identification.
-	other := writeTemp(t, "other.pem", newTestCA(t).pem)
+	other := writeTemp(t, "other.pem", tlstest.NewCA(t).CertPEM())
 	untrusted, err := LoadTLS(map[string]string{PropClientEnable: "true", PropTruststoreLocation: other, PropEndpointIdentification: ""})
 	if err != nil {
 		t.Fatal(err)
@@ -232,12 +199,12 @@ func TestDialerTLSTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	tlsCfg, err := LoadTLS(map[string]string{PropClientEnable: "true"})
+	tl, err := LoadTLS(map[string]string{PropClientEnable: "true"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	conn, err := (Settings{TLS: tlsCfg}).Dialer()("tcp", ln.Addr().String(), 300*time.Millisecond)
+	conn, err := (Settings{TLS: tl}).Dialer()("tcp", ln.Addr().String(), 300*time.Millisecond)
 	if err == nil {
 		conn.Close()
 		t.Fatal("handshake with a silent server succeeded")
@@ -248,36 +215,34 @@ func TestDialerTLSTimeout(t *testing.T) {
 }
 
 func TestLoadTLS(t *testing.T) {
-	ca := newTestCA(t)
-	trust := writeTemp(t, "ca.pem", ca.pem)
+	ca := tlstest.NewCA(t)
+	trust := writeTemp(t, "ca.pem", ca.CertPEM())
 	if tl, err := LoadTLS(map[string]string{PropTruststoreLocation: trust}); tl != nil || err != nil {
 		t.Errorf("without %s: %v, %v; want nil, nil", PropClientEnable, tl, err)
 	}
 	if tl, err := LoadTLS(map[string]string{PropClientEnable: "false", PropKeystoreLocation: "/nonexistent"}); tl != nil || err != nil {
 		t.Errorf("disabled: %v, %v; want nil, nil", tl, err)
 	}
+	// A PEM truststore under another name is told from its contents.
+	if _, err := LoadTLS(map[string]string{PropClientEnable: "true", PropTruststoreLocation: writeTemp(t, "t.bin", ca.CertPEM())}); err != nil {
+		t.Errorf("PEM truststore named .bin: %v", err)
+	}
 	bad := map[string]map[string]string{
-		"bad enable":        {PropClientEnable: "yes please"},
-		"JKS":               {PropClientEnable: "true", PropTruststoreLocation: writeTemp(t, "t.jks", []byte("x"))},
-		"unknown extension": {PropClientEnable: "true", PropTruststoreLocation: writeTemp(t, "t.bin", ca.pem)},
-		"unknown type":      {PropClientEnable: "true", PropTruststoreLocation: trust, PropTruststoreType: "BKS"},
-		"old protocol":      {PropClientEnable: "true", PropProtocol: "TLSv1.1"},
-		"old enabled":       {PropClientEnable: "true", PropEnabledProtocols: "TLSv1.2,TLSv1"},
-		"bad algorithm":     {PropClientEnable: "true", PropEndpointIdentification: "LDAPS"},
-		"missing keystore":  {PropClientEnable: "true", PropKeystoreLocation: filepath.Join(t.TempDir(), "no.pem")},
-		"not a keystore":    {PropClientEnable: "true", PropKeystoreLocation: trust},
-		"empty truststore":  {PropClientEnable: "true", PropTruststoreLocation: writeTemp(t, "e.pem", []byte("nothing"))},
+		"bad enable":         {PropClientEnable: "yes please"},
+		"JKS by extension":   {PropClientEnable: "true", PropTruststoreLocation: writeTemp(t, "t.jks", []byte("x"))},
+		"JKS by type":        {PropClientEnable: "true", PropTruststoreLocation: trust, PropTruststoreType: "JKS"},
+		"unknown type":       {PropClientEnable: "true", PropTruststoreLocation: trust, PropTruststoreType: "BKS"},
+		"old protocol":       {PropClientEnable: "true", PropProtocol: "TLSv1.1"},
+		"old enabled":        {PropClientEnable: "true", PropEnabledProtocols: "TLSv1.2,TLSv1"},
+		"bad algorithm":      {PropClientEnable: "true", PropEndpointIdentification: "LDAPS"},
+		"missing keystore":   {PropClientEnable: "true", PropKeystoreLocation: filepath.Join(t.TempDir(), "no.pem")},
+		"not a keystore":     {PropClientEnable: "true", PropKeystoreLocation: trust},
+		"empty truststore":   {PropClientEnable: "true", PropTruststoreLocation: writeTemp(t, "e.pem", []byte("nothing"))},
+		"PKCS12 no password": {PropClientEnable: "true", PropTruststoreLocation: trust, PropKeystoreLocation: writeTemp(t, "k.p12", []byte("x"))},
 	}
 	for name, props := range bad {
 		if _, err := LoadTLS(props); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
-	}
-	tl, err := LoadTLS(map[string]string{PropClientEnable: "true", PropEnabledProtocols: "TLSv1.3, TLSv1.2"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(tl.versions) != 2 {
-		t.Errorf("versions %v, want 1.2 and 1.3", tl.versions)
 	}
 }
