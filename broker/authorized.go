@@ -1,27 +1,47 @@
 package broker
 
-// ACL operation codes (Kafka's AclOperation), as bits of the authorized
-// operations fields.
-const (
-	aclRead            = 3
-	aclWrite           = 4
-	aclCreate          = 5
-	aclDelete          = 6
-	aclAlter           = 7
-	aclDescribe        = 8
-	aclClusterAction   = 9
-	aclDescribeConfigs = 10
-	aclAlterConfigs    = 11
-	aclIdempotentWrite = 12
+import (
+	"github.com/kzoo/kzoo/internal/acl"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// Asked for the operations a client may perform on a resource (KIP-430),
-// Kafka without an authorizer answers every operation the resource type
-// supports; kzoo has no ACLs, so it answers the same. Not asked, the
-// fields keep their default, -2147483648 (kmsg's New* functions set it).
-const (
-	topicAuthorizedOperations = 1<<aclRead | 1<<aclWrite | 1<<aclCreate | 1<<aclDelete | 1<<aclAlter |
-		1<<aclDescribe | 1<<aclDescribeConfigs | 1<<aclAlterConfigs
-	clusterAuthorizedOperations = 1<<aclCreate | 1<<aclAlter | 1<<aclDescribe | 1<<aclClusterAction |
-		1<<aclDescribeConfigs | 1<<aclAlterConfigs | 1<<aclIdempotentWrite
-)
+// supportedOperations are the operations each resource type has, as
+// Kafka's AclEntry.supportedOperations lists them.
+var supportedOperations = map[kmsg.ACLResourceType][]kmsg.ACLOperation{
+	kmsg.ACLResourceTypeTopic: {
+		kmsg.ACLOperationRead, kmsg.ACLOperationWrite, kmsg.ACLOperationCreate, kmsg.ACLOperationDescribe,
+		kmsg.ACLOperationDelete, kmsg.ACLOperationAlter, kmsg.ACLOperationDescribeConfigs, kmsg.ACLOperationAlterConfigs,
+	},
+	kmsg.ACLResourceTypeGroup: {kmsg.ACLOperationRead, kmsg.ACLOperationDescribe, kmsg.ACLOperationDelete},
+	kmsg.ACLResourceTypeCluster: {
+		kmsg.ACLOperationCreate, kmsg.ACLOperationClusterAction, kmsg.ACLOperationDescribeConfigs,
+		kmsg.ACLOperationAlterConfigs, kmsg.ACLOperationIdempotentWrite, kmsg.ACLOperationAlter, kmsg.ACLOperationDescribe,
+	},
+	kmsg.ACLResourceTypeTransactionalId: {kmsg.ACLOperationDescribe, kmsg.ACLOperationWrite},
+	kmsg.ACLResourceTypeDelegationToken: {kmsg.ACLOperationDescribe},
+}
+
+// authorizedOperations is a KIP-430 authorized operations field: a bit per
+// ACL operation code the client may perform on the resource, out of those
+// its type supports. Without an authorizer that is all of them, as in
+// Kafka. Not asked, the fields keep their default, -2147483648 (kmsg's New
+// functions set it).
+func (s *Server) authorizedOperations(req *request, typ kmsg.ACLResourceType, name string) int32 {
+	var bits int32
+	for _, op := range supportedOperations[typ] {
+		if s.authorize(req, op, typ, name, false) {
+			bits |= 1 << op
+		}
+	}
+	return bits
+}
+
+// clusterAuthorizedOperations is the cluster's authorized operations for
+// Metadata and DescribeCluster: none (0) for a client that may not DESCRIBE
+// the cluster, as Kafka answers.
+func (s *Server) clusterAuthorizedOperations(req *request) int32 {
+	if !s.authorizedCluster(req, kmsg.ACLOperationDescribe) {
+		return 0
+	}
+	return s.authorizedOperations(req, kmsg.ACLResourceTypeCluster, acl.ClusterName)
+}

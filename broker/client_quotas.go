@@ -30,6 +30,10 @@ const (
 // the filter matches that has a quota, with its quota keys only (a user's
 // znode also holds SCRAM credentials).
 func (s *Server) handleDescribeClientQuotas(ctx context.Context, req *request, in *kmsg.DescribeClientQuotasRequest, resp *kmsg.DescribeClientQuotasResponse) any {
+	if !s.authorizedCluster(req, kmsg.ACLOperationDescribeConfigs) {
+		resp.ErrorCode, resp.ErrorMessage = errorAnswer(kerr.ClusterAuthorizationFailed)
+		return resp
+	}
 	filter, err := parseQuotaFilter(in.Components)
 	if err != nil {
 		resp.ErrorCode, resp.ErrorMessage = errorAnswer(err)
@@ -169,7 +173,12 @@ func (s *Server) handleAlterClientQuotas(ctx context.Context, req *request, in *
 	errs := make([]error, len(in.Entries))
 	changes := make([]coordinator.QuotaChange, len(in.Entries))
 	seen := make(map[zkpaths.QuotaEntity][]int)
+	allowed := s.authorizedCluster(req, kmsg.ACLOperationAlterConfigs)
 	for i, e := range in.Entries {
+		if !allowed {
+			errs[i] = kerr.ClusterAuthorizationFailed
+			continue
+		}
 		changes[i], errs[i] = parseQuotaChange(e)
 		if errs[i] == nil {
 			seen[changes[i].Entity] = append(seen[changes[i].Entity], i)

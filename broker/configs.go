@@ -38,7 +38,11 @@ func (s *Server) handleDescribeConfigs(ctx context.Context, req *request, in *km
 	for _, rr := range in.Resources {
 		or := kmsg.NewDescribeConfigsResponseResource()
 		or.ResourceType, or.ResourceName = rr.ResourceType, rr.ResourceName
-		entries, err := s.describeResource(ctx, snap, rr.ResourceType, rr.ResourceName)
+		var entries []config.Entry
+		err := s.configAccess(req, kmsg.ACLOperationDescribeConfigs, rr.ResourceType, rr.ResourceName)
+		if err == nil {
+			entries, err = s.describeResource(ctx, snap, rr.ResourceType, rr.ResourceName)
+		}
 		if err != nil {
 			or.ErrorCode, or.ErrorMessage = errorAnswer(err)
 			resp.Resources = append(resp.Resources, or)
@@ -245,6 +249,9 @@ func (s *Server) handleAlterConfigs(ctx context.Context, req *request, in *kmsg.
 		or.ResourceType, or.ResourceName = rr.ResourceType, rr.ResourceName
 		err := dup[i]
 		if err == nil {
+			err = s.configAccess(req, kmsg.ACLOperationAlterConfigs, rr.ResourceType, rr.ResourceName)
+		}
+		if err == nil {
 			err = s.alterConfigs(ctx, rr.ResourceType, rr.ResourceName, in.ValidateOnly, func(map[string]string) (map[string]string, error) {
 				next := make(map[string]string, len(rr.Configs))
 				for _, c := range rr.Configs {
@@ -275,6 +282,9 @@ func (s *Server) handleIncrementalAlterConfigs(ctx context.Context, req *request
 		or := kmsg.NewIncrementalAlterConfigsResponseResource()
 		or.ResourceType, or.ResourceName = rr.ResourceType, rr.ResourceName
 		err := dup[i]
+		if err == nil {
+			err = s.configAccess(req, kmsg.ACLOperationAlterConfigs, rr.ResourceType, rr.ResourceName)
+		}
 		if err == nil && rr.ResourceType == kmsg.ConfigResourceTypeBrokerLogger {
 			err = s.alterLoggers(rr.ResourceName, rr.Configs, in.ValidateOnly)
 		} else if err == nil {
@@ -307,6 +317,25 @@ func (s *Server) handleIncrementalAlterConfigs(ctx context.Context, req *request
 		resp.Resources = append(resp.Resources, or)
 	}
 	return resp
+}
+
+// configAccess checks op, DESCRIBE_CONFIGS or ALTER_CONFIGS, on a config
+// resource as Kafka does: on the cluster for a broker or broker logger
+// (CLUSTER_AUTHORIZATION_FAILED), on the topic for a topic
+// (TOPIC_AUTHORIZATION_FAILED). Other types are left to the handler, which
+// refuses them.
+func (s *Server) configAccess(req *request, op kmsg.ACLOperation, typ kmsg.ConfigResourceType, name string) error {
+	switch typ {
+	case kmsg.ConfigResourceTypeBroker, kmsg.ConfigResourceTypeBrokerLogger:
+		if !s.authorizedCluster(req, op) {
+			return kerr.ClusterAuthorizationFailed
+		}
+	case kmsg.ConfigResourceTypeTopic:
+		if !s.authorized(req, op, kmsg.ACLResourceTypeTopic, name) {
+			return kerr.TopicAuthorizationFailed
+		}
+	}
+	return nil
 }
 
 // duplicateResources returns, per resource, INVALID_REQUEST when the same

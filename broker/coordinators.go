@@ -227,26 +227,34 @@ func (s *Server) handleFindCoordinator(ctx context.Context, req *request, in *km
 	}
 	if in.Version >= 4 {
 		for _, key := range in.CoordinatorKeys {
-			resp.Coordinators = append(resp.Coordinators, s.findCoordinator(in.CoordinatorType, key, req.listener, ensureTopic))
+			resp.Coordinators = append(resp.Coordinators, s.findCoordinator(req, in.CoordinatorType, key, ensureTopic))
 		}
 		return resp
 	}
-	c := s.findCoordinator(in.CoordinatorType, in.CoordinatorKey, req.listener, ensureTopic)
+	c := s.findCoordinator(req, in.CoordinatorType, in.CoordinatorKey, ensureTopic)
 	resp.ErrorCode, resp.ErrorMessage = c.ErrorCode, c.ErrorMessage
 	resp.NodeID, resp.Host, resp.Port = c.NodeID, c.Host, c.Port
 	return resp
 }
 
 // findCoordinator answers one FindCoordinator key with the coordinator's
-// endpoint of listener, the one the client connected through. ensureTopic
-// creates the coordinator's internal topic when it does not exist yet.
-func (s *Server) findCoordinator(keyType int8, key, listener string, ensureTopic func(topic string) error) kmsg.FindCoordinatorResponseCoordinator {
+// endpoint of the listener the client connected through, if it may
+// DESCRIBE the group or transactional id. ensureTopic creates the
+// coordinator's internal topic when it does not exist yet.
+func (s *Server) findCoordinator(req *request, keyType int8, key string, ensureTopic func(topic string) error) kmsg.FindCoordinatorResponseCoordinator {
+	listener := req.listener
 	var topic string
 	switch keyType {
 	case coordinatorKeyGroup:
 		topic = group.OffsetsTopic
+		if !s.authorized(req, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeGroup, key) {
+			return coordinatorLookup{err: kerr.GroupAuthorizationFailed}.answer(key, listener)
+		}
 	case coordinatorKeyTransaction:
 		topic = txn.StateTopic
+		if !s.authorized(req, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTransactionalId, key) {
+			return coordinatorLookup{err: kerr.TransactionalIDAuthorizationFailed}.answer(key, listener)
+		}
 		if key == "" {
 			// Kafka refuses an empty transactional id here already.
 			return coordinatorLookup{err: kerr.InvalidRequest, message: "empty transactional id"}.answer(key, listener)

@@ -25,9 +25,12 @@ func (s *Server) handleCreatePartitions(ctx context.Context, req *request, in *k
 		ot := kmsg.NewCreatePartitionsResponseTopic()
 		ot.Topic = rt.Topic
 		var err error
-		if seen[rt.Topic] > 1 {
+		switch {
+		case seen[rt.Topic] > 1:
 			err = fmt.Errorf("%w: topic %q appears more than once in the request", kerr.InvalidRequest, rt.Topic)
-		} else {
+		case !s.authorized(req, kmsg.ACLOperationAlter, kmsg.ACLResourceTypeTopic, rt.Topic):
+			err = kerr.TopicAuthorizationFailed
+		default:
 			var added [][]int32
 			added, err = s.planPartitions(s.snapshot(), &rt)
 			if err == nil && !in.ValidateOnly {

@@ -38,9 +38,14 @@ func (s *Server) handleDeleteRecords(ctx context.Context, req *request, in *kmsg
 	}
 	// The answers are complete: pointers into them stay valid.
 	var waiting []recordDeletion
+	deletable := s.topicAccess(req, kmsg.ACLOperationDelete)
 	for i, rt := range in.Topics {
 		for j, rp := range rt.Partitions {
 			out := &resp.Topics[i].Partitions[j]
+			if !deletable(rt.Topic) {
+				out.ErrorCode = kerr.TopicAuthorizationFailed.Code
+				continue
+			}
 			p := s.replicas.Partition(zkpaths.TopicPartition{Topic: rt.Topic, Partition: rp.Partition})
 			if p == nil {
 				out.ErrorCode = s.unknownPartitionError(rt.Topic, rp.Partition).Code

@@ -24,7 +24,7 @@ func (s *Server) handleDescribeCluster(ctx context.Context, req *request, in *km
 	resp.ClusterID = snap.ClusterID
 	resp.ControllerID = snap.ControllerID
 	if in.IncludeClusterAuthorizedOperations {
-		resp.ClusterAuthorizedOperations = clusterAuthorizedOperations
+		resp.ClusterAuthorizedOperations = s.clusterAuthorizedOperations(req)
 	}
 	for _, b := range brokersOn(snap, req.listener) {
 		rb := kmsg.NewDescribeClusterResponseBroker()

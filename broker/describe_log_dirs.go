@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kzoo/kzoo/broker/storage"
@@ -17,6 +18,11 @@ import (
 // future replicas (no intra-broker moves), so IsFuture is always false, and
 // no dir is cordoned (v5).
 func (s *Server) handleDescribeLogDirs(ctx context.Context, req *request, in *kmsg.DescribeLogDirsRequest, resp *kmsg.DescribeLogDirsResponse) any {
+	if !s.authorizedCluster(req, kmsg.ACLOperationDescribe) {
+		// No dirs; v3+ says why, earlier versions cannot.
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		return resp
+	}
 	var wanted map[zkpaths.TopicPartition]bool // nil: every partition
 	if in.Topics != nil {
 		wanted = make(map[zkpaths.TopicPartition]bool)

@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kzoo/kzoo/zkpaths"
@@ -13,6 +14,7 @@ import (
 // (KIP-664): what an operator looks at to find a hanging transaction's
 // producer and the offset it started at.
 func (s *Server) handleDescribeProducers(ctx context.Context, req *request, in *kmsg.DescribeProducersRequest, resp *kmsg.DescribeProducersResponse) any {
+	readable := s.topicAccess(req, kmsg.ACLOperationRead)
 	for _, rt := range in.Topics {
 		ot := kmsg.NewDescribeProducersResponseTopic()
 		ot.Topic = rt.Topic
@@ -21,6 +23,8 @@ func (s *Server) handleDescribeProducers(ctx context.Context, req *request, in *
 			op.Partition = partition
 			p := s.replicas.Partition(zkpaths.TopicPartition{Topic: rt.Topic, Partition: partition})
 			switch {
+			case !readable(rt.Topic):
+				op.ErrorCode = kerr.TopicAuthorizationFailed.Code
 			case p == nil:
 				op.ErrorCode = s.unknownPartitionError(rt.Topic, partition).Code
 			default:

@@ -71,7 +71,15 @@ func (s *Server) handleElectLeaders(ctx context.Context, req *request, in *kmsg.
 		}
 	}
 	results := make(map[zkpaths.TopicPartition]error)
-	if requested == nil || len(requested) > 0 {
+	switch {
+	case !s.authorizedCluster(req, kmsg.ACLOperationAlter):
+		for _, tp := range requested {
+			results[tp] = kerr.ClusterAuthorizationFailed
+		}
+		if in.Version >= 1 {
+			resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		}
+	case requested == nil || len(requested) > 0:
 		electCtx, cancel := adminContext(ctx, in.TimeoutMillis)
 		var err error
 		results, err = s.meta.ElectLeaders(electCtx, typ, requested)
@@ -136,7 +144,10 @@ func answersByTopic(results map[zkpaths.TopicPartition]error) []topicAnswers {
 }
 
 func (s *Server) handleAlterPartitionAssignments(ctx context.Context, req *request, in *kmsg.AlterPartitionAssignmentsRequest, resp *kmsg.AlterPartitionAssignmentsResponse) any {
-
+	if !s.authorizedCluster(req, kmsg.ACLOperationAlter) {
+		resp.ErrorCode, resp.ErrorMessage = errorAnswer(kerr.ClusterAuthorizationFailed)
+		return resp
+	}
 	targets := make(map[zkpaths.TopicPartition][]int32)
 	results := make(map[zkpaths.TopicPartition]error)
 	for _, t := range in.Topics {
@@ -183,6 +194,10 @@ func (s *Server) handleAlterPartitionAssignments(ctx context.Context, req *reque
 }
 
 func (s *Server) handleListPartitionReassignments(ctx context.Context, req *request, in *kmsg.ListPartitionReassignmentsRequest, resp *kmsg.ListPartitionReassignmentsResponse) any {
+	if !s.authorizedCluster(req, kmsg.ACLOperationDescribe) {
+		resp.ErrorCode, resp.ErrorMessage = errorAnswer(kerr.ClusterAuthorizationFailed)
+		return resp
+	}
 	snap := s.snapshot()
 
 	wanted := func(string, int32) bool { return true }

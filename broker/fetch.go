@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kzoo/kzoo/broker/quota"
@@ -38,13 +39,14 @@ func (s *Server) handleFetch(ctx context.Context, req *request) any {
 	}
 	deadline := time.Now().Add(wait)
 	budget := s.fetchBudget(req, in)
+	readable := s.fetchAccess(req, in)
 	wake := make(chan struct{}, 1)
 	var timer *time.Timer
 	for {
 		// Register before reading, so an append between the read and the
 		// wait still wakes us.
 		waitingOn := s.registerFetchWaiter(in, wake)
-		topics, bytes, failed := s.readFetch(in, consumer, budget)
+		topics, bytes, failed := s.readFetch(in, consumer, budget, readable)
 		remaining := time.Until(deadline)
 		if bytes >= int64(in.MinBytes) || failed || diverged(topics) || remaining <= 0 {
 			unregisterFetchWaiter(waitingOn, wake)
@@ -142,11 +144,24 @@ func (s *Server) fetchBudget(req *request, in *kmsg.FetchRequest) int64 {
 	return budget
 }
 
-// readFetch reads every requested partition within the response's budget
-// and the partition byte limits, as consumer says for all of them (see
-// readPartition). It returns the answer, the record bytes in it, and
-// whether any partition failed (a failure is answered at once).
-func (s *Server) readFetch(in *kmsg.FetchRequest, consumer replica.FetchPosition, budget int64) ([]fetchTopic, int64, bool) {
+// fetchAccess is the check of a Fetch's topics: a follower (a replica id)
+// needs CLUSTER_ACTION on the cluster, for all of them at once; a consumer
+// needs READ on each topic. Either way a refused partition gets
+// TOPIC_AUTHORIZATION_FAILED, as in Kafka.
+func (s *Server) fetchAccess(req *request, in *kmsg.FetchRequest) func(topic string) bool {
+	if in.ReplicaID >= 0 {
+		follower := s.authorizedCluster(req, kmsg.ACLOperationClusterAction)
+		return func(string) bool { return follower }
+	}
+	return s.topicAccess(req, kmsg.ACLOperationRead)
+}
+
+// readFetch reads every requested partition that readable allows within
+// the response's budget and the partition byte limits, as consumer says
+// for all of them (see readPartition). It returns the answer, the record
+// bytes in it, and whether any partition failed (a failure is answered at
+// once).
+func (s *Server) readFetch(in *kmsg.FetchRequest, consumer replica.FetchPosition, budget int64, readable func(topic string) bool) ([]fetchTopic, int64, bool) {
 	var total int64
 	failed := false
 	topics := make([]fetchTopic, 0, len(in.Topics))
@@ -155,7 +170,10 @@ func (s *Server) readFetch(in *kmsg.FetchRequest, consumer replica.FetchPosition
 		for _, rp := range rt.Partitions {
 			fp := fetchPartition{partition: rp.Partition, highWatermark: -1, lastStable: -1, logStartOffset: -1}
 			limit := min(int64(rp.PartitionMaxBytes), budget-total)
-			if err := s.readPartition(in.ReplicaID, consumer, rt.Topic, &rp, limit, total == 0, &fp); err != nil {
+			if !readable(rt.Topic) {
+				fp.errorCode = kerr.TopicAuthorizationFailed.Code
+				failed = true
+			} else if err := s.readPartition(in.ReplicaID, consumer, rt.Topic, &rp, limit, total == 0, &fp); err != nil {
 				fp.errorCode = errorCode(err)
 				failed = true
 			}

@@ -3,8 +3,10 @@ package broker
 import (
 	"context"
 
-	"github.com/kzoo/kzoo/zkpaths"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kzoo/kzoo/zkpaths"
 )
 
 // Special timestamps of a ListOffsets request.
@@ -14,12 +16,19 @@ const (
 )
 
 func (s *Server) handleListOffsets(ctx context.Context, req *request, in *kmsg.ListOffsetsRequest, resp *kmsg.ListOffsetsResponse) any {
+	describable := s.topicAccess(req, kmsg.ACLOperationDescribe)
 	for _, rt := range in.Topics {
 		ot := kmsg.NewListOffsetsResponseTopic()
 		ot.Topic = rt.Topic
 		for _, rp := range rt.Partitions {
 			op := kmsg.NewListOffsetsResponseTopicPartition()
 			op.Partition = rp.Partition
+			if !describable(rt.Topic) {
+				op.Timestamp, op.Offset, op.LeaderEpoch = -1, -1, -1
+				op.ErrorCode = kerr.TopicAuthorizationFailed.Code
+				ot.Partitions = append(ot.Partitions, op)
+				continue
+			}
 			s.listOffset(rt.Topic, in.IsolationLevel == readCommitted, in.Version >= 1 && in.ReplicaID < 0, &rp, &op)
 			if in.Version == 0 && op.ErrorCode == 0 {
 				op.OldStyleOffsets = []int64{op.Offset}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/kzoo/kzoo/coordinator"
 	"github.com/kzoo/kzoo/coordinator/placement"
+	"github.com/kzoo/kzoo/internal/acl"
 	"github.com/kzoo/kzoo/zkpaths"
 )
 
@@ -44,13 +45,34 @@ func (s *Server) handleMetadata(ctx context.Context, req *request) any {
 	resp := s.metadata(ctx, in, req)
 	if in.Version >= 8 && in.IncludeTopicAuthorizedOperations {
 		for i := range resp.Topics {
-			resp.Topics[i].AuthorizedOperations = topicAuthorizedOperations
+			mt := &resp.Topics[i]
+			if mt.Topic != nil && mt.ErrorCode != kerr.TopicAuthorizationFailed.Code {
+				mt.AuthorizedOperations = s.authorizedOperations(req, kmsg.ACLResourceTypeTopic, *mt.Topic)
+			}
 		}
 	}
 	if in.Version >= 8 && in.IncludeClusterAuthorizedOperations {
-		resp.AuthorizedOperations = clusterAuthorizedOperations // v8-v10 only: later versions drop it
+		resp.AuthorizedOperations = s.clusterAuthorizedOperations(req) // v8-v10 only: later versions drop it
 	}
 	return resp
+}
+
+// mayCreateTopic reports whether req's principal may have topic created:
+// CREATE on the cluster, or on the topic, as Kafka checks for auto-created
+// topics.
+func (s *Server) mayCreateTopic(req *request, topic string) bool {
+	return s.authorize(req, kmsg.ACLOperationCreate, kmsg.ACLResourceTypeCluster, acl.ClusterName, false) ||
+		s.authorized(req, kmsg.ACLOperationCreate, kmsg.ACLResourceTypeTopic, topic)
+}
+
+// describeDenied is the Metadata entry of a topic the client may not
+// DESCRIBE: its name as asked (or only its id, when asked by id), and
+// nothing of it, not even whether it exists, as Kafka answers.
+func describeDenied(name *string, id [16]byte) kmsg.MetadataResponseTopic {
+	mt := kmsg.NewMetadataResponseTopic()
+	mt.Topic, mt.TopicID = name, id
+	mt.ErrorCode = kerr.TopicAuthorizationFailed.Code
+	return mt
 }
 
 // metadata answers a Metadata request but for the authorized operations.
@@ -77,6 +99,9 @@ func (s *Server) metadata(ctx context.Context, in *kmsg.MetadataRequest, req *re
 		}
 		sort.Strings(names)
 		for _, name := range names {
+			if !s.authorize(req, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTopic, name, false) {
+				continue // topics the client may not DESCRIBE are not listed
+			}
 			resp.Topics = append(resp.Topics, describeTopic(snap, snap.Topics[name], req))
 		}
 		return resp
@@ -90,7 +115,11 @@ func (s *Server) metadata(ctx context.Context, in *kmsg.MetadataRequest, req *re
 			mt.TopicID = rt.TopicID
 			mt.ErrorCode = kerr.UnknownTopicID.Code
 			for _, t := range snap.Topics {
-				if t.ID == rt.TopicID {
+				switch {
+				case t.ID != rt.TopicID:
+				case !s.authorized(req, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTopic, t.Name):
+					mt = describeDenied(nil, t.ID) // ids are not secret, names are
+				default:
 					mt = describeTopic(snap, t, req)
 				}
 			}
@@ -98,6 +127,10 @@ func (s *Server) metadata(ctx context.Context, in *kmsg.MetadataRequest, req *re
 			continue
 		}
 		name := *rt.Topic
+		if !s.authorized(req, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTopic, name) {
+			resp.Topics = append(resp.Topics, describeDenied(&name, [16]byte{}))
+			continue
+		}
 		if t := snap.Topics[name]; t != nil && !t.Deleting {
 			resp.Topics = append(resp.Topics, describeTopic(snap, t, req))
 			continue
@@ -106,6 +139,9 @@ func (s *Server) metadata(ctx context.Context, in *kmsg.MetadataRequest, req *re
 		mt.Topic = &name
 		mt.ErrorCode = kerr.UnknownTopicOrPartition.Code
 		switch {
+		case autoCreate && !s.mayCreateTopic(req, name):
+			mt.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			mt.IsInternal = isInternalTopic(name)
 		case autoCreate && isInternalTopic(name):
 			// With its own settings, never the defaults of user
 			// topics (Kafka 3 auto-creates internal topics so too).

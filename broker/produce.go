@@ -8,6 +8,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/kzoo/kzoo/broker/record"
 	"github.com/kzoo/kzoo/broker/replica"
 	"github.com/kzoo/kzoo/broker/storage"
 	"github.com/kzoo/kzoo/zkpaths"
@@ -21,18 +22,29 @@ func (s *Server) handleProduce(ctx context.Context, req *request, in *kmsg.Produ
 	snap := s.snapshot()
 	var appends []replica.Append
 	var answers []answerIndex // where each append's answer goes
+	// Kafka's order: the transactional id refuses the whole request, then
+	// each topic not writable, before anything says whether it exists.
+	var requestErr *kerr.Error
+	if hasTransactionalRecords(in) && (in.TransactionID == nil || !s.authorized(req, kmsg.ACLOperationWrite, kmsg.ACLResourceTypeTransactionalId, *in.TransactionID)) {
+		requestErr = kerr.TransactionalIDAuthorizationFailed
+	}
+	writable := s.topicAccess(req, kmsg.ACLOperationWrite)
 	for _, rt := range in.Topics {
 		ot := kmsg.NewProduceResponseTopic()
 		ot.Topic = rt.Topic
 		var topicErr *kerr.Error
 		switch {
+		case requestErr != nil:
+			topicErr = requestErr
+		case !writable(rt.Topic):
+			topicErr = kerr.TopicAuthorizationFailed
 		case isInternalTopic(rt.Topic):
 			// Only the broker writes its internal topics, as Kafka
 			// does: the group coordinator through its own path.
 			topicErr = kerr.InvalidTopicException
 		case snap.Topics[rt.Topic] == nil:
 			topicErr = kerr.UnknownTopicOrPartition
-			if s.cfg.AutoCreateTopics {
+			if s.cfg.AutoCreateTopics && s.mayCreateTopic(req, rt.Topic) {
 				topicErr = s.autoCreateTopic(ctx, rt.Topic)
 			}
 		}
@@ -65,6 +77,20 @@ func (s *Server) handleProduce(ctx context.Context, req *request, in *kmsg.Produ
 		return nil
 	}
 	return resp
+}
+
+// hasTransactionalRecords reports whether the first batch of a partition
+// of in is transactional, which is what Kafka checks to ask for WRITE on
+// the transactional id.
+func hasTransactionalRecords(in *kmsg.ProduceRequest) bool {
+	for _, rt := range in.Topics {
+		for _, rp := range rt.Partitions {
+			if len(rp.Records) >= record.HeaderSize && record.ParseHeader(rp.Records).IsTransactional() {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // answerIndex is where a partition's answer is in a Produce response.

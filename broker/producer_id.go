@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/kzoo/kzoo/internal/acl"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -39,7 +40,18 @@ func (a *producerIDAllocator) Allocate(ctx context.Context) (int64, error) {
 func (s *Server) handleInitProducerID(ctx context.Context, req *request, in *kmsg.InitProducerIDRequest, resp *kmsg.InitProducerIDResponse) any {
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
 	if in.TransactionalID != nil {
+		if !s.authorized(req, kmsg.ACLOperationWrite, kmsg.ACLResourceTypeTransactionalId, *in.TransactionalID) {
+			resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+			return resp
+		}
 		return s.txns.InitProducerID(ctx, in)
+	}
+	// An idempotent producer needs IDEMPOTENT_WRITE on the cluster or, since
+	// Kafka 2.8 (KIP-679), WRITE on some topic.
+	if !s.authorize(req, kmsg.ACLOperationIdempotentWrite, kmsg.ACLResourceTypeCluster, acl.ClusterName, false) &&
+		!s.authorizedByResourceType(req, kmsg.ACLOperationWrite, kmsg.ACLResourceTypeTopic) {
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		return resp
 	}
 	id, err := s.producerIDs.Allocate(ctx)
 	if err != nil {

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kzoo/kzoo/broker/config"
@@ -31,6 +32,7 @@ import (
 	"github.com/kzoo/kzoo/broker/storage"
 	"github.com/kzoo/kzoo/broker/txn"
 	"github.com/kzoo/kzoo/coordinator"
+	"github.com/kzoo/kzoo/internal/acl"
 	"github.com/kzoo/kzoo/zkpaths"
 )
 
@@ -55,6 +57,14 @@ type Metadata interface {
 	UpdateISR(ctx context.Context, topic string, partition, leaderEpoch, partitionEpoch int32, isr []int32) (int32, error)
 	// AlterClientQuotas changes client quota entities, all or nothing.
 	AlterClientQuotas(ctx context.Context, changes []coordinator.QuotaChange) error
+	// CreateACLs stores bindings, one error per binding (nil: created).
+	CreateACLs(ctx context.Context, bindings []acl.Binding) []error
+	// DeleteACLs deletes the bindings each filter matches and returns them,
+	// with one error per filter.
+	DeleteACLs(ctx context.Context, filters []acl.Filter) ([][]acl.Binding, []error)
+	// AlterUserScramCredentials stores or deletes SCRAM credentials, one
+	// error per change.
+	AlterUserScramCredentials(ctx context.Context, changes []coordinator.ScramChange) []error
 }
 
 // Server is one broker's protocol server and partition manager.
@@ -119,6 +129,10 @@ type Server struct {
 	// quotas.go); topicQuotas is the set of topic quotas it was last given.
 	quotas      *quota.Manager
 	topicQuotas map[string]quota.TopicQuota
+	// authorizer decides what each request's principal may do against the
+	// cluster view's ACLs; nil (no authorizer.class.name) allows everything,
+	// as Kafka without an authorizer.
+	authorizer *acl.Authorizer
 }
 
 // New binds the listeners (so a port conflict fails start-up early) but
@@ -150,6 +164,7 @@ func New(cfg *config.Broker, meta Metadata, logs *storage.Manager, loggers *logg
 	s.txns = s.newTxnCoordinator(cfg, meta.Snapshot(), loggers.Component("transaction-coordinator"))
 	s.replicas = replica.New(s.replicaConfig(), rt.NumReplicaFetchers)
 	s.producerIDs.meta = meta
+	s.authorizer = newAuthorizer(cfg.Authorization)
 	for _, l := range cfg.Listeners {
 		addr := net.JoinHostPort(l.Host, strconv.Itoa(int(l.Port)))
 		ln, err := net.Listen("tcp", addr)
@@ -394,26 +409,38 @@ func init() {
 		// coordinator answers the rest. v0 up for librdkafka; the tops
 		// stop before KIP-848's consumer protocol fields.
 		kmsg.FindCoordinator: {apiRange{0, 4}, answers((*Server).handleFindCoordinator)},
-		kmsg.JoinGroup:       {apiRange{0, 9}, groupAPI((*group.Coordinator).JoinGroup)},
-		kmsg.SyncGroup:       {apiRange{0, 5}, groupAPI((*group.Coordinator).SyncGroup)},
-		kmsg.Heartbeat:       {apiRange{0, 4}, groupAPI((*group.Coordinator).Heartbeat)},
-		kmsg.LeaveGroup:      {apiRange{0, 5}, groupAPI((*group.Coordinator).LeaveGroup)},
-		kmsg.OffsetCommit:    {apiRange{0, 8}, groupAPI((*group.Coordinator).OffsetCommit)},
-		kmsg.OffsetFetch:     {apiRange{0, 8}, groupAPI((*group.Coordinator).OffsetFetch)},
-		kmsg.OffsetDelete:    {apiRange{0, 0}, groupAPI((*group.Coordinator).OffsetDelete)},
-		kmsg.DescribeGroups:  {apiRange{0, 5}, groupAPI((*group.Coordinator).DescribeGroups)},
-		kmsg.ListGroups:      {apiRange{0, 4}, groupAPI((*group.Coordinator).ListGroups)},
-		kmsg.DeleteGroups:    {apiRange{0, 2}, groupAPI((*group.Coordinator).DeleteGroups)},
+		kmsg.JoinGroup: {apiRange{0, 9}, memberAPI((*group.Coordinator).JoinGroup,
+			func(r *kmsg.JoinGroupRequest) string { return r.Group }, func(r *kmsg.JoinGroupResponse, c int16) { r.ErrorCode = c })},
+		kmsg.SyncGroup: {apiRange{0, 5}, memberAPI((*group.Coordinator).SyncGroup,
+			func(r *kmsg.SyncGroupRequest) string { return r.Group }, func(r *kmsg.SyncGroupResponse, c int16) { r.ErrorCode = c })},
+		kmsg.Heartbeat: {apiRange{0, 4}, memberAPI((*group.Coordinator).Heartbeat,
+			func(r *kmsg.HeartbeatRequest) string { return r.Group }, func(r *kmsg.HeartbeatResponse, c int16) { r.ErrorCode = c })},
+		kmsg.LeaveGroup: {apiRange{0, 5}, memberAPI((*group.Coordinator).LeaveGroup,
+			func(r *kmsg.LeaveGroupRequest) string { return r.Group }, func(r *kmsg.LeaveGroupResponse, c int16) { r.ErrorCode = c })},
+		kmsg.OffsetCommit:   {apiRange{0, 8}, answers((*Server).handleOffsetCommit)},
+		kmsg.OffsetFetch:    {apiRange{0, 8}, answers((*Server).handleOffsetFetch)},
+		kmsg.OffsetDelete:   {apiRange{0, 0}, answers((*Server).handleOffsetDelete)},
+		kmsg.DescribeGroups: {apiRange{0, 5}, answers((*Server).handleDescribeGroups)},
+		kmsg.ListGroups:     {apiRange{0, 4}, answers((*Server).handleListGroups)},
+		kmsg.DeleteGroups:   {apiRange{0, 2}, answers((*Server).handleDeleteGroups)},
 		// Transactions: the transaction coordinator answers; the broker
 		// writes the markers it sends.
-		kmsg.AddPartitionsToTxn:   {apiRange{0, 3}, txnAPI((*txn.Coordinator).AddPartitionsToTxn)},
-		kmsg.AddOffsetsToTxn:      {apiRange{0, 3}, answers((*Server).handleAddOffsetsToTxn)},
-		kmsg.EndTxn:               {apiRange{0, 3}, txnAPI((*txn.Coordinator).EndTxn)},
+		kmsg.AddPartitionsToTxn: {apiRange{0, 3}, answers((*Server).handleAddPartitionsToTxn)},
+		kmsg.AddOffsetsToTxn:    {apiRange{0, 3}, answers((*Server).handleAddOffsetsToTxn)},
+		kmsg.EndTxn: {apiRange{0, 3}, refuseUnless(kmsg.ACLOperationWrite, kmsg.ACLResourceTypeTransactionalId,
+			func(r *kmsg.EndTxnRequest) string { return r.TransactionalID }, kerr.TransactionalIDAuthorizationFailed,
+			func(r *kmsg.EndTxnResponse, c int16) { r.ErrorCode = c }, txnAPI((*txn.Coordinator).EndTxn))},
 		kmsg.WriteTxnMarkers:      {apiRange{0, 1}, answers((*Server).handleWriteTxnMarkers)},
-		kmsg.DescribeTransactions: {apiRange{0, 0}, txnAPI((*txn.Coordinator).DescribeTransactions)},
-		kmsg.ListTransactions:     {apiRange{0, 1}, txnAPI((*txn.Coordinator).ListTransactions)},
+		kmsg.DescribeTransactions: {apiRange{0, 0}, answers((*Server).handleDescribeTransactions)},
+		kmsg.ListTransactions:     {apiRange{0, 1}, answers((*Server).handleListTransactions)},
 		kmsg.DescribeProducers:    {apiRange{0, 0}, answers((*Server).handleDescribeProducers)},
 		kmsg.TxnOffsetCommit:      {apiRange{0, 3}, answers((*Server).handleTxnOffsetCommit)},
+		// ACLs (served by any broker) and SCRAM credentials (KIP-554).
+		kmsg.CreateACLs:                   {apiRange{0, 3}, answers((*Server).handleCreateACLs)},
+		kmsg.DescribeACLs:                 {apiRange{0, 3}, answers((*Server).handleDescribeACLs)},
+		kmsg.DeleteACLs:                   {apiRange{0, 3}, answers((*Server).handleDeleteACLs)},
+		kmsg.DescribeUserSCRAMCredentials: {apiRange{0, 0}, answers((*Server).handleDescribeUserSCRAMCredentials)},
+		kmsg.AlterUserSCRAMCredentials:    {apiRange{0, 0}, answers((*Server).handleAlterUserSCRAMCredentials)},
 		// SASL: a SASL listener's connection answers these itself while
 		// it authenticates (sasl_conn.go); the table answers the rest.
 		kmsg.SASLHandshake:    {apiRange{0, 1}, answers((*Server).handleSaslHandshake)},

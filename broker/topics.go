@@ -35,9 +35,12 @@ func (s *Server) handleCreateTopics(ctx context.Context, req *request, in *kmsg.
 		ot.NumPartitions, ot.ReplicationFactor = -1, -1
 		ot.Configs = []kmsg.CreateTopicsResponseTopicConfig{} // empty, not null, on errors too, as Kafka
 		var err error
-		if seen[rt.Topic] > 1 {
+		switch {
+		case seen[rt.Topic] > 1:
 			err = fmt.Errorf("%w: topic %q appears more than once in the request", kerr.InvalidRequest, rt.Topic)
-		} else {
+		case !s.mayCreateTopic(req, rt.Topic):
+			err = kerr.TopicAuthorizationFailed
+		default:
 			var assignment [][]int32
 			var configs map[string]string
 			assignment, configs, err = s.planTopic(&rt)
@@ -50,7 +53,13 @@ func (s *Server) handleCreateTopics(ctx context.Context, req *request, in *kmsg.
 					err = fmt.Errorf("%w: topic %q already exists", kerr.TopicAlreadyExists, rt.Topic)
 				}
 			}
-			if err == nil {
+			switch {
+			case err != nil:
+			case !s.authorize(req, kmsg.ACLOperationDescribeConfigs, kmsg.ACLResourceTypeTopic, rt.Topic, false):
+				// Created, but what it was created with is for
+				// those who may DESCRIBE_CONFIGS it, as in Kafka.
+				ot.ConfigErrorCode = kerr.TopicAuthorizationFailed.Code
+			default:
 				// KIP-525: v5+ tells what was created, configs
 				// included, as DescribeConfigs would list them
 				// (Java's AdminClient reads the configs of every
@@ -58,9 +67,9 @@ func (s *Server) handleCreateTopics(ctx context.Context, req *request, in *kmsg.
 				ot.NumPartitions = int32(len(assignment))
 				ot.ReplicationFactor = int16(len(assignment[0]))
 				ot.Configs = createdTopicConfigs(s.cfg.DescribeTopic(configs, s.dynamicConfig(s.snapshot())))
-				if !in.ValidateOnly {
-					created = append(created, rt.Topic)
-				}
+			}
+			if err == nil && !in.ValidateOnly {
+				created = append(created, rt.Topic)
 			}
 		}
 		if err != nil {
@@ -81,7 +90,7 @@ func (s *Server) handleCreateTopics(ctx context.Context, req *request, in *kmsg.
 	})
 	snap := s.snapshot()
 	for i := range resp.Topics {
-		if t := snap.Topics[resp.Topics[i].Topic]; t != nil && resp.Topics[i].ErrorCode == 0 {
+		if t := snap.Topics[resp.Topics[i].Topic]; t != nil && resp.Topics[i].ErrorCode == 0 && resp.Topics[i].ConfigErrorCode == 0 {
 			resp.Topics[i].TopicID = t.ID
 		}
 	}
@@ -213,6 +222,13 @@ func (s *Server) handleDeleteTopics(ctx context.Context, req *request, in *kmsg.
 			err = fmt.Errorf("%w: delete.topic.enable is false", kerr.TopicDeletionDisabled)
 		case topic == nil && t.name == nil:
 			err = kerr.UnknownTopicID
+		case t.name == nil && !s.authorized(req, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTopic, topic.Name):
+			// Asked by id: the name is for those who may DESCRIBE it.
+			err = kerr.TopicAuthorizationFailed
+		case !s.authorized(req, kmsg.ACLOperationDelete, kmsg.ACLResourceTypeTopic, targetName(t.name, topic)):
+			name := targetName(t.name, topic)
+			ot.Topic = &name
+			err = kerr.TopicAuthorizationFailed
 		case topic == nil:
 			err = kerr.UnknownTopicOrPartition
 		case isInternalTopic(topic.Name):
@@ -251,6 +267,15 @@ func (s *Server) handleDeleteTopics(ctx context.Context, req *request, in *kmsg.
 		return true
 	})
 	return resp
+}
+
+// targetName is the name of a DeleteTopics target: as asked, or that of
+// the topic its id names.
+func targetName(asked *string, topic *coordinator.Topic) string {
+	if asked != nil {
+		return *asked
+	}
+	return topic.Name
 }
 
 // waitForMetadata waits until done holds for the cluster view, the client's

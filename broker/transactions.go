@@ -7,8 +7,10 @@ package broker
 
 import (
 	"context"
+	"slices"
 
 	"github.com/sirupsen/logrus"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kzoo/kzoo/broker/config"
@@ -64,7 +66,106 @@ func txnAPI[Req kmsg.Request, Resp kmsg.Response](handle func(*txn.Coordinator, 
 // partition of the group whose offsets it will commit, which the broker
 // knows and the transaction coordinator does not.
 func (s *Server) handleAddOffsetsToTxn(ctx context.Context, req *request, in *kmsg.AddOffsetsToTxnRequest, resp *kmsg.AddOffsetsToTxnResponse) any {
+	switch {
+	case !s.authorized(req, kmsg.ACLOperationWrite, kmsg.ACLResourceTypeTransactionalId, in.TransactionalID):
+		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+		return resp
+	case !s.authorized(req, kmsg.ACLOperationRead, kmsg.ACLResourceTypeGroup, in.Group):
+		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
+		return resp
+	}
 	partitions := internalTopicPartitions(s.snapshot(), group.OffsetsTopic, s.cfg.OffsetsTopicPartitions)
 	tp := zkpaths.TopicPartition{Topic: group.OffsetsTopic, Partition: group.PartitionFor(in.Group, partitions)}
 	return s.txns.AddOffsetsToTxn(ctx, in, tp)
+}
+
+// handleAddPartitionsToTxn checks what Kafka checks before the coordinator
+// adds partitions to a transaction: from a client (v0-v3), WRITE on the
+// transactional id (every partition TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
+// and on each topic, internal topics never being writable; a refused topic
+// fails the whole request: its partitions TOPIC_AUTHORIZATION_FAILED, those
+// of unknown topics UNKNOWN_TOPIC_OR_PARTITION, the others
+// OPERATION_NOT_ATTEMPTED. From a broker (v4), CLUSTER_ACTION.
+func (s *Server) handleAddPartitionsToTxn(ctx context.Context, req *request, in *kmsg.AddPartitionsToTxnRequest, resp *kmsg.AddPartitionsToTxnResponse) any {
+	if in.Version >= txnVerifyVersion {
+		if !s.authorizedCluster(req, kmsg.ACLOperationClusterAction) {
+			resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+			return resp
+		}
+		return s.txns.AddPartitionsToTxn(ctx, in)
+	}
+	txnOK := s.authorized(req, kmsg.ACLOperationWrite, kmsg.ACLResourceTypeTransactionalId, in.TransactionalID)
+	writable := s.topicAccess(req, kmsg.ACLOperationWrite)
+	code := func(topic string) int16 {
+		switch {
+		case !txnOK:
+			return kerr.TransactionalIDAuthorizationFailed.Code
+		case isInternalTopic(topic) || !writable(topic):
+			return kerr.TopicAuthorizationFailed.Code
+		}
+		return 0
+	}
+	refused := false
+	for _, t := range in.Topics {
+		refused = refused || code(t.Topic) != 0
+	}
+	if !refused {
+		return s.txns.AddPartitionsToTxn(ctx, in)
+	}
+	exists := txnTopics{s}
+	for _, t := range in.Topics {
+		rt := kmsg.NewAddPartitionsToTxnResponseTopic()
+		rt.Topic = t.Topic
+		for _, p := range t.Partitions {
+			rp := kmsg.NewAddPartitionsToTxnResponseTopicPartition()
+			rp.Partition, rp.ErrorCode = p, code(t.Topic)
+			if rp.ErrorCode == 0 {
+				rp.ErrorCode = kerr.OperationNotAttempted.Code
+				if !exists.PartitionExists(zkpaths.TopicPartition{Topic: t.Topic, Partition: p}) {
+					rp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+				}
+			}
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		resp.Topics = append(resp.Topics, rt)
+	}
+	return resp
+}
+
+// handleDescribeTransactions describes the transactional ids the client may
+// DESCRIBE, each with the topics of its transaction the client may
+// DESCRIBE, as Kafka does.
+func (s *Server) handleDescribeTransactions(ctx context.Context, req *request, in *kmsg.DescribeTransactionsRequest, resp *kmsg.DescribeTransactionsResponse) any {
+	describable := s.topicAccess(req, kmsg.ACLOperationDescribe)
+	resp.TransactionStates = askAllowed(in.TransactionalIDs,
+		func(id string) bool {
+			return s.authorized(req, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTransactionalId, id)
+		},
+		func(ids []string) []kmsg.DescribeTransactionsResponseTransactionState {
+			allowed := *in
+			allowed.TransactionalIDs = ids
+			return s.txns.DescribeTransactions(ctx, &allowed).TransactionStates
+		},
+		func(id string) kmsg.DescribeTransactionsResponseTransactionState {
+			st := kmsg.NewDescribeTransactionsResponseTransactionState()
+			st.TransactionalID, st.ErrorCode = id, kerr.TransactionalIDAuthorizationFailed.Code
+			return st
+		})
+	for i := range resp.TransactionStates {
+		st := &resp.TransactionStates[i]
+		st.Topics = slices.DeleteFunc(st.Topics, func(t kmsg.DescribeTransactionsResponseTransactionStateTopic) bool {
+			return !describable(t.Topic)
+		})
+	}
+	return resp
+}
+
+// handleListTransactions lists the transactional ids the client may
+// DESCRIBE.
+func (s *Server) handleListTransactions(ctx context.Context, req *request, in *kmsg.ListTransactionsRequest, resp *kmsg.ListTransactionsResponse) any {
+	resp = s.txns.ListTransactions(ctx, in)
+	resp.TransactionStates = slices.DeleteFunc(resp.TransactionStates, func(st kmsg.ListTransactionsResponseTransactionState) bool {
+		return !s.authorize(req, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTransactionalId, st.TransactionalID, false)
+	})
+	return resp
 }

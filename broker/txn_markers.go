@@ -116,7 +116,7 @@ func (w *markerWriter) send(ctx context.Context, leader int32, m txn.Marker, par
 
 	var answers []kmsg.WriteTxnMarkersResponseMarker
 	if leader == w.s.cfg.ID {
-		answers = w.s.writeTxnMarkers(ctx, req.Markers)
+		answers = w.s.writeTxnMarkers(ctx, req.Markers, 0)
 	} else {
 		resp, err := w.request(ctx, leader, &req)
 		if err != nil {

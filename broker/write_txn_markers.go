@@ -24,8 +24,15 @@ const markerWriteTimeout = 30 * time.Second
 // handleWriteTxnMarkers writes the commit or abort markers a transaction
 // coordinator sends to the partitions this broker leads (or that an
 // operator sends to abort a hanging transaction, KIP-664).
+//
+// Only brokers send it: it needs CLUSTER_ACTION, without which every
+// partition is answered CLUSTER_AUTHORIZATION_FAILED, as in Kafka.
 func (s *Server) handleWriteTxnMarkers(ctx context.Context, req *request, in *kmsg.WriteTxnMarkersRequest, resp *kmsg.WriteTxnMarkersResponse) any {
-	resp.Markers = s.writeTxnMarkers(ctx, in.Markers)
+	var refused int16
+	if !s.authorizedCluster(req, kmsg.ACLOperationClusterAction) {
+		refused = kerr.ClusterAuthorizationFailed.Code
+	}
+	resp.Markers = s.writeTxnMarkers(ctx, in.Markers, refused)
 	return resp
 }
 
@@ -33,8 +40,9 @@ func (s *Server) handleWriteTxnMarkers(ctx context.Context, req *request, in *km
 // partitions as leader, with acks=all, and answers per partition. Once a
 // marker is in the in-sync replicas of a __consumer_offsets partition, the
 // group coordinator makes the transaction's offsets visible there (or drops
-// them), as Kafka does.
-func (s *Server) writeTxnMarkers(ctx context.Context, markers []kmsg.WriteTxnMarkersRequestMarker) []kmsg.WriteTxnMarkersResponseMarker {
+// them), as Kafka does. A refused request (code not 0) writes nothing and
+// answers every partition with code.
+func (s *Server) writeTxnMarkers(ctx context.Context, markers []kmsg.WriteTxnMarkersRequestMarker, refused int16) []kmsg.WriteTxnMarkersResponseMarker {
 	type target struct{ marker, topic, partition int }
 	var appends []replica.Append
 	var targets []target
@@ -54,7 +62,9 @@ func (s *Server) writeTxnMarkers(ctx context.Context, markers []kmsg.WriteTxnMar
 			for _, partition := range mt.Partitions {
 				op := kmsg.NewWriteTxnMarkersResponseMarkerTopicPartition()
 				op.Partition = partition
-				if p := s.replicas.Partition(zkpaths.TopicPartition{Topic: mt.Topic, Partition: partition}); p == nil {
+				if refused != 0 {
+					op.ErrorCode = refused
+				} else if p := s.replicas.Partition(zkpaths.TopicPartition{Topic: mt.Topic, Partition: partition}); p == nil {
 					op.ErrorCode = s.unknownPartitionError(mt.Topic, partition).Code
 				} else {
 					appends = append(appends, replica.Append{

@@ -10,19 +10,13 @@ import (
 
 // The administrative APIs: DescribeGroups, ListGroups, DeleteGroups.
 
-// groupAuthorizedOperations is what DescribeGroups v3+ reports a client may
-// do with a group when asked: with no authorizer, everything a group
-// supports (READ, DELETE, DESCRIBE, as a bit field of ACL operation codes).
-const groupAuthorizedOperations = 1<<3 | 1<<6 | 1<<8
-
 func (c *Coordinator) describeGroups(req *kmsg.DescribeGroupsRequest) *kmsg.DescribeGroupsResponse {
 	resp := kmsg.NewPtrDescribeGroupsResponse()
 	resp.Version = req.Version
 	for _, id := range req.Groups {
+		// The broker fills in AuthorizedOperations (KIP-430) from its
+		// authorizer.
 		d := c.describeGroup(id, req.Version)
-		if req.Version >= 3 && req.IncludeAuthorizedOperations {
-			d.AuthorizedOperations = groupAuthorizedOperations
-		}
 		resp.Groups = append(resp.Groups, d)
 	}
 	return resp
