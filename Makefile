@@ -15,7 +15,7 @@ CLUSTER := scripts/cluster
 GO_FILES = find . -name '*.go' -not -path './.git/*' -not -path '*/testdata/*' -print0
 
 .PHONY: help deps build run up down status test e2e bench fmt vet clean
-.PHONY: images compose-test
+.PHONY: images compose-test compose-secure-test
 
 help:
 	@echo 'make deps     install what is missing: Debian zookeeper (with a JRE), kcat, python3-kafka, python3-confluent-kafka; Go modules'
@@ -32,6 +32,7 @@ help:
 	@echo 'make clean    stop the local cluster, remove bin/ and .kzoo/'
 	@echo 'make images   container images kzoo/broker and kzoo/zookeeper, built without a registry'
 	@echo 'make compose-test  images, then docker-compose.yml'"'"'s cluster tested with faults (docker/compose-test.sh)'
+	@echo 'make compose-secure-test  images, then docker-compose.yml'"'"'s secure profile tested (docker/compose-secure-test.sh)'
 
 # Installs only what is missing, and asks apt for the package lists only when
 # it has something to install.
@@ -140,6 +141,10 @@ images:
 # half once the images exist, three more the first time.
 compose-test: images build
 	BROKER_IMAGE='$(BROKER_IMAGE)' ZK_IMAGE='$(ZK_IMAGE)' docker/compose-test.sh
+
+# The `secure` profile: SASL_SSL, mTLS and refusals, from the host.
+compose-secure-test: images build
+	BROKER_IMAGE='$(BROKER_IMAGE)' ZK_IMAGE='$(ZK_IMAGE)' docker/compose-secure-test.sh
 
 # Stops the cluster first: its pid files live in .kzoo, and without them
 # scripts/cluster no longer knows its processes.

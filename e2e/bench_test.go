@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -30,7 +31,32 @@ func BenchmarkProduceConsumeReplicated(b *testing.B) {
 	benchProduceConsume(b, c.Bootstrap(), 3)
 }
 
-func benchProduceConsume(b *testing.B, bootstrap []string, replicationFactor int16) {
+// BenchmarkProduceConsumeSecurity is BenchmarkProduceConsume on one broker
+// over PLAINTEXT and then, on a secured cluster (scripts/cluster with
+// KZOO_SECURE=1), over SASL_SSL with SCRAM-SHA-512 as a super user: what
+// TLS and the authorizer cost, side by side. Each runs its own cluster,
+// one after the other, at the same ports.
+func BenchmarkProduceConsumeSecurity(b *testing.B) {
+	b.Run("PLAINTEXT", func(b *testing.B) {
+		c := cluster.Start(b, cluster.Options{Brokers: 1, PortOffset: 21800})
+		benchProduceConsume(b, c.Bootstrap(), 1)
+	})
+	b.Run("SASL_SSL", func(b *testing.B) {
+		c := cluster.Start(b, cluster.Options{Brokers: 1, PortOffset: 21800, Secure: true})
+		benchProduceConsume(b, c.Bootstrap(), 1, adminAuth(c).kgoOpts()...)
+	})
+}
+
+// benchProduceConsume runs the produce and consume benchmarks; opts are
+// added to every client's options (security settings).
+func benchProduceConsume(b *testing.B, bootstrap []string, replicationFactor int16, opts ...kgo.Opt) {
+	client := func(b *testing.B, more ...kgo.Opt) *kgo.Client {
+		cl, err := kgo.NewClient(slices.Concat([]kgo.Opt{kgo.SeedBrokers(bootstrap...)}, opts, more)...)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return cl
+	}
 	value := make([]byte, 1024)
 	for i := range value {
 		value[i] = byte('a' + i%26)
@@ -39,10 +65,7 @@ func benchProduceConsume(b *testing.B, bootstrap []string, replicationFactor int
 	newTopic := func(b *testing.B) string {
 		round++
 		topic := fmt.Sprintf("bench-%d", round)
-		cl, err := kgo.NewClient(kgo.SeedBrokers(bootstrap...))
-		if err != nil {
-			b.Fatal(err)
-		}
+		cl := client(b)
 		defer cl.Close()
 		createTopicWith(b, cl, topic, 6, replicationFactor)
 		return topic
@@ -50,10 +73,7 @@ func benchProduceConsume(b *testing.B, bootstrap []string, replicationFactor int
 
 	b.Run("produce", func(b *testing.B) {
 		topic := newTopic(b)
-		cl, err := kgo.NewClient(kgo.SeedBrokers(bootstrap...), kgo.DefaultProduceTopic(topic), kgo.ProducerLinger(5*time.Millisecond))
-		if err != nil {
-			b.Fatal(err)
-		}
+		cl := client(b, kgo.DefaultProduceTopic(topic), kgo.ProducerLinger(5*time.Millisecond))
 		defer cl.Close()
 		b.SetBytes(int64(len(value)))
 		b.ResetTimer()
@@ -79,10 +99,7 @@ func benchProduceConsume(b *testing.B, bootstrap []string, replicationFactor int
 
 	b.Run("consume", func(b *testing.B) {
 		topic := newTopic(b)
-		prod, err := kgo.NewClient(kgo.SeedBrokers(bootstrap...), kgo.DefaultProduceTopic(topic))
-		if err != nil {
-			b.Fatal(err)
-		}
+		prod := client(b, kgo.DefaultProduceTopic(topic))
 		for i := 0; i < b.N; i++ {
 			prod.Produce(context.Background(), &kgo.Record{Value: value}, nil)
 		}
@@ -91,11 +108,7 @@ func benchProduceConsume(b *testing.B, bootstrap []string, replicationFactor int
 		}
 		prod.Close()
 
-		cons, err := kgo.NewClient(kgo.SeedBrokers(bootstrap...), kgo.ConsumeTopics(topic),
-			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-		if err != nil {
-			b.Fatal(err)
-		}
+		cons := client(b, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 		defer cons.Close()
 		b.SetBytes(int64(len(value)))
 		b.ResetTimer()

@@ -40,6 +40,8 @@ const (
 	zkElectionPortBase = 3887
 	brokerPortBase     = 9091
 	metricsPortBase    = 9643
+	// The mTLS listener of broker id in a secured cluster.
+	sslPortBase = 9300
 	// The highest base port scripts/cluster uses.
 	maxBasePort = metricsPortBase + maxBrokers
 
@@ -57,7 +59,7 @@ const (
 // settingNames are the scripts/cluster settings that Start derives from
 // Options; Options.Env may not set them, and the caller's environment never
 // leaks them in.
-var settingNames = []string{"KZOO_HOME", "BROKERS", "KZOO_PORT_OFFSET", "KZOO_BIN"}
+var settingNames = []string{"KZOO_HOME", "BROKERS", "KZOO_PORT_OFFSET", "KZOO_BIN", "KZOO_SECURE"}
 
 // Options describes the cluster to start.
 type Options struct {
@@ -76,6 +78,11 @@ type Options struct {
 	// KZOO_LOG_SEGMENT_BYTES. Variables KZOO_* and BROKERS of the test
 	// process itself are not passed on.
 	Env map[string]string
+	// Secure runs a secured cluster (KZOO_SECURE=1 of scripts/cluster):
+	// SASL_SSL with SCRAM on BrokerAddr, mTLS on SSLAddr, the ACL authorizer
+	// with super users User:admin and User:broker, and ZooKeeper secured.
+	// The Secure* accessors give what clients need.
+	Secure bool
 }
 
 func (o Options) validate() error {
@@ -109,6 +116,10 @@ type Cluster struct {
 	env     []string // environment of scripts/cluster
 	bin     string   // KZOO_BIN; empty until a broker is to be started
 	brokers []int    // every broker id this cluster has started, ascending
+
+	// What clients of a secured cluster need, read once it is up; nil
+	// unless Options.Secure.
+	secure *secureMaterial
 }
 
 // Start starts a cluster as described by opts and returns once every
@@ -138,7 +149,9 @@ func Start(tb testing.TB, opts Options) *Cluster {
 		script: filepath.Join(repo, "scripts", "cluster"),
 	}
 	c.env = scriptEnv(os.Environ(), c.home, "", opts)
-	if opts.Brokers > 0 {
+	// A secured cluster writes its SCRAM users with the kzoo CLI before
+	// any broker starts.
+	if opts.Brokers > 0 || opts.Secure {
 		if err := c.ensureBinaries(); err != nil {
 			tb.Fatalf("cluster.Start: %v", err)
 		}
@@ -153,6 +166,11 @@ func Start(tb testing.TB, opts Options) *Cluster {
 	tb.Cleanup(c.cleanup)
 	if err := c.run(upTimeout, "up"); err != nil {
 		tb.Fatalf("start cluster: %v", err)
+	}
+	if opts.Secure {
+		if c.secure, err = loadSecureMaterial(filepath.Join(c.home, "secure")); err != nil {
+			tb.Fatalf("start cluster: %v", err)
+		}
 	}
 	return c
 }
@@ -452,6 +470,9 @@ func scriptEnv(base []string, home, bin string, opts Options) []string {
 		"BROKERS="+strconv.Itoa(opts.Brokers),
 		"KZOO_PORT_OFFSET="+strconv.Itoa(opts.PortOffset),
 	)
+	if opts.Secure {
+		env = append(env, "KZOO_SECURE=1")
+	}
 	if bin != "" {
 		env = append(env, "KZOO_BIN="+bin)
 	}
@@ -487,7 +508,7 @@ func ports(offset int) []int {
 		ps = append(ps, zkClientPortBase+n+offset, zkQuorumPortBase+n+offset, zkElectionPortBase+n+offset, zkSecurePortBase+n+offset)
 	}
 	for id := 1; id <= maxBrokers; id++ {
-		ps = append(ps, brokerPortBase+id+offset, metricsPortBase+id+offset)
+		ps = append(ps, brokerPortBase+id+offset, metricsPortBase+id+offset, sslPortBase+id+offset)
 	}
 	return ps
 }

@@ -136,6 +136,7 @@ func TestOptionsValidate(t *testing.T) {
 		{PortOffset: 60000},
 		{Env: map[string]string{"KZOO_HOME": "/elsewhere"}},
 		{Env: map[string]string{"BROKERS": "2"}},
+		{Env: map[string]string{"KZOO_SECURE": "1"}},
 		{Env: map[string]string{"A=B": "c"}},
 		{Env: map[string]string{"": "c"}},
 	}
@@ -164,9 +165,15 @@ func TestScriptEnv(t *testing.T) {
 		t.Errorf("scriptEnv() =\n%q\nwant\n%q", got, want)
 	}
 	if got := scriptEnv(base, "/tmp/home", "", Options{}); slices.ContainsFunc(got, func(kv string) bool {
-		return strings.HasPrefix(kv, "KZOO_BIN=")
+		return strings.HasPrefix(kv, "KZOO_BIN=") || strings.HasPrefix(kv, "KZOO_SECURE=")
 	}) {
-		t.Errorf("scriptEnv() without binaries sets KZOO_BIN: %q", got)
+		t.Errorf("scriptEnv() without binaries or Secure sets KZOO_BIN or KZOO_SECURE: %q", got)
+	}
+	if got := scriptEnv(append(base, "KZOO_SECURE=1"), "/tmp/home", "", Options{}); slices.Contains(got, "KZOO_SECURE=1") {
+		t.Errorf("scriptEnv() passes the caller's KZOO_SECURE on: %q", got)
+	}
+	if got := scriptEnv(base, "/tmp/home", "", Options{Secure: true}); !slices.Contains(got, "KZOO_SECURE=1") {
+		t.Errorf("scriptEnv() with Secure lacks KZOO_SECURE=1: %q", got)
 	}
 }
 
@@ -183,6 +190,12 @@ func TestAddresses(t *testing.T) {
 	}
 	if got, want := c.MetricsAddr(2), "127.0.0.1:9745"; got != want {
 		t.Errorf("MetricsAddr(2) = %q, want %q", got, want)
+	}
+	if got, want := c.SSLAddr(2), "127.0.0.1:9402"; got != want {
+		t.Errorf("SSLAddr(2) = %q, want %q", got, want)
+	}
+	if got, want := c.SSLBootstrap(), []string{"127.0.0.1:9401", "127.0.0.1:9402"}; !slices.Equal(got, want) {
+		t.Errorf("SSLBootstrap() = %q, want %q", got, want)
 	}
 }
 
@@ -270,7 +283,7 @@ func TestPortOffsetsDisjoint(t *testing.T) {
 	c := &Cluster{opts: Options{PortOffset: 20000}}
 	addrs := []string{c.ZKConnect()}
 	for id := 1; id <= maxBrokers; id++ {
-		addrs = append(addrs, c.BrokerAddr(id), c.MetricsAddr(id))
+		addrs = append(addrs, c.BrokerAddr(id), c.MetricsAddr(id), c.SSLAddr(id))
 	}
 	for _, addr := range strings.Split(strings.Join(addrs, ","), ",") {
 		_, portStr, err := net.SplitHostPort(addr)
