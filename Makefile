@@ -44,6 +44,9 @@ deps:
 	if ! command -v kcat >/dev/null; then \
 		missing+=(kcat); \
 	fi; \
+	if ! command -v openssl >/dev/null; then \
+		missing+=(openssl); \
+	fi; \
 	for pkg in python3-kafka python3-confluent-kafka; do \
 		if [[ $$(dpkg-query -W -f='$${Status}' "$$pkg" 2>/dev/null) != 'install ok installed' ]]; then \
 			missing+=("$$pkg"); \

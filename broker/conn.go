@@ -93,6 +93,12 @@ func (c *conn) startTLS(ctx context.Context) error {
 	hsCtx, cancel := context.WithTimeout(ctx, tlsHandshakeTimeout)
 	defer cancel()
 	if err := tc.HandshakeContext(hsCtx); err != nil {
+		if errors.Is(err, io.EOF) {
+			// Closed before a word of TLS: a port probe (a health
+			// check), not an attempt to authenticate.
+			c.logger.WithError(err).Debug("connection closed before the TLS handshake")
+			return err
+		}
 		c.authFailed("SSL", fmt.Errorf("TLS handshake: %w", err))
 		return err
 	}
