@@ -46,8 +46,11 @@ type conn struct {
 	sec  *listenerSecurity
 	auth saslState
 	// principal is the name of the user the connection authenticated as
-	// (ANONYMOUS until then); ACLs and quotas apply to it.
-	principal string
+	// (ANONYMOUS until then); quotas apply to it, and ACLs to
+	// userPrincipal, the same as "User:<name>", made once per
+	// authentication rather than per request. setPrincipal sets both.
+	principal     string
+	userPrincipal string
 	// host is the client's IP address, as ACLs name hosts.
 	host string
 }
@@ -61,17 +64,23 @@ func newConn(srv *Server, nc net.Conn, listener string) *conn {
 	if sec == nil {
 		sec = &listenerSecurity{name: listener} // a server built without loadSecurity (tests)
 	}
-	return &conn{
-		srv:       srv,
-		nc:        nc,
-		listener:  listener,
-		rd:        bufio.NewReaderSize(nc, 64<<10),
-		wr:        bufio.NewWriterSize(nc, 64<<10),
-		logger:    srv.logger.WithField("remote", nc.RemoteAddr().String()),
-		sec:       sec,
-		principal: anonymousPrincipal,
-		host:      hostOf(nc.RemoteAddr()),
+	c := &conn{
+		srv:      srv,
+		nc:       nc,
+		listener: listener,
+		rd:       bufio.NewReaderSize(nc, 64<<10),
+		wr:       bufio.NewWriterSize(nc, 64<<10),
+		logger:   srv.logger.WithField("remote", nc.RemoteAddr().String()),
+		sec:      sec,
+		host:     hostOf(nc.RemoteAddr()),
 	}
+	c.setPrincipal(anonymousPrincipal)
+	return c
+}
+
+// setPrincipal makes name the connection's user.
+func (c *conn) setPrincipal(name string) {
+	c.principal, c.userPrincipal = name, "User:"+name
 }
 
 // hostOf is the IP address of addr, as ACLs name hosts.
@@ -114,7 +123,7 @@ func (c *conn) startTLS(ctx context.Context) error {
 			c.authFailed("SSL", fmt.Errorf("ssl.principal.mapping.rules: %w", err))
 			return err
 		}
-		c.principal = name
+		c.setPrincipal(name)
 	}
 	c.srv.securityMetrics.Authenticated(c.listener, "SSL", true)
 	return nil
@@ -217,7 +226,7 @@ func (c *conn) handle(ctx context.Context, frame []byte) (time.Duration, error) 
 	}
 	req.listener = c.listener
 	req.namedClient = c.namedClient
-	req.principal = "User:" + c.principal
+	req.principal = c.userPrincipal
 	req.host = c.host
 	req.who = c.quotaIdentity(req.clientID)
 	resp, throttle := c.srv.dispatch(ctx, c, req)

@@ -153,14 +153,14 @@ func (c *conn) saslStep(token []byte) (challenge []byte, done bool, err error) {
 	if !done {
 		return challenge, false, nil
 	}
-	c.principal = c.auth.exchange.Principal()
+	c.setPrincipal(c.auth.exchange.Principal())
 	c.auth.phase, c.auth.exchange, c.auth.reauthenticating = authenticated, nil, false
 	c.auth.expires = time.Time{}
 	if lifetime := c.sec.cfg.MaxReauth; lifetime > 0 {
 		c.auth.expires = time.Now().Add(lifetime)
 	}
 	c.srv.securityMetrics.Authenticated(c.listener, c.auth.mechanism, true)
-	c.logger.WithFields(logrus.Fields{"principal": "User:" + c.principal, "mechanism": c.auth.mechanism}).Debug("authenticated")
+	c.logger.WithFields(logrus.Fields{"principal": c.userPrincipal, "mechanism": c.auth.mechanism}).Debug("authenticated")
 	return challenge, true, nil
 }
 
