@@ -94,7 +94,9 @@ func TestHostileRecordBatches(t *testing.T) {
 		}
 	}
 
-	// Batches whose records do not add up, and transactions, which kzoo has not.
+	// Batches whose records do not add up, and a transactional batch sent
+	// without a transactional id, which Kafka refuses as not authorized
+	// for the (missing) transactional id, with or without an authorizer.
 	oneRecord := recordtest.Records(recordtest.Record{Key: []byte("k"), Value: []byte("v")})
 	for _, tt := range []struct {
 		name  string
@@ -104,7 +106,7 @@ func TestHostileRecordBatches(t *testing.T) {
 		{"declares 3 records, holds 1", recordtest.Frame(kzrecord.CodecNone, 3, oneRecord), kerr.CorruptMessage},
 		{"declares 3 gzip records, holds 1", mustBatch(t, recordtest.Codecs()[1], 3, oneRecord), kerr.CorruptMessage},
 		{"record length past its fields", recordtest.Frame(kzrecord.CodecNone, 1, append(lengthenFirst(oneRecord), 0)), kerr.CorruptMessage},
-		{"transactional", transactional(t, oneRecord), kerr.InvalidTxnState},
+		{"transactional without a transactional id", transactional(t, oneRecord), kerr.TransactionalIDAuthorizationFailed},
 	} {
 		for _, topic := range []string{"bombs-plain", "bombs-compact"} {
 			code, err := produceBatch(cl, topic, tt.batch)
