@@ -109,17 +109,7 @@ func aclOperationName(op kmsg.ACLOperation) string {
 	return op.String()
 }
 
-// aclResourceOperations are the operations each resource type takes
-// besides All, as Kafka's AclEntry.supportedOperations.
-var aclResourceOperations = map[kmsg.ACLResourceType][]kmsg.ACLOperation{
-	kmsg.ACLResourceTypeTopic: {kmsg.ACLOperationRead, kmsg.ACLOperationWrite, kmsg.ACLOperationCreate, kmsg.ACLOperationDescribe,
-		kmsg.ACLOperationDelete, kmsg.ACLOperationAlter, kmsg.ACLOperationDescribeConfigs, kmsg.ACLOperationAlterConfigs},
-	kmsg.ACLResourceTypeGroup: {kmsg.ACLOperationRead, kmsg.ACLOperationDescribe, kmsg.ACLOperationDelete},
-	kmsg.ACLResourceTypeCluster: {kmsg.ACLOperationCreate, kmsg.ACLOperationClusterAction, kmsg.ACLOperationDescribeConfigs,
-		kmsg.ACLOperationAlterConfigs, kmsg.ACLOperationIdempotentWrite, kmsg.ACLOperationAlter, kmsg.ACLOperationDescribe},
-	kmsg.ACLResourceTypeTransactionalId: {kmsg.ACLOperationDescribe, kmsg.ACLOperationWrite},
-}
-
+// aclResourceTypeWords name the resource types in the errors of add and remove.
 var aclResourceTypeWords = map[kmsg.ACLResourceType]string{
 	kmsg.ACLResourceTypeTopic:           "a topic",
 	kmsg.ACLResourceTypeGroup:           "a group",
@@ -406,9 +396,9 @@ func (f *aclFlags) changes(action aclAction) ([]aclChange, error) {
 	for r, set := range byResource {
 		entries := slices.SortedFunc(maps.Keys(set), acl.Entry.Compare)
 		for _, e := range entries {
-			if e.Operation != kmsg.ACLOperationAll && !slices.Contains(aclResourceOperations[r.Type], e.Operation) {
-				names := make([]string, 0, len(aclResourceOperations[r.Type])+1)
-				for _, op := range aclResourceOperations[r.Type] {
+			if supported := acl.SupportedOperations(r.Type); e.Operation != kmsg.ACLOperationAll && !slices.Contains(supported, e.Operation) {
+				names := make([]string, 0, len(supported)+1)
+				for _, op := range supported {
 					names = append(names, aclOperationName(op))
 				}
 				return nil, fmt.Errorf("operation %s does not apply to %s, which takes %s or All",
