@@ -5,22 +5,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// supportedOperations are the operations each resource type has, as
-// Kafka's AclEntry.supportedOperations lists them.
-var supportedOperations = map[kmsg.ACLResourceType][]kmsg.ACLOperation{
-	kmsg.ACLResourceTypeTopic: {
-		kmsg.ACLOperationRead, kmsg.ACLOperationWrite, kmsg.ACLOperationCreate, kmsg.ACLOperationDescribe,
-		kmsg.ACLOperationDelete, kmsg.ACLOperationAlter, kmsg.ACLOperationDescribeConfigs, kmsg.ACLOperationAlterConfigs,
-	},
-	kmsg.ACLResourceTypeGroup: {kmsg.ACLOperationRead, kmsg.ACLOperationDescribe, kmsg.ACLOperationDelete},
-	kmsg.ACLResourceTypeCluster: {
-		kmsg.ACLOperationCreate, kmsg.ACLOperationClusterAction, kmsg.ACLOperationDescribeConfigs,
-		kmsg.ACLOperationAlterConfigs, kmsg.ACLOperationIdempotentWrite, kmsg.ACLOperationAlter, kmsg.ACLOperationDescribe,
-	},
-	kmsg.ACLResourceTypeTransactionalId: {kmsg.ACLOperationDescribe, kmsg.ACLOperationWrite},
-	kmsg.ACLResourceTypeDelegationToken: {kmsg.ACLOperationDescribe},
-}
-
 // authorizedOperations is a KIP-430 authorized operations field: a bit per
 // ACL operation code the client may perform on the resource, out of those
 // its type supports. Without an authorizer that is all of them, as in
@@ -28,7 +12,7 @@ var supportedOperations = map[kmsg.ACLResourceType][]kmsg.ACLOperation{
 // functions set it).
 func (s *Server) authorizedOperations(req *request, typ kmsg.ACLResourceType, name string) int32 {
 	var bits int32
-	for _, op := range supportedOperations[typ] {
+	for _, op := range acl.SupportedOperations(typ) {
 		if s.authorize(req, op, typ, name, false) {
 			bits |= 1 << op
 		}

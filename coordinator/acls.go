@@ -1,7 +1,6 @@
 package coordinator
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -37,21 +36,7 @@ type aclView struct {
 	// built.
 	set *acl.Set
 	// queues holds the state of each change folder by path.
-	queues map[string]*aclQueue
-	// lastPurge is when the controller last purged old notifications.
-	lastPurge time.Time
-}
-
-// aclQueue is where the view stands in one change folder.
-type aclQueue struct {
-	// last is the sequence number of the newest notification applied (-1 for
-	// none); primed is false until the first read after markAll, which only
-	// records where the sequence stands.
-	last   int64
-	primed bool
-	// times holds the creation time of each notification, for the
-	// controller's purge.
-	times map[string]time.Time
+	queues map[string]*changeQueue
 }
 
 // aclDirty names the ACL parts of the view to read again.
@@ -64,9 +49,9 @@ type aclDirty struct {
 }
 
 func newACLView() aclView {
-	v := aclView{entries: make(map[acl.Resource][]acl.Entry), queues: make(map[string]*aclQueue)}
+	v := aclView{entries: make(map[acl.Resource][]acl.Entry), queues: make(map[string]*changeQueue)}
 	for _, folder := range aclChangeFolders {
-		v.queues[folder] = &aclQueue{last: -1, times: make(map[string]time.Time)}
+		v.queues[folder] = newChangeQueue(folder, "ACL", zkpaths.ParseACLChangeSequence)
 	}
 	return v
 }
@@ -85,7 +70,7 @@ func (v *view) markAllACLs() {
 	v.dirty.acls.list = true
 	for _, folder := range aclChangeFolders {
 		v.dirty.acls.changes[folder] = true
-		v.acls.queues[folder].primed = false
+		v.acls.queues[folder].unprime()
 	}
 }
 
@@ -170,57 +155,22 @@ func (v *view) refreshACLChanges(c *zkClient, folder string, log logrus.FieldLog
 	if err != nil {
 		return err
 	}
-	type notification struct {
-		name string
-		seq  int64
-	}
-	var fresh []notification
-	present := make(map[string]bool, len(names))
-	for _, name := range names {
-		seq, ok := zkpaths.ParseACLChangeSequence(name)
-		if !ok {
-			continue
-		}
-		present[name] = true
-		if _, seen := q.times[name]; !seen || seq > q.last {
-			fresh = append(fresh, notification{name, seq})
-		}
-	}
-	for name := range q.times {
-		if !present[name] {
-			delete(q.times, name)
-		}
-	}
-	slices.SortFunc(fresh, func(a, b notification) int { return cmp.Compare(a.seq, b.seq) })
-	initial := !q.primed
-	q.primed = true
-	missed := false
-	for _, n := range fresh {
-		data, stat, err := c.get(folder + "/" + n.name)
-		if errors.Is(err, zk.ErrNoNode) {
-			missed = missed || (!initial && n.seq > q.last)
-			continue
-		}
+	last := q.last
+	missed, err := q.read(c, names, func(p string, data []byte) {
+		r, err := zkpaths.UnmarshalACLChange(folder, data)
 		if err != nil {
-			return err
+			log.WithError(err).WithField("path", p).Warn("ignoring an unreadable ACL change notification")
+			return
 		}
-		q.times[n.name] = time.UnixMilli(stat.Ctime)
-		if n.seq <= q.last {
-			continue
-		}
-		q.last = n.seq
+		v.dirty.acls.resources[acl.Resource(r)] = true
+	})
+	if q.last != last {
 		// A new snapshot tells CreateACLs and DeleteACLs waiting for their
 		// own notification that this view has applied it.
 		v.changed = true
-		if initial {
-			continue
-		}
-		r, err := zkpaths.UnmarshalACLChange(folder, data)
-		if err != nil {
-			log.WithError(err).WithField("path", folder+"/"+n.name).Warn("ignoring an unreadable ACL change notification")
-			continue
-		}
-		v.dirty.acls.resources[acl.Resource(r)] = true
+	}
+	if err != nil {
+		return err
 	}
 	if missed {
 		log.Info("an ACL change notification was purged before it was read; reading every ACL again")
@@ -325,32 +275,6 @@ func toZK(entries []acl.Entry) []zkpaths.ACLEntry {
 func normalizeEntries(entries []acl.Entry) []acl.Entry {
 	slices.SortFunc(entries, acl.Entry.Compare)
 	return slices.Compact(entries)
-}
-
-// purgeACLChanges deletes the ACL change notifications older than
-// configChangeRetention (Kafka's 15 minutes). Only the controller does it, at
-// most once per configPurgeInterval; a failure is retried at the next purge.
-func (s *Session) purgeACLChanges() {
-	now := s.cfg.Now()
-	a := &s.view.acls
-	if now.Sub(a.lastPurge) < configPurgeInterval {
-		return
-	}
-	a.lastPurge = now
-	for _, folder := range aclChangeFolders {
-		q := a.queues[folder]
-		for _, name := range slices.Sorted(maps.Keys(q.times)) {
-			if now.Sub(q.times[name]) <= configChangeRetention {
-				continue
-			}
-			err := s.zk.delete(folder+"/"+name, -1)
-			if err != nil && !errors.Is(err, zk.ErrNoNode) {
-				s.log.WithError(err).Warn("purge ACL change notifications")
-				return
-			}
-			delete(q.times, name)
-		}
-	}
 }
 
 // aclUpdate is the outcome of one resource pattern's read-modify-write.

@@ -1,14 +1,12 @@
 package coordinator
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"maps"
 	"slices"
 	"strconv"
-	"time"
 
 	"github.com/go-zookeeper/zk"
 	"github.com/sirupsen/logrus"
@@ -21,13 +19,6 @@ import (
 // watched one by one. As in Kafka, whoever changes one also creates a
 // sequential /config/changes/config_change_<n> naming it; every session watches
 // that folder and re-reads the entities named by notifications it has not seen.
-
-// configChangeRetention is how long notifications are kept: long enough for
-// every broker to see them, as Kafka's 15 minutes.
-const configChangeRetention = 15 * time.Minute
-
-// configPurgeInterval spaces the controller's purges of old notifications.
-const configPurgeInterval = time.Minute
 
 // refreshConfigs applies new config change notifications and re-reads the
 // entities marked dirty.
@@ -106,51 +97,9 @@ func (v *view) refreshConfigChanges(c *zkClient, log logrus.FieldLogger) error {
 	if err != nil {
 		return err
 	}
-	type notification struct {
-		name string
-		seq  int64
-	}
-	var fresh []notification
-	present := make(map[string]bool, len(names))
-	for _, name := range names {
-		seq, ok := zkpaths.ParseConfigChangeSequence(name)
-		if !ok {
-			continue
-		}
-		present[name] = true
-		if _, seen := v.configChangeTimes[name]; !seen || seq > v.lastConfigChange {
-			fresh = append(fresh, notification{name, seq})
-		}
-	}
-	for name := range v.configChangeTimes {
-		if !present[name] {
-			delete(v.configChangeTimes, name)
-		}
-	}
-	slices.SortFunc(fresh, func(a, b notification) int { return cmp.Compare(a.seq, b.seq) })
-	initial := !v.configChangesPrimed
-	v.configChangesPrimed = true
-	missed := false
-	for _, n := range fresh {
-		data, stat, err := c.get(zkpaths.ConfigChangesPath + "/" + n.name)
-		if errors.Is(err, zk.ErrNoNode) {
-			// Purged between listing and reading: a change this view
-			// has not applied, unless it is older than the last one.
-			missed = missed || (!initial && n.seq > v.lastConfigChange)
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		v.configChangeTimes[n.name] = time.UnixMilli(stat.Ctime)
-		if n.seq <= v.lastConfigChange {
-			continue
-		}
-		v.lastConfigChange = n.seq
-		if initial {
-			continue
-		}
-		v.applyConfigChange(data, log)
+	missed, err := v.configChanges.read(c, names, func(_ string, data []byte) { v.applyConfigChange(data, log) })
+	if err != nil {
+		return err
 	}
 	if missed {
 		// Which entities the lost notifications named is unknown: read
@@ -215,28 +164,6 @@ func readConfigEntity(c *zkClient, p string, log logrus.FieldLogger) (configs ma
 		return map[string]string{}, true, nil
 	}
 	return entity.Config, true, nil
-}
-
-// purgeConfigChanges deletes the notifications older than
-// configChangeRetention. Only the controller does it, at most once per
-// configPurgeInterval; a failure is retried at the next purge.
-func (s *Session) purgeConfigChanges() {
-	now := s.cfg.Now()
-	if now.Sub(s.ctrl.lastConfigPurge) < configPurgeInterval {
-		return
-	}
-	s.ctrl.lastConfigPurge = now
-	for _, name := range slices.Sorted(maps.Keys(s.view.configChangeTimes)) {
-		if now.Sub(s.view.configChangeTimes[name]) <= configChangeRetention {
-			continue
-		}
-		err := s.zk.delete(zkpaths.ConfigChangesPath+"/"+name, -1)
-		if err != nil && !errors.Is(err, zk.ErrNoNode) {
-			s.log.WithError(err).Warn("purge config change notifications")
-			return
-		}
-		delete(s.view.configChangeTimes, name)
-	}
 }
 
 // brokerConfig returns the dynamic value of a broker config key for this broker:

@@ -37,9 +37,9 @@ type controllerState struct {
 	// knownBrokers maps each broker id to the epoch the controller last
 	// handled, to tell failures, starts and bounces apart.
 	knownBrokers map[int32]int64
-	// lastConfigPurge is when old config change notifications were last
-	// purged.
-	lastConfigPurge time.Time
+	// lastChangePurge is when old config and ACL change notifications were
+	// last purged.
+	lastChangePurge time.Time
 	// replicaStates holds the replica state machine of the topics being
 	// deleted, derived again by a new controller.
 	replicaStates map[string]map[replicaKey]replicaState
@@ -240,8 +240,7 @@ func (s *Session) reconcile() error {
 		}
 	}
 	s.ctrl.knownBrokers = brokerEpochs(v.brokers)
-	s.purgeConfigChanges()
-	s.purgeACLChanges()
+	s.purgeChanges()
 
 	var errs []error
 	for _, work := range []func() error{

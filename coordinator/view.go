@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"time"
 
 	"github.com/go-zookeeper/zk"
 	"github.com/sirupsen/logrus"
@@ -34,14 +33,8 @@ type view struct {
 	// scramCredentials holds the users' SCRAM credentials, read from the
 	// same znodes as their quotas (see scram.go): user -> mechanism.
 	scramCredentials map[string]map[string]scramcred.Credential
-	// lastConfigChange is the sequence number of the newest config change
-	// notification applied (-1 for none); configChangesPrimed is false until
-	// the first read of /config/changes after markAll.
-	lastConfigChange    int64
-	configChangesPrimed bool
-	// configChangeTimes holds the creation time of each notification, for the
-	// controller's purge.
-	configChangeTimes map[string]time.Time
+	// configChanges is where the view stands in /config/changes.
+	configChanges *changeQueue
 
 	// shuttingDown maps the brokers that asked for a controlled shutdown to
 	// the broker epoch they asked with.
@@ -137,10 +130,8 @@ func newView() *view {
 		scramCredentials: make(map[string]map[string]scramcred.Credential),
 		shuttingDown:     make(map[int32]int64),
 		acls:             newACLView(),
-
-		lastConfigChange:  -1,
-		configChangeTimes: make(map[string]time.Time),
-		changed:           true,
+		configChanges:    newChangeQueue(zkpaths.ConfigChangesPath, "config", zkpaths.ParseConfigChangeSequence),
+		changed:          true,
 	}
 	v.dirty.reset()
 	return v
@@ -176,7 +167,7 @@ func (v *view) markAll() {
 	d.quotaEntityList = true
 	// Notifications missed while the watch was gone are covered by reading
 	// every config again.
-	v.configChangesPrimed = false
+	v.configChanges.unprime()
 	for id := range v.brokers {
 		d.brokers[id] = true
 	}

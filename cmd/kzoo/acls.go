@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -13,6 +12,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kzoo/kzoo/internal/acl"
+	"github.com/kzoo/kzoo/zkpaths"
 )
 
 const aclsHelp = `Usage: kzoo acls add RESOURCE... PRINCIPALS [--allow-host H]... [--deny-host H]...
@@ -62,9 +64,6 @@ ACLs of that principal.
   kzoo acls remove --topic orders --force
 `
 
-// clusterResourceName is the one name of the cluster resource.
-const clusterResourceName = "kafka-cluster"
-
 // aclsCommand runs `kzoo acls ...`.
 func aclsCommand(ctx context.Context, cl *kgo.Client, args []string, out io.Writer) error {
 	return runSubcommand(ctx, "acls", aclsHelp, cl, args, out, []subcommand[*kgo.Client]{
@@ -74,98 +73,43 @@ func aclsCommand(ctx context.Context, cl *kgo.Client, args []string, out io.Writ
 	})
 }
 
-// aclPattern is a resource pattern, or with pattern type ANY or MATCH a
-// pattern filter.
-type aclPattern struct {
-	Type    kmsg.ACLResourceType
-	Name    string
-	Pattern kmsg.ACLResourcePatternType
-}
-
-// String is how Kafka's tools print a pattern (Java's ResourcePattern).
-func (p aclPattern) String() string {
-	return fmt.Sprintf("ResourcePattern(resourceType=%s, name=%s, patternType=%s)", p.Type, p.Name, p.Pattern)
-}
-
-func (p aclPattern) compare(q aclPattern) int {
-	return cmp.Or(cmp.Compare(p.Type, q.Type), cmp.Compare(p.Pattern, q.Pattern), cmp.Compare(p.Name, q.Name))
-}
-
-// aclEntry is whom an ACL allows or denies what, from where.
-type aclEntry struct {
-	Principal  string
-	Host       string
-	Operation  kmsg.ACLOperation
-	Permission kmsg.ACLPermissionType
-}
-
-// String is how Kafka's tools print an entry (Java's AccessControlEntry).
-func (e aclEntry) String() string {
-	return fmt.Sprintf("(principal=%s, host=%s, operation=%s, permissionType=%s)", e.Principal, e.Host, e.Operation, e.Permission)
-}
-
-func (e aclEntry) compare(f aclEntry) int {
-	return cmp.Or(cmp.Compare(e.Principal, f.Principal), cmp.Compare(e.Host, f.Host),
-		cmp.Compare(e.Operation, f.Operation), cmp.Compare(e.Permission, f.Permission))
-}
-
 // aclChange is what add creates or remove deletes on one resource pattern
-// (filter): the entries, sorted; for remove, none means all.
+// (with pattern type ANY or MATCH, for remove, a pattern filter): the
+// entries, sorted; for remove, none means all.
 type aclChange struct {
-	Resource aclPattern
-	Entries  []aclEntry
+	Resource acl.Resource
+	Entries  []acl.Entry
 }
 
-// aclOperationNames are the operations kafka-acls takes, by Kafka's names.
-var aclOperationNames = []struct {
-	name string
-	op   kmsg.ACLOperation
-}{
-	{"Read", kmsg.ACLOperationRead},
-	{"Write", kmsg.ACLOperationWrite},
-	{"Create", kmsg.ACLOperationCreate},
-	{"Delete", kmsg.ACLOperationDelete},
-	{"Alter", kmsg.ACLOperationAlter},
-	{"Describe", kmsg.ACLOperationDescribe},
-	{"ClusterAction", kmsg.ACLOperationClusterAction},
-	{"DescribeConfigs", kmsg.ACLOperationDescribeConfigs},
-	{"AlterConfigs", kmsg.ACLOperationAlterConfigs},
-	{"IdempotentWrite", kmsg.ACLOperationIdempotentWrite},
-	{"All", kmsg.ACLOperationAll},
+// aclsOperations are the operations kafka-acls takes.
+var aclsOperations = []kmsg.ACLOperation{
+	kmsg.ACLOperationRead, kmsg.ACLOperationWrite, kmsg.ACLOperationCreate, kmsg.ACLOperationDelete,
+	kmsg.ACLOperationAlter, kmsg.ACLOperationDescribe, kmsg.ACLOperationClusterAction,
+	kmsg.ACLOperationDescribeConfigs, kmsg.ACLOperationAlterConfigs, kmsg.ACLOperationIdempotentWrite,
+	kmsg.ACLOperationAll,
 }
 
 // parseACLOperation reads an operation as Kafka's SecurityUtils does: its
 // name in any case ("Read", "read", "CLUSTERACTION"), without underscores.
 func parseACLOperation(s string) (kmsg.ACLOperation, error) {
 	s = strings.TrimSpace(s)
-	for _, o := range aclOperationNames {
-		if s == o.name || strings.ToUpper(s) == strings.ToUpper(o.name) {
-			return o.op, nil
+	for _, op := range aclsOperations {
+		if name := aclOperationName(op); s == name || strings.ToUpper(s) == strings.ToUpper(name) {
+			return op, nil
 		}
 	}
 	return 0, fmt.Errorf("--operation %q: want Read, Write, Create, Delete, Alter, Describe, ClusterAction, DescribeConfigs, AlterConfigs, IdempotentWrite or All", s)
 }
 
+// aclOperationName is Kafka's name of an operation, e.g. "DescribeConfigs".
 func aclOperationName(op kmsg.ACLOperation) string {
-	for _, o := range aclOperationNames {
-		if o.op == op {
-			return o.name
-		}
+	if name, ok := zkpaths.ACLOperationName(op); ok {
+		return name
 	}
 	return op.String()
 }
 
-// aclResourceOperations are the operations each resource type takes
-// besides All, as Kafka's AclEntry.supportedOperations.
-var aclResourceOperations = map[kmsg.ACLResourceType][]kmsg.ACLOperation{
-	kmsg.ACLResourceTypeTopic: {kmsg.ACLOperationRead, kmsg.ACLOperationWrite, kmsg.ACLOperationCreate, kmsg.ACLOperationDescribe,
-		kmsg.ACLOperationDelete, kmsg.ACLOperationAlter, kmsg.ACLOperationDescribeConfigs, kmsg.ACLOperationAlterConfigs},
-	kmsg.ACLResourceTypeGroup: {kmsg.ACLOperationRead, kmsg.ACLOperationDescribe, kmsg.ACLOperationDelete},
-	kmsg.ACLResourceTypeCluster: {kmsg.ACLOperationCreate, kmsg.ACLOperationClusterAction, kmsg.ACLOperationDescribeConfigs,
-		kmsg.ACLOperationAlterConfigs, kmsg.ACLOperationIdempotentWrite, kmsg.ACLOperationAlter, kmsg.ACLOperationDescribe},
-	kmsg.ACLResourceTypeTransactionalId: {kmsg.ACLOperationDescribe, kmsg.ACLOperationWrite},
-}
-
+// aclResourceTypeWords name the resource types in the errors of add and remove.
 var aclResourceTypeWords = map[kmsg.ACLResourceType]string{
 	kmsg.ACLResourceTypeTopic:           "a topic",
 	kmsg.ACLResourceTypeGroup:           "a group",
@@ -193,8 +137,7 @@ func parseACLPatternType(s string) (kmsg.ACLResourcePatternType, error) {
 // SecurityUtils.parseKafkaPrincipal splits it.
 func parsePrincipal(flagName, s string) (string, error) {
 	s = strings.TrimSpace(s)
-	typ, name, ok := strings.Cut(s, ":")
-	if !ok || typ == "" || name == "" {
+	if acl.ValidatePrincipal(s) != nil {
 		return "", fmt.Errorf("%s %q: want a principal as Type:name, such as User:alice (User:* for every user)", flagName, s)
 	}
 	return s, nil
@@ -280,8 +223,8 @@ func (f *aclFlags) check() error {
 
 // resources returns the resource patterns (or filters) the flags name, in
 // the order topics, cluster, groups, transactional ids.
-func (f *aclFlags) resources(pattern kmsg.ACLResourcePatternType) ([]aclPattern, error) {
-	var out []aclPattern
+func (f *aclFlags) resources(pattern kmsg.ACLResourcePatternType) ([]acl.Resource, error) {
+	var out []acl.Resource
 	// Topic and group names lose surrounding white space, transactional ids
 	// not, as in kafka-acls.
 	for _, r := range []struct {
@@ -301,7 +244,7 @@ func (f *aclFlags) resources(pattern kmsg.ACLResourcePatternType) ([]aclPattern,
 			if name == "" {
 				return nil, fmt.Errorf("%s: an empty name", r.flag)
 			}
-			out = append(out, aclPattern{r.typ, name, pattern})
+			out = append(out, acl.Resource{Type: r.typ, Name: name, Pattern: pattern})
 		}
 	}
 	if f.cluster {
@@ -311,7 +254,7 @@ func (f *aclFlags) resources(pattern kmsg.ACLResourcePatternType) ([]aclPattern,
 		if pattern == kmsg.ACLResourcePatternTypePrefixed {
 			return nil, errors.New("--cluster: the cluster resource is literal; it takes no --resource-pattern-type prefixed")
 		}
-		out = append(out, aclPattern{kmsg.ACLResourceTypeCluster, clusterResourceName, pattern})
+		out = append(out, acl.Resource{Type: kmsg.ACLResourceTypeCluster, Name: acl.ClusterName, Pattern: pattern})
 	}
 	return out, nil
 }
@@ -335,15 +278,15 @@ func principalsAndHosts(principalFlag string, principals []string, hostFlag stri
 		hs = append(hs, h)
 	}
 	if len(hs) == 0 && len(ps) > 0 {
-		hs = []string{"*"}
+		hs = []string{acl.WildcardHost}
 	}
 	return ps, hs, nil
 }
 
 // entries returns every combination of the flags' principals and hosts
 // with ops, allowed and denied, as kafka-acls' getAcl.
-func (f *aclFlags) entries(ops []kmsg.ACLOperation) ([]aclEntry, error) {
-	var out []aclEntry
+func (f *aclFlags) entries(ops []kmsg.ACLOperation) ([]acl.Entry, error) {
+	var out []acl.Entry
 	for _, perm := range []struct {
 		principalFlag, hostFlag string
 		principals, hosts       []string
@@ -359,7 +302,7 @@ func (f *aclFlags) entries(ops []kmsg.ACLOperation) ([]aclEntry, error) {
 		for _, p := range ps {
 			for _, op := range ops {
 				for _, h := range hs {
-					out = append(out, aclEntry{p, h, op, perm.permission})
+					out = append(out, acl.Entry{Principal: p, Host: h, Operation: op, Permission: perm.permission})
 				}
 			}
 		}
@@ -389,14 +332,14 @@ func (f *aclFlags) changes(action aclAction) ([]aclChange, error) {
 	if len(resources) == 0 {
 		return nil, errors.New("give at least one resource: --topic, --group, --transactional-id or --cluster")
 	}
-	byResource := map[aclPattern]map[aclEntry]bool{}
-	add := func(r aclPattern, ops ...kmsg.ACLOperation) error {
+	byResource := map[acl.Resource]map[acl.Entry]bool{}
+	add := func(r acl.Resource, ops ...kmsg.ACLOperation) error {
 		entries, err := f.entries(ops)
 		if err != nil {
 			return err
 		}
 		if byResource[r] == nil {
-			byResource[r] = map[aclEntry]bool{}
+			byResource[r] = map[acl.Entry]bool{}
 		}
 		for _, e := range entries {
 			byResource[r][e] = true
@@ -443,7 +386,7 @@ func (f *aclFlags) changes(action aclAction) ([]aclChange, error) {
 	}
 	if f.idempotent {
 		// Always the literal cluster, whatever the topics' pattern type.
-		cluster := aclPattern{kmsg.ACLResourceTypeCluster, clusterResourceName, kmsg.ACLResourcePatternTypeLiteral}
+		cluster := acl.Resource{Type: kmsg.ACLResourceTypeCluster, Name: acl.ClusterName, Pattern: kmsg.ACLResourcePatternTypeLiteral}
 		if err := add(cluster, kmsg.ACLOperationIdempotentWrite); err != nil {
 			return nil, err
 		}
@@ -451,11 +394,11 @@ func (f *aclFlags) changes(action aclAction) ([]aclChange, error) {
 
 	var out []aclChange
 	for r, set := range byResource {
-		entries := slices.SortedFunc(maps.Keys(set), aclEntry.compare)
+		entries := slices.SortedFunc(maps.Keys(set), acl.Entry.Compare)
 		for _, e := range entries {
-			if e.Operation != kmsg.ACLOperationAll && !slices.Contains(aclResourceOperations[r.Type], e.Operation) {
-				names := make([]string, 0, len(aclResourceOperations[r.Type])+1)
-				for _, op := range aclResourceOperations[r.Type] {
+			if supported := acl.SupportedOperations(r.Type); e.Operation != kmsg.ACLOperationAll && !slices.Contains(supported, e.Operation) {
+				names := make([]string, 0, len(supported)+1)
+				for _, op := range supported {
 					names = append(names, aclOperationName(op))
 				}
 				return nil, fmt.Errorf("operation %s does not apply to %s, which takes %s or All",
@@ -467,38 +410,22 @@ func (f *aclFlags) changes(action aclAction) ([]aclChange, error) {
 		}
 		out = append(out, aclChange{Resource: r, Entries: entries})
 	}
-	slices.SortFunc(out, func(a, b aclChange) int { return a.Resource.compare(b.Resource) })
+	slices.SortFunc(out, func(a, b aclChange) int { return a.Resource.Compare(b.Resource) })
 	return out, nil
-}
-
-// aclBinding is one ACL, or what a filter matched.
-type aclBinding struct {
-	Resource aclPattern
-	Entry    aclEntry
-}
-
-// aclFilter is a DescribeAcls or DeleteAcls filter: a resource pattern
-// filter and an entry; a nil entry matches every entry.
-type aclFilter struct {
-	Resource aclPattern
-	Entry    *aclEntry
 }
 
 // filters are the DeleteAcls filters of a remove: each entry exactly, or
 // every entry of the resource when there are none.
-func (c aclChange) filters() []aclFilter {
+func (c aclChange) filters() []acl.Filter {
 	if len(c.Entries) == 0 {
-		return []aclFilter{{Resource: c.Resource}}
+		return []acl.Filter{acl.ResourceFilter(c.Resource)}
 	}
-	out := make([]aclFilter, len(c.Entries))
-	for i := range c.Entries {
-		out[i] = aclFilter{Resource: c.Resource, Entry: &c.Entries[i]}
+	out := make([]acl.Filter, len(c.Entries))
+	for i, e := range c.Entries {
+		out[i] = acl.BindingFilter(acl.Binding{Resource: c.Resource, Entry: e})
 	}
 	return out
 }
-
-// anyACL is the filter that matches every ACL.
-var anyACL = aclFilter{Resource: aclPattern{Type: kmsg.ACLResourceTypeAny, Pattern: kmsg.ACLResourcePatternTypeAny}}
 
 // addACLsCommand runs `acls add`.
 func addACLsCommand(ctx context.Context, cl *kgo.Client, args []string, out io.Writer) error {
@@ -525,10 +452,10 @@ func addACLsCommand(ctx context.Context, cl *kgo.Client, args []string, out io.W
 }
 
 // changeFilters are the resources of changes as filters, for listing them.
-func changeFilters(changes []aclChange) []aclFilter {
-	out := make([]aclFilter, len(changes))
+func changeFilters(changes []aclChange) []acl.Filter {
+	out := make([]acl.Filter, len(changes))
 	for i, c := range changes {
-		out[i] = aclFilter{Resource: c.Resource}
+		out[i] = acl.ResourceFilter(c.Resource)
 	}
 	return out
 }
@@ -553,7 +480,7 @@ func listACLsCommand(ctx context.Context, cl *kgo.Client, args []string, out io.
 
 // listFilters returns what list asks for: the resources as filters (every
 // ACL when none), and the principals to keep.
-func (f *aclFlags) listFilters() ([]aclFilter, []string, error) {
+func (f *aclFlags) listFilters() ([]acl.Filter, []string, error) {
 	pattern, err := parseACLPatternType(f.patternType)
 	if err != nil {
 		return nil, nil, err
@@ -562,11 +489,11 @@ func (f *aclFlags) listFilters() ([]aclFilter, []string, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	filters := []aclFilter{anyACL}
+	filters := []acl.Filter{acl.MatchAll()}
 	if len(resources) > 0 {
 		filters = filters[:0]
 		for _, r := range resources {
-			filters = append(filters, aclFilter{Resource: r})
+			filters = append(filters, acl.ResourceFilter(r))
 		}
 	}
 	var principals []string
@@ -584,8 +511,8 @@ func (f *aclFlags) listFilters() ([]aclFilter, []string, error) {
 
 // listACLsOf prints the ACLs filters match as kafka-acls does, grouped by
 // resource; with principals, under a heading per principal, only theirs.
-func listACLsOf(ctx context.Context, cl *kgo.Client, out io.Writer, filters []aclFilter, principals []string) error {
-	var bindings []aclBinding
+func listACLsOf(ctx context.Context, cl *kgo.Client, out io.Writer, filters []acl.Filter, principals []string) error {
+	var bindings []acl.Binding
 	for _, f := range filters {
 		b, err := describeACLs(ctx, cl, f)
 		if err != nil {
@@ -599,7 +526,7 @@ func listACLsOf(ctx context.Context, cl *kgo.Client, out io.Writer, filters []ac
 	}
 	for _, p := range principals {
 		fmt.Fprintf(out, "ACLs for principal `%s`\n", p)
-		var theirs []aclBinding
+		var theirs []acl.Binding
 		for _, b := range bindings {
 			if b.Entry.Principal == p {
 				theirs = append(theirs, b)
@@ -612,22 +539,22 @@ func listACLsOf(ctx context.Context, cl *kgo.Client, out io.Writer, filters []ac
 
 // writeACLBindings prints bindings grouped by resource, sorted, without
 // duplicates (filters may overlap).
-func writeACLBindings(w io.Writer, heading string, bindings []aclBinding) {
-	byResource := map[aclPattern]map[aclEntry]bool{}
+func writeACLBindings(w io.Writer, heading string, bindings []acl.Binding) {
+	byResource := map[acl.Resource]map[acl.Entry]bool{}
 	for _, b := range bindings {
 		if byResource[b.Resource] == nil {
-			byResource[b.Resource] = map[aclEntry]bool{}
+			byResource[b.Resource] = map[acl.Entry]bool{}
 		}
 		byResource[b.Resource][b.Entry] = true
 	}
-	for _, r := range slices.SortedFunc(maps.Keys(byResource), aclPattern.compare) {
-		writeACLBlock(w, heading, r, slices.SortedFunc(maps.Keys(byResource[r]), aclEntry.compare))
+	for _, r := range slices.SortedFunc(maps.Keys(byResource), acl.Resource.Compare) {
+		writeACLBlock(w, heading, r, slices.SortedFunc(maps.Keys(byResource[r]), acl.Entry.Compare))
 	}
 }
 
 // writeACLBlock prints one resource's entries exactly as kafka-acls does,
 // stray spaces included, so that what parses its output parses kzoo's.
-func writeACLBlock(w io.Writer, heading string, r aclPattern, entries []aclEntry) {
+func writeACLBlock(w io.Writer, heading string, r acl.Resource, entries []acl.Entry) {
 	lines := make([]string, len(entries))
 	for i, e := range entries {
 		lines[i] = "\t" + e.String()
@@ -650,14 +577,14 @@ func removeACLsCommand(ctx context.Context, cl *kgo.Client, args []string, out i
 	if err != nil {
 		return fmt.Errorf("acls remove: %w", err)
 	}
-	var filters []aclFilter
+	var filters []acl.Filter
 	for _, c := range changes {
 		filters = append(filters, c.filters()...)
 	}
 	if !f.force {
 		// What DescribeAcls matches is what DeleteAcls of the same filter
 		// deletes.
-		var doomed []aclBinding
+		var doomed []acl.Binding
 		for _, filter := range filters {
 			b, err := describeACLs(ctx, cl, filter)
 			if err != nil {
@@ -684,14 +611,12 @@ func removeACLsCommand(ctx context.Context, cl *kgo.Client, args []string, out i
 // error says which failed and why.
 func createACLs(ctx context.Context, cl *kgo.Client, changes []aclChange) error {
 	req := kmsg.NewPtrCreateACLsRequest()
-	var bindings []aclBinding
+	var bindings []acl.Binding
 	for _, c := range changes {
 		for _, e := range c.Entries {
-			cr := kmsg.NewCreateACLsRequestCreation()
-			cr.ResourceType, cr.ResourceName, cr.ResourcePatternType = c.Resource.Type, c.Resource.Name, c.Resource.Pattern
-			cr.Principal, cr.Host, cr.Operation, cr.PermissionType = e.Principal, e.Host, e.Operation, e.Permission
-			req.Creations = append(req.Creations, cr)
-			bindings = append(bindings, aclBinding{c.Resource, e})
+			b := acl.Binding{Resource: c.Resource, Entry: e}
+			req.Creations = append(req.Creations, b.Creation())
+			bindings = append(bindings, b)
 		}
 	}
 	resp, err := req.RequestWith(ctx, cl)
@@ -711,29 +636,20 @@ func createACLs(ctx context.Context, cl *kgo.Client, changes []aclChange) error 
 }
 
 // describeACLs returns the ACLs filter matches.
-func describeACLs(ctx context.Context, cl *kgo.Client, filter aclFilter) ([]aclBinding, error) {
-	req := kmsg.NewPtrDescribeACLsRequest()
-	req.ResourceType, req.ResourcePatternType = filter.Resource.Type, filter.Resource.Pattern
-	if filter.Resource.Type != kmsg.ACLResourceTypeAny {
-		req.ResourceName = kmsg.StringPtr(filter.Resource.Name)
-	}
-	req.Operation, req.PermissionType = kmsg.ACLOperationAny, kmsg.ACLPermissionTypeAny
-	if e := filter.Entry; e != nil {
-		req.Principal, req.Host = kmsg.StringPtr(e.Principal), kmsg.StringPtr(e.Host)
-		req.Operation, req.PermissionType = e.Operation, e.Permission
-	}
-	resp, err := req.RequestWith(ctx, cl)
+func describeACLs(ctx context.Context, cl *kgo.Client, filter acl.Filter) ([]acl.Binding, error) {
+	resp, err := filter.DescribeRequest().RequestWith(ctx, cl)
 	if err != nil {
 		return nil, err
 	}
 	if err := codeError(resp.ErrorCode, resp.ErrorMessage); err != nil {
 		return nil, err
 	}
-	var out []aclBinding
+	var out []acl.Binding
 	for _, r := range resp.Resources {
-		res := aclPattern{r.ResourceType, r.ResourceName, r.ResourcePatternType}
+		res := acl.Resource{Type: r.ResourceType, Name: r.ResourceName, Pattern: r.ResourcePatternType}
 		for _, a := range r.ACLs {
-			out = append(out, aclBinding{res, aclEntry{a.Principal, a.Host, a.Operation, a.PermissionType}})
+			out = append(out, acl.Binding{Resource: res,
+				Entry: acl.Entry{Principal: a.Principal, Host: a.Host, Operation: a.Operation, Permission: a.PermissionType}})
 		}
 	}
 	return out, nil
@@ -741,18 +657,10 @@ func describeACLs(ctx context.Context, cl *kgo.Client, filter aclFilter) ([]aclB
 
 // deleteACLs deletes what filters match in one DeleteAcls request and
 // returns what was deleted; the error says which filters or ACLs failed.
-func deleteACLs(ctx context.Context, cl *kgo.Client, filters []aclFilter) ([]aclBinding, error) {
+func deleteACLs(ctx context.Context, cl *kgo.Client, filters []acl.Filter) ([]acl.Binding, error) {
 	req := kmsg.NewPtrDeleteACLsRequest()
 	for _, f := range filters {
-		df := kmsg.NewDeleteACLsRequestFilter()
-		df.ResourceType, df.ResourcePatternType = f.Resource.Type, f.Resource.Pattern
-		df.ResourceName = kmsg.StringPtr(f.Resource.Name)
-		df.Operation, df.PermissionType = kmsg.ACLOperationAny, kmsg.ACLPermissionTypeAny
-		if e := f.Entry; e != nil {
-			df.Principal, df.Host = kmsg.StringPtr(e.Principal), kmsg.StringPtr(e.Host)
-			df.Operation, df.PermissionType = e.Operation, e.Permission
-		}
-		req.Filters = append(req.Filters, df)
+		req.Filters = append(req.Filters, f.DeleteFilter())
 	}
 	resp, err := req.RequestWith(ctx, cl)
 	if err != nil {
@@ -761,16 +669,18 @@ func deleteACLs(ctx context.Context, cl *kgo.Client, filters []aclFilter) ([]acl
 	if len(resp.Results) != len(filters) {
 		return nil, fmt.Errorf("the broker answered for %d filters, not %d", len(resp.Results), len(filters))
 	}
-	var removed []aclBinding
+	var removed []acl.Binding
 	var errs []error
 	for i, r := range resp.Results {
 		if err := codeError(r.ErrorCode, r.ErrorMessage); err != nil {
-			errs = append(errs, fmt.Errorf("ACLs of %s: %w", filters[i].Resource, err))
+			// remove's filters each name a resource pattern (filter).
+			f := filters[i]
+			errs = append(errs, fmt.Errorf("ACLs of %s: %w", acl.Resource{Type: f.ResourceType, Name: *f.Name, Pattern: f.Pattern}, err))
 			continue
 		}
 		for _, m := range r.MatchingACLs {
-			b := aclBinding{aclPattern{m.ResourceType, m.ResourceName, m.ResourcePatternType},
-				aclEntry{m.Principal, m.Host, m.Operation, m.PermissionType}}
+			b := acl.Binding{Resource: acl.Resource{Type: m.ResourceType, Name: m.ResourceName, Pattern: m.ResourcePatternType},
+				Entry: acl.Entry{Principal: m.Principal, Host: m.Host, Operation: m.Operation, Permission: m.PermissionType}}
 			if err := codeError(m.ErrorCode, m.ErrorMessage); err != nil {
 				errs = append(errs, fmt.Errorf("ACL %s on %s: %w", b.Entry, b.Resource, err))
 				continue

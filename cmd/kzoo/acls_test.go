@@ -3,11 +3,14 @@ package main
 import (
 	"flag"
 	"io"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kzoo/kzoo/internal/acl"
 )
 
 func parseACLTestFlags(t *testing.T, action aclAction, args ...string) *aclFlags {
@@ -170,16 +173,16 @@ func TestACLChangeErrors(t *testing.T) {
 
 func TestACLListFilters(t *testing.T) {
 	filters, principals, err := parseACLTestFlags(t, aclList).listFilters()
-	if err != nil || len(filters) != 1 || filters[0] != anyACL || principals != nil {
+	if err != nil || !reflect.DeepEqual(filters, []acl.Filter{acl.MatchAll()}) || principals != nil {
 		t.Errorf("no flags: %+v %q %v, want the filter of every ACL", filters, principals, err)
 	}
 	filters, principals, err = parseACLTestFlags(t, aclList, "--topic", "t", "--cluster", "--resource-pattern-type", "Match",
 		"--principal", "User:a", "--principal", "User:b", "--principal", "User:a").listFilters()
-	want := []aclFilter{
-		{Resource: aclPattern{kmsg.ACLResourceTypeTopic, "t", kmsg.ACLResourcePatternTypeMatch}},
-		{Resource: aclPattern{kmsg.ACLResourceTypeCluster, "kafka-cluster", kmsg.ACLResourcePatternTypeMatch}},
+	want := []acl.Filter{
+		acl.ResourceFilter(acl.Resource{Type: kmsg.ACLResourceTypeTopic, Name: "t", Pattern: kmsg.ACLResourcePatternTypeMatch}),
+		acl.ResourceFilter(acl.Resource{Type: kmsg.ACLResourceTypeCluster, Name: "kafka-cluster", Pattern: kmsg.ACLResourcePatternTypeMatch}),
 	}
-	if err != nil || !slices.Equal(filters, want) || !slices.Equal(principals, []string{"User:a", "User:b"}) {
+	if err != nil || !reflect.DeepEqual(filters, want) || !slices.Equal(principals, []string{"User:a", "User:b"}) {
 		t.Errorf("got %+v %q %v, want %+v and User:a, User:b", filters, principals, err, want)
 	}
 	if _, _, err := parseACLTestFlags(t, aclList, "--principal", "nobody").listFilters(); err == nil || !strings.Contains(err.Error(), "--principal") {
@@ -197,27 +200,29 @@ func TestACLListFilters(t *testing.T) {
 }
 
 func TestACLChangeFilters(t *testing.T) {
-	topic := aclPattern{kmsg.ACLResourceTypeTopic, "t", kmsg.ACLResourcePatternTypeLiteral}
+	topic := acl.Resource{Type: kmsg.ACLResourceTypeTopic, Name: "t", Pattern: kmsg.ACLResourcePatternTypeLiteral}
 	all := aclChange{Resource: topic}.filters()
-	if len(all) != 1 || all[0].Entry != nil {
+	if !reflect.DeepEqual(all, []acl.Filter{acl.ResourceFilter(topic)}) {
 		t.Errorf("a change without entries: filters %+v, want one matching every entry", all)
 	}
-	e1 := aclEntry{"User:a", "*", kmsg.ACLOperationRead, kmsg.ACLPermissionTypeAllow}
-	e2 := aclEntry{"User:b", "h", kmsg.ACLOperationAll, kmsg.ACLPermissionTypeDeny}
-	some := aclChange{Resource: topic, Entries: []aclEntry{e1, e2}}.filters()
-	if len(some) != 2 || *some[0].Entry != e1 || *some[1].Entry != e2 || some[1].Resource != topic {
+	e1 := acl.Entry{Principal: "User:a", Host: "*", Operation: kmsg.ACLOperationRead, Permission: kmsg.ACLPermissionTypeAllow}
+	e2 := acl.Entry{Principal: "User:b", Host: "h", Operation: kmsg.ACLOperationAll, Permission: kmsg.ACLPermissionTypeDeny}
+	some := aclChange{Resource: topic, Entries: []acl.Entry{e1, e2}}.filters()
+	want := []acl.Filter{acl.BindingFilter(acl.Binding{Resource: topic, Entry: e1}), acl.BindingFilter(acl.Binding{Resource: topic, Entry: e2})}
+	if !reflect.DeepEqual(some, want) {
 		t.Errorf("filters %+v, want one per entry", some)
 	}
 }
 
 // The output is kafka-acls', byte for byte.
 func TestWriteACLBindings(t *testing.T) {
-	topic := aclPattern{kmsg.ACLResourceTypeTopic, "orders", kmsg.ACLResourcePatternTypeLiteral}
-	group := aclPattern{kmsg.ACLResourceTypeGroup, "billing", kmsg.ACLResourcePatternTypePrefixed}
-	read := aclEntry{"User:alice", "*", kmsg.ACLOperationRead, kmsg.ACLPermissionTypeAllow}
-	deny := aclEntry{"User:bob", "10.0.0.1", kmsg.ACLOperationDescribeConfigs, kmsg.ACLPermissionTypeDeny}
+	topic := acl.Resource{Type: kmsg.ACLResourceTypeTopic, Name: "orders", Pattern: kmsg.ACLResourcePatternTypeLiteral}
+	group := acl.Resource{Type: kmsg.ACLResourceTypeGroup, Name: "billing", Pattern: kmsg.ACLResourcePatternTypePrefixed}
+	read := acl.Entry{Principal: "User:alice", Host: "*", Operation: kmsg.ACLOperationRead, Permission: kmsg.ACLPermissionTypeAllow}
+	deny := acl.Entry{Principal: "User:bob", Host: "10.0.0.1", Operation: kmsg.ACLOperationDescribeConfigs, Permission: kmsg.ACLPermissionTypeDeny}
 	var out strings.Builder
-	writeACLBindings(&out, "Current ACLs for resource", []aclBinding{{group, read}, {topic, deny}, {topic, read}, {topic, read}})
+	writeACLBindings(&out, "Current ACLs for resource", []acl.Binding{{Resource: group, Entry: read}, {Resource: topic, Entry: deny},
+		{Resource: topic, Entry: read}, {Resource: topic, Entry: read}})
 	want := "Current ACLs for resource `ResourcePattern(resourceType=TOPIC, name=orders, patternType=LITERAL)`: \n" +
 		" \t(principal=User:alice, host=*, operation=READ, permissionType=ALLOW)\n" +
 		"\t(principal=User:bob, host=10.0.0.1, operation=DESCRIBE_CONFIGS, permissionType=DENY) \n\n" +

@@ -88,6 +88,29 @@ func (b Binding) Compare(o Binding) int {
 	return cmp.Or(b.Resource.Compare(o.Resource), b.Entry.Compare(o.Entry))
 }
 
+// supportedOperations are the operations each resource type has besides
+// ALL, as Kafka's AclEntry.supportedOperations lists them.
+var supportedOperations = map[kmsg.ACLResourceType][]kmsg.ACLOperation{
+	kmsg.ACLResourceTypeTopic: {
+		kmsg.ACLOperationRead, kmsg.ACLOperationWrite, kmsg.ACLOperationCreate, kmsg.ACLOperationDescribe,
+		kmsg.ACLOperationDelete, kmsg.ACLOperationAlter, kmsg.ACLOperationDescribeConfigs, kmsg.ACLOperationAlterConfigs,
+	},
+	kmsg.ACLResourceTypeGroup: {kmsg.ACLOperationRead, kmsg.ACLOperationDescribe, kmsg.ACLOperationDelete},
+	kmsg.ACLResourceTypeCluster: {
+		kmsg.ACLOperationCreate, kmsg.ACLOperationClusterAction, kmsg.ACLOperationDescribeConfigs,
+		kmsg.ACLOperationAlterConfigs, kmsg.ACLOperationIdempotentWrite, kmsg.ACLOperationAlter, kmsg.ACLOperationDescribe,
+	},
+	kmsg.ACLResourceTypeTransactionalId: {kmsg.ACLOperationDescribe, kmsg.ACLOperationWrite},
+	kmsg.ACLResourceTypeDelegationToken: {kmsg.ACLOperationDescribe},
+}
+
+// SupportedOperations lists the operations a resource type has besides ALL,
+// in Kafka's order (AclEntry.supportedOperations); nil for a type without
+// any. The slice is shared: do not modify it.
+func SupportedOperations(t kmsg.ACLResourceType) []kmsg.ACLOperation {
+	return supportedOperations[t]
+}
+
 // ErrInvalid marks the errors of ValidateBinding and ValidateFilter: a
 // request carrying such a binding or filter gets INVALID_REQUEST.
 var ErrInvalid = errors.New("invalid ACL")

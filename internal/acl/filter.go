@@ -38,6 +38,25 @@ func MatchAll() Filter {
 	}
 }
 
+// ResourceFilter is the filter of every binding of the resource pattern r.
+// r.Pattern may also be ANY or MATCH, which filter patterns by r.Name as a
+// Filter's Pattern does; r.Type must be concrete (MatchAll filters every
+// type).
+func ResourceFilter(r Resource) Filter {
+	f := MatchAll()
+	f.ResourceType, f.Name, f.Pattern = r.Type, &r.Name, r.Pattern
+	return f
+}
+
+// BindingFilter is the filter of exactly b's entry on the resource pattern
+// (or, as in ResourceFilter, the patterns) b.Resource.
+func BindingFilter(b Binding) Filter {
+	f := ResourceFilter(b.Resource)
+	f.Principal, f.Host = &b.Entry.Principal, &b.Entry.Host
+	f.Operation, f.Permission = b.Entry.Operation, b.Entry.Permission
+	return f
+}
+
 // FilterFromDescribe is the filter of a DescribeAcls request. Version 0
 // requests have no pattern type: they mean LITERAL, as Kafka reads them (and
 // ANY, which a v0 client cannot ask for, is narrowed to LITERAL as Kafka
@@ -80,6 +99,33 @@ func BindingFromCreation(version int16, c *kmsg.CreateACLsRequestCreation) Bindi
 		Resource: Resource{Type: c.ResourceType, Name: c.ResourceName, Pattern: pattern},
 		Entry:    Entry{Principal: c.Principal, Host: c.Host, Operation: c.Operation, Permission: c.PermissionType},
 	}
+}
+
+// DescribeRequest is the DescribeAcls request of f, which
+// FilterFromDescribe reads back (at version 1 and later).
+func (f Filter) DescribeRequest() *kmsg.DescribeACLsRequest {
+	r := kmsg.NewPtrDescribeACLsRequest()
+	r.ResourceType, r.ResourceName, r.ResourcePatternType = f.ResourceType, f.Name, f.Pattern
+	r.Principal, r.Host, r.Operation, r.PermissionType = f.Principal, f.Host, f.Operation, f.Permission
+	return r
+}
+
+// DeleteFilter is f as one filter of a DeleteAcls request, which
+// FilterFromDelete reads back (at version 1 and later).
+func (f Filter) DeleteFilter() kmsg.DeleteACLsRequestFilter {
+	d := kmsg.NewDeleteACLsRequestFilter()
+	d.ResourceType, d.ResourceName, d.ResourcePatternType = f.ResourceType, f.Name, f.Pattern
+	d.Principal, d.Host, d.Operation, d.PermissionType = f.Principal, f.Host, f.Operation, f.Permission
+	return d
+}
+
+// Creation is b as one creation of a CreateAcls request, which
+// BindingFromCreation reads back (at version 1 and later).
+func (b Binding) Creation() kmsg.CreateACLsRequestCreation {
+	c := kmsg.NewCreateACLsRequestCreation()
+	c.ResourceType, c.ResourceName, c.ResourcePatternType = b.Resource.Type, b.Resource.Name, b.Resource.Pattern
+	c.Principal, c.Host, c.Operation, c.PermissionType = b.Entry.Principal, b.Entry.Host, b.Entry.Operation, b.Entry.Permission
+	return c
 }
 
 // v0Pattern is the pattern type of a version 0 filter, which has none on the

@@ -173,6 +173,48 @@ func TestFilterFromRequests(t *testing.T) {
 	}
 }
 
+func TestFiltersOfResourcesAndBindings(t *testing.T) {
+	r := Resource{topic, "t", kmsg.ACLResourcePatternTypeMatch}
+	want := Filter{ResourceType: topic, Name: str("t"), Pattern: kmsg.ACLResourcePatternTypeMatch,
+		Operation: kmsg.ACLOperationAny, Permission: kmsg.ACLPermissionTypeAny}
+	if got := ResourceFilter(r); !reflect.DeepEqual(got, want) {
+		t.Errorf("ResourceFilter: %+v, want %+v", got, want)
+	}
+	bind := b(topic, "t", literal, "User:a", "h", opRead, deny)
+	want = Filter{ResourceType: topic, Name: str("t"), Pattern: literal, Principal: str("User:a"), Host: str("h"), Operation: opRead, Permission: deny}
+	f := BindingFilter(bind)
+	if !reflect.DeepEqual(f, want) {
+		t.Errorf("BindingFilter: %+v, want %+v", f, want)
+	}
+	if !f.Matches(bind) {
+		t.Errorf("BindingFilter(%v) does not match it", bind)
+	}
+	other := bind
+	other.Entry.Host = "*"
+	if f.Matches(other) {
+		t.Errorf("BindingFilter(%v) matches %v", bind, other)
+	}
+}
+
+// The requests a client builds read back as the same filters and bindings.
+func TestRequestsOfFilters(t *testing.T) {
+	for _, f := range []Filter{MatchAll(), ResourceFilter(Resource{group, "g", prefixed}), BindingFilter(b(topic, "t", literal, "User:a", "*", opWrite, allow))} {
+		d := f.DescribeRequest()
+		if d.Version = 1; !reflect.DeepEqual(FilterFromDescribe(d), f) {
+			t.Errorf("describe request of %+v reads back as %+v", f, FilterFromDescribe(d))
+		}
+		df := f.DeleteFilter()
+		if got := FilterFromDelete(1, &df); !reflect.DeepEqual(got, f) {
+			t.Errorf("delete filter of %+v reads back as %+v", f, got)
+		}
+	}
+	bind := b(topic, "t-", prefixed, "User:a", "*", opWrite, allow)
+	c := bind.Creation()
+	if got := BindingFromCreation(1, &c); got != bind {
+		t.Errorf("creation of %v reads back as %v", bind, got)
+	}
+}
+
 func TestExactResources(t *testing.T) {
 	f := MatchAll()
 	if f.ExactResources() != nil {
