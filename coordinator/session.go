@@ -5,6 +5,7 @@ import (
 	crand "crypto/rand"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -144,6 +145,10 @@ func (s *Session) start(ctx context.Context, servers []string) error {
 	if s.zk.chroot != "" {
 		if err := ensureAbsPath(s.zk.conn, s.zk.chroot, s.zk.acl("/")); err != nil {
 			return fmt.Errorf("create chroot: %w", err)
+		}
+	} else if s.cfg.ZooKeeperSecurity.SetACL {
+		if err := secureRoot(s.zk.conn, s.cfg.ZooKeeperSecurity, s.log); err != nil {
+			return err
 		}
 	}
 	for _, p := range append(zkpaths.PersistentPaths(), zkpaths.ACLPaths()...) {
@@ -596,5 +601,30 @@ func (s *Session) deleteOwnedZnode(p string) error {
 	if err := s.zk.delete(p, stat.Version); err != nil && !errors.Is(err, zk.ErrNoNode) {
 		return err
 	}
+	return nil
+}
+
+// secureRoot gives ZooKeeper's root the cluster's ACL when the brokers keep
+// their znodes there (no chroot) and the root still lets anyone create and
+// delete: deleting a znode takes the DELETE permission of its parent, so
+// with an open root anyone could delete /controller or /brokers, whatever
+// their own ACLs. Kafka leaves the root to zookeeper-security-migration;
+// kzoo does it at start, as kzoo zk-secure --enable would. A cluster that
+// shares its ensemble should use a chroot instead.
+func secureRoot(conn *zk.Conn, security zksecure.Settings, log logrus.FieldLogger) error {
+	acls, stat, err := conn.GetACL("/")
+	if err != nil {
+		return fmt.Errorf("read the ACL of ZooKeeper's root: %w", err)
+	}
+	open := slices.ContainsFunc(acls, func(a zk.ACL) bool {
+		return a.Scheme == "world" && a.Perms&(zk.PermCreate|zk.PermDelete|zk.PermWrite|zk.PermAdmin) != 0
+	})
+	if !open {
+		return nil
+	}
+	if _, err := conn.SetACL("/", security.ACL("/"), stat.Aversion); err != nil && !errors.Is(err, zk.ErrBadVersion) {
+		return fmt.Errorf("secure ZooKeeper's root (zookeeper.set.acl=true without a chroot): %w", err)
+	}
+	log.Info("secured ZooKeeper's root: only the brokers may create or delete top-level znodes (use a chroot to share the ensemble)")
 	return nil
 }

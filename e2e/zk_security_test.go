@@ -48,9 +48,9 @@ func TestZooKeeperSecurity(t *testing.T) {
 	if !hasACL(acl, "digest", user+":", zk.PermAll) || !hasACL(acl, "world", "anyone", zk.PermRead) || len(acl) != 2 {
 		t.Fatalf("ACL of %s: %v; want ALL for the brokers' digest %s and READ for the world", zkpaths.TopicPath("zk-secure"), acl, user)
 	}
-	// Without a chroot the namespace root is ZooKeeper's own, which the
-	// brokers leave as it is (as Kafka's do); zk-secure secures it below.
-	checkLockedOut(t, anon, "zk-secure", "alice", false)
+	// Without a chroot the brokers secured ZooKeeper's root at start, so
+	// that nobody else can delete /controller or create top-level znodes.
+	checkLockedOut(t, anon, "zk-secure", "alice")
 
 	// zk-secure --disable: everything is open again.
 	out, err := kzoo(t, c, "zk-secure", "--zookeeper", c.ZKConnect(), "--disable", "--zk-digest", digest)
@@ -81,7 +81,7 @@ func TestZooKeeperSecurity(t *testing.T) {
 		t.Fatalf("zk-secure --enable: %v\n%s", err, out)
 	}
 	t.Logf("zk-secure --enable: %s", out)
-	checkLockedOut(t, anon, "zk-secure", "alice", true)
+	checkLockedOut(t, anon, "zk-secure", "alice")
 
 	// The brokers still own it all: a new topic (the controller writes
 	// its znodes) while a ZooKeeper node is down, so that some brokers
@@ -94,7 +94,7 @@ func TestZooKeeperSecurity(t *testing.T) {
 	if err := c.StartZK(1); err != nil {
 		t.Fatal(err)
 	}
-	checkLockedOut(t, anon, "zk-secure-after", "alice", true)
+	checkLockedOut(t, anon, "zk-secure-after", "alice")
 
 	// kzoo cluster reads the cluster over TLS with the digest.
 	out, err = kzoo(t, c, "cluster", "--zookeeper", c.ZKSecureConnect(),
@@ -127,9 +127,9 @@ func plainZK(t *testing.T, c *cluster.Cluster) *zk.Conn {
 
 // checkLockedOut checks that conn, a client without credentials, can read
 // but not change the znodes of topic, the controller's and the configs, and
-// cannot read user's SCRAM and quota znode. Deleting /controller depends on
-// the namespace root's ACL, checked when rootSecured.
-func checkLockedOut(t *testing.T, conn *zk.Conn, topic, user string, rootSecured bool) {
+// cannot read user's SCRAM and quota znode, nor delete /controller or
+// create top-level znodes (which takes the namespace root's ACL).
+func checkLockedOut(t *testing.T, conn *zk.Conn, topic, user string) {
 	t.Helper()
 	if _, err := conn.Sync("/"); err != nil {
 		t.Fatal(err)
@@ -160,11 +160,9 @@ func checkLockedOut(t *testing.T, conn *zk.Conn, topic, user string, rootSecured
 	_, err = conn.Set(zkpaths.ControllerEpochPath, []byte("999"), -1)
 	denied("change /controller_epoch", err)
 	denied("delete /brokers/ids/1", conn.Delete(zkpaths.BrokerIDPath(1), -1))
-	if rootSecured {
-		denied("delete /controller", conn.Delete(zkpaths.ControllerPath, -1))
-		_, err = conn.Create("/intruder", nil, 0, zk.WorldACL(zk.PermAll))
-		denied("create /intruder", err)
-	}
+	denied("delete /controller", conn.Delete(zkpaths.ControllerPath, -1))
+	_, err = conn.Create("/intruder", nil, 0, zk.WorldACL(zk.PermAll))
+	denied("create /intruder", err)
 
 	userPath := zkpaths.ConfigEntityPath(zkpaths.ConfigTypeUser, user)
 	_, _, err = conn.Get(userPath)
