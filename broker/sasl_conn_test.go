@@ -36,18 +36,7 @@ func saslPipeServer(t *testing.T, cfg config.ListenerSecurity) net.Conn {
 			sasl: &sasl.Server{Mechanisms: cfg.SASLMechanisms, PlainUsers: map[string]string{"alice": "secret"}},
 		}},
 	}
-	client, server := net.Pipe()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		newConn(s, server, "SASL").serve(t.Context())
-	}()
-	t.Cleanup(func() {
-		client.Close()
-		<-done
-	})
-	client.SetDeadline(time.Now().Add(10 * time.Second))
-	return client
+	return servePipe(t, s, "SASL")
 }
 
 // exchange sends req and decodes the answer into resp.

@@ -152,11 +152,18 @@ func pipeServer(t *testing.T) net.Conn {
 	log := logrus.New()
 	log.SetOutput(io.Discard)
 	s := &Server{cfg: &config.Broker{SocketRequestMaxBytes: 1 << 20}, logger: log, quotas: quota.NewManager(quota.DefaultSettings(), nil)}
+	return servePipe(t, s, "PLAINTEXT")
+}
+
+// servePipe serves one end of a pipe as a connection of s's listener and
+// returns the other end, closed when the test ends.
+func servePipe(t *testing.T, s *Server, listener string) net.Conn {
+	t.Helper()
 	client, server := net.Pipe()
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		newConn(s, server, "PLAINTEXT").serve(t.Context())
+		newConn(s, server, listener).serve(t.Context())
 	}()
 	t.Cleanup(func() {
 		client.Close()

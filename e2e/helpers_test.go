@@ -240,7 +240,12 @@ func logStartOf(t *testing.T, bootstrap []string, topic string, partition int32)
 // highWatermarks returns the latest offset of every partition of topic.
 func highWatermarks(t *testing.T, bootstrap []string, topic string, partitions int) []int64 {
 	t.Helper()
-	cl := admin(t, bootstrap)
+	return highWatermarksOf(t, admin(t, bootstrap), topic, partitions)
+}
+
+// highWatermarksOf is highWatermarks asked through cl.
+func highWatermarksOf(t *testing.T, cl *kgo.Client, topic string, partitions int) []int64 {
+	t.Helper()
 	out := make([]int64, partitions)
 	// A leader elected moments ago answers OFFSET_NOT_AVAILABLE until it
 	// knows its high watermark; that, and a shard sent to a broker that

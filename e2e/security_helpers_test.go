@@ -191,7 +191,7 @@ func produceConsumeFranzSecure(t *testing.T, a secureAuth, topic string, partiti
 	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 		t.Fatalf("franz-go produce (%v): %v", a, err)
 	}
-	hws := secureHighWatermarks(t, a, topic, partitions)
+	hws := highWatermarksOf(t, a.client(t), topic, partitions)
 	var want int64
 	for _, hw := range hws {
 		want += hw
@@ -237,7 +237,7 @@ func produceConsumeKafkaGoSecure(t *testing.T, a secureAuth, topic string, parti
 	if err := wr.WriteMessages(ctx, msgs...); err != nil {
 		t.Fatalf("kafka-go write (%v): %v", a, err)
 	}
-	hws := secureHighWatermarks(t, a, topic, partitions)
+	hws := highWatermarksOf(t, a.client(t), topic, partitions)
 	dialer := &kafka.Dialer{Timeout: 10 * time.Second, TLS: a.tlsConfig(), SASLMechanism: a.kafkaGoSASL(t)}
 	var got []record
 	for p := 0; p < partitions; p++ {
@@ -292,7 +292,7 @@ func produceConsumeSaramaSecure(t *testing.T, a secureAuth, topic string, partit
 	if err := prod.Close(); err != nil {
 		t.Fatalf("sarama producer close: %v", err)
 	}
-	hws := secureHighWatermarks(t, a, topic, partitions)
+	hws := highWatermarksOf(t, a.client(t), topic, partitions)
 	cons, err := sarama.NewConsumer(a.bootstrap(), a.saramaConfig())
 	if err != nil {
 		t.Fatalf("sarama consumer (%v): %v", a, err)
@@ -408,46 +408,6 @@ func createSecureTopic(t *testing.T, c *cluster.Cluster, name string, partitions
 			return true
 		})
 	}
-}
-
-// secureHighWatermarks returns the latest offset of each partition of topic.
-func secureHighWatermarks(t *testing.T, a secureAuth, topic string, partitions int) []int64 {
-	t.Helper()
-	cl := a.client(t)
-	out := make([]int64, partitions)
-	poll.UntilSaw(t, 30*time.Second, "the high watermarks of "+topic, func() (bool, string) {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		req := kmsg.NewPtrListOffsetsRequest()
-		rt := kmsg.NewListOffsetsRequestTopic()
-		rt.Topic = topic
-		for p := 0; p < partitions; p++ {
-			rp := kmsg.NewListOffsetsRequestTopicPartition()
-			rp.Partition, rp.Timestamp = int32(p), -1
-			rt.Partitions = append(rt.Partitions, rp)
-		}
-		req.Topics = append(req.Topics, rt)
-		answered := 0
-		var problems []string
-		for _, sh := range cl.RequestSharded(ctx, req) {
-			if sh.Err != nil {
-				problems = append(problems, sh.Err.Error())
-				continue
-			}
-			for _, tp := range sh.Resp.(*kmsg.ListOffsetsResponse).Topics {
-				for _, p := range tp.Partitions {
-					if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
-						problems = append(problems, fmt.Sprintf("%d: %v", p.Partition, err))
-						continue
-					}
-					out[p.Partition] = p.Offset
-					answered++
-				}
-			}
-		}
-		return answered == partitions && len(problems) == 0, strings.Join(problems, "; ")
-	})
-	return out
 }
 
 // kzoo runs the kzoo CLI against c as admin (--command-config) and returns
