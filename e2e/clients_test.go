@@ -248,19 +248,7 @@ func testKcat(t *testing.T, bootstrap []string) {
 	if err != nil {
 		t.Fatalf("kcat consume: %v", err)
 	}
-	var got []record
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		f := strings.SplitN(sc.Text(), "\t", 4)
-		if len(f) != 4 {
-			t.Fatalf("kcat printed %q", sc.Text())
-		}
-		p, _ := strconv.Atoi(f[0])
-		o, _ := strconv.ParseInt(f[1], 10, 64)
-		got = append(got, record{partition: int32(p), offset: o, key: []byte(f[2]), value: []byte(f[3])})
-	}
-	verifyExactlyOnceInOrder(t, w, clientPartitions, sortByPartition(got, clientPartitions))
+	verifyExactlyOnceInOrder(t, w, clientPartitions, sortByPartition(kcatRecords(t, out), clientPartitions))
 }
 
 // testCompression produces with each codec through franz-go and kafka-go and
@@ -287,4 +275,22 @@ func testCompression(t *testing.T, bootstrap []string) {
 		produceKafkaGo(t, bootstrap, topic, w, kafka.Lz4)
 		verifyExactlyOnceInOrder(t, w, 3, consumeKafkaGo(t, bootstrap, topic, 3))
 	})
+}
+
+// kcatRecords parses what kcat -C -f '%p\t%o\t%k\t%s\n' printed.
+func kcatRecords(t *testing.T, out []byte) []record {
+	t.Helper()
+	var got []record
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		f := strings.SplitN(sc.Text(), "\t", 4)
+		if len(f) != 4 {
+			t.Fatalf("kcat printed %q", sc.Text())
+		}
+		p, _ := strconv.Atoi(f[0])
+		o, _ := strconv.ParseInt(f[1], 10, 64)
+		got = append(got, record{partition: int32(p), offset: o, key: []byte(f[2]), value: []byte(f[3])})
+	}
+	return got
 }

@@ -144,31 +144,26 @@ func createTopic(t *testing.T, bootstrap []string, name string, partitions int32
 func waitForLeaders(t *testing.T, bootstrap []string, topic string, partitions int) {
 	t.Helper()
 	for _, addr := range bootstrap {
-		cl := admin(t, []string{addr})
-		poll.Until(t, 30*time.Second, "leaders of "+topic+" on "+addr, func() bool {
-			req := kmsg.NewPtrMetadataRequest()
-			rt := kmsg.NewMetadataRequestTopic()
-			rt.Topic = kmsg.StringPtr(topic)
-			req.Topics = append(req.Topics, rt)
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			// kgo would route a Metadata request to any broker: ask this one.
-			raw, err := cl.SeedBrokers()[0].Request(ctx, req)
-			if err != nil {
-				return false
-			}
-			resp := raw.(*kmsg.MetadataResponse)
-			if len(resp.Topics) != 1 || resp.Topics[0].ErrorCode != 0 || len(resp.Topics[0].Partitions) != partitions {
-				return false
-			}
-			for _, p := range resp.Topics[0].Partitions {
-				if p.ErrorCode != 0 || p.Leader < 0 {
-					return false
-				}
-			}
-			return true
-		})
+		waitForLeadersAt(t, admin(t, []string{addr}), addr, topic, partitions)
 	}
+}
+
+// waitForLeadersAt waits until the first seed broker of cl (named broker
+// in the failure) shows a leader for each partition of topic.
+func waitForLeadersAt(t *testing.T, cl *kgo.Client, broker, topic string, partitions int) {
+	t.Helper()
+	poll.Until(t, 30*time.Second, "leaders of "+topic+" on "+broker, func() bool {
+		md := metadataFrom(cl, topic) // the seed broker itself, not any
+		if md == nil || len(md.Topics) != 1 || md.Topics[0].ErrorCode != 0 || len(md.Topics[0].Partitions) != partitions {
+			return false
+		}
+		for _, p := range md.Topics[0].Partitions {
+			if p.ErrorCode != 0 || p.Leader < 0 {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 // createTopicWith creates a topic through cl with the broker's config defaults.
@@ -192,6 +187,13 @@ func createTopicWith(tb testing.TB, cl *kgo.Client, name string, partitions int3
 
 func tryCreateTopic(t *testing.T, bootstrap []string, name string, partitions int32, rf int16, configs map[string]string) int16 {
 	t.Helper()
+	return tryCreateTopicThrough(t, admin(t, bootstrap), name, partitions, rf, configs)
+}
+
+// tryCreateTopicThrough asks cl to create a topic and returns the topic's
+// error code.
+func tryCreateTopicThrough(t *testing.T, cl *kgo.Client, name string, partitions int32, rf int16, configs map[string]string) int16 {
+	t.Helper()
 	req := kmsg.NewPtrCreateTopicsRequest()
 	req.TimeoutMillis = 30000
 	rt := kmsg.NewCreateTopicsRequestTopic()
@@ -204,7 +206,7 @@ func tryCreateTopic(t *testing.T, bootstrap []string, name string, partitions in
 	req.Topics = append(req.Topics, rt)
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
-	resp, err := req.RequestWith(ctx, admin(t, bootstrap))
+	resp, err := req.RequestWith(ctx, cl)
 	if err != nil {
 		t.Fatalf("CreateTopics %s: %v", name, err)
 	}

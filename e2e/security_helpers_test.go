@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -12,7 +11,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -30,7 +28,6 @@ import (
 	xscram "github.com/xdg-go/scram"
 
 	"github.com/kzoo/kzoo/e2e/cluster"
-	"github.com/kzoo/kzoo/internal/poll"
 )
 
 // secureAuth is how a test client reaches a secured cluster: SCRAM-SHA-512
@@ -352,19 +349,7 @@ func produceConsumeKcatSecure(t *testing.T, a secureAuth, topic string, partitio
 	if err != nil {
 		t.Fatalf("kcat consume (%v): %v\n%s", a, err, stderr.String())
 	}
-	var got []record
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		f := strings.SplitN(sc.Text(), "\t", 4)
-		if len(f) != 4 {
-			t.Fatalf("kcat printed %q", sc.Text())
-		}
-		p, _ := strconv.Atoi(f[0])
-		o, _ := strconv.ParseInt(f[1], 10, 64)
-		got = append(got, record{partition: int32(p), offset: o, key: []byte(f[2]), value: []byte(f[3])})
-	}
-	verifyExactlyOnceInOrder(t, w, partitions, sortByPartition(got, partitions))
+	verifyExactlyOnceInOrder(t, w, partitions, sortByPartition(kcatRecords(t, out), partitions))
 }
 
 // ---- cluster state through a secured client ---------------------------------
@@ -374,39 +359,11 @@ func produceConsumeKcatSecure(t *testing.T, a secureAuth, topic string, partitio
 func createSecureTopic(t *testing.T, c *cluster.Cluster, name string, partitions int32, rf int16, configs map[string]string) {
 	t.Helper()
 	a := adminAuth(c)
-	req := kmsg.NewPtrCreateTopicsRequest()
-	req.TimeoutMillis = 30000
-	rt := kmsg.NewCreateTopicsRequestTopic()
-	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = name, partitions, rf
-	for k, v := range configs {
-		cfg := kmsg.NewCreateTopicsRequestTopicConfig()
-		cfg.Name, cfg.Value = k, kmsg.StringPtr(v)
-		rt.Configs = append(rt.Configs, cfg)
-	}
-	req.Topics = append(req.Topics, rt)
-	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
-	defer cancel()
-	resp, err := req.RequestWith(ctx, a.client(t))
-	if err != nil {
-		t.Fatalf("CreateTopics %s as admin: %v", name, err)
-	}
-	if err := kerr.ErrorForCode(resp.Topics[0].ErrorCode); err != nil {
-		t.Fatalf("create topic %s as admin: %v", name, err)
+	if code := tryCreateTopicThrough(t, a.client(t), name, partitions, rf, configs); code != 0 {
+		t.Fatalf("create topic %s as admin: %v", name, kerr.ErrorForCode(code))
 	}
 	for _, id := range c.BrokerIDs() {
-		cl := a.brokerClient(t, id)
-		poll.Until(t, 30*time.Second, fmt.Sprintf("leaders of %s on broker %d", name, id), func() bool {
-			md := metadataFrom(cl, name)
-			if md == nil || len(md.Topics) != 1 || md.Topics[0].ErrorCode != 0 || len(md.Topics[0].Partitions) != int(partitions) {
-				return false
-			}
-			for _, p := range md.Topics[0].Partitions {
-				if p.ErrorCode != 0 || p.Leader < 0 {
-					return false
-				}
-			}
-			return true
-		})
+		waitForLeadersAt(t, a.brokerClient(t, id), fmt.Sprintf("broker %d", id), name, int(partitions))
 	}
 }
 
