@@ -31,9 +31,11 @@ const anonymousPrincipal = "ANONYMOUS"
 type listenerSecurity struct {
 	name string
 	cfg  config.ListenerSecurity
-	// tls is the server side of the TLS handshake; nil unless the
-	// listener uses TLS.
-	tls *tls.Config
+	// tls is the server side of the TLS handshake, from tlsSource (the
+	// keystore and truststore, reloaded as they change); both nil unless
+	// the listener uses TLS.
+	tls       *tls.Config
+	tlsSource *tlsconf.Source
 	// principals maps a client certificate's subject to a user name on an
 	// SSL listener (on SASL_SSL the SASL user is the principal).
 	principals *tlsconf.PrincipalMapper
@@ -62,7 +64,7 @@ func loadSecurity(cfg *config.Broker, meta Metadata, logger logrus.FieldLogger) 
 		}
 		out[l.Name] = ls
 	}
-	inter, err := interBrokerSecurity(cfg, logger)
+	inter, err := interBrokerSecurity(cfg, out[cfg.InterBrokerListener], logger)
 	if err != nil {
 		return nil, peer.Security{}, fmt.Errorf("inter-broker listener %s: %w", cfg.InterBrokerListener, err)
 	}
@@ -72,19 +74,14 @@ func loadSecurity(cfg *config.Broker, meta Metadata, logger logrus.FieldLogger) 
 func newListenerSecurity(name string, cfg config.ListenerSecurity, meta Metadata, logger logrus.FieldLogger) (*listenerSecurity, error) {
 	ls := &listenerSecurity{name: name, cfg: cfg}
 	if cfg.UsesTLS() {
-		src, err := tlsconf.Load(tlsconf.Props(cfg.TLS))
-		if err != nil {
+		var err error
+		if ls.tlsSource, err = loadTLS(cfg.TLS, logger); err != nil {
 			return nil, err
 		}
-		src.OnReloadError(func(err error) {
-			logger.WithError(err).Error("cannot reload the keystore or truststore; keeping the certificates loaded before")
-		})
-		if ls.tls, err = src.ServerConfig(); err != nil {
+		if ls.tls, err = ls.tlsSource.ServerConfig(); err != nil {
 			return nil, err
 		}
-		if ls.principals, err = tlsconf.ParsePrincipalMappingRules(cfg.TLS["ssl.principal.mapping.rules"]); err != nil {
-			return nil, fmt.Errorf("ssl.principal.mapping.rules: %w", err)
-		}
+		ls.principals = ls.tlsSource.PrincipalMapper() // checked by Load
 	}
 	if cfg.UsesSASL() {
 		ls.sasl = &sasl.Server{Mechanisms: cfg.SASLMechanisms, Scram: scramStore{meta}}
@@ -109,17 +106,23 @@ func newListenerSecurity(name string, cfg config.ListenerSecurity, meta Metadata
 // brokers that ask for client certificates), and the credentials of
 // sasl.mechanism.inter.broker.protocol from that listener's JAAS entry
 // (username and password, as Kafka's login modules take them).
-func interBrokerSecurity(cfg *config.Broker, logger logrus.FieldLogger) (peer.Security, error) {
+//
+// bound is this broker's own listener of that name, whose keystore and
+// truststore it shares; nil when the listener is only advertised.
+func interBrokerSecurity(cfg *config.Broker, bound *listenerSecurity, logger logrus.FieldLogger) (peer.Security, error) {
 	ls := cfg.Security[cfg.InterBrokerListener]
 	var sec peer.Security
 	if ls.UsesTLS() {
-		src, err := tlsconf.Load(tlsconf.Props(ls.TLS))
-		if err != nil {
-			return sec, err
+		var src *tlsconf.Source
+		if bound != nil {
+			src = bound.tlsSource
+		} else {
+			var err error
+			if src, err = loadTLS(ls.TLS, logger); err != nil {
+				return sec, err
+			}
 		}
-		src.OnReloadError(func(err error) {
-			logger.WithError(err).Error("cannot reload the inter-broker keystore or truststore; keeping the certificates loaded before")
-		})
+		var err error
 		if sec.TLS, err = src.ClientConfig(""); err != nil {
 			return sec, err
 		}
@@ -137,6 +140,18 @@ func interBrokerSecurity(cfg *config.Broker, logger logrus.FieldLogger) (peer.Se
 		sec.SASL = clientMechanism(m, user, pass)
 	}
 	return sec, nil
+}
+
+// loadTLS loads a keystore and truststore, logging the reloads that fail.
+func loadTLS(props map[string]string, logger logrus.FieldLogger) (*tlsconf.Source, error) {
+	src, err := tlsconf.Load(tlsconf.Props(props))
+	if err != nil {
+		return nil, err
+	}
+	src.OnReloadError(func(err error) {
+		logger.WithError(err).Error("cannot reload the keystore or truststore; keeping the certificates loaded before")
+	})
+	return src, nil
 }
 
 // loginCredentials are the username and password options of the first
