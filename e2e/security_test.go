@@ -614,17 +614,40 @@ func TestSecureLeaderKill(t *testing.T) {
 	}
 	progress(100, "the verifier's first acknowledgements over SASL_SSL")
 
+	// A consumer group reads the topic throughout, committing as it goes:
+	// its coordinator may be the broker killed.
+	const group = "secure-kill-group"
+	consumer := a.client(t, kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.AutoCommitInterval(time.Second))
+	consumeCtx, stopConsuming := context.WithCancel(context.Background())
+	consuming := make(chan struct{})
+	go func() {
+		defer close(consuming)
+		for consumeCtx.Err() == nil {
+			consumer.PollFetches(consumeCtx)
+		}
+	}()
+	t.Cleanup(func() { stopConsuming(); <-consuming })
+
 	for round := 1; round <= 3; round++ {
 		waitForSecureFullISR(t, c, topic, partitions, 60*time.Second)
-		victim := secureLeaderOf(t, c, topic, 0)
-		t.Logf("round %d: SIGKILL broker %d, leader of %s-0", round, victim, topic)
+		// The second round kills the controller (a leader too, of its
+		// share of the partitions), so that a controller is elected
+		// among brokers that reach each other over SASL_SSL.
+		victim, killed := secureLeaderOf(t, c, topic, 0), "leader of "+topic+"-0"
+		if round == 2 {
+			victim, killed = secureControllerID(t, c, a), "the controller"
+		}
+		t.Logf("round %d: SIGKILL broker %d, %s", round, victim, killed)
 		if err := c.KillBroker(int(victim)); err != nil {
 			t.Fatal(err)
 		}
-		poll.Until(t, replicationSessionTimeout+20*time.Second, "a new leader of "+topic+"-0", func() bool {
-			md := metadataFrom(a.brokerClient(t, otherBroker(c, int(victim))), topic)
+		survivor := a.brokerClient(t, otherBroker(c, int(victim)))
+		poll.Until(t, replicationSessionTimeout+20*time.Second, "a new leader of "+topic+"-0 and a live controller", func() bool {
+			md := metadataFrom(survivor, topic)
 			return md != nil && len(md.Topics) == 1 && len(md.Topics[0].Partitions) == partitions &&
-				md.Topics[0].Partitions[0].Leader >= 0 && md.Topics[0].Partitions[0].Leader != victim
+				md.Topics[0].Partitions[0].Leader >= 0 && md.Topics[0].Partitions[0].Leader != victim &&
+				md.ControllerID >= 0 && md.ControllerID != victim
 		})
 		progress(100, fmt.Sprintf("production after killing broker %d", victim))
 		if err := c.StartBroker(int(victim)); err != nil {
@@ -659,6 +682,37 @@ func TestSecureLeaderKill(t *testing.T) {
 	if want := partitions * 2; rep.ReplicasCompared != want {
 		t.Errorf("verifier compared %d follower logs with their leaders', want %d", rep.ReplicasCompared, want)
 	}
+
+	// The group consumed everything and its commits survived the kills.
+	hws := highWatermarksOf(t, a.client(t), topic, partitions)
+	offsets := a.client(t)
+	poll.UntilSaw(t, time.Minute, "the group's commits at the high watermarks", func() (bool, string) {
+		committed, err := committedOffsets(t, offsets, group, topic, partitions)
+		if err != nil {
+			return false, err.Error()
+		}
+		for p := range hws {
+			if committed[p] < hws[p] {
+				return false, fmt.Sprintf("committed %v, high watermarks %v", committed, hws)
+			}
+		}
+		return true, ""
+	})
+}
+
+// secureControllerID asks the first broker of c (as a) who the controller is.
+func secureControllerID(t *testing.T, c *cluster.Cluster, a secureAuth) int32 {
+	t.Helper()
+	cl := a.brokerClient(t, c.BrokerIDs()[0])
+	var controller int32 = -1
+	poll.Until(t, 30*time.Second, "a controller", func() bool {
+		md := metadataFrom(cl)
+		if md != nil {
+			controller = md.ControllerID
+		}
+		return controller >= 0
+	})
+	return controller
 }
 
 // otherBroker returns a broker id of c other than id.
