@@ -43,12 +43,12 @@ func TestFetchResponseEncoding(t *testing.T) {
 	}
 	topics := []fetchTopic{
 		{name: "a", partitions: []fetchPartition{
-			{partition: 0, highWatermark: 10, lastStable: 8, logStartOffset: 2, records: storage.Slice{File: f, Pos: 3, Size: 7},
+			{partition: 0, highWatermark: 10, lastStable: 8, logStartOffset: 2, records: storage.Slice{File: storage.FixedFile(f), Pos: 3, Size: 7},
 				aborted: []storage.AbortedTxn{{ProducerID: 7, FirstOffset: 3}, {ProducerID: 1 << 40, FirstOffset: 5}}},
 			{partition: 1, errorCode: 1, highWatermark: -1, lastStable: -1, logStartOffset: -1},
 		}},
 		{name: "bb", partitions: []fetchPartition{
-			{partition: 5, highWatermark: 99, lastStable: 99, logStartOffset: 0, records: storage.Slice{File: f, Pos: 20, Size: 16},
+			{partition: 5, highWatermark: 99, lastStable: 99, logStartOffset: 0, records: storage.Slice{File: storage.FixedFile(f), Pos: 20, Size: 16},
 				aborted: []storage.AbortedTxn{}},
 		}},
 	}
@@ -105,17 +105,17 @@ func TestFetchResponseEncodingChunks(t *testing.T) {
 	}
 	chunks := []storage.Chunk{
 		{Batch: []byte("<empty-1>")},
-		{Slice: storage.Slice{File: f, Pos: 2, Size: 5}},
+		{Slice: storage.Slice{File: storage.FixedFile(f), Pos: 2, Size: 5}},
 		{Batch: []byte("<empty-2>")},
-		{Slice: storage.Slice{File: f, Pos: 10, Size: 3}},
-		{Slice: storage.Slice{File: f, Pos: 20, Size: 4}},
+		{Slice: storage.Slice{File: storage.FixedFile(f), Pos: 10, Size: 3}},
+		{Slice: storage.Slice{File: storage.FixedFile(f), Pos: 20, Size: 4}},
 		{Batch: []byte("<empty-3>")},
 	}
 	wantRecords := "<empty-1>23456<empty-2>abcklmn<empty-3>"
 	topics := []fetchTopic{{name: "t", partitions: []fetchPartition{
-		{partition: 0, highWatermark: 40, lastStable: 40, records: storage.Slice{File: f, Pos: 0, Size: 36},
+		{partition: 0, highWatermark: 40, lastStable: 40, records: storage.Slice{File: storage.FixedFile(f), Pos: 0, Size: 36},
 			chunks: chunks, aborted: []storage.AbortedTxn{}},
-		{partition: 1, highWatermark: 9, lastStable: 9, records: storage.Slice{File: f, Pos: 30, Size: 6}},
+		{partition: 1, highWatermark: 9, lastStable: 9, records: storage.Slice{File: storage.FixedFile(f), Pos: 30, Size: 6}},
 	}}}
 	if got, want := topics[0].partitions[0].recordsSize(), int64(len(wantRecords)); got != want {
 		t.Fatalf("records size %d, want %d", got, want)
@@ -159,7 +159,7 @@ func TestFetchResponseThrottle(t *testing.T) {
 	}
 	for _, topics := range [][]fetchTopic{
 		nil,
-		{{name: "a", partitions: []fetchPartition{{partition: 0, records: storage.Slice{File: f, Size: 10}}}}},
+		{{name: "a", partitions: []fetchPartition{{partition: 0, records: storage.Slice{File: storage.FixedFile(f), Size: 10}}}}},
 	} {
 		for _, v := range []int16{4, 12} {
 			resp := encodeFetchResponse(v, topics)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/kzoo/kzoo/broker/metrics"
 	"github.com/kzoo/kzoo/broker/peer"
+	"github.com/kzoo/kzoo/broker/storage"
 	"github.com/kzoo/kzoo/coordinator"
 	"github.com/kzoo/kzoo/zkpaths"
 )
@@ -37,6 +38,7 @@ const (
 func (s *Server) listenMetrics(addr string, logger logrus.FieldLogger) error {
 	reg := metrics.NewRegistry()
 	collectors := append(s.brokerGauges(), s.replicationThrottleCounters()...)
+	collectors = append(collectors, s.logFileMetrics()...)
 	collectors = append(collectors, s.traffic, s.acceptErrors, s.securityMetrics,
 		metrics.NewGroupCollector(s.groups, lagEndOffsets{s}, metrics.DefaultLagTimeout),
 		metrics.NewTransactionCollector(s.txns, s.stableOffsetLags),
@@ -110,6 +112,36 @@ func (s *Server) brokerGauges() []prometheus.Collector {
 				}
 				return 0
 			}),
+	}
+}
+
+// logFileMetrics describe the storage's descriptor cache (kzoo.max.open.files), read
+// when scraped.
+func (s *Server) logFileMetrics() []prometheus.Collector {
+	gauge := func(name, help string, value func(storage.FileCacheStats) int64) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help},
+			func() float64 { return float64(value(s.logs.FileCacheStats())) })
+	}
+	counter := func(name, help string, value func(storage.FileCacheStats) int64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
+			func() float64 { return float64(value(s.logs.FileCacheStats())) })
+	}
+	return []prometheus.Collector{
+		gauge("kzoo_log_open_files",
+			"Segment and index files the logs hold open now.",
+			func(st storage.FileCacheStats) int64 { return st.Open }),
+		gauge("kzoo_log_open_files_limit",
+			"kzoo.max.open.files in effect: idle segment files beyond it are closed.",
+			func(st storage.FileCacheStats) int64 { return st.Limit }),
+		counter("kzoo_log_file_opens_total",
+			"Segment and index files opened.",
+			func(st storage.FileCacheStats) int64 { return st.Opens }),
+		counter("kzoo_log_file_evictions_total",
+			"Idle segment and index files closed to stay within kzoo.max.open.files.",
+			func(st storage.FileCacheStats) int64 { return st.Evictions }),
+		counter("kzoo_log_open_files_over_limit_total",
+			"Segment and index files opened beyond kzoo.max.open.files because every open one was in use.",
+			func(st storage.FileCacheStats) int64 { return st.OverLimit }),
 	}
 }
 

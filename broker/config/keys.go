@@ -170,6 +170,7 @@ var brokerKeys = []Key{
 	{Name: "log.flush.interval.messages", Type: TypeLong, Default: "9223372036854775807", Doc: "fsync after this many messages (topic default of flush.messages).", Min: minOf(1)},
 	{Name: "log.flush.interval.ms", Type: TypeLong, Doc: "fsync when the last flush is older than this (topic default of flush.ms).", Min: minOf(0)},
 	{Name: "log.flush.offset.checkpoint.interval.ms", Type: TypeInt, Default: "60000", Doc: "How often the recovery point is checkpointed.", Min: minOf(0)},
+	{Name: "kzoo.max.open.files", Type: TypeInt, Default: "0", Doc: "Segment and index files the broker keeps open while idle (kzoo's own key); files are opened on demand and the least recently used idle ones closed beyond this. 0 = half the process's open-file limit (RLIMIT_NOFILE), leaving the other half to connections. Files in use are never closed: when all are, the broker opens more, logs a warning and counts them in kzoo_log_open_files_over_limit_total.", Min: minOf(0)},
 	{Name: "log.segment.delete.delay.ms", Type: TypeLong, Default: "60000", Doc: "How long a deleted segment stays open for readers (topic default of file.delete.delay.ms).", Min: minOf(0)},
 	{Name: "log.cleanup.policy", Type: TypeList, Default: "delete", Doc: "Topic default of cleanup.policy.", OneOf: []string{"delete", "compact"}},
 	{Name: "log.message.timestamp.type", Type: TypeString, Default: "CreateTime", Doc: "Topic default of message.timestamp.type.", OneOf: []string{"CreateTime", "LogAppendTime"}},

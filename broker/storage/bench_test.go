@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/kzoo/kzoo/broker/record"
+	"github.com/kzoo/kzoo/zkpaths"
 )
 
 func benchConfig() Config {
@@ -186,5 +187,55 @@ func BenchmarkConsumerView(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkManagerOpenLogs opens, after a clean shutdown, the 20,000 logs of a broker
+// (two small segments each) through a Manager bounded to 1,000 open files: what a
+// restart costs for the logs alone. Its setup writes them; run it with -benchtime 1x.
+func BenchmarkManagerOpenLogs(b *testing.B) {
+	const partitions = 20_000
+	dir := b.TempDir()
+	batch := makeBatch(b, plain(10, 1_000))
+	cfg := benchConfig()
+	cfg.SegmentBytes = int64(len(batch)) // a segment per batch
+	mcfg := ManagerConfig{Dirs: []string{dir}, BrokerID: 1, MaxOpenFiles: 1_000}
+	m, err := NewManager(mcfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := range partitions {
+		l, err := m.GetOrCreate(zkpaths.TopicPartition{Topic: "t", Partition: int32(i)}, cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for range 2 {
+			if _, err := l.AppendAsLeader(append([]byte(nil), batch...), 1, OriginClient); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	if err := m.Close(); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		m, err := NewManager(mcfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for i := range partitions {
+			if _, err := m.GetOrCreate(zkpaths.TopicPartition{Topic: "t", Partition: int32(i)}, cfg); err != nil {
+				b.Fatal(err)
+			}
+		}
+		st := m.FileCacheStats()
+		b.ReportMetric(float64(st.Open), "files-open")
+		b.ReportMetric(float64(st.Opens)/partitions, "opens/log")
+		b.StopTimer()
+		if err := m.Close(); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
 	}
 }

@@ -93,7 +93,8 @@ func (w *cleanedSegmentWriter) finish(lastModified time.Time) (*segment, error) 
 	if tim := w.tracker.maybeTimeEntry(); tim != nil {
 		w.times = append(w.times, *tim)
 	}
-	s := newSegment(w.dir, w.base, w.file)
+	// The log file until the swap, which gives the segment its handle (replaceWithCleaned).
+	s := newSegment(nil, w.dir, w.base, FixedFile(w.file))
 	s.tracker = w.tracker
 	s.index.replace(w.offsets, w.times)
 	s.maxTimestamp.Store(w.tracker.maxTimestamp)
@@ -158,18 +159,18 @@ func (l *Log) replaceWithCleaned(group []segmentInfo, w *cleanedSegmentWriter, c
 		return abandon(fmt.Errorf("rename cleaned segment: %w", err))
 	}
 
-	f, err := l.installSwap(group, swapPath)
+	final, err := l.installSwap(group, swapPath)
 	if err != nil {
 		l.failed = fmt.Errorf("replace segments by their cleaned copy: %w", err)
 		l.logger.WithError(err).Error("log failed: segments half replaced by their cleaned copy; the next open completes the replacement")
 		return errors.Join(l.failed, w.file.Close())
 	}
-	// The descriptor w wrote through is named after the .cleaned file; readers and
-	// errors should see the segment's own name.
+	// The descriptor w wrote through is named after the .cleaned file; readers and errors
+	// should see the segment's own name, which the handle opens when first used.
 	if err := w.file.Close(); err != nil {
 		l.logger.WithError(err).Warn("closing the written cleaned segment")
 	}
-	cleaned.log = f
+	cleaned.files, cleaned.log = l.files, l.files.handle(final, os.O_RDWR)
 	cleaned.setAborted(aborted)
 	if err := w.writeIndexFiles(); err != nil {
 		l.logger.WithError(err).WithField("segment", w.base).Warn("index files of the cleaned segment not written; they will be rebuilt at the next open")
@@ -194,18 +195,22 @@ func (l *Log) replaceWithCleaned(group []segmentInfo, w *cleanedSegmentWriter, c
 
 // installSwap does the file operations that a committed replacement still needs, in an
 // order that lets completeSwaps finish it after a crash at any point: the files of the
-// replaced segments go (the first segment's log file excepted, which the rename replaces
-// atomically), durably, and only then does the .swap file take the first segment's name.
-// It returns the segment's log file, opened under its final name. l.mu must be held.
-func (l *Log) installSwap(group []segmentInfo, swapPath string) (*os.File, error) {
+// replaced segments go (their log files aside, see moveAside), durably, and only then
+// does the .swap file take the first segment's name, the first segment's log file having
+// moved aside just before. It returns the path of the cleaned segment's log file. l.mu
+// must be held.
+func (l *Log) installSwap(group []segmentInfo, swapPath string) (string, error) {
 	if err := syncDir(l.dir); err != nil {
-		return nil, err
+		return "", err
 	}
 	var errs []error
 	for j, g := range group {
 		suffixes := []string{indexFileSuffix, timeIndexFileSuffix}
 		if j > 0 {
-			suffixes = append(suffixes, logFileSuffix, txnIndexFileSuffix)
+			suffixes = append(suffixes, txnIndexFileSuffix)
+			if err := l.moveAside(g.seg); err != nil {
+				errs = append(errs, fmt.Errorf("remove replaced segment file: %w", err))
+			}
 		}
 		for _, suffix := range suffixes {
 			if err := removeIfExists(segmentPath(l.dir, g.seg.baseOffset, suffix)); err != nil {
@@ -214,34 +219,45 @@ func (l *Log) installSwap(group []segmentInfo, swapPath string) (*os.File, error
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
-		return nil, err
+		return "", err
 	}
 	if err := syncDir(l.dir); err != nil {
-		return nil, err
+		return "", err
 	}
 	base := group[0].seg.baseOffset
 	if err := os.Rename(txnIndexPath(l.dir, base)+cleanedFileSuffix, txnIndexPath(l.dir, base)); err != nil {
-		return nil, fmt.Errorf("rename transaction index of cleaned segment: %w", err)
+		return "", fmt.Errorf("rename transaction index of cleaned segment: %w", err)
+	}
+	// The replaced first segment's handle must not reopen the cleaned file in its place.
+	if err := l.moveAside(group[0].seg); err != nil {
+		return "", fmt.Errorf("move replaced segment aside: %w", err)
 	}
 	final := segmentPath(l.dir, base, logFileSuffix)
 	if err := os.Rename(swapPath, final); err != nil {
-		return nil, fmt.Errorf("rename swap segment: %w", err)
+		return "", fmt.Errorf("rename swap segment: %w", err)
 	}
-	f, err := os.OpenFile(final, os.O_RDWR, 0)
-	if err != nil {
-		return nil, fmt.Errorf("open cleaned segment: %w", err)
-	}
-	return f, nil
+	return final, nil
 }
 
-// releaseFile disposes of the log file of a segment no longer published: it is closed
-// after file.delete.delay.ms, when readers that found the segment are done with it.
-// l.mu must be held.
+// moveAside takes the log file of a segment no longer published out of the log's files:
+// when readers get file.delete.delay.ms to finish with it, it is renamed to a unique
+// .deleted name (its handle follows, so that a reader can reopen it there) for
+// releaseFile to schedule its removal; otherwise it is removed. l.mu must be held.
+func (l *Log) moveAside(s *segment) error {
+	if l.cfg.FileDeleteDelayMs <= 0 {
+		return removeIfExists(s.log.Name())
+	}
+	return s.log.rename(l.files.deletedName(s.log.Name()))
+}
+
+// releaseFile disposes of the log file of a segment no longer published, which moveAside
+// moved: its file is closed and removed after file.delete.delay.ms, when readers that
+// found the segment are done with it. l.mu must be held.
 func (l *Log) releaseFile(s *segment, now time.Time) error {
 	if l.cfg.FileDeleteDelayMs <= 0 {
-		return s.log.Close()
+		return s.log.close()
 	}
-	l.reaper.add(s.log, now.Add(time.Duration(l.cfg.FileDeleteDelayMs)*time.Millisecond))
+	l.reaper.add(pendingClose{file: s.log, remove: s.log.Name(), due: now.Add(time.Duration(l.cfg.FileDeleteDelayMs) * time.Millisecond)})
 	return nil
 }
 

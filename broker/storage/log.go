@@ -45,6 +45,9 @@ type Log struct {
 	// opened by a Manager shares the Manager's; a standalone Log owns one.
 	reaper     *fileReaper
 	ownsReaper bool
+	// files opens the segment files on demand, keeping the number open bounded. A Log
+	// opened by a Manager shares the Manager's; a standalone Log has its own.
+	files *fileCache
 
 	// Published for readers, which take no lock.
 	segments       atomic.Pointer[[]*segment] // replaced, never modified; the last is active
@@ -145,12 +148,12 @@ type AppendResult struct {
 // The producer state comes from the newest readable snapshot within the log's range,
 // followed by the headers of the batches after it.
 func Open(dir string, cfg Config, opts OpenOptions) (*Log, error) {
-	return openLog(dir, cfg, opts, nil, nil)
+	return openLog(dir, cfg, opts, nil, nil, nil)
 }
 
-// openLog opens the log in dir. A Manager's logs share its reaper and reader pool; a log
-// opened alone (both nil) has its own.
-func openLog(dir string, cfg Config, opts OpenOptions, reaper *fileReaper, readers *readerPool) (*Log, error) {
+// openLog opens the log in dir. A Manager's logs share its reaper, reader pool and
+// descriptor cache; a log opened alone (all nil) has its own.
+func openLog(dir string, cfg Config, opts OpenOptions, reaper *fileReaper, readers *readerPool, files *fileCache) (*Log, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("open log %s: %w", dir, err)
 	}
@@ -160,6 +163,7 @@ func openLog(dir string, cfg Config, opts OpenOptions, reaper *fileReaper, reade
 		now:       opts.Now,
 		reaper:    reaper,
 		readers:   readers,
+		files:     files,
 		cfg:       cfg,
 		producers: newProducerStates(),
 		txns:      newTxnTracker(),
@@ -178,6 +182,9 @@ func openLog(dir string, cfg Config, opts OpenOptions, reaper *fileReaper, reade
 	}
 	if l.readers == nil {
 		l.readers = &readerPool{}
+	}
+	if l.files == nil {
+		l.files = newFileCache(0, l.logger)
 	}
 	l.windows.New = func() any {
 		b := make([]byte, readWindowSize)
@@ -210,20 +217,16 @@ func (l *Log) load(opts OpenOptions) error {
 		}
 	}
 	if len(bases) == 0 {
-		s, err := createSegment(l.dir, 0, now)
+		s, err := createSegment(l.files, l.dir, 0, now)
 		if err != nil {
 			return err
 		}
 		segs = append(segs, s)
 		l.dirDirty = true
 	} else {
+		segs = make([]*segment, 0, len(bases))
 		for _, base := range bases {
-			s, err := openSegment(l.dir, base)
-			if err != nil {
-				closeAll()
-				return err
-			}
-			segs = append(segs, s)
+			segs = append(segs, openSegment(l.files, l.dir, base))
 		}
 		if segs, rebuildTxnFrom, err = l.recoverSegments(segs, opts, now, window); err != nil {
 			closeAll()
@@ -400,7 +403,7 @@ func (l *Log) recoverSegments(segs []*segment, opts OpenOptions, now time.Time, 
 				return segs, rebuildTxnFrom, fmt.Errorf("truncate %s: %w", s.log.Name(), err)
 			}
 			for _, later := range segs[i+1:] {
-				if err := errors.Join(later.unlink(), later.close()); err != nil {
+				if err := errors.Join(later.unlink(false), later.close()); err != nil {
 					return segs, rebuildTxnFrom, err
 				}
 			}
@@ -815,7 +818,7 @@ func (l *Log) maybeRoll(size int64, n int, firstOffset, lastOffset int64, now ti
 	if !l.shouldRoll(active, size, n, lastOffset, now) {
 		return active, nil
 	}
-	seg, err := createSegment(l.dir, firstOffset, now)
+	seg, err := createSegment(l.files, l.dir, firstOffset, now)
 	if err != nil {
 		return nil, err
 	}
@@ -1028,8 +1031,9 @@ func (l *Log) Delete() error {
 	return l.deleteFiles(l.dir)
 }
 
-// deleteFiles closes the log, handing its segment files to the reaper because readers may
-// still be sending from them, and removes dir (the log's directory, perhaps renamed).
+// deleteFiles closes the log and removes dir (the log's directory, perhaps renamed). The
+// segment files open now are handed to the reaper, pinned open, because readers may still
+// be sending from them; a reader of one closed already finds it gone.
 func (l *Log) deleteFiles(dir string) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -1041,7 +1045,11 @@ func (l *Log) deleteFiles(dir string) error {
 				errs = append(errs, s.indexFiles.close())
 				s.indexFiles = nil
 			}
-			l.reaper.add(s.log, due)
+			if s.log.pinIfOpen() {
+				l.reaper.add(pendingClose{file: s.log, pinned: true, due: due})
+			} else {
+				errs = append(errs, s.log.close())
+			}
 		}
 	}
 	if l.ownsReaper {

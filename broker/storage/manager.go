@@ -32,6 +32,12 @@ type ManagerConfig struct {
 	CheckpointInterval     time.Duration // log.flush.offset.checkpoint.interval.ms (60s)
 	Logger                 logrus.FieldLogger
 
+	// MaxOpenFiles bounds the segment and index files kept open while unused
+	// (kzoo.max.open.files); 0 = DefaultMaxOpenFiles. Files in use are never closed, so
+	// the bound is exceeded, and FileCacheStats.OverLimit counts it, when every open file
+	// is in use.
+	MaxOpenFiles int
+
 	// The log cleaner, which compacts the logs whose cleanup.policy includes compact.
 	// All but CleanerEnabled can change later with SetCleaner.
 	CleanerEnabled          bool          // log.cleaner.enable
@@ -68,6 +74,7 @@ type Manager struct {
 	dirs    []*logDir
 	reaper  fileReaper // files of deleted segments of every log
 	readers readerPool // of every log's appends
+	files   *fileCache // every log's segment files
 
 	checkpointMu sync.Mutex // serialises checkpoint writes
 
@@ -139,6 +146,10 @@ func NewManager(cfg ManagerConfig) (*Manager, error) {
 		discard.SetOutput(io.Discard)
 		m.logger = discard
 	}
+	if cfg.MaxOpenFiles < 0 {
+		return nil, fmt.Errorf("max open files %d must not be negative", cfg.MaxOpenFiles)
+	}
+	m.files = newFileCache(cfg.MaxOpenFiles, m.logger)
 	m.SetCleaner(CleanerSettings{
 		Backoff:             cfg.CleanerBackoff,
 		DedupeBufferSize:    cfg.CleanerDedupeBufferSize,
@@ -393,7 +404,7 @@ func (m *Manager) GetOrCreate(tp zkpaths.TopicPartition, cfg Config) (*Log, erro
 
 		CleanerCheckpoint: firstDirty,
 		LogStartOffset:    logStart,
-	}, &m.reaper, &m.readers)
+	}, &m.reaper, &m.readers, m.files)
 
 	m.mu.Lock()
 	delete(m.opening, tp)
@@ -685,3 +696,7 @@ func (m *Manager) Close() error {
 	}
 	return nil
 }
+
+// FileCacheStats describes the descriptor cache through which the logs open their
+// segment files.
+func (m *Manager) FileCacheStats() FileCacheStats { return m.files.stats() }

@@ -3,13 +3,16 @@ package storage
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"sync"
 	"time"
 )
 
-// fileReaper holds the open files of deleted segments until file.delete.delay.ms has
-// passed, because a fetch may still be sending from them. Its owner calls closeDue
+// fileReaper disposes of the log files of deleted segments once file.delete.delay.ms has
+// passed, because a fetch may still be sending from them: until then a deleted segment's
+// file lies under a .deleted name (see Log.moveAside), where its handle can reopen it, or
+// its handle is pinned open when the whole log directory went. Its owner calls closeDue
 // periodically; there is no goroutine per file.
 type fileReaper struct {
 	mu      sync.Mutex
@@ -17,18 +20,20 @@ type fileReaper struct {
 }
 
 type pendingClose struct {
-	file *os.File
-	due  time.Time
+	file   *FileHandle
+	pinned bool   // the reaper holds the file acquired: release it first
+	remove string // the file to remove, "" when there is none
+	due    time.Time
 }
 
-// add schedules f to be closed at due.
-func (r *fileReaper) add(f *os.File, due time.Time) {
+// add schedules p.
+func (r *fileReaper) add(p pendingClose) {
 	r.mu.Lock()
-	r.pending = append(r.pending, pendingClose{file: f, due: due})
+	r.pending = append(r.pending, p)
 	r.mu.Unlock()
 }
 
-// closeDue closes the files whose time has come.
+// closeDue disposes of the files whose time has come.
 func (r *fileReaper) closeDue(now time.Time) error {
 	r.mu.Lock()
 	var due []pendingClose
@@ -46,7 +51,7 @@ func (r *fileReaper) closeDue(now time.Time) error {
 	return closeAllFiles(due)
 }
 
-// closeAll closes every pending file, due or not.
+// closeAll disposes of every pending file, due or not.
 func (r *fileReaper) closeAll() error {
 	r.mu.Lock()
 	all := r.pending
@@ -58,8 +63,16 @@ func (r *fileReaper) closeAll() error {
 func closeAllFiles(files []pendingClose) error {
 	var errs []error
 	for _, p := range files {
-		if err := p.file.Close(); err != nil {
-			errs = append(errs, fmt.Errorf("close deleted %s: %w", p.file.Name(), err))
+		if p.pinned {
+			p.file.release()
+		}
+		if err := p.file.close(); err != nil {
+			errs = append(errs, fmt.Errorf("close deleted segment: %w", err))
+		}
+		if p.remove != "" {
+			if err := os.Remove(p.remove); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				errs = append(errs, fmt.Errorf("remove deleted segment: %w", err))
+			}
 		}
 	}
 	return errors.Join(errs...)

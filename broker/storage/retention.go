@@ -83,10 +83,16 @@ func (l *Log) DeleteExpiredSegments() (int, error) {
 	return n, nil
 }
 
-// retire removes the files of a segment that is no longer published. Its log file is
-// closed after file.delete.delay.ms, when readers that found it are done. l.mu must be held.
+// retire removes the files of a segment that is no longer published. Its log file goes
+// after file.delete.delay.ms, when readers that found it are done (see moveAside). l.mu
+// must be held.
 func (l *Log) retire(s *segment, now time.Time) error {
-	return errors.Join(s.unlink(), l.releaseFile(s, now))
+	err := s.unlink(true)
+	if merr := l.moveAside(s); merr != nil {
+		// Not scheduled for removal: the file still has the segment's name.
+		return errors.Join(err, merr, s.log.close())
+	}
+	return errors.Join(err, l.releaseFile(s, now))
 }
 
 // TruncateTo drops everything at and above offset. The log is cut at the start of the
@@ -266,7 +272,7 @@ func (l *Log) removeSnapshotsDurably(drop func(offset int64) bool) error {
 
 // restartAt replaces every segment by an empty one starting at offset.
 func (l *Log) restartAt(offset int64, now time.Time) error {
-	seg, err := createSegment(l.dir, offset, now)
+	seg, err := createSegment(l.files, l.dir, offset, now)
 	if err != nil {
 		return err
 	}

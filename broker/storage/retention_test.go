@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -188,15 +189,22 @@ func TestDeletedSegmentStaysReadableUntilTheDelayPasses(t *testing.T) {
 
 func TestReaper(t *testing.T) {
 	var r fileReaper
+	c := newFileCache(10, nil)
 	now := time.Unix(1_000, 0)
-	open := func() *os.File {
-		f, err := os.CreateTemp(t.TempDir(), "seg")
+	dir := t.TempDir()
+	open := func(name string) (*FileHandle, string) {
+		path := filepath.Join(dir, name)
+		f, err := os.Create(path)
 		must(t, err)
-		return f
+		return c.adopt(f, path, os.O_RDWR), path
 	}
-	early, late := open(), open()
-	r.add(early, now.Add(time.Second))
-	r.add(late, now.Add(time.Minute))
+	early, earlyPath := open("early")
+	late, latePath := open("late")
+	r.add(pendingClose{file: early, remove: earlyPath, due: now.Add(time.Second)})
+	if !late.pinIfOpen() {
+		t.Fatal("a file just opened is not open")
+	}
+	r.add(pendingClose{file: late, pinned: true, due: now.Add(time.Minute)})
 	must(t, r.closeDue(now))
 	if r.len() != 2 {
 		t.Fatalf("closed a file before its time: %d pending", r.len())
@@ -208,12 +216,21 @@ func TestReaper(t *testing.T) {
 	if _, err := early.Stat(); !errors.Is(err, os.ErrClosed) {
 		t.Fatal("due file not closed")
 	}
+	if _, err := os.Stat(earlyPath); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatal("due file not removed")
+	}
 	if _, err := late.Stat(); err != nil {
 		t.Fatal("file not due yet was closed")
 	}
 	must(t, r.closeAll())
 	if _, err := late.Stat(); !errors.Is(err, os.ErrClosed) || r.len() != 0 {
 		t.Fatal("closeAll left a file open")
+	}
+	if _, err := os.Stat(latePath); err != nil {
+		t.Fatal("a pinned file was removed: only its log directory's removal removes it")
+	}
+	if got := c.stats().Open; got != 0 {
+		t.Fatalf("%d files open after the reaper closed all", got)
 	}
 }
 

@@ -30,7 +30,8 @@ func segmentPath(dir string, baseOffset int64, suffix string) string {
 type segment struct {
 	dir        string
 	baseOffset int64
-	log        *os.File // positioned reads and writes only: readers share it
+	files      *fileCache
+	log        *FileHandle // positioned reads and writes only: readers share it
 
 	// Published for lock-free readers.
 	size         atomic.Int64 // bytes of whole batches that readers may read
@@ -49,13 +50,14 @@ type segment struct {
 	// once per segment, when it first may roll by time, -1 until then.
 	rollJitterMs int64
 	lastModified time.Time
-	indexFiles   *indexWriter // open only while the segment is active
+	indexFiles   *indexWriter // only while the segment is active
 }
 
-func newSegment(dir string, baseOffset int64, log *os.File) *segment {
+func newSegment(files *fileCache, dir string, baseOffset int64, log *FileHandle) *segment {
 	s := &segment{
 		dir:        dir,
 		baseOffset: baseOffset,
+		files:      files,
 		log:        log,
 		index:      segmentIndex{baseOffset: baseOffset},
 		nextOffset: baseOffset,
@@ -68,30 +70,27 @@ func newSegment(dir string, baseOffset int64, log *os.File) *segment {
 }
 
 // createSegment creates the files of a new, empty segment, ready to be appended to.
-func createSegment(dir string, baseOffset int64, now time.Time) (*segment, error) {
+func createSegment(files *fileCache, dir string, baseOffset int64, now time.Time) (*segment, error) {
 	path := segmentPath(dir, baseOffset, logFileSuffix)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("create segment: %w", err)
 	}
-	s := newSegment(dir, baseOffset, f)
+	s := newSegment(files, dir, baseOffset, files.adopt(f, path, os.O_RDWR))
 	s.lastModified = now
 	// No transaction index yet: an empty cache, which appends extend, so that reads of
 	// the segment's aborted transactions need not open its file.
 	s.setAborted(nil)
 	if err := s.activate(true); err != nil {
-		return nil, errors.Join(err, f.Close(), os.Remove(path))
+		return nil, errors.Join(err, s.log.close(), os.Remove(path))
 	}
 	return s, nil
 }
 
-// openSegment opens the log file of an existing segment. Its state comes from load.
-func openSegment(dir string, baseOffset int64) (*segment, error) {
-	f, err := os.OpenFile(segmentPath(dir, baseOffset, logFileSuffix), os.O_RDWR, 0)
-	if err != nil {
-		return nil, fmt.Errorf("open segment: %w", err)
-	}
-	return newSegment(dir, baseOffset, f), nil
+// openSegment returns an existing segment, whose log file opens when first used. Its
+// state comes from load.
+func openSegment(files *fileCache, dir string, baseOffset int64) *segment {
+	return newSegment(files, dir, baseOffset, files.handle(segmentPath(dir, baseOffset, logFileSuffix), os.O_RDWR))
 }
 
 // activate opens the index files for appending, emptying them first if truncate is set.
@@ -99,7 +98,7 @@ func (s *segment) activate(truncate bool) error {
 	if s.indexFiles != nil {
 		return nil
 	}
-	w, err := openIndexWriter(s.dir, s.baseOffset, truncate)
+	w, err := openIndexWriter(s.files, s.dir, s.baseOffset, truncate)
 	if err != nil {
 		return err
 	}
@@ -184,7 +183,12 @@ func (s *segment) largestTimestamp() int64 {
 // least one batch. next is the offset after the last batch included. found is false when
 // no batch of the segment reaches offset.
 func (s *segment) read(offset, maxOffset, maxBytes int64, window []byte) (pos, size, next int64, found bool, err error) {
-	sc := newBatchScanner(s.log, s.log.Name(), s.index.positionFor(offset), s.size.Load(), window)
+	f, err := s.log.acquire()
+	if err != nil {
+		return 0, 0, 0, false, err
+	}
+	defer s.log.release()
+	sc := newBatchScanner(f, f.Name(), s.index.positionFor(offset), s.size.Load(), window)
 	for sc.next() {
 		if sc.cur.LastOffset() < offset {
 			continue
@@ -211,7 +215,12 @@ func (s *segment) findTimestamp(ts int64, window []byte) (offset, timestamp int6
 	if off, ok := s.index.offsetBeforeTimestamp(ts); ok {
 		start = s.index.positionFor(off)
 	}
-	sc := newBatchScanner(s.log, s.log.Name(), start, s.size.Load(), window)
+	f, err := s.log.acquire()
+	if err != nil {
+		return 0, 0, false, err
+	}
+	defer s.log.release()
+	sc := newBatchScanner(f, f.Name(), start, s.size.Load(), window)
 	for sc.next() {
 		if sc.cur.MaxTimestamp < ts || sc.cur.RecordCount == 0 {
 			continue
@@ -251,7 +260,12 @@ type loadResult struct {
 // files if they are not exactly what the batches call for. It stops at the first invalid
 // or torn batch, reporting it in loadResult.invalid; the caller truncates the file.
 func (s *segment) load(o loadOptions, window []byte) (loadResult, error) {
-	fi, err := s.log.Stat()
+	f, err := s.log.acquire()
+	if err != nil {
+		return loadResult{}, err
+	}
+	defer s.log.release()
+	fi, err := f.Stat()
 	if err != nil {
 		return loadResult{}, fmt.Errorf("stat segment: %w", err)
 	}
@@ -263,11 +277,11 @@ func (s *segment) load(o loadOptions, window []byte) (loadResult, error) {
 	var times []timeIndexEntry
 	next := max(s.baseOffset, o.minOffset)
 	firstTimestamp := int64(-1)
-	sc := newBatchScanner(s.log, s.log.Name(), 0, res.fileBytes, window)
+	sc := newBatchScanner(f, f.Name(), 0, res.fileBytes, window)
 	for sc.next() {
 		h := sc.cur
 		if err := s.checkPlacement(h, next, o.limitOffset); err != nil {
-			res.invalid = fmt.Errorf("%s: batch at position %d: %w", s.log.Name(), sc.curPos, err)
+			res.invalid = fmt.Errorf("%s: batch at position %d: %w", f.Name(), sc.curPos, err)
 			break
 		}
 		if o.verifyCRC {
@@ -276,7 +290,7 @@ func (s *segment) load(o loadOptions, window []byte) (loadResult, error) {
 				return loadResult{}, err
 			}
 			if err := h.CheckCRC(b); err != nil {
-				res.invalid = fmt.Errorf("%s: batch at position %d: %w", s.log.Name(), sc.curPos, err)
+				res.invalid = fmt.Errorf("%s: batch at position %d: %w", f.Name(), sc.curPos, err)
 				break
 			}
 		}
@@ -378,7 +392,12 @@ func syncIndexFile(path string, want []byte, entrySize int) (reason string, err 
 // distrust says why the files failed the check and is empty when the segment was
 // loaded; after a failure the caller loads the segment in full, which rebuilds them.
 func (s *segment) loadTrusted(o loadOptions, window []byte) (distrust string, headers int, err error) {
-	fi, err := s.log.Stat()
+	f, err := s.log.acquire()
+	if err != nil {
+		return "", 0, err
+	}
+	defer s.log.release()
+	fi, err := f.Stat()
 	if err != nil {
 		return "", 0, fmt.Errorf("stat segment: %w", err)
 	}
@@ -434,7 +453,7 @@ func (s *segment) loadTrusted(o loadOptions, window []byte) (distrust string, he
 		next = max(s.baseOffset, o.minOffset)
 	}
 	var sinceEntry int64 // replays indexTracker.observe: no batch of the tail but the first earns an entry
-	sc := newBatchScanner(s.log, s.log.Name(), tail, fileBytes, window)
+	sc := newBatchScanner(f, f.Name(), tail, fileBytes, window)
 	for sc.next() {
 		h := sc.cur
 		if err := s.checkPlacement(h, next, o.limitOffset); err != nil {
@@ -469,7 +488,7 @@ func (s *segment) loadTrusted(o loadOptions, window []byte) (distrust string, he
 			return fmt.Sprintf("last time index entry names offset %d, where no batch ends", maxTimestampOffset), headers, nil
 		}
 		// The batch lies before the tail: find it from the offset index entry before it.
-		sc := newBatchScanner(s.log, s.log.Name(), s.index.positionFor(maxTimestampOffset), tail, window)
+		sc := newBatchScanner(f, f.Name(), s.index.positionFor(maxTimestampOffset), tail, window)
 		found := false
 		for sc.next() {
 			if sc.cur.LastOffset() >= maxTimestampOffset {
@@ -505,15 +524,19 @@ func readIndexFile(path string) (data []byte, missing bool, err error) {
 	return data, false, nil
 }
 
-// unlink removes the segment's files from its directory. The log file stays open: the
-// caller hands it to the reaper, because readers may still be sending from it.
-func (s *segment) unlink() error {
+// unlink removes the segment's files from its directory, but for the log file if
+// keepLog is set: the caller then disposes of it (see Log.releaseFile).
+func (s *segment) unlink(keepLog bool) error {
 	var errs []error
 	if s.indexFiles != nil {
 		errs = append(errs, s.indexFiles.close())
 		s.indexFiles = nil
 	}
-	for _, suffix := range []string{logFileSuffix, indexFileSuffix, timeIndexFileSuffix, txnIndexFileSuffix} {
+	suffixes := []string{indexFileSuffix, timeIndexFileSuffix, txnIndexFileSuffix}
+	if !keepLog {
+		suffixes = append(suffixes, logFileSuffix)
+	}
+	for _, suffix := range suffixes {
 		if err := os.Remove(segmentPath(s.dir, s.baseOffset, suffix)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			errs = append(errs, fmt.Errorf("delete segment file: %w", err))
 		}
@@ -528,35 +551,42 @@ func (s *segment) close() error {
 		errs = append(errs, s.indexFiles.close())
 		s.indexFiles = nil
 	}
-	if err := s.log.Close(); err != nil {
+	if err := s.log.close(); err != nil {
 		errs = append(errs, fmt.Errorf("close segment: %w", err))
 	}
 	return errors.Join(errs...)
 }
 
-// indexWriter appends entries to the index files of the active segment. The files are
+// indexWriter appends entries to the index files of the active segment, through the
+// descriptor cache: they are open while written, and evictable in between. The files are
 // advisory (open rebuilds them when they disagree with the log), so after a failed write
 // it stops writing rather than failing appends.
 type indexWriter struct {
-	offsets, times *os.File
+	offsets, times *FileHandle
 	failed         bool
 	buf            []byte
 }
 
-func openIndexWriter(dir string, baseOffset int64, truncate bool) (*indexWriter, error) {
+// openIndexWriter returns the writer of a segment's index files. With truncate they are
+// created empty now; otherwise they exist (load wrote them) and open when first written.
+func openIndexWriter(files *fileCache, dir string, baseOffset int64, truncate bool) (*indexWriter, error) {
 	flags := os.O_WRONLY | os.O_CREATE | os.O_APPEND
 	if truncate {
 		flags |= os.O_TRUNC
 	}
-	offsets, err := os.OpenFile(segmentPath(dir, baseOffset, indexFileSuffix), flags, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("open index: %w", err)
+	w := &indexWriter{
+		offsets: files.handle(segmentPath(dir, baseOffset, indexFileSuffix), flags),
+		times:   files.handle(segmentPath(dir, baseOffset, timeIndexFileSuffix), flags),
 	}
-	times, err := os.OpenFile(segmentPath(dir, baseOffset, timeIndexFileSuffix), flags, 0o644)
-	if err != nil {
-		return nil, errors.Join(fmt.Errorf("open time index: %w", err), offsets.Close())
+	if truncate {
+		for _, h := range []*FileHandle{w.offsets, w.times} {
+			if _, err := h.acquire(); err != nil {
+				return nil, errors.Join(fmt.Errorf("create index: %w", err), w.close())
+			}
+			h.release()
+		}
 	}
-	return &indexWriter{offsets: offsets, times: times}, nil
+	return w, nil
 }
 
 func (w *indexWriter) write(offsets []offsetIndexEntry, times []timeIndexEntry) error {
@@ -584,10 +614,10 @@ func (w *indexWriter) write(offsets []offsetIndexEntry, times []timeIndexEntry) 
 
 func (w *indexWriter) close() error {
 	var errs []error
-	if err := w.offsets.Close(); err != nil {
+	if err := w.offsets.close(); err != nil {
 		errs = append(errs, fmt.Errorf("close index: %w", err))
 	}
-	if err := w.times.Close(); err != nil {
+	if err := w.times.close(); err != nil {
 		errs = append(errs, fmt.Errorf("close time index: %w", err))
 	}
 	return errors.Join(errs...)
@@ -597,7 +627,12 @@ func (w *indexWriter) close() error {
 // the segment's size if there is none.
 func (s *segment) positionOf(offset int64, window []byte) (int64, error) {
 	end := s.size.Load()
-	sc := newBatchScanner(s.log, s.log.Name(), s.index.positionFor(offset), end, window)
+	f, err := s.log.acquire()
+	if err != nil {
+		return 0, err
+	}
+	defer s.log.release()
+	sc := newBatchScanner(f, f.Name(), s.index.positionFor(offset), end, window)
 	for sc.next() {
 		if sc.cur.LastOffset() >= offset {
 			return sc.curPos, nil

@@ -48,7 +48,10 @@ func TestSliceWriteTo(t *testing.T) {
 		t.Fatalf("socket received %d bytes differing from the slice's %d", len(got), len(want))
 	}
 	// sendfile with an explicit offset leaves the shared file position alone.
-	if pos, err := s.File.Seek(0, io.SeekCurrent); err != nil || pos != 0 {
+	f, err := s.File.acquire()
+	must(t, err)
+	defer s.File.release()
+	if pos, err := f.Seek(0, io.SeekCurrent); err != nil || pos != 0 {
 		t.Fatalf("file position %d (%v) after WriteTo, want 0", pos, err)
 	}
 }

@@ -139,6 +139,7 @@ func serve(ctx context.Context, cfg *config.Broker, loggers *logging.Loggers) er
 		FlushSchedulerInterval: time.Second,
 		CheckpointInterval:     cfg.FlushCheckpointInterval,
 		Logger:                 loggers.Component("storage"),
+		MaxOpenFiles:           cfg.Values.MaxOpenFiles(),
 
 		CleanerEnabled:          cleaner.Enabled,
 		CleanerBackoff:          cleaner.Backoff,
