@@ -21,7 +21,7 @@ import (
 func openLogCachedT(t testing.TB, dir string, cfg Config, opts OpenOptions, limit int) (*Log, *fileCache) {
 	t.Helper()
 	files := newFileCache(limit, nil)
-	l, err := openLog(dir, cfg, opts, nil, nil, files)
+	l, err := openLog(dir, cfg, opts, logShared{files: files})
 	if err != nil {
 		t.Fatalf("open log: %v", err)
 	}
