@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/kzoo/kzoo/broker/record"
@@ -238,4 +240,39 @@ func BenchmarkManagerOpenLogs(b *testing.B) {
 		}
 		b.StartTimer()
 	}
+}
+
+// BenchmarkFileHandleAcquire is what every read, append and sendfile adds for the
+// descriptor cache when its file is open: acquiring and releasing a handle, alone and
+// with every goroutine on one handle.
+func BenchmarkFileHandleAcquire(b *testing.B) {
+	c := newFileCache(16, nil)
+	path := filepath.Join(b.TempDir(), "f")
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := c.adopt(f, path, os.O_RDWR)
+	defer h.close()
+	b.Run("serial", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := h.acquire(); err != nil {
+				b.Fatal(err)
+			}
+			h.release()
+		}
+	})
+	b.Run("parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if _, err := h.acquire(); err != nil {
+					b.Error(err)
+					return
+				}
+				h.release()
+			}
+		})
+	})
 }

@@ -65,7 +65,22 @@
 // Concurrency: appends and other mutations of a [Log] are serialised by one mutex per
 // log. Readers take no lock on the write path: the segment list, the log end offset and
 // each segment's committed size are published atomically after the bytes they cover are
-// written, so a reader only ever reads whole batches. Files of deleted segments are
-// unlinked at once but stay open for file.delete.delay.ms, because a fetch may still be
-// sending from them; the [Manager]'s background loop closes them when due.
+// written, so a reader only ever reads whole batches.
+//
+// Descriptors (filecache.go): a broker may hold far more segment files than it may keep
+// open, so none is held open for a segment's life. Each .log file, and the .index and
+// .timeindex files the active segment appends to, is named by a [FileHandle] that opens
+// it on demand through the Manager's descriptor cache, bounded by kzoo.max.open.files;
+// every read, append, flush or sendfile holds its file acquired for that operation only,
+// and the cache closes idle files beyond its bound, least recently used first. A file in
+// use is never closed: when all are in use the cache opens more, counts it and warns.
+// Opening a log opens only the files it reads; a [Slice] waiting in a fetch response holds
+// no descriptor, and reopens its file to be sent. Index files are read whole at open and
+// kept in memory (no mmap); transaction indexes are opened for each rare read or append.
+//
+// Deleted segments: a fetch may still be sending from a segment that retention, a
+// truncation or the cleaner removed, so its log file is renamed to a unique
+// <base>.log.<n>.deleted name, where its handle can still reopen it, and removed after
+// file.delete.delay.ms by the [Manager]'s background loop (open removes leftovers). A log
+// deleted whole keeps the segment files that were open pinned open for that delay.
 package storage

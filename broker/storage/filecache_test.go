@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/kzoo/kzoo/zkpaths"
+	"github.com/sirupsen/logrus"
+	logtest "github.com/sirupsen/logrus/hooks/test"
 )
 
 // openLogCachedT opens a standalone log whose files go through a descriptor cache of
@@ -21,7 +23,7 @@ import (
 func openLogCachedT(t testing.TB, dir string, cfg Config, opts OpenOptions, limit int) (*Log, *fileCache) {
 	t.Helper()
 	files := newFileCache(limit, nil)
-	l, err := openLog(dir, cfg, opts, nil, nil, files)
+	l, err := openLog(dir, cfg, opts, logShared{files: files})
 	if err != nil {
 		t.Fatalf("open log: %v", err)
 	}
@@ -95,7 +97,9 @@ func TestFileCacheEvictsTheLeastRecentlyUsed(t *testing.T) {
 }
 
 func TestFileCacheNeverClosesAFileInUse(t *testing.T) {
-	c, h := cachedFiles(t, 2, 4)
+	c, h := cachedFiles(t, 2, 5)
+	logger, logged := logtest.NewNullLogger()
+	c.logger = logger
 	var held []*os.File
 	for _, x := range h[:3] {
 		f, err := x.acquire()
@@ -105,6 +109,15 @@ func TestFileCacheNeverClosesAFileInUse(t *testing.T) {
 	// All open files are in use: the third opened over the limit, and was counted.
 	if st := c.stats(); st.Open != 3 || st.OverLimit != 1 || st.Evictions != 0 {
 		t.Fatalf("stats %+v with three files held under a limit of 2", st)
+	}
+	_, err := h[4].acquire() // over the limit again: counted, but no second warning within a minute
+	must(t, err)
+	h[4].release()
+	if st := c.stats(); st.OverLimit != 2 {
+		t.Fatalf("stats %+v after a second open over the limit", st)
+	}
+	if n := len(logged.AllEntries()); n != 1 || logged.LastEntry().Level != logrus.WarnLevel {
+		t.Fatalf("%d log entries for two opens over the limit, want one warning", n)
 	}
 	for i, f := range held {
 		b := make([]byte, 2)

@@ -47,7 +47,8 @@ type Log struct {
 	ownsReaper bool
 	// files opens the segment files on demand, keeping the number open bounded. A Log
 	// opened by a Manager shares the Manager's; a standalone Log has its own.
-	files *fileCache
+	files       *fileCache
+	loadWindows *windowPool // loadWindowSize long, for opens and truncations
 
 	// Published for readers, which take no lock.
 	segments       atomic.Pointer[[]*segment] // replaced, never modified; the last is active
@@ -148,25 +149,50 @@ type AppendResult struct {
 // The producer state comes from the newest readable snapshot within the log's range,
 // followed by the headers of the batches after it.
 func Open(dir string, cfg Config, opts OpenOptions) (*Log, error) {
-	return openLog(dir, cfg, opts, nil, nil, nil)
+	return openLog(dir, cfg, opts, logShared{})
 }
 
-// openLog opens the log in dir. A Manager's logs share its reaper, reader pool and
-// descriptor cache; a log opened alone (all nil) has its own.
-func openLog(dir string, cfg Config, opts OpenOptions, reaper *fileReaper, readers *readerPool, files *fileCache) (*Log, error) {
+// logShared is what a Manager's logs share; a log opened alone has its own of each
+// field left nil.
+type logShared struct {
+	reaper      *fileReaper
+	readers     *readerPool
+	files       *fileCache
+	loadWindows *windowPool // loadWindowSize long: opening 100,000 logs must not allocate a window each
+}
+
+// windowPool lends read windows of one size.
+type windowPool struct {
+	size int
+	pool sync.Pool
+}
+
+func (p *windowPool) get() *[]byte {
+	if b, ok := p.pool.Get().(*[]byte); ok {
+		return b
+	}
+	b := make([]byte, p.size)
+	return &b
+}
+
+func (p *windowPool) put(b *[]byte) { p.pool.Put(b) }
+
+// openLog opens the log in dir with what it shares with other logs.
+func openLog(dir string, cfg Config, opts OpenOptions, shared logShared) (*Log, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("open log %s: %w", dir, err)
 	}
 	l := &Log{
-		dir:       dir,
-		logger:    opts.Logger,
-		now:       opts.Now,
-		reaper:    reaper,
-		readers:   readers,
-		files:     files,
-		cfg:       cfg,
-		producers: newProducerStates(),
-		txns:      newTxnTracker(),
+		dir:         dir,
+		logger:      opts.Logger,
+		now:         opts.Now,
+		reaper:      shared.reaper,
+		readers:     shared.readers,
+		files:       shared.files,
+		loadWindows: shared.loadWindows,
+		cfg:         cfg,
+		producers:   newProducerStates(),
+		txns:        newTxnTracker(),
 	}
 	if l.logger == nil {
 		discard := logrus.New()
@@ -185,6 +211,9 @@ func openLog(dir string, cfg Config, opts OpenOptions, reaper *fileReaper, reade
 	}
 	if l.files == nil {
 		l.files = newFileCache(0, l.logger)
+	}
+	if l.loadWindows == nil {
+		l.loadWindows = &windowPool{size: loadWindowSize}
 	}
 	l.windows.New = func() any {
 		b := make([]byte, readWindowSize)
@@ -208,7 +237,9 @@ func (l *Log) load(opts OpenOptions) error {
 	}
 	l.snapshots = snapshots
 	now := l.now()
-	window := make([]byte, loadWindowSize)
+	windowBuf := l.loadWindows.get()
+	defer l.loadWindows.put(windowBuf)
+	window := *windowBuf
 	var segs []*segment
 	rebuildTxnFrom := int64(math.MaxInt64)
 	closeAll := func() {

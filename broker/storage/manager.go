@@ -76,6 +76,8 @@ type Manager struct {
 	readers readerPool // of every log's appends
 	files   *fileCache // every log's segment files
 
+	loadWindows windowPool // of every log's opens
+
 	checkpointMu sync.Mutex // serialises checkpoint writes
 
 	// cleaner holds the cleaner's current settings (SetCleaner); each pass reads them.
@@ -150,6 +152,7 @@ func NewManager(cfg ManagerConfig) (*Manager, error) {
 		return nil, fmt.Errorf("max open files %d must not be negative", cfg.MaxOpenFiles)
 	}
 	m.files = newFileCache(cfg.MaxOpenFiles, m.logger)
+	m.loadWindows.size = loadWindowSize
 	m.SetCleaner(CleanerSettings{
 		Backoff:             cfg.CleanerBackoff,
 		DedupeBufferSize:    cfg.CleanerDedupeBufferSize,
@@ -404,7 +407,7 @@ func (m *Manager) GetOrCreate(tp zkpaths.TopicPartition, cfg Config) (*Log, erro
 
 		CleanerCheckpoint: firstDirty,
 		LogStartOffset:    logStart,
-	}, &m.reaper, &m.readers, m.files)
+	}, logShared{reaper: &m.reaper, readers: &m.readers, files: m.files, loadWindows: &m.loadWindows})
 
 	m.mu.Lock()
 	delete(m.opening, tp)

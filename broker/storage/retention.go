@@ -208,7 +208,9 @@ func (l *Log) truncateLocked(offset int64) error {
 	}
 
 	// Reload the cut segment, which rebuilds its index.
-	window := make([]byte, loadWindowSize)
+	windowBuf := l.loadWindows.get()
+	defer l.loadWindows.put(windowBuf)
+	window := *windowBuf
 	minOffset := int64(0)
 	if i > 0 {
 		minOffset = segs[i-1].nextOffset
