@@ -157,3 +157,68 @@ func parseVmRSS(status []byte) (int64, error) {
 	// Kernel threads and zombies have no VmRSS line.
 	return 0, errors.New("no VmRSS line in status (a zombie or kernel thread?)")
 }
+
+// BrokerRunning reports whether broker id has a live process: one that is
+// still the broker (see BrokerFDs) and has not exited. A test that signals
+// a broker itself waits on it.
+func (c *Cluster) BrokerRunning(id int) bool {
+	pid, err := c.runningBrokerPID(id)
+	if err != nil {
+		return false
+	}
+	return processAlive(pid)
+}
+
+// processAlive reports whether process pid exists and is not a zombie:
+// one that has exited but whose parent has not reaped it yet.
+func processAlive(pid int) bool {
+	stat, err := os.ReadFile(filepath.Join(procRoot, strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return false
+	}
+	// "pid (comm) S ...": the command may hold spaces and parentheses, so
+	// the state follows the last ')'.
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 || i+2 >= len(stat) {
+		return false
+	}
+	return stat[i+2] != 'Z' && stat[i+2] != 'X'
+}
+
+// BrokerFDLimit returns broker id's soft limit on open descriptors (Max
+// open files of /proc/<pid>/limits).
+func (c *Cluster) BrokerFDLimit(id int) (int64, error) {
+	pid, err := c.runningBrokerPID(id)
+	if err != nil {
+		return 0, err
+	}
+	data, err := os.ReadFile(filepath.Join(procRoot, strconv.Itoa(pid), "limits"))
+	if err != nil {
+		return 0, fmt.Errorf("limits of broker %d: %w", id, err)
+	}
+	return parseFDLimit(data)
+}
+
+// parseFDLimit returns the soft limit of the "Max open files" line of a
+// /proc/<pid>/limits file, -1 for unlimited.
+func parseFDLimit(limits []byte) (int64, error) {
+	for line := range strings.Lines(string(limits)) {
+		rest, ok := strings.CutPrefix(line, "Max open files")
+		if !ok {
+			continue
+		}
+		fields := strings.Fields(rest) // soft, hard, unit
+		if len(fields) < 2 {
+			return 0, fmt.Errorf("unexpected limits line %q", line)
+		}
+		if fields[0] == "unlimited" {
+			return -1, nil
+		}
+		n, err := strconv.ParseInt(fields[0], 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("unexpected limits line %q", line)
+		}
+		return n, nil
+	}
+	return 0, errors.New("no Max open files line in limits")
+}

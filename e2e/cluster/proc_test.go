@@ -9,6 +9,9 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
+
+	"github.com/kzoo/kzoo/internal/poll"
 )
 
 func TestParseVmRSS(t *testing.T) {
@@ -124,4 +127,41 @@ func TestBrokerProcessAccessorsCheckThePid(t *testing.T) {
 	if got, want := c.BrokerLogDir(2), filepath.Join(c.home, "broker-2", "data"); got != want {
 		t.Errorf("BrokerLogDir(2) = %s, want %s", got, want)
 	}
+}
+
+func TestParseFDLimit(t *testing.T) {
+	limits := "Limit                     Soft Limit           Hard Limit           Units     \n" +
+		"Max processes             95594                95594                processes \n" +
+		"Max open files            20000                20000                files     \n"
+	if got, err := parseFDLimit([]byte(limits)); err != nil || got != 20000 {
+		t.Errorf("parseFDLimit = %d, %v; want 20000", got, err)
+	}
+	if got, err := parseFDLimit([]byte("Max open files            unlimited            unlimited            files\n")); err != nil || got != -1 {
+		t.Errorf("parseFDLimit(unlimited) = %d, %v; want -1", got, err)
+	}
+	if _, err := parseFDLimit([]byte("Max processes 1 1 processes\n")); err == nil {
+		t.Error("parseFDLimit without the line: no error")
+	}
+}
+
+func TestProcessAlive(t *testing.T) {
+	if !processAlive(os.Getpid()) {
+		t.Error("processAlive(self) = false")
+	}
+	cmd := exec.Command("true")
+	if err := cmd.Run(); err != nil {
+		t.Skipf("cannot run true: %v", err)
+	}
+	if processAlive(cmd.Process.Pid) {
+		t.Errorf("processAlive(exited pid %d) = true", cmd.Process.Pid)
+	}
+	// A child that has exited but is not reaped yet is a zombie.
+	zombie := exec.Command("true")
+	if err := zombie.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer zombie.Wait()
+	poll.Until(t, 10*time.Second, "the unreaped child to read as not alive", func() bool {
+		return !processAlive(zombie.Process.Pid)
+	})
 }
