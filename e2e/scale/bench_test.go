@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -148,6 +149,10 @@ type brokerUsage struct {
 	fds, logDirFDs int
 	fdLimit        int64
 	err            error
+	// From the broker's metrics, where it has them (the descriptor cache):
+	// the segment and index files it holds open and its bound on them.
+	openFiles, openFilesLimit float64
+	openFilesKnown            bool
 }
 
 // scaleResult is what the bench measured for one cluster size.
@@ -319,6 +324,12 @@ func (b *bench) measureUsage() {
 			}
 			u.logDirFDs = cluster.CountUnder(fds, logDir)
 			u.fdLimit, u.err = b.c.BrokerFDLimit(id)
+		}
+		if text, err := scrapeMetrics(b.c.MetricsAddr(id)); err == nil {
+			var okLimit bool
+			u.openFiles, u.openFilesKnown = metricValue(text, "kzoo_log_open_files")
+			u.openFilesLimit, okLimit = metricValue(text, "kzoo_log_open_files_limit")
+			u.openFilesKnown = u.openFilesKnown && okLimit
 		}
 		b.r.usage = append(b.r.usage, u)
 	}
@@ -582,6 +593,14 @@ func printTable(w io.Writer, results []*scaleResult) {
 			}
 			u := r.usage[i]
 			return fmt.Sprintf("%d / %d / %d", u.fds, u.logDirFDs, u.fdLimit)
+		}, "", "")
+	}
+	for i := range 3 {
+		row(fmt.Sprintf("broker %d log files open / kzoo.max.open.files", i+1), func(r *scaleResult) string {
+			if i >= len(r.usage) || !r.usage[i].openFilesKnown {
+				return "-"
+			}
+			return fmt.Sprintf("%.0f / %.0f", r.usage[i].openFiles, r.usage[i].openFilesLimit)
 		}, "", targetFDs)
 	}
 	row("controlled shutdown (SIGTERM): exited", func(r *scaleResult) string {
@@ -614,4 +633,82 @@ func fmtDuration(d time.Duration) string {
 		return d.Round(time.Second).String()
 	}
 	return fmt.Sprintf("%.3f s", d.Seconds())
+}
+
+// scrapeMetrics returns the Prometheus text a broker serves at addr.
+func scrapeMetrics(addr string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/metrics", nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("GET /metrics of %s: %s", addr, resp.Status)
+	}
+	body, err := io.ReadAll(resp.Body)
+	return string(body), err
+}
+
+// metricValue returns the sum of the samples of metric name (any labels)
+// in Prometheus text, and whether there was one.
+func metricValue(text, name string) (float64, bool) {
+	sum, found := 0.0, false
+	for line := range strings.Lines(text) {
+		rest, ok := strings.CutPrefix(line, name)
+		if !ok || rest == "" || (rest[0] != ' ' && rest[0] != '{') {
+			continue
+		}
+		if rest[0] == '{' {
+			end := strings.IndexByte(rest, '}')
+			if end < 0 {
+				continue
+			}
+			rest = rest[end+1:]
+		}
+		fields := strings.Fields(rest)
+		if len(fields) == 0 {
+			continue
+		}
+		v, err := strconv.ParseFloat(fields[0], 64)
+		if err != nil {
+			continue
+		}
+		sum, found = sum+v, true
+	}
+	return sum, found
+}
+
+func TestMetricValue(t *testing.T) {
+	text := "# HELP kzoo_log_open_files Segment and index files open.\n" +
+		"# TYPE kzoo_log_open_files gauge\n" +
+		"kzoo_log_open_files 187\n" +
+		"kzoo_log_open_files_limit 200\n" +
+		"kzoo_requests_total{api=\"Fetch\"} 3\n" +
+		"kzoo_requests_total{api=\"Produce\"} 4.5\n"
+	for name, want := range map[string]float64{"kzoo_log_open_files": 187, "kzoo_log_open_files_limit": 200, "kzoo_requests_total": 7.5} {
+		if got, ok := metricValue(text, name); !ok || got != want {
+			t.Errorf("metricValue(%s) = %v, %v; want %v", name, got, ok, want)
+		}
+	}
+	if _, ok := metricValue(text, "kzoo_log_open"); ok {
+		t.Error("metricValue matched a prefix of a metric's name")
+	}
+}
+
+func TestParseSizes(t *testing.T) {
+	got, err := parseSizes("10000, 50000,100000")
+	if err != nil || !slices.Equal(got, []int{10000, 50000, 100000}) {
+		t.Errorf("parseSizes = %v, %v", got, err)
+	}
+	for _, bad := range []string{"", "10k", "0", "1000,-5", "1000,,2000"} {
+		if _, err := parseSizes(bad); err == nil {
+			t.Errorf("parseSizes(%q): no error", bad)
+		}
+	}
 }
