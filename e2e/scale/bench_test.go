@@ -234,9 +234,10 @@ func (b *bench) createAndWait() bool {
 		if err == nil && len(full) < len(batch) {
 			err = tryCreateTopics(admin, batch[len(batch)-1:], int32(r.partitions%benchPartitionsPerTopic), 3, nil, time.Minute)
 		}
-		// A request that timed out leaves its topics being created;
-		// waiting for them to come online covers that.
-		if err != nil && !errors.Is(err, kerr.RequestTimedOut) {
+		// A request that timed out, at the broker or here, leaves its
+		// topics being created; waiting for them to come online covers
+		// that.
+		if err != nil && !errors.Is(err, kerr.RequestTimedOut) && !errors.Is(err, context.DeadlineExceeded) {
 			r.create.note = fmt.Sprintf("failed after %d topics: %v", i, err)
 			b.t.Log(r.create.note)
 			return false
