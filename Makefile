@@ -14,7 +14,7 @@ CLUSTER := scripts/cluster
 # Go sources, without test fixtures, which may be malformed on purpose.
 GO_FILES = find . -name '*.go' -not -path './.git/*' -not -path '*/testdata/*' -print0
 
-.PHONY: help deps build run up down status test e2e bench fmt vet clean
+.PHONY: help deps build run up down status test e2e bench bench-scale fmt vet clean
 .PHONY: images compose-test compose-secure-test
 
 help:
@@ -27,6 +27,8 @@ help:
 	@echo 'make test     deps, gofmt check, go vet, every test'
 	@echo 'make e2e      the end-to-end tests only'
 	@echo 'make bench    every benchmark (scripts/bench-compare REV: the same, on REV and here, interleaved)'
+	@echo 'make bench-scale  3 brokers, 10k/50k/100k RF 3 partitions: online, failover, shutdown, restart, RSS, fds, Metadata'
+	@echo '             (KZOO_SCALE_PARTITIONS=2000,5000 other sizes; KZOO_SCALE_PHASE_TIMEOUT=10m per phase)'
 	@echo 'make fmt      gofmt every Go file'
 	@echo 'make vet      go vet'
 	@echo 'make clean    stop the local cluster, remove bin/ and .kzoo/'
@@ -106,6 +108,12 @@ bench:
 		exit 0; \
 	fi; \
 	$(GO) test -run '^$$' -bench . -benchmem $$packages
+
+# Not part of `make test` or `make bench`: at its default sizes it runs for
+# tens of minutes. TestScaleBench (e2e/scale) skips itself without
+# KZOO_SCALE_BENCH=1; the table goes to standard output.
+bench-scale: deps
+	KZOO_SCALE_BENCH=1 $(GO) test -count=1 -timeout 0 -run '^TestScaleBench$$' -v ./e2e/scale
 
 fmt:
 	$(GO_FILES) | xargs -0 -r gofmt -w
