@@ -50,20 +50,39 @@ func (v *view) refreshConfigs(c *zkClient, log logrus.FieldLogger) error {
 	if err := rereadEntities(v, c, log, d.brokerConfigs, v.brokerConfigs, slices.Sorted(maps.Keys(d.brokerConfigs)), brokerPath); err != nil {
 		return err
 	}
-	for _, name := range slices.Sorted(maps.Keys(d.topicConfigs)) {
-		if t := v.topics[name]; t != nil {
-			configs, _, err := readConfigEntity(c, zkpaths.TopicConfigPath(name), log)
-			if err != nil {
-				return err
-			}
-			if t.configs == nil || !maps.Equal(t.configs, configs) {
-				t.configs = configs
-				v.changed = true
-			}
+	// Every topic's configs are read when the view loads: their reads go
+	// out together.
+	var names []string
+	for name := range d.topicConfigs {
+		if v.topics[name] == nil {
+			delete(d.topicConfigs, name)
+		} else {
+			names = append(names, name)
 		}
+	}
+	read, errs := fetchAll(names, func(name string) (map[string]string, error) {
+		configs, _, err := readConfigEntity(c, zkpaths.TopicConfigPath(name), log)
+		return configs, err
+	})
+	for i, name := range names {
+		if errs[i] != nil {
+			continue
+		}
+		v.setTopicConfigs(name, read[i])
 		delete(d.topicConfigs, name)
 	}
+	if err := firstError(errs); err != nil {
+		return err
+	}
 	return v.refreshQuotaConfigs(c, log)
+}
+
+// setTopicConfigs takes in the overrides read for a topic of the view.
+func (v *view) setTopicConfigs(name string, configs map[string]string) {
+	if t := v.topics[name]; t != nil && (t.configs == nil || !maps.Equal(t.configs, configs)) {
+		t.configs = configs
+		v.touchTopic(name)
+	}
 }
 
 // rereadEntities reads the config znodes of the entities marked in dirty, in

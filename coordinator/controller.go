@@ -48,6 +48,38 @@ type controllerState struct {
 	deletionWaitLogged map[string][]int32
 	// rebalanceDue is set by the auto rebalance ticker.
 	rebalanceDue bool
+	// transitions counts the partition state changes written since they
+	// were last logged.
+	transitions transitionCounts
+}
+
+// transitionCounts summarises partition state changes for one INFO line: a
+// failover changes every partition of a broker, and a line per partition
+// (at debug level) would drown the log at INFO.
+type transitionCounts struct {
+	// total counts the transitions (a partition created and brought
+	// online in one write makes two).
+	total int
+	// byKind counts the changes by "From->To".
+	byKind map[string]int
+	topics map[string]bool
+	// leaders counts the new leaders of the partitions that changed leader
+	// by broker (-1: none).
+	leaders map[int32]int
+}
+
+func (c *transitionCounts) add(topic string, plan partitionPlan) {
+	if c.byKind == nil {
+		c.byKind, c.topics, c.leaders = make(map[string]int), make(map[string]bool), make(map[int32]int)
+	}
+	c.total++
+	c.byKind[string(plan.From)+"->"+string(plan.To)]++
+	c.topics[topic] = true
+}
+
+// newLeader counts a partition whose leader changed to id.
+func (c *transitionCounts) newLeader(id int32) {
+	c.leaders[id]++
 }
 
 // controllerStep takes part in the election and, when this broker is the
@@ -176,6 +208,7 @@ func (s *Session) resign(reason string) {
 	if !s.ctrl.active {
 		return
 	}
+	s.logTransitions()
 	s.log.WithFields(logrus.Fields{"epoch": s.ctrl.epoch, "reason": reason}).Info("resigning as controller")
 	s.ctrl = controllerState{}
 }
@@ -212,6 +245,7 @@ func brokerEpochs(brokers map[int32]Broker) map[int32]int64 {
 // and carries out pending topic deletions. It runs after every change the
 // watches report; writes happen only where something is to be done.
 func (s *Session) reconcile() error {
+	defer s.logTransitions()
 	v := s.view
 	live := func(id int32) bool { _, ok := v.brokers[id]; return ok }
 
@@ -265,22 +299,32 @@ func (s *Session) reconcile() error {
 type plannedWrite struct {
 	partition int32
 	plan      partitionPlan
+	// then, when set, is the step after plan, written in the same multi:
+	// a new partition is created New and made Online at once, so that the
+	// brokers see one change rather than two (its partition epoch ends at
+	// 1 as if written twice, which it is).
+	then *partitionPlan
+}
+
+// final is the plan whose state the write leaves.
+func (w plannedWrite) final() partitionPlan {
+	if w.then != nil {
+		return *w.then
+	}
+	return w.plan
 }
 
 // reconcilePartitions plans and writes the next step of every partition of the
-// live topics, one batch per topic and step.
+// live topics: each step of all topics at once, in pipelined multis.
 func (s *Session) reconcilePartitions(live func(int32) bool, failuresOnly bool) error {
 	v := s.view
 	var errs []error
-	for _, name := range slices.Sorted(maps.Keys(v.topics)) {
-		if v.deleting[name] {
-			continue
-		}
-		// NonExistent -> New -> Online takes two steps.
-		for range 3 {
-			t := v.topics[name]
-			if t == nil || t.replicas == nil {
-				break
+	// NonExistent -> New -> Online takes two steps.
+	for range 3 {
+		all := make(map[string][]plannedWrite)
+		for name, t := range v.topics {
+			if v.deleting[name] || t.replicas == nil {
+				continue
 			}
 			var writes []plannedWrite
 			for p, replicas := range t.replicas {
@@ -288,7 +332,7 @@ func (s *Session) reconcilePartitions(live func(int32) bool, failuresOnly bool) 
 				if !watched {
 					continue
 				}
-				plan, ok, err := planPartition(partitionPlanInput{
+				in := partitionPlanInput{
 					Replicas:        replicas,
 					Current:         entry.current(),
 					ControllerEpoch: s.ctrl.epoch,
@@ -296,113 +340,267 @@ func (s *Session) reconcilePartitions(live func(int32) bool, failuresOnly bool) 
 					ShuttingDown:    s.view.isShuttingDown,
 					UncleanAllowed:  func() bool { return s.uncleanAllowed(name) },
 					FailuresOnly:    failuresOnly,
-				})
+				}
+				plan, ok, err := planPartition(in)
 				if err != nil {
 					errs = append(errs, fmt.Errorf("partition %s-%d: %w", name, p, err))
 					continue
 				}
-				if ok {
-					writes = append(writes, plannedWrite{partition: int32(p), plan: plan})
+				if !ok {
+					continue
 				}
-			}
-			if len(writes) == 0 {
-				break
-			}
-			if err := s.writePartitionStates(name, writes); err != nil {
-				if errors.Is(err, errNotController) {
-					return err
+				w := plannedWrite{partition: int32(p), plan: plan}
+				if plan.From == zkpaths.StateNonExistent {
+					in.Current = &plan.Next
+					if then, ok, err := planPartition(in); err == nil && ok && then.To == zkpaths.StateOnline {
+						w.then = &then
+					}
 				}
-				errs = append(errs, err)
-				break
+				writes = append(writes, w)
 			}
+			if len(writes) > 0 {
+				all[name] = writes
+			}
+		}
+		if len(all) == 0 {
+			break
+		}
+		if err := s.writeStates(all); err != nil {
+			if errors.Is(err, errNotController) {
+				return err
+			}
+			errs = append(errs, err)
+			break
 		}
 	}
 	return errors.Join(errs...)
 }
 
+// writeWindow bounds the controller's multis in flight: a failover or a
+// controlled shutdown writes a state znode per partition of a broker, and
+// one multi at a time would wait a ZooKeeper commit for each 500 of them.
+const writeWindow = 8
+
 // writePartitionStates applies planned New, Online and Offline transitions of
-// one topic's partitions, in fenced multis conditional on each partition epoch.
+// one topic's partitions (see writeStates).
 func (s *Session) writePartitionStates(topic string, writes []plannedWrite) error {
-	t := s.view.topics[topic]
-	var parentOps []any
-	if slices.ContainsFunc(writes, func(w plannedWrite) bool { return w.plan.From == zkpaths.StateNonExistent }) {
-		var err error
-		if parentOps, err = s.missingPartitionParents(topic, writes); err != nil {
-			return err
+	return s.writeStates(map[string][]plannedWrite{topic: writes})
+}
+
+// stateBatch is one multi of writeStates: the writes of some partitions of
+// one topic, and the ops that carry them out.
+type stateBatch struct {
+	topic  string
+	writes []plannedWrite
+	ops    []any
+	// last holds, for each write, the index in ops of its last op, whose
+	// result has the partition epoch.
+	last []int
+}
+
+// writeStates applies planned New, Online and Offline transitions of
+// partitions by topic, in fenced multis of up to maxOpsPerMulti partitions,
+// each conditional on every partition epoch it writes, with up to
+// writeWindow multis in flight. The view takes in what was written. A multi
+// that fails leaves its partitions to be read again; the others stand.
+func (s *Session) writeStates(writesByTopic map[string][]plannedWrite) error {
+	if !s.ctrl.active {
+		return errNotController
+	}
+	var first, rest []stateBatch
+	var errs []error
+	for _, topic := range slices.Sorted(maps.Keys(writesByTopic)) {
+		batches, err := s.stateBatches(topic, writesByTopic[topic])
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if len(batches) == 0 {
+			continue
+		}
+		// A batch that creates the topic's partitions znode goes before
+		// the others of the topic, whose creations need it.
+		first = append(first, batches[0])
+		rest = append(rest, batches[1:]...)
+	}
+	for _, wave := range [][]stateBatch{first, rest} {
+		if err := s.writeStateBatches(wave); err != nil {
+			if errors.Is(err, errNotController) {
+				return err
+			}
+			errs = append(errs, err)
 		}
 	}
+	return errors.Join(errs...)
+}
+
+// stateBatches splits one topic's writes into multis.
+func (s *Session) stateBatches(topic string, writes []plannedWrite) ([]stateBatch, error) {
+	t := s.view.topics[topic]
+	if t == nil {
+		return nil, nil
+	}
+	var parents map[int32]any
+	var partitionsOp any
+	if slices.ContainsFunc(writes, func(w plannedWrite) bool { return w.plan.From == zkpaths.StateNonExistent }) {
+		var err error
+		if partitionsOp, parents, err = s.missingPartitionParents(topic, writes); err != nil {
+			return nil, fmt.Errorf("write partition states of %s: %w", topic, err)
+		}
+	}
+	var batches []stateBatch
 	for chunk := range slices.Chunk(writes, maxOpsPerMulti) {
-		ops := parentOps
-		parentOps = nil
+		b := stateBatch{topic: topic, writes: chunk}
+		if partitionsOp != nil {
+			b.ops = append(b.ops, partitionsOp)
+			partitionsOp = nil
+		}
+		for _, w := range chunk {
+			if op, ok := parents[w.partition]; ok {
+				b.ops = append(b.ops, op)
+			}
+		}
 		for _, w := range chunk {
 			payload, err := w.plan.Next.Marshal()
 			if err != nil {
-				return fmt.Errorf("partition %s-%d: %w", topic, w.partition, err)
+				return nil, fmt.Errorf("partition %s-%d: %w", topic, w.partition, err)
 			}
 			p := zkpaths.PartitionStatePath(topic, w.partition)
 			if w.plan.From == zkpaths.StateNonExistent {
-				ops = append(ops, s.zk.createOp(p, payload, zk.FlagPersistent))
+				b.ops = append(b.ops, s.zk.createOp(p, payload, zk.FlagPersistent))
 			} else {
-				ops = append(ops, s.zk.setOp(p, payload, t.states[w.partition].version))
+				b.ops = append(b.ops, s.zk.setOp(p, payload, t.states[w.partition].version))
 			}
-		}
-		res, err := s.fencedMulti(ops...)
-		if err != nil {
-			for _, w := range chunk {
-				s.view.dirty.states[zkpaths.TopicPartition{Topic: topic, Partition: w.partition}] = true
+			if w.then != nil {
+				payload, err := w.then.Next.Marshal()
+				if err != nil {
+					return nil, fmt.Errorf("partition %s-%d: %w", topic, w.partition, err)
+				}
+				b.ops = append(b.ops, s.zk.setOp(p, payload, 0))
 			}
-			return fmt.Errorf("write partition states of %s: %w", topic, err)
+			b.last = append(b.last, len(b.ops)-1)
 		}
-		res = res[len(ops)-len(chunk):]
-		for i, w := range chunk {
+		batches = append(batches, b)
+	}
+	return batches, nil
+}
+
+// writeStateBatches runs batches as fenced multis, up to writeWindow at a
+// time, and takes in what they wrote.
+func (s *Session) writeStateBatches(batches []stateBatch) error {
+	if len(batches) == 0 {
+		return nil
+	}
+	check := s.zk.checkOp(zkpaths.ControllerEpochPath, s.ctrl.epochZkVersion)
+	results, errs := inFlight(batches, writeWindow, false, func(b stateBatch) ([]zk.MultiResponse, error) {
+		return s.zk.multi(append([]any{check}, b.ops...)...)
+	})
+	var failed []error
+	fenced := false
+	for i, b := range batches {
+		if err := errs[i]; err != nil {
+			if res := results[i]; len(res) > 0 && res[0].Error != nil {
+				fenced = true
+				err = fmt.Errorf("%w: %w", errNotController, err)
+			}
+			for _, w := range b.writes {
+				s.view.dirty.states[zkpaths.TopicPartition{Topic: b.topic, Partition: w.partition}] = true
+			}
+			failed = append(failed, fmt.Errorf("write partition states of %s: %w", b.topic, err))
+			continue
+		}
+		t := s.view.topics[b.topic]
+		res := results[i][1:] // after the epoch check
+		for j, w := range b.writes {
+			// A create's result has no Stat: the znode is at version 0.
 			version := int32(0)
-			if w.plan.From != zkpaths.StateNonExistent {
-				version = res[i].Stat.Version
+			if stat := res[b.last[j]].Stat; stat != nil {
+				version = stat.Version
 			}
-			s.view.setState(zkpaths.TopicPartition{Topic: topic, Partition: w.partition}, stateEntry{exists: true, state: w.plan.Next, version: version})
-			s.logTransition(topic, w)
+			previousLeader := int32(zkpaths.NoLeader)
+			if old := t.states[w.partition]; old.exists {
+				previousLeader = old.state.Leader
+			}
+			final := w.final()
+			s.view.setState(zkpaths.TopicPartition{Topic: b.topic, Partition: w.partition}, stateEntry{exists: true, state: final.Next, version: version})
+			steps := []partitionPlan{w.plan}
+			if w.then != nil {
+				steps = append(steps, *w.then)
+			}
+			for _, step := range steps {
+				s.logTransition(b.topic, w.partition, step)
+				s.ctrl.transitions.add(b.topic, step)
+			}
+			if final.To != zkpaths.StateNonExistent && final.Next.Leader != previousLeader {
+				s.ctrl.transitions.newLeader(final.Next.Leader)
+			}
 		}
 	}
-	return nil
+	if fenced {
+		s.resign("controller epoch changed")
+		s.view.dirty.controller, s.view.dirty.controllerEpoch = true, true
+	}
+	return errors.Join(failed...)
 }
 
 // missingPartitionParents returns the ops creating the data-less parents of the
-// state znodes about to be created. They go into the same multi, which thereby
-// also fails if the topic is deleted meanwhile.
-func (s *Session) missingPartitionParents(topic string, writes []plannedWrite) ([]any, error) {
-	var ops []any
+// state znodes about to be created: that of the topic's partitions znode
+// (nil when it exists), and that of each partition's znode by partition.
+// They go into the multis of the states, which thereby also fail if the
+// topic is deleted meanwhile.
+func (s *Session) missingPartitionParents(topic string, writes []plannedWrite) (any, map[int32]any, error) {
+	var partitionsOp any
 	existing, err := s.zk.children(zkpaths.TopicPartitionsPath(topic))
 	switch {
 	case errors.Is(err, zk.ErrNoNode):
-		ops = append(ops, s.zk.createOp(zkpaths.TopicPartitionsPath(topic), nil, zk.FlagPersistent))
+		partitionsOp = s.zk.createOp(zkpaths.TopicPartitionsPath(topic), nil, zk.FlagPersistent)
 	case err != nil:
-		return nil, err
+		return nil, nil, err
 	}
+	parents := make(map[int32]any)
 	for _, w := range writes {
 		name := fmt.Sprint(w.partition)
 		if w.plan.From == zkpaths.StateNonExistent && !slices.Contains(existing, name) {
-			ops = append(ops, s.zk.createOp(zkpaths.PartitionPath(topic, w.partition), nil, zk.FlagPersistent))
+			parents[w.partition] = s.zk.createOp(zkpaths.PartitionPath(topic, w.partition), nil, zk.FlagPersistent)
 		}
 	}
-	return ops, nil
+	return partitionsOp, parents, nil
 }
 
-func (s *Session) logTransition(topic string, w plannedWrite) {
+func (s *Session) logTransition(topic string, partition int32, plan partitionPlan) {
 	log := s.log.WithFields(logrus.Fields{
 		"topic":        topic,
-		"partition":    w.partition,
-		"from":         w.plan.From,
-		"to":           w.plan.To,
-		"leader":       w.plan.Next.Leader,
-		"leader_epoch": w.plan.Next.LeaderEpoch,
-		"isr":          w.plan.Next.ISR,
+		"partition":    partition,
+		"from":         plan.From,
+		"to":           plan.To,
+		"leader":       plan.Next.Leader,
+		"leader_epoch": plan.Next.LeaderEpoch,
+		"isr":          plan.Next.ISR,
 		"epoch":        s.ctrl.epoch,
 	})
-	if w.plan.Unclean {
+	if plan.Unclean {
 		log.Warn("partition state change: unclean leader election, committed records may be lost")
 		return
 	}
-	log.Info("partition state change")
+	log.Debug("partition state change")
+}
+
+// logTransitions writes one INFO line for the partition state changes since
+// the last one, if any.
+func (s *Session) logTransitions() {
+	c := s.ctrl.transitions
+	if c.total == 0 {
+		return
+	}
+	s.ctrl.transitions = transitionCounts{}
+	fields := logrus.Fields{"changes": c.total, "topics": len(c.topics), "epoch": s.ctrl.epoch}
+	for _, kind := range slices.Sorted(maps.Keys(c.byKind)) {
+		fields[kind] = c.byKind[kind]
+	}
+	if len(c.leaders) > 0 {
+		fields["new_leaders"] = fmt.Sprint(c.leaders)
+	}
+	s.log.WithFields(fields).Info("partition state changes")
 }
 
 // uncleanAllowed tells whether a topic allows unclean leader election: its
@@ -454,7 +652,7 @@ func (s *Session) assignMissingTopicIDs() error {
 			continue
 		}
 		t.assignment, t.version = assignment, res[0].Stat.Version
-		v.changed = true
+		v.touchTopic(name)
 		s.log.WithFields(logrus.Fields{"topic": name, "topic_id": id.String()}).Info("assigned topic id")
 	}
 	return errors.Join(errs...)

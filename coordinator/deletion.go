@@ -245,7 +245,7 @@ func (s *Session) dropDeletionRequest(name string) error {
 		return err
 	}
 	delete(s.view.deleting, name)
-	s.view.changed = true
+	s.view.touchTopic(name)
 	s.log.WithField("topic", name).Info("dropped deletion request for a topic that does not exist")
 	return nil
 }

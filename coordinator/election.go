@@ -242,13 +242,13 @@ func (s *Session) eligible(id int32) bool {
 	return live && !s.view.isShuttingDown(id)
 }
 
-// electLeaders runs the requested elections, one batch per topic.
+// electLeaders runs the requested elections, all topics' writes together.
 func (s *Session) electLeaders(typ ElectionType, requested map[zkpaths.TopicPartition]bool) error {
 	byTopic := make(map[string][]int32)
 	for tp := range requested {
 		byTopic[tp.Topic] = append(byTopic[tp.Topic], tp.Partition)
 	}
-	var errs []error
+	all := make(map[string][]plannedWrite)
 	for _, name := range slices.Sorted(maps.Keys(byTopic)) {
 		t := s.view.topics[name]
 		if t == nil || t.replicas == nil || s.view.deleting[name] {
@@ -283,17 +283,14 @@ func (s *Session) electLeaders(typ ElectionType, requested map[zkpaths.TopicPart
 				},
 			}})
 		}
-		if len(writes) == 0 {
-			continue
-		}
-		if err := s.writePartitionStates(name, writes); err != nil {
-			if errors.Is(err, errNotController) {
-				return err
-			}
-			errs = append(errs, err)
+		if len(writes) > 0 {
+			all[name] = writes
 		}
 	}
-	return errors.Join(errs...)
+	if len(all) == 0 {
+		return nil
+	}
+	return s.writeStates(all)
 }
 
 // rebalanceTicker returns the channel of the auto rebalance ticks, nil when

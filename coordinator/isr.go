@@ -48,7 +48,7 @@ func (s *Session) UpdateISR(ctx context.Context, topic string, partition, leader
 	}
 	s.log.WithFields(logrus.Fields{
 		"topic": topic, "partition": partition, "isr": isr, "leader_epoch": leaderEpoch, "partition_epoch": version,
-	}).Info("updated ISR")
+	}).Debug("updated ISR")
 	return version, nil
 }
 
@@ -93,4 +93,108 @@ func (s *Session) updateISR(topic string, partition, leaderEpoch, partitionEpoch
 		return written.Version, nil
 	}
 	return 0, fmt.Errorf("%w: the state znode keeps changing", ErrStalePartitionEpoch)
+}
+
+// ISRUpdate is one partition leader's ISR write for UpdateISRs: the new ISR
+// of a partition this broker leads at LeaderEpoch, conditional on
+// PartitionEpoch (as UpdateISR).
+type ISRUpdate struct {
+	Topic          string
+	Partition      int32
+	LeaderEpoch    int32
+	PartitionEpoch int32
+	ISR            []int32
+}
+
+// ISRResult is the outcome of one ISRUpdate: the new partition epoch, or
+// the error UpdateISR would have returned.
+type ISRResult struct {
+	PartitionEpoch int32
+	Err            error
+}
+
+// UpdateISRs writes many ISR updates with their ZooKeeper requests in flight
+// together (a restarted broker rejoins the ISR of every partition it
+// follows, tens of thousands at once, and one round trip after another
+// would take minutes). Each update is conditional on its own, as UpdateISR:
+// one that fails leaves the others standing. The results are in the order of
+// updates.
+func (s *Session) UpdateISRs(ctx context.Context, updates []ISRUpdate) []ISRResult {
+	updates = slices.Clone(updates) // their ISRs are replaced by copies
+	results := make([]ISRResult, len(updates))
+	snap := s.Snapshot()
+	live := func(id int32) bool { _, ok := snap.Brokers[id]; return ok }
+	var valid []int
+	for i, u := range updates {
+		t := snap.Topics[u.Topic]
+		if t == nil || u.Partition < 0 || int(u.Partition) >= len(t.Partitions) {
+			results[i].Err = fmt.Errorf("update ISR of %s-%d: %w", u.Topic, u.Partition, ErrUnknownTopic)
+			continue
+		}
+		if err := validateISR(s.cfg.BrokerID, t.Partitions[u.Partition].Replicas, u.ISR, live); err != nil {
+			results[i].Err = fmt.Errorf("update ISR of %s-%d to %v: %w", u.Topic, u.Partition, u.ISR, err)
+			continue
+		}
+		updates[i].ISR = slices.Clone(u.ISR)
+		valid = append(valid, i)
+	}
+	// The ZooKeeper calls run on await's goroutine, which may outlive ctx:
+	// they fill their own slice, handed over only when await returns it.
+	written, err := await(ctx, s, func() ([]ISRResult, error) {
+		out := make([]ISRResult, len(valid))
+		pending := slices.Clone(valid)
+		positions := make(map[int]int, len(valid))
+		for pos, i := range valid {
+			positions[i] = pos
+		}
+		// A request caught by a lost connection is sent again (await backs
+		// off between rounds); the others stand.
+		for round := 0; ; round++ {
+			versions, errs := inFlight(pending, readWindow, false, func(i int) (int32, error) {
+				u := updates[i]
+				return s.updateISR(u.Topic, u.Partition, u.LeaderEpoch, u.PartitionEpoch, u.ISR)
+			})
+			var lost []int
+			var lostErr error
+			for k, i := range pending {
+				if isConnectionLoss(errs[k]) {
+					lost, lostErr = append(lost, i), errs[k]
+					continue
+				}
+				out[positions[i]] = ISRResult{PartitionEpoch: versions[k], Err: errs[k]}
+			}
+			if len(lost) == 0 {
+				return out, nil
+			}
+			if round > 0 || len(lost) == len(pending) {
+				for _, i := range lost {
+					out[positions[i]].Err = lostErr
+				}
+				return out, lostErr
+			}
+			pending = lost
+		}
+	})
+	if written == nil {
+		written = make([]ISRResult, len(valid))
+		for k := range written {
+			written[k].Err = err
+		}
+	}
+	changed := 0
+	for k, i := range valid {
+		r := written[k]
+		u := updates[i]
+		if r.Err != nil {
+			r.Err = fmt.Errorf("update ISR of %s-%d to %v: %w", u.Topic, u.Partition, u.ISR, r.Err)
+		} else {
+			changed++
+			s.log.WithFields(logrus.Fields{
+				"topic": u.Topic, "partition": u.Partition, "isr": u.ISR, "leader_epoch": u.LeaderEpoch, "partition_epoch": r.PartitionEpoch,
+			}).Debug("updated ISR")
+		}
+		results[i] = r
+	}
+	s.log.WithFields(logrus.Fields{"updated": changed, "failed": len(updates) - changed}).Debug("updated ISRs")
+	return results
 }

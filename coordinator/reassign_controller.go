@@ -158,7 +158,7 @@ func (s *Session) writeReassignedAssignment(name string, plans map[int32]reassig
 		return fmt.Errorf("reassign partitions of %s: %w", name, err)
 	}
 	t.assignment, t.replicas, t.version = a, replicas, res[0].Stat.Version
-	s.view.changed = true
+	s.view.touchTopic(name)
 	for _, p := range slices.Sorted(maps.Keys(plans)) {
 		plan := plans[p]
 		log := s.log.WithFields(logrus.Fields{"topic": name, "partition": p, "replicas": plan.Replicas})

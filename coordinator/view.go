@@ -49,6 +49,13 @@ type view struct {
 	dirty dirtySet
 	// changed is set when the content differs from the last snapshot.
 	changed bool
+	// built is the last snapshot built; staleTopics and stalePartitions
+	// name what changed in the topics since. The next snapshot rebuilds
+	// only those and shares every other *Topic with built, so that its cost
+	// follows the change rather than the cluster.
+	built           *Snapshot
+	staleTopics     map[string]bool
+	stalePartitions map[string]map[int32]bool
 }
 
 type controllerZnode struct {
@@ -132,6 +139,8 @@ func newView() *view {
 		acls:             newACLView(),
 		configChanges:    newChangeQueue(zkpaths.ConfigChangesPath, "config", zkpaths.ParseConfigChangeSequence),
 		changed:          true,
+		staleTopics:      make(map[string]bool),
+		stalePartitions:  make(map[string]map[int32]bool),
 	}
 	v.dirty.reset()
 	return v
@@ -266,17 +275,11 @@ func (v *view) refresh(c *zkClient, log logrus.FieldLogger) error {
 		}
 		d.topicList = false
 	}
-	for _, name := range slices.Sorted(maps.Keys(d.topics)) {
-		if err := v.refreshTopic(c, name, log); err != nil {
-			return err
-		}
-		delete(d.topics, name)
+	if err := v.refreshTopics(c, log); err != nil {
+		return err
 	}
-	for _, tp := range slices.SortedFunc(maps.Keys(d.states), zkpaths.TopicPartition.Compare) {
-		if err := v.refreshState(c, tp, log); err != nil {
-			return err
-		}
-		delete(d.states, tp)
+	if err := v.refreshStates(c, log); err != nil {
+		return err
 	}
 	if d.deletions {
 		if err := v.refreshDeletions(c); err != nil {
@@ -443,20 +446,78 @@ func (v *view) refreshTopicList(c *zkClient) error {
 func (v *view) removeTopic(name string) {
 	if _, known := v.topics[name]; known {
 		delete(v.topics, name)
-		v.changed = true
+		v.touchTopic(name)
 	}
 }
 
-func (v *view) refreshTopic(c *zkClient, name string, log logrus.FieldLogger) error {
-	p := zkpaths.TopicPath(name)
-	data, stat, err := c.getW(p)
-	if errors.Is(err, zk.ErrNoNode) {
-		v.removeTopic(name)
+// touchTopic records that a topic's snapshot must be built again (its
+// assignment, id, configs or deletion changed, or it came or went).
+func (v *view) touchTopic(name string) {
+	v.staleTopics[name] = true
+	v.changed = true
+}
+
+// touchPartition records that one partition's snapshot must be built again.
+func (v *view) touchPartition(tp zkpaths.TopicPartition) {
+	parts := v.stalePartitions[tp.Topic]
+	if parts == nil {
+		parts = make(map[int32]bool)
+		v.stalePartitions[tp.Topic] = parts
+	}
+	parts[tp.Partition] = true
+	v.changed = true
+}
+
+// znodeRead is one znode as read: exists is false when there is none.
+type znodeRead struct {
+	data   []byte
+	stat   *zk.Stat
+	exists bool
+}
+
+// firstError returns the first error of errs that is not errNotRead, or
+// errNotRead, or nil.
+func firstError(errs []error) error {
+	var first error
+	for _, err := range errs {
+		if err != nil && (first == nil || errors.Is(first, errNotRead)) {
+			first = err
+		}
+	}
+	return first
+}
+
+// refreshTopics reads the dirty topic assignments, with their reads in
+// flight together.
+func (v *view) refreshTopics(c *zkClient, log logrus.FieldLogger) error {
+	if len(v.dirty.topics) == 0 {
 		return nil
 	}
-	if err != nil {
-		return err
+	names := slices.Sorted(maps.Keys(v.dirty.topics))
+	reads, errs := fetchAll(names, func(name string) (znodeRead, error) {
+		data, stat, err := c.getW(zkpaths.TopicPath(name))
+		if errors.Is(err, zk.ErrNoNode) {
+			return znodeRead{}, nil
+		}
+		return znodeRead{data: data, stat: stat, exists: err == nil}, err
+	})
+	for i, name := range names {
+		if errs[i] == nil {
+			v.applyTopic(name, reads[i], log)
+			delete(v.dirty.topics, name)
+		}
 	}
+	return firstError(errs)
+}
+
+// applyTopic takes in what a read of /brokers/topics/<name> found.
+func (v *view) applyTopic(name string, read znodeRead, log logrus.FieldLogger) {
+	if !read.exists {
+		v.removeTopic(name)
+		return
+	}
+	data, stat := read.data, read.stat
+	p := zkpaths.TopicPath(name)
 	t := v.topics[name]
 	if t == nil || t.czxid != stat.Czxid {
 		// New, or deleted and created again: nothing of the old one applies.
@@ -464,10 +525,10 @@ func (v *view) refreshTopic(c *zkClient, name string, log logrus.FieldLogger) er
 		v.topics[name] = t
 		v.dirty.topicConfigs[name] = true
 	} else if t.version == stat.Version {
-		return nil
+		return
 	}
 	t.version = stat.Version
-	v.changed = true
+	v.touchTopic(name)
 
 	assignment, err := zkpaths.UnmarshalTopicAssignment(data)
 	if err == nil {
@@ -477,25 +538,49 @@ func (v *view) refreshTopic(c *zkClient, name string, log logrus.FieldLogger) er
 	if err != nil {
 		log.WithError(err).WithField("path", p).Warn("unreadable topic assignment; the topic is left out of the metadata")
 		t.assignment, t.replicas = zkpaths.TopicAssignment{}, nil
-		return nil
+		return
 	}
 	for partition := range t.replicas {
 		if _, watched := t.states[int32(partition)]; !watched {
 			v.dirty.states[zkpaths.TopicPartition{Topic: name, Partition: int32(partition)}] = true
 		}
 	}
-	return nil
 }
 
-func (v *view) refreshState(c *zkClient, tp zkpaths.TopicPartition, log logrus.FieldLogger) error {
-	t := v.topics[tp.Topic]
-	if t == nil {
+// refreshStates reads the dirty partition state znodes (watching them, or
+// their creation), with up to readWindow reads in flight: a new topic, a
+// failover or a broker start makes thousands of them dirty at once.
+func (v *view) refreshStates(c *zkClient, log logrus.FieldLogger) error {
+	if len(v.dirty.states) == 0 {
 		return nil
 	}
+	tps := make([]zkpaths.TopicPartition, 0, len(v.dirty.states))
+	for tp := range v.dirty.states {
+		if v.topics[tp.Topic] == nil {
+			delete(v.dirty.states, tp)
+			continue
+		}
+		tps = append(tps, tp)
+	}
+	entries, errs := fetchAll(tps, func(tp zkpaths.TopicPartition) (stateEntry, error) {
+		return readState(c, tp, log)
+	})
+	for i, tp := range tps {
+		if errs[i] == nil {
+			v.setState(tp, entries[i])
+			delete(v.dirty.states, tp)
+		}
+	}
+	return firstError(errs)
+}
+
+// readState reads a partition state znode with a watch, or watches for its
+// creation. It runs on fetchAll's goroutines, so it touches no view.
+func readState(c *zkClient, tp zkpaths.TopicPartition, log logrus.FieldLogger) (stateEntry, error) {
 	p := zkpaths.PartitionStatePath(tp.Topic, tp.Partition)
 	data, stat, exists, err := c.getOrWatchCreation(p)
 	if err != nil {
-		return err
+		return stateEntry{}, err
 	}
 	next := stateEntry{}
 	if exists {
@@ -508,8 +593,7 @@ func (v *view) refreshState(c *zkClient, tp zkpaths.TopicPartition, log logrus.F
 		}
 		next = stateEntry{exists: true, state: state, version: stat.Version}
 	}
-	v.setState(tp, next)
-	return nil
+	return next, nil
 }
 
 func (v *view) setState(tp zkpaths.TopicPartition, next stateEntry) {
@@ -521,7 +605,7 @@ func (v *view) setState(tp zkpaths.TopicPartition, next stateEntry) {
 		return
 	}
 	t.states[tp.Partition] = next
-	v.changed = true
+	v.touchPartition(tp)
 }
 
 func equalState(a, b stateEntry) bool {
@@ -547,10 +631,26 @@ func (v *view) refreshDeletions(c *zkClient) error {
 			delete(v.confirmed, name)
 		}
 	}
-	if !maps.Equal(next, v.deleting) {
-		v.deleting, v.changed = next, true
-	}
+	v.setDeleting(next)
 	return nil
+}
+
+// setDeleting takes in the topics whose deletion is requested.
+func (v *view) setDeleting(next map[string]bool) {
+	if maps.Equal(next, v.deleting) {
+		return
+	}
+	for name := range v.deleting {
+		if !next[name] {
+			v.touchTopic(name)
+		}
+	}
+	for name := range next {
+		if !v.deleting[name] {
+			v.touchTopic(name)
+		}
+	}
+	v.deleting, v.changed = next, true
 }
 
 // refreshConfirmations reads (and watches) the brokers that confirmed the
@@ -659,8 +759,22 @@ func (v *view) refreshElection(c *zkClient, log logrus.FieldLogger) error {
 	return nil
 }
 
-// snapshot builds an immutable Snapshot of the view.
+// snapshot builds an immutable Snapshot of the view. Topics that did not
+// change since the last snapshot are shared with it (the same *Topic), so the
+// cost is that of the change plus a copy of the topic map; the small parts
+// (brokers, configs, quotas, deletions) are built again each time.
 func (v *view) snapshot(clusterID string) *Snapshot {
+	snap := v.buildSnapshot(clusterID, v.built)
+	v.built = snap
+	clear(v.staleTopics)
+	clear(v.stalePartitions)
+	return snap
+}
+
+// buildSnapshot builds a snapshot from prev, the snapshot built before the
+// changes recorded in staleTopics and stalePartitions, or from scratch when
+// prev is nil.
+func (v *view) buildSnapshot(clusterID string, prev *Snapshot) *Snapshot {
 	snap := &Snapshot{
 		ClusterID:       clusterID,
 		ControllerID:    -1,
@@ -696,49 +810,91 @@ func (v *view) snapshot(clusterID string) *Snapshot {
 		b.Endpoints = slices.Clone(b.Endpoints)
 		snap.Brokers[id] = b
 	}
-	for name, t := range v.topics {
-		if t.replicas == nil {
-			continue
-		}
-		topic := &Topic{
-			Name:       name,
-			ID:         t.assignment.TopicID,
-			Partitions: make([]Partition, len(t.replicas)),
-			Deleting:   v.deleting[name],
-			Configs:    maps.Clone(t.configs),
-		}
-		if topic.Configs == nil {
-			topic.Configs = map[string]string{}
-		}
-		if topic.Deleting {
+	for name := range v.deleting {
+		if t := v.topics[name]; t != nil && t.replicas != nil {
 			snap.PendingDeletion[name] = v.unconfirmedReplicas(name, t)
 		}
-		for p, replicas := range t.replicas {
-			part := Partition{
-				Topic:            name,
-				Partition:        int32(p),
-				Replicas:         slices.Clone(replicas),
-				Leader:           zkpaths.NoLeader,
-				LeaderEpoch:      -1,
-				State:            zkpaths.StateNonExistent,
-				ControllerEpoch:  -1,
-				PartitionEpoch:   -1,
-				AddingReplicas:   slices.Clone(t.assignment.AddingReplicas[int32(p)]),
-				RemovingReplicas: slices.Clone(t.assignment.RemovingReplicas[int32(p)]),
+	}
+
+	if prev == nil {
+		for name, t := range v.topics {
+			if topic := v.buildTopic(name, t); topic != nil {
+				snap.Topics[name] = topic
 			}
-			if s := t.states[int32(p)]; s.exists {
-				part.Leader = s.state.Leader
-				part.LeaderEpoch = s.state.LeaderEpoch
-				part.ISR = slices.Clone(s.state.ISR)
-				part.State = s.state.State
-				part.ControllerEpoch = s.state.ControllerEpoch
-				part.PartitionEpoch = s.version
-			}
-			topic.Partitions[p] = part
 		}
-		snap.Topics[name] = topic
+		return snap
+	}
+	maps.Copy(snap.Topics, prev.Topics)
+	for name := range v.staleTopics {
+		delete(snap.Topics, name)
+		if t := v.topics[name]; t != nil {
+			if topic := v.buildTopic(name, t); topic != nil {
+				snap.Topics[name] = topic
+			}
+		}
+	}
+	for name, partitions := range v.stalePartitions {
+		old, t := snap.Topics[name], v.topics[name]
+		if v.staleTopics[name] || old == nil || t == nil {
+			// Built whole above, or not in the snapshot at all.
+			continue
+		}
+		topic := *old
+		topic.Partitions = slices.Clone(old.Partitions)
+		for p := range partitions {
+			if int(p) < len(topic.Partitions) {
+				topic.Partitions[p] = buildPartition(name, t, int(p))
+			}
+		}
+		snap.Topics[name] = &topic
 	}
 	return snap
+}
+
+// buildTopic builds a topic's snapshot; nil when its assignment is unreadable.
+func (v *view) buildTopic(name string, t *topicEntry) *Topic {
+	if t.replicas == nil {
+		return nil
+	}
+	topic := &Topic{
+		Name:       name,
+		ID:         t.assignment.TopicID,
+		Partitions: make([]Partition, len(t.replicas)),
+		Deleting:   v.deleting[name],
+		Configs:    maps.Clone(t.configs),
+	}
+	if topic.Configs == nil {
+		topic.Configs = map[string]string{}
+	}
+	for p := range t.replicas {
+		topic.Partitions[p] = buildPartition(name, t, p)
+	}
+	return topic
+}
+
+// buildPartition builds the snapshot of partition p of a topic.
+func buildPartition(name string, t *topicEntry, p int) Partition {
+	part := Partition{
+		Topic:            name,
+		Partition:        int32(p),
+		Replicas:         slices.Clone(t.replicas[p]),
+		Leader:           zkpaths.NoLeader,
+		LeaderEpoch:      -1,
+		State:            zkpaths.StateNonExistent,
+		ControllerEpoch:  -1,
+		PartitionEpoch:   -1,
+		AddingReplicas:   slices.Clone(t.assignment.AddingReplicas[int32(p)]),
+		RemovingReplicas: slices.Clone(t.assignment.RemovingReplicas[int32(p)]),
+	}
+	if s := t.states[int32(p)]; s.exists {
+		part.Leader = s.state.Leader
+		part.LeaderEpoch = s.state.LeaderEpoch
+		part.ISR = slices.Clone(s.state.ISR)
+		part.State = s.state.State
+		part.ControllerEpoch = s.state.ControllerEpoch
+		part.PartitionEpoch = s.version
+	}
+	return part
 }
 
 // isShuttingDown tells whether a live broker asked for a controlled shutdown

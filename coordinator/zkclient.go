@@ -6,6 +6,7 @@ import (
 	"path"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/go-zookeeper/zk"
 	"github.com/sirupsen/logrus"
@@ -283,4 +284,59 @@ type zkLogger struct{ log logrus.FieldLogger }
 
 func (l zkLogger) Printf(format string, args ...any) {
 	l.log.Debugf("zookeeper client: "+format, args...)
+}
+
+// readWindow bounds the reads one refresh keeps in flight on its connection:
+// enough to hide the round trip (go-zookeeper sends concurrent requests on one
+// connection and matches the replies), few enough to stay well below
+// ZooKeeper's limit of outstanding requests (globalOutstandingLimit, 1000).
+const readWindow = 128
+
+// errNotRead marks the keys fetchAll skipped after another read failed.
+var errNotRead = errors.New("not read: an earlier read failed")
+
+// fetchAll calls fetch for every key with up to readWindow calls in flight
+// and returns their results and errors in the order of keys. Once a call
+// fails, the calls not yet started are skipped (their error is errNotRead):
+// the connection is most likely gone, and the caller reads them again later.
+func fetchAll[K, T any](keys []K, fetch func(K) (T, error)) ([]T, []error) {
+	return inFlight(keys, readWindow, true, fetch)
+}
+
+// inFlight calls call for every key with up to window calls in flight (on
+// as many goroutines, which return before it does) and returns their results
+// and errors in the order of keys. With stopOnError, once a call fails the
+// calls not yet started are skipped with errNotRead.
+func inFlight[K, T any](keys []K, window int, stopOnError bool, call func(K) (T, error)) ([]T, []error) {
+	results := make([]T, len(keys))
+	errs := make([]error, len(keys))
+	if len(keys) == 1 {
+		results[0], errs[0] = call(keys[0])
+		return results, errs
+	}
+	var next atomic.Int64
+	var failed atomic.Bool
+	var wg sync.WaitGroup
+	for range min(window, len(keys)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(keys) {
+					return
+				}
+				if failed.Load() {
+					errs[i] = errNotRead
+					continue
+				}
+				results[i], errs[i] = call(keys[i])
+				if errs[i] != nil && stopOnError {
+					failed.Store(true)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return results, errs
 }

@@ -32,6 +32,7 @@ func TestZooKeeper(t *testing.T) {
 	t.Run("ControllerElection", func(t *testing.T) { testControllerElection(t, newEnv(t, connect)) })
 	t.Run("TopicLifecycle", func(t *testing.T) { testTopicLifecycle(t, newEnv(t, connect)) })
 	t.Run("BrokerFailure", func(t *testing.T) { testBrokerFailure(t, newEnv(t, connect)) })
+	t.Run("UpdateISRs", func(t *testing.T) { testUpdateISRs(t, newEnv(t, connect)) })
 	t.Run("ProducerIDBlocks", func(t *testing.T) { testProducerIDBlocks(t, newEnv(t, connect)) })
 	t.Run("StaleControllerWriteFails", func(t *testing.T) { testStaleControllerWriteFails(t, newEnv(t, connect)) })
 	t.Run("AdoptControllership", func(t *testing.T) { testAdoptControllership(t, newEnv(t, connect)) })
@@ -641,4 +642,58 @@ func testUpdateISR(t *testing.T, in *inspector, leader, follower *Session) {
 		p := viewPartition(follower, "pair", 0)
 		return reflect.DeepEqual(p.ISR, []int32{1, 2}) && p.PartitionEpoch == version, fmt.Sprintf("%+v", p)
 	})
+}
+
+// testUpdateISRs has the leader of 300 partitions take a follower out of every
+// ISR in one call, with one stale update and one for an unknown topic among
+// them: those fail, the others stand.
+func testUpdateISRs(t *testing.T, env *zkEnv) {
+	in := env.inspector(t)
+	sessions := env.startBrokers(t, 2)
+	const partitions = 300
+	assignment := make([][]int32, partitions)
+	for p := range assignment {
+		assignment[p] = []int32{1, 2}
+	}
+	if err := sessions[1].CreateTopic(context.Background(), "many", assignment, nil); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "every partition online in the leader's snapshot", func() (bool, string) {
+		online := 0
+		for p := range int32(partitions) {
+			if part := viewPartition(sessions[1], "many", p); part.State == zkpaths.StateOnline && len(part.ISR) == 2 {
+				online++
+			}
+		}
+		return online == partitions, fmt.Sprint(online)
+	})
+	updates := []ISRUpdate{{Topic: "nope", Partition: 0, ISR: []int32{1}}}
+	for p := range int32(partitions) {
+		part := viewPartition(sessions[1], "many", p)
+		u := ISRUpdate{Topic: "many", Partition: p, LeaderEpoch: part.LeaderEpoch, PartitionEpoch: part.PartitionEpoch, ISR: []int32{1}}
+		if p == 7 {
+			u.PartitionEpoch++
+		}
+		updates = append(updates, u)
+	}
+	results := sessions[1].UpdateISRs(context.Background(), updates)
+	if len(results) != len(updates) {
+		t.Fatalf("%d results for %d updates", len(results), len(updates))
+	}
+	if !errors.Is(results[0].Err, ErrUnknownTopic) {
+		t.Errorf("unknown topic: %v", results[0].Err)
+	}
+	for i, r := range results[1:] {
+		p := int32(i)
+		state, stat, _ := in.partitionState("many", p)
+		if p == 7 {
+			if !errors.Is(r.Err, ErrStalePartitionEpoch) || !reflect.DeepEqual(state.ISR, []int32{1, 2}) {
+				t.Errorf("stale update of partition 7: %v, ISR %v", r.Err, state.ISR)
+			}
+			continue
+		}
+		if r.Err != nil || r.PartitionEpoch != stat.Version || !reflect.DeepEqual(state.ISR, []int32{1}) {
+			t.Errorf("partition %d: %+v; znode ISR %v at version %d", p, r, state.ISR, stat.Version)
+		}
+	}
 }
