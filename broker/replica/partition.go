@@ -256,11 +256,9 @@ func (p *Partition) LowWatermark(live func(int32) bool) (int64, error) {
 	return lw, nil
 }
 
-// underReplicated reports whether this broker leads p with an ISR smaller
-// than its replica set.
-func (p *Partition) underReplicated() bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
+// underReplicatedLocked reports whether this broker leads p with an ISR
+// smaller than its replica set. p.mu is held.
+func (p *Partition) underReplicatedLocked() bool {
 	l := p.leader
 	return l != nil && len(l.isr) < len(l.replicas)
 }
