@@ -2,9 +2,12 @@ package broker
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"slices"
 	"time"
+
+	"github.com/sirupsen/logrus"
 
 	"github.com/kzoo/kzoo/broker/config"
 	"github.com/kzoo/kzoo/broker/replica"
@@ -255,9 +258,13 @@ func offlineIn(t *coordinator.Topic) int {
 
 // removeLogs removes the local logs of partitions this broker no longer
 // holds: deleted topics' and those a reassignment moved away. It returns
-// the topics of the logs it could not remove.
+// the topics of the logs it could not remove. It logs one line per apply
+// (a deleted topic may have thousands of partitions here), each partition
+// at debug level.
 func (s *Server) removeLogs(snap *coordinator.Snapshot, stray []zkpaths.TopicPartition) map[string]bool {
 	failed := make(map[string]bool)
+	var removed, moved, notRemoved int
+	var firstErr error
 	for _, tp := range stray {
 		reason := "topic deleted"
 		if t := snap.Topics[tp.Topic]; t != nil && !t.Deleting {
@@ -265,11 +272,26 @@ func (s *Server) removeLogs(snap *coordinator.Snapshot, stray []zkpaths.TopicPar
 		}
 		logger := s.logger.WithField("topic", tp.Topic).WithField("partition", tp.Partition).WithField("reason", reason)
 		if err := s.logs.Remove(tp); err != nil {
-			logger.WithError(err).Error("cannot remove partition log")
+			logger.WithError(err).Debug("cannot remove partition log")
+			if notRemoved == 0 {
+				firstErr = fmt.Errorf("remove the log of %s: %w", tp, err)
+			}
+			notRemoved++
 			failed[tp.Topic] = true
 			continue
 		}
-		logger.Info("removed partition log")
+		logger.Debug("removed partition log")
+		if reason == "topic deleted" {
+			removed++
+		} else {
+			moved++
+		}
+	}
+	if removed+moved > 0 {
+		s.logger.WithFields(logrus.Fields{"of_deleted_topics": removed, "moved_away": moved}).Info("removed partition logs")
+	}
+	if notRemoved > 0 {
+		s.logger.WithError(firstErr).WithField("partitions", notRemoved).Error("cannot remove partition logs; retrying")
 	}
 	return failed
 }

@@ -17,7 +17,7 @@ import (
 
 // applyManager returns a manager of broker 1 over a log dir of its own,
 // its fetchers running until the test ends.
-func applyManager(t *testing.T) *Manager {
+func applyManager(t testing.TB) *Manager {
 	t.Helper()
 	logger := logrus.New()
 	logger.SetOutput(io.Discard)
