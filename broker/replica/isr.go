@@ -3,6 +3,7 @@ package replica
 import (
 	"context"
 	"errors"
+	"iter"
 	"slices"
 	"sync"
 	"time"
@@ -69,7 +70,44 @@ func (p *Partition) recordFollowerFetch(follower int32, fetchOffset, logStart in
 	if p.advanceHighWatermarkLocked() || startMoved {
 		defer p.wakeWaiters()
 	}
-	return !slices.Contains(l.isr, follower) && CanJoinISR(f, p.log.HighWatermark(), l.epochStartOffset)
+	canJoin = !slices.Contains(l.isr, follower) && CanJoinISR(f, p.log.HighWatermark(), l.epochStartOffset)
+	if canJoin && p.isrChecks != nil {
+		// The caller wakes the ISR manager, which then looks at the
+		// partitions queued rather than every one.
+		p.isrChecks.push(p)
+	}
+	return canJoin
+}
+
+// isrCheckQueue holds the partitions whose followers may join the ISR, for
+// the ISR manager's next pass: a follower catching up on tens of thousands
+// of partitions (after a restart) wakes the manager over and over, and a
+// pass over every partition each time would cost the broker a core.
+type isrCheckQueue struct {
+	mu sync.Mutex
+	ps []*Partition
+}
+
+// push queues p unless it is queued already.
+func (q *isrCheckQueue) push(p *Partition) {
+	if p.isrQueued.Swap(true) {
+		return
+	}
+	q.mu.Lock()
+	q.ps = append(q.ps, p)
+	q.mu.Unlock()
+}
+
+// take empties the queue and returns what it held.
+func (q *isrCheckQueue) take() []*Partition {
+	q.mu.Lock()
+	ps := q.ps
+	q.ps = nil
+	q.mu.Unlock()
+	for _, p := range ps {
+		p.isrQueued.Store(false)
+	}
+	return ps
 }
 
 // isrCheckInterval is how often the ISR manager looks for lagging
@@ -92,9 +130,10 @@ func (m *Manager) RunISRManager(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-ticker.C:
+			m.UpdateISRs(ctx)
 		case <-m.isrWake:
+			m.updateISRsOf(ctx, m.isrChecks.take())
 		}
-		m.UpdateISRs(ctx)
 	}
 }
 
@@ -108,29 +147,46 @@ const isrWritesInFlight = 64
 // of every partition this broker leads whose followers lag or caught up,
 // and waits for those writes.
 func (m *Manager) UpdateISRs(ctx context.Context) {
+	m.updateISRs(ctx, m.partitions.each)
+}
+
+// updateISRsOf makes a pass of the ISR manager over ps alone (those a
+// follower's fetch queued), leaving out any no longer held.
+func (m *Manager) updateISRsOf(ctx context.Context, ps []*Partition) {
+	m.updateISRs(ctx, func(yield func(*Partition) bool) {
+		for _, p := range ps {
+			if m.partitions.get(p.tp) == p && !yield(p) {
+				return
+			}
+		}
+	})
+}
+
+// updateISRs makes one pass of the ISR manager over the partitions each
+// yields.
+func (m *Manager) updateISRs(ctx context.Context, each iter.Seq[*Partition]) {
 	var (
 		tally isrTally
 		wg    sync.WaitGroup
 	)
 	slots := make(chan struct{}, isrWritesInFlight)
-	m.partitions.each(func(p *Partition) bool {
+	for p := range each {
 		if ctx.Err() != nil {
-			return false
+			break
 		}
 		if !p.IsLeader() {
-			return true
+			continue
 		}
 		w, ok := m.proposeISR(p)
 		if !ok {
-			return true
+			continue
 		}
 		slots <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-slots }()
 			m.writeISR(ctx, p, w, &tally)
 		})
-		return true
-	})
+	}
 	wg.Wait()
 	tally.log(m.logger)
 	m.cfg.OnISRPass()

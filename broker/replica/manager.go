@@ -79,6 +79,7 @@ type Manager struct {
 	partitions partitionTable
 	fetchers   fetcherManager
 	isrWake    chan struct{}
+	isrChecks  isrCheckQueue
 	quotas     *replicationQuotas
 	// leading and underReplicated count the partitions this broker leads
 	// and those of them with an ISR smaller than their replica set, kept
@@ -205,6 +206,7 @@ func (m *Manager) applyOne(tp zkpaths.TopicPartition, a Assignment, tally *apply
 		}
 		p = newPartition(tp, l, a.Config)
 		p.throttled.Store(partitionThrottles(a.Config, tp.Partition, m.cfg.BrokerID))
+		p.isrChecks = &m.isrChecks
 		m.partitions.add(p)
 		tally.add(&tally.opened)
 	case m.updateConfig(p, a.Config):

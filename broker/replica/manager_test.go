@@ -165,3 +165,47 @@ func TestApplyRetriesLeadership(t *testing.T) {
 	}
 	checkCounts(t, m)
 }
+
+// TestISRCheckQueue: a follower fetch that makes it eligible for the ISR
+// queues its partition once, and a pass over the queue alone adds it.
+func TestISRCheckQueue(t *testing.T) {
+	m := applyManager(t)
+	tp := zkpaths.TopicPartition{Topic: "t", Partition: 0}
+	other := zkpaths.TopicPartition{Topic: "t", Partition: 1}
+	if _, failed := m.Apply(map[zkpaths.TopicPartition]Assignment{
+		tp:    state(0, 1, 1, []int32{1, 2}, []int32{1}),
+		other: state(1, 1, 1, []int32{1, 2}, []int32{1}),
+	}, nil); len(failed) > 0 {
+		t.Fatal(failed)
+	}
+	p := m.Partition(tp)
+	for range 2 {
+		if _, err := m.Read(p, 2, FetchPosition{FetchOffset: 0, CurrentLeaderEpoch: -1, LastFetchedEpoch: -1}, 0, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	queued := m.isrChecks.take()
+	if len(queued) != 1 || queued[0] != p {
+		t.Fatalf("queued %d partitions, want t-0 once", len(queued))
+	}
+	m.updateISRsOf(context.Background(), queued)
+	p.mu.Lock()
+	isr := slices.Clone(p.leader.isr)
+	p.mu.Unlock()
+	if !slices.Equal(isr, []int32{1, 2}) {
+		t.Errorf("ISR of t-0 %v after the pass, want [1 2]", isr)
+	}
+	o := m.Partition(other)
+	o.mu.Lock()
+	otherISR := slices.Clone(o.leader.isr)
+	o.mu.Unlock()
+	if !slices.Equal(otherISR, []int32{1}) {
+		t.Errorf("ISR of t-1, which no fetch queued, %v; want [1]", otherISR)
+	}
+	if m.UnderReplicatedCount() != 1 {
+		t.Errorf("under-replicated %d, want 1", m.UnderReplicatedCount())
+	}
+	if len(m.isrChecks.take()) != 0 {
+		t.Error("queue not empty after take")
+	}
+}

@@ -56,6 +56,12 @@ type Partition struct {
 
 	waitersMu sync.Mutex
 	waiters   []chan<- struct{}
+
+	// isrChecks is the manager's queue of partitions whose followers may
+	// join the ISR (nil for a partition outside a manager's table);
+	// isrQueued is set while p is in it.
+	isrChecks *isrCheckQueue
+	isrQueued atomic.Bool
 }
 
 // followTarget names the leader a follower fetches from, at an epoch.
