@@ -248,7 +248,9 @@ func (m *Manager) writeISR(ctx context.Context, p *Partition, w isrWrite, tally 
 	version, err := m.cfg.Cluster.UpdateISR(writeCtx, p.tp.Topic, p.tp.Partition, w.epoch, w.partitionEpoch, w.next)
 	cancel()
 
-	logger := m.partitionLogger(p).WithFields(logrus.Fields{"leader_epoch": w.epoch, "old_isr": w.old, "isr": w.next})
+	logger := func() logrus.FieldLogger {
+		return m.partitionLogger(p).WithFields(logrus.Fields{"leader_epoch": w.epoch, "old_isr": w.old, "isr": w.next})
+	}
 	p.appendMu.Lock()
 	p.mu.Lock()
 	defer func() {
@@ -268,7 +270,9 @@ func (m *Manager) writeISR(ctx context.Context, p *Partition, w isrWrite, tally 
 		if w.shrink {
 			what = "ISR shrunk"
 		}
-		logger.WithField("partition_epoch", version).Debug(what)
+		if m.debugEnabled() {
+			logger().WithField("partition_epoch", version).Debug(what)
+		}
 		tally.written(p.tp, w)
 		m.cfg.OnISRChange(w.shrink, w.expand)
 		if p.advanceHighWatermarkLocked() {
@@ -278,13 +282,17 @@ func (m *Manager) writeISR(ctx context.Context, p *Partition, w isrWrite, tally 
 		// Another leader was elected: stop acting as one at this epoch,
 		// whatever a view that has not caught up yet says.
 		p.fencedEpoch = max(p.fencedEpoch, w.epoch)
-		logger.WithError(err).Debug("ISR update fenced: another broker leads now")
+		if m.debugEnabled() {
+			logger().WithError(err).Debug("ISR update fenced: another broker leads now")
+		}
 		tally.failed(p.tp, err, true)
 		m.resignLocked(p)
 	default:
 		// A stale partition epoch, or ZooKeeper out of reach: the next
 		// view brings the current state, and the next pass tries again.
-		logger.WithError(err).Debug("ISR update failed")
+		if m.debugEnabled() {
+			logger().WithError(err).Debug("ISR update failed")
+		}
 		tally.failed(p.tp, err, false)
 	}
 }

@@ -318,8 +318,24 @@ func (m *Manager) updateConfig(p *Partition, cfg config.Topic) bool {
 	p.log.UpdateConfig(cfg.Storage())
 	p.cfg.Store(&cfg)
 	p.throttled.Store(partitionThrottles(cfg, p.tp.Partition, m.cfg.BrokerID))
-	m.partitionLogger(p).Debug("applied a config change")
+	if m.debugEnabled() {
+		m.partitionLogger(p).Debug("applied a config change")
+	}
 	return true
+}
+
+// debugEnabled reports whether the manager's logger writes debug lines: a
+// failover changes tens of thousands of partitions, and the lines of each
+// are not even built unless they are written.
+func (m *Manager) debugEnabled() bool {
+	switch l := m.logger.(type) {
+	case *logrus.Entry:
+		return l.Logger.IsLevelEnabled(logrus.DebugLevel)
+	case *logrus.Logger:
+		return l.IsLevelEnabled(logrus.DebugLevel)
+	default:
+		return true
+	}
 }
 
 func (m *Manager) partitionLogger(p *Partition) logrus.FieldLogger {

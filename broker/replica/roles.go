@@ -83,7 +83,9 @@ func (m *Manager) setRole(p *Partition, st coordinator.Partition) (roleChange, e
 		}
 		p.following = target
 		m.fetchers.add(p, target)
-		m.partitionLogger(p).WithFields(logrus.Fields{"leader": st.Leader, "leader_epoch": st.LeaderEpoch}).Debug("following leader")
+		if m.debugEnabled() {
+			m.partitionLogger(p).WithFields(logrus.Fields{"leader": st.Leader, "leader_epoch": st.LeaderEpoch}).Debug("following leader")
+		}
 		return becameFollower, nil
 	default:
 		if m.resignLocked(p) {
@@ -157,9 +159,11 @@ func (m *Manager) becomeLeaderLocked(p *Partition, st coordinator.Partition) err
 	p.leaderEpoch.Store(st.LeaderEpoch)
 	p.advanceHighWatermarkLocked()
 	m.cfg.OnLeadershipChange(p, st.LeaderEpoch, true)
-	m.partitionLogger(p).WithFields(logrus.Fields{
-		"leader_epoch": st.LeaderEpoch, "isr": st.ISR, "epoch_start_offset": leo, "high_watermark": p.log.HighWatermark(),
-	}).Debug("became leader")
+	if m.debugEnabled() {
+		m.partitionLogger(p).WithFields(logrus.Fields{
+			"leader_epoch": st.LeaderEpoch, "isr": st.ISR, "epoch_start_offset": leo, "high_watermark": p.log.HighWatermark(),
+		}).Debug("became leader")
+	}
 	go p.wakeWaiters()
 	return nil
 }
@@ -170,7 +174,9 @@ func (m *Manager) resignLocked(p *Partition) bool {
 	if p.leader == nil {
 		return false
 	}
-	m.partitionLogger(p).WithField("leader_epoch", p.leader.epoch).Debug("no longer leader")
+	if m.debugEnabled() {
+		m.partitionLogger(p).WithField("leader_epoch", p.leader.epoch).Debug("no longer leader")
+	}
 	m.cfg.OnLeadershipChange(p, p.leader.epoch, false)
 	p.leader = nil
 	p.leaderEpoch.Store(-1)
