@@ -76,7 +76,7 @@ func discardLogger() logrus.FieldLogger {
 
 // testBrokerConfig is broker 1's configuration with Kafka's defaults and
 // the given overrides.
-func testBrokerConfig(t *testing.T, overrides ...string) *config.Broker {
+func testBrokerConfig(t testing.TB, overrides ...string) *config.Broker {
 	t.Helper()
 	vals, err := config.Load("", nil, append([]string{"broker.id=1"}, overrides...))
 	if err != nil {

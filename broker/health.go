@@ -3,7 +3,6 @@ package broker
 import (
 	"sync"
 
-	"github.com/kzoo/kzoo/zkpaths"
 	"github.com/sirupsen/logrus"
 )
 
@@ -22,6 +21,17 @@ type ReplicationHealth struct {
 type healthTracker struct {
 	mu      sync.Mutex
 	current ReplicationHealth
+	// offline is the count of partitions without a leader in the view
+	// applied last, which the metadata goroutine sets (setOffline).
+	offline int
+}
+
+// setOffline records the count of partitions without a leader in the view
+// just applied.
+func (h *healthTracker) setOffline(n int) {
+	h.mu.Lock()
+	h.offline = n
+	h.mu.Unlock()
 }
 
 // Health returns the broker's latest replication health counts.
@@ -31,23 +41,12 @@ func (s *Server) Health() ReplicationHealth {
 	return s.health.current
 }
 
-// update recounts from the partitions this broker leads and its view.
+// update takes the counts from the replica manager and the view applied
+// last, which both keep them as they change: neither walks the partitions.
 func (h *healthTracker) update(s *Server) {
-	var next ReplicationHealth
-	next.UnderReplicated = s.replicas.UnderReplicatedCount()
-	if snap := s.snapshot(); snap != nil {
-		for _, t := range snap.Topics {
-			if t.Deleting {
-				continue
-			}
-			for _, p := range t.Partitions {
-				if p.State == zkpaths.StateOffline || (p.State == zkpaths.StateOnline && p.Leader < 0) {
-					next.Offline++
-				}
-			}
-		}
-	}
+	next := ReplicationHealth{UnderReplicated: s.replicas.UnderReplicatedCount()}
 	h.mu.Lock()
+	next.Offline = h.offline
 	prev := h.current
 	h.current = next
 	h.mu.Unlock()

@@ -79,30 +79,22 @@ func describeDenied(name *string, id [16]byte) kmsg.MetadataResponseTopic {
 func (s *Server) metadata(ctx context.Context, in *kmsg.MetadataRequest, req *request) *kmsg.MetadataResponse {
 	resp := in.ResponseKind().(*kmsg.MetadataResponse)
 	snap := s.snapshot()
+	cache := s.metadataCacheFor(snap)
 
 	resp.ControllerID = snap.ControllerID
 	resp.ClusterID = &snap.ClusterID
-	for _, b := range brokersOn(snap, req.listener) {
-		mb := kmsg.NewMetadataResponseBroker()
-		mb.NodeID, mb.Host, mb.Port, mb.Rack = b.id, b.host, b.port, b.rack
-		resp.Brokers = append(resp.Brokers, mb)
-	}
+	resp.Brokers = cache.brokersOn(req.listener)
 
 	// v0: an empty list means every topic; v1+: null means every topic.
 	all := in.Topics == nil || (in.Version == 0 && len(in.Topics) == 0)
 	if all {
-		names := make([]string, 0, len(snap.Topics))
-		for name, t := range snap.Topics {
-			if !t.Deleting {
-				names = append(names, name)
-			}
-		}
-		sort.Strings(names)
+		names := cache.topicNames()
+		resp.Topics = make([]kmsg.MetadataResponseTopic, 0, len(names))
 		for _, name := range names {
 			if !s.authorize(req, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTopic, name, false) {
 				continue // topics the client may not DESCRIBE are not listed
 			}
-			resp.Topics = append(resp.Topics, describeTopic(snap, snap.Topics[name], req))
+			resp.Topics = append(resp.Topics, cache.topicEntry(snap.Topics[name], req.listener, req.version))
 		}
 		return resp
 	}
@@ -114,14 +106,12 @@ func (s *Server) metadata(ctx context.Context, in *kmsg.MetadataRequest, req *re
 			mt := kmsg.NewMetadataResponseTopic()
 			mt.TopicID = rt.TopicID
 			mt.ErrorCode = kerr.UnknownTopicID.Code
-			for _, t := range snap.Topics {
-				switch {
-				case t.ID != rt.TopicID:
-				case !s.authorized(req, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTopic, t.Name):
-					mt = describeDenied(nil, t.ID) // ids are not secret, names are
-				default:
-					mt = describeTopic(snap, t, req)
-				}
+			switch t := cache.topicByID(rt.TopicID); {
+			case t == nil:
+			case !s.authorized(req, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTopic, t.Name):
+				mt = describeDenied(nil, t.ID) // ids are not secret, names are
+			default:
+				mt = cache.topicEntry(t, req.listener, req.version)
 			}
 			resp.Topics = append(resp.Topics, mt)
 			continue
@@ -132,7 +122,7 @@ func (s *Server) metadata(ctx context.Context, in *kmsg.MetadataRequest, req *re
 			continue
 		}
 		if t := snap.Topics[name]; t != nil && !t.Deleting {
-			resp.Topics = append(resp.Topics, describeTopic(snap, t, req))
+			resp.Topics = append(resp.Topics, cache.topicEntry(t, req.listener, req.version))
 			continue
 		}
 		mt := kmsg.NewMetadataResponseTopic()
@@ -158,24 +148,27 @@ func (s *Server) metadata(ctx context.Context, in *kmsg.MetadataRequest, req *re
 	return resp
 }
 
-// describeTopic is a topic's Metadata entry: leaders, replicas, ISR and the
-// offline replicas of each partition. A partition without a live leader
-// gets LEADER_NOT_AVAILABLE, which clients retry; one whose leader has no
-// endpoint on the request's listener gets LISTENER_NOT_FOUND (v6+, as in
-// Kafka; LEADER_NOT_AVAILABLE before), since the client could not reach it.
-func describeTopic(snap *coordinator.Snapshot, t *coordinator.Topic, req *request) kmsg.MetadataResponseTopic {
+// describeTopic is a topic's Metadata entry for a request of version
+// through listener: leaders, replicas, ISR and the offline replicas of each
+// partition. A partition without a live leader gets LEADER_NOT_AVAILABLE,
+// which clients retry; one whose leader has no endpoint on the request's
+// listener gets LISTENER_NOT_FOUND (v6+, as in Kafka; LEADER_NOT_AVAILABLE
+// before), since the client could not reach it. The replica lists are
+// snap's own (a Snapshot is immutable): the entry must not be changed.
+func describeTopic(snap *coordinator.Snapshot, t *coordinator.Topic, listener string, version int16) kmsg.MetadataResponseTopic {
 	mt := kmsg.NewMetadataResponseTopic()
 	name := t.Name
 	mt.Topic = &name
 	mt.TopicID = t.ID
 	mt.IsInternal = isInternalTopic(name)
+	mt.Partitions = make([]kmsg.MetadataResponseTopicPartition, 0, len(t.Partitions))
 	for _, p := range t.Partitions {
 		mp := kmsg.NewMetadataResponseTopicPartition()
 		mp.Partition = p.Partition
 		mp.Leader = p.Leader
 		mp.LeaderEpoch = p.LeaderEpoch
-		mp.Replicas = append([]int32(nil), p.Replicas...)
-		mp.ISR = append([]int32(nil), p.ISR...)
+		mp.Replicas = p.Replicas
+		mp.ISR = p.ISR
 		for _, r := range p.Replicas {
 			if _, live := snap.Brokers[r]; !live {
 				mp.OfflineReplicas = append(mp.OfflineReplicas, r)
@@ -186,9 +179,9 @@ func describeTopic(snap *coordinator.Snapshot, t *coordinator.Topic, req *reques
 		case p.Leader < 0 || !live || p.State != zkpaths.StateOnline:
 			mp.ErrorCode = kerr.LeaderNotAvailable.Code
 			mp.Leader = -1
-		case !hasListener(leader, req.listener):
+		case !hasListener(leader, listener):
 			mp.ErrorCode = kerr.LeaderNotAvailable.Code
-			if req.version >= 6 {
+			if version >= 6 {
 				mp.ErrorCode = kerr.ListenerNotFound.Code
 			}
 			mp.Leader = -1

@@ -94,7 +94,7 @@ func (s *Server) brokerGauges() []prometheus.Collector {
 	return []prometheus.Collector{
 		gauge("kzoo_partition_count",
 			"Partition replicas this broker holds, as leader or follower.",
-			func() int { return len(s.replicas.Partitions()) }),
+			func() int { return s.replicas.PartitionCount() }),
 		gauge("kzoo_leader_count",
 			"Partitions this broker leads.",
 			func() int { return s.replicas.LeaderCount() }),
@@ -169,7 +169,7 @@ func (s *Server) replicationThrottleCounters() []prometheus.Collector {
 // offset is behind their high watermark.
 func (s *Server) stableOffsetLags() []metrics.StableOffsetLag {
 	var lags []metrics.StableOffsetLag
-	for _, p := range s.replicas.Partitions() {
+	for p := range s.replicas.Partitions() {
 		if !p.IsLeader() {
 			continue
 		}

@@ -58,7 +58,7 @@ func (f *replicaFixture) set(topic string, partition int32, cfg config.Topic, st
 	tp := zkpaths.TopicPartition{Topic: topic, Partition: partition}
 	st.Topic, st.Partition = topic, partition
 	f.assigned[tp] = replica.Assignment{State: st, Config: cfg}
-	if _, failed := f.s.replicas.Apply(f.assigned); failed {
+	if _, failed := f.s.replicas.Apply(map[zkpaths.TopicPartition]replica.Assignment{tp: f.assigned[tp]}, nil); len(failed) > 0 {
 		f.t.Fatalf("cannot open %s", tp)
 	}
 	return f.s.replicas.Partition(tp)

@@ -99,6 +99,12 @@ type Server struct {
 	// answer from it, so that Metadata never names this broker leader of
 	// a partition it has not started leading yet.
 	applied atomic.Pointer[coordinator.Snapshot]
+	// appliedView is what the metadata goroutine last gave the replica
+	// manager (apply.go).
+	appliedView appliedView
+	// metaCache is what Metadata answers build from the applied view
+	// (metadata_cache.go).
+	metaCache atomic.Pointer[metadataCache]
 	// drainDeadline is when a stopping server closes idle connections
 	// (Unix nanoseconds; 0 while serving).
 	drainDeadline atomic.Int64

@@ -18,6 +18,14 @@ import (
 // whose leader has not answered by then are left out of that scrape.
 const DefaultLagTimeout = 2 * time.Second
 
+// PartitionSeriesLimit is the most partitions of one topic a group gets
+// per-partition series for (kzoo_consumer_group_lag,
+// kzoo_consumer_group_committed_offset). A group reading a topic of more
+// gets its per-topic series alone: at tens of thousands of partitions, one
+// series each would make every scrape huge, and dashboards chart the
+// topic's total lag anyway.
+const PartitionSeriesLimit = 1000
+
 // CommittedOffsetSource gives the committed offsets of the groups this
 // broker coordinates. *group.Coordinator implements it.
 type CommittedOffsetSource interface {
@@ -108,6 +116,9 @@ var (
 	committedDesc = prometheus.NewDesc("kzoo_consumer_group_committed_offset",
 		"A consumer group's committed offset on a partition. Reported by the group's coordinator.",
 		groupLabels, nil)
+	topicLagDesc = prometheus.NewDesc("kzoo_consumer_group_topic_lag",
+		"Messages a consumer group has yet to consume on a topic: kzoo_consumer_group_lag summed over the topic's partitions with a committed offset and a readable end offset. Reported by the group's coordinator, for every topic, however many partitions it has.",
+		[]string{"group", "topic"}, nil)
 )
 
 // GroupCollector reports the committed offsets and lag of the groups this
@@ -116,6 +127,8 @@ type GroupCollector struct {
 	committed CommittedOffsetSource
 	ends      EndOffsetReader
 	timeout   time.Duration
+	// partitionSeriesLimit is PartitionSeriesLimit (tests lower it).
+	partitionSeriesLimit int
 	// unreadable counts the partitions left out of a scrape's lag.
 	unreadable prometheus.Counter
 }
@@ -125,9 +138,10 @@ type GroupCollector struct {
 // latter in each scrape.
 func NewGroupCollector(committed CommittedOffsetSource, ends EndOffsetReader, timeout time.Duration) *GroupCollector {
 	return &GroupCollector{
-		committed: committed,
-		ends:      ends,
-		timeout:   timeout,
+		committed:            committed,
+		ends:                 ends,
+		timeout:              timeout,
+		partitionSeriesLimit: PartitionSeriesLimit,
 		unreadable: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "kzoo_consumer_group_end_offset_failures_total",
 			Help: "Partitions left out of kzoo_consumer_group_lag because their end offset could not be read in time (no leader, leader unreachable or slow), summed over scrapes.",
@@ -139,6 +153,7 @@ func NewGroupCollector(committed CommittedOffsetSource, ends EndOffsetReader, ti
 func (c *GroupCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- lagDesc
 	ch <- committedDesc
+	ch <- topicLagDesc
 	c.unreadable.Describe(ch)
 }
 
@@ -146,8 +161,11 @@ func (c *GroupCollector) Describe(ch chan<- *prometheus.Desc) {
 // collector's timeout while the end offsets are read.
 func (c *GroupCollector) Collect(ch chan<- prometheus.Metric) {
 	committed := uniqueCommitted(c.committed.CommittedOffsets())
+	perPartition := c.perPartitionSeries(committed)
 	for _, o := range committed {
-		ch <- groupSample(committedDesc, o.Offset, o.Group, o.Topic, o.Partition)
+		if perPartition[groupTopic{o.Group, o.Topic}] {
+			ch <- groupSample(committedDesc, o.Offset, o.Group, o.Topic, o.Partition)
+		}
 	}
 	partitions := partitionsOf(committed)
 	var ends map[zkpaths.TopicPartition]int64
@@ -165,10 +183,43 @@ func (c *GroupCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	c.unreadable.Add(float64(missing))
-	for _, s := range computeLag(committed, ends) {
-		ch <- groupSample(lagDesc, s.Lag, s.Group, s.Topic, s.Partition)
+	samples := computeLag(committed, ends)
+	for _, s := range samples {
+		if perPartition[groupTopic{s.Group, s.Topic}] {
+			ch <- groupSample(lagDesc, s.Lag, s.Group, s.Topic, s.Partition)
+		}
+	}
+	// Samples are ordered by group and topic: sum each run.
+	for i := 0; i < len(samples); {
+		j, sum := i, int64(0)
+		for ; j < len(samples) && samples[j].Group == samples[i].Group && samples[j].Topic == samples[i].Topic; j++ {
+			sum += samples[j].Lag
+		}
+		m, err := prometheus.NewConstMetric(topicLagDesc, prometheus.GaugeValue, float64(sum), samples[i].Group, samples[i].Topic)
+		if err != nil {
+			m = prometheus.NewInvalidMetric(topicLagDesc, err)
+		}
+		ch <- m
+		i = j
 	}
 	ch <- c.unreadable
+}
+
+// groupTopic is a group's offsets on one topic.
+type groupTopic struct{ group, topic string }
+
+// perPartitionSeries tells which groups' topics get per-partition series:
+// those with at most partitionSeriesLimit committed partitions.
+func (c *GroupCollector) perPartitionSeries(committed []group.CommittedOffset) map[groupTopic]bool {
+	counts := make(map[groupTopic]int)
+	for _, o := range committed {
+		counts[groupTopic{o.Group, o.Topic}]++
+	}
+	out := make(map[groupTopic]bool, len(counts))
+	for gt, n := range counts {
+		out[gt] = n <= c.partitionSeriesLimit
+	}
+	return out
 }
 
 // groupSample is one gauge sample of a per-group, per-partition metric.

@@ -110,6 +110,10 @@ kzoo_consumer_group_end_offset_failures_total 1
 # TYPE kzoo_consumer_group_lag gauge
 kzoo_consumer_group_lag{group="audit",partition="0",topic="t"} 0
 kzoo_consumer_group_lag{group="orders",partition="0",topic="t"} 2
+# HELP kzoo_consumer_group_topic_lag Messages a consumer group has yet to consume on a topic: kzoo_consumer_group_lag summed over the topic's partitions with a committed offset and a readable end offset. Reported by the group's coordinator, for every topic, however many partitions it has.
+# TYPE kzoo_consumer_group_topic_lag gauge
+kzoo_consumer_group_topic_lag{group="audit",topic="t"} 0
+kzoo_consumer_group_topic_lag{group="orders",topic="t"} 2
 `
 	if err := testutil.CollectAndCompare(c, strings.NewReader(want)); err != nil {
 		t.Error(err)
@@ -125,6 +129,40 @@ kzoo_consumer_group_lag{group="orders",partition="0",topic="t"} 2
 # TYPE kzoo_consumer_group_end_offset_failures_total counter
 kzoo_consumer_group_end_offset_failures_total 2
 `), "kzoo_consumer_group_end_offset_failures_total"); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestGroupCollectorPartitionSeriesLimit: a group's topic of more committed
+// partitions than the limit gets its topic series alone; the others keep
+// theirs.
+func TestGroupCollectorPartitionSeriesLimit(t *testing.T) {
+	committed := staticCommitted{
+		{Group: "g", Topic: "big", Partition: 0, Offset: 1},
+		{Group: "g", Topic: "big", Partition: 1, Offset: 2},
+		{Group: "g", Topic: "big", Partition: 2, Offset: 3},
+		{Group: "g", Topic: "small", Partition: 0, Offset: 1},
+		{Group: "h", Topic: "big", Partition: 0, Offset: 0},
+	}
+	ends := &fakeEnds{ends: map[zkpaths.TopicPartition]int64{tp("big", 0): 10, tp("big", 1): 10, tp("big", 2): 10, tp("small", 0): 5}}
+	c := NewGroupCollector(committed, ends, time.Minute)
+	c.partitionSeriesLimit = 2
+	want := `
+# HELP kzoo_consumer_group_committed_offset A consumer group's committed offset on a partition. Reported by the group's coordinator.
+# TYPE kzoo_consumer_group_committed_offset gauge
+kzoo_consumer_group_committed_offset{group="g",partition="0",topic="small"} 1
+kzoo_consumer_group_committed_offset{group="h",partition="0",topic="big"} 0
+# HELP kzoo_consumer_group_lag Messages a consumer group has yet to consume on a partition: the partition's high watermark minus the group's committed offset. Reported by the group's coordinator.
+# TYPE kzoo_consumer_group_lag gauge
+kzoo_consumer_group_lag{group="g",partition="0",topic="small"} 4
+kzoo_consumer_group_lag{group="h",partition="0",topic="big"} 10
+# HELP kzoo_consumer_group_topic_lag Messages a consumer group has yet to consume on a topic: kzoo_consumer_group_lag summed over the topic's partitions with a committed offset and a readable end offset. Reported by the group's coordinator, for every topic, however many partitions it has.
+# TYPE kzoo_consumer_group_topic_lag gauge
+kzoo_consumer_group_topic_lag{group="g",topic="big"} 24
+kzoo_consumer_group_topic_lag{group="g",topic="small"} 4
+kzoo_consumer_group_topic_lag{group="h",topic="big"} 10
+`
+	if err := testutil.CollectAndCompare(c, strings.NewReader(want), "kzoo_consumer_group_committed_offset", "kzoo_consumer_group_lag", "kzoo_consumer_group_topic_lag"); err != nil {
 		t.Error(err)
 	}
 }

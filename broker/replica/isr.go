@@ -3,12 +3,15 @@ package replica
 import (
 	"context"
 	"errors"
+	"iter"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/sirupsen/logrus"
 
 	"github.com/kzoo/kzoo/coordinator"
+	"github.com/kzoo/kzoo/zkpaths"
 )
 
 // minISR is the partition's min.insync.replicas.
@@ -67,7 +70,44 @@ func (p *Partition) recordFollowerFetch(follower int32, fetchOffset, logStart in
 	if p.advanceHighWatermarkLocked() || startMoved {
 		defer p.wakeWaiters()
 	}
-	return !slices.Contains(l.isr, follower) && CanJoinISR(f, p.log.HighWatermark(), l.epochStartOffset)
+	canJoin = !slices.Contains(l.isr, follower) && CanJoinISR(f, p.log.HighWatermark(), l.epochStartOffset)
+	if canJoin && p.isrChecks != nil {
+		// The caller wakes the ISR manager, which then looks at the
+		// partitions queued rather than every one.
+		p.isrChecks.push(p)
+	}
+	return canJoin
+}
+
+// isrCheckQueue holds the partitions whose followers may join the ISR, for
+// the ISR manager's next pass: a follower catching up on tens of thousands
+// of partitions (after a restart) wakes the manager over and over, and a
+// pass over every partition each time would cost the broker a core.
+type isrCheckQueue struct {
+	mu sync.Mutex
+	ps []*Partition
+}
+
+// push queues p unless it is queued already.
+func (q *isrCheckQueue) push(p *Partition) {
+	if p.isrQueued.Swap(true) {
+		return
+	}
+	q.mu.Lock()
+	q.ps = append(q.ps, p)
+	q.mu.Unlock()
+}
+
+// take empties the queue and returns what it held.
+func (q *isrCheckQueue) take() []*Partition {
+	q.mu.Lock()
+	ps := q.ps
+	q.ps = nil
+	q.mu.Unlock()
+	for _, p := range ps {
+		p.isrQueued.Store(false)
+	}
+	return ps
 }
 
 // isrCheckInterval is how often the ISR manager looks for lagging
@@ -90,21 +130,65 @@ func (m *Manager) RunISRManager(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-ticker.C:
+			m.UpdateISRs(ctx)
 		case <-m.isrWake:
+			m.updateISRsOf(ctx, m.isrChecks.take())
 		}
-		m.UpdateISRs(ctx)
 	}
 }
 
+// isrWritesInFlight bounds the ISR writes one pass of the ISR manager has
+// in flight. ZooKeeper pipelines them over the session's connection, so a
+// pass that changes the ISRs of thousands of partitions (a follower back
+// after a restart) takes a round trip per batch of them, not one each.
+const isrWritesInFlight = 64
+
 // UpdateISRs makes one pass of the ISR manager now: it writes the new ISR
-// of every partition this broker leads whose followers lag or caught up.
+// of every partition this broker leads whose followers lag or caught up,
+// and waits for those writes.
 func (m *Manager) UpdateISRs(ctx context.Context) {
-	for _, p := range m.partitions.all() {
-		if ctx.Err() != nil {
-			return
+	m.updateISRs(ctx, m.partitions.each)
+}
+
+// updateISRsOf makes a pass of the ISR manager over ps alone (those a
+// follower's fetch queued), leaving out any no longer held.
+func (m *Manager) updateISRsOf(ctx context.Context, ps []*Partition) {
+	m.updateISRs(ctx, func(yield func(*Partition) bool) {
+		for _, p := range ps {
+			if m.partitions.get(p.tp) == p && !yield(p) {
+				return
+			}
 		}
-		m.maybeUpdateISR(ctx, p)
+	})
+}
+
+// updateISRs makes one pass of the ISR manager over the partitions each
+// yields.
+func (m *Manager) updateISRs(ctx context.Context, each iter.Seq[*Partition]) {
+	var (
+		tally isrTally
+		wg    sync.WaitGroup
+	)
+	slots := make(chan struct{}, isrWritesInFlight)
+	for p := range each {
+		if ctx.Err() != nil {
+			break
+		}
+		if !p.IsLeader() {
+			continue
+		}
+		w, ok := m.proposeISR(p)
+		if !ok {
+			continue
+		}
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			m.writeISR(ctx, p, w, &tally)
+		})
 	}
+	wg.Wait()
+	tally.log(m.logger)
 	m.cfg.OnISRPass()
 }
 
@@ -116,21 +200,31 @@ func (m *Manager) wakeISRManager() {
 	}
 }
 
-// maybeUpdateISR writes p's new ISR when followers lag or caught up.
-func (m *Manager) maybeUpdateISR(ctx context.Context, p *Partition) {
+// isrWrite is an ISR change the ISR manager proposes for a partition it
+// leads.
+type isrWrite struct {
+	leader                *leaderState // the leadership it was proposed under
+	epoch, partitionEpoch int32
+	old, next             []int32
+	shrink, expand        bool
+}
+
+// proposeISR returns the ISR p's followers call for when it differs from
+// the current one, and marks it pending (no other write of p's ISR starts
+// until writeISR lands it).
+func (m *Manager) proposeISR(p *Partition) (isrWrite, bool) {
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	l := p.leader
 	if l == nil || l.pending != nil {
-		p.mu.Unlock()
-		return
+		return isrWrite{}, false
 	}
 	me := m.cfg.BrokerID
 	now := m.cfg.Now()
 	lagging := Lagging(me, l.isr, l.followers, now, m.cfg.ReplicaLagTimeMax)
 	joining := Joining(l.replicas, l.isr, l.followers, p.log.HighWatermark(), l.epochStartOffset, m.cfg.Cluster.Live, now, m.cfg.ReplicaLagTimeMax)
 	if len(lagging) == 0 && len(joining) == 0 {
-		p.mu.Unlock()
-		return
+		return isrWrite{}, false
 	}
 	next := make([]int32, 0, len(l.isr)+len(joining))
 	for _, id := range l.isr {
@@ -140,45 +234,122 @@ func (m *Manager) maybeUpdateISR(ctx context.Context, p *Partition) {
 	}
 	next = append(next, joining...)
 	l.pending = next
-	epoch, partitionEpoch, old := l.epoch, l.partitionEpoch, l.isr
-	p.mu.Unlock()
+	return isrWrite{
+		leader: l, epoch: l.epoch, partitionEpoch: l.partitionEpoch, old: l.isr, next: next,
+		shrink: len(lagging) > 0, expand: len(joining) > 0,
+	}, true
+}
 
+// writeISR writes the ISR proposeISR proposed for p and applies the
+// outcome: the new ISR when the write landed, resignation when another
+// leader was elected meanwhile.
+func (m *Manager) writeISR(ctx context.Context, p *Partition, w isrWrite, tally *isrTally) {
 	writeCtx, cancel := context.WithTimeout(ctx, isrUpdateTimeout)
-	version, err := m.cfg.Cluster.UpdateISR(writeCtx, p.tp.Topic, p.tp.Partition, epoch, partitionEpoch, next)
+	version, err := m.cfg.Cluster.UpdateISR(writeCtx, p.tp.Topic, p.tp.Partition, w.epoch, w.partitionEpoch, w.next)
 	cancel()
 
-	fields := logrus.Fields{"leader_epoch": epoch, "old_isr": old, "isr": next}
+	logger := func() logrus.FieldLogger {
+		return m.partitionLogger(p).WithFields(logrus.Fields{"leader_epoch": w.epoch, "old_isr": w.old, "isr": w.next})
+	}
 	p.appendMu.Lock()
 	p.mu.Lock()
 	defer func() {
 		p.mu.Unlock()
 		p.appendMu.Unlock()
 	}()
-	if p.leader != l {
+	l := p.leader
+	if l != w.leader {
 		return // leadership changed meanwhile
 	}
+	defer m.trackCounts(p)()
 	l.pending = nil
 	switch {
 	case err == nil:
-		l.isr, l.partitionEpoch = next, version
+		l.isr, l.partitionEpoch = w.next, version
 		what := "ISR expanded"
-		if len(lagging) > 0 {
+		if w.shrink {
 			what = "ISR shrunk"
 		}
-		m.partitionLogger(p).WithFields(fields).WithField("partition_epoch", version).Info(what)
-		m.cfg.OnISRChange(len(lagging) > 0, len(joining) > 0)
+		if m.debugEnabled() {
+			logger().WithField("partition_epoch", version).Debug(what)
+		}
+		tally.written(p.tp, w)
+		m.cfg.OnISRChange(w.shrink, w.expand)
 		if p.advanceHighWatermarkLocked() {
 			go p.wakeWaiters()
 		}
 	case errors.Is(err, coordinator.ErrFencedLeaderEpoch):
 		// Another leader was elected: stop acting as one at this epoch,
 		// whatever a view that has not caught up yet says.
-		p.fencedEpoch = max(p.fencedEpoch, epoch)
-		m.partitionLogger(p).WithFields(fields).WithError(err).Warn("ISR update fenced: another broker leads now")
+		p.fencedEpoch = max(p.fencedEpoch, w.epoch)
+		if m.debugEnabled() {
+			logger().WithError(err).Debug("ISR update fenced: another broker leads now")
+		}
+		tally.failed(p.tp, err, true)
 		m.resignLocked(p)
 	default:
 		// A stale partition epoch, or ZooKeeper out of reach: the next
 		// view brings the current state, and the next pass tries again.
-		m.partitionLogger(p).WithFields(fields).WithError(err).Warn("ISR update failed")
+		if m.debugEnabled() {
+			logger().WithError(err).Debug("ISR update failed")
+		}
+		tally.failed(p.tp, err, false)
+	}
+}
+
+// isrTally summarises one pass of the ISR manager for the log: a broker
+// back from a restart rejoins the ISRs of tens of thousands of partitions
+// in a pass, and one line each would bury everything else. Each write is
+// logged at debug level; the summary names the first partition of each
+// kind.
+type isrTally struct {
+	mu                       sync.Mutex
+	shrunk, expanded         int
+	fenced, failures         int
+	firstShrunk, firstJoined zkpaths.TopicPartition
+	firstFailed              zkpaths.TopicPartition
+	firstErr                 error
+}
+
+func (t *isrTally) written(tp zkpaths.TopicPartition, w isrWrite) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if w.shrink {
+		if t.shrunk == 0 {
+			t.firstShrunk = tp
+		}
+		t.shrunk++
+		return
+	}
+	if t.expanded == 0 {
+		t.firstJoined = tp
+	}
+	t.expanded++
+}
+
+func (t *isrTally) failed(tp zkpaths.TopicPartition, err error, fenced bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.fenced+t.failures == 0 {
+		t.firstFailed, t.firstErr = tp, err
+	}
+	if fenced {
+		t.fenced++
+	} else {
+		t.failures++
+	}
+}
+
+func (t *isrTally) log(logger logrus.FieldLogger) {
+	if t.shrunk > 0 {
+		logger.WithFields(logrus.Fields{"partitions": t.shrunk, "first": t.firstShrunk.String()}).Info("ISR shrunk")
+	}
+	if t.expanded > 0 {
+		logger.WithFields(logrus.Fields{"partitions": t.expanded, "first": t.firstJoined.String()}).Info("ISR expanded")
+	}
+	if t.fenced+t.failures > 0 {
+		logger.WithError(t.firstErr).WithFields(logrus.Fields{
+			"fenced": t.fenced, "failed": t.failures, "first": t.firstFailed.String(),
+		}).Warn("ISR updates did not land: fenced ones resigned, failed ones are retried")
 	}
 }

@@ -2,7 +2,11 @@ package replica
 
 import (
 	"context"
+	"fmt"
+	"iter"
 	"maps"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -75,7 +79,13 @@ type Manager struct {
 	partitions partitionTable
 	fetchers   fetcherManager
 	isrWake    chan struct{}
+	isrChecks  isrCheckQueue
 	quotas     *replicationQuotas
+	// leading and underReplicated count the partitions this broker leads
+	// and those of them with an ISR smaller than their replica set, kept
+	// as roles and ISRs change (trackCounts) so that the metrics and the
+	// health check never walk every partition.
+	leading, underReplicated atomic.Int64
 }
 
 // New returns a manager that holds no partition yet; numFetchers is
@@ -94,7 +104,6 @@ func New(cfg Config, numFetchers int) *Manager {
 		cfg.OnISRPass = func() {}
 	}
 	m := &Manager{cfg: cfg, logger: cfg.Logger, isrWake: make(chan struct{}, 1), quotas: newReplicationQuotas(cfg.ReplicationQuota, cfg.Now)}
-	m.partitions.init()
 	m.fetchers = fetcherManager{mgr: m, count: numFetchers, fetchers: make(map[fetcherKey]*fetcher)}
 	return m
 }
@@ -113,27 +122,19 @@ func (m *Manager) SetFetcherCount(n int) { m.fetchers.setCount(n) }
 // Partition returns this broker's replica of tp, or nil when it holds none.
 func (m *Manager) Partition(tp zkpaths.TopicPartition) *Partition { return m.partitions.get(tp) }
 
-// Partitions returns every replica this broker holds. The map must not be
-// changed.
-func (m *Manager) Partitions() map[zkpaths.TopicPartition]*Partition { return m.partitions.all() }
+// Partitions yields every replica this broker holds; one added or removed
+// meanwhile may or may not be yielded.
+func (m *Manager) Partitions() iter.Seq[*Partition] { return m.partitions.each }
+
+// PartitionCount counts the replicas this broker holds.
+func (m *Manager) PartitionCount() int { return m.partitions.len() }
 
 // LeaderCount counts the partitions this broker leads.
-func (m *Manager) LeaderCount() int { return m.count((*Partition).IsLeader) }
+func (m *Manager) LeaderCount() int { return int(m.leading.Load()) }
 
 // UnderReplicatedCount counts the partitions this broker leads whose ISR is
 // smaller than their replica set.
-func (m *Manager) UnderReplicatedCount() int { return m.count((*Partition).underReplicated) }
-
-// count counts the partitions of which is holds.
-func (m *Manager) count(is func(*Partition) bool) int {
-	n := 0
-	for _, p := range m.partitions.all() {
-		if is(p) {
-			n++
-		}
-	}
-	return n
-}
+func (m *Manager) UnderReplicatedCount() int { return int(m.underReplicated.Load()) }
 
 // Assignment is a partition this broker is assigned, as the cluster view
 // has it: its state znode, and the topic config in effect.
@@ -142,75 +143,199 @@ type Assignment struct {
 	Config config.Topic
 }
 
-// Apply makes the replicas this broker holds those of assigned: it opens
-// the logs of the new ones, applies every state (leader at its epoch when
-// it names this broker leader of an Online partition, follower of its
-// leader when it names another) and config change, and stops serving the
-// partitions no longer assigned, which it returns for their logs to be
-// removed. A log that does not open is logged and left out; failed reports
-// that, for the caller to apply again later.
-func (m *Manager) Apply(assigned map[zkpaths.TopicPartition]Assignment) (removed []zkpaths.TopicPartition, failed bool) {
-	current := m.partitions.all()
-	// Open what is new outside the table lock: opening may recover a log.
-	opened := make(map[zkpaths.TopicPartition]*Partition)
-	for tp, a := range assigned {
-		if _, ok := current[tp]; ok {
+// Apply applies a change of the cluster view to the replicas this broker
+// holds. changed holds the partitions assigned to this broker that are new
+// to it or whose state or config changed: Apply opens the logs of the new
+// ones and makes each replica leader at its epoch when its state names this
+// broker leader of an Online partition, follower of its leader when it
+// names another, and applies its config. unassigned names the partitions no
+// longer assigned to this broker: it stops serving those it holds and
+// returns them, for their logs to be removed. failed names the partitions
+// it could not apply (a log that would not open, a leadership it could not
+// record), for the caller to apply again later.
+//
+// Its cost is that of the partitions named, never of every partition held:
+// a failover that reaches the broker one batch of partitions at a time
+// stays linear in the partitions that move.
+func (m *Manager) Apply(changed map[zkpaths.TopicPartition]Assignment, unassigned []zkpaths.TopicPartition) (removed, failed []zkpaths.TopicPartition) {
+	var tally applyTally
+	jobs := make([]applyJob, 0, len(changed))
+	for tp, a := range changed {
+		jobs = append(jobs, applyJob{tp: tp, a: a})
+	}
+	// Opening a log and recording a new leader epoch write (and sync)
+	// files: a broker that takes over the leadership of thousands of
+	// partitions does those in parallel, as Kafka opens logs with several
+	// recovery threads. Each job takes only its own partition's locks.
+	inParallel(len(jobs), applyWorkers, func(i int) { m.applyOne(jobs[i].tp, jobs[i].a, &tally) })
+	for _, tp := range unassigned {
+		p := m.partitions.remove(tp)
+		if p == nil {
 			continue
 		}
+		change, _ := m.setRole(p, coordinator.Partition{Leader: -1, State: zkpaths.StateOffline})
+		tally.count(change)
+		p.wakeWaiters()
+		removed = append(removed, tp)
+	}
+	tally.log(m.logger, len(changed), len(unassigned), m.partitions.len())
+	return removed, tally.failed
+}
+
+// applyWorkers bounds the partitions Apply changes at once.
+const applyWorkers = 16
+
+// applyJob is one partition Apply changes.
+type applyJob struct {
+	tp zkpaths.TopicPartition
+	a  Assignment
+}
+
+// applyOne opens tp's log if this broker holds no replica of it yet, and
+// applies a's config and state to it.
+func (m *Manager) applyOne(tp zkpaths.TopicPartition, a Assignment, tally *applyTally) {
+	p := m.partitions.get(tp)
+	switch {
+	case p == nil:
+		// Opening may recover a log; readers find the partition once it is
+		// added.
 		l, err := m.cfg.Logs.GetOrCreate(tp, a.Config.Storage())
 		if err != nil {
-			m.logger.WithError(err).WithField("topic", tp.Topic).WithField("partition", tp.Partition).Error("cannot open partition")
-			failed = true
-			continue
+			tally.fail(tp, fmt.Errorf("cannot open the log: %w", err))
+			return
 		}
-		p := newPartition(tp, l, a.Config)
+		p = newPartition(tp, l, a.Config)
 		p.throttled.Store(partitionThrottles(a.Config, tp.Partition, m.cfg.BrokerID))
-		opened[tp] = p
+		p.isrChecks = &m.isrChecks
+		m.partitions.add(p)
+		tally.add(&tally.opened)
+	case m.updateConfig(p, a.Config):
+		tally.add(&tally.configs)
 	}
+	change, err := m.setRole(p, a.State)
+	tally.count(change)
+	if err != nil {
+		tally.fail(tp, err)
+	}
+}
 
-	var gone []*Partition
-	m.partitions.update(func(table map[zkpaths.TopicPartition]*Partition) {
-		maps.Copy(table, opened)
-		for tp, p := range table {
-			a, ok := assigned[tp]
-			if !ok {
-				gone = append(gone, p)
-				delete(table, tp)
-				continue
-			}
-			m.setRole(p, a.State)
-			m.updateConfig(p, a.Config)
+// inParallel calls fn(0) ... fn(n-1) on up to workers goroutines, and
+// returns once every call has.
+func inParallel(n, workers int, fn func(i int)) {
+	if n <= 1 || workers <= 1 {
+		for i := range n {
+			fn(i)
 		}
-	})
-	for _, p := range gone {
-		m.setRole(p, coordinator.Partition{Leader: -1, State: zkpaths.StateOffline})
-		p.wakeWaiters()
-		removed = append(removed, p.tp)
+		return
 	}
-	return removed, failed
+	var (
+		next atomic.Int64
+		wg   sync.WaitGroup
+	)
+	for range min(n, workers) {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+				fn(i)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// applyTally summarises one Apply for the log: at 100k partitions a
+// failover moves tens of thousands of them, and one line each would bury
+// everything else. Each partition's change is logged at debug level.
+type applyTally struct {
+	mu                                                     sync.Mutex
+	opened, configs, leading, following, resigned, stopped int
+	failed                                                 []zkpaths.TopicPartition
+	firstFailure                                           error
+}
+
+func (t *applyTally) add(n *int) {
+	t.mu.Lock()
+	*n++
+	t.mu.Unlock()
+}
+
+func (t *applyTally) count(c roleChange) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	switch c {
+	case becameLeader:
+		t.leading++
+	case becameFollower:
+		t.following++
+	case resigned:
+		t.resigned++
+	case stoppedFollowing:
+		t.stopped++
+	}
+}
+
+func (t *applyTally) fail(tp zkpaths.TopicPartition, err error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.failed) == 0 {
+		t.firstFailure = err
+	}
+	t.failed = append(t.failed, tp)
+}
+
+func (t *applyTally) log(logger logrus.FieldLogger, changed, unassigned, held int) {
+	if len(t.failed) > 0 {
+		logger.WithError(t.firstFailure).WithFields(logrus.Fields{
+			"failed": len(t.failed), "first": t.failed[0].String(),
+		}).Error("cannot apply the cluster view to some partitions; retrying")
+	}
+	if t.opened+t.configs+t.leading+t.following+t.resigned+t.stopped == 0 {
+		return
+	}
+	logger.WithFields(logrus.Fields{
+		"changed": changed, "unassigned": unassigned, "held": held,
+		"opened": t.opened, "config_changes": t.configs, "became_leader": t.leading,
+		"became_follower": t.following, "resigned": t.resigned, "stopped_following": t.stopped,
+	}).Info("applied the cluster view")
 }
 
 // Close stops serving every partition: waiting requests are woken and find
 // it gone.
 func (m *Manager) Close() {
-	m.partitions.update(func(table map[zkpaths.TopicPartition]*Partition) {
-		for tp, p := range table {
-			p.leaderEpoch.Store(-1)
-			p.wakeWaiters()
-			delete(table, tp)
-		}
+	m.partitions.each(func(p *Partition) bool {
+		m.partitions.remove(p.tp)
+		p.leaderEpoch.Store(-1)
+		p.wakeWaiters()
+		return true
 	})
 }
 
-// updateConfig applies a topic's config, when it changed, to p's log.
-func (m *Manager) updateConfig(p *Partition, cfg config.Topic) {
+// updateConfig applies a topic's config, when it changed, to p's log, and
+// reports whether it did.
+func (m *Manager) updateConfig(p *Partition, cfg config.Topic) bool {
 	if maps.Equal(*p.cfg.Load(), cfg) {
-		return
+		return false
 	}
 	p.log.UpdateConfig(cfg.Storage())
 	p.cfg.Store(&cfg)
 	p.throttled.Store(partitionThrottles(cfg, p.tp.Partition, m.cfg.BrokerID))
-	m.partitionLogger(p).Info("applied a config change")
+	if m.debugEnabled() {
+		m.partitionLogger(p).Debug("applied a config change")
+	}
+	return true
+}
+
+// debugEnabled reports whether the manager's logger writes debug lines: a
+// failover changes tens of thousands of partitions, and the lines of each
+// are not even built unless they are written.
+func (m *Manager) debugEnabled() bool {
+	switch l := m.logger.(type) {
+	case *logrus.Entry:
+		return l.Logger.IsLevelEnabled(logrus.DebugLevel)
+	case *logrus.Logger:
+		return l.IsLevelEnabled(logrus.DebugLevel)
+	default:
+		return true
+	}
 }
 
 func (m *Manager) partitionLogger(p *Partition) logrus.FieldLogger {

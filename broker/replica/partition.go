@@ -56,6 +56,12 @@ type Partition struct {
 
 	waitersMu sync.Mutex
 	waiters   []chan<- struct{}
+
+	// isrChecks is the manager's queue of partitions whose followers may
+	// join the ISR (nil for a partition outside a manager's table);
+	// isrQueued is set while p is in it.
+	isrChecks *isrCheckQueue
+	isrQueued atomic.Bool
 }
 
 // followTarget names the leader a follower fetches from, at an epoch.
@@ -256,11 +262,9 @@ func (p *Partition) LowWatermark(live func(int32) bool) (int64, error) {
 	return lw, nil
 }
 
-// underReplicated reports whether this broker leads p with an ISR smaller
-// than its replica set.
-func (p *Partition) underReplicated() bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
+// underReplicatedLocked reports whether this broker leads p with an ISR
+// smaller than its replica set. p.mu is held.
+func (p *Partition) underReplicatedLocked() bool {
 	l := p.leader
 	return l != nil && len(l.isr) < len(l.replicas)
 }

@@ -90,7 +90,7 @@ func throttlePartition(t *testing.T, m *Manager, partition int32, cfg config.Top
 	t.Cleanup(func() { _ = log.Close() })
 	p := newPartition(zkpaths.TopicPartition{Topic: "t", Partition: partition}, log, cfg)
 	p.throttled.Store(partitionThrottles(cfg, partition, m.cfg.BrokerID))
-	m.partitions.update(func(table map[zkpaths.TopicPartition]*Partition) { table[p.tp] = p })
+	m.partitions.add(p)
 	return p
 }
 
