@@ -332,6 +332,9 @@ func (s *Session) reconcilePartitions(live func(int32) bool, failuresOnly bool) 
 				continue
 			}
 			var writes []plannedWrite
+			// One closure per topic: this loop plans every partition of
+			// the cluster at each step.
+			uncleanAllowed := func() bool { return s.uncleanAllowed(name) }
 			for p, replicas := range t.replicas {
 				entry, watched := t.states[int32(p)]
 				if !watched {
@@ -343,7 +346,7 @@ func (s *Session) reconcilePartitions(live func(int32) bool, failuresOnly bool) 
 					ControllerEpoch: s.ctrl.epoch,
 					Live:            live,
 					ShuttingDown:    s.view.isShuttingDown,
-					UncleanAllowed:  func() bool { return s.uncleanAllowed(name) },
+					UncleanAllowed:  uncleanAllowed,
 					FailuresOnly:    failuresOnly,
 				}
 				plan, ok, err := planPartition(in)
