@@ -101,8 +101,13 @@ func (s *Session) controllerStep() error {
 		if err != nil || !s.ctrl.active {
 			return err
 		}
-		// A new controller reads everything before acting on it.
-		v.markAll()
+		// A new controller acts on the view it has rather than reading
+		// every znode again (seconds at 100,000 partitions, all of it
+		// added to the failover): this session's watches kept the view
+		// current (a new session reads everything, see step), what is
+		// still dirty is read now, and every write the controller makes
+		// is conditional on the versions it read, so a stale entry only
+		// fails a write, which has it read again.
 		if err := v.refresh(s.zk, s.log); err != nil {
 			return err
 		}
@@ -327,6 +332,9 @@ func (s *Session) reconcilePartitions(live func(int32) bool, failuresOnly bool) 
 				continue
 			}
 			var writes []plannedWrite
+			// One closure per topic: this loop plans every partition of
+			// the cluster at each step.
+			uncleanAllowed := func() bool { return s.uncleanAllowed(name) }
 			for p, replicas := range t.replicas {
 				entry, watched := t.states[int32(p)]
 				if !watched {
@@ -338,7 +346,7 @@ func (s *Session) reconcilePartitions(live func(int32) bool, failuresOnly bool) 
 					ControllerEpoch: s.ctrl.epoch,
 					Live:            live,
 					ShuttingDown:    s.view.isShuttingDown,
-					UncleanAllowed:  func() bool { return s.uncleanAllowed(name) },
+					UncleanAllowed:  uncleanAllowed,
 					FailuresOnly:    failuresOnly,
 				}
 				plan, ok, err := planPartition(in)
@@ -396,6 +404,9 @@ type stateBatch struct {
 	// last holds, for each write, the index in ops of its last op, whose
 	// result has the partition epoch.
 	last []int
+	// createsPartitions is set when the batch creates the topic's
+	// partitions znode.
+	createsPartitions bool
 }
 
 // writeStates applies planned New, Online and Offline transitions of
@@ -410,7 +421,7 @@ func (s *Session) writeStates(writesByTopic map[string][]plannedWrite) error {
 	var first, rest []stateBatch
 	var errs []error
 	for _, topic := range slices.Sorted(maps.Keys(writesByTopic)) {
-		batches, err := s.stateBatches(topic, writesByTopic[topic])
+		batches, err := s.topicStateBatches(topic, writesByTopic[topic])
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -420,8 +431,10 @@ func (s *Session) writeStates(writesByTopic map[string][]plannedWrite) error {
 		}
 		// A batch that creates the topic's partitions znode goes before
 		// the others of the topic, whose creations need it.
-		first = append(first, batches[0])
-		rest = append(rest, batches[1:]...)
+		if batches[0].createsPartitions {
+			first, batches = append(first, batches[0]), batches[1:]
+		}
+		rest = append(rest, batches...)
 	}
 	for _, wave := range [][]stateBatch{first, rest} {
 		if err := s.writeStateBatches(wave); err != nil {
@@ -434,8 +447,9 @@ func (s *Session) writeStates(writesByTopic map[string][]plannedWrite) error {
 	return errors.Join(errs...)
 }
 
-// stateBatches splits one topic's writes into multis.
-func (s *Session) stateBatches(topic string, writes []plannedWrite) ([]stateBatch, error) {
+// topicStateBatches splits one topic's writes into multis, with the
+// creation of the parents that the state znodes created need.
+func (s *Session) topicStateBatches(topic string, writes []plannedWrite) ([]stateBatch, error) {
 	t := s.view.topics[topic]
 	if t == nil {
 		return nil, nil
@@ -448,12 +462,20 @@ func (s *Session) stateBatches(topic string, writes []plannedWrite) ([]stateBatc
 			return nil, fmt.Errorf("write partition states of %s: %w", topic, err)
 		}
 	}
+	return s.stateBatches(topic, t, writes, partitionsOp, parents)
+}
+
+// stateBatches splits one topic's writes into multis of up to
+// maxOpsPerMulti partitions each: partitionsOp (if any) first in the first,
+// then in each the creation of the parents of its partitions (by
+// partition) before their state znodes.
+func (s *Session) stateBatches(topic string, t *topicEntry, writes []plannedWrite, partitionsOp any, parents map[int32]any) ([]stateBatch, error) {
 	var batches []stateBatch
 	for chunk := range slices.Chunk(writes, maxOpsPerMulti) {
 		b := stateBatch{topic: topic, writes: chunk}
 		if partitionsOp != nil {
 			b.ops = append(b.ops, partitionsOp)
-			partitionsOp = nil
+			b.createsPartitions, partitionsOp = true, nil
 		}
 		for _, w := range chunk {
 			if op, ok := parents[w.partition]; ok {
@@ -522,7 +544,14 @@ func (s *Session) writeStateBatches(batches []stateBatch) error {
 				previousLeader = old.state.Leader
 			}
 			final := w.final()
-			s.view.setState(zkpaths.TopicPartition{Topic: b.topic, Partition: w.partition}, stateEntry{exists: true, state: final.Next, version: version})
+			tp := zkpaths.TopicPartition{Topic: b.topic, Partition: w.partition}
+			s.view.setState(tp, stateEntry{exists: true, state: final.Next, version: version})
+			if w.plan.From == zkpaths.StateNonExistent {
+				// Nothing watched the znode before it existed (the topic's
+				// list of partitions did): a read sets the watch that shows
+				// the leader's ISR changes.
+				s.view.dirty.states[tp] = true
+			}
 			steps := []partitionPlan{w.plan}
 			if w.then != nil {
 				steps = append(steps, *w.then)

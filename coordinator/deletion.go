@@ -84,6 +84,10 @@ func (s *Session) reconcileDeletions() error {
 	return errors.Join(errs...)
 }
 
+// maxDeleteOpsPerMulti bounds the deletes of one multi of a topic deletion:
+// a delete is a path and a version, so this stays far below 1 MB.
+const maxDeleteOpsPerMulti = 2 * maxOpsPerMulti
+
 // deleteTopic moves a topic's partitions Offline, then deletes their state
 // znodes (NonExistent), the topic's znodes, its config and the request.
 func (s *Session) deleteTopic(name string) error {
@@ -132,6 +136,25 @@ func (s *Session) deleteTopic(name string) error {
 		}
 		ops = append(ops, s.zk.deleteOp(p, version))
 	}
+	failed := func(err error) error {
+		v.dirty.topics[name], v.dirty.deletions = true, true
+		for p := range t.states {
+			v.dirty.states[zkpaths.TopicPartition{Topic: name, Partition: p}] = true
+		}
+		return err
+	}
+	// A topic of thousands of partitions has more znodes below it than one
+	// multi may carry (ZooKeeper's 1 MB request limit): they go first, in
+	// multis of their own, children before parents, and the topic, its
+	// config and the request last, together. A controller that stops in
+	// between leaves the topic marked for deletion, and the next one
+	// finishes it.
+	for len(ops) > maxDeleteOpsPerMulti {
+		if _, err := s.fencedMulti(ops[:maxDeleteOpsPerMulti]...); err != nil {
+			return failed(err)
+		}
+		ops = ops[maxDeleteOpsPerMulti:]
+	}
 	ops = append(ops, s.zk.deleteOp(zkpaths.TopicPath(name), t.version))
 	configOps, err := s.deleteIfExistsOps(zkpaths.TopicConfigPath(name))
 	if err != nil {
@@ -144,11 +167,7 @@ func (s *Session) deleteTopic(name string) error {
 	}
 	ops = append(ops, requestOps...)
 	if _, err := s.fencedMulti(ops...); err != nil {
-		v.dirty.topics[name], v.dirty.deletions = true, true
-		for p := range t.states {
-			v.dirty.states[zkpaths.TopicPartition{Topic: name, Partition: p}] = true
-		}
-		return err
+		return failed(err)
 	}
 	v.removeTopic(name)
 	delete(v.deleting, name)

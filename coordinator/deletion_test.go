@@ -72,3 +72,43 @@ func testDeletionWithBrokerDown(t *testing.T, env *zkEnv) {
 		return snap.Topics["gone"] == nil && len(snap.PendingDeletion) == 0, fmt.Sprint(snap.PendingDeletion)
 	})
 }
+
+// testLargeTopicDeletion deletes a topic whose znodes do not fit in one
+// multi of the deletion (two per partition): it goes all the same, and a
+// topic of the same name can be created again.
+func testLargeTopicDeletion(t *testing.T, env *zkEnv) {
+	in := env.inspector(t)
+	s1 := env.start(t, env.config(1))
+	ctx := context.Background()
+	const partitions = maxDeleteOpsPerMulti // twice as many znodes below the topic
+	assignment := make([][]int32, partitions)
+	for p := range assignment {
+		assignment[p] = []int32{1}
+	}
+	if err := s1.CreateTopic(ctx, "big", assignment, nil); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "every partition online", func() (bool, string) {
+		online := 0
+		for p := range int32(partitions) {
+			if viewPartition(s1, "big", p).State == zkpaths.StateOnline {
+				online++
+			}
+		}
+		return online == partitions, fmt.Sprint(online)
+	})
+	if err := s1.DeleteTopic(ctx, "big"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s1.ConfirmReplicasDeleted(ctx, "big"); err != nil {
+		t.Fatal(err)
+	}
+	waitForTopicGone(t, in, "big")
+	if !in.exists(zkpaths.TopicsPath) || len(in.children(zkpaths.TopicsPath)) != 0 {
+		t.Errorf("topics left: %v", in.children(zkpaths.TopicsPath))
+	}
+	if err := s1.CreateTopic(ctx, "big", assignment[:3], nil); err != nil {
+		t.Fatalf("create the topic again: %v", err)
+	}
+	waitForState(t, in, "big", 2, zkpaths.PartitionState{Leader: 1, LeaderEpoch: 0, ISR: []int32{1}, State: zkpaths.StateOnline})
+}

@@ -193,3 +193,87 @@ func TestFetchAll(t *testing.T) {
 		t.Error("no keys, yet an error")
 	}
 }
+
+// TestStateBatches: a topic's writes are split into multis of at most
+// maxOpsPerMulti partitions; the partitions znode is created first, each
+// partition's parent before its state znode and in the same multi, a new
+// partition's Online write right after its creation, and every write's
+// result is found where its last op is.
+func TestStateBatches(t *testing.T) {
+	s := &Session{zk: &zkClient{}, view: newView()}
+	const partitions = 2*maxOpsPerMulti + 7
+	entry := &topicEntry{states: make(map[int32]stateEntry)}
+	var writes []plannedWrite
+	parents := make(map[int32]any)
+	for p := range int32(partitions) {
+		w := plannedWrite{partition: p, plan: partitionPlan{From: zkpaths.StateNonExistent, To: zkpaths.StateNew,
+			Next: zkpaths.PartitionState{Leader: -1, LeaderEpoch: -1, ISR: []int32{}, State: zkpaths.StateNew}}}
+		switch p % 3 {
+		case 0:
+			// An existing partition changing leader.
+			entry.states[p] = stateEntry{exists: true, version: 4 + p}
+			w.plan = partitionPlan{From: zkpaths.StateOnline, To: zkpaths.StateOnline,
+				Next: zkpaths.PartitionState{Leader: 2, LeaderEpoch: 3, ISR: []int32{2}, State: zkpaths.StateOnline}}
+		case 1:
+			// A new partition brought online in the same multi.
+			w.then = &partitionPlan{From: zkpaths.StateNew, To: zkpaths.StateOnline,
+				Next: zkpaths.PartitionState{Leader: 1, LeaderEpoch: 0, ISR: []int32{1}, State: zkpaths.StateOnline}}
+			parents[p] = s.zk.createOp(zkpaths.PartitionPath("t", p), nil, zk.FlagPersistent)
+		default:
+			// A new partition that stays New (its parent exists already).
+		}
+		writes = append(writes, w)
+	}
+	partitionsOp := s.zk.createOp(zkpaths.TopicPartitionsPath("t"), nil, zk.FlagPersistent)
+	batches, err := s.stateBatches("t", entry, writes, partitionsOp, parents)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(batches) != 3 || len(batches[0].writes) != maxOpsPerMulti || len(batches[2].writes) != 7 {
+		t.Fatalf("%d batches", len(batches))
+	}
+	seen := 0
+	for i, b := range batches {
+		if (i == 0) != (b.ops[0] == partitionsOp) || (i == 0) != b.createsPartitions {
+			t.Errorf("batch %d: the partitions znode's creation is misplaced", i)
+		}
+		created := map[string]bool{}
+		for j, w := range b.writes {
+			if w.partition != int32(seen) {
+				t.Fatalf("batch %d holds partition %d at %d, want %d", i, w.partition, j, seen)
+			}
+			seen++
+			for _, op := range b.ops[:b.last[j]] {
+				if c, ok := op.(*zk.CreateRequest); ok {
+					created[c.Path] = true
+				}
+			}
+			statePath := zkpaths.PartitionStatePath("t", w.partition)
+			last := b.ops[b.last[j]]
+			switch w.partition % 3 {
+			case 0:
+				set, ok := last.(*zk.SetDataRequest)
+				if !ok || set.Path != statePath || set.Version != 4+w.partition {
+					t.Errorf("partition %d: last op %+v, want a set at version %d", w.partition, last, 4+w.partition)
+				}
+			case 1:
+				set, ok := last.(*zk.SetDataRequest)
+				create, isCreate := b.ops[b.last[j]-1].(*zk.CreateRequest)
+				if !ok || set.Path != statePath || set.Version != 0 || !isCreate || create.Path != statePath {
+					t.Errorf("partition %d: ops %+v %+v, want its creation then a set at version 0", w.partition, b.ops[b.last[j]-1], last)
+				}
+				if !created[zkpaths.PartitionPath("t", w.partition)] {
+					t.Errorf("partition %d: its parent is not created before it in the batch", w.partition)
+				}
+			default:
+				create, ok := last.(*zk.CreateRequest)
+				if !ok || create.Path != statePath {
+					t.Errorf("partition %d: last op %+v, want its creation", w.partition, last)
+				}
+			}
+		}
+	}
+	if seen != partitions {
+		t.Errorf("%d of %d partitions in the batches", seen, partitions)
+	}
+}

@@ -114,14 +114,16 @@ type dirtySet struct {
 	// quotaEntityList: list every client quota entity again.
 	quotaEntityList bool
 
-	brokers       map[int32]bool
-	topics        map[string]bool
-	states        map[zkpaths.TopicPartition]bool
-	topicConfigs  map[string]bool
-	brokerConfigs map[string]bool
-	quotaConfigs  map[zkpaths.QuotaEntity]bool
-	confirmations map[string]bool
-	acls          aclDirty
+	brokers map[int32]bool
+	topics  map[string]bool
+	// partitionLists: list the partition znodes of these topics.
+	partitionLists map[string]bool
+	states         map[zkpaths.TopicPartition]bool
+	topicConfigs   map[string]bool
+	brokerConfigs  map[string]bool
+	quotaConfigs   map[zkpaths.QuotaEntity]bool
+	confirmations  map[string]bool
+	acls           aclDirty
 }
 
 func newView() *view {
@@ -148,21 +150,22 @@ func newView() *view {
 
 func (d *dirtySet) reset() {
 	*d = dirtySet{
-		brokers:       make(map[int32]bool),
-		topics:        make(map[string]bool),
-		states:        make(map[zkpaths.TopicPartition]bool),
-		topicConfigs:  make(map[string]bool),
-		brokerConfigs: make(map[string]bool),
-		quotaConfigs:  make(map[zkpaths.QuotaEntity]bool),
-		confirmations: make(map[string]bool),
-		acls:          newACLDirty(),
+		brokers:        make(map[int32]bool),
+		topics:         make(map[string]bool),
+		partitionLists: make(map[string]bool),
+		states:         make(map[zkpaths.TopicPartition]bool),
+		topicConfigs:   make(map[string]bool),
+		brokerConfigs:  make(map[string]bool),
+		quotaConfigs:   make(map[zkpaths.QuotaEntity]bool),
+		confirmations:  make(map[string]bool),
+		acls:           newACLDirty(),
 	}
 }
 
 func (d *dirtySet) empty() bool {
 	return !d.brokerList && !d.controller && !d.controllerEpoch && !d.topicList && !d.deletions &&
 		!d.configChanges && !d.brokerConfigList && !d.shutdowns && !d.reassignments && !d.election &&
-		!d.quotaEntityList && len(d.brokers) == 0 && len(d.topics) == 0 && len(d.states) == 0 &&
+		!d.quotaEntityList && len(d.brokers) == 0 && len(d.topics) == 0 && len(d.partitionLists) == 0 && len(d.states) == 0 &&
 		len(d.topicConfigs) == 0 && len(d.brokerConfigs) == 0 && len(d.quotaConfigs) == 0 && len(d.confirmations) == 0 &&
 		d.acls.empty()
 }
@@ -183,8 +186,12 @@ func (v *view) markAll() {
 	for name, t := range v.topics {
 		d.topics[name] = true
 		d.topicConfigs[name] = true
-		for p := range t.states {
-			d.states[zkpaths.TopicPartition{Topic: name, Partition: p}] = true
+		d.partitionLists[name] = true
+		for p, entry := range t.states {
+			// The list tells about the others.
+			if entry.exists {
+				d.states[zkpaths.TopicPartition{Topic: name, Partition: p}] = true
+			}
 		}
 	}
 	for name := range v.deleting {
@@ -236,6 +243,8 @@ func (v *view) markPath(p string) {
 		d.brokers[id] = true
 	} else if topic, ok := zkpaths.ParseTopicPath(p); ok {
 		d.topics[topic] = true
+	} else if topic, ok := zkpaths.ParseTopicPartitionsPath(p); ok {
+		d.partitionLists[topic] = true
 	} else if topic, partition, ok := zkpaths.ParsePartitionStatePath(p); ok {
 		d.states[zkpaths.TopicPartition{Topic: topic, Partition: partition}] = true
 	}
@@ -276,6 +285,9 @@ func (v *view) refresh(c *zkClient, log logrus.FieldLogger) error {
 		d.topicList = false
 	}
 	if err := v.refreshTopics(c, log); err != nil {
+		return err
+	}
+	if err := v.refreshPartitionLists(c); err != nil {
 		return err
 	}
 	if err := v.refreshStates(c, log); err != nil {
@@ -542,9 +554,73 @@ func (v *view) applyTopic(name string, read znodeRead, log logrus.FieldLogger) {
 	}
 	for partition := range t.replicas {
 		if _, watched := t.states[int32(partition)]; !watched {
-			v.dirty.states[zkpaths.TopicPartition{Topic: name, Partition: int32(partition)}] = true
+			// The list of partition znodes tells which to read.
+			v.dirty.partitionLists[name] = true
+			break
 		}
 	}
+}
+
+// refreshPartitionLists lists the partition znodes of the dirty topics, with
+// one watch per topic on the list (or on its creation). A partition without
+// a znode has no state znode either (the controller creates both in one
+// multi): it is NonExistent, and the list's watch tells when it appears, so
+// no watch per partition is needed until then. The state znodes of the
+// partitions listed are read (and watched) if not known yet.
+func (v *view) refreshPartitionLists(c *zkClient) error {
+	if len(v.dirty.partitionLists) == 0 {
+		return nil
+	}
+	var names []string
+	for name := range v.dirty.partitionLists {
+		if t := v.topics[name]; t == nil || t.replicas == nil {
+			delete(v.dirty.partitionLists, name)
+			continue
+		}
+		names = append(names, name)
+	}
+	lists, errs := fetchAll(names, func(name string) ([]string, error) {
+		p := zkpaths.TopicPartitionsPath(name)
+		for range 3 {
+			children, err := c.childrenW(p)
+			if !errors.Is(err, zk.ErrNoNode) {
+				return children, err
+			}
+			exists, _, err := c.existsW(p)
+			if err != nil || !exists {
+				return nil, err
+			}
+		}
+		return nil, fmt.Errorf("zookeeper children %s: node keeps appearing and disappearing", p)
+	})
+	for i, name := range names {
+		if errs[i] != nil {
+			continue
+		}
+		delete(v.dirty.partitionLists, name)
+		t := v.topics[name]
+		listed := make(map[int32]bool, len(lists[i]))
+		for _, child := range lists[i] {
+			if p, ok := zkpaths.ParsePartition(child); ok {
+				listed[p] = true
+			}
+		}
+		for p := range int32(len(t.replicas)) {
+			tp := zkpaths.TopicPartition{Topic: name, Partition: p}
+			entry, watched := t.states[p]
+			switch {
+			case listed[p] && (!watched || !entry.exists):
+				// Created since, or not read yet.
+				v.dirty.states[tp] = true
+			case !listed[p] && !watched:
+				v.setState(tp, stateEntry{})
+			case !listed[p] && entry.exists:
+				// Gone: its state znode's watch tells too.
+				v.dirty.states[tp] = true
+			}
+		}
+	}
+	return firstError(errs)
 }
 
 // refreshStates reads the dirty partition state znodes (watching them, or

@@ -50,8 +50,9 @@ func TestMarkPath(t *testing.T) {
 		t.Errorf("flags not all set: %+v", d)
 	}
 	if !d.brokers[4] || len(d.brokers) != 1 || !d.topics["t"] || len(d.topics) != 1 ||
-		!d.states[zkpaths.TopicPartition{Topic: "t", Partition: 2}] || len(d.states) != 1 {
-		t.Errorf("dirty sets = %v %v %v", d.brokers, d.topics, d.states)
+		!d.states[zkpaths.TopicPartition{Topic: "t", Partition: 2}] || len(d.states) != 1 ||
+		!d.partitionLists["t"] || len(d.partitionLists) != 1 {
+		t.Errorf("dirty sets = %v %v %v %v", d.brokers, d.topics, d.states, d.partitionLists)
 	}
 	v.dirty.reset()
 	if !v.dirty.empty() {

@@ -229,21 +229,34 @@ func ensureAbsPath(conn *zk.Conn, p string, acl []zk.ACL) error {
 }
 
 // descendants lists every znode below p, children before their parents, so
-// that deleting them in order empties the tree.
+// that deleting them in order empties the tree. The children of each level
+// are listed with their requests in flight together: a topic's tree holds
+// two znodes per partition.
 func (c *zkClient) descendants(p string) ([]string, error) {
-	names, err := c.children(p)
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, name := range names {
-		child := p + "/" + name
-		below, err := c.descendants(child)
-		if err != nil {
+	var levels [][]string
+	for level := []string{p}; len(level) > 0; {
+		children, errs := fetchAll(level, func(parent string) ([]string, error) {
+			names, err := c.children(parent)
+			if errors.Is(err, zk.ErrNoNode) && parent != p {
+				return nil, nil // deleted meanwhile: the delete's multi tells
+			}
+			return names, err
+		})
+		if err := firstError(errs); err != nil {
 			return nil, err
 		}
-		out = append(out, below...)
-		out = append(out, child)
+		var next []string
+		for i, parent := range level {
+			for _, name := range children[i] {
+				next = append(next, parent+"/"+name)
+			}
+		}
+		levels = append(levels, next)
+		level = next
+	}
+	var out []string
+	for i := len(levels) - 1; i >= 0; i-- {
+		out = append(out, levels[i]...)
 	}
 	return out, nil
 }

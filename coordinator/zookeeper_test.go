@@ -44,6 +44,7 @@ func TestZooKeeper(t *testing.T) {
 	t.Run("ScramZKWrite", func(t *testing.T) { testScramZKWrite(t, newEnv(t, connect)) })
 	t.Run("ScramKafkaTool", func(t *testing.T) { testScramKafkaTool(t, newEnv(t, connect)) })
 	t.Run("DeletionWithBrokerDown", func(t *testing.T) { testDeletionWithBrokerDown(t, newEnv(t, connect)) })
+	t.Run("LargeTopicDeletion", func(t *testing.T) { testLargeTopicDeletion(t, newEnv(t, connect)) })
 	t.Run("ControlledShutdown", func(t *testing.T) { testControlledShutdown(t, newEnv(t, connect)) })
 	t.Run("AutoRebalance", func(t *testing.T) { testPreferredLeaders(t, newEnv(t, connect), true) })
 	t.Run("ElectLeaders", func(t *testing.T) { testPreferredLeaders(t, newEnv(t, connect), false) })
@@ -695,5 +696,18 @@ func testUpdateISRs(t *testing.T, env *zkEnv) {
 		if r.Err != nil || r.PartitionEpoch != stat.Version || !reflect.DeepEqual(state.ISR, []int32{1}) {
 			t.Errorf("partition %d: %+v; znode ISR %v at version %d", p, r, state.ISR, stat.Version)
 		}
+	}
+	// Every session watches the state znodes, including the controller,
+	// which created them (the topic's partition list told the others).
+	for id, s := range sessions {
+		waitFor(t, fmt.Sprintf("broker %d's snapshot to show the new ISRs", id), func() (bool, string) {
+			shrunk := 0
+			for p := range int32(partitions) {
+				if reflect.DeepEqual(viewPartition(s, "many", p).ISR, []int32{1}) {
+					shrunk++
+				}
+			}
+			return shrunk == partitions-1, fmt.Sprint(shrunk)
+		})
 	}
 }

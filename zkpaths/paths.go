@@ -233,6 +233,16 @@ func ParseTopicPath(path string) (string, bool) {
 	return childOf(path, TopicsPath)
 }
 
+// ParseTopicPartitionsPath returns the topic of a path of the form
+// /brokers/topics/<t>/partitions.
+func ParseTopicPartitionsPath(path string) (string, bool) {
+	rest, ok := strings.CutSuffix(path, "/partitions")
+	if !ok {
+		return "", false
+	}
+	return ParseTopicPath(rest)
+}
+
 // ParsePartitionStatePath returns the topic and partition of a path of the form
 // /brokers/topics/<t>/partitions/<p>/state.
 func ParsePartitionStatePath(path string) (topic string, partition int32, ok bool) {

@@ -72,6 +72,14 @@ func TestParsePaths(t *testing.T) {
 		}
 	}
 
+	if topic, ok := ParseTopicPartitionsPath(TopicPartitionsPath("orders")); !ok || topic != "orders" {
+		t.Errorf("ParseTopicPartitionsPath = %q %v", topic, ok)
+	}
+	for _, bad := range []string{TopicPath("orders"), PartitionPath("orders", 1), "/brokers/topics/partitions", TopicsPath + "//partitions", "/x/partitions"} {
+		if topic, ok := ParseTopicPartitionsPath(bad); ok {
+			t.Errorf("ParseTopicPartitionsPath(%q) = %q", bad, topic)
+		}
+	}
 	if topic, p, ok := ParsePartitionStatePath(PartitionStatePath("orders", 10)); !ok || topic != "orders" || p != 10 {
 		t.Errorf("ParsePartitionStatePath = %q %d %v", topic, p, ok)
 	}
