@@ -276,7 +276,7 @@ func (m *Manager) writeISR(ctx context.Context, p *Partition, w isrWrite, tally 
 		tally.written(p.tp, w)
 		m.cfg.OnISRChange(w.shrink, w.expand)
 		if p.advanceHighWatermarkLocked() {
-			go p.wakeWaiters()
+			p.wakeWaiters()
 		}
 	case errors.Is(err, coordinator.ErrFencedLeaderEpoch):
 		// Another leader was elected: stop acting as one at this epoch,
