@@ -125,17 +125,32 @@ const isrUpdateTimeout = 10 * time.Second
 func (m *Manager) RunISRManager(ctx context.Context) {
 	ticker := time.NewTicker(m.isrCheckInterval())
 	defer ticker.Stop()
+	var lastFull time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-ticker.C:
-			m.UpdateISRs(ctx)
 		case <-m.isrWake:
-			m.updateISRsOf(ctx, m.isrChecks.take())
+			// A wake-up looks at the partitions queued, and at every
+			// partition at most once per fullPassOnWakeEvery: a queued
+			// partition whose follower was not live in the view yet (a
+			// broker back from a restart) is then not left for the
+			// periodic pass.
+			if time.Since(lastFull) < fullPassOnWakeEvery {
+				m.updateISRsOf(ctx, m.isrChecks.take())
+				continue
+			}
 		}
+		m.isrChecks.take()
+		lastFull = time.Now()
+		m.UpdateISRs(ctx)
 	}
 }
+
+// fullPassOnWakeEvery bounds how often a wake-up of the ISR manager makes
+// it look at every partition rather than the queued ones.
+const fullPassOnWakeEvery = time.Second
 
 // isrWritesInFlight bounds the ISR writes one pass of the ISR manager has
 // in flight. ZooKeeper pipelines them over the session's connection, so a
