@@ -155,8 +155,9 @@ const fullPassOnWakeEvery = time.Second
 // isrWritesInFlight bounds the ISR writes one pass of the ISR manager has
 // in flight. ZooKeeper pipelines them over the session's connection, so a
 // pass that changes the ISRs of thousands of partitions (a follower back
-// after a restart) takes a round trip per batch of them, not one each.
-const isrWritesInFlight = 64
+// after a restart) takes a round trip per batch of them, not one each. The
+// coordinator's own pipelined requests keep as many in flight.
+const isrWritesInFlight = 128
 
 // UpdateISRs makes one pass of the ISR manager now: it writes the new ISR
 // of every partition this broker leads whose followers lag or caught up,
