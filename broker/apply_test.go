@@ -1,8 +1,10 @@
 package broker
 
 import (
+	"context"
 	"maps"
 	"slices"
+	"sync"
 	"testing"
 
 	"github.com/kzoo/kzoo/broker/config"
@@ -180,5 +182,112 @@ func TestDiffViewsOffline(t *testing.T) {
 	offline += diffViews(1, second, third, false, noConfig, nil).offline
 	if offline != 1 {
 		t.Errorf("offline %d once b is gone, want 1", offline)
+	}
+}
+
+// applyMeta is the cluster as applyMetadata needs it: a view for the
+// replica manager's liveness checks, and deletion confirmations.
+type applyMeta struct {
+	*fakeMetadata
+	mu        sync.Mutex
+	view      *coordinator.Snapshot
+	confirmed []string
+}
+
+func (m *applyMeta) Snapshot() *coordinator.Snapshot {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.view
+}
+
+func (m *applyMeta) ConfirmReplicasDeleted(ctx context.Context, topic string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.confirmed = append(m.confirmed, topic)
+	return nil
+}
+
+// TestApplyMetadataFollowsViews: successive views reach the replica
+// manager as changes: partitions opened, led and followed, moved away and
+// deleted (their logs removed, the deletion confirmed), with the health
+// counts kept from the changes.
+func TestApplyMetadataFollowsViews(t *testing.T) {
+	s, fake := testServer(t, nil)
+	meta := &applyMeta{fakeMetadata: fake}
+	s.meta = meta
+	withReplicas(t, s)
+	s.connLimits = newConnLimiter(s.cfg.InterBrokerListener, s.cfg.Values.Runtime().Connections, discardLogger())
+	apply := func(snap *coordinator.Snapshot) {
+		t.Helper()
+		meta.mu.Lock()
+		meta.view = snap
+		meta.mu.Unlock()
+		if !s.applyMetadata(context.Background(), snap) {
+			t.Fatal("view not applied completely")
+		}
+	}
+	held := func() []zkpaths.TopicPartition {
+		var out []zkpaths.TopicPartition
+		for p := range s.replicas.Partitions() {
+			out = append(out, p.TopicPartition())
+		}
+		slices.SortFunc(out, zkpaths.TopicPartition.Compare)
+		return out
+	}
+
+	a := diffTopic("a", []int32{1, 2}, []int32{2, 1}, []int32{2, 3})
+	b := diffTopic("b", []int32{1, 3})
+	b.Partitions[0].ISR = []int32{1}
+	first := diffSnapshot(a, b)
+	// Port 1: the fetchers of the partitions followed are refused at once.
+	first.Brokers = map[int32]coordinator.Broker{}
+	for id := int32(1); id <= 3; id++ {
+		first.Brokers[id] = plaintextBroker(id, "127.0.0.1", 1)
+	}
+	apply(first)
+	if got, want := held(), []zkpaths.TopicPartition{tp("a", 0), tp("a", 1), tp("b", 0)}; !slices.Equal(got, want) {
+		t.Fatalf("holding %v, want %v", got, want)
+	}
+	if !s.replicas.Partition(tp("a", 0)).IsLeader() || s.replicas.Partition(tp("a", 1)).IsLeader() {
+		t.Error("a-0 not led or a-1 led")
+	}
+	if h := s.Health(); h.UnderReplicated != 1 || h.Offline != 0 {
+		t.Errorf("health %+v, want 1 under-replicated (b-0), none offline", h)
+	}
+
+	// a-1 moves away, a-2 loses its leader, b's ISR is whole again.
+	c := cloneTopic(a)
+	c.Partitions[1].Replicas, c.Partitions[1].ISR = []int32{2, 3}, []int32{2, 3}
+	c.Partitions[2].Leader, c.Partitions[2].State = -1, zkpaths.StateOffline
+	nb := cloneTopic(b)
+	nb.Partitions[0].ISR, nb.Partitions[0].PartitionEpoch = []int32{1, 3}, 2
+	second := diffSnapshot(c, nb)
+	second.Brokers = first.Brokers
+	apply(second)
+	if got, want := held(), []zkpaths.TopicPartition{tp("a", 0), tp("b", 0)}; !slices.Equal(got, want) {
+		t.Errorf("holding %v, want %v", got, want)
+	}
+	if _, ok := s.logs.Get(tp("a", 1)); ok {
+		t.Error("the log of a-1, moved away, is still there")
+	}
+	if h := s.Health(); h.UnderReplicated != 0 || h.Offline != 1 {
+		t.Errorf("health %+v, want none under-replicated, 1 offline (a-2)", h)
+	}
+
+	// b is deleted.
+	db := cloneTopic(nb)
+	db.Deleting = true
+	third := diffSnapshot(c, db)
+	third.Brokers = first.Brokers
+	third.PendingDeletion = map[string][]int32{"b": {1, 3}}
+	apply(third)
+	if got, want := held(), []zkpaths.TopicPartition{tp("a", 0)}; !slices.Equal(got, want) {
+		t.Errorf("holding %v, want %v", got, want)
+	}
+	if _, ok := s.logs.Get(tp("b", 0)); ok {
+		t.Error("the log of b-0, deleted, is still there")
+	}
+	if !slices.Equal(meta.confirmed, []string{"b"}) {
+		t.Errorf("deletions confirmed %v, want [b]", meta.confirmed)
 	}
 }

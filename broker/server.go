@@ -203,7 +203,7 @@ func (s *Server) Addrs() []net.Addr {
 // then accepts connections and follows metadata changes until ctx is
 // cancelled. It returns after every connection has been closed.
 func (s *Server) Serve(ctx context.Context) error {
-	// Fetchers stop with the server, after the connections are drained.
+	// Fetchers stop as the server stops; it waits for them on its way out.
 	fetchCtx, stopFetchers := context.WithCancel(context.Background())
 	s.replicas.StartFetchers(fetchCtx)
 	defer func() {
@@ -248,6 +248,10 @@ func (s *Server) Serve(ctx context.Context) error {
 		}()
 	}
 	<-ctx.Done()
+	// The followers stop at once rather than after the drain: nothing
+	// they copy now would be served, and a fetcher that is applying a
+	// response over thousands of partitions stops at its end.
+	stopFetchers()
 	s.closeListeners()
 	s.drain()
 	s.peers.close()

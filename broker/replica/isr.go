@@ -125,23 +125,39 @@ const isrUpdateTimeout = 10 * time.Second
 func (m *Manager) RunISRManager(ctx context.Context) {
 	ticker := time.NewTicker(m.isrCheckInterval())
 	defer ticker.Stop()
+	var lastFull time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-ticker.C:
-			m.UpdateISRs(ctx)
 		case <-m.isrWake:
-			m.updateISRsOf(ctx, m.isrChecks.take())
+			// A wake-up looks at the partitions queued, and at every
+			// partition at most once per fullPassOnWakeEvery: a queued
+			// partition whose follower was not live in the view yet (a
+			// broker back from a restart) is then not left for the
+			// periodic pass.
+			if time.Since(lastFull) < fullPassOnWakeEvery {
+				m.updateISRsOf(ctx, m.isrChecks.take())
+				continue
+			}
 		}
+		m.isrChecks.take()
+		lastFull = time.Now()
+		m.UpdateISRs(ctx)
 	}
 }
+
+// fullPassOnWakeEvery bounds how often a wake-up of the ISR manager makes
+// it look at every partition rather than the queued ones.
+const fullPassOnWakeEvery = time.Second
 
 // isrWritesInFlight bounds the ISR writes one pass of the ISR manager has
 // in flight. ZooKeeper pipelines them over the session's connection, so a
 // pass that changes the ISRs of thousands of partitions (a follower back
-// after a restart) takes a round trip per batch of them, not one each.
-const isrWritesInFlight = 64
+// after a restart) takes a round trip per batch of them, not one each. The
+// coordinator's own pipelined requests keep as many in flight.
+const isrWritesInFlight = 128
 
 // UpdateISRs makes one pass of the ISR manager now: it writes the new ISR
 // of every partition this broker leads whose followers lag or caught up,
@@ -276,7 +292,7 @@ func (m *Manager) writeISR(ctx context.Context, p *Partition, w isrWrite, tally 
 		tally.written(p.tp, w)
 		m.cfg.OnISRChange(w.shrink, w.expand)
 		if p.advanceHighWatermarkLocked() {
-			go p.wakeWaiters()
+			p.wakeWaiters()
 		}
 	case errors.Is(err, coordinator.ErrFencedLeaderEpoch):
 		// Another leader was elected: stop acting as one at this epoch,

@@ -164,7 +164,9 @@ func (m *Manager) becomeLeaderLocked(p *Partition, st coordinator.Partition) err
 			"leader_epoch": st.LeaderEpoch, "isr": st.ISR, "epoch_start_offset": leo, "high_watermark": p.log.HighWatermark(),
 		}).Debug("became leader")
 	}
-	go p.wakeWaiters()
+	// The wake-up is non-blocking sends: done here, not on a goroutine of
+	// its own (a failover moving 33k leaderships would start 33k).
+	p.wakeWaiters()
 	return nil
 }
 
@@ -181,6 +183,6 @@ func (m *Manager) resignLocked(p *Partition) bool {
 	p.leader = nil
 	p.leaderEpoch.Store(-1)
 	// Waiting producers and fetches find out at once.
-	go p.wakeWaiters()
+	p.wakeWaiters()
 	return true
 }
