@@ -50,6 +50,9 @@ func (s *Server) listenMetrics(addr string, logger logrus.FieldLogger) error {
 	if err != nil {
 		return err
 	}
+	if s.cfg.PprofEnable {
+		endpoint.ServePprof()
+	}
 	s.metricsEndpoint = endpoint
 	return nil
 }

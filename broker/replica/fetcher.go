@@ -294,6 +294,9 @@ func (m *Manager) buildReplicaFetch(f *fetcher) (*kmsg.FetchRequest, []*fetchedP
 	}
 	exceeded := sync.OnceValue(m.quotas.follower.Exceeded)
 	topics := make(map[string]int)
+	// byTopic[i] holds the partitions of req.Topics[i], so that the batch
+	// comes out in request order without a search per partition.
+	var byTopic [][]*fetchedPartition
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for tp, fp := range f.parts {
@@ -315,6 +318,7 @@ func (m *Manager) buildReplicaFetch(f *fetcher) (*kmsg.FetchRequest, []*fetchedP
 			t := kmsg.NewFetchRequestTopic()
 			t.Topic = tp.Topic
 			req.Topics = append(req.Topics, t)
+			byTopic = append(byTopic, nil)
 		}
 		rp := kmsg.NewFetchRequestTopicPartition()
 		rp.Partition = tp.Partition
@@ -325,20 +329,12 @@ func (m *Manager) buildReplicaFetch(f *fetcher) (*kmsg.FetchRequest, []*fetchedP
 		rp.LogStartOffset = fp.p.log.LogStartOffset()
 		rp.PartitionMaxBytes = m.cfg.Fetch.MaxBytes
 		req.Topics[i].Partitions = append(req.Topics[i].Partitions, rp)
-		batch = append(batch, fp)
+		byTopic[i] = append(byTopic[i], fp)
 	}
-	// Keep batch in request order.
-	ordered := batch[:0:0]
-	for _, t := range req.Topics {
-		for _, rp := range t.Partitions {
-			for _, fp := range batch {
-				if fp.p.tp.Topic == t.Topic && fp.p.tp.Partition == rp.Partition {
-					ordered = append(ordered, fp)
-				}
-			}
-		}
+	for _, fps := range byTopic {
+		batch = append(batch, fps...)
 	}
-	return req, ordered, next
+	return req, batch, next
 }
 
 // applyReplicaFetch writes what the leader answered into each partition.
