@@ -56,10 +56,10 @@ func (s *Server) handleFetch(ctx context.Context, req *request) any {
 		// wait still wakes us.
 		waitingOn := s.registerFetchWaiter(in, fc, wake)
 		fr.final = !time.Now().Before(deadline)
-		topics, done := s.readFetchPass(in, fc, &fr)
-		if done {
+		pass := s.readFetchPass(in, fc, &fr)
+		if pass.done {
 			unregisterFetchWaiter(waitingOn, wake)
-			return s.answerFetch(req, in, fc.sessionID, topics)
+			return s.answerFetch(req, in, fc.sessionID, pass.topics)
 		}
 		if timer == nil {
 			timer = time.NewTimer(time.Until(deadline))
@@ -69,6 +69,18 @@ func (s *Server) handleFetch(ctx context.Context, req *request) any {
 		select {
 		case <-wake:
 		case <-timer.C:
+			select {
+			case <-wake:
+			default:
+				// Nothing the fetch watches changed since its last read
+				// (Partition.Watch): that read is the answer. An idle
+				// fetcher's long poll reads its partitions once, not twice.
+				if topics, ok := s.answerUnchanged(fc, pass); ok {
+					req.parked += time.Since(parkedAt)
+					unregisterFetchWaiter(waitingOn, wake)
+					return s.answerFetch(req, in, fc.sessionID, topics)
+				}
+			}
 			deadline = time.Now() // read once more, then answer
 		case <-ctx.Done():
 			deadline = time.Now() // the same: a session learns what it is told
@@ -95,23 +107,48 @@ func (fr *fetchRead) done(bytes int64, failed, diverged bool) bool {
 	return fr.final || bytes >= fr.minBytes || failed || diverged
 }
 
+// fetchPass is one read of a Fetch's partitions.
+type fetchPass struct {
+	// done: the Fetch is answered now, with topics.
+	done bool
+	// topics is the read of a request's partitions, answered in full; for
+	// an incremental Fetch the read stays in its session (fetchSession.reads)
+	// as of the session's read generation gen.
+	topics []fetchTopic
+	gen    uint64
+}
+
 // readFetchPass reads the partitions of a Fetch once: the request's, or
-// for an incremental one every partition of its session. It returns the
-// answer when the Fetch is to be answered now (see fetchRead.done); an
-// incremental answer then holds only the partitions with news for the
-// fetcher, and the session records what it was told.
-func (s *Server) readFetchPass(in *kmsg.FetchRequest, fc fetchContext, fr *fetchRead) ([]fetchTopic, bool) {
+// for an incremental one every partition of its session. When the Fetch is
+// to be answered now (see fetchRead.done) the pass holds the answer; an
+// incremental answer holds only the partitions with news for the fetcher,
+// and the session records what it was told.
+func (s *Server) readFetchPass(in *kmsg.FetchRequest, fc fetchContext, fr *fetchRead) fetchPass {
 	if fc.incremental {
 		return s.readSession(fc.session, fr)
 	}
 	topics, bytes, failed := s.readFetch(in, fr.consumer, fr.budget, fr.readable)
-	if !fr.done(bytes, failed, diverged(topics)) {
-		return nil, false
+	pass := fetchPass{topics: topics}
+	if fr.done(bytes, failed, diverged(topics)) {
+		pass.done = true
+		if fc.session != nil {
+			fc.session.answeredAll(topics)
+		}
+	}
+	return pass
+}
+
+// answerUnchanged returns the answer of an unanswered pass when nothing it
+// read has changed since; false when it cannot (the session was read or
+// changed since).
+func (s *Server) answerUnchanged(fc fetchContext, pass fetchPass) ([]fetchTopic, bool) {
+	if fc.incremental {
+		return fc.session.answerRead(pass.gen)
 	}
 	if fc.session != nil {
-		fc.session.answeredAll(topics)
+		fc.session.answeredAll(pass.topics)
 	}
-	return topics, true
+	return pass.topics, true
 }
 
 // answerFetch counts what a Fetch returns, charges it to the quotas and

@@ -93,8 +93,11 @@ type fetchSession struct {
 	// partitions it answered to the end of its session).
 	start int
 	// reads is the buffer each read of the session fills, kept between
-	// requests so that a fetch allocates nothing per idle partition.
+	// requests so that a fetch allocates nothing per idle partition. gen
+	// counts the reads and changes of the session: a read is answered
+	// after its wait only if it is still the last thing that happened.
 	reads []fetchPartition
+	gen   uint64
 }
 
 // sessionPartition is a partition of a session: where the fetcher last
@@ -178,6 +181,7 @@ func (c *fetchSessionCache) open(in *kmsg.FetchRequest, now time.Time) fetchCont
 		return fetchContext{errorCode: kerr.InvalidFetchSessionEpoch.Code}
 	}
 	fs.update(in.Topics, in.ForgottenTopics)
+	fs.gen++
 	fs.epoch = nextSessionEpoch(fs.epoch)
 	size := len(fs.parts)
 	fs.mu.Unlock()
@@ -365,11 +369,13 @@ func (fs *fetchSession) answeredAll(topics []fetchTopic) {
 
 // readSession reads every partition of an incremental Fetch's session, from
 // where the last answer left off, and when the Fetch is to be answered
-// (fetchRead.done) returns the partitions with news for the fetcher
-// (sessionPartition.mustAnswer), recording what it is told.
-func (s *Server) readSession(fs *fetchSession, fr *fetchRead) ([]fetchTopic, bool) {
+// (fetchRead.done) answers the partitions with news for the fetcher
+// (sessionPartition.mustAnswer), recording what it is told. Otherwise the
+// read stays in fs.reads, for answerRead.
+func (s *Server) readSession(fs *fetchSession, fr *fetchRead) fetchPass {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
+	fs.gen++
 	n := len(fs.parts)
 	if cap(fs.reads) < n {
 		fs.reads = make([]fetchPartition, n)
@@ -392,14 +398,27 @@ func (s *Server) readSession(fs *fetchSession, fr *fetchRead) ([]fetchTopic, boo
 		total += fp.recordsSize()
 		diverging = diverging || fp.diverging
 	}
-	done := fr.done(total, failed, diverging)
-	if done {
-		topics := fs.answer(reads)
-		clear(reads) // the slices and chunks are the answer's now
-		return topics, true
+	if !fr.done(total, failed, diverging) {
+		return fetchPass{gen: fs.gen}
 	}
+	topics := fs.answer(reads)
+	clear(reads) // the slices and chunks are the answer's now
+	return fetchPass{done: true, topics: topics}
+}
+
+// answerRead answers the session's last read if it is read generation gen:
+// nothing read or changed the session since.
+func (fs *fetchSession) answerRead(gen uint64) ([]fetchTopic, bool) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if fs.gen != gen {
+		return nil, false
+	}
+	fs.gen++
+	reads := fs.reads[:len(fs.parts)]
+	topics := fs.answer(reads)
 	clear(reads)
-	return nil, false
+	return topics, true
 }
 
 // answer picks the partitions of reads (the session's, read from fs.start

@@ -91,10 +91,14 @@ func TestFetchSessionHandler(t *testing.T) {
 	if got := answeredPartitions(t, resp); resp.ErrorCode != 0 || resp.SessionID != id || len(got) != 1 || len(got[0].RecordBatches) != 0 {
 		t.Fatalf("epoch 1: error %d, session %d, partitions %v", resp.ErrorCode, resp.SessionID, got)
 	}
-	// Nothing changed: an empty answer.
-	resp = sessionFetch(t, s, id, 2, 0, nil)
+	// Nothing changed: an empty answer, once the wait is over.
+	polled := time.Now()
+	resp = sessionFetch(t, s, id, 2, 100*time.Millisecond, nil)
 	if got := answeredPartitions(t, resp); resp.ErrorCode != 0 || len(got) != 0 {
 		t.Fatalf("epoch 2, nothing new: error %d, partitions %v", resp.ErrorCode, got)
+	}
+	if waited := time.Since(polled); waited < 100*time.Millisecond {
+		t.Fatalf("epoch 2, nothing new: answered after %v, before its wait of 100ms", waited)
 	}
 
 	// A long poll of the session answers an append to partition 2, which
