@@ -46,10 +46,11 @@ func idleLeader(b *testing.B, partitions int) *Server {
 	})
 	s.replicas.StartFetchers(ctx)
 	assigned := make(map[zkpaths.TopicPartition]replica.Assignment, partitions)
+	topicConfig := cfg.ResolveTopic(nil) // as applyMetadata resolves it: every key set
 	for p := range int32(partitions) {
 		assigned[zkpaths.TopicPartition{Topic: "t", Partition: p}] = replica.Assignment{State: coordinator.Partition{
 			Topic: "t", Partition: p, Leader: 1, LeaderEpoch: 1, Replicas: []int32{1, 2}, ISR: []int32{1, 2}, State: zkpaths.StateOnline,
-		}}
+		}, Config: topicConfig}
 	}
 	if _, failed := s.replicas.Apply(assigned); failed {
 		b.Fatal("cannot open the partitions")
