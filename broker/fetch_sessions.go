@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -53,6 +54,8 @@ const (
 type fetchSessionCache struct {
 	slots      int
 	evictAfter time.Duration
+	// evictions counts the sessions evicted to make room for others.
+	evictions atomic.Int64
 
 	mu       sync.Mutex
 	sessions map[int32]*fetchSession
@@ -299,6 +302,7 @@ func (c *fetchSessionCache) evictLocked(privileged bool, size int, now time.Time
 	}
 	if lru != nil && now.Sub(lru.lastUsed) > c.evictAfter {
 		c.removeLocked(lru)
+		c.evictions.Add(1)
 		return true
 	}
 	if victim == nil {
@@ -308,6 +312,7 @@ func (c *fetchSessionCache) evictLocked(privileged bool, size int, now time.Time
 		return false
 	}
 	c.removeLocked(victim)
+	c.evictions.Add(1)
 	return true
 }
 
@@ -345,11 +350,55 @@ func (c *fetchSessionCache) removeLocked(fs *fetchSession) {
 	fs.closed.Store(true)
 }
 
-// len is the number of sessions held.
+// len is the number of sessions held (a nil cache holds none).
 func (c *fetchSessionCache) len() int {
+	if c == nil {
+		return 0
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return len(c.sessions)
+}
+
+// partitions is the number of partitions the sessions hold, as of their
+// last use.
+func (c *fetchSessionCache) partitions() int {
+	if c == nil {
+		return 0
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, fs := range c.sessions {
+		n += fs.size
+	}
+	return n
+}
+
+// fetchSessionMetrics are the gauges and counter of the fetch session cache,
+// Kafka's NumIncrementalFetchSessions, NumIncrementalFetchPartitionsCached
+// and IncrementalFetchSessionEvictionsPerSec.
+func (s *Server) fetchSessionMetrics() []prometheus.Collector {
+	c := s.fetchSessions
+	return []prometheus.Collector{
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "kzoo_fetch_sessions",
+			Help: "Incremental fetch sessions (KIP-227) this broker holds, of max.incremental.fetch.session.cache.slots.",
+		}, func() float64 { return float64(c.len()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "kzoo_fetch_session_partitions",
+			Help: "Partitions held by this broker's incremental fetch sessions.",
+		}, func() float64 { return float64(c.partitions()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "kzoo_fetch_session_evictions_total",
+			Help: "Incremental fetch sessions evicted to make room for another.",
+		}, func() float64 {
+			if c == nil {
+				return 0
+			}
+			return float64(c.evictions.Load())
+		}),
+	}
 }
 
 // answeredAll records, for a session made by a full request, that every

@@ -243,6 +243,12 @@ func TestFetchSessionEviction(t *testing.T) {
 		if id := newSession(c, -1, 4, now); id == 0 || has(c, small) || !has(c, big) {
 			t.Fatalf("a larger session (%d) did not evict the smallest old one", id)
 		}
+		if got := c.evictions.Load(); got != 1 {
+			t.Fatalf("%d evictions counted, want 1", got)
+		}
+		if got := c.partitions(); got != 14 {
+			t.Fatalf("sessions hold %d partitions, want 10 + 4", got)
+		}
 		// A consumer never evicts a young follower session.
 		c2 := newFetchSessionCache(1)
 		f := newSession(c2, 1, 1, now)
