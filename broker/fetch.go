@@ -29,7 +29,12 @@ const maxFetchWait = 30 * time.Second
 // marker or an aborted record as a message.
 func (s *Server) handleFetch(ctx context.Context, req *request) any {
 	in := req.body.(*kmsg.FetchRequest)
-	fc := s.fetchSessions.open(in, time.Now())
+	readable := s.fetchAccess(req, in)
+	// A follower's session is privileged (see fetchSessionCache.evictLocked)
+	// only when the follower may replicate: fetchAccess answers for all its
+	// topics at once.
+	privileged := in.ReplicaID >= 0 && readable("")
+	fc := s.fetchSessions.open(in, privileged, time.Now())
 	if fc.errorCode != 0 {
 		return encodeFetchResponse(in.Version, fc.errorCode, 0, nil)
 	}
@@ -47,7 +52,7 @@ func (s *Server) handleFetch(ctx context.Context, req *request) any {
 		minBytes:  int64(in.MinBytes),
 		consumer:  consumer,
 		budget:    s.fetchBudget(req, in),
-		readable:  s.fetchAccess(req, in),
+		readable:  readable,
 	}
 	wake := make(chan struct{}, 1)
 	var timer *time.Timer

@@ -146,9 +146,10 @@ type fetchContext struct {
 }
 
 // open applies a Fetch's session fields (v7+; older versions have none and
-// fetch without a session) and returns how the request is served. A nil
-// cache keeps no sessions.
-func (c *fetchSessionCache) open(in *kmsg.FetchRequest, now time.Time) fetchContext {
+// fetch without a session) and returns how the request is served; a new
+// session is privileged (an authorized follower's) as said. A nil cache
+// keeps no sessions.
+func (c *fetchSessionCache) open(in *kmsg.FetchRequest, privileged bool, now time.Time) fetchContext {
 	if c == nil || in.Version < 7 {
 		return fetchContext{}
 	}
@@ -162,7 +163,7 @@ func (c *fetchSessionCache) open(in *kmsg.FetchRequest, now time.Time) fetchCont
 		if in.SessionID != 0 {
 			c.remove(in.SessionID)
 		}
-		fs := c.create(in.ReplicaID >= 0, in.Topics, now)
+		fs := c.create(privileged, in.Topics, now)
 		if fs == nil {
 			return fetchContext{}
 		}

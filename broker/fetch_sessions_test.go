@@ -39,6 +39,12 @@ func sessionRequest(replicaID, id, epoch int32, topic string, partitions []int32
 	return in
 }
 
+// openSession opens in's session as a follower's (privileged) when in has a
+// replica id.
+func openSession(c *fetchSessionCache, in *kmsg.FetchRequest, now time.Time) fetchContext {
+	return c.open(in, in.ReplicaID >= 0, now)
+}
+
 // sessionPartitions lists a session's partitions of topic, in order.
 func sessionPartitions(fs *fetchSession) []zkpaths.TopicPartition {
 	fs.mu.Lock()
@@ -85,21 +91,21 @@ func TestFetchSessionLifecycle(t *testing.T) {
 	c := newFetchSessionCache(10)
 
 	// Sessionless: epoch -1, or a version without sessions.
-	if fc := c.open(sessionRequest(-1, 0, -1, "t", []int32{0}), now); fc.session != nil || fc.sessionID != 0 || fc.errorCode != 0 {
+	if fc := openSession(c, sessionRequest(-1, 0, -1, "t", []int32{0}), now); fc.session != nil || fc.sessionID != 0 || fc.errorCode != 0 {
 		t.Fatalf("epoch -1: %+v, want a sessionless fetch", fc)
 	}
 	old := sessionRequest(-1, 0, 0, "t", []int32{0})
 	old.Version = 6
-	if fc := c.open(old, now); fc.session != nil || c.len() != 0 {
+	if fc := openSession(c, old, now); fc.session != nil || c.len() != 0 {
 		t.Fatalf("v6: %+v, want a sessionless fetch", fc)
 	}
 	// Nothing to keep: no session.
-	if fc := c.open(sessionRequest(-1, 0, 0, "t", nil), now); fc.session != nil || c.len() != 0 {
+	if fc := openSession(c, sessionRequest(-1, 0, 0, "t", nil), now); fc.session != nil || c.len() != 0 {
 		t.Fatalf("epoch 0 of no partitions: %+v, want no session", fc)
 	}
 
 	// A new session: a full fetch, answered in full.
-	fc := c.open(sessionRequest(-1, 0, 0, "t", []int32{0, 1, 2}), now)
+	fc := openSession(c, sessionRequest(-1, 0, 0, "t", []int32{0, 1, 2}), now)
 	if fc.session == nil || fc.sessionID == 0 || fc.incremental || fc.errorCode != 0 {
 		t.Fatalf("epoch 0: %+v, want a new session of a full fetch", fc)
 	}
@@ -110,18 +116,18 @@ func TestFetchSessionLifecycle(t *testing.T) {
 
 	// The next request must carry epoch 1.
 	for _, epoch := range []int32{2, math.MaxInt32} {
-		if fc := c.open(sessionRequest(-1, id, epoch, "t", nil), now); fc.errorCode != kerr.InvalidFetchSessionEpoch.Code {
+		if fc := openSession(c, sessionRequest(-1, id, epoch, "t", nil), now); fc.errorCode != kerr.InvalidFetchSessionEpoch.Code {
 			t.Fatalf("epoch %d where 1 is expected: %+v, want INVALID_FETCH_SESSION_EPOCH", epoch, fc)
 		}
 	}
-	if fc := c.open(sessionRequest(-1, id+1, 1, "t", nil), now); fc.errorCode != kerr.FetchSessionIDNotFound.Code {
+	if fc := openSession(c, sessionRequest(-1, id+1, 1, "t", nil), now); fc.errorCode != kerr.FetchSessionIDNotFound.Code {
 		t.Fatalf("unknown session id: %+v, want FETCH_SESSION_ID_NOT_FOUND", fc)
 	}
 
 	// Incremental: partition 3 joins, 1 is forgotten, 0 moves.
 	in := sessionRequest(-1, id, 1, "t", []int32{3, 0}, 1)
 	in.Topics[0].Partitions[1].FetchOffset = 42
-	fc = c.open(in, now)
+	fc = openSession(c, in, now)
 	if fc.errorCode != 0 || !fc.incremental || fc.sessionID != id {
 		t.Fatalf("epoch 1: %+v, want an incremental fetch of session %d", fc, id)
 	}
@@ -132,25 +138,25 @@ func TestFetchSessionLifecycle(t *testing.T) {
 		t.Fatalf("partition 0 at offset %d, want the request's 42", off)
 	}
 	// The same epoch again (a retry the session already took): refused.
-	if fc := c.open(sessionRequest(-1, id, 1, "t", nil), now); fc.errorCode != kerr.InvalidFetchSessionEpoch.Code {
+	if fc := openSession(c, sessionRequest(-1, id, 1, "t", nil), now); fc.errorCode != kerr.InvalidFetchSessionEpoch.Code {
 		t.Fatalf("epoch 1 twice: %+v, want INVALID_FETCH_SESSION_EPOCH", fc)
 	}
 	// Forgetting a partition the session does not hold changes nothing.
-	fc = c.open(sessionRequest(-1, id, 2, "t", nil, 7), now)
+	fc = openSession(c, sessionRequest(-1, id, 2, "t", nil, 7), now)
 	if got := sessionPartitions(fc.session); fc.errorCode != 0 || !equalTPs(got, tps("t", 0, 2, 3)) {
 		t.Fatalf("epoch 2: %+v holding %v", fc, got)
 	}
 
 	// Epoch 0 naming the session closes it and makes another.
-	fc = c.open(sessionRequest(-1, id, 0, "t", []int32{5}), now)
+	fc = openSession(c, sessionRequest(-1, id, 0, "t", []int32{5}), now)
 	if fc.sessionID == 0 || fc.sessionID == id || c.len() != 1 {
 		t.Fatalf("epoch 0 of session %d: %+v with %d sessions, want one new session", id, fc, c.len())
 	}
-	if fc := c.open(sessionRequest(-1, id, 3, "t", nil), now); fc.errorCode != kerr.FetchSessionIDNotFound.Code {
+	if fc := openSession(c, sessionRequest(-1, id, 3, "t", nil), now); fc.errorCode != kerr.FetchSessionIDNotFound.Code {
 		t.Fatalf("closed session: %+v, want FETCH_SESSION_ID_NOT_FOUND", fc)
 	}
 	// Epoch -1 closes it without another.
-	if fc := c.open(sessionRequest(-1, fc.sessionID, -1, "t", []int32{5}), now); fc.session != nil || c.len() != 0 {
+	if fc := openSession(c, sessionRequest(-1, fc.sessionID, -1, "t", []int32{5}), now); fc.session != nil || c.len() != 0 {
 		t.Fatalf("epoch -1: %+v with %d sessions, want none", fc, c.len())
 	}
 }
@@ -165,12 +171,12 @@ func TestFetchSessionEpochWraps(t *testing.T) {
 	}
 	now := time.Unix(1_700_000_000, 0)
 	c := newFetchSessionCache(1)
-	fc := c.open(sessionRequest(-1, 0, 0, "t", []int32{0}), now)
+	fc := openSession(c, sessionRequest(-1, 0, 0, "t", []int32{0}), now)
 	fc.session.epoch = math.MaxInt32
-	if fc := c.open(sessionRequest(-1, fc.sessionID, math.MaxInt32, "t", nil), now); fc.errorCode != 0 {
+	if fc := openSession(c, sessionRequest(-1, fc.sessionID, math.MaxInt32, "t", nil), now); fc.errorCode != 0 {
 		t.Fatalf("epoch MaxInt32: %+v", fc)
 	}
-	if fc := c.open(sessionRequest(-1, fc.sessionID, 1, "t", nil), now); fc.errorCode != 0 {
+	if fc := openSession(c, sessionRequest(-1, fc.sessionID, 1, "t", nil), now); fc.errorCode != 0 {
 		t.Fatalf("epoch 1 after MaxInt32: %+v", fc)
 	}
 }
@@ -186,7 +192,7 @@ func TestFetchSessionEviction(t *testing.T) {
 		for i := range size {
 			ps = append(ps, int32(i))
 		}
-		return c.open(sessionRequest(replicaID, 0, 0, "t", ps), now).sessionID
+		return openSession(c, sessionRequest(replicaID, 0, 0, "t", ps), now).sessionID
 	}
 	has := func(c *fetchSessionCache, id int32) bool {
 		c.mu.Lock()
@@ -218,7 +224,7 @@ func TestFetchSessionEviction(t *testing.T) {
 		f2 := newSession(c, 2, 50, t0)
 		// f2 keeps being used; f1 is not.
 		later := t0.Add(fetchSessionEvictAfter + time.Second)
-		if fc := c.open(sessionRequest(2, f2, 1, "t", nil), later); fc.errorCode != 0 {
+		if fc := openSession(c, sessionRequest(2, f2, 1, "t", nil), later); fc.errorCode != 0 {
 			t.Fatal(fc)
 		}
 		if id := newSession(c, -1, 1, later); id == 0 || has(c, f1) || !has(c, f2) {
@@ -232,7 +238,7 @@ func TestFetchSessionEviction(t *testing.T) {
 		big := newSession(c, -1, 10, t0)
 		now := t0.Add(fetchSessionEvictAfter / 2)
 		for _, id := range []int32{small, big} { // both in use
-			if fc := c.open(sessionRequest(-1, id, 1, "t", nil), now); fc.errorCode != 0 {
+			if fc := openSession(c, sessionRequest(-1, id, 1, "t", nil), now); fc.errorCode != 0 {
 				t.Fatal(fc)
 			}
 		}
@@ -266,7 +272,7 @@ func TestFetchSessionEviction(t *testing.T) {
 func TestFetchSessionAnswer(t *testing.T) {
 	c := newFetchSessionCache(1)
 	now := time.Unix(1_700_000_000, 0)
-	fc := c.open(sessionRequest(1, 0, 0, "t", []int32{0, 1, 2}), now)
+	fc := openSession(c, sessionRequest(1, 0, 0, "t", []int32{0, 1, 2}), now)
 	fs := fc.session
 	read := func(p int32, hw int64) fetchPartition {
 		return fetchPartition{partition: p, highWatermark: hw, lastStable: hw, logStartOffset: 0}
@@ -361,7 +367,7 @@ func TestFetchSessionAnswer(t *testing.T) {
 
 	// Partition 3 joins; 2 is named again (its answer was of no use).
 	in := sessionRequest(1, fc.sessionID, 1, "t", []int32{3, 2})
-	if fc := c.open(in, now); fc.errorCode != 0 {
+	if fc := openSession(c, in, now); fc.errorCode != 0 {
 		t.Fatal(fc)
 	}
 	if got := answered(read(0, 11), lso, start, read(3, 0)); !same(got, 2, 3) {
