@@ -69,8 +69,8 @@ func newFetchSessionCache(slots int) *fetchSessionCache {
 // from, and what it was last told of each.
 type fetchSession struct {
 	id int32
-	// privileged: a follower's session (replica id >= 0), which only a
-	// stale session or another follower's larger one may evict.
+	// privileged: an authorized follower's session, which only a stale
+	// session or another follower's larger one may evict.
 	privileged bool
 	created    time.Time
 
