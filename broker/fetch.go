@@ -29,6 +29,15 @@ const maxFetchWait = 30 * time.Second
 // marker or an aborted record as a message.
 func (s *Server) handleFetch(ctx context.Context, req *request) any {
 	in := req.body.(*kmsg.FetchRequest)
+	readable := s.fetchAccess(req, in)
+	// A follower's session is privileged (see fetchSessionCache.evictLocked)
+	// only when the follower may replicate: fetchAccess answers for all its
+	// topics at once.
+	privileged := in.ReplicaID >= 0 && readable("")
+	fc := s.fetchSessions.open(in, privileged, time.Now())
+	if fc.errorCode != 0 {
+		return encodeFetchResponse(in.Version, fc.errorCode, 0, nil)
+	}
 	consumer := replica.FetchPosition{
 		ReadCommitted:      in.IsolationLevel == readCommitted,
 		FilterTransactions: !req.namedClient,
@@ -38,45 +47,121 @@ func (s *Server) handleFetch(ctx context.Context, req *request) any {
 		wait = maxFetchWait
 	}
 	deadline := time.Now().Add(wait)
-	budget := s.fetchBudget(req, in)
-	readable := s.fetchAccess(req, in)
+	fr := fetchRead{
+		replicaID: in.ReplicaID,
+		minBytes:  int64(in.MinBytes),
+		consumer:  consumer,
+		budget:    s.fetchBudget(req, in),
+		readable:  readable,
+	}
 	wake := make(chan struct{}, 1)
 	var timer *time.Timer
 	for {
 		// Register before reading, so an append between the read and the
 		// wait still wakes us.
-		waitingOn := s.registerFetchWaiter(in, wake)
-		topics, bytes, failed := s.readFetch(in, consumer, budget, readable)
-		remaining := time.Until(deadline)
-		if bytes >= int64(in.MinBytes) || failed || diverged(topics) || remaining <= 0 {
+		waitingOn := s.registerFetchWaiter(in, fc, wake)
+		fr.final = !time.Now().Before(deadline)
+		pass := s.readFetchPass(in, fc, &fr)
+		if pass.done {
 			unregisterFetchWaiter(waitingOn, wake)
-			return s.answerFetch(req, in, topics)
+			return s.answerFetch(req, in, fc.sessionID, pass.topics)
 		}
 		if timer == nil {
-			timer = time.NewTimer(remaining)
+			timer = time.NewTimer(time.Until(deadline))
 			defer timer.Stop()
 		}
 		parkedAt := time.Now()
 		select {
 		case <-wake:
 		case <-timer.C:
+			select {
+			case <-wake:
+			default:
+				// Nothing the fetch watches changed since its last read
+				// (Partition.Watch): that read is the answer. An idle
+				// fetcher's long poll reads its partitions once, not twice.
+				if topics, ok := s.answerUnchanged(fc, pass); ok {
+					req.parked += time.Since(parkedAt)
+					unregisterFetchWaiter(waitingOn, wake)
+					return s.answerFetch(req, in, fc.sessionID, topics)
+				}
+			}
 			deadline = time.Now() // read once more, then answer
 		case <-ctx.Done():
-			unregisterFetchWaiter(waitingOn, wake)
-			req.parked += time.Since(parkedAt)
-			return s.answerFetch(req, in, topics)
+			deadline = time.Now() // the same: a session learns what it is told
 		}
 		req.parked += time.Since(parkedAt)
 		unregisterFetchWaiter(waitingOn, wake)
 	}
 }
 
+// fetchRead is what every read of one Fetch shares.
+type fetchRead struct {
+	replicaID int32
+	minBytes  int64
+	consumer  replica.FetchPosition
+	budget    int64
+	readable  func(topic string) bool
+	// final: the wait is over; this read is answered whatever it finds.
+	final bool
+}
+
+// done reports whether a read that found bytes record bytes, failed
+// (a partition error) or diverged is answered now.
+func (fr *fetchRead) done(bytes int64, failed, diverged bool) bool {
+	return fr.final || bytes >= fr.minBytes || failed || diverged
+}
+
+// fetchPass is one read of a Fetch's partitions.
+type fetchPass struct {
+	// done: the Fetch is answered now, with topics.
+	done bool
+	// topics is the read of a request's partitions, answered in full; for
+	// an incremental Fetch the read stays in its session (fetchSession.reads)
+	// as of the session's read generation gen.
+	topics []fetchTopic
+	gen    uint64
+}
+
+// readFetchPass reads the partitions of a Fetch once: the request's, or
+// for an incremental one every partition of its session. When the Fetch is
+// to be answered now (see fetchRead.done) the pass holds the answer; an
+// incremental answer holds only the partitions with news for the fetcher,
+// and the session records what it was told.
+func (s *Server) readFetchPass(in *kmsg.FetchRequest, fc fetchContext, fr *fetchRead) fetchPass {
+	if fc.incremental {
+		return s.readSession(fc.session, fr)
+	}
+	topics, bytes, failed := s.readFetch(in, fr.consumer, fr.budget, fr.readable)
+	pass := fetchPass{topics: topics}
+	if fr.done(bytes, failed, diverged(topics)) {
+		pass.done = true
+		if fc.session != nil {
+			fc.session.answeredAll(topics)
+		}
+	}
+	return pass
+}
+
+// answerUnchanged returns the answer of an unanswered pass when nothing it
+// read has changed since; false when it cannot (the session was read or
+// changed since).
+func (s *Server) answerUnchanged(fc fetchContext, pass fetchPass) ([]fetchTopic, bool) {
+	if fc.incremental {
+		return fc.session.answerRead(pass.gen)
+	}
+	if fc.session != nil {
+		fc.session.answeredAll(pass.topics)
+	}
+	return pass.topics, true
+}
+
 // answerFetch counts what a Fetch returns, charges it to the quotas and
 // encodes the answer.
-func (s *Server) answerFetch(req *request, in *kmsg.FetchRequest, topics []fetchTopic) *fetchResponse {
+func (s *Server) answerFetch(req *request, in *kmsg.FetchRequest, sessionID int32, topics []fetchTopic) *fetchResponse {
 	s.countFetched(in.ReplicaID, topics)
 	req.throttle = s.throttleFetch(req.who, in.ReplicaID, topics)
-	return encodeFetchResponse(in.Version, topics)
+	return encodeFetchResponse(in.Version, 0, sessionID, topics)
 }
 
 // countFetched counts the record bytes of a Fetch response: per topic
@@ -108,14 +193,29 @@ func (s *Server) countFetched(replicaID int32, topics []fetchTopic) {
 	s.replicas.RecordThrottledSent(throttled)
 }
 
-func (s *Server) registerFetchWaiter(in *kmsg.FetchRequest, wake chan struct{}) []*replica.Partition {
+// registerFetchWaiter watches the partitions a Fetch reads: the request's,
+// or its session's for an incremental one.
+func (s *Server) registerFetchWaiter(in *kmsg.FetchRequest, fc fetchContext, wake chan struct{}) []*replica.Partition {
 	var out []*replica.Partition
+	watch := func(topic string, partition int32) {
+		if p := s.replicas.Partition(zkpaths.TopicPartition{Topic: topic, Partition: partition}); p != nil {
+			p.Watch(wake)
+			out = append(out, p)
+		}
+	}
+	if fc.incremental {
+		fs := fc.session
+		fs.mu.Lock()
+		defer fs.mu.Unlock()
+		out = make([]*replica.Partition, 0, len(fs.parts))
+		for i := range fs.parts {
+			watch(fs.parts[i].topic, fs.parts[i].want.Partition)
+		}
+		return out
+	}
 	for _, rt := range in.Topics {
 		for _, rp := range rt.Partitions {
-			if p := s.replicas.Partition(zkpaths.TopicPartition{Topic: rt.Topic, Partition: rp.Partition}); p != nil {
-				p.Watch(wake)
-				out = append(out, p)
-			}
+			watch(rt.Topic, rp.Partition)
 		}
 	}
 	return out

@@ -59,13 +59,14 @@ type fetchTopic struct {
 	partitions []fetchPartition
 }
 
-// encodeFetchResponse encodes a Fetch response of the given version.
-func encodeFetchResponse(version int16, topics []fetchTopic) *fetchResponse {
+// encodeFetchResponse encodes a Fetch response of the given version, with
+// a top-level error code and fetch session id (v7+).
+func encodeFetchResponse(version int16, errorCode int16, sessionID int32, topics []fetchTopic) *fetchResponse {
 	e := fetchEncoder{version: version, flexible: version >= 12}
 	e.buf = kbin.AppendInt32(e.buf, 0) // throttle millis (v1+)
 	if version >= 7 {
-		e.buf = kbin.AppendInt16(e.buf, 0) // top-level error code
-		e.buf = kbin.AppendInt32(e.buf, 0) // session id: we keep no fetch sessions (KIP-227 allows that)
+		e.buf = kbin.AppendInt16(e.buf, errorCode)
+		e.buf = kbin.AppendInt32(e.buf, sessionID) // 0: none (KIP-227)
 	}
 	e.arrayLen(len(topics))
 	for _, t := range topics {

@@ -53,7 +53,7 @@ func TestFetchResponseEncoding(t *testing.T) {
 		}},
 	}
 	for v := apis[kmsg.Fetch].versions.min; v <= apis[kmsg.Fetch].versions.max; v++ {
-		resp := encodeFetchResponse(v, topics)
+		resp := encodeFetchResponse(v, 0, 0, topics)
 		decoded := kmsg.NewPtrFetchResponse()
 		decoded.SetVersion(v)
 		if err := decoded.ReadFrom(assemble(t, resp)); err != nil {
@@ -121,7 +121,7 @@ func TestFetchResponseEncodingChunks(t *testing.T) {
 		t.Fatalf("records size %d, want %d", got, want)
 	}
 	for v := apis[kmsg.Fetch].versions.min; v <= apis[kmsg.Fetch].versions.max; v++ {
-		resp := encodeFetchResponse(v, topics)
+		resp := encodeFetchResponse(v, 0, 0, topics)
 		slices := 0
 		for _, p := range resp.parts {
 			if p.slice.Size > 0 {
@@ -162,7 +162,7 @@ func TestFetchResponseThrottle(t *testing.T) {
 		{{name: "a", partitions: []fetchPartition{{partition: 0, records: storage.Slice{File: storage.FixedFile(f), Size: 10}}}}},
 	} {
 		for _, v := range []int16{4, 12} {
-			resp := encodeFetchResponse(v, topics)
+			resp := encodeFetchResponse(v, 0, 0, topics)
 			setThrottle(resp, 1234*time.Millisecond)
 			decoded := kmsg.NewPtrFetchResponse()
 			decoded.SetVersion(v)

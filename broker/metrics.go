@@ -43,6 +43,7 @@ func (s *Server) listenMetrics(addr string, logger logrus.FieldLogger) error {
 		metrics.NewGroupCollector(s.groups, lagEndOffsets{s}, metrics.DefaultLagTimeout),
 		metrics.NewTransactionCollector(s.txns, s.stableOffsetLags),
 		metrics.NewQuotaCollector(s.quotas))
+	collectors = append(collectors, s.fetchSessionMetrics()...)
 	for _, c := range collectors {
 		if err := reg.Register(c); err != nil {
 			return fmt.Errorf("register metrics: %w", err)
@@ -51,6 +52,9 @@ func (s *Server) listenMetrics(addr string, logger logrus.FieldLogger) error {
 	endpoint, err := metrics.Listen(addr, reg, logger)
 	if err != nil {
 		return err
+	}
+	if s.cfg.PprofEnable {
+		endpoint.ServePprof()
 	}
 	s.metricsEndpoint = endpoint
 	return nil

@@ -139,6 +139,8 @@ type Server struct {
 	// cluster view's ACLs; nil (no authorizer.class.name) allows everything,
 	// as Kafka without an authorizer.
 	authorizer *acl.Authorizer
+	// fetchSessions are the incremental fetch sessions (fetch_sessions.go).
+	fetchSessions *fetchSessionCache
 }
 
 // New binds the listeners (so a port conflict fails start-up early) but
@@ -154,6 +156,8 @@ func New(cfg *config.Broker, meta Metadata, logs *storage.Manager, loggers *logg
 		conns:   make(map[net.Conn]struct{}),
 		traffic: metrics.NewTraffic(servedAPIKeys()),
 		quotas:  newQuotaManager(cfg),
+
+		fetchSessions: newFetchSessionCache(cfg.FetchSessionCacheSlots),
 	}
 	rt := cfg.Values.Runtime()
 	s.connLimits = newConnLimiter(cfg.InterBrokerListener, rt.Connections, logger)

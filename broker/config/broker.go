@@ -222,6 +222,12 @@ type Broker struct {
 	Values                             Values // every key, for topic defaults and DescribeConfigs
 	TopicDefaults                      map[string]string
 
+	// PprofEnable is kzoo.pprof.enable: Go's profiles on the metrics
+	// endpoint.
+	PprofEnable bool
+	// FetchSessionCacheSlots is max.incremental.fetch.session.cache.slots.
+	FetchSessionCacheSlots int
+
 	// Group coordinator and __consumer_offsets: the offsets.* and group.*
 	// keys.
 	OffsetsTopicPartitions        int32
@@ -307,6 +313,8 @@ func (v Values) Broker() (*Broker, error) {
 	b.LogLevel, _ = v.get("log.level")
 	b.LogFormat, _ = v.get("log.format")
 	b.MetricsListen, _ = v.get("metrics.listen")
+	b.PprofEnable = v.bool("kzoo.pprof.enable")
+	b.FetchSessionCacheSlots = int(v.int64("max.incremental.fetch.session.cache.slots"))
 	if b.MetricsListen != "" {
 		if _, _, err := net.SplitHostPort(b.MetricsListen); err != nil {
 			return nil, fmt.Errorf("metrics.listen: %w", err)

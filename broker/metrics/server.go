@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -49,6 +50,7 @@ func NewRegistry() *prometheus.Registry {
 // Server is the HTTP endpoint that serves a registry.
 type Server struct {
 	ln  net.Listener
+	mux *http.ServeMux
 	srv *http.Server
 	log logrus.FieldLogger
 }
@@ -74,9 +76,25 @@ func Listen(addr string, reg *prometheus.Registry, log logrus.FieldLogger) (*Ser
 	mux.Handle("GET "+Path, promhttp.InstrumentMetricHandler(reg, handler))
 	return &Server{
 		ln:  ln,
+		mux: mux,
 		srv: &http.Server{Handler: mux, ReadHeaderTimeout: readHeaderTimeout},
 		log: log,
 	}, nil
+}
+
+// PprofPath is where ServePprof serves Go's profiles.
+const PprofPath = "/debug/pprof/"
+
+// ServePprof also serves Go's runtime profiles (net/http/pprof) at
+// PprofPath, on this endpoint's own mux rather than the global default one.
+// It must be called before Serve.
+func (s *Server) ServePprof() {
+	s.mux.HandleFunc("GET "+PprofPath, pprof.Index)
+	s.mux.HandleFunc("GET "+PprofPath+"cmdline", pprof.Cmdline)
+	s.mux.HandleFunc("GET "+PprofPath+"profile", pprof.Profile)
+	s.mux.HandleFunc("GET "+PprofPath+"symbol", pprof.Symbol)
+	s.mux.HandleFunc("POST "+PprofPath+"symbol", pprof.Symbol)
+	s.mux.HandleFunc("GET "+PprofPath+"trace", pprof.Trace)
 }
 
 // Addr returns the bound address.

@@ -2,6 +2,7 @@ package replica
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"sync"
@@ -83,6 +84,10 @@ type fetchedPartition struct {
 	// of the last answer: Kafka's measure of a follower in sync, which the
 	// follower quota never holds back. Only the fetcher goroutine uses it.
 	caughtUp bool
+	// inFetch is the number of the last request the partition was in
+	// (fetcher.requests): an answer applies to the partitions of its own
+	// request only.
+	inFetch uint64
 }
 
 type fetcher struct {
@@ -92,6 +97,81 @@ type fetcher struct {
 	mu    sync.Mutex
 	parts map[zkpaths.TopicPartition]*fetchedPartition
 	wake  chan struct{}
+
+	// Only the fetcher's goroutine uses these (under mu while building a
+	// request, as the partitions are read then).
+	//
+	// requests numbers the fetcher's requests (see fetchedPartition.inFetch).
+	requests uint64
+	// session is the incremental fetch session held with the leader.
+	session followerSession
+}
+
+// followerSession is a follower's side of an incremental fetch session
+// (KIP-227), as Kafka's FetchSessionHandler: the session id and the epoch
+// of the next request, and what the leader's session holds of each
+// partition. A request then carries only the partitions whose position
+// moved, and forgets those no longer fetched; the leader answers only the
+// partitions with news.
+type followerSession struct {
+	// id is the session's (0: none: the next request is a full one that
+	// asks for a session, closing closeID's on the leader if set).
+	id      int32
+	closeID int32
+	epoch   int32
+	// held is what the leader's session holds, as of the last answer;
+	// pending what it will hold once the request out is answered.
+	held, pending map[zkpaths.TopicPartition]fetchPosition
+	// forgotten are the partitions the request out drops.
+	forgotten []zkpaths.TopicPartition
+	// full: the request out is a full one.
+	full bool
+}
+
+// fetchPosition is where a follower asks to read a partition from.
+type fetchPosition struct {
+	leaderEpoch      int32
+	fetchOffset      int64
+	lastFetchedEpoch int32
+	logStartOffset   int64
+}
+
+// reset drops the session: the next request is a full one, which also
+// closes the old session on the leader.
+func (s *followerSession) reset() {
+	if s.id != 0 {
+		s.closeID = s.id
+	}
+	s.id, s.epoch = 0, 0
+	clear(s.held)
+}
+
+// answered moves the session on after an answer to the request out with
+// the given session id.
+func (s *followerSession) answered(sessionID int32) {
+	if s.full {
+		s.held, s.pending = s.pending, s.held
+		clear(s.pending)
+		s.closeID = 0
+		s.id = sessionID
+		if s.id == 0 {
+			clear(s.held) // no session: every request is full
+			return
+		}
+		s.epoch = 1
+		return
+	}
+	for tp, pos := range s.pending {
+		s.held[tp] = pos
+	}
+	clear(s.pending)
+	for _, tp := range s.forgotten {
+		delete(s.held, tp)
+	}
+	s.epoch++
+	if s.epoch < 0 {
+		s.epoch = 1 // past the largest epoch, as Kafka's nextEpoch
+	}
 }
 
 // add makes the fetcher of target.leader copy p at target.epoch, moving it
@@ -197,8 +277,8 @@ func (m *Manager) runFetcher(ctx context.Context, f *fetcher) {
 	}()
 	failures := 0
 	for ctx.Err() == nil {
-		req, batch, next := m.buildReplicaFetch(f)
-		if len(batch) == 0 {
+		req, fetching, next := m.buildReplicaFetch(f)
+		if fetching == 0 {
 			wait := time.Duration(-1)
 			if !next.IsZero() {
 				wait = time.Until(next)
@@ -225,6 +305,7 @@ func (m *Manager) runFetcher(ctx context.Context, f *fetcher) {
 		if err := pc.Request(req, resp); err != nil {
 			pc.Close()
 			pc = nil
+			f.session.reset() // whether the leader saw the request is unknown
 			failures++
 			if ctx.Err() == nil && (failures == 1 || failures%50 == 0) {
 				logger.WithError(err).Warn("fetch from leader failed")
@@ -235,7 +316,15 @@ func (m *Manager) runFetcher(ctx context.Context, f *fetcher) {
 			continue
 		}
 		failures = 0
-		m.applyReplicaFetch(f, batch, resp)
+		if resp.ErrorCode != 0 {
+			// FETCH_SESSION_ID_NOT_FOUND (the leader evicted the session
+			// or restarted) or INVALID_FETCH_SESSION_EPOCH: start a new one.
+			f.session.reset()
+			logger.WithError(kerr.ErrorForCode(resp.ErrorCode)).Debug("fetch session lost: fetching in full")
+			continue
+		}
+		f.session.answered(resp.SessionID)
+		m.applyReplicaFetch(f, resp)
 	}
 }
 
@@ -271,21 +360,37 @@ func (m *Manager) dialLeader(ctx context.Context, id int32) (*peer.Conn, error) 
 }
 
 // buildReplicaFetch builds the next Fetch of f's ready partitions. It
-// returns the request, the partitions in it (in request order), and, when
-// none is ready, when the earliest delayed one will be. Partitions the
-// follower quota holds back (followerHeldBack) are left out and looked at
-// again within followerThrottleRecheck.
-func (m *Manager) buildReplicaFetch(f *fetcher) (*kmsg.FetchRequest, []*fetchedPartition, time.Time) {
+// returns the request, how many partitions it fetches (in it, or held in
+// the session), and, when none is ready, when the earliest delayed one will
+// be. Partitions the follower quota holds back (followerHeldBack) are left
+// out and looked at again within followerThrottleRecheck.
+//
+// With a session (followerSession), the request carries only the ready
+// partitions whose position differs from what the leader's session holds,
+// and forgets those the session holds that are no longer ready; without
+// one, it carries every ready partition and asks for a session.
+func (m *Manager) buildReplicaFetch(f *fetcher) (*kmsg.FetchRequest, int, time.Time) {
 	req := kmsg.NewPtrFetchRequest()
 	req.Version = 12
 	req.ReplicaID = m.cfg.BrokerID
 	req.MaxWaitMillis = int32(m.cfg.Fetch.WaitMax / time.Millisecond)
 	req.MinBytes = m.cfg.Fetch.MinBytes
 	req.MaxBytes = max(m.cfg.Fetch.MaxBytes, 10<<20)
-	req.SessionEpoch = -1 // no fetch session (KIP-227)
+	fs := &f.session
+	if fs.held == nil {
+		fs.held = make(map[zkpaths.TopicPartition]fetchPosition)
+		fs.pending = make(map[zkpaths.TopicPartition]fetchPosition)
+	}
+	fs.full = fs.id == 0
+	if fs.full {
+		req.SessionID, req.SessionEpoch = fs.closeID, 0 // a new session, closing closeID's
+	} else {
+		req.SessionID, req.SessionEpoch = fs.id, fs.epoch
+	}
+	clear(fs.pending)
+	fs.forgotten = fs.forgotten[:0]
 
 	now := time.Now()
-	var batch []*fetchedPartition
 	var next time.Time
 	later := func(at time.Time) {
 		if next.IsZero() || at.Before(next) {
@@ -296,18 +401,38 @@ func (m *Manager) buildReplicaFetch(f *fetcher) (*kmsg.FetchRequest, []*fetchedP
 	topics := make(map[string]int)
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.requests++
+	fetching := 0
 	for tp, fp := range f.parts {
-		if fp.paused {
-			continue
-		}
-		if fp.retryAt.After(now) {
+		ready := false
+		switch {
+		case fp.paused:
+		case fp.retryAt.After(now):
 			later(fp.retryAt)
-			continue
-		}
-		if followerHeldBack(fp, exceeded) {
+		case followerHeldBack(fp, exceeded):
 			later(now.Add(followerThrottleRecheck))
+		default:
+			ready = true
+		}
+		if !ready {
+			if _, held := fs.held[tp]; held && !fs.full {
+				fs.forgotten = append(fs.forgotten, tp)
+			}
 			continue
 		}
+		fetching++
+		fp.inFetch = f.requests
+		fp.fetchOffset = fp.p.log.LogEndOffset()
+		pos := fetchPosition{
+			leaderEpoch:      fp.target.epoch,
+			fetchOffset:      fp.fetchOffset,
+			lastFetchedEpoch: fp.p.log.LatestEpoch(),
+			logStartOffset:   fp.p.log.LogStartOffset(),
+		}
+		if held, ok := fs.held[tp]; ok && held == pos && !fs.full {
+			continue // the leader's session has it as it is
+		}
+		fs.pending[tp] = pos
 		i, ok := topics[tp.Topic]
 		if !ok {
 			i = len(req.Topics)
@@ -318,70 +443,99 @@ func (m *Manager) buildReplicaFetch(f *fetcher) (*kmsg.FetchRequest, []*fetchedP
 		}
 		rp := kmsg.NewFetchRequestTopicPartition()
 		rp.Partition = tp.Partition
-		rp.CurrentLeaderEpoch = fp.target.epoch
-		fp.fetchOffset = fp.p.log.LogEndOffset()
-		rp.FetchOffset = fp.fetchOffset
-		rp.LastFetchedEpoch = fp.p.log.LatestEpoch()
-		rp.LogStartOffset = fp.p.log.LogStartOffset()
+		rp.CurrentLeaderEpoch = pos.leaderEpoch
+		rp.FetchOffset = pos.fetchOffset
+		rp.LastFetchedEpoch = pos.lastFetchedEpoch
+		rp.LogStartOffset = pos.logStartOffset
 		rp.PartitionMaxBytes = m.cfg.Fetch.MaxBytes
 		req.Topics[i].Partitions = append(req.Topics[i].Partitions, rp)
-		batch = append(batch, fp)
 	}
-	// Keep batch in request order.
-	ordered := batch[:0:0]
-	for _, t := range req.Topics {
-		for _, rp := range t.Partitions {
-			for _, fp := range batch {
-				if fp.p.tp.Topic == t.Topic && fp.p.tp.Partition == rp.Partition {
-					ordered = append(ordered, fp)
-				}
+	if !fs.full {
+		for tp := range fs.held {
+			if f.parts[tp] == nil {
+				fs.forgotten = append(fs.forgotten, tp)
 			}
 		}
+		forgotten := make(map[string]int)
+		for _, tp := range fs.forgotten {
+			i, ok := forgotten[tp.Topic]
+			if !ok {
+				i = len(req.ForgottenTopics)
+				forgotten[tp.Topic] = i
+				t := kmsg.NewFetchRequestForgottenTopic()
+				t.Topic = tp.Topic
+				req.ForgottenTopics = append(req.ForgottenTopics, t)
+			}
+			req.ForgottenTopics[i].Partitions = append(req.ForgottenTopics[i].Partitions, tp.Partition)
+		}
 	}
-	return req, ordered, next
+	if fetching == 0 && len(fs.forgotten) > 0 {
+		// Nothing to fetch, but the session still holds partitions: drop
+		// the session rather than keep it for nothing.
+		fs.reset()
+	}
+	return req, fetching, next
 }
 
-// applyReplicaFetch writes what the leader answered into each partition.
-func (m *Manager) applyReplicaFetch(f *fetcher, batch []*fetchedPartition, resp *kmsg.FetchResponse) {
-	byTP := make(map[zkpaths.TopicPartition]*kmsg.FetchResponseTopicPartition)
+// applyReplicaFetch writes what the leader answered into each partition of
+// the request: those in the answer (an incremental answer leaves out those
+// with nothing new).
+func (m *Manager) applyReplicaFetch(f *fetcher, resp *kmsg.FetchResponse) {
+	var throttled int64
 	for i := range resp.Topics {
 		t := &resp.Topics[i]
 		for j := range t.Partitions {
-			byTP[zkpaths.TopicPartition{Topic: t.Topic, Partition: t.Partitions[j].Partition}] = &t.Partitions[j]
-		}
-	}
-	var throttled int64
-	for _, fp := range batch {
-		rp := byTP[fp.p.tp]
-		if rp == nil {
-			continue
-		}
-		if fp.p.throttled.Load()&throttledAsFollower != 0 {
-			throttled += int64(len(rp.RecordBatches))
-		}
-		err := m.applyFetchedPartition(fp, rp)
-		if err == nil {
-			fp.caughtUp = rp.HighWatermark >= 0 && fp.p.log.LogEndOffset() >= rp.HighWatermark
-			continue
-		}
-		logger := m.partitionLogger(fp.p).WithFields(logrus.Fields{"leader": fp.target.leader, "leader_epoch": fp.target.epoch})
-		f.mu.Lock()
-		if f.parts[fp.p.tp] == fp {
-			if err == kerr.FencedLeaderEpoch {
-				// The leader is at a newer epoch than our view: wait for
-				// the view that brings it.
-				fp.paused = true
-			} else {
-				// NOT_LEADER and UNKNOWN_LEADER_EPOCH happen while the
-				// leader has not applied the view we act on: retry.
-				fp.retryAt = time.Now().Add(fetchRetryBackoff)
+			rp := &t.Partitions[j]
+			tp := zkpaths.TopicPartition{Topic: t.Topic, Partition: rp.Partition}
+			f.mu.Lock()
+			fp := f.parts[tp]
+			f.mu.Unlock()
+			if fp == nil || fp.inFetch != f.requests {
+				continue // not fetched by this request (any more)
 			}
+			if fp.p.throttled.Load()&throttledAsFollower != 0 {
+				throttled += int64(len(rp.RecordBatches))
+			}
+			m.applyFetchedAnswer(f, fp, rp)
 		}
-		f.mu.Unlock()
-		logger.WithError(err).Debug("replica fetch returned an error")
 	}
 	m.recordThrottledFetched(throttled)
 }
+
+// applyFetchedAnswer applies one partition's answer, and on an error delays
+// the partition's next fetch or pauses it.
+func (m *Manager) applyFetchedAnswer(f *fetcher, fp *fetchedPartition, rp *kmsg.FetchResponseTopicPartition) {
+	err := m.applyFetchedPartition(fp, rp)
+	if err == errStaleAnswer {
+		// Nothing of the answer was applied: name the partition in the
+		// next request, for the leader to answer it again in full.
+		delete(f.session.held, fp.p.tp)
+		return
+	}
+	if err == nil {
+		fp.caughtUp = rp.HighWatermark >= 0 && fp.p.log.LogEndOffset() >= rp.HighWatermark
+		return
+	}
+	logger := m.partitionLogger(fp.p).WithFields(logrus.Fields{"leader": fp.target.leader, "leader_epoch": fp.target.epoch})
+	f.mu.Lock()
+	if f.parts[fp.p.tp] == fp {
+		if err == kerr.FencedLeaderEpoch {
+			// The leader is at a newer epoch than our view: wait for
+			// the view that brings it.
+			fp.paused = true
+		} else {
+			// NOT_LEADER and UNKNOWN_LEADER_EPOCH happen while the
+			// leader has not applied the view we act on: retry.
+			fp.retryAt = time.Now().Add(fetchRetryBackoff)
+		}
+	}
+	f.mu.Unlock()
+	logger.WithError(err).Debug("replica fetch returned an error")
+}
+
+// errStaleAnswer is applyFetchedPartition's answer to a partition's answer
+// that no longer applies: its role or log changed while the fetch was out.
+var errStaleAnswer = errors.New("the answer no longer applies to the partition")
 
 // applyFetchedPartition applies one partition's answer: truncation at a
 // divergence, or the records as the leader wrote them, then the follower's
@@ -398,10 +552,10 @@ func (m *Manager) applyFetchedPartition(fp *fetchedPartition, rp *kmsg.FetchResp
 	current := p.following
 	p.mu.Unlock()
 	if current != fp.target {
-		return nil // the role changed while the fetch was out
+		return errStaleAnswer // the role changed while the fetch was out
 	}
 	if p.log.LogEndOffset() != fp.fetchOffset {
-		return nil // stale: the partition moved to another fetcher, which wrote meanwhile
+		return errStaleAnswer // the partition moved to another fetcher, which wrote meanwhile
 	}
 	if leo, leaderStart := p.log.LogEndOffset(), rp.LogStartOffset; leaderStart > leo {
 		// Retention on the leader deleted the records that would follow

@@ -174,8 +174,9 @@ func (p *Partition) appendAt(records []byte, want int32, origin storage.AppendOr
 
 // Watch registers ch to receive a non-blocking send when the partition
 // changes in a way a waiting request may care about: its high watermark
-// moves, it is appended to, its leadership changes, or a follower's log
-// start moves. The registration is dropped after one wake-up; Unwatch
+// moves, it is appended to, its leadership changes, its log start moves by
+// DeleteRecords, or a follower's log start moves. A waiting Fetch that no
+// wake-up reached answers what it read before it waited. The registration is dropped after one wake-up; Unwatch
 // drops it before.
 func (p *Partition) Watch(ch chan<- struct{}) {
 	p.waitersMu.Lock()
@@ -234,6 +235,9 @@ func (p *Partition) DeleteRecords(offset int64) (int64, error) {
 	if _, err := p.log.AdvanceLogStartOffset(offset); err != nil {
 		return -1, err
 	}
+	// Followers long-polling learn the new start at once (it is news for
+	// their fetch sessions), which the DeleteRecords waits for.
+	p.wakeWaiters()
 	return offset, nil
 }
 

@@ -173,8 +173,19 @@ func TruncationOffset(leaderEpoch int32, leaderEnd int64, local EpochEnd, leo in
 // written in ZooKeeper (isr) is being changed to pending (nil when no write
 // is under way): their union. A member being removed still counts, one
 // being added already does, so that the high watermark is safe whichever
-// way the write ends.
+// way the write ends. The result may be isr itself: callers only read it
+// (every follower fetch computes it, so the common case allocates nothing).
 func MaximalISR(isr, pending []int32) []int32 {
+	extra := false
+	for _, id := range pending {
+		if !slices.Contains(isr, id) {
+			extra = true
+			break
+		}
+	}
+	if !extra {
+		return isr
+	}
 	out := slices.Clone(isr)
 	for _, id := range pending {
 		if !slices.Contains(out, id) {

@@ -208,12 +208,17 @@ func TestFollowerThrottle(t *testing.T) {
 	}
 	fetched := func() []*Partition {
 		t.Helper()
-		_, batch, next := m.buildReplicaFetch(f)
+		req, fetching, next := m.buildReplicaFetch(f)
 		var out []*Partition
-		for _, fp := range batch {
-			out = append(out, fp.p)
+		for _, rt := range req.Topics {
+			for _, rp := range rt.Partitions {
+				out = append(out, f.parts[zkpaths.TopicPartition{Topic: rt.Topic, Partition: rp.Partition}].p)
+			}
 		}
-		if len(batch) == 0 && (next.IsZero() || time.Until(next) > followerThrottleRecheck) {
+		if fetching != len(out) {
+			t.Errorf("%d partitions fetched, %d in the request: no session was made, so they must be the same", fetching, len(out))
+		}
+		if fetching == 0 && (next.IsZero() || time.Until(next) > followerThrottleRecheck) {
 			t.Errorf("every partition held back, next look at %v: want within %v", next, followerThrottleRecheck)
 		}
 		return out
@@ -235,7 +240,7 @@ func TestFollowerThrottle(t *testing.T) {
 	rt.Partitions = append(rt.Partitions, rp)
 	resp.Topics = append(resp.Topics, rt)
 	m.SetReplicationThrottle(config.ReplicationThrottle{Leader: math.Inf(1), Follower: 100})
-	m.applyReplicaFetch(f, []*fetchedPartition{fps[throttled]}, resp)
+	m.applyReplicaFetch(f, resp)
 	if throttled.log.LogEndOffset() != 10 {
 		t.Fatalf("log end %d after the answer, want 10", throttled.log.LogEndOffset())
 	}
