@@ -55,7 +55,7 @@ func cloneTopic(t *coordinator.Topic) *coordinator.Topic {
 
 func noConfig(*coordinator.Topic) config.Topic { return config.Topic{} }
 
-func tps(d viewDiff) (changed, unassigned []zkpaths.TopicPartition) {
+func diffPartitions(d viewDiff) (changed, unassigned []zkpaths.TopicPartition) {
 	for tp := range d.changed {
 		changed = append(changed, tp)
 	}
@@ -71,7 +71,7 @@ func tp(topic string, partition int32) zkpaths.TopicPartition {
 
 func checkDiff(t *testing.T, d viewDiff, wantChanged, wantUnassigned []zkpaths.TopicPartition) {
 	t.Helper()
-	changed, unassigned := tps(d)
+	changed, unassigned := diffPartitions(d)
 	if !slices.Equal(changed, wantChanged) {
 		t.Errorf("changed %v, want %v", changed, wantChanged)
 	}

@@ -52,7 +52,7 @@ func idleLeader(b *testing.B, partitions int) *Server {
 			Topic: "t", Partition: p, Leader: 1, LeaderEpoch: 1, Replicas: []int32{1, 2}, ISR: []int32{1, 2}, State: zkpaths.StateOnline,
 		}, Config: topicConfig}
 	}
-	if _, failed := s.replicas.Apply(assigned); failed {
+	if _, failed := s.replicas.Apply(assigned, nil); len(failed) > 0 {
 		b.Fatal("cannot open the partitions")
 	}
 	return s
