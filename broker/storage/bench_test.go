@@ -276,3 +276,36 @@ func BenchmarkFileHandleAcquire(b *testing.B) {
 		})
 	})
 }
+
+// BenchmarkReadEvicting is BenchmarkRead with two logs sharing a cache of one file, read
+// in turn: every read reopens its segment file (and closes the other's), the cost of a
+// fetch when the descriptor bound is far below the partitions being read.
+func BenchmarkReadEvicting(b *testing.B) {
+	files := newFileCache(1, nil)
+	spec := plain(10, 1_000)
+	spec.valueSize = 100
+	template := makeBatch(b, spec)
+	var logs [2]*Log
+	for i := range logs {
+		l, err := openLog(b.TempDir(), benchConfig(), OpenOptions{}, logShared{files: files})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { l.Close() })
+		for range 2_000 {
+			if _, err := l.AppendAsLeader(append([]byte(nil), template...), 1, OriginClient); err != nil {
+				b.Fatal(err)
+			}
+		}
+		logs[i] = l
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		l := logs[i%2]
+		if _, err := l.Read(rng.Int64N(l.LogEndOffset()), math.MaxInt64, 64<<10); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(files.stats().Opens)/float64(b.N), "opens/op")
+}

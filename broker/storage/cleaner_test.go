@@ -718,6 +718,13 @@ func TestOpenFinishesAnInterruptedSwap(t *testing.T) {
 				must(t, os.Remove(filepath.Join(dir, name)))
 			}
 		},
+		// With file.delete.delay.ms, the replaced log files move aside for readers instead,
+		// the first one last, just before the swap takes its name.
+		"after moving every replaced segment aside": func(dir string) {
+			for i, name := range beforeSegments[:len(beforeSegments)-1] {
+				must(t, os.Rename(filepath.Join(dir, name), filepath.Join(dir, fmt.Sprintf("%s.%d.deleted", name, i+1))))
+			}
+		},
 	}
 	for name, crash := range crashes {
 		t.Run(name, func(t *testing.T) {
@@ -730,8 +737,10 @@ func TestOpenFinishesAnInterruptedSwap(t *testing.T) {
 			if got := segmentFiles(t, dir); len(got) != 2 {
 				t.Fatalf("segments %v after finishing the swap, want the merged one and the active one", got)
 			}
-			if leftovers, _ := filepath.Glob(filepath.Join(dir, "*.swap")); len(leftovers) > 0 {
-				t.Fatalf("left %v", leftovers)
+			for _, pattern := range []string{"*.swap", "*.deleted"} {
+				if leftovers, _ := filepath.Glob(filepath.Join(dir, pattern)); len(leftovers) > 0 {
+					t.Fatalf("left %v", leftovers)
+				}
 			}
 		})
 	}

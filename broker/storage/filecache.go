@@ -123,7 +123,8 @@ func (c *fileCache) adopt(f *os.File, path string, flag int) *FileHandle {
 }
 
 // reserve counts one more open file, first evicting unused files to stay within the
-// limit, and returns the files evicted, which the caller closes once it holds no lock.
+// limit, and returns the files evicted, which the caller closes (closeEvicted): not
+// under the cache's mutex, which every open waits for.
 func (c *fileCache) reserve() []*os.File {
 	c.mu.Lock()
 	defer c.mu.Unlock()

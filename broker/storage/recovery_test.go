@@ -326,6 +326,7 @@ func TestOpenRemovesLeftovers(t *testing.T) {
 	dir, _ := writtenLog(t, cfg, 5)
 	leftovers := []string{
 		"00000000000000000000.log.deleted",
+		"00000000000000000000.log.17.deleted", // a deleted segment's file a crash left
 		"00000000000000000003.log.cleaned",
 		"00000000000000000003.index.swap",
 		"00000000000000000999.index", // an index without its segment

@@ -30,7 +30,7 @@ func segmentPath(dir string, baseOffset int64, suffix string) string {
 type segment struct {
 	dir        string
 	baseOffset int64
-	files      *fileCache
+	files      *fileCache  // through which its files open (nil for a cleaned copy until swapped in)
 	log        *FileHandle // positioned reads and writes only: readers share it
 
 	// Published for lock-free readers.
