@@ -23,8 +23,8 @@ import (
 
 // scaleEnv names the partition counts TestScale measures, e.g. "10000,50000";
 // the test is skipped without it. Each count runs in a chroot of its own in
-// one ensemble, so one count per run keeps ZooKeeper's heap small (give it
-// more with KZOO_ZK_JVM_OPTS=-Xmx1g for 100,000).
+// one ensemble, whose heap follows the largest count; one count per run
+// keeps it small.
 const scaleEnv = "KZOO_COORDINATOR_SCALE"
 
 // scaleTopicPartitions is the partitions per topic: one topic znode holding
@@ -54,7 +54,11 @@ func TestScale(t *testing.T) {
 		}
 		counts = append(counts, n)
 	}
-	c := cluster.Start(t, cluster.Options{Brokers: 0, PortOffset: 20000})
+	// ZooKeeper's heap of the harness (256 MB) holds some 50,000
+	// partitions watched by three sessions; more needs more.
+	c := cluster.Start(t, cluster.Options{Brokers: 0, PortOffset: 20000, Env: map[string]string{
+		"KZOO_ZK_JVM_OPTS": "-Xmx" + strconv.Itoa(max(256, slices.Max(counts)/50)) + "m",
+	}})
 	connect := c.ZKConnect()
 	for _, n := range counts {
 		t.Run(strconv.Itoa(n), func(t *testing.T) { testScale(t, newEnv(t, connect), n) })

@@ -56,6 +56,9 @@ type view struct {
 	built           *Snapshot
 	staleTopics     map[string]bool
 	stalePartitions map[string]map[int32]bool
+	// planTopics names the topics whose assignment, configs, deletion or
+	// partition states changed since the controller last planned them.
+	planTopics map[string]bool
 }
 
 type controllerZnode struct {
@@ -143,6 +146,7 @@ func newView() *view {
 		changed:          true,
 		staleTopics:      make(map[string]bool),
 		stalePartitions:  make(map[string]map[int32]bool),
+		planTopics:       make(map[string]bool),
 	}
 	v.dirty.reset()
 	return v
@@ -466,6 +470,7 @@ func (v *view) removeTopic(name string) {
 // assignment, id, configs or deletion changed, or it came or went).
 func (v *view) touchTopic(name string) {
 	v.staleTopics[name] = true
+	v.planTopics[name] = true
 	v.changed = true
 }
 
@@ -477,6 +482,7 @@ func (v *view) touchPartition(tp zkpaths.TopicPartition) {
 		v.stalePartitions[tp.Topic] = parts
 	}
 	parts[tp.Partition] = true
+	v.planTopics[tp.Topic] = true
 	v.changed = true
 }
 
