@@ -65,7 +65,7 @@ func TestManyPartitionsSurviveFailover(t *testing.T) {
 			Rate:       failoverRate,
 			// Longer than any outage here, so that records wait for a
 			// leader rather than fail.
-			DeliveryTimeout: 2 * time.Minute,
+			DeliveryTimeout: failoverWait,
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -153,7 +153,7 @@ func TestManyPartitionsSurviveFailover(t *testing.T) {
 	}
 	// Stopping waited for the last acknowledgements; the followers may
 	// still be fetching them.
-	everyBrokerSees(t, c, all, time.Minute, "every partition in sync after the last writes", topics, prefix, -1, allLedAndInSync)
+	everyBrokerSees(t, c, all, failoverWait, "every partition in sync after the last writes", topics, prefix, -1, allLedAndInSync)
 	dataDirs := map[int32]string{}
 	for _, id := range all {
 		dataDirs[int32(id)] = c.BrokerLogDir(id)
