@@ -88,9 +88,11 @@ func TestScaleBench(t *testing.T) {
 	}
 	var results []*scaleResult
 	for i, n := range sizes {
-		var r *scaleResult
+		// Made here, so that what a failed run measured is printed too.
+		r := &scaleResult{partitions: n, topics: (n + benchPartitionsPerTopic - 1) / benchPartitionsPerTopic,
+			shutdownID: -1, controllerID: -1, sessionTimeout: "18 s (default)"}
 		t.Run(fmt.Sprintf("partitions=%d", n), func(t *testing.T) {
-			r = runScale(t, n, phaseTimeout)
+			runScale(t, r, phaseTimeout)
 		})
 		results = append(results, r)
 		printTable(os.Stdout, results)
@@ -191,8 +193,8 @@ type bench struct {
 	topics  []string
 }
 
-func runScale(t *testing.T, n int, timeout time.Duration) *scaleResult {
-	r := &scaleResult{partitions: n, topics: (n + benchPartitionsPerTopic - 1) / benchPartitionsPerTopic, shutdownID: -1, controllerID: -1, sessionTimeout: "18 s (default)"}
+// runScale measures r.partitions partitions on a fresh cluster into r.
+func runScale(t *testing.T, r *scaleResult, timeout time.Duration) {
 	c := cluster.Start(t, cluster.Options{Brokers: 3, PortOffset: 22700, Env: map[string]string{
 		// The ensemble holds two znodes per partition and the brokers'
 		// watches; the scripts' default heap is sized for tests.
@@ -205,7 +207,7 @@ func runScale(t *testing.T, n int, timeout time.Duration) *scaleResult {
 
 	if !b.createAndWait() {
 		b.measureUsage()
-		return r
+		return
 	}
 	b.measureUsage()
 	b.measureMetadata()
@@ -214,7 +216,6 @@ func runScale(t *testing.T, n int, timeout time.Duration) *scaleResult {
 		b.restart()
 	}
 	b.controllerKill()
-	return r
 }
 
 // createAndWait creates the topics and waits until every partition is led

@@ -2,8 +2,8 @@
 // run against real ZooKeeper and broker processes (e2e/cluster):
 //
 //   - TestDescriptorBound: a broker with kzoo.max.open.files=200 serves a
-//     1,000-partition topic, before and after a restart, without ever
-//     holding more than 200 descriptors into its log directory;
+//     1,000-partition topic of 4,000 segments, before and after a restart,
+//     without ever holding more than 200 segment and index files open;
 //   - TestManyPartitionsSurviveFailover: thousands of RF 3 partitions keep
 //     every acknowledged record through a controller SIGKILL and a broker
 //     restart;
