@@ -580,11 +580,19 @@ func (m *Manager) applyFetchedPartition(fp *fetchedPartition, rp *kmsg.FetchResp
 		foundEpoch, end, ok := p.log.EndOffsetForEpoch(rp.DivergingEpoch.Epoch)
 		offset := TruncationOffset(rp.DivergingEpoch.Epoch, rp.DivergingEpoch.EndOffset,
 			EpochEnd{Epoch: foundEpoch, EndOffset: end, Found: ok}, leo)
+		// A new follower, or one whose log ends where its last epoch ends
+		// on the leader, truncates no record, only epoch history: worth a
+		// line only at debug level, as at 100,000 partitions a restart
+		// sees tens of thousands of them.
+		level := logrus.InfoLevel
+		if offset >= leo {
+			level = logrus.DebugLevel
+		}
 		m.partitionLogger(p).WithFields(logrus.Fields{
 			"leader": fp.target.leader, "leader_epoch": fp.target.epoch,
 			"diverging_epoch": rp.DivergingEpoch.Epoch, "diverging_end_offset": rp.DivergingEpoch.EndOffset,
 			"log_end_offset": leo, "truncate_to": offset,
-		}).Info("log diverges from the leader's: truncating")
+		}).Log(level, "log diverges from the leader's: truncating")
 		if err := p.log.TruncateTo(offset); err != nil {
 			return fmt.Errorf("truncate to %d: %w", offset, err)
 		}
