@@ -144,6 +144,20 @@ func parseMetaProperties(data []byte) (metaProperties, error) {
 	return m, nil
 }
 
+// writeFileReplacing replaces path with data by a rename, without waiting for the disk:
+// a crash leaves the old contents, the new, or an empty or torn file, which the reader
+// must detect.
+func writeFileReplacing(path string, data []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return errors.Join(fmt.Errorf("write %s: %w", tmp, err), os.Remove(tmp))
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return errors.Join(fmt.Errorf("replace %s: %w", path, err), os.Remove(tmp))
+	}
+	return nil
+}
+
 // writeFileAtomic replaces path with data so that a crash leaves either the old or the new
 // contents: write a temporary file, fsync it, rename it over path, fsync the directory.
 func writeFileAtomic(path string, data []byte) error {

@@ -75,6 +75,9 @@ type Log struct {
 	lastFlush         time.Time
 	truncations       uint64  // a Flush that overlaps a truncation must not advance the recovery point
 	dirDirty          bool    // files were created or removed since the directory was last synced
+	// epochsUnsynced: the leader-epoch-checkpoint was rewritten without an fsync (see
+	// persistNewEpochs); the next Flush syncs it before it advances the recovery point.
+	epochsUnsynced bool
 	failed            error   // a write left the log in an unknown state: refuse further appends
 	snapshots         []int64 // offsets of the producer state snapshots on disk, increasing
 	cleanHistory      cleanHistory
@@ -272,7 +275,7 @@ func (l *Log) load(opts OpenOptions) error {
 		closeAll()
 		return err
 	}
-	if err := l.loadEpochCache(segs, window); err != nil {
+	if err := l.loadEpochCache(segs, window, opts); err != nil {
 		closeAll()
 		return err
 	}
@@ -965,11 +968,13 @@ func (l *Log) Flush() error {
 	truncations := l.truncations
 	dirDirty := l.dirDirty
 	l.dirDirty = false
+	epochsUnsynced := l.epochsUnsynced
+	l.epochsUnsynced = false
 	segs := l.loadSegments()
 	l.mu.Unlock()
 
 	rp := l.recoveryPoint.Load()
-	if target <= rp && !dirDirty {
+	if target <= rp && !dirDirty && !epochsUnsynced {
 		return nil // nothing written since the last flush
 	}
 	from := max(0, sort.Search(len(segs), func(i int) bool { return segs[i].baseOffset > rp })-1)
@@ -977,12 +982,23 @@ func (l *Log) Flush() error {
 		// A segment deleted meanwhile may already be closed: nothing of it needs syncing.
 		if err := s.log.Sync(); err != nil && !errors.Is(err, os.ErrClosed) {
 			l.restoreDirDirty(dirDirty)
+			l.restoreEpochsUnsynced(epochsUnsynced)
 			return fmt.Errorf("flush %s: %w", s.log.Name(), err)
+		}
+	}
+	if epochsUnsynced {
+		// Before the recovery point passes the batches of the epochs it lists: an open
+		// rescans only the batches above the recovery point for epochs the file lacks.
+		if err := syncFile(filepath.Join(l.dir, leaderEpochCheckpointFile)); err != nil {
+			l.restoreDirDirty(dirDirty)
+			l.restoreEpochsUnsynced(epochsUnsynced)
+			return fmt.Errorf("flush leader epoch checkpoint: %w", err)
 		}
 	}
 	if dirDirty {
 		if err := syncDir(l.dir); err != nil {
 			l.restoreDirDirty(dirDirty)
+			l.restoreEpochsUnsynced(epochsUnsynced)
 			return err
 		}
 	}
@@ -995,6 +1011,14 @@ func (l *Log) Flush() error {
 		l.recoveryPoint.Store(target)
 	}
 	return nil
+}
+
+func (l *Log) restoreEpochsUnsynced(unsynced bool) {
+	if unsynced {
+		l.mu.Lock()
+		l.epochsUnsynced = true
+		l.mu.Unlock()
+	}
 }
 
 func (l *Log) restoreDirDirty(dirty bool) {
@@ -1110,6 +1134,21 @@ func makeDir(dir string) (created bool, err error) {
 }
 
 // syncDir fsyncs a directory, making the creation, removal and renaming of its entries durable.
+// syncFile fsyncs the file at path.
+func syncFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("open for sync: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		return errors.Join(fmt.Errorf("sync %s: %w", path, err), f.Close())
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("close %s: %w", path, err)
+	}
+	return nil
+}
+
 func syncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {

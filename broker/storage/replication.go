@@ -52,8 +52,8 @@ func (l *Log) assignLeaderEpoch(epoch int32, start int64) error {
 	if !changed {
 		return nil
 	}
-	l.logger.WithFields(logrus.Fields{"epoch": epoch, "start_offset": start}).Info("new leader epoch")
-	return l.persistEpochs()
+	l.logger.WithFields(logrus.Fields{"epoch": epoch, "start_offset": start}).Debug("new leader epoch")
+	return l.persistNewEpochs()
 }
 
 // checkLeaderEpoch refuses appends by a leader of an epoch older than the latest: the
@@ -88,7 +88,7 @@ func (l *Log) assignReplicatedEpochs(refs []record.Ref) error {
 	if !changed {
 		return nil
 	}
-	return l.persistEpochs()
+	return l.persistNewEpochs()
 }
 
 // LatestEpoch returns the newest leader epoch in the log's history, -1 when none is known.
@@ -121,13 +121,46 @@ func (l *Log) EndOffsetForEpoch(epoch int32) (foundEpoch int32, endOffset int64,
 // would let a restart misjudge where this log diverges from a leader's, so a failure
 // stops appends. l.mu must be held.
 func (l *Log) persistEpochs() error {
+	return l.writeEpochs(true)
+}
+
+// persistNewEpochs rewrites the leader-epoch-checkpoint after entries were added at the
+// log end, without waiting for the disk: the next Flush syncs it before the recovery
+// point passes the batches of those epochs (Kafka's KAFKA-15046). A broker that becomes
+// leader of tens of thousands of partitions would otherwise wait for two fsyncs each.
+//
+// Why a crash loses nothing: the file is replaced by a rename, so a crash leaves the old
+// contents, the new, or (without the data synced) an empty or torn file. A torn or empty
+// one is rebuilt from the batches at open. An old one lacks only entries that start at
+// or above the recovery point, since Flush syncs the file before it advances the
+// recovery point; open rescans the batches above the recovery point and adds the epochs
+// they carry (loadEpochCache). What can still be lost is an epoch that wrote no batch:
+// harmless, as the epoch before it then ends at the same offset, the log end.
+// l.mu must be held.
+func (l *Log) persistNewEpochs() error {
+	return l.writeEpochs(false)
+}
+
+func (l *Log) writeEpochs(durable bool) error {
 	l.epochMu.Lock()
 	data := formatEpochCheckpoint(l.epochs.entries)
 	l.epochMu.Unlock()
-	if err := writeFileAtomic(filepath.Join(l.dir, leaderEpochCheckpointFile), data); err != nil {
+	path := filepath.Join(l.dir, leaderEpochCheckpointFile)
+	var err error
+	if durable {
+		err = writeFileAtomic(path, data)
+	} else {
+		err = writeFileReplacing(path, data)
+	}
+	if err != nil {
 		l.failed = fmt.Errorf("write leader epoch checkpoint: %w", err)
 		l.logger.WithError(err).Error("log failed: leader epoch checkpoint not written")
 		return l.failed
+	}
+	// A durable write covers whatever earlier writes left unsynced.
+	l.epochsUnsynced = !durable
+	if !durable {
+		l.dirDirty = true
 	}
 	return nil
 }
@@ -163,7 +196,7 @@ func (l *Log) truncateEpochsFromStart(logStartOffset int64) {
 // loadEpochCache reads the leader-epoch-checkpoint of a log made of segs, all known good.
 // A missing checkpoint of a non-empty log, or a malformed one, is rebuilt from the
 // partition leader epochs of the batches. l.mu must be held or the log not yet shared.
-func (l *Log) loadEpochCache(segs []*segment, window []byte) error {
+func (l *Log) loadEpochCache(segs []*segment, window []byte, opts OpenOptions) error {
 	start, end := segs[0].baseOffset, segs[len(segs)-1].nextOffset
 	path := filepath.Join(l.dir, leaderEpochCheckpointFile)
 	if err := removeIfExists(path + tempFileSuffix); err != nil {
@@ -187,6 +220,15 @@ func (l *Log) loadEpochCache(segs []*segment, window []byte) error {
 		// Entries beyond the log's end describe batches lost in a crash.
 		changed := l.epochs.truncateFromEnd(end + 1)
 		changed = l.epochs.truncateFromStart(start) || changed
+		if !opts.CleanShutdown {
+			// The file may predate the epochs of batches above the recovery point (see
+			// persistNewEpochs).
+			added, err := l.addEpochsOfUnflushedBatches(segs, opts.RecoveryPoint, window)
+			if err != nil {
+				return err
+			}
+			changed = changed || added
+		}
 		if !changed {
 			return nil
 		}
@@ -205,6 +247,27 @@ func (l *Log) loadEpochCache(segs []*segment, window []byte) error {
 		return fmt.Errorf("rebuild leader epoch cache: %w", err)
 	}
 	return l.persistEpochs()
+}
+
+// addEpochsOfUnflushedBatches adds to the cache the epochs that batches from recoveryPoint
+// on carry beyond its latest epoch. l.mu must be held or the log
+// not yet shared.
+func (l *Log) addEpochsOfUnflushedBatches(segs []*segment, recoveryPoint int64, window []byte) (added bool, err error) {
+	from := max(recoveryPoint, segs[0].baseOffset)
+	headers, err := replayBatches(segs, from, window, func(_ *segment, h record.Header, _ func() ([]byte, error)) {
+		if h.LeaderEpoch > l.epochs.latestEpoch() {
+			l.epochs.entries = append(l.epochs.entries, epochEntry{epoch: h.LeaderEpoch, startOffset: h.BaseOffset})
+			added = true
+		}
+	})
+	l.headersRead += int64(headers)
+	if err != nil {
+		return false, fmt.Errorf("read the epochs of unflushed batches: %w", err)
+	}
+	if added {
+		l.logger.WithField("from_offset", from).Warn("leader epoch checkpoint lacked epochs of unflushed batches: added them")
+	}
+	return added, nil
 }
 
 // HighWatermark returns the offset below which every in-sync replica has the log: what

@@ -560,3 +560,55 @@ func TestRetentionKeepsWhatFollowersMayLack(t *testing.T) {
 		t.Fatalf("deleted %d segments, log start %d; want 2 and %d", n, l.LogStartOffset(), segs[2].baseOffset)
 	}
 }
+
+func TestNewEpochsAreSyncedByTheNextFlush(t *testing.T) {
+	l := openLogT(t, t.TempDir(), smallConfig(), OpenOptions{})
+	replicate(t, l, 3, 1)
+	must(t, l.AssignEpochStartOffset(4, l.LogEndOffset()))
+	if !l.epochsUnsynced {
+		t.Fatal("a new leader epoch was synced at once; it should wait for the next flush")
+	}
+	checkEpochFile(t, l, epochEntry{1, 0}, epochEntry{4, 3})
+	must(t, l.Flush())
+	if l.epochsUnsynced {
+		t.Fatal("Flush left the leader epoch checkpoint unsynced")
+	}
+	// A truncation rewrites the file durably at once.
+	replicate(t, l, 3, 4)
+	must(t, l.TruncateTo(3))
+	if l.epochsUnsynced {
+		t.Fatal("a truncation left the leader epoch checkpoint unsynced")
+	}
+}
+
+// A crash may leave the leader-epoch-checkpoint as it was before the epochs that
+// persistNewEpochs wrote without an fsync: the open finds them in the batches above the
+// recovery point.
+func TestStaleEpochCheckpointGainsTheEpochsOfUnflushedBatches(t *testing.T) {
+	dir := t.TempDir()
+	cfg := smallConfig()
+	l, err := Open(dir, cfg, OpenOptions{})
+	must(t, err)
+	replicate(t, l, 3, 0, 0, 2, 2)
+	must(t, l.Flush())
+	recoveryPoint := l.RecoveryPoint()
+	path := filepath.Join(dir, "leader-epoch-checkpoint")
+	flushed, err := os.ReadFile(path)
+	must(t, err)
+
+	replicate(t, l, 3, 2, 3, 3, 3, 3, 5, 5, 5, 5, 5) // several segments above the recovery point
+	must(t, l.AssignEpochStartOffset(7, l.LogEndOffset()))
+	closeLog(t, l)
+	if len(l.loadSegments()) < 3 {
+		t.Fatal("test needs several segments above the recovery point")
+	}
+	must(t, os.WriteFile(path, flushed, 0o644)) // what the disk kept
+
+	l = openLogT(t, dir, cfg, OpenOptions{RecoveryPoint: recoveryPoint})
+	want := []epochEntry{{0, 0}, {2, 6}, {3, 15}, {5, 27}}
+	checkEpochs(t, l, want...) // epoch 7 wrote nothing: it ends where epoch 5 does
+	checkEpochFile(t, l, want...)
+	if foundEpoch, end, ok := l.EndOffsetForEpoch(7); !ok || foundEpoch != 5 || end != l.LogEndOffset() {
+		t.Fatalf("EndOffsetForEpoch(7) = %d, %d, %v; want 5, %d, true", foundEpoch, end, ok, l.LogEndOffset())
+	}
+}
