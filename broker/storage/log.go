@@ -73,14 +73,14 @@ type Log struct {
 	producers         producerStates
 	unflushedMessages int64
 	lastFlush         time.Time
-	truncations       uint64  // a Flush that overlaps a truncation must not advance the recovery point
-	dirDirty          bool    // files were created or removed since the directory was last synced
+	truncations       uint64 // a Flush that overlaps a truncation must not advance the recovery point
+	dirDirty          bool   // files were created or removed since the directory was last synced
 	// epochsUnsynced: the leader-epoch-checkpoint was rewritten without an fsync (see
 	// persistNewEpochs); the next Flush syncs it before it advances the recovery point.
 	epochsUnsynced bool
-	failed            error   // a write left the log in an unknown state: refuse further appends
-	snapshots         []int64 // offsets of the producer state snapshots on disk, increasing
-	cleanHistory      cleanHistory
+	failed         error   // a write left the log in an unknown state: refuse further appends
+	snapshots      []int64 // offsets of the producer state snapshots on disk, increasing
+	cleanHistory   cleanHistory
 
 	// afterTruncate, set by a Manager, rewrites the recovery point checkpoint once a
 	// truncation lowered the recovery point; until it succeeds (checkpointStale) appends
