@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"math"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -247,12 +246,10 @@ func BenchmarkManagerOpenLogs(b *testing.B) {
 // with every goroutine on one handle.
 func BenchmarkFileHandleAcquire(b *testing.B) {
 	c := newFileCache(16, nil)
-	path := filepath.Join(b.TempDir(), "f")
-	f, err := os.Create(path)
+	h, err := c.create(filepath.Join(b.TempDir(), "f"))
 	if err != nil {
 		b.Fatal(err)
 	}
-	h := c.adopt(f, path, os.O_RDWR)
 	defer h.close()
 	b.Run("serial", func(b *testing.B) {
 		b.ReportAllocs()

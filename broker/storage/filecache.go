@@ -105,21 +105,20 @@ func (c *fileCache) handle(path string, flag int) *FileHandle {
 	return &FileHandle{cache: c, path: path, flag: flag}
 }
 
-// adopt returns a handle on f, just opened at path by the caller, which may be reopened
-// with flag. f counts against the limit like any file the cache opens.
-func (c *fileCache) adopt(f *os.File, path string, flag int) *FileHandle {
-	h := &FileHandle{cache: c, path: path, flag: flag}
+// create makes the file at path, which must not exist yet, and returns its handle with
+// the file open (and unused) in the cache; later opens reopen it read-write, never create
+// it again. Like any open, it first makes room, so that the process's descriptors stay
+// within the limit, not only the cache's count.
+func (c *fileCache) create(path string) (*FileHandle, error) {
+	h := c.handle(path, os.O_RDWR|os.O_CREATE|os.O_EXCL)
+	if _, err := h.acquire(); err != nil {
+		return nil, err
+	}
 	h.mu.Lock()
-	victims := c.reserve()
-	c.opens.Add(1)
-	h.file = f
-	h.referenced = true
-	c.mu.Lock()
-	c.insert(h)
-	c.mu.Unlock()
+	h.flag = os.O_RDWR
 	h.mu.Unlock()
-	closeEvicted(victims)
-	return h
+	h.release()
+	return h, nil
 }
 
 // reserve counts one more open file, first evicting unused files to stay within the

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -385,4 +387,67 @@ func TestCleanUnderATinyDescriptorBound(t *testing.T) {
 	closeLog(t, l)
 	reopened := openLogT(t, dir, cfg, OpenOptions{Now: clock.Now, CleanShutdown: true})
 	checkRecords(t, readRecords(t, reopened), m.latest())
+}
+
+// The bound is on the process's descriptors, not only on the cache's count: segments
+// created, rolled, read and deleted one after another never leave more segment or index
+// files open than the limit.
+func TestSegmentDescriptorsStayWithinTheBound(t *testing.T) {
+	dir := t.TempDir()
+	const limit = 4
+	m := newManagerT(t, ManagerConfig{Dirs: []string{dir}, BrokerID: 1, MaxOpenFiles: limit})
+	cfg := smallConfig()
+	check := func(when string) {
+		t.Helper()
+		if n := openSegmentFiles(t, dir); n > limit {
+			t.Fatalf("%s: %d segment and index files open, more than the bound %d", when, n, limit)
+		}
+	}
+	var logs []*Log
+	for i := range 8 {
+		l, err := m.GetOrCreate(zkpaths.TopicPartition{Topic: "t", Partition: int32(i)}, cfg)
+		must(t, err)
+		logs = append(logs, l)
+		check("after creating a log")
+	}
+	for round := range 20 {
+		for i, l := range logs {
+			_, err := l.AppendAsLeader(makeBatch(t, plain(3, int64(round))), testEpoch, OriginClient)
+			must(t, err)
+			check(fmt.Sprintf("after append %d to log %d", round, i))
+			l.SetHighWatermark(l.LogEndOffset())
+			s, err := l.Read(0, math.MaxInt64, 1<<20)
+			must(t, err)
+			_, err = s.WriteTo(io.Discard)
+			must(t, err)
+			check(fmt.Sprintf("after read %d of log %d", round, i))
+		}
+	}
+	if segs := len(logs[0].loadSegments()); segs < 3 {
+		t.Fatalf("test needs rolled segments; log 0 has %d", segs)
+	}
+}
+
+// openSegmentFiles counts this process's descriptors on segment, index and deleted
+// segment files under dir.
+func openSegmentFiles(t *testing.T, dir string) int {
+	t.Helper()
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skipf("no /proc/self/fd: %v", err)
+	}
+	n := 0
+	for _, fd := range fds {
+		target, err := os.Readlink(filepath.Join("/proc/self/fd", fd.Name()))
+		if err != nil || !strings.HasPrefix(target, dir+"/") {
+			continue
+		}
+		for _, suffix := range []string{logFileSuffix, indexFileSuffix, timeIndexFileSuffix, ".deleted"} {
+			if strings.HasSuffix(target, suffix) {
+				n++
+				break
+			}
+		}
+	}
+	return n
 }

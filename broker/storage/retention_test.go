@@ -194,9 +194,9 @@ func TestReaper(t *testing.T) {
 	dir := t.TempDir()
 	open := func(name string) (*FileHandle, string) {
 		path := filepath.Join(dir, name)
-		f, err := os.Create(path)
+		h, err := c.create(path)
 		must(t, err)
-		return c.adopt(f, path, os.O_RDWR), path
+		return h, path
 	}
 	early, earlyPath := open("early")
 	late, latePath := open("late")

@@ -72,11 +72,11 @@ func newSegment(files *fileCache, dir string, baseOffset int64, log *FileHandle)
 // createSegment creates the files of a new, empty segment, ready to be appended to.
 func createSegment(files *fileCache, dir string, baseOffset int64, now time.Time) (*segment, error) {
 	path := segmentPath(dir, baseOffset, logFileSuffix)
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	h, err := files.create(path)
 	if err != nil {
 		return nil, fmt.Errorf("create segment: %w", err)
 	}
-	s := newSegment(files, dir, baseOffset, files.adopt(f, path, os.O_RDWR))
+	s := newSegment(files, dir, baseOffset, h)
 	s.lastModified = now
 	// No transaction index yet: an empty cache, which appends extend, so that reads of
 	// the segment's aborted transactions need not open its file.

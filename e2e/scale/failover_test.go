@@ -20,7 +20,7 @@ const (
 	// (kzoo.max.open.files), three descriptors per replica make 5,000 RF 3
 	// partitions too many for a broker, so it runs 5 × 300.
 	failoverTopics             = 5
-	failoverPartitionsPerTopic = 300
+	failoverPartitionsPerTopic = 1000
 	// failoverSessionTimeout is the brokers' zookeeper.session.timeout.ms:
 	// a new controller is elected once the killed one's session expires.
 	failoverSessionTimeout = 4 * time.Second
