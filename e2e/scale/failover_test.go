@@ -15,10 +15,9 @@ import (
 
 const (
 	// failoverTopics × failoverPartitionsPerTopic RF 3 partitions are
-	// what TestManyPartitionsSurviveFailover runs. The issue asks for
-	// 5 × 1,000; until segment files go through a descriptor cache
-	// (kzoo.max.open.files), three descriptors per replica make 5,000 RF 3
-	// partitions too many for a broker, so it runs 5 × 300.
+	// what TestManyPartitionsSurviveFailover runs: 15,000 replicas on three
+	// brokers, more segment files than a broker could keep open without its
+	// descriptor cache (kzoo.max.open.files).
 	failoverTopics             = 5
 	failoverPartitionsPerTopic = 1000
 	// failoverSessionTimeout is the brokers' zookeeper.session.timeout.ms:
