@@ -11,6 +11,7 @@ import (
 
 	"github.com/kzoo/kzoo/coordinator"
 	"github.com/kzoo/kzoo/coordinator/placement"
+	"github.com/kzoo/kzoo/zkpaths"
 )
 
 func (s *Server) handleCreatePartitions(ctx context.Context, req *request, in *kmsg.CreatePartitionsRequest, resp *kmsg.CreatePartitionsResponse) any {
@@ -45,6 +46,8 @@ func (s *Server) handleCreatePartitions(ctx context.Context, req *request, in *k
 					err = fmt.Errorf("%w: topic %q is being deleted", kerr.InvalidTopicException, rt.Topic)
 				case errors.Is(err, placement.ErrInvalidReplicaAssignment):
 					err = fmt.Errorf("%w: %v", kerr.InvalidReplicaAssignment, err)
+				case errors.Is(err, zkpaths.ErrZnodeTooLarge):
+					err = fmt.Errorf("%w: %v", kerr.InvalidPartitions, err)
 				}
 				if err == nil {
 					grown[rt.Topic] = int(rt.Count)

@@ -49,8 +49,11 @@ func (s *Server) handleCreateTopics(ctx context.Context, req *request, in *kmsg.
 			}
 			if err == nil && !in.ValidateOnly {
 				err = s.meta.CreateTopic(ctx, rt.Topic, assignment, configs)
-				if errors.Is(err, coordinator.ErrTopicExists) {
+				switch {
+				case errors.Is(err, coordinator.ErrTopicExists):
 					err = fmt.Errorf("%w: topic %q already exists", kerr.TopicAlreadyExists, rt.Topic)
+				case errors.Is(err, zkpaths.ErrZnodeTooLarge):
+					err = fmt.Errorf("%w: %v", kerr.InvalidPartitions, err)
 				}
 			}
 			switch {

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/kzoo/kzoo/broker/config"
 	"github.com/kzoo/kzoo/coordinator"
+	"github.com/kzoo/kzoo/zkpaths"
 )
 
 // roundTrip encodes resp at its version and decodes it as a client would,
@@ -114,5 +116,21 @@ func TestCreateTopicsErrorHasNoConfigs(t *testing.T) {
 	}
 	if got.NumPartitions != -1 || got.ReplicationFactor != -1 || got.Configs == nil || len(got.Configs) != 0 {
 		t.Errorf("partitions %d, replication factor %d, configs %v; want -1, -1 and an empty array", got.NumPartitions, got.ReplicationFactor, got.Configs)
+	}
+}
+
+// A topic whose replica assignment would not fit in its znode is refused with
+// INVALID_PARTITIONS and a message saying why, not an unknown server error.
+func TestCreateTopicsTooLargeForAZnode(t *testing.T) {
+	s, meta := testServer(t, &coordinator.Snapshot{Brokers: liveBrokers(1, 2, 3), Topics: map[string]*coordinator.Topic{}})
+	meta.createTopic = func(context.Context) error {
+		_, err := zkpaths.NewTopicAssignment(zkpaths.UUID{1}, meta.created[len(meta.created)-1].assignment).Marshal()
+		return err
+	}
+	req := createTopicsRequest(7, false, createTopic("huge", 100_000, 3, nil))
+	resp := callHandler(s, context.Background(), req).(*kmsg.CreateTopicsResponse)
+	got := resp.Topics[0]
+	if got.ErrorCode != kerr.InvalidPartitions.Code || got.ErrorMessage == nil || !strings.Contains(*got.ErrorMessage, "jute.maxbuffer") {
+		t.Fatalf("error %d (%v), want INVALID_PARTITIONS naming jute.maxbuffer", got.ErrorCode, got.ErrorMessage)
 	}
 }

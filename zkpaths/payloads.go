@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"slices"
@@ -371,8 +372,21 @@ func (a TopicAssignment) Marshal() ([]byte, error) {
 		}
 	}
 	b.WriteByte('}')
+	if b.Len() > MaxZnodeBytes {
+		return nil, fmt.Errorf("%w: the replica assignment of %d partitions takes %d bytes, more than the %d a znode may hold (ZooKeeper's jute.maxbuffer); use fewer partitions per topic",
+			ErrZnodeTooLarge, len(a.Partitions), b.Len(), MaxZnodeBytes)
+	}
 	return b.Bytes(), nil
 }
+
+// MaxZnodeBytes is the most data kzoo writes into one znode. ZooKeeper refuses
+// a request larger than its jute.maxbuffer (1 MiB less one byte by default,
+// on the server and in clients), and a multi carries its other operations
+// beside the data.
+const MaxZnodeBytes = 1_000_000
+
+// ErrZnodeTooLarge is returned for a payload longer than MaxZnodeBytes.
+var ErrZnodeTooLarge = errors.New("too large for a znode")
 
 func writePartitionMap(b *bytes.Buffer, m map[int32][]int32) error {
 	keys := make([]int32, 0, len(m))

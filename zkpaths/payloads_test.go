@@ -1,8 +1,10 @@
 package zkpaths
 
 import (
+	"errors"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -425,5 +427,25 @@ func TestTopicPartitionCompare(t *testing.T) {
 	}
 	if c := (TopicPartition{"a", 1}).Compare(TopicPartition{"a", 1}); c != 0 {
 		t.Errorf("a-1 compared with itself = %d", c)
+	}
+}
+
+func TestTopicAssignmentTooLargeForAZnode(t *testing.T) {
+	replicas := func(partitions int) [][]int32 {
+		out := make([][]int32, partitions)
+		for p := range out {
+			out[p] = []int32{1001, 1002, 1003}
+		}
+		return out
+	}
+	if _, err := NewTopicAssignment(UUID{1}, replicas(10_000)).Marshal(); err != nil {
+		t.Fatalf("10,000 partitions of RF 3: %v", err)
+	}
+	_, err := NewTopicAssignment(UUID{1}, replicas(100_000)).Marshal()
+	if !errors.Is(err, ErrZnodeTooLarge) {
+		t.Fatalf("100,000 partitions of RF 3: err %v, want ErrZnodeTooLarge", err)
+	}
+	if !strings.Contains(err.Error(), "100000 partitions") {
+		t.Errorf("error %q does not say how many partitions", err)
 	}
 }
