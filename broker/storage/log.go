@@ -78,6 +78,9 @@ type Log struct {
 	// epochsUnsynced: the leader-epoch-checkpoint was rewritten without an fsync (see
 	// persistNewEpochs); the next Flush syncs it before it advances the recovery point.
 	epochsUnsynced bool
+	// parentDirDirty: the log's directory was created and its entry in the log dir not
+	// yet synced; the next Flush syncs it.
+	parentDirDirty bool
 	failed         error   // a write left the log in an unknown state: refuse further appends
 	snapshots      []int64 // offsets of the producer state snapshots on disk, increasing
 	cleanHistory   cleanHistory
@@ -284,11 +287,14 @@ func (l *Log) load(opts OpenOptions) error {
 		closeAll()
 		return err
 	}
-	err = l.syncDirIfDirty()
-	if err == nil && created {
-		err = syncDir(filepath.Dir(l.dir))
-	}
-	if err != nil {
+	if created {
+		// A new log holds nothing yet: its directory's entries, and its own entry in
+		// the log dir, become durable with its first Flush, before the recovery point
+		// vouches for anything in it. A broker creating 100,000 logs at once would
+		// otherwise wait for 200,000 fsyncs (a crash loses only empty logs, which
+		// replication recreates).
+		l.dirDirty, l.parentDirDirty = true, true
+	} else if err := l.syncDirIfDirty(); err != nil {
 		closeAll()
 		return err
 	}
@@ -970,6 +976,8 @@ func (l *Log) Flush() error {
 	l.dirDirty = false
 	epochsUnsynced := l.epochsUnsynced
 	l.epochsUnsynced = false
+	parentDirDirty := l.parentDirDirty
+	l.parentDirDirty = false
 	segs := l.loadSegments()
 	l.mu.Unlock()
 
@@ -983,6 +991,7 @@ func (l *Log) Flush() error {
 		if err := s.log.Sync(); err != nil && !errors.Is(err, os.ErrClosed) {
 			l.restoreDirDirty(dirDirty)
 			l.restoreEpochsUnsynced(epochsUnsynced)
+			l.restoreParentDirDirty(parentDirDirty)
 			return fmt.Errorf("flush %s: %w", s.log.Name(), err)
 		}
 	}
@@ -992,6 +1001,7 @@ func (l *Log) Flush() error {
 		if err := syncFile(filepath.Join(l.dir, leaderEpochCheckpointFile)); err != nil {
 			l.restoreDirDirty(dirDirty)
 			l.restoreEpochsUnsynced(epochsUnsynced)
+			l.restoreParentDirDirty(parentDirDirty)
 			return fmt.Errorf("flush leader epoch checkpoint: %w", err)
 		}
 	}
@@ -999,6 +1009,13 @@ func (l *Log) Flush() error {
 		if err := syncDir(l.dir); err != nil {
 			l.restoreDirDirty(dirDirty)
 			l.restoreEpochsUnsynced(epochsUnsynced)
+			l.restoreParentDirDirty(parentDirDirty)
+			return err
+		}
+	}
+	if parentDirDirty {
+		if err := syncDir(filepath.Dir(l.dir)); err != nil {
+			l.restoreParentDirDirty(parentDirDirty)
 			return err
 		}
 	}
@@ -1011,6 +1028,14 @@ func (l *Log) Flush() error {
 		l.recoveryPoint.Store(target)
 	}
 	return nil
+}
+
+func (l *Log) restoreParentDirDirty(dirty bool) {
+	if dirty {
+		l.mu.Lock()
+		l.parentDirDirty = true
+		l.mu.Unlock()
+	}
 }
 
 func (l *Log) restoreEpochsUnsynced(unsynced bool) {
@@ -1133,7 +1158,6 @@ func makeDir(dir string) (created bool, err error) {
 	return true, nil
 }
 
-// syncDir fsyncs a directory, making the creation, removal and renaming of its entries durable.
 // syncFile fsyncs the file at path.
 func syncFile(path string) error {
 	f, err := os.Open(path)
@@ -1149,6 +1173,7 @@ func syncFile(path string) error {
 	return nil
 }
 
+// syncDir fsyncs a directory, making the creation, removal and renaming of its entries durable.
 func syncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {

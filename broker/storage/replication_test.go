@@ -612,3 +612,16 @@ func TestStaleEpochCheckpointGainsTheEpochsOfUnflushedBatches(t *testing.T) {
 		t.Fatalf("EndOffsetForEpoch(7) = %d, %d, %v; want 5, %d, true", foundEpoch, end, ok, l.LogEndOffset())
 	}
 }
+
+// A new log's directory is synced, with its entry in the log dir, by its first flush
+// rather than at creation, so creating many logs waits for no fsync.
+func TestNewLogDirectoryIsSyncedByTheFirstFlush(t *testing.T) {
+	l := openLogT(t, filepath.Join(t.TempDir(), "t-0"), smallConfig(), OpenOptions{})
+	if !l.parentDirDirty || !l.dirDirty {
+		t.Fatal("a new log synced its directory at creation")
+	}
+	must(t, l.Flush())
+	if l.parentDirDirty || l.dirDirty {
+		t.Fatal("Flush left a new log's directory unsynced")
+	}
+}
