@@ -970,6 +970,13 @@ func (l *Log) Flush() error {
 		return err
 	}
 	target := l.logEndOffset.Load()
+	if target == 0 {
+		// No record was ever written: a crash can lose nothing of this log that an open
+		// would not recreate (its files, its directory, leader epochs without batches).
+		// Shutting down a broker that created 100,000 logs must not sync them all.
+		l.mu.Unlock()
+		return nil
+	}
 	messages := l.unflushedMessages
 	truncations := l.truncations
 	dirDirty := l.dirDirty

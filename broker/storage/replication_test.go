@@ -621,7 +621,12 @@ func TestNewLogDirectoryIsSyncedByTheFirstFlush(t *testing.T) {
 		t.Fatal("a new log synced its directory at creation")
 	}
 	must(t, l.Flush())
-	if l.parentDirDirty || l.dirDirty {
-		t.Fatal("Flush left a new log's directory unsynced")
+	if !l.parentDirDirty || !l.dirDirty {
+		t.Fatal("Flush synced a log that holds nothing")
+	}
+	replicate(t, l, 3, 1)
+	must(t, l.Flush())
+	if l.parentDirDirty || l.dirDirty || l.epochsUnsynced {
+		t.Fatal("Flush left a new log's directory or epochs unsynced")
 	}
 }
