@@ -1165,7 +1165,10 @@ func makeDir(dir string) (created bool, err error) {
 	return true, nil
 }
 
-// syncFile fsyncs the file at path.
+// syncDir fsyncs a directory, making the creation, removal and renaming of its entries durable.
+func syncDir(dir string) error { return syncFile(dir) }
+
+// syncFile fsyncs the file or directory at path.
 func syncFile(path string) error {
 	f, err := os.Open(path)
 	if err != nil {
@@ -1176,21 +1179,6 @@ func syncFile(path string) error {
 	}
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("close %s: %w", path, err)
-	}
-	return nil
-}
-
-// syncDir fsyncs a directory, making the creation, removal and renaming of its entries durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("open dir for sync: %w", err)
-	}
-	if err := d.Sync(); err != nil {
-		return errors.Join(fmt.Errorf("sync dir %s: %w", dir, err), d.Close())
-	}
-	if err := d.Close(); err != nil {
-		return fmt.Errorf("close dir %s: %w", dir, err)
 	}
 	return nil
 }
