@@ -316,31 +316,36 @@ func (m *Manager) writeISR(ctx context.Context, p *Partition, w isrWrite, tally 
 // isrTally summarises one pass of the ISR manager for the log: a broker
 // back from a restart rejoins the ISRs of tens of thousands of partitions
 // in a pass, and one line each would bury everything else. Each write is
-// logged at debug level; the summary names the first partition of each
-// kind.
+// logged at debug level. A pass that shrinks or expands few ISRs logs each
+// of them at info level, with its topic and partition, as operators look for
+// a shrink; a larger one logs a summary naming the first.
 type isrTally struct {
-	mu                       sync.Mutex
-	shrunk, expanded         int
-	fenced, failures         int
-	firstShrunk, firstJoined zkpaths.TopicPartition
-	firstFailed              zkpaths.TopicPartition
-	firstErr                 error
+	mu               sync.Mutex
+	shrunk, expanded []zkpaths.TopicPartition // up to isrChangesListed each
+	nShrunk, nJoined int
+	fenced, failures int
+	firstFailed      zkpaths.TopicPartition
+	firstErr         error
 }
+
+// isrChangesListed is the most ISR shrinks (or expansions) of one pass that
+// are logged one line each.
+const isrChangesListed = 20
 
 func (t *isrTally) written(tp zkpaths.TopicPartition, w isrWrite) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if w.shrink {
-		if t.shrunk == 0 {
-			t.firstShrunk = tp
+		if len(t.shrunk) < isrChangesListed {
+			t.shrunk = append(t.shrunk, tp)
 		}
-		t.shrunk++
+		t.nShrunk++
 		return
 	}
-	if t.expanded == 0 {
-		t.firstJoined = tp
+	if len(t.expanded) < isrChangesListed {
+		t.expanded = append(t.expanded, tp)
 	}
-	t.expanded++
+	t.nJoined++
 }
 
 func (t *isrTally) failed(tp zkpaths.TopicPartition, err error, fenced bool) {
@@ -356,13 +361,20 @@ func (t *isrTally) failed(tp zkpaths.TopicPartition, err error, fenced bool) {
 	}
 }
 
+// logChanges logs the n ISR changes of one kind, of which listed are the first.
+func logChanges(logger logrus.FieldLogger, what string, listed []zkpaths.TopicPartition, n int) {
+	if n > len(listed) {
+		logger.WithFields(logrus.Fields{"partitions": n, "first": listed[0].String()}).Info(what)
+		return
+	}
+	for _, tp := range listed {
+		logger.WithFields(logrus.Fields{"topic": tp.Topic, "partition": tp.Partition}).Info(what)
+	}
+}
+
 func (t *isrTally) log(logger logrus.FieldLogger) {
-	if t.shrunk > 0 {
-		logger.WithFields(logrus.Fields{"partitions": t.shrunk, "first": t.firstShrunk.String()}).Info("ISR shrunk")
-	}
-	if t.expanded > 0 {
-		logger.WithFields(logrus.Fields{"partitions": t.expanded, "first": t.firstJoined.String()}).Info("ISR expanded")
-	}
+	logChanges(logger, "ISR shrunk", t.shrunk, t.nShrunk)
+	logChanges(logger, "ISR expanded", t.expanded, t.nJoined)
 	if t.fenced+t.failures > 0 {
 		logger.WithError(t.firstErr).WithFields(logrus.Fields{
 			"fenced": t.fenced, "failed": t.failures, "first": t.firstFailed.String(),

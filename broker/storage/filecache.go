@@ -148,6 +148,19 @@ func (c *fileCache) reserve() []*os.File {
 // unreserve gives back a reservation whose open failed.
 func (c *fileCache) unreserve() { c.open.Add(-1) }
 
+// transient runs fn, which opens a segment or index file of the cache's logs outside
+// any handle and closes it before returning, within a reserved descriptor: the bound
+// then holds for the process's descriptors while logs load. A nil cache (a cleaned
+// copy not yet swapped in) just runs fn.
+func (c *fileCache) transient(fn func() error) error {
+	if c == nil {
+		return fn()
+	}
+	closeEvicted(c.reserve())
+	defer c.unreserve()
+	return fn()
+}
+
 // evictOne runs the CLOCK sweep until it finds an unused file not referenced since the
 // last pass, and detaches it from its handle. It returns nil when every open file is in
 // use (or busy: a handle whose mutex is held is skipped). c.mu must be held.

@@ -335,12 +335,12 @@ func (s *segment) load(o loadOptions, window []byte) (loadResult, error) {
 		}
 	}
 
-	res.indexRewritten, err = syncIndexFile(segmentPath(s.dir, s.baseOffset, indexFileSuffix),
+	res.indexRewritten, err = syncIndexFile(s.files, segmentPath(s.dir, s.baseOffset, indexFileSuffix),
 		appendOffsetIndexEntries(nil, offsets), offsetIndexEntrySize)
 	if err != nil {
 		return loadResult{}, err
 	}
-	res.timeIndexRewritten, err = syncIndexFile(segmentPath(s.dir, s.baseOffset, timeIndexFileSuffix),
+	res.timeIndexRewritten, err = syncIndexFile(s.files, segmentPath(s.dir, s.baseOffset, timeIndexFileSuffix),
 		appendTimeIndexEntries(nil, times), timeIndexEntrySize)
 	if err != nil {
 		return loadResult{}, err
@@ -362,8 +362,12 @@ func (s *segment) checkPlacement(h record.Header, next, limit int64) error {
 }
 
 // syncIndexFile makes the index file at path hold want, and says why it had to be rewritten.
-func syncIndexFile(path string, want []byte, entrySize int) (reason string, err error) {
-	got, err := os.ReadFile(path)
+func syncIndexFile(files *fileCache, path string, want []byte, entrySize int) (reason string, err error) {
+	var got []byte
+	err = files.transient(func() (err error) {
+		got, err = os.ReadFile(path)
+		return err
+	})
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		reason = "missing"
@@ -376,7 +380,7 @@ func syncIndexFile(path string, want []byte, entrySize int) (reason string, err 
 	default:
 		reason = "inconsistent with the log"
 	}
-	if err := os.WriteFile(path, want, 0o644); err != nil {
+	if err := files.transient(func() error { return os.WriteFile(path, want, 0o644) }); err != nil {
 		return "", fmt.Errorf("rewrite index: %w", err)
 	}
 	return reason, nil
@@ -405,11 +409,11 @@ func (s *segment) loadTrusted(o loadOptions, window []byte) (distrust string, he
 	if fileBytes > math.MaxInt32 {
 		return fmt.Sprintf("a log file of %d bytes cannot be indexed", fileBytes), 0, nil
 	}
-	offsetData, missing, err := readIndexFile(segmentPath(s.dir, s.baseOffset, indexFileSuffix))
+	offsetData, missing, err := readIndexFile(s.files, segmentPath(s.dir, s.baseOffset, indexFileSuffix))
 	if err != nil || missing {
 		return "offset index missing", 0, err
 	}
-	timeData, missing, err := readIndexFile(segmentPath(s.dir, s.baseOffset, timeIndexFileSuffix))
+	timeData, missing, err := readIndexFile(s.files, segmentPath(s.dir, s.baseOffset, timeIndexFileSuffix))
 	if err != nil || missing {
 		return "time index missing", 0, err
 	}
@@ -513,8 +517,11 @@ func (s *segment) loadTrusted(o loadOptions, window []byte) (distrust string, he
 }
 
 // readIndexFile returns the contents of an index file, or missing if there is none.
-func readIndexFile(path string) (data []byte, missing bool, err error) {
-	data, err = os.ReadFile(path)
+func readIndexFile(files *fileCache, path string) (data []byte, missing bool, err error) {
+	err = files.transient(func() (err error) {
+		data, err = os.ReadFile(path)
+		return err
+	})
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return nil, true, nil
