@@ -190,6 +190,9 @@ type Broker struct {
 	// registers again.
 	Epoch     int64
 	Endpoints []Endpoint
+	// Console is the host:port of the broker's web console ("" when it
+	// serves none), from the registration's kzoo_console field.
+	Console string
 }
 
 // Partition is one partition's assignment and state.
