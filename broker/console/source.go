@@ -30,6 +30,10 @@ type Source interface {
 	// consoles fetch from it at /api/broker. Partitions holds the local
 	// replicas of topic only ("" for none), to keep the answer small.
 	Report(ctx context.Context, topic string) (BrokerReport, error)
+	// TopicConfigs returns every config of topic with its value and
+	// where the value comes from, as DescribeConfigs answers (sensitive
+	// values are nil there and here).
+	TopicConfigs(ctx context.Context, topic string) ([]ConfigEntry, error)
 	// ElectPreferred runs a preferred leader election over every
 	// partition of topic, as an ElectLeaders request would; the map holds
 	// the partitions that did not get their preferred leader and why.
@@ -41,6 +45,19 @@ type Source interface {
 	// ErrDenied when the principal lacks the right (ALTER on the cluster
 	// for a preferred election, as for ElectLeaders).
 	Authorize(ctx context.Context, creds Credentials, action Action, topic string) (principal string, err error)
+}
+
+// ConfigEntry is one config of a topic.
+type ConfigEntry struct {
+	Name string
+	// Value is nil for a sensitive config.
+	Value *string
+	// Source is where the value comes from, in Kafka's words:
+	// "TOPIC_CONFIG", "DYNAMIC_BROKER_CONFIG",
+	// "DYNAMIC_DEFAULT_BROKER_CONFIG", "STATIC_BROKER_CONFIG",
+	// "DEFAULT_CONFIG".
+	Source    string
+	Sensitive bool
 }
 
 // Credentials are an HTTP request's Basic credentials.

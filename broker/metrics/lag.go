@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kzoo/kzoo/broker/group"
+	"github.com/kzoo/kzoo/internal/lag"
 	"github.com/kzoo/kzoo/zkpaths"
 )
 
@@ -70,7 +71,7 @@ func computeLag(committed []group.CommittedOffset, ends map[zkpaths.TopicPartiti
 			TopicPartition: tp,
 			Committed:      c.Offset,
 			End:            end,
-			Lag:            max(end-c.Offset, 0),
+			Lag:            lag.Of(c.Offset, end),
 		})
 	}
 	return samples

@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/kzoo/kzoo/internal/lag"
 	"github.com/kzoo/kzoo/zkpaths"
 )
 
@@ -56,7 +57,7 @@ func lagRows(committed, logEnd map[zkpaths.TopicPartition]int64, owners map[zkpa
 			row.LogEnd = knownOffset(e)
 		}
 		if row.Committed.known && row.LogEnd.known {
-			row.Lag = knownOffset(max(0, row.LogEnd.value-row.Committed.value))
+			row.Lag = knownOffset(lag.Of(row.Committed.value, row.LogEnd.value))
 		}
 		rows = append(rows, row)
 	}
