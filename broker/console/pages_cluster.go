@@ -9,11 +9,13 @@ import (
 	"github.com/kzoo/kzoo/zkpaths"
 )
 
-// underReplicated reports whether p's ISR lacks one of its replicas, as
-// Kafka's UnderReplicatedPartitions counts it.
+// underReplicated reports whether p is led and its ISR lacks one of its
+// replicas, as Kafka's UnderReplicatedPartitions counts it (on leaders): a
+// partition without a leader counts as offline instead, and one not yet
+// started (New, NonExistent) as neither.
 // TODO(coordinator): belongs on coordinator.Partition.
 func underReplicated(p *coordinator.Partition) bool {
-	return len(p.ISR) < len(p.Replicas)
+	return p.State == zkpaths.StateOnline && p.Leader >= 0 && len(p.ISR) < len(p.Replicas)
 }
 
 // offline reports whether p cannot be read or written: it is Offline, or
