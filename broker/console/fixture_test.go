@@ -126,6 +126,8 @@ type fakeReader struct {
 	mu      sync.Mutex
 	state   State
 	offsets map[string]map[int32]PartitionReport
+	// lag, when set, is every group's lag history.
+	lag []Point
 	// subs receives the channel each Subscribe hands out; full refuses.
 	full      bool
 	versions  chan uint64
@@ -161,6 +163,9 @@ func series3(base float64) []Point {
 }
 
 func (f *fakeReader) LagHistory(group string) []Point {
+	if f.lag != nil {
+		return f.lag
+	}
 	if group == "payments" {
 		return series3(5)
 	}

@@ -1,0 +1,116 @@
+package console
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/kzoo/kzoo/coordinator"
+	"github.com/kzoo/kzoo/zkpaths"
+)
+
+func TestFormatBytes(t *testing.T) {
+	for in, want := range map[int64]string{
+		0: "0 B", 999: "999 B", 1023: "1023 B", 1024: "1.0 KiB", 1536: "1.5 KiB", 10 << 10: "10 KiB",
+		5 << 20: "5.0 MiB", 3 << 30: "3.0 GiB", 1 << 40: "1.0 TiB", -1: "–",
+	} {
+		if got := formatBytes(in); got != want {
+			t.Errorf("formatBytes(%d) = %q, want %q", in, got, want)
+		}
+	}
+	for in, want := range map[float64]string{0: "0 B/s", 0.5: "0.5 B/s", 12.25: "12 B/s", 1536: "1.5 KiB/s", 200 << 20: "200 MiB/s"} {
+		if got := formatRate(in); got != want {
+			t.Errorf("formatRate(%v) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestPaginate(t *testing.T) {
+	for _, c := range []struct {
+		query        string
+		total        int
+		page, lo, hi int
+		prev, next   bool
+		err          bool
+	}{
+		{"", 0, 1, 0, 0, false, false, false},
+		{"", 450, 1, 0, 200, false, true, false},
+		{"page=2", 450, 2, 200, 400, true, true, false},
+		{"page=3", 450, 3, 400, 450, true, false, false},
+		{"page=4", 450, 0, 0, 0, false, false, true},
+		{"page=1", 0, 1, 0, 0, false, false, false},
+		{"page=2", 0, 0, 0, 0, false, false, true},
+		{"page=two", 450, 0, 0, 0, false, false, true},
+		{"page=", 450, 0, 0, 0, false, false, true},
+	} {
+		r := httptest.NewRequest(http.MethodGet, "/topics?q=x&"+c.query, nil)
+		p, err := paginate(r, c.total)
+		if (err != nil) != c.err {
+			t.Errorf("%q of %d: error %v", c.query, c.total, err)
+			continue
+		}
+		if err != nil {
+			continue
+		}
+		if p.Page != c.page || p.lo != c.lo || p.hi != c.hi || (p.Prev != "") != c.prev || (p.Next != "") != c.next {
+			t.Errorf("%q of %d: %+v", c.query, c.total, p)
+		}
+		if p.Next != "" && !strings.Contains(p.Next, "q=x") {
+			t.Errorf("next link %q drops the filter", p.Next)
+		}
+	}
+}
+
+// TestTopicsPaged: 450 topics make three pages of at most 200 rows.
+func TestTopicsPaged(t *testing.T) {
+	fr := newFakeReader()
+	snap := &coordinator.Snapshot{ControllerID: 1, Topics: map[string]*coordinator.Topic{}}
+	for i := range 450 {
+		name := fmt.Sprintf("t%03d", i)
+		snap.Topics[name] = &coordinator.Topic{Name: name, Partitions: []coordinator.Partition{
+			{Topic: name, State: zkpaths.StateOnline, Leader: 1, Replicas: []int32{1}, ISR: []int32{1}}}}
+	}
+	fr.state.Snap = snap
+	h := newTestHandler(fr, &fakeSource{})
+	for page, want := range map[string][2]string{"": {"t000", "t199"}, "?page=2": {"t200", "t399"}, "?page=3": {"t400", "t449"}} {
+		_, d := get(t, h, "/topics"+page)
+		rows := d.all("table#topics tr[data-topic]")
+		first, _ := attrOf(rows[0], "data-topic")
+		last, _ := attrOf(rows[len(rows)-1], "data-topic")
+		if first != want[0] || last != want[1] {
+			t.Errorf("page %q: %s..%s, want %s..%s", page, first, last, want[0], want[1])
+		}
+	}
+	_, d := get(t, h, "/topics?q=t44")
+	if n := len(d.all("table#topics tr[data-topic]")); n != 10 {
+		t.Errorf("?q=t44: %d topics, want 10", n)
+	}
+}
+
+// TestPartitionsPaged: a 1,000-partition topic shows 200 a page, the grid
+// all of them.
+func TestPartitionsPaged(t *testing.T) {
+	fr := newFakeReader()
+	fr.state.Snap = bigSnapshot(1000, 0)
+	h := newTestHandler(fr, &fakeSource{})
+	rec, d := get(t, h, "/topics/big?page=5")
+	if rec.Code != http.StatusOK {
+		t.Fatalf("status %d", rec.Code)
+	}
+	d.expect("#partition-count", "1000")
+	rows := d.all("table#partitions tr[data-partition]")
+	if len(rows) != 200 {
+		t.Fatalf("%d rows, want 200", len(rows))
+	}
+	if v, _ := attrOf(rows[0], "data-partition"); v != "800" {
+		t.Errorf("page 5 starts at partition %s, want 800", v)
+	}
+	if n := len(d.all("#partition-grid [data-partition]")); n != 1000 {
+		t.Errorf("%d grid cells, want 1000", n)
+	}
+	if rec, _ := get(t, h, "/topics/big?page=6"); rec.Code != http.StatusBadRequest {
+		t.Errorf("page 6 of 5: status %d", rec.Code)
+	}
+}
