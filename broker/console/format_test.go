@@ -110,6 +110,11 @@ func TestPartitionsPaged(t *testing.T) {
 	if n := len(d.all("#partition-grid [data-partition]")); n != 1000 {
 		t.Errorf("%d grid cells, want 1000", n)
 	}
+	links := d.all("#partition-grid a")
+	if v, _ := attrOf(links[850], "href"); v != "?page=5#p-850" {
+		t.Errorf("grid cell 850 links to %q", v)
+	}
+	d.one("table#partitions tr#p-850")
 	if rec, _ := get(t, h, "/topics/big?page=6"); rec.Code != http.StatusBadRequest {
 		t.Errorf("page 6 of 5: status %d", rec.Code)
 	}

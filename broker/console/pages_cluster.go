@@ -179,7 +179,7 @@ func (h *handler) cluster(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	v.StateCounts = v.Health.counts()
-	v.InChart = lineChart(chart{Class: "throughput-chart", Title: "Bytes in per second, by broker", Format: formatRate, Series: in})
-	v.OutChart = lineChart(chart{Class: "throughput-chart", Title: "Bytes out per second, by broker", Format: formatRate, Series: out})
+	v.InChart = lineChart(chart{Class: "throughput-chart", Title: "Bytes in per second, by broker", Format: formatRate, Binary: true, Series: in})
+	v.OutChart = lineChart(chart{Class: "throughput-chart", Title: "Bytes out per second, by broker", Format: formatRate, Binary: true, Series: out})
 	h.render(w, r, http.StatusOK, "cluster", page{Title: "Cluster", Nav: "/", Version: st.Version, Broker: st.Broker, Data: v})
 }

@@ -189,7 +189,7 @@ func (h *handler) topic(w http.ResponseWriter, r *http.Request) {
 		v.Grid = partitionGrid(t.Partitions, t.Deleting)
 	}
 	in, out := h.r.ThroughputHistory(-1, name)
-	v.Chart = lineChart(chart{Class: "throughput-chart", Title: "Bytes per second", Format: formatRate,
+	v.Chart = lineChart(chart{Class: "throughput-chart", Title: "Bytes per second", Format: formatRate, Binary: true,
 		Series: []series{{Name: "in", Points: in}, {Name: "out", Points: out}}})
 	if cfg.err != nil {
 		v.ConfigErr = cfg.err.Error()

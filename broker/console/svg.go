@@ -28,6 +28,10 @@ type chart struct {
 	Title     string
 	// Format writes a value of the y axis.
 	Format func(float64) string
+	// Binary makes the axis's top a power of two (bytes: its quarters
+	// are round in KiB, MiB, ...) instead of 1, 2, 2.5 or 5 times a power
+	// of ten.
+	Binary bool
 	Series []series
 }
 
@@ -85,6 +89,9 @@ func lineChart(c chart) template.HTML {
 		t0 = t1.Add(-time.Minute)
 	}
 	ymax := niceCeil(top)
+	if c.Binary {
+		ymax = pow2Ceil(top)
+	}
 	format := c.Format
 	if format == nil {
 		format = func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
@@ -183,6 +190,15 @@ func niceCeil(v float64) float64 {
 	return 10 * exp
 }
 
+// pow2Ceil returns the smallest power of two at least v (1 for nothing
+// or less).
+func pow2Ceil(v float64) float64 {
+	if v <= 1 || math.IsNaN(v) || math.IsInf(v, 0) {
+		return 1
+	}
+	return math.Pow(2, math.Ceil(math.Log2(v)))
+}
+
 // Grid geometry: cells of gridCell with gridGap between, gridCols a row.
 const (
 	gridCell, gridGap = 12, 2
@@ -191,7 +207,9 @@ const (
 
 // partitionGrid draws one cell per partition, coloured by state (class
 // state-online, state-offline, state-new, state-nonexistent) and marked
-// urp when under-replicated, each with a tooltip naming the partition.
+// urp when under-replicated, each with a tooltip naming the partition and
+// a link to its row (#p-N on the table's page, assuming parts[i] is
+// partition number i's place in the topic).
 // deleting topics' partitions are not under-replicated: deletion empties
 // their ISRs on purpose.
 func partitionGrid(parts []coordinator.Partition, deleting bool) template.HTML {
@@ -212,7 +230,10 @@ func partitionGrid(parts []coordinator.Partition, deleting bool) template.HTML {
 		if urp {
 			cls += " urp"
 		}
-		b.WriteString(`<rect`)
+		// A cell links to its row in the partition table's page.
+		b.WriteString(`<a`)
+		attr(&b, "href", "?page="+strconv.Itoa(int(p.Partition)/pageSize+1)+"#p-"+strconv.Itoa(int(p.Partition)))
+		b.WriteString(`><rect`)
 		attr(&b, "class", cls)
 		attr(&b, "data-partition", strconv.Itoa(int(p.Partition)))
 		attr(&b, "x", strconv.Itoa(gridGap+(i%cols)*(gridCell+gridGap)))
@@ -224,7 +245,7 @@ func partitionGrid(parts []coordinator.Partition, deleting bool) template.HTML {
 			tip += " (under-replicated)"
 		}
 		b.WriteString(template.HTMLEscapeString(tip))
-		b.WriteString(`</title></rect>`)
+		b.WriteString(`</title></rect></a>`)
 	}
 	b.WriteString(`</svg>`)
 	return template.HTML(b.String())

@@ -22,6 +22,30 @@ func TestNiceCeil(t *testing.T) {
 	}
 }
 
+func TestPow2Ceil(t *testing.T) {
+	for _, c := range []struct{ in, want float64 }{
+		{0, 1}, {0.5, 1}, {1, 1}, {1.5, 2}, {1000, 1024}, {1024, 1024}, {4600, 8192}, {math.Inf(1), 1},
+	} {
+		if got := pow2Ceil(c.in); got != c.want {
+			t.Errorf("pow2Ceil(%v) = %v, want %v", c.in, got, c.want)
+		}
+	}
+}
+
+func TestLineChartBinaryAxis(t *testing.T) {
+	t0 := time.Date(2026, 12, 7, 5, 0, 0, 0, time.UTC)
+	d := chartDoc(t, chart{Format: formatRate, Binary: true, Series: []series{
+		{Name: "in", Points: []Point{{t0, 1000}, {t0.Add(time.Minute), 4600}}},
+	}})
+	var ticks []string
+	for _, n := range d.all("svg text.tick") {
+		ticks = append(ticks, textOf(n))
+	}
+	if got := strings.Join(ticks[:5], " | "); got != "0 B/s | 2.0 KiB/s | 4.0 KiB/s | 6.0 KiB/s | 8.0 KiB/s" {
+		t.Errorf("y ticks %s", got)
+	}
+}
+
 func chartDoc(t *testing.T, c chart) *doc {
 	t.Helper()
 	return parseDoc(t, "<!DOCTYPE html><html><body>"+string(lineChart(c))+"</body></html>")
@@ -122,6 +146,17 @@ func TestPartitionGrid(t *testing.T) {
 	}
 	if y, _ := attrOf(c50, "y"); y != "16" {
 		t.Errorf("cell 50 at y=%s, want 16", y)
+	}
+	if href := d.attr(`#partition-grid a rect[data-partition="7"]`, "class"); href == "" {
+		t.Error("no link around cell 7")
+	}
+	var links []string
+	for _, a := range d.all("#partition-grid a") {
+		v, _ := attrOf(a, "href")
+		links = append(links, v)
+	}
+	if len(links) != 120 || links[7] != "?page=1#p-7" {
+		t.Errorf("%d links, the 8th %q", len(links), links[min(7, len(links)-1)])
 	}
 	if !strings.Contains(textOf(d.one(`#partition-grid rect[data-partition="7"]`)), "under-replicated") {
 		t.Error("the tooltip does not say under-replicated")
