@@ -331,6 +331,7 @@ func TestNotFound(t *testing.T) {
 		"/topics/missing":  `"missing"`,
 		"/groups/missing":  `"missing"`,
 		"/topics/orders/x": "/topics/orders/x",
+		"/topics/%3Cb%3Ey": `"<b>y"`,
 	} {
 		rec, d := get(t, h, path)
 		if rec.Code != http.StatusNotFound {
@@ -341,6 +342,9 @@ func TestNotFound(t *testing.T) {
 			t.Errorf("%s: the page does not name %s: %q", path, says, d.text("main"))
 		}
 		checkPage(t, d, "42")
+		if len(d.all("main b")) > 0 {
+			t.Errorf("%s: the name asked for became markup", path)
+		}
 	}
 }
 
@@ -361,6 +365,15 @@ func TestBadQuery(t *testing.T) {
 		}
 		if !strings.Contains(d.text("main"), param) {
 			t.Errorf("%s: the page does not name %s: %q", path, param, d.text("main"))
+		}
+	}
+	for path, param := range map[string]string{
+		"/topics?pgae=2": `"pgae"`, "/?x=1": `"x"`, "/groups?page=1": `"page"`, "/topics/orders?q=o": `"q"`,
+		"/topics?q=%zz": "does not parse", "/events?v=1": `"v"`,
+	} {
+		rec, d := get(t, h, path)
+		if rec.Code != http.StatusBadRequest || !strings.Contains(d.text("main"), param) {
+			t.Errorf("%s: status %d, page %q; want 400 naming %s", path, rec.Code, d.text("main"), param)
 		}
 	}
 	if rec, _ := get(t, h, "/topics?page=1"); rec.Code != http.StatusOK {

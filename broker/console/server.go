@@ -7,6 +7,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -136,16 +139,17 @@ func newHandler(r reader, src Source, api http.HandlerFunc, log logrus.FieldLogg
 
 func (h *handler) routes(api http.HandlerFunc) http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /{$}", h.cluster)
-	mux.HandleFunc("GET /topics", h.topics)
-	mux.HandleFunc("GET /topics/{topic}", h.topic)
-	mux.HandleFunc("POST /topics/{topic}/elect-preferred", h.electPreferred)
-	mux.HandleFunc("GET /states", h.states)
-	mux.HandleFunc("GET /groups", h.groups)
-	mux.HandleFunc("GET /groups/{group}", h.group)
-	mux.HandleFunc("GET /reassignments", h.reassignments)
-	mux.HandleFunc("GET /controller", h.controller)
-	mux.HandleFunc("GET /events", h.events)
+	// Each page names the query parameters it takes; any other is a 400.
+	mux.HandleFunc("GET /{$}", h.params(h.cluster))
+	mux.HandleFunc("GET /topics", h.params(h.topics, "page", "q"))
+	mux.HandleFunc("GET /topics/{topic}", h.params(h.topic, "page"))
+	mux.HandleFunc("POST /topics/{topic}/elect-preferred", h.params(h.electPreferred))
+	mux.HandleFunc("GET /states", h.params(h.states))
+	mux.HandleFunc("GET /groups", h.params(h.groups))
+	mux.HandleFunc("GET /groups/{group}", h.params(h.group))
+	mux.HandleFunc("GET /reassignments", h.params(h.reassignments))
+	mux.HandleFunc("GET /controller", h.params(h.controller))
+	mux.HandleFunc("GET /events", h.params(h.events))
 	mux.Handle("GET /static/", staticHandler())
 	mux.HandleFunc("GET /api/broker", api)
 	// Everything else is a page that does not exist.
@@ -185,6 +189,30 @@ func securityHeaders(next http.Handler) http.Handler {
 		hd.Set("Cross-Origin-Resource-Policy", "same-origin")
 		next.ServeHTTP(w, r)
 	})
+}
+
+// params refuses a request whose query string does not parse or holds a
+// parameter next does not take: a mistyped ?pgae=2 says so rather than
+// showing page 1.
+func (h *handler) params(next http.HandlerFunc, allowed ...string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		q, err := url.ParseQuery(r.URL.RawQuery)
+		if err != nil {
+			h.fail(w, r, http.StatusBadRequest, "Bad request", "The query string does not parse: "+err.Error()+".")
+			return
+		}
+		for name := range q {
+			if !slices.Contains(allowed, name) {
+				what := "this page takes no query parameters"
+				if len(allowed) > 0 {
+					what = "this page takes only " + strings.Join(allowed, " and ")
+				}
+				h.badRequest(w, r, name, "unknown parameter; "+what)
+				return
+			}
+		}
+		next(w, r)
+	}
 }
 
 // notFound answers a path no page has.
