@@ -140,9 +140,13 @@ func TestListenConflict(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, stop := context.WithCancel(context.Background())
-	defer stop()
-	go func() { _ = s.Serve(ctx) }()
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(ctx) }()
 	if _, err := Listen(s.Addr().String(), http.NotFoundHandler(), nil); err == nil {
 		t.Error("a second console bound the same address")
+	}
+	stop()
+	if err := <-served; err != nil {
+		t.Errorf("Serve: %v", err)
 	}
 }

@@ -152,9 +152,7 @@ func (h *handler) cluster(w http.ResponseWriter, r *http.Request) {
 				// A replica on a broker that is gone still names it:
 				// the page lists it as not alive.
 				for _, id := range p.Replicas {
-					if _, ok := rows[id]; !ok {
-						row(id)
-					}
+					row(id)
 				}
 			}
 		}
