@@ -11,10 +11,10 @@ import (
 	"github.com/kzoo/kzoo/zkpaths"
 )
 
-// bigSnapshot is a cluster of three brokers with topic "big" of
+// pagesSnapshot is a cluster of three brokers with topic "big" of
 // partitions partitions (every tenth under-replicated) and small topics
 // more, each of 10 partitions.
-func bigSnapshot(partitions, small int) *coordinator.Snapshot {
+func pagesSnapshot(partitions, small int) *coordinator.Snapshot {
 	snap := &coordinator.Snapshot{
 		ControllerID: 1, ControllerEpoch: 3,
 		Brokers: map[int32]coordinator.Broker{
@@ -47,7 +47,7 @@ func bigSnapshot(partitions, small int) *coordinator.Snapshot {
 // hour of lag history (120 samples) per group.
 func benchReader() *fakeReader {
 	fr := newFakeReader()
-	fr.state.Snap = bigSnapshot(1000, 300)
+	fr.state.Snap = pagesSnapshot(1000, 300)
 	fr.state.Stats.Groups = nil
 	for g := range 50 {
 		gr := GroupReport{Group: fmt.Sprintf("group-%02d", g), State: "Stable", Coordinator: int32(g%3 + 1)}

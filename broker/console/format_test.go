@@ -93,7 +93,7 @@ func TestTopicsPaged(t *testing.T) {
 // all of them.
 func TestPartitionsPaged(t *testing.T) {
 	fr := newFakeReader()
-	fr.state.Snap = bigSnapshot(1000, 0)
+	fr.state.Snap = pagesSnapshot(1000, 0)
 	h := newTestHandler(fr, &fakeSource{})
 	rec, d := get(t, h, "/topics/big?page=5")
 	if rec.Code != http.StatusOK {
