@@ -119,3 +119,30 @@ func TestPartitionsPaged(t *testing.T) {
 		t.Errorf("page 6 of 5: status %d", rec.Code)
 	}
 }
+
+// TestGroupsPaged: 450 groups page by 200; a group's 450 committed
+// offsets too.
+func TestGroupsPaged(t *testing.T) {
+	fr := newFakeReader()
+	var groups []GroupReport
+	var offsets []OffsetReport
+	for i := range 450 {
+		groups = append(groups, GroupReport{Group: fmt.Sprintf("g%03d", i), State: "Empty"})
+		offsets = append(offsets, OffsetReport{TopicPartition: zkpaths.TopicPartition{Topic: "orders", Partition: int32(i)},
+			Committed: 1, End: 2, Lag: 1})
+	}
+	groups[0].Offsets = offsets
+	fr.state.Stats.Groups = groups
+	h := newTestHandler(fr, &fakeSource{})
+	_, d := get(t, h, "/groups?page=3")
+	rows := d.all("table#groups tr[data-group]")
+	if first, _ := attrOf(rows[0], "data-group"); len(rows) != 50 || first != "g400" {
+		t.Errorf("page 3: %d groups from %s, want 50 from g400", len(rows), first)
+	}
+	_, d = get(t, h, "/groups/g000?page=2")
+	rows = d.all("table#offsets tr[data-partition]")
+	if first, _ := attrOf(rows[0], "data-partition"); len(rows) != 200 || first != "200" {
+		t.Errorf("offsets page 2: %d rows from %s, want 200 from 200", len(rows), first)
+	}
+	d.expect("#group-lag", "450")
+}

@@ -282,6 +282,14 @@ func TestGroupsPage(t *testing.T) {
 	}
 	// a/b's end offset could not be read: its lag is unknown.
 	d.expect(`table#groups tr[data-group="a/b"] td.lag`, "–")
+
+	_, d = get(t, h, "/groups?q=PAY")
+	if n := len(d.all("table#groups tr[data-group]")); n != 1 {
+		t.Errorf("?q=PAY: %d groups, want 1", n)
+	}
+	if rec, _ := get(t, h, "/groups?page=2"); rec.Code != http.StatusBadRequest {
+		t.Errorf("?page=2 of 1: status %d", rec.Code)
+	}
 }
 
 func TestGroupPage(t *testing.T) {
@@ -368,7 +376,7 @@ func TestBadQuery(t *testing.T) {
 		}
 	}
 	for path, param := range map[string]string{
-		"/topics?pgae=2": `"pgae"`, "/?x=1": `"x"`, "/groups?page=1": `"page"`, "/topics/orders?q=o": `"q"`,
+		"/topics?pgae=2": `"pgae"`, "/?x=1": `"x"`, "/states?page=1": `"page"`, "/topics/orders?q=o": `"q"`,
 		"/topics?q=%zz": "does not parse", "/events?v=1": `"v"`,
 	} {
 		rec, d := get(t, h, path)
