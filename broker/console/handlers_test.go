@@ -220,6 +220,16 @@ func TestStatesPage(t *testing.T) {
 	d.expect(e+"td.leader", "4 → none")
 	d.expect(e+"td.epoch", "7")
 	d.expect(e+"td.cause", "broker 4 went away")
+
+	_, d = get(t, h, "/states?topic=orders")
+	if rows := d.all("table#state-events tr.event"); len(rows) != 1 {
+		t.Errorf("?topic=orders: %d events, want 1", len(rows))
+	}
+	for _, bad := range []string{"/states?topic=", "/states?topic=a%20b", "/states?topic=" + strings.Repeat("x", 250)} {
+		if rec, d := get(t, h, bad); rec.Code != http.StatusBadRequest || !strings.Contains(d.text("main"), `"topic"`) {
+			t.Errorf("%s: status %d, want 400 naming topic", bad, rec.Code)
+		}
+	}
 }
 
 func TestControllerPage(t *testing.T) {
