@@ -485,3 +485,26 @@ func TestStaticAssets(t *testing.T) {
 		t.Errorf("/api/broker is not routed to the report: %d %q", rec.Code, rec.Body)
 	}
 }
+
+// TestNoExternalAssets: the console loads nothing from the network but
+// itself (no CDN), as an air-gapped operator needs.
+func TestNoExternalAssets(t *testing.T) {
+	for _, dir := range []string{"templates", "static"} {
+		entries, err := assets.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			b, err := assets.ReadFile(dir + "/" + e.Name())
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := strings.ReplaceAll(string(b), `xmlns="http://www.w3.org/2000/svg"`, "")
+			for _, ref := range []string{"http://", "https://", "//cdn", "@import"} {
+				if strings.Contains(s, ref) {
+					t.Errorf("%s/%s refers to %s", dir, e.Name(), ref)
+				}
+			}
+		}
+	}
+}
