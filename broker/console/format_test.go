@@ -46,7 +46,7 @@ func TestPaginate(t *testing.T) {
 		{"page=", 450, 0, 0, 0, false, false, true},
 	} {
 		r := httptest.NewRequest(http.MethodGet, "/topics?q=x&"+c.query, nil)
-		p, err := paginate(r, c.total)
+		p, err := paginate(r, c.total, pageSize)
 		if (err != nil) != c.err {
 			t.Errorf("%q of %d: error %v", c.query, c.total, err)
 			continue
@@ -145,4 +145,25 @@ func TestGroupsPaged(t *testing.T) {
 		t.Errorf("offsets page 2: %d rows from %s, want 200 from 200", len(rows), first)
 	}
 	d.expect("#group-lag", "450")
+}
+
+// TestStatesPaged: 250 state changes make three pages of 100, newest first.
+func TestStatesPaged(t *testing.T) {
+	fr := newFakeReader()
+	fr.state.StateEvents = nil
+	for i := range 250 {
+		fr.state.StateEvents = append(fr.state.StateEvents, Event{Kind: EventPartition,
+			Partition: zkpaths.TopicPartition{Topic: "orders", Partition: int32(i)},
+			From:      zkpaths.StateOnline, To: zkpaths.StateOnline, Leader: 1, PrevLeader: 2})
+	}
+	h := newTestHandler(fr, &fakeSource{})
+	for page, want := range map[string][2]string{"": {"0", "99"}, "?page=3": {"200", "249"}, "?topic=orders&page=2": {"100", "199"}} {
+		_, d := get(t, h, "/states"+page)
+		rows := d.all("table#state-events tr.event")
+		first, _ := attrOf(rows[0], "data-partition")
+		last, _ := attrOf(rows[len(rows)-1], "data-partition")
+		if first != want[0] || last != want[1] {
+			t.Errorf("%q: partitions %s..%s, want %s..%s", page, first, last, want[0], want[1])
+		}
+	}
 }

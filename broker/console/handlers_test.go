@@ -225,9 +225,17 @@ func TestStatesPage(t *testing.T) {
 	if rows := d.all("table#state-events tr.event"); len(rows) != 1 {
 		t.Errorf("?topic=orders: %d events, want 1", len(rows))
 	}
-	for _, bad := range []string{"/states?topic=", "/states?topic=a%20b", "/states?topic=" + strings.Repeat("x", 250)} {
-		if rec, d := get(t, h, bad); rec.Code != http.StatusBadRequest || !strings.Contains(d.text("main"), `"topic"`) {
-			t.Errorf("%s: status %d, want 400 naming topic", bad, rec.Code)
+	// A topic with no events (or deleted): an empty table, no error.
+	if rec, d := get(t, h, "/states?topic=gone"); rec.Code != http.StatusOK || len(d.all("table#state-events tr.event")) != 0 {
+		t.Errorf("?topic=gone: status %d", rec.Code)
+	}
+	for _, bad := range []string{"/states?page=2", "/states?topic=", "/states?topic=a%20b", "/states?topic=" + strings.Repeat("x", 250)} {
+		want := `"topic"`
+		if strings.Contains(bad, "page") {
+			want = `"page"`
+		}
+		if rec, d := get(t, h, bad); rec.Code != http.StatusBadRequest || !strings.Contains(d.text("main"), want) {
+			t.Errorf("%s: status %d, want 400 naming %s", bad, rec.Code, want)
 		}
 	}
 }
@@ -261,7 +269,7 @@ func TestReassignmentsPage(t *testing.T) {
 	r := `table#reassignments tr[data-topic="events"][data-partition="0"] `
 	d.expect(r+"td.adding", "3")
 	d.expect(r+"td.removing", "1")
-	d.expect(r+"td.progress", "0/1 in ISR")
+	d.expect(r+"td.progress", "0 of 1 new replicas in ISR")
 	d.expect(r+"td.target", "2,3")
 }
 
@@ -386,7 +394,7 @@ func TestBadQuery(t *testing.T) {
 		}
 	}
 	for path, param := range map[string]string{
-		"/topics?pgae=2": `"pgae"`, "/?x=1": `"x"`, "/states?page=1": `"page"`, "/topics/orders?q=o": `"q"`,
+		"/topics?pgae=2": `"pgae"`, "/?x=1": `"x"`, "/controller?page=1": `"page"`, "/topics/orders?q=o": `"q"`,
 		"/topics?q=%zz": "does not parse", "/events?v=1": `"v"`,
 	} {
 		rec, d := get(t, h, path)

@@ -122,10 +122,13 @@ type pager struct {
 	lo, hi int
 }
 
-// paginate reads ?page= (1-based, default 1) for total rows. The error
-// says what is wrong with the parameter.
-func paginate(r *http.Request, total int) (pager, error) {
-	pages := max(1, (total+pageSize-1)/pageSize)
+// eventPageSize is how many state changes /states shows a page.
+const eventPageSize = 100
+
+// paginate reads ?page= (1-based, default 1) for total rows, size a page.
+// The error says what is wrong with the parameter.
+func paginate(r *http.Request, total, size int) (pager, error) {
+	pages := max(1, (total+size-1)/size)
 	n := 1
 	if v := r.URL.Query().Get("page"); v != "" || r.URL.Query().Has("page") {
 		var err error
@@ -137,8 +140,8 @@ func paginate(r *http.Request, total int) (pager, error) {
 			return pager{}, fmt.Errorf("page %d is out of range 1..%d", n, pages)
 		}
 	}
-	p := pager{Page: n, Pages: pages, Total: total, lo: (n - 1) * pageSize}
-	p.hi = min(total, p.lo+pageSize)
+	p := pager{Page: n, Pages: pages, Total: total, lo: (n - 1) * size}
+	p.hi = min(total, p.lo+size)
 	if total > 0 {
 		p.From, p.To = p.lo+1, p.hi
 	}

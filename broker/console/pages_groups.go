@@ -73,7 +73,7 @@ func (h *handler) groups(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	slices.SortFunc(match, func(a, b *GroupReport) int { return strings.Compare(a.Group, b.Group) })
-	pg, err := paginate(r, len(match))
+	pg, err := paginate(r, len(match), pageSize)
 	if err != nil {
 		h.badRequest(w, r, "page", err.Error())
 		return
@@ -113,7 +113,7 @@ func (h *handler) group(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	g := st.Stats.Groups[i]
-	pg, err := paginate(r, len(g.Offsets))
+	pg, err := paginate(r, len(g.Offsets), pageSize)
 	if err != nil {
 		h.badRequest(w, r, "page", err.Error())
 		return

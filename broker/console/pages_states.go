@@ -11,13 +11,16 @@ type statesView struct {
 	// Topic is the ?topic= filter ("" for every topic).
 	Topic  string
 	Events []Event
+	Pager  pager
 	// All is the number of events kept, before filtering.
 	All int
 }
 
 // states serves /states: the last partition state changes and leader
 // elections, newest first, as the console saw them between two cluster
-// views; ?topic= keeps one topic's (a topic page links there).
+// views, 100 a page (?page=); ?topic= keeps one topic's (a topic page
+// links there). An unknown topic is no error: a deleted topic's events
+// stay.
 func (h *handler) states(w http.ResponseWriter, r *http.Request) {
 	topic := r.URL.Query().Get("topic")
 	if r.URL.Query().Has("topic") {
@@ -36,6 +39,12 @@ func (h *handler) states(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+	pg, err := paginate(r, len(v.Events), eventPageSize)
+	if err != nil {
+		h.badRequest(w, r, "page", err.Error())
+		return
+	}
+	v.Pager, v.Events = pg, v.Events[pg.lo:pg.hi]
 	h.render(w, r, http.StatusOK, "states", page{Title: "Partition states", Nav: "/states", Version: st.Version,
 		Broker: st.Broker, Data: v})
 }

@@ -62,7 +62,7 @@ func (h *handler) topics(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	slices.Sort(names)
-	pg, err := paginate(r, len(names))
+	pg, err := paginate(r, len(names), pageSize)
 	if err != nil {
 		h.badRequest(w, r, "page", err.Error())
 		return
@@ -149,7 +149,7 @@ func (h *handler) topic(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, http.StatusNotFound, "Topic not found", "There is no topic "+quote(name)+".")
 		return
 	}
-	pg, err := paginate(r, len(t.Partitions))
+	pg, err := paginate(r, len(t.Partitions), pageSize)
 	if err != nil {
 		h.badRequest(w, r, "page", err.Error())
 		return

@@ -144,7 +144,7 @@ func (h *handler) routes(api http.HandlerFunc) http.Handler {
 	mux.HandleFunc("GET /topics", h.params(h.topics, "page", "q"))
 	mux.HandleFunc("GET /topics/{topic}", h.params(h.topic, "page"))
 	mux.HandleFunc("POST /topics/{topic}/elect-preferred", h.params(h.electPreferred))
-	mux.HandleFunc("GET /states", h.params(h.states, "topic"))
+	mux.HandleFunc("GET /states", h.params(h.states, "topic", "page"))
 	mux.HandleFunc("GET /groups", h.params(h.groups, "page", "q"))
 	mux.HandleFunc("GET /groups/{group}", h.params(h.group, "page"))
 	mux.HandleFunc("GET /reassignments", h.params(h.reassignments))
