@@ -2,6 +2,7 @@ package console
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 )
@@ -371,6 +372,34 @@ func TestNotFound(t *testing.T) {
 		if len(d.all("main b")) > 0 {
 			t.Errorf("%s: the name asked for became markup", path)
 		}
+	}
+}
+
+func TestMethodNotAllowed(t *testing.T) {
+	h := newTestHandler(newFakeReader(), &fakeSource{})
+	for _, c := range []struct{ method, path, allow string }{
+		{http.MethodDelete, "/", "GET, HEAD"},
+		{http.MethodPost, "/topics", "GET, HEAD"},
+		{http.MethodPut, "/topics/orders", "GET, HEAD"},
+		{http.MethodGet, "/topics/orders/elect-preferred", "POST"},
+		{http.MethodDelete, "/topics/orders/elect-preferred", "POST"},
+	} {
+		req := httptest.NewRequest(c.method, c.path, nil)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusMethodNotAllowed || rec.Header().Get("Allow") != c.allow {
+			t.Errorf("%s %s: status %d, Allow %q; want 405, %q", c.method, c.path, rec.Code, rec.Header().Get("Allow"), c.allow)
+		}
+		if !strings.Contains(rec.Body.String(), "Method not allowed") {
+			t.Errorf("%s %s: not the console's page", c.method, c.path)
+		}
+	}
+	// No page there at all: 404 whatever the method.
+	req := httptest.NewRequest(http.MethodDelete, "/nope", nil)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusNotFound {
+		t.Errorf("DELETE /nope: status %d, want 404", rec.Code)
 	}
 }
 

@@ -123,6 +123,8 @@ type handler struct {
 	r   reader
 	src Source
 	log logrus.FieldLogger
+	// mux routes the pages; notFound asks it which methods a path takes.
+	mux *http.ServeMux
 	// heartbeat is how often a live stream sends a comment, so that
 	// proxies and browsers keep an idle stream open.
 	heartbeat time.Duration
@@ -139,6 +141,7 @@ func newHandler(r reader, src Source, api http.HandlerFunc, log logrus.FieldLogg
 
 func (h *handler) routes(api http.HandlerFunc) http.Handler {
 	mux := http.NewServeMux()
+	h.mux = mux
 	// Each page names the query parameters it takes; any other is a 400.
 	mux.HandleFunc("GET /{$}", h.params(h.cluster))
 	mux.HandleFunc("GET /topics", h.params(h.topics, "page", "q"))
@@ -152,8 +155,9 @@ func (h *handler) routes(api http.HandlerFunc) http.Handler {
 	mux.HandleFunc("GET /events", h.params(h.events))
 	mux.Handle("GET /static/", staticHandler())
 	mux.HandleFunc("GET /api/broker", api)
-	// Everything else is a page that does not exist.
-	mux.HandleFunc("/", h.notFound)
+	// Everything else is a page that does not exist, or a method the page
+	// does not take.
+	mux.HandleFunc(catchAll, h.notFound)
 
 	// Only the preferred election changes anything; a browser sends it
 	// with the Basic credentials it holds for the console wherever the
@@ -215,9 +219,36 @@ func (h *handler) params(next http.HandlerFunc, allowed ...string) http.HandlerF
 	}
 }
 
-// notFound answers a path no page has.
+// catchAll is the pattern of every path no page has.
+const catchAll = "/"
+
+// notFound answers a path no page has (404), or a method the path's page
+// does not take (405 with an Allow header).
 func (h *handler) notFound(w http.ResponseWriter, r *http.Request) {
+	if allow := h.allowed(r); len(allow) > 0 {
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		h.fail(w, r, http.StatusMethodNotAllowed, "Method not allowed",
+			fmt.Sprintf("%s takes %s, not %s.", r.URL.Path, strings.Join(allow, " or "), r.Method))
+		return
+	}
 	h.fail(w, r, http.StatusNotFound, "Not found", fmt.Sprintf("There is no page %s.", r.URL.Path))
+}
+
+// allowed returns the methods a page answers at r's path (none when no
+// page is there).
+func (h *handler) allowed(r *http.Request) []string {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost} {
+		if m == r.Method {
+			continue
+		}
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := h.mux.Handler(probe); pattern != "" && pattern != catchAll {
+			allow = append(allow, m)
+		}
+	}
+	return allow
 }
 
 // badRequest answers a request whose query parameter param is wrong.
