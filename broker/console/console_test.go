@@ -133,7 +133,7 @@ func TestObserveBaselineThenEvents(t *testing.T) {
 		t.Errorf("version = %d, want 2", s.Version)
 	}
 	want := []string{
-		"orders-0 Online→Online leader 1→1 epoch 0: ISR shrank: -2",
+		"orders-0 Online→Online leader 1→1 epoch 0: ISR shrank: -2; broker 2 went away",
 		"orders-1 Online→Online leader 2→3 epoch 1: broker 2 went away; ISR shrank: -2",
 	}
 	if got := describe(s.StateEvents); fmt.Sprint(got) != fmt.Sprint(want) {

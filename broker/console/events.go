@@ -152,7 +152,9 @@ func (d *differ) topic(name string, pt, nt *coordinator.Topic) {
 	case nt == nil:
 		texts = append(texts, fmt.Sprintf("topic %s deleted", name))
 	default:
-		if pt.ID != nt.ID {
+		// A topic created without an id gets one from the controller
+		// later: only a new id replacing another is a new topic.
+		if pt.ID != ([16]byte{}) && pt.ID != nt.ID {
 			texts = append(texts, fmt.Sprintf("topic %s re-created with %d partitions", name, len(nt.Partitions)))
 		}
 		if !pt.Deleting && nt.Deleting {
@@ -280,6 +282,12 @@ func (d *differ) partition(topic string, index int32, pp, np *coordinator.Partit
 		}
 		if isr := isrChange(p.ISR, n.ISR); isr != "" {
 			causes = append(causes, isr)
+			// Why a replica left the ISR, when the views tell.
+			for _, id := range p.ISR {
+				if gone := d.wentAway(id); gone != "" && !slices.Contains(n.ISR, id) && !slices.Contains(causes, gone) {
+					causes = append(causes, gone)
+				}
+			}
 		}
 	}
 	ev.Cause = strings.Join(causes, "; ")

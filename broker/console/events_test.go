@@ -123,7 +123,7 @@ func TestDiffSnapshots(t *testing.T) {
 			})
 		},
 		want: []string{
-			"orders-0 Online→Online leader 1→1 epoch 0: ISR shrank: -2",
+			"orders-0 Online→Online leader 1→1 epoch 0: ISR shrank: -2; broker 2 went away",
 			"orders-1 Online→Online leader 2→3 epoch 1: broker 2 went away; ISR shrank: -2",
 			"controller: broker 2 went away (was at 127.0.0.1:9092)",
 		},
@@ -189,6 +189,19 @@ func TestDiffSnapshots(t *testing.T) {
 			})
 		},
 		want: []string{"orders-1 Online→Online leader 2→3 epoch 1: reassignment moved the partition off broker 2; replicas changed: [2,3,1] → [3,1]; ISR shrank: -2"},
+	}, {
+		name:   "an id assigned to a topic created without one is no re-creation",
+		before: func(p *coordinator.Snapshot) { p.Topics["orders"].ID = [16]byte{} },
+		change: func(n *coordinator.Snapshot) {
+			change(n, "orders", func(tp *coordinator.Topic) { tp.ID = [16]byte{9} })
+		},
+		want: nil,
+	}, {
+		name: "topic re-created under a new id",
+		change: func(n *coordinator.Snapshot) {
+			change(n, "orders", func(tp *coordinator.Topic) { tp.ID = [16]byte{9} })
+		},
+		want: []string{"controller: topic orders re-created with 2 partitions"},
 	}, {
 		name:   "controller went away, no controller",
 		change: func(n *coordinator.Snapshot) { n.ControllerID = -1 },

@@ -117,6 +117,7 @@ func (s *series[K, V]) size() (keys, points int) {
 // brokers), the least recently seen forgotten first.
 type history struct {
 	lagInterval, lagWindow time.Duration
+	tick                   time.Duration
 	lastLagSample          time.Time
 	groups                 *series[string, Point]
 	brokers                *series[int32, sample]
@@ -129,6 +130,7 @@ func newHistory(cfg Config) *history {
 	return &history{
 		lagInterval: cfg.LagSampleInterval,
 		lagWindow:   cfg.LagHistory,
+		tick:        cfg.Tick,
 		groups:      newSeries[string, Point](cfg.MaxTrackedGroups, max(lagPoints, 1)),
 		brokers:     newSeries[int32, sample](cfg.MaxTrackedTopics, max(tickPoints, 1)),
 		topics:      newSeries[string, sample](cfg.MaxTrackedTopics, max(tickPoints, 1)),
@@ -148,7 +150,9 @@ func (h *history) record(stats ClusterStats) {
 	for name, ts := range stats.Topics {
 		h.topics.record(name, sample{Time: t, In: ts.BytesInPerSec, Out: ts.BytesOutPerSec})
 	}
-	if !h.lastLagSample.IsZero() && t.Sub(h.lastLagSample) < h.lagInterval {
+	// Ticks come a little early or late: half a tick's slack keeps a
+	// sample every interval rather than every interval plus a tick.
+	if !h.lastLagSample.IsZero() && t.Sub(h.lastLagSample) < h.lagInterval-h.tick/2 {
 		return
 	}
 	h.lastLagSample = t

@@ -135,3 +135,17 @@ func TestThroughputHistory(t *testing.T) {
 		t.Errorf("unknown topic: %v", in)
 	}
 }
+
+// TestLagSampleToleratesEarlyTicks: ticks a little early still give a
+// sample every interval, not every interval plus a tick.
+func TestLagSampleToleratesEarlyTicks(t *testing.T) {
+	h := newHistory(Config{Tick: 5 * time.Second}.withDefaults())
+	now := t0
+	for range 60 { // 5 minutes of ticks, each 100 ms early
+		h.record(ClusterStats{Time: now, Groups: []GroupReport{groupWithLag("g", 1)}})
+		now = now.Add(5*time.Second - 100*time.Millisecond)
+	}
+	if got := len(h.lag("g", now)); got != 10 {
+		t.Errorf("%d samples over 60 ticks, want 10 (one every 6 ticks)", got)
+	}
+}
