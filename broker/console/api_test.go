@@ -13,8 +13,8 @@ import (
 )
 
 func TestServeBrokerReport(t *testing.T) {
-	src := &fakeSource{id: 7}
-	rep := report(t0, 10, 20, TopicReport{Topic: "orders", BytesIn: 10, BytesOut: 20, SizeBytes: 30})
+	src := &stubSource{id: 7}
+	rep := reportAt(t0, 10, 20, TopicReport{Topic: "orders", BytesIn: 10, BytesOut: 20, SizeBytes: 30})
 	rep.Partitions = []PartitionReport{{TopicPartition: zkpaths.TopicPartition{Topic: "orders", Partition: 2}, Leader: true, LogEnd: 99}}
 	src.set(rep, nil)
 	c := New(src, Config{})
@@ -69,7 +69,7 @@ func TestServeBrokerReport(t *testing.T) {
 }
 
 func TestServeBrokerReportUnavailable(t *testing.T) {
-	src := &fakeSource{id: 1}
+	src := &stubSource{id: 1}
 	src.set(BrokerReport{}, errors.New("not started yet"))
 	c := New(src, Config{})
 	w := httptest.NewRecorder()
@@ -79,7 +79,7 @@ func TestServeBrokerReportUnavailable(t *testing.T) {
 	}
 
 	// A report that does not come back in time is cut at PeerTimeout.
-	src = &fakeSource{id: 1, blockOn: make(chan struct{})}
+	src = &stubSource{id: 1, blockOn: make(chan struct{})}
 	c = New(src, Config{PeerTimeout: 50 * time.Millisecond})
 	w = httptest.NewRecorder()
 	c.serveBrokerReport(w, httptest.NewRequest("GET", "/api/broker", nil))

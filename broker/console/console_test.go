@@ -12,8 +12,8 @@ import (
 	"github.com/kzoo/kzoo/zkpaths"
 )
 
-// fakeSource is a Source whose report the test sets.
-type fakeSource struct {
+// stubSource is a Source whose report the test sets.
+type stubSource struct {
 	id int32
 
 	mu      sync.Mutex
@@ -24,13 +24,13 @@ type fakeSource struct {
 	blockOn chan struct{} // when set, Report waits on it or its context
 }
 
-func (f *fakeSource) BrokerID() int32 { return f.id }
+func (f *stubSource) BrokerID() int32 { return f.id }
 
-func (f *fakeSource) ZooKeeper() ZooKeeperStatus {
+func (f *stubSource) ZooKeeper() ZooKeeperStatus {
 	return ZooKeeperStatus{Servers: []string{"127.0.0.1:2181"}, Connected: "127.0.0.1:2181", State: "StateHasSession"}
 }
 
-func (f *fakeSource) Report(ctx context.Context, topic string) (BrokerReport, error) {
+func (f *stubSource) Report(ctx context.Context, topic string) (BrokerReport, error) {
 	f.mu.Lock()
 	f.calls++
 	f.topics = append(f.topics, topic)
@@ -47,19 +47,19 @@ func (f *fakeSource) Report(ctx context.Context, topic string) (BrokerReport, er
 	return rep, err
 }
 
-func (f *fakeSource) set(rep BrokerReport, err error) {
+func (f *stubSource) set(rep BrokerReport, err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.report, f.err = rep, err
 }
 
-func (f *fakeSource) TopicConfigs(context.Context, string) ([]ConfigEntry, error) { return nil, nil }
+func (f *stubSource) TopicConfigs(context.Context, string) ([]ConfigEntry, error) { return nil, nil }
 
-func (f *fakeSource) ElectPreferred(context.Context, string) (map[int32]error, error) {
+func (f *stubSource) ElectPreferred(context.Context, string) (map[int32]error, error) {
 	return nil, errors.New("not in this test")
 }
 
-func (f *fakeSource) Authorize(context.Context, Credentials, Action, string) (string, error) {
+func (f *stubSource) Authorize(context.Context, Credentials, Action, string) (string, error) {
 	return "User:ANONYMOUS", nil
 }
 
@@ -82,7 +82,7 @@ func (c *fakeClock) advance(d time.Duration) {
 }
 
 func TestNewAppliesDefaults(t *testing.T) {
-	c := New(&fakeSource{id: 1}, Config{})
+	c := New(&stubSource{id: 1}, Config{})
 	cfg := c.cfg
 	if cfg.Tick != DefaultTick || cfg.PeerTimeout != DefaultPeerTimeout || cfg.LagHistory != time.Hour ||
 		cfg.LagSampleInterval != 30*time.Second || cfg.MaxTrackedGroups != 1000 || cfg.MaxTrackedTopics != 1000 ||
@@ -103,7 +103,7 @@ func TestNewAppliesDefaults(t *testing.T) {
 
 func TestObserveBaselineThenEvents(t *testing.T) {
 	clock := &fakeClock{now: t0}
-	c := New(&fakeSource{id: 1}, Config{Now: clock.Now})
+	c := New(&stubSource{id: 1}, Config{Now: clock.Now})
 	first := baseSnapshot()
 	c.Observe(first)
 	s := c.State()
@@ -120,9 +120,9 @@ func TestObserveBaselineThenEvents(t *testing.T) {
 	}
 
 	clock.advance(time.Second)
-	second := next(first)
+	second := nextView(first)
 	delete(second.Brokers, 2)
-	change(second, "orders", func(tp *coordinator.Topic) {
+	changeTopic(second, "orders", func(tp *coordinator.Topic) {
 		tp.Partitions[0].ISR = []int32{1, 3}
 		p := &tp.Partitions[1]
 		p.Leader, p.LeaderEpoch, p.ISR = 3, 1, []int32{3, 1}
@@ -148,12 +148,12 @@ func TestObserveBaselineThenEvents(t *testing.T) {
 }
 
 func TestEventRingsAreBounded(t *testing.T) {
-	c := New(&fakeSource{id: 1}, Config{})
+	c := New(&stubSource{id: 1}, Config{})
 	snap := baseSnapshot()
 	c.Observe(snap)
 	for i := range 400 {
-		n := next(snap)
-		change(n, "orders", func(tp *coordinator.Topic) {
+		n := nextView(snap)
+		changeTopic(n, "orders", func(tp *coordinator.Topic) {
 			tp.Partitions[0].LeaderEpoch++
 			tp.Partitions[1].LeaderEpoch++
 		})
@@ -197,10 +197,10 @@ func bigSnapshot(topics, partitions int) *coordinator.Snapshot {
 // changed gives that topic's events only, and costs little.
 func TestObserveAtScale(t *testing.T) {
 	snap := bigSnapshot(1000, 100)
-	c := New(&fakeSource{id: 1}, Config{})
+	c := New(&stubSource{id: 1}, Config{})
 	c.Observe(snap)
-	n := next(snap)
-	change(n, "topic-00500", func(tp *coordinator.Topic) { tp.Partitions[7].ISR = []int32{2, 3} })
+	n := nextView(snap)
+	changeTopic(n, "topic-00500", func(tp *coordinator.Topic) { tp.Partitions[7].ISR = []int32{2, 3} })
 	c.Observe(n)
 	got := describe(c.State().StateEvents)
 	if len(got) != 1 || got[0] != "topic-00500-7 Online→Online leader 2→2 epoch 0: ISR shrank: -1" {
@@ -210,11 +210,11 @@ func TestObserveAtScale(t *testing.T) {
 
 func BenchmarkObserve100kPartitionsOneTopicChanged(b *testing.B) {
 	snap := bigSnapshot(1000, 100)
-	c := New(&fakeSource{id: 1}, Config{})
+	c := New(&stubSource{id: 1}, Config{})
 	c.Observe(snap)
 	views := []*coordinator.Snapshot{snap, nil}
-	n := next(snap)
-	change(n, "topic-00500", func(tp *coordinator.Topic) { tp.Partitions[7].ISR = []int32{2, 3} })
+	n := nextView(snap)
+	changeTopic(n, "topic-00500", func(tp *coordinator.Topic) { tp.Partitions[7].ISR = []int32{2, 3} })
 	views[1] = n
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
@@ -225,7 +225,7 @@ func BenchmarkObserve100kPartitionsOneTopicChanged(b *testing.B) {
 // TestObserveNeverWaitsForPages: subscribers that never read do not hold
 // Observe up.
 func TestObserveNeverWaitsForPages(t *testing.T) {
-	c := New(&fakeSource{id: 1}, Config{})
+	c := New(&stubSource{id: 1}, Config{})
 	for range MaxSubscribers {
 		if _, _, ok := c.Subscribe(); !ok {
 			t.Fatal("Subscribe refused below the limit")
@@ -236,7 +236,7 @@ func TestObserveNeverWaitsForPages(t *testing.T) {
 		defer close(done)
 		snap := baseSnapshot()
 		for range 100 {
-			n := next(snap)
+			n := nextView(snap)
 			n.ControllerEpoch++
 			c.Observe(n)
 			snap = n

@@ -148,7 +148,7 @@ func (d *differ) topic(name string, pt, nt *coordinator.Topic) {
 	var texts []string
 	switch {
 	case pt == nil:
-		texts = append(texts, fmt.Sprintf("topic %s created with %d partitions, replication factor %d", name, len(nt.Partitions), replicationFactor(nt)))
+		texts = append(texts, fmt.Sprintf("topic %s created with %d partitions, replication factor %d", name, len(nt.Partitions), topicReplicationFactor(nt)))
 	case nt == nil:
 		texts = append(texts, fmt.Sprintf("topic %s deleted", name))
 	default:
@@ -208,7 +208,7 @@ func (d *differ) topic(name string, pt, nt *coordinator.Topic) {
 	}
 }
 
-func replicationFactor(t *coordinator.Topic) int {
+func topicReplicationFactor(t *coordinator.Topic) int {
 	if len(t.Partitions) == 0 {
 		return 0
 	}

@@ -43,7 +43,7 @@ func onlineTopic(name string, assignment [][]int32) *coordinator.Topic {
 
 // next returns a copy of snap whose topics are shared (as the coordinator
 // shares unchanged ones) and whose maps may be changed freely.
-func next(snap *coordinator.Snapshot) *coordinator.Snapshot {
+func nextView(snap *coordinator.Snapshot) *coordinator.Snapshot {
 	n := *snap
 	n.Brokers = maps.Clone(snap.Brokers)
 	n.Topics = maps.Clone(snap.Topics)
@@ -52,7 +52,7 @@ func next(snap *coordinator.Snapshot) *coordinator.Snapshot {
 }
 
 // change replaces topic name of snap by a copy changed by f.
-func change(snap *coordinator.Snapshot, name string, f func(t *coordinator.Topic)) {
+func changeTopic(snap *coordinator.Snapshot, name string, f func(t *coordinator.Topic)) {
 	t := *snap.Topics[name]
 	t.Partitions = slices.Clone(t.Partitions)
 	for i := range t.Partitions {
@@ -106,7 +106,7 @@ func TestDiffSnapshots(t *testing.T) {
 			pt.State, pt.Leader, pt.LeaderEpoch = zkpaths.StateNew, -1, -1
 		},
 		change: func(n *coordinator.Snapshot) {
-			change(n, "orders", func(tp *coordinator.Topic) {
+			changeTopic(n, "orders", func(tp *coordinator.Topic) {
 				p := &tp.Partitions[1]
 				p.State, p.Leader, p.LeaderEpoch = zkpaths.StateOnline, 2, 0
 			})
@@ -116,7 +116,7 @@ func TestDiffSnapshots(t *testing.T) {
 		name: "leader's broker went away",
 		change: func(n *coordinator.Snapshot) {
 			delete(n.Brokers, 2)
-			change(n, "orders", func(tp *coordinator.Topic) {
+			changeTopic(n, "orders", func(tp *coordinator.Topic) {
 				p := &tp.Partitions[1]
 				p.Leader, p.LeaderEpoch, p.ISR = 3, 1, []int32{3, 1}
 				tp.Partitions[0].ISR = []int32{1, 3}
@@ -134,7 +134,7 @@ func TestDiffSnapshots(t *testing.T) {
 			pt.Leader, pt.LeaderEpoch = 2, 2
 		},
 		change: func(n *coordinator.Snapshot) {
-			change(n, "orders", func(tp *coordinator.Topic) {
+			changeTopic(n, "orders", func(tp *coordinator.Topic) {
 				p := &tp.Partitions[0]
 				p.Leader, p.LeaderEpoch = 1, 3
 			})
@@ -143,7 +143,7 @@ func TestDiffSnapshots(t *testing.T) {
 	}, {
 		name: "leader epoch bumped without a new leader",
 		change: func(n *coordinator.Snapshot) {
-			change(n, "orders", func(tp *coordinator.Topic) { tp.Partitions[0].LeaderEpoch = 1 })
+			changeTopic(n, "orders", func(tp *coordinator.Topic) { tp.Partitions[0].LeaderEpoch = 1 })
 		},
 		want: []string{"orders-0 Online→Online leader 1→1 epoch 1: leader epoch bumped"},
 	}, {
@@ -155,7 +155,7 @@ func TestDiffSnapshots(t *testing.T) {
 		},
 		change: func(n *coordinator.Snapshot) {
 			n.Brokers[1] = coordinator.Broker{ID: 1, Host: "127.0.0.1", Port: 9091, Epoch: 10}
-			change(n, "orders", func(tp *coordinator.Topic) {
+			changeTopic(n, "orders", func(tp *coordinator.Topic) {
 				p := &tp.Partitions[0]
 				p.State, p.Leader, p.LeaderEpoch = zkpaths.StateOnline, 1, 2
 			})
@@ -171,7 +171,7 @@ func TestDiffSnapshots(t *testing.T) {
 			pt.Replicas, pt.AddingReplicas, pt.RemovingReplicas, pt.ISR = []int32{1, 2, 4, 3}, []int32{4}, []int32{3}, []int32{1, 2, 3, 4}
 		},
 		change: func(n *coordinator.Snapshot) {
-			change(n, "orders", func(tp *coordinator.Topic) {
+			changeTopic(n, "orders", func(tp *coordinator.Topic) {
 				p := &tp.Partitions[0]
 				p.Replicas, p.AddingReplicas, p.RemovingReplicas, p.ISR = []int32{1, 2, 4}, nil, nil, []int32{1, 2, 4}
 			})
@@ -183,7 +183,7 @@ func TestDiffSnapshots(t *testing.T) {
 	}, {
 		name: "leader moved off by a reassignment",
 		change: func(n *coordinator.Snapshot) {
-			change(n, "orders", func(tp *coordinator.Topic) {
+			changeTopic(n, "orders", func(tp *coordinator.Topic) {
 				p := &tp.Partitions[1]
 				p.Replicas, p.Leader, p.LeaderEpoch, p.ISR = []int32{3, 1}, 3, 1, []int32{3, 1}
 			})
@@ -193,13 +193,13 @@ func TestDiffSnapshots(t *testing.T) {
 		name:   "an id assigned to a topic created without one is no re-creation",
 		before: func(p *coordinator.Snapshot) { p.Topics["orders"].ID = [16]byte{} },
 		change: func(n *coordinator.Snapshot) {
-			change(n, "orders", func(tp *coordinator.Topic) { tp.ID = [16]byte{9} })
+			changeTopic(n, "orders", func(tp *coordinator.Topic) { tp.ID = [16]byte{9} })
 		},
 		want: nil,
 	}, {
 		name: "topic re-created under a new id",
 		change: func(n *coordinator.Snapshot) {
-			change(n, "orders", func(tp *coordinator.Topic) { tp.ID = [16]byte{9} })
+			changeTopic(n, "orders", func(tp *coordinator.Topic) { tp.ID = [16]byte{9} })
 		},
 		want: []string{"controller: topic orders re-created with 2 partitions"},
 	}, {
@@ -217,7 +217,7 @@ func TestDiffSnapshots(t *testing.T) {
 	}, {
 		name: "reassignment started",
 		change: func(n *coordinator.Snapshot) {
-			change(n, "orders", func(tp *coordinator.Topic) {
+			changeTopic(n, "orders", func(tp *coordinator.Topic) {
 				p := &tp.Partitions[0]
 				p.Replicas, p.AddingReplicas, p.RemovingReplicas = []int32{1, 2, 4, 3}, []int32{4}, []int32{3}
 			})
@@ -229,14 +229,14 @@ func TestDiffSnapshots(t *testing.T) {
 	}, {
 		name: "ISR expands",
 		change: func(n *coordinator.Snapshot) {
-			change(n, "orders", func(tp *coordinator.Topic) { tp.Partitions[0].ISR = []int32{1, 2, 3, 4} })
+			changeTopic(n, "orders", func(tp *coordinator.Topic) { tp.Partitions[0].ISR = []int32{1, 2, 3, 4} })
 		},
 		want: []string{"orders-0 Online→Online leader 1→1 epoch 0: ISR expanded: +4"},
 	}, {
 		name: "partition goes offline",
 		change: func(n *coordinator.Snapshot) {
 			delete(n.Brokers, 1)
-			change(n, "orders", func(tp *coordinator.Topic) {
+			changeTopic(n, "orders", func(tp *coordinator.Topic) {
 				p := &tp.Partitions[0]
 				p.State, p.Leader, p.LeaderEpoch, p.ISR = zkpaths.StateOffline, -1, 1, []int32{1}
 			})
@@ -258,7 +258,7 @@ func TestDiffSnapshots(t *testing.T) {
 	}, {
 		name: "topic marked for deletion, then deleted",
 		change: func(n *coordinator.Snapshot) {
-			change(n, "orders", func(tp *coordinator.Topic) { tp.Deleting = true })
+			changeTopic(n, "orders", func(tp *coordinator.Topic) { tp.Deleting = true })
 		},
 		want: []string{"controller: topic orders marked for deletion"},
 	}, {
@@ -272,7 +272,7 @@ func TestDiffSnapshots(t *testing.T) {
 	}, {
 		name: "partitions added and config changed",
 		change: func(n *coordinator.Snapshot) {
-			change(n, "orders", func(tp *coordinator.Topic) {
+			changeTopic(n, "orders", func(tp *coordinator.Topic) {
 				tp.Partitions = append(tp.Partitions, coordinator.Partition{Topic: "orders", Partition: 2, Replicas: []int32{3, 1, 2}, Leader: -1, LeaderEpoch: -1, State: zkpaths.StateNonExistent})
 				tp.Configs["retention.ms"] = "1000"
 			})
@@ -294,7 +294,7 @@ func TestDiffSnapshots(t *testing.T) {
 			if tt.before != nil {
 				tt.before(prev)
 			}
-			n := next(prev)
+			n := nextView(prev)
 			tt.change(n)
 			evs := diffSnapshots(prev, n, t0)
 			got := describe(evs)

@@ -14,16 +14,16 @@ import (
 	"github.com/kzoo/kzoo/zkpaths"
 )
 
-// peer is another broker's console: a Console over a fakeSource served by
+// peer is another broker's console: a Console over a stubSource served by
 // its own /api/broker handler.
 type peer struct {
-	src *fakeSource
+	src *stubSource
 	srv *httptest.Server
 }
 
 func newPeer(t *testing.T, id int32) *peer {
 	t.Helper()
-	src := &fakeSource{id: id}
+	src := &stubSource{id: id}
 	c := New(src, Config{})
 	srv := httptest.NewServer(http.HandlerFunc(c.serveBrokerReport))
 	t.Cleanup(srv.Close)
@@ -39,11 +39,11 @@ func withConsole(snap *coordinator.Snapshot, id int32, addr string) {
 	snap.Brokers[id] = b
 }
 
-func report(at time.Time, in, out int64, topics ...TopicReport) BrokerReport {
+func reportAt(at time.Time, in, out int64, topics ...TopicReport) BrokerReport {
 	return BrokerReport{Time: at, BytesIn: in, BytesOut: out, Topics: topics}
 }
 
-func group(name string, coordinator int32, lag int64) GroupReport {
+func groupAt(name string, coordinator int32, lag int64) GroupReport {
 	g := groupWithLag(name, lag)
 	g.Coordinator = coordinator
 	return g
@@ -51,7 +51,7 @@ func group(name string, coordinator int32, lag int64) GroupReport {
 
 func TestGatherRatesAndSums(t *testing.T) {
 	clock := &fakeClock{now: t0}
-	self := &fakeSource{id: 1}
+	self := &stubSource{id: 1}
 	p2, p3 := newPeer(t, 2), newPeer(t, 3)
 	snap := baseSnapshot()
 	withConsole(snap, 1, "self-is-not-fetched-over-http:1")
@@ -61,9 +61,9 @@ func TestGatherRatesAndSums(t *testing.T) {
 	c := New(self, Config{Now: clock.Now, PeerTimeout: 5 * time.Second})
 	c.Observe(snap)
 
-	self.set(report(t0, 1000, 100, TopicReport{Topic: "orders", BytesIn: 1000, BytesOut: 100, SizeBytes: 10}), nil)
-	p2.src.set(report(t0, 5000, 0, TopicReport{Topic: "orders", BytesIn: 5000, SizeBytes: 20}, TopicReport{Topic: "logs", SizeBytes: 7}), nil)
-	p3.src.set(report(t0, 800, 800, TopicReport{Topic: "orders", BytesIn: 800, BytesOut: 800, SizeBytes: 30}), nil)
+	self.set(reportAt(t0, 1000, 100, TopicReport{Topic: "orders", BytesIn: 1000, BytesOut: 100, SizeBytes: 10}), nil)
+	p2.src.set(reportAt(t0, 5000, 0, TopicReport{Topic: "orders", BytesIn: 5000, SizeBytes: 20}, TopicReport{Topic: "logs", SizeBytes: 7}), nil)
+	p3.src.set(reportAt(t0, 800, 800, TopicReport{Topic: "orders", BytesIn: 800, BytesOut: 800, SizeBytes: 30}), nil)
 	first := c.gather(context.Background(), snap)
 	if !first.Time.Equal(t0) {
 		t.Errorf("stats time %v", first.Time)
@@ -87,9 +87,9 @@ func TestGatherRatesAndSums(t *testing.T) {
 	// again from 0.
 	at := t0.Add(10 * time.Second)
 	clock.advance(10 * time.Second)
-	self.set(report(at, 3000, 600, TopicReport{Topic: "orders", BytesIn: 3000, BytesOut: 600, SizeBytes: 10}), nil)
-	p2.src.set(report(at, 6000, 0, TopicReport{Topic: "orders", BytesIn: 6000, SizeBytes: 20}), nil)
-	p3.src.set(report(at, 50, 10, TopicReport{Topic: "orders", BytesIn: 50, BytesOut: 10, SizeBytes: 30}), nil)
+	self.set(reportAt(at, 3000, 600, TopicReport{Topic: "orders", BytesIn: 3000, BytesOut: 600, SizeBytes: 10}), nil)
+	p2.src.set(reportAt(at, 6000, 0, TopicReport{Topic: "orders", BytesIn: 6000, SizeBytes: 20}), nil)
+	p3.src.set(reportAt(at, 50, 10, TopicReport{Topic: "orders", BytesIn: 50, BytesOut: 10, SizeBytes: 30}), nil)
 	second := c.gather(context.Background(), snap)
 	want := map[int32][2]float64{1: {200, 50}, 2: {100, 0}, 3: {0, 0}}
 	for id, w := range want {
@@ -103,18 +103,18 @@ func TestGatherRatesAndSums(t *testing.T) {
 }
 
 func TestGatherMergesGroups(t *testing.T) {
-	self := &fakeSource{id: 1}
+	self := &stubSource{id: 1}
 	p2 := newPeer(t, 2)
 	snap := baseSnapshot()
 	withConsole(snap, 2, p2.addr())
 	delete(snap.Brokers, 3)
 	c := New(self, Config{})
 	c.Observe(snap)
-	rep := report(t0, 0, 0)
-	rep.Groups = []GroupReport{group("zeta", 1, 1), group("moving", 1, 5)}
+	rep := reportAt(t0, 0, 0)
+	rep.Groups = []GroupReport{groupAt("zeta", 1, 1), groupAt("moving", 1, 5)}
 	self.set(rep, nil)
-	rep2 := report(t0, 0, 0)
-	rep2.Groups = []GroupReport{group("alpha", 2, 2), group("moving", 2, 6)}
+	rep2 := reportAt(t0, 0, 0)
+	rep2.Groups = []GroupReport{groupAt("alpha", 2, 2), groupAt("moving", 2, 6)}
 	p2.src.set(rep2, nil)
 
 	stats := c.gather(context.Background(), snap)
@@ -128,7 +128,7 @@ func TestGatherMergesGroups(t *testing.T) {
 }
 
 func TestGatherUnreachablePeers(t *testing.T) {
-	self := &fakeSource{id: 1}
+	self := &stubSource{id: 1}
 	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		<-r.Context().Done()
 	}))
@@ -154,7 +154,7 @@ func TestGatherUnreachablePeers(t *testing.T) {
 	withConsole(snap, 4, failing.Listener.Addr().String())
 	withConsole(snap, 5, impostor.addr())
 	withConsole(snap, 6, "127.0.0.1:1") // nothing listens
-	self.set(report(t0, 1, 1), nil)
+	self.set(reportAt(t0, 1, 1), nil)
 	c := New(self, Config{PeerTimeout: 300 * time.Millisecond})
 
 	start := time.Now()
@@ -186,7 +186,7 @@ func TestGatherUnreachablePeers(t *testing.T) {
 }
 
 func TestTopicPartitionsFromLeaders(t *testing.T) {
-	self := &fakeSource{id: 1}
+	self := &stubSource{id: 1}
 	p2 := newPeer(t, 2)
 	snap := baseSnapshot()
 	withConsole(snap, 2, p2.addr())
@@ -202,10 +202,10 @@ func TestTopicPartitionsFromLeaders(t *testing.T) {
 	pr := func(p int32, leader bool, end int64) PartitionReport {
 		return PartitionReport{TopicPartition: zkpaths.TopicPartition{Topic: "orders", Partition: p}, Leader: leader, LogEnd: end}
 	}
-	rep1 := report(t0, 0, 0)
+	rep1 := reportAt(t0, 0, 0)
 	rep1.Partitions = []PartitionReport{pr(0, true, 10), pr(1, false, 1), pr(2, false, 1)}
 	self.set(rep1, nil)
-	rep2 := report(t0, 0, 0)
+	rep2 := reportAt(t0, 0, 0)
 	rep2.Partitions = []PartitionReport{pr(0, false, 1), pr(1, true, 20), pr(3, false, 1)}
 	p2.src.set(rep2, nil)
 
@@ -225,8 +225,8 @@ func TestTopicPartitionsFromLeaders(t *testing.T) {
 // tick grows the version and wakes subscribers; it returns when its
 // context ends.
 func TestRunTicksUntilCancelled(t *testing.T) {
-	self := &fakeSource{id: 1}
-	self.set(report(t0, 1, 1, TopicReport{Topic: "orders", SizeBytes: 5}), nil)
+	self := &stubSource{id: 1}
+	self.set(reportAt(t0, 1, 1, TopicReport{Topic: "orders", SizeBytes: 5}), nil)
 	c := New(self, Config{Tick: 10 * time.Millisecond})
 	c.Observe(baseSnapshot())
 	versions, cancelSub, ok := c.Subscribe()
@@ -259,7 +259,7 @@ func TestRunTicksUntilCancelled(t *testing.T) {
 
 // TestRunReturnsWhileAPeerHangs: shutdown does not wait for PeerTimeout.
 func TestRunReturnsWhileAPeerHangs(t *testing.T) {
-	self := &fakeSource{id: 1, blockOn: make(chan struct{})}
+	self := &stubSource{id: 1, blockOn: make(chan struct{})}
 	c := New(self, Config{Tick: time.Hour, PeerTimeout: time.Hour})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

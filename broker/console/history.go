@@ -58,26 +58,26 @@ type sample struct {
 	In, Out float64
 }
 
-// series is a bounded set of keyed rings: at most max keys, the least
+// keyedSeries is a bounded set of keyed rings: at most max keys, the least
 // recently recorded evicted first, each ring of capacity points. Its
 // memory is thus bounded by max × capacity samples whatever is fed to it.
-type series[K comparable, V any] struct {
+type keyedSeries[K comparable, V any] struct {
 	max, capacity int
 	byKey         map[K]*list.Element
 	// lru orders the keys, most recently recorded at the front.
 	lru *list.List
 }
 
-type seriesEntry[K comparable, V any] struct {
+type keyedEntry[K comparable, V any] struct {
 	key    K
 	points *ring[V]
 }
 
-func newSeries[K comparable, V any](maxKeys, capacity int) *series[K, V] {
-	return &series[K, V]{max: maxKeys, capacity: capacity, byKey: make(map[K]*list.Element), lru: list.New()}
+func newKeyedSeries[K comparable, V any](maxKeys, capacity int) *keyedSeries[K, V] {
+	return &keyedSeries[K, V]{max: maxKeys, capacity: capacity, byKey: make(map[K]*list.Element), lru: list.New()}
 }
 
-func (s *series[K, V]) record(key K, v V) {
+func (s *keyedSeries[K, V]) record(key K, v V) {
 	el, ok := s.byKey[key]
 	if ok {
 		s.lru.MoveToFront(el)
@@ -85,27 +85,27 @@ func (s *series[K, V]) record(key K, v V) {
 		if s.lru.Len() >= s.max {
 			oldest := s.lru.Back()
 			s.lru.Remove(oldest)
-			delete(s.byKey, oldest.Value.(*seriesEntry[K, V]).key)
+			delete(s.byKey, oldest.Value.(*keyedEntry[K, V]).key)
 		}
-		el = s.lru.PushFront(&seriesEntry[K, V]{key: key, points: newRing[V](s.capacity)})
+		el = s.lru.PushFront(&keyedEntry[K, V]{key: key, points: newRing[V](s.capacity)})
 		s.byKey[key] = el
 	}
-	el.Value.(*seriesEntry[K, V]).points.push(v)
+	el.Value.(*keyedEntry[K, V]).points.push(v)
 }
 
 // get returns key's points, oldest first (nil for an unknown key).
-func (s *series[K, V]) get(key K) []V {
+func (s *keyedSeries[K, V]) get(key K) []V {
 	el, ok := s.byKey[key]
 	if !ok {
 		return nil
 	}
-	return el.Value.(*seriesEntry[K, V]).points.oldestFirst()
+	return el.Value.(*keyedEntry[K, V]).points.oldestFirst()
 }
 
 // keys is how many keys are tracked; points how many points they hold.
-func (s *series[K, V]) size() (keys, points int) {
+func (s *keyedSeries[K, V]) size() (keys, points int) {
 	for el := s.lru.Front(); el != nil; el = el.Next() {
-		points += el.Value.(*seriesEntry[K, V]).points.len()
+		points += el.Value.(*keyedEntry[K, V]).points.len()
 	}
 	return s.lru.Len(), points
 }
@@ -119,9 +119,9 @@ type history struct {
 	lagInterval, lagWindow time.Duration
 	tick                   time.Duration
 	lastLagSample          time.Time
-	groups                 *series[string, Point]
-	brokers                *series[int32, sample]
-	topics                 *series[string, sample]
+	groups                 *keyedSeries[string, Point]
+	brokers                *keyedSeries[int32, sample]
+	topics                 *keyedSeries[string, sample]
 }
 
 func newHistory(cfg Config) *history {
@@ -131,9 +131,9 @@ func newHistory(cfg Config) *history {
 		lagInterval: cfg.LagSampleInterval,
 		lagWindow:   cfg.LagHistory,
 		tick:        cfg.Tick,
-		groups:      newSeries[string, Point](cfg.MaxTrackedGroups, max(lagPoints, 1)),
-		brokers:     newSeries[int32, sample](cfg.MaxTrackedTopics, max(tickPoints, 1)),
-		topics:      newSeries[string, sample](cfg.MaxTrackedTopics, max(tickPoints, 1)),
+		groups:      newKeyedSeries[string, Point](cfg.MaxTrackedGroups, max(lagPoints, 1)),
+		brokers:     newKeyedSeries[int32, sample](cfg.MaxTrackedTopics, max(tickPoints, 1)),
+		topics:      newKeyedSeries[string, sample](cfg.MaxTrackedTopics, max(tickPoints, 1)),
 	}
 }
 

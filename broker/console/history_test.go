@@ -107,7 +107,7 @@ func TestHistoryMemoryIsBounded(t *testing.T) {
 
 func TestThroughputHistory(t *testing.T) {
 	clock := &fakeClock{now: t0}
-	c := New(&fakeSource{id: 1}, Config{Now: clock.Now, Tick: 5 * time.Second})
+	c := New(&stubSource{id: 1}, Config{Now: clock.Now, Tick: 5 * time.Second})
 	for i := range 200 {
 		c.mu.Lock()
 		c.history.record(ClusterStats{

@@ -5,7 +5,7 @@ import (
 )
 
 func TestSubscribeLimitAndCancel(t *testing.T) {
-	c := New(&fakeSource{id: 1}, Config{})
+	c := New(&stubSource{id: 1}, Config{})
 	var cancels []func()
 	for range MaxSubscribers {
 		_, cancel, ok := c.Subscribe()
@@ -33,7 +33,7 @@ func TestSubscribeLimitAndCancel(t *testing.T) {
 // TestSubscribeCoalesces: a reader that reads late sees the newest
 // version, once.
 func TestSubscribeCoalesces(t *testing.T) {
-	c := New(&fakeSource{id: 1}, Config{})
+	c := New(&stubSource{id: 1}, Config{})
 	versions, cancel, ok := c.Subscribe()
 	if !ok {
 		t.Fatal("Subscribe refused")
@@ -41,7 +41,7 @@ func TestSubscribeCoalesces(t *testing.T) {
 	defer cancel()
 	snap := baseSnapshot()
 	for range 10 {
-		n := next(snap)
+		n := nextView(snap)
 		n.ControllerEpoch++
 		c.Observe(n)
 		snap = n
@@ -56,7 +56,7 @@ func TestSubscribeCoalesces(t *testing.T) {
 	}
 	// A cancelled subscriber is not sent to any more.
 	cancel()
-	c.Observe(next(snap))
+	c.Observe(nextView(snap))
 	select {
 	case v := <-versions:
 		t.Errorf("version %d sent after cancel", v)
