@@ -40,7 +40,7 @@ const (
 	DefaultLagHistory        = time.Hour
 	DefaultLagSampleInterval = 30 * time.Second
 	DefaultMaxTracked        = 1000
-	// ThroughputHistory is how far back the throughput charts go.
+	// ThroughputWindow is how far back the throughput charts go.
 	ThroughputWindow = 15 * time.Minute
 )
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -281,4 +282,36 @@ func TestRunReturnsWhileAPeerHangs(t *testing.T) {
 	if v := c.State().Version; v != 0 {
 		t.Errorf("a round cut short by shutdown changed the version to %d", v)
 	}
+}
+
+// TestRunLeavesNothingRunning: once Run returned and the peers closed,
+// no goroutine of the console's (ticker, fetches, idle connections) is
+// left.
+func TestRunLeavesNothingRunning(t *testing.T) {
+	before := runtime.NumGoroutine()
+	self := &stubSource{id: 1}
+	self.set(reportAt(t0, 1, 1), nil)
+	p2 := httptest.NewServer(http.HandlerFunc(New(&stubSource{id: 2}, Config{}).serveBrokerReport))
+	snap := baseSnapshot()
+	withConsole(snap, 2, p2.Listener.Addr().String())
+	delete(snap.Brokers, 3)
+	c := New(self, Config{Tick: 5 * time.Millisecond})
+	c.Observe(snap)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c.Run(ctx)
+	}()
+	poll.Until(t, 10*time.Second, "ticks with broker 2 reachable", func() bool {
+		s := c.State()
+		return s.Version >= 5 && s.Stats.Brokers[2].Reachable
+	})
+	cancel()
+	<-done
+	p2.Close()
+	poll.UntilSaw(t, 10*time.Second, "the goroutines to end", func() (bool, string) {
+		n := runtime.NumGoroutine()
+		return n <= before, fmt.Sprintf("%d goroutines, %d before", n, before)
+	})
 }
