@@ -193,7 +193,7 @@ func (d *differ) topic(name string, pt, nt *coordinator.Topic) {
 				finished = append(finished, np.Partition)
 			}
 		}
-		if ev, ok := d.partition(name, int32(i), pp, np, deleted); ok {
+		if ev, ok := d.partition(name, int32(i), pp, np, deleted, nt != nil && nt.Deleting); ok {
 			d.partitions = append(d.partitions, ev)
 		}
 	}
@@ -226,7 +226,10 @@ var absent = coordinator.Partition{Leader: zkpaths.NoLeader, LeaderEpoch: -1, St
 // partition diffs one partition; pp or np is nil when it did not or does
 // no longer exist. It reports false when nothing an operator looks at
 // changed (a new controller epoch or zkVersion alone).
-func (d *differ) partition(topic string, index int32, pp, np *coordinator.Partition, topicDeleted bool) (Event, bool) {
+//
+// topicDeleted says np is nil because the topic is gone; deleting that the
+// topic is being deleted (its partitions are taken offline first).
+func (d *differ) partition(topic string, index int32, pp, np *coordinator.Partition, topicDeleted, deleting bool) (Event, bool) {
 	p, n := &absent, &absent
 	if pp != nil {
 		p = pp
@@ -266,6 +269,8 @@ func (d *differ) partition(topic string, index int32, pp, np *coordinator.Partit
 		causes = append(causes, "partition removed")
 	case from == zkpaths.StateNonExistent || from == zkpaths.StateNew && to != zkpaths.StateNew:
 		causes = append(causes, "new partition")
+	case deleting && to == zkpaths.StateOffline:
+		causes = append(causes, "topic being deleted")
 	case from == zkpaths.StateOnline && to == zkpaths.StateOffline:
 		causes = append(causes, "no live replica in the ISR")
 		if gone := d.wentAway(p.Leader); gone != "" {

@@ -262,6 +262,19 @@ func TestDiffSnapshots(t *testing.T) {
 		},
 		want: []string{"controller: topic orders marked for deletion"},
 	}, {
+		name: "a topic being deleted goes offline",
+		change: func(n *coordinator.Snapshot) {
+			changeTopic(n, "orders", func(tp *coordinator.Topic) {
+				tp.Deleting = true
+				p := &tp.Partitions[0]
+				p.State, p.Leader, p.LeaderEpoch = zkpaths.StateOffline, -1, 1
+			})
+		},
+		want: []string{
+			"orders-0 Online→Offline leader 1→-1 epoch 1: topic being deleted",
+			"controller: topic orders marked for deletion",
+		},
+	}, {
 		name:   "topic deleted",
 		change: func(n *coordinator.Snapshot) { delete(n.Topics, "orders") },
 		want: []string{
