@@ -178,8 +178,8 @@ func TestEventRingsAreBounded(t *testing.T) {
 	}
 }
 
-// bigSnapshot is a cluster of topics × partitions, three replicas each.
-func bigSnapshot(topics, partitions int) *coordinator.Snapshot {
+// viewAtScale is a cluster of topics × partitions, three replicas each.
+func viewAtScale(topics, partitions int) *coordinator.Snapshot {
 	snap := baseSnapshot()
 	snap.Topics = make(map[string]*coordinator.Topic, topics)
 	assignment := make([][]int32, partitions)
@@ -196,7 +196,7 @@ func bigSnapshot(topics, partitions int) *coordinator.Snapshot {
 // TestObserveAtScale: at 100,000 partitions a view where one topic
 // changed gives that topic's events only, and costs little.
 func TestObserveAtScale(t *testing.T) {
-	snap := bigSnapshot(1000, 100)
+	snap := viewAtScale(1000, 100)
 	c := New(&stubSource{id: 1}, Config{})
 	c.Observe(snap)
 	n := nextView(snap)
@@ -209,7 +209,7 @@ func TestObserveAtScale(t *testing.T) {
 }
 
 func BenchmarkObserve100kPartitionsOneTopicChanged(b *testing.B) {
-	snap := bigSnapshot(1000, 100)
+	snap := viewAtScale(1000, 100)
 	c := New(&stubSource{id: 1}, Config{})
 	c.Observe(snap)
 	views := []*coordinator.Snapshot{snap, nil}
