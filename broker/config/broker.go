@@ -219,12 +219,13 @@ type Broker struct {
 	LogLevel                           string
 	LogFormat                          string
 	MetricsListen                      string // metrics.listen; "" when disabled
+	Values                             Values // every key, for topic defaults and DescribeConfigs
+	TopicDefaults                      map[string]string
+
 	// ConsoleListen is console.listen ("" when the console is off) and
 	// ConsoleAdvertised console.advertised.address, resolved: where the
 	// other brokers' consoles reach this one ("" when off).
 	ConsoleListen, ConsoleAdvertised string
-	Values                           Values // every key, for topic defaults and DescribeConfigs
-	TopicDefaults                    map[string]string
 
 	// PprofEnable is kzoo.pprof.enable: Go's profiles on the metrics
 	// endpoint.
