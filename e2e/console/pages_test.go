@@ -358,7 +358,7 @@ func checkStatesPage(t *testing.T, b *browser, newLeader int) {
 				continue
 			}
 			mine = append(mine, e)
-			if leader, ok := leadingInt(e.Leader); ok && leader == newLeader && e.Time != "" && e.From != "" && e.To != "" && e.Cause != "" {
+			if leader, ok := lastInt(e.Leader); ok && leader == newLeader && e.Time != "" && e.From != "" && e.To != "" && e.Cause != "" {
 				return true, ""
 			}
 		}
@@ -429,12 +429,25 @@ func leadingInt(s string) (int, bool) {
 	return n, err == nil
 }
 
-var intRE = regexp.MustCompile(`\d+`)
+var intRE = regexp.MustCompile(`-?\d+`)
+
+// lastInt parses the number a cell ends with: the states page's td.leader
+// may show the previous leader first ("2 → 3").
+func lastInt(s string) (int, bool) {
+	all := intRE.FindAllString(s, -1)
+	if len(all) == 0 {
+		return 0, false
+	}
+	n, err := strconv.Atoi(all[len(all)-1])
+	return n, err == nil
+}
+
+var idRE = regexp.MustCompile(`\d+`)
 
 // sortedInts returns every number in s, sorted: a list of broker ids.
 func sortedInts(s string) []int {
 	var ids []int
-	for _, m := range intRE.FindAllString(s, -1) {
+	for _, m := range idRE.FindAllString(s, -1) {
 		n, _ := strconv.Atoi(m)
 		ids = append(ids, n)
 	}
