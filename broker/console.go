@@ -16,8 +16,6 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"slices"
 	"time"
 
@@ -80,21 +78,12 @@ func newConsoleSource(s *Server) *consoleSource {
 	return src
 }
 
-// consoleEndpoint is the console's HTTP server: console.Server once the
-// pages are in, the placeholder below until then.
-type consoleEndpoint interface {
-	Addr() net.Addr
-	Serve(ctx context.Context) error
-}
-
 // listenConsole makes the console and binds its endpoint at addr, so that
 // a port already taken fails start-up with the key that names it.
 func (s *Server) listenConsole(addr string, logger logrus.FieldLogger) error {
 	s.console = console.New(newConsoleSource(s), console.Config{Logger: logger})
 	s.consoleLogger = logger
-	// TODO(console pages): serve s.console.Handler() through console.Listen
-	// once the pages are on main; until then the endpoint answers 404.
-	endpoint, err := listenConsolePlaceholder(addr, http.NotFoundHandler())
+	endpoint, err := console.Listen(addr, s.console.Handler(), logger)
 	if err != nil {
 		return fmt.Errorf("console.listen: %w", err)
 	}
@@ -436,40 +425,4 @@ func (c *consoleSource) validPassword(user, password string) bool {
 		}
 	}
 	return false
-}
-
-// placeholderConsole serves a handler on a bound listener, stopping with
-// ctx. TODO(console pages): remove with the switch to console.Listen.
-type placeholderConsole struct {
-	ln  net.Listener
-	srv *http.Server
-}
-
-func listenConsolePlaceholder(addr string, h http.Handler) (*placeholderConsole, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, err
-	}
-	return &placeholderConsole{ln: ln, srv: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}}, nil
-}
-
-func (p *placeholderConsole) Addr() net.Addr { return p.ln.Addr() }
-
-func (p *placeholderConsole) Serve(ctx context.Context) error {
-	served := make(chan error, 1)
-	go func() { served <- p.srv.Serve(p.ln) }()
-	select {
-	case err := <-served:
-		return err
-	case <-ctx.Done():
-	}
-	stopCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := p.srv.Shutdown(stopCtx); err != nil {
-		_ = p.srv.Close()
-	}
-	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
 }

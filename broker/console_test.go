@@ -541,3 +541,48 @@ func TestConsoleListenAndServe(t *testing.T) {
 		t.Error("the console still answers after it stopped")
 	}
 }
+
+// changesMeta is applyMeta with the stream of views followMetadata reads.
+type changesMeta struct {
+	*applyMeta
+	changes chan *coordinator.Snapshot
+}
+
+func (m *changesMeta) Changes() <-chan *coordinator.Snapshot { return m.changes }
+
+// TestFollowMetadataFeedsTheConsole: the console sees the view Serve
+// applied first as soon as the metadata goroutine starts, then each new
+// view once applied.
+func TestFollowMetadataFeedsTheConsole(t *testing.T) {
+	s, fake := testServer(t, nil)
+	meta := &changesMeta{applyMeta: &applyMeta{fakeMetadata: fake}, changes: make(chan *coordinator.Snapshot)}
+	s.meta = meta
+	withReplicas(t, s)
+	s.connLimits = newConnLimiter(s.cfg.InterBrokerListener, s.cfg.Values.Runtime().Connections, discardLogger())
+	s.console = console.New(newConsoleSource(s), console.Config{Logger: discardLogger()})
+
+	first := &coordinator.Snapshot{ControllerID: 1, Brokers: liveBrokers(1), Topics: map[string]*coordinator.Topic{"a": diffTopic("a", []int32{1})}}
+	if !s.applyMetadata(context.Background(), first) {
+		t.Fatal("first view not applied")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.followMetadata(ctx, false)
+	}()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	waitFor(t, "the console to show the first view", func() bool { return s.console.State().Snap == first })
+
+	second := &coordinator.Snapshot{ControllerID: 1, Brokers: liveBrokers(1), Topics: map[string]*coordinator.Topic{
+		"a": first.Topics["a"], "b": diffTopic("b", []int32{1}),
+	}}
+	meta.changes <- second
+	waitFor(t, "the console to show the second view", func() bool { return s.console.State().Snap == second })
+	if s.snapshot() != second {
+		t.Error("the console saw a view the broker had not applied")
+	}
+}

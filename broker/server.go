@@ -124,7 +124,7 @@ type Server struct {
 	// console is the web console when console.listen is set (nil
 	// otherwise), served by consoleEndpoint; see console.go.
 	console         *console.Console
-	consoleEndpoint consoleEndpoint
+	consoleEndpoint *console.Server
 	consoleLogger   logrus.FieldLogger
 	// traffic counts requests, topic traffic and ISR changes; see
 	// metrics.go.
