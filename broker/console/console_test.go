@@ -133,8 +133,8 @@ func TestObserveBaselineThenEvents(t *testing.T) {
 		t.Errorf("version = %d, want 2", s.Version)
 	}
 	want := []string{
-		"orders-0 Online→Online leader 1→1 epoch 0: ISR shrank: -2; broker 2 went away",
-		"orders-1 Online→Online leader 2→3 epoch 1: broker 2 went away; ISR shrank: -2",
+		"orders-0 Online→Online leader 1→1 epoch 0: broker 2 went away; ISR shrank: removed 2 (1,2,3 → 1,3)",
+		"orders-1 Online→Online leader 2→3 epoch 1: broker 2 went away; leader 2 → 3; ISR shrank: removed 2 (2,3,1 → 3,1)",
 	}
 	if got := describe(s.StateEvents); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("state events %q, want %q", got, want)
@@ -203,7 +203,7 @@ func TestObserveAtScale(t *testing.T) {
 	changeTopic(n, "topic-00500", func(tp *coordinator.Topic) { tp.Partitions[7].ISR = []int32{2, 3} })
 	c.Observe(n)
 	got := describe(c.State().StateEvents)
-	if len(got) != 1 || got[0] != "topic-00500-7 Online→Online leader 2→2 epoch 0: ISR shrank: -1" {
+	if len(got) != 1 || got[0] != "topic-00500-7 Online→Online leader 2→2 epoch 0: ISR shrank: removed 1 (2,3,1 → 2,3)" {
 		t.Errorf("events %q", got)
 	}
 }

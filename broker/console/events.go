@@ -36,8 +36,12 @@ func diffSnapshots(prev, next *coordinator.Snapshot, now time.Time) []Event {
 		return nil
 	}
 	if prev == nil {
-		return []Event{controllerEvent(now, fmt.Sprintf("console started: view of %d topics, %d live brokers, controller %d",
-			len(next.Topics), len(next.Brokers), next.ControllerID))}
+		controller := "no controller"
+		if next.ControllerID >= 0 {
+			controller = fmt.Sprintf("controller %d", next.ControllerID)
+		}
+		return []Event{controllerEvent(now, fmt.Sprintf("console started: view of %d topics, %d live brokers, %s",
+			len(next.Topics), len(next.Brokers), controller))}
 	}
 	d := differ{prev: prev, next: next, now: now}
 	d.controller()
@@ -261,40 +265,49 @@ func (d *differ) partition(topic string, index int32, pp, np *coordinator.Partit
 	if np == nil {
 		ev.LeaderEpoch = p.LeaderEpoch
 	}
-	var causes []string
-	switch {
-	case np == nil && topicDeleted:
-		causes = append(causes, "topic deleted")
-	case np == nil:
-		causes = append(causes, "partition removed")
-	case from == zkpaths.StateNonExistent || from == zkpaths.StateNew && to != zkpaths.StateNew:
-		causes = append(causes, "new partition")
-	case deleting && to == zkpaths.StateOffline:
-		causes = append(causes, "topic being deleted")
-	case from == zkpaths.StateOnline && to == zkpaths.StateOffline:
-		causes = append(causes, "no live replica in the ISR")
-		if gone := d.wentAway(p.Leader); gone != "" {
-			causes = append(causes, gone)
-		}
-	default:
-		if p.Leader != n.Leader {
-			causes = append(causes, d.leaderCause(p, n))
-		} else if p.LeaderEpoch != n.LeaderEpoch {
-			causes = append(causes, "leader epoch bumped")
-		}
-		if !sameReplicas {
-			causes = append(causes, reassignmentCause(p, n))
-		}
-		if isr := isrChange(p.ISR, n.ISR); isr != "" {
-			causes = append(causes, isr)
-			// Why a replica left the ISR, when the views tell.
-			for _, id := range p.ISR {
-				if gone := d.wentAway(id); gone != "" && !slices.Contains(n.ISR, id) && !slices.Contains(causes, gone) {
-					causes = append(causes, gone)
-				}
-			}
+	// Reasons come first (why), then the changes they explain (what):
+	// "broker 3 went away; leader 3 → 2; ISR 3,2,1 → 2,1".
+	var reasons, changes []string
+	reason := func(r string) {
+		if r != "" && !slices.Contains(reasons, r) {
+			reasons = append(reasons, r)
 		}
 	}
+	switch {
+	case np == nil && topicDeleted:
+		reason("topic deleted")
+	case np == nil:
+		reason("partition removed")
+	case from == zkpaths.StateNonExistent || from == zkpaths.StateNew && to != zkpaths.StateNew:
+		reason("new partition")
+	case deleting && to == zkpaths.StateOffline:
+		reason("topic being deleted")
+	case from == zkpaths.StateOnline && to == zkpaths.StateOffline:
+		reason(d.wentAway(p.Leader))
+		reason("no live replica in the ISR")
+		changes = append(changes, fmt.Sprintf("leader %s → %s", leaderName(p.Leader), leaderName(n.Leader)))
+	default:
+		if p.Leader != n.Leader {
+			reason(d.leaderCause(p, n))
+			changes = append(changes, fmt.Sprintf("leader %s → %s", leaderName(p.Leader), leaderName(n.Leader)))
+		}
+		if !sameReplicas {
+			reason(reassignmentCause(p, n))
+		}
+		if isr := isrChange(p.ISR, n.ISR); isr != "" {
+			// Why a replica left the ISR, when the views tell.
+			for _, id := range p.ISR {
+				if !slices.Contains(n.ISR, id) {
+					reason(d.wentAway(id))
+				}
+			}
+			changes = append(changes, isr)
+		}
+		if len(reasons) == 0 && len(changes) == 0 && p.LeaderEpoch != n.LeaderEpoch {
+			changes = append(changes, fmt.Sprintf("leader epoch %d → %d", p.LeaderEpoch, n.LeaderEpoch))
+		}
+	}
+	causes := append(reasons, changes...)
 	ev.Cause = strings.Join(causes, "; ")
 	return ev, true
 }
@@ -344,39 +357,63 @@ func (d *differ) leaderCause(p, n *coordinator.Partition) string {
 func reassignmentCause(p, n *coordinator.Partition) string {
 	switch wasMoving, moving := reassigning(p), reassigning(n); {
 	case !wasMoving && moving:
-		return fmt.Sprintf("reassignment started: adding %s, removing %s", int32List(n.AddingReplicas), int32List(n.RemovingReplicas))
+		return fmt.Sprintf("reassignment started: adding %s, removing %s", idList(n.AddingReplicas), idList(n.RemovingReplicas))
 	case wasMoving && !moving:
-		return fmt.Sprintf("reassignment completed: replicas %s", int32List(n.Replicas))
+		return fmt.Sprintf("reassignment completed: replicas %s", idList(n.Replicas))
 	case moving:
-		return fmt.Sprintf("reassignment in progress: adding %s, removing %s", int32List(n.AddingReplicas), int32List(n.RemovingReplicas))
+		return fmt.Sprintf("reassignment in progress: adding %s, removing %s", idList(n.AddingReplicas), idList(n.RemovingReplicas))
 	default:
-		return fmt.Sprintf("replicas changed: %s → %s", int32List(p.Replicas), int32List(n.Replicas))
+		return fmt.Sprintf("replicas changed: %s → %s", idList(p.Replicas), idList(n.Replicas))
 	}
 }
 
-// isrChange describes how the ISR changed: "ISR shrank: -2", "ISR
-// expanded: +3", "ISR changed: -2 +3" ("" when it did not).
+// isrChange describes how the ISR changed, spelling the members out:
+// "ISR shrank: removed 3 (3,2,1 → 2,1)", "ISR expanded: added 3 (2,1 →
+// 2,1,3)", "ISR changed: removed 3, added 4 (...)"; "" when it did not.
 func isrChange(prev, next []int32) string {
-	var gone, came []string
+	var gone, came []int32
 	for _, id := range prev {
 		if !slices.Contains(next, id) {
-			gone = append(gone, fmt.Sprintf("-%d", id))
+			gone = append(gone, id)
 		}
 	}
 	for _, id := range next {
 		if !slices.Contains(prev, id) {
-			came = append(came, fmt.Sprintf("+%d", id))
+			came = append(came, id)
 		}
 	}
+	members := fmt.Sprintf("(%s → %s)", idList(prev), idList(next))
 	switch {
 	case len(gone) > 0 && len(came) > 0:
-		return "ISR changed: " + strings.Join(append(gone, came...), " ")
+		return fmt.Sprintf("ISR changed: removed %s, added %s %s", idList(gone), idList(came), members)
 	case len(gone) > 0:
-		return "ISR shrank: " + strings.Join(gone, " ")
+		return fmt.Sprintf("ISR shrank: removed %s %s", idList(gone), members)
 	case len(came) > 0:
-		return "ISR expanded: " + strings.Join(came, " ")
+		return fmt.Sprintf("ISR expanded: added %s %s", idList(came), members)
+	case !slices.Equal(prev, next):
+		return "ISR reordered " + members
 	}
 	return ""
+}
+
+// idList writes ids as "3,2,1" ("none" for no id).
+func idList(ids []int32) string {
+	if len(ids) == 0 {
+		return "none"
+	}
+	parts := make([]string, len(ids))
+	for i, id := range ids {
+		parts[i] = fmt.Sprint(id)
+	}
+	return strings.Join(parts, ",")
+}
+
+// leaderName is a leader id, "none" for NoLeader.
+func leaderName(id int32) string {
+	if id < 0 {
+		return "none"
+	}
+	return fmt.Sprint(id)
 }
 
 // changedKeys names the keys added, changed or removed between two

@@ -123,8 +123,8 @@ func TestDiffSnapshots(t *testing.T) {
 			})
 		},
 		want: []string{
-			"orders-0 Online→Online leader 1→1 epoch 0: ISR shrank: -2; broker 2 went away",
-			"orders-1 Online→Online leader 2→3 epoch 1: broker 2 went away; ISR shrank: -2",
+			"orders-0 Online→Online leader 1→1 epoch 0: broker 2 went away; ISR shrank: removed 2 (1,2,3 → 1,3)",
+			"orders-1 Online→Online leader 2→3 epoch 1: broker 2 went away; leader 2 → 3; ISR shrank: removed 2 (2,3,1 → 3,1)",
 			"controller: broker 2 went away (was at 127.0.0.1:9092)",
 		},
 	}, {
@@ -139,13 +139,13 @@ func TestDiffSnapshots(t *testing.T) {
 				p.Leader, p.LeaderEpoch = 1, 3
 			})
 		},
-		want: []string{"orders-0 Online→Online leader 2→1 epoch 3: preferred leader election"},
+		want: []string{"orders-0 Online→Online leader 2→1 epoch 3: preferred leader election; leader 2 → 1"},
 	}, {
 		name: "leader epoch bumped without a new leader",
 		change: func(n *coordinator.Snapshot) {
 			changeTopic(n, "orders", func(tp *coordinator.Topic) { tp.Partitions[0].LeaderEpoch = 1 })
 		},
-		want: []string{"orders-0 Online→Online leader 1→1 epoch 1: leader epoch bumped"},
+		want: []string{"orders-0 Online→Online leader 1→1 epoch 1: leader epoch 0 → 1"},
 	}, {
 		name: "offline partition back online when its broker returns",
 		before: func(p *coordinator.Snapshot) {
@@ -161,7 +161,7 @@ func TestDiffSnapshots(t *testing.T) {
 			})
 		},
 		want: []string{
-			"orders-0 Offline→Online leader -1→1 epoch 2: broker 1 came back",
+			"orders-0 Offline→Online leader -1→1 epoch 2: broker 1 came back; leader none → 1",
 			"controller: broker 1 registered at 127.0.0.1:9091",
 		},
 	}, {
@@ -177,7 +177,7 @@ func TestDiffSnapshots(t *testing.T) {
 			})
 		},
 		want: []string{
-			"orders-0 Online→Online leader 1→1 epoch 0: reassignment completed: replicas [1,2,4]; ISR shrank: -3",
+			"orders-0 Online→Online leader 1→1 epoch 0: reassignment completed: replicas 1,2,4; ISR shrank: removed 3 (1,2,3,4 → 1,2,4)",
 			"controller: reassignment of topic orders finished: partitions [0]",
 		},
 	}, {
@@ -188,7 +188,7 @@ func TestDiffSnapshots(t *testing.T) {
 				p.Replicas, p.Leader, p.LeaderEpoch, p.ISR = []int32{3, 1}, 3, 1, []int32{3, 1}
 			})
 		},
-		want: []string{"orders-1 Online→Online leader 2→3 epoch 1: reassignment moved the partition off broker 2; replicas changed: [2,3,1] → [3,1]; ISR shrank: -2"},
+		want: []string{"orders-1 Online→Online leader 2→3 epoch 1: reassignment moved the partition off broker 2; replicas changed: 2,3,1 → 3,1; leader 2 → 3; ISR shrank: removed 2 (2,3,1 → 3,1)"},
 	}, {
 		name:   "an id assigned to a topic created without one is no re-creation",
 		before: func(p *coordinator.Snapshot) { p.Topics["orders"].ID = [16]byte{} },
@@ -223,7 +223,7 @@ func TestDiffSnapshots(t *testing.T) {
 			})
 		},
 		want: []string{
-			"orders-0 Online→Online leader 1→1 epoch 0: reassignment started: adding [4], removing [3]",
+			"orders-0 Online→Online leader 1→1 epoch 0: reassignment started: adding 4, removing 3",
 			"controller: reassignment of topic orders started: partitions [0]",
 		},
 	}, {
@@ -231,7 +231,7 @@ func TestDiffSnapshots(t *testing.T) {
 		change: func(n *coordinator.Snapshot) {
 			changeTopic(n, "orders", func(tp *coordinator.Topic) { tp.Partitions[0].ISR = []int32{1, 2, 3, 4} })
 		},
-		want: []string{"orders-0 Online→Online leader 1→1 epoch 0: ISR expanded: +4"},
+		want: []string{"orders-0 Online→Online leader 1→1 epoch 0: ISR expanded: added 4 (1,2,3 → 1,2,3,4)"},
 	}, {
 		name: "partition goes offline",
 		change: func(n *coordinator.Snapshot) {
@@ -242,7 +242,7 @@ func TestDiffSnapshots(t *testing.T) {
 			})
 		},
 		want: []string{
-			"orders-0 Online→Offline leader 1→-1 epoch 1: no live replica in the ISR; broker 1 went away",
+			"orders-0 Online→Offline leader 1→-1 epoch 1: broker 1 went away; no live replica in the ISR; leader 1 → none",
 			"controller: broker 1 went away (was at 127.0.0.1:9091)",
 		},
 	}, {
@@ -320,5 +320,36 @@ func TestDiffSnapshots(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestDiffBaseline(t *testing.T) {
+	snap := baseSnapshot()
+	snap.ControllerID = -1
+	got := describe(diffSnapshots(nil, snap, t0))
+	if len(got) != 1 || got[0] != "controller: console started: view of 1 topics, 3 live brokers, no controller" {
+		t.Errorf("baseline events %q", got)
+	}
+	if evs := diffSnapshots(snap, snap, t0); evs != nil {
+		t.Errorf("the same view gives events %q", describe(evs))
+	}
+}
+
+func TestISRChange(t *testing.T) {
+	tests := []struct {
+		prev, next []int32
+		want       string
+	}{
+		{[]int32{3, 2, 1}, []int32{2, 1}, "ISR shrank: removed 3 (3,2,1 → 2,1)"},
+		{[]int32{2, 1}, []int32{2, 1, 3}, "ISR expanded: added 3 (2,1 → 2,1,3)"},
+		{[]int32{1, 2}, []int32{1, 4}, "ISR changed: removed 2, added 4 (1,2 → 1,4)"},
+		{[]int32{1}, nil, "ISR shrank: removed 1 (1 → none)"},
+		{[]int32{1, 2}, []int32{2, 1}, "ISR reordered (1,2 → 2,1)"},
+		{[]int32{1, 2}, []int32{1, 2}, ""},
+	}
+	for _, tt := range tests {
+		if got := isrChange(tt.prev, tt.next); got != tt.want {
+			t.Errorf("isrChange(%v, %v) = %q, want %q", tt.prev, tt.next, got, tt.want)
+		}
 	}
 }

@@ -34,6 +34,15 @@ func (r *ring[T]) len() int {
 	return r.next
 }
 
+// newest returns the value pushed last.
+func (r *ring[T]) newest() (T, bool) {
+	if r.len() == 0 {
+		var zero T
+		return zero, false
+	}
+	return r.buf[(r.next-1+len(r.buf))%len(r.buf)], true
+}
+
 // oldestFirst copies the values out, oldest first.
 func (r *ring[T]) oldestFirst() []T {
 	out := make([]T, 0, r.len())
@@ -102,6 +111,16 @@ func (s *keyedSeries[K, V]) get(key K) []V {
 	return el.Value.(*keyedEntry[K, V]).points.oldestFirst()
 }
 
+// last returns key's newest point.
+func (s *keyedSeries[K, V]) last(key K) (V, bool) {
+	el, ok := s.byKey[key]
+	if !ok {
+		var zero V
+		return zero, false
+	}
+	return el.Value.(*keyedEntry[K, V]).points.newest()
+}
+
 // keys is how many keys are tracked; points how many points they hold.
 func (s *keyedSeries[K, V]) size() (keys, points int) {
 	for el := s.lru.Front(); el != nil; el = el.Next() {
@@ -118,7 +137,6 @@ func (s *keyedSeries[K, V]) size() (keys, points int) {
 type history struct {
 	lagInterval, lagWindow time.Duration
 	tick                   time.Duration
-	lastLagSample          time.Time
 	groups                 *keyedSeries[string, Point]
 	brokers                *keyedSeries[int32, sample]
 	topics                 *keyedSeries[string, sample]
@@ -137,7 +155,8 @@ func newHistory(cfg Config) *history {
 	}
 }
 
-// record adds one tick's figures. A group's lag is sampled only once per
+// record adds one tick's figures. A group's lag is sampled the first tick
+// it is seen (its chart has a point at once), then once per
 // LagSampleInterval; its total is the sum of the lags known (a partition
 // whose end offset could not be read counts nothing).
 func (h *history) record(stats ClusterStats) {
@@ -150,13 +169,13 @@ func (h *history) record(stats ClusterStats) {
 	for name, ts := range stats.Topics {
 		h.topics.record(name, sample{Time: t, In: ts.BytesInPerSec, Out: ts.BytesOutPerSec})
 	}
-	// Ticks come a little early or late: half a tick's slack keeps a
-	// sample every interval rather than every interval plus a tick.
-	if !h.lastLagSample.IsZero() && t.Sub(h.lastLagSample) < h.lagInterval-h.tick/2 {
-		return
-	}
-	h.lastLagSample = t
 	for _, g := range stats.Groups {
+		// Ticks come a little early or late: half a tick's slack keeps
+		// a sample every interval rather than every interval plus a
+		// tick.
+		if last, ok := h.groups.last(g.Group); ok && t.Sub(last.Time) < h.lagInterval-h.tick/2 {
+			continue
+		}
 		h.groups.record(g.Group, Point{Time: t, Value: float64(totalLag(g))})
 	}
 }

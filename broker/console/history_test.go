@@ -149,3 +149,21 @@ func TestLagSampleToleratesEarlyTicks(t *testing.T) {
 		t.Errorf("%d samples over 60 ticks, want 10 (one every 6 ticks)", got)
 	}
 }
+
+// TestLagFirstSampleAtOnce: a group that appears gets a point the tick it
+// is first seen, whatever the other groups' schedule.
+func TestLagFirstSampleAtOnce(t *testing.T) {
+	h := newHistory(Config{Tick: 5 * time.Second}.withDefaults())
+	h.record(ClusterStats{Time: t0, Groups: []GroupReport{groupWithLag("old", 1)}})
+	at := t0.Add(5 * time.Second)
+	h.record(ClusterStats{Time: at, Groups: []GroupReport{groupWithLag("old", 2), groupWithLag("new", 7)}})
+	if pts := h.lag("new", at); len(pts) != 1 || pts[0].Value != 7 || !pts[0].Time.Equal(at) {
+		t.Errorf("the new group's points %v, want one of 7 at %v", pts, at)
+	}
+	if pts := h.lag("old", at); len(pts) != 1 {
+		t.Errorf("the old group sampled again after 5 s: %v", pts)
+	}
+	if v, ok := newRing[int](2).newest(); ok || v != 0 {
+		t.Errorf("an empty ring's newest: %v %v", v, ok)
+	}
+}
