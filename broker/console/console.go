@@ -106,8 +106,12 @@ type Console struct {
 	stats            ClusterStats
 	stateEvents      *ring[Event]
 	controllerEvents *ring[Event]
-	history          *history
-	version          uint64
+	// stateView and controllerView are the rings newest first, built
+	// once per change (nil when stale) and shared by every State until
+	// the next: a page per subscriber per tick copies nothing.
+	stateView, controllerView []Event
+	history                   *history
+	version                   uint64
 
 	subs subscribers
 }
@@ -155,8 +159,10 @@ func (c *Console) Observe(snap *coordinator.Snapshot) {
 	for i := len(events) - 1; i >= 0; i-- {
 		if events[i].Kind == EventController {
 			c.controllerEvents.push(events[i])
+			c.controllerView = nil
 		} else {
 			c.stateEvents.push(events[i])
+			c.stateView = nil
 		}
 	}
 	c.version++
@@ -280,21 +286,27 @@ type Point struct {
 	Value float64
 }
 
-// State returns what the pages render now. The snapshot and the stats'
-// maps are shared: read them, never write them.
+// State returns what the pages render now. The snapshot, the stats' maps
+// and the event slices are shared: read them, never write them.
 func (c *Console) State() State {
 	zk := c.src.ZooKeeper()
 	broker := c.src.BrokerID()
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.stateView == nil {
+		c.stateView = c.stateEvents.newestFirst()
+	}
+	if c.controllerView == nil {
+		c.controllerView = c.controllerEvents.newestFirst()
+	}
 	return State{
 		Now:              c.cfg.Now(),
 		Broker:           broker,
 		Snap:             c.snap,
 		ZooKeeper:        zk,
 		Stats:            c.stats,
-		StateEvents:      c.stateEvents.newestFirst(),
-		ControllerEvents: c.controllerEvents.newestFirst(),
+		StateEvents:      c.stateView,
+		ControllerEvents: c.controllerView,
 		Version:          c.version,
 	}
 }

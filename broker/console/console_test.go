@@ -208,20 +208,6 @@ func TestObserveAtScale(t *testing.T) {
 	}
 }
 
-func BenchmarkObserve100kPartitionsOneTopicChanged(b *testing.B) {
-	snap := viewAtScale(1000, 100)
-	c := New(&stubSource{id: 1}, Config{})
-	c.Observe(snap)
-	views := []*coordinator.Snapshot{snap, nil}
-	n := nextView(snap)
-	changeTopic(n, "topic-00500", func(tp *coordinator.Topic) { tp.Partitions[7].ISR = []int32{2, 3} })
-	views[1] = n
-	b.ResetTimer()
-	for i := 0; b.Loop(); i++ {
-		c.Observe(views[(i+1)%2])
-	}
-}
-
 // TestObserveNeverWaitsForPages: subscribers that never read do not hold
 // Observe up.
 func TestObserveNeverWaitsForPages(t *testing.T) {
@@ -252,5 +238,29 @@ func TestObserveNeverWaitsForPages(t *testing.T) {
 func TestPartitionStatusOfAbsentIsNonExistent(t *testing.T) {
 	if status(&absent) != zkpaths.StateNonExistent || status(&coordinator.Partition{}) != zkpaths.StateNonExistent {
 		t.Error("a partition without a state is NonExistent")
+	}
+}
+
+// TestStateSharesEventsUntilTheyChange: State called per page per tick
+// does not copy the event rings each time.
+func TestStateSharesEventsUntilTheyChange(t *testing.T) {
+	c := New(&stubSource{id: 1}, Config{})
+	snap := baseSnapshot()
+	c.Observe(snap)
+	n := nextView(snap)
+	changeTopic(n, "orders", func(tp *coordinator.Topic) { tp.Partitions[0].LeaderEpoch = 1 })
+	c.Observe(n)
+	a, b := c.State(), c.State()
+	if &a.StateEvents[0] != &b.StateEvents[0] || &a.ControllerEvents[0] != &b.ControllerEvents[0] {
+		t.Error("two States without a change between them copied the events")
+	}
+	if allocs := testing.AllocsPerRun(100, func() { c.State() }); allocs > 2 {
+		t.Errorf("State allocates %v times", allocs)
+	}
+	n2 := nextView(n)
+	changeTopic(n2, "orders", func(tp *coordinator.Topic) { tp.Partitions[0].LeaderEpoch = 2 })
+	c.Observe(n2)
+	if s := c.State(); len(s.StateEvents) != 2 || s.StateEvents[0].LeaderEpoch != 2 || len(a.StateEvents) != 1 {
+		t.Errorf("after a change: %q (the earlier State's: %q)", describe(s.StateEvents), describe(a.StateEvents))
 	}
 }

@@ -130,14 +130,22 @@ func brokerEntity(entity string) string {
 // stable order.
 func (d *differ) topics() {
 	var changed []string
+	kept := 0 // topics of next that prev has too
 	for name, nt := range d.next.Topics {
-		if d.prev.Topics[name] != nt {
+		pt, ok := d.prev.Topics[name]
+		if ok {
+			kept++
+		}
+		if pt != nt {
 			changed = append(changed, name)
 		}
 	}
-	for name := range d.prev.Topics {
-		if _, ok := d.next.Topics[name]; !ok {
-			changed = append(changed, name)
+	// Only when prev has topics next lacks is it worth a second pass.
+	if kept < len(d.prev.Topics) {
+		for name := range d.prev.Topics {
+			if _, ok := d.next.Topics[name]; !ok {
+				changed = append(changed, name)
+			}
 		}
 	}
 	slices.Sort(changed)

@@ -22,7 +22,7 @@ type peer struct {
 	srv *httptest.Server
 }
 
-func newPeer(t *testing.T, id int32) *peer {
+func newPeer(t testing.TB, id int32) *peer {
 	t.Helper()
 	src := &stubSource{id: id}
 	c := New(src, Config{})

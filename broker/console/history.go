@@ -1,38 +1,42 @@
 package console
 
 import (
+	"cmp"
 	"container/list"
+	"slices"
+	"strings"
 	"time"
 )
 
-// ring keeps the last cap values pushed: memory is fixed at creation.
+// ring keeps the last capacity values pushed. Its buffer grows as values
+// come, up to capacity, so a key seen briefly costs little.
 type ring[T any] struct {
-	buf  []T
-	next int // where the next push goes
-	full bool
+	buf      []T
+	capacity int
+	next     int // where the next push goes once the buffer is full
+	full     bool
 }
 
 func newRing[T any](capacity int) *ring[T] {
-	return &ring[T]{buf: make([]T, capacity)}
+	return &ring[T]{capacity: capacity}
 }
 
 func (r *ring[T]) push(v T) {
-	if len(r.buf) == 0 {
+	if r.capacity <= 0 {
+		return
+	}
+	if !r.full {
+		r.buf = append(r.buf, v)
+		if len(r.buf) == r.capacity {
+			r.full = true
+		}
 		return
 	}
 	r.buf[r.next] = v
-	r.next++
-	if r.next == len(r.buf) {
-		r.next, r.full = 0, true
-	}
+	r.next = (r.next + 1) % r.capacity
 }
 
-func (r *ring[T]) len() int {
-	if r.full {
-		return len(r.buf)
-	}
-	return r.next
-}
+func (r *ring[T]) len() int { return len(r.buf) }
 
 // newest returns the value pushed last.
 func (r *ring[T]) newest() (T, bool) {
@@ -40,15 +44,16 @@ func (r *ring[T]) newest() (T, bool) {
 		var zero T
 		return zero, false
 	}
+	if !r.full {
+		return r.buf[len(r.buf)-1], true
+	}
 	return r.buf[(r.next-1+len(r.buf))%len(r.buf)], true
 }
 
 // oldestFirst copies the values out, oldest first.
 func (r *ring[T]) oldestFirst() []T {
-	out := make([]T, 0, r.len())
-	if r.full {
-		out = append(out, r.buf[r.next:]...)
-	}
+	out := make([]T, 0, len(r.buf))
+	out = append(out, r.buf[r.next:]...)
 	return append(out, r.buf[:r.next]...)
 }
 
@@ -166,10 +171,11 @@ func (h *history) record(stats ClusterStats) {
 			h.brokers.record(id, sample{Time: t, In: b.BytesInPerSec, Out: b.BytesOutPerSec})
 		}
 	}
-	for name, ts := range stats.Topics {
+	for _, name := range busiestTopics(stats.Topics, h.topics.max) {
+		ts := stats.Topics[name]
 		h.topics.record(name, sample{Time: t, In: ts.BytesInPerSec, Out: ts.BytesOutPerSec})
 	}
-	for _, g := range stats.Groups {
+	for _, g := range laggingGroups(stats.Groups, h.groups.max) {
 		// Ticks come a little early or late: half a tick's slack keeps
 		// a sample every interval rather than every interval plus a
 		// tick.
@@ -178,6 +184,56 @@ func (h *history) record(stats ClusterStats) {
 		}
 		h.groups.record(g.Group, Point{Time: t, Value: float64(totalLag(g))})
 	}
+}
+
+// busiestTopics picks the topics whose history to record, all of them
+// when they fit: beyond n, the n with the most traffic, ties by name. The
+// choice is stable from tick to tick (quiet topics by name), so a cluster
+// with more topics than are tracked does not evict and re-create
+// histories every tick.
+func busiestTopics(topics map[string]TopicStats, n int) []string {
+	type busy struct {
+		name string
+		rate float64
+	}
+	all := make([]busy, 0, len(topics))
+	for name, ts := range topics {
+		all = append(all, busy{name, ts.BytesInPerSec + ts.BytesOutPerSec})
+	}
+	if len(all) > n {
+		slices.SortFunc(all, func(a, b busy) int {
+			if c := cmp.Compare(b.rate, a.rate); c != 0 {
+				return c
+			}
+			return strings.Compare(a.name, b.name)
+		})
+		all = all[:n]
+	}
+	names := make([]string, len(all))
+	for i, b := range all {
+		names[i] = b.name
+	}
+	return names
+}
+
+// laggingGroups picks the groups whose lag to record, as busiestTopics
+// does: beyond n, the n with the most lag, ties by id.
+func laggingGroups(groups []GroupReport, n int) []GroupReport {
+	if len(groups) <= n {
+		return groups
+	}
+	sorted := slices.Clone(groups)
+	lags := make(map[string]int64, len(groups))
+	for _, g := range groups {
+		lags[g.Group] = totalLag(g)
+	}
+	slices.SortFunc(sorted, func(a, b GroupReport) int {
+		if c := cmp.Compare(lags[b.Group], lags[a.Group]); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Group, b.Group)
+	})
+	return sorted[:n]
 }
 
 // totalLag sums a group's known lags.

@@ -167,3 +167,39 @@ func TestLagFirstSampleAtOnce(t *testing.T) {
 		t.Errorf("an empty ring's newest: %v %v", v, ok)
 	}
 }
+
+// TestHistoryBeyondTheLimitIsStable: with more topics and groups than are
+// tracked, the same ones are recorded tick after tick (the busiest, then
+// by name), rather than histories evicted and re-created every tick.
+func TestHistoryBeyondTheLimitIsStable(t *testing.T) {
+	h := newHistory(Config{Tick: 5 * time.Second, MaxTrackedGroups: 10, MaxTrackedTopics: 20}.withDefaults())
+	now := t0
+	for range 50 {
+		stats := ClusterStats{Time: now, Topics: map[string]TopicStats{}}
+		for i := range 500 {
+			stats.Topics[fmt.Sprintf("t-%04d", i)] = TopicStats{}
+			stats.Groups = append(stats.Groups, groupWithLag(fmt.Sprintf("g-%04d", i), 0))
+		}
+		stats.Topics["t-0499"] = TopicStats{BytesInPerSec: 1}
+		stats.Groups[300] = groupWithLag("g-0300", 9)
+		h.record(stats)
+		now = now.Add(30 * time.Second)
+	}
+	if keys, points := h.topics.size(); keys != 20 || points != 20*50 {
+		t.Errorf("topics: %d keys, %d points; want 20 keys of 50 points each", keys, points)
+	}
+	for _, name := range []string{"t-0499", "t-0000", "t-0018"} {
+		if got := len(h.topics.get(name)); got != 50 {
+			t.Errorf("%s has %d points, want 50", name, got)
+		}
+	}
+	if got := h.topics.get("t-0019"); got != nil {
+		t.Errorf("t-0019 tracked beyond the limit: %d points", len(got))
+	}
+	if keys, points := h.groups.size(); keys != 10 || points != 10*50 {
+		t.Errorf("groups: %d keys, %d points; want 10 keys of 50 points each", keys, points)
+	}
+	if got := len(h.groups.get("g-0300")); got != 50 {
+		t.Errorf("the lagging group has %d points, want 50", got)
+	}
+}
