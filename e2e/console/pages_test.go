@@ -282,14 +282,20 @@ func checkTopicPage(t *testing.T, b *browser, md kadm.Metadata) {
 	b.screenshot("topic")
 }
 
-// checkLeaderChangeLive SIGKILLs victim, the leader of partition 0 of the
-// test's topic, with the topic page open, and waits for the page to show
+// checkLeaderChangeLive opens the topic page, SIGKILLs victim, the leader
+// of partition 0 of the test's topic, and waits for the page to show
 // partition 0's new leader and victim missing from its ISR, without a
 // reload: a marker set in the page's window must survive, and body
 // data-version must grow. It returns the new leader, once the cluster's
 // metadata agrees.
 func checkLeaderChangeLive(t *testing.T, b *browser, c *cluster.Cluster, victim int) int {
 	t.Helper()
+	b.open("/topics/" + topic)
+	until(b, consoleTimeout, fmt.Sprintf("the topic page to show partition 0 led by %d", victim), topicPageJS, func(p topicPage) (bool, string) {
+		r, _ := p.row(0)
+		leader, ok := leadingInt(r.Leader)
+		return ok && leader == victim, fmt.Sprintf("partition 0: %+v", r)
+	})
 	var before string
 	b.eval(`window.kzooE2EMarker = "not reloaded"; return document.body.dataset.version ?? "";`, &before)
 	v0, ok := number(before)
