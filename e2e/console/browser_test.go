@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
 	"github.com/kzoo/kzoo/internal/poll"
@@ -135,6 +136,40 @@ func (b *browser) openStatus(path string, want int64) {
 	}
 	if len(nav.Missing) > 0 {
 		b.t.Errorf("%s: no navigation link to %v", url, nav.Missing)
+	}
+}
+
+// submit clicks the element sel selects, a form's submit button, and waits
+// for the page the form leads to, which must answer 200.
+func (b *browser) submit(sel string) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
+	defer cancel()
+	resp, err := chromedp.RunResponse(ctx, chromedp.Click(chromedp.CSS(sel)))
+	if err != nil {
+		b.t.Fatalf("submit %s: %v", sel, err)
+	}
+	if resp == nil || resp.Status != http.StatusOK {
+		status := int64(0)
+		if resp != nil {
+			status = resp.Status
+		}
+		b.t.Fatalf("submit %s: status %d, want 200", sel, status)
+	}
+}
+
+// colorScheme makes the page's prefers-color-scheme scheme ("dark" or
+// "light"), or the browser's default for "".
+func (b *browser) colorScheme(scheme string) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
+	defer cancel()
+	var params emulation.SetEmulatedMediaParams
+	if scheme != "" {
+		params.Features = []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}}
+	}
+	if _, err := chromedp.Call(ctx, emulation.SetEmulatedMedia, params); err != nil {
+		b.t.Fatalf("emulate prefers-color-scheme %q: %v", scheme, err)
 	}
 }
 

@@ -80,7 +80,7 @@ func TestConsole(t *testing.T) {
 	t.Logf("topic %s written and group %s committed; viewing broker %d's console at %s", topic, lagGroup, viewer, base)
 
 	b := newBrowser(t, chromium, base)
-	checkClusterPage(t, b, c, md)
+	checkClusterPage(t, b, c, md, "cluster")
 	checkTopicsPage(t, b)
 	checkTopicPage(t, b, md)
 	checkGroupsPage(t, b)
@@ -93,9 +93,11 @@ func TestConsole(t *testing.T) {
 		t.Fatal(err)
 	}
 	md = waitLeaders(t, adm, "every partition led after broker "+strconv.Itoa(victim)+" restarted")
-	checkClusterPage(t, b, c, md)
+	checkClusterPage(t, b, c, md, "cluster-after-restart")
 	checkStatesPage(t, b, newLeader)
 	checkControllerPage(t, b, victim)
+	checkElectPreferred(t, b, adm)
+	checkThemes(t, b)
 
 	checkErrorPages(t, b)
 	checkEvents(t, base)

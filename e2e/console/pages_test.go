@@ -55,8 +55,8 @@ type clusterPage struct {
 // checkClusterPage checks that / shows every broker of c alive at its
 // address, leading the partitions md says it leads, md's controller, every
 // partition online and in sync, and three ZooKeeper servers, one of them
-// connected.
-func checkClusterPage(t *testing.T, b *browser, c *cluster.Cluster, md kadm.Metadata) {
+// connected. Its screenshot is named shot.
+func checkClusterPage(t *testing.T, b *browser, c *cluster.Cluster, md kadm.Metadata, shot string) {
 	t.Helper()
 	total := partitionCount(md)
 	led := map[string]int{}
@@ -117,7 +117,7 @@ func checkClusterPage(t *testing.T, b *browser, c *cluster.Cluster, md kadm.Meta
 		}
 		return len(bad) == 0, strings.Join(bad, "; ")
 	})
-	b.screenshot("cluster")
+	b.screenshot(shot)
 }
 
 const topicsPageJS = `return all(document, 'table#topics tr[data-topic]').map(r => ({
