@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -46,6 +47,9 @@ type browser struct {
 	base string
 	// shots is where screenshots go.
 	shots string
+
+	mu       sync.Mutex
+	messages []chromedp.ConsoleMessage // what the tab's console got
 }
 
 // newBrowser starts Chromium at path with one tab on the console at base.
@@ -83,7 +87,39 @@ func newBrowser(t *testing.T, path, base string) *browser {
 	}
 	shots := t.ArtifactDir()
 	t.Logf("screenshots go to %s (go test -artifacts keeps them)", shots)
-	return &browser{t: t, ctx: ctx, base: base, shots: shots}
+	b := &browser{t: t, ctx: ctx, base: base, shots: shots}
+	// The tab's messages are kept for checkConsole; the reader ends with
+	// the tab.
+	messages := chromedp.Console(ctx)
+	go func() {
+		for m, err := range messages {
+			if err != nil {
+				return
+			}
+			b.mu.Lock()
+			b.messages = append(b.messages, m)
+			b.mu.Unlock()
+		}
+	}()
+	return b
+}
+
+// checkConsole fails the test if a page threw an exception that nothing
+// caught or the browser refused something under the pages' Content
+// Security Policy, and logs every other error the tab's console saw (the
+// 404 pages the test asks for are among them).
+func (b *browser) checkConsole() {
+	b.t.Helper()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, m := range b.messages {
+		switch {
+		case m.IsException(), strings.Contains(m.Text, "Content Security Policy"):
+			b.t.Errorf("browser console: %s (%s:%d)", m.Text, m.URL, m.Line+1)
+		case m.Type == "error":
+			b.t.Logf("browser console: %s (%s:%d)", m.Text, m.URL, m.Line+1)
+		}
+	}
 }
 
 // at points the browser at another broker's console.

@@ -101,6 +101,7 @@ func TestConsole(t *testing.T) {
 
 	checkErrorPages(t, b)
 	checkEvents(t, base)
+	b.checkConsole()
 	t.Logf("TestConsole took %v", time.Since(start).Round(time.Millisecond))
 }
 
