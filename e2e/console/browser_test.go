@@ -122,11 +122,6 @@ func (b *browser) checkConsole() {
 	}
 }
 
-// at points the browser at another broker's console.
-func (b *browser) at(base string) {
-	b.base = base
-}
-
 // open loads the page at path (with the query, if any) and waits for its
 // main element. The page must answer 200 and have every navigation link.
 func (b *browser) open(path string) {
