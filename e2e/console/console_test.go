@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -34,9 +33,6 @@ const (
 	// escape it (topic names cannot hold < or >, group ids can).
 	htmlGroup = "<b>x</b>"
 
-	// consolePortBase is scripts/cluster's console port of broker id, less
-	// id and the port offset.
-	consolePortBase = 9648
 	// sessionTimeout is the brokers' ZooKeeper session timeout: a killed
 	// broker's partitions get new leaders once its session expires.
 	sessionTimeout = 4 * time.Second
@@ -65,9 +61,6 @@ func TestConsole(t *testing.T) {
 		"KZOO_ZOOKEEPER_SESSION_TIMEOUT_MS": strconv.Itoa(int(sessionTimeout / time.Millisecond)),
 	}}
 	c := cluster.Start(t, opts)
-	consoleURL := func(id int) string {
-		return "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(consolePortBase+id+opts.PortOffset))
-	}
 	t.Logf("cluster up after %v", time.Since(start).Round(time.Millisecond))
 
 	cl, adm := admin(t, c.Bootstrap())
@@ -75,7 +68,7 @@ func TestConsole(t *testing.T) {
 	md := waitLeaders(t, adm, "every partition of every topic led")
 	victim := int(md.Topics[topic].Partitions[0].Leader)
 	viewer := otherThan(c.BrokerIDs(), victim)
-	base := consoleURL(viewer)
+	base := "http://" + c.ConsoleAddr(viewer)
 	waitServes(t, base+"/")
 	t.Logf("topic %s written and group %s committed; viewing broker %d's console at %s", topic, lagGroup, viewer, base)
 
