@@ -18,7 +18,7 @@ GO_FILES = find . -name '*.go' -not -path './.git/*' -not -path '*/testdata/*' -
 .PHONY: images compose-test compose-secure-test
 
 help:
-	@echo 'make deps     install what is missing: Debian zookeeper (with a JRE), kcat, python3-kafka, python3-confluent-kafka; Go modules'
+	@echo 'make deps     install what is missing: Debian zookeeper (with a JRE), kcat, python3-kafka, python3-confluent-kafka, chromium (e2e/console); Go modules'
 	@echo 'make build    bin/kzoo-broker and bin/kzoo'
 	@echo 'make run      deps, build, then run a local cluster in the foreground (Ctrl-C stops it)'
 	@echo 'make up       build, then start a local cluster in the background'
@@ -48,6 +48,9 @@ deps:
 	fi; \
 	if ! command -v openssl >/dev/null; then \
 		missing+=(openssl); \
+	fi; \
+	if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null; then \
+		missing+=(chromium); \
 	fi; \
 	for pkg in python3-kafka python3-confluent-kafka; do \
 		if [[ $$(dpkg-query -W -f='$${Status}' "$$pkg" 2>/dev/null) != 'install ok installed' ]]; then \

@@ -30,6 +30,10 @@ func (s *Server) followMetadata(ctx context.Context, pending bool) {
 		retry.Stop()
 	}
 	last := s.snapshot()
+	// The console sees each view once it is applied (Serve applied the
+	// first before starting this goroutine); Observe never blocks.
+	observed := last
+	s.observeConsole(last)
 	for {
 		select {
 		case <-ctx.Done():
@@ -45,6 +49,10 @@ func (s *Server) followMetadata(ctx context.Context, pending bool) {
 			retry.Stop()
 		} else {
 			retry.Reset(metadataRetryInterval)
+		}
+		if last != observed {
+			observed = last
+			s.observeConsole(last)
 		}
 	}
 }

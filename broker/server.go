@@ -23,6 +23,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kzoo/kzoo/broker/config"
+	"github.com/kzoo/kzoo/broker/console"
 	"github.com/kzoo/kzoo/broker/group"
 	"github.com/kzoo/kzoo/broker/logging"
 	"github.com/kzoo/kzoo/broker/metrics"
@@ -120,6 +121,11 @@ type Server struct {
 	// metricsEndpoint serves /metrics when metrics.listen is set (nil
 	// otherwise); see metrics.go.
 	metricsEndpoint *metrics.Server
+	// console is the web console when console.listen is set (nil
+	// otherwise), served by consoleEndpoint; see console.go.
+	console         *console.Console
+	consoleEndpoint *console.Server
+	consoleLogger   logrus.FieldLogger
 	// traffic counts requests, topic traffic and ISR changes; see
 	// metrics.go.
 	traffic *metrics.Traffic
@@ -190,6 +196,12 @@ func New(cfg *config.Broker, meta Metadata, logs *storage.Manager, loggers *logg
 			return nil, err
 		}
 	}
+	if cfg.ConsoleListen != "" {
+		if err := s.listenConsole(cfg.ConsoleListen, loggers.Component("console")); err != nil {
+			s.closeListeners()
+			return nil, err
+		}
+	}
 	return s, nil
 }
 
@@ -249,6 +261,15 @@ func (s *Server) Serve(ctx context.Context) error {
 		go func() {
 			defer s.wg.Done()
 			s.serveMetrics(ctx)
+		}()
+	}
+	if s.console != nil {
+		// Gathers and serves with ctx, the requests in flight bounded;
+		// drain waits for it.
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.runConsole(ctx)
 		}()
 	}
 	<-ctx.Done()

@@ -112,6 +112,10 @@ type Config struct {
 	// registration's legacy host and port.
 	Endpoints []Endpoint
 	Rack      string
+	// Console is the host:port the broker's web console is reached at by
+	// the other brokers (console.advertised.address), registered as
+	// kzoo_console; "" when the broker serves none.
+	Console string
 	// Logger receives the session's log; nil discards it.
 	Logger logrus.FieldLogger
 	// UncleanLeaderElection is the broker default of

@@ -246,7 +246,9 @@ func (s *Session) register(initial bool) error {
 	for i, e := range s.cfg.Endpoints {
 		endpoints[i] = zkpaths.BrokerEndpoint(e)
 	}
-	payload, err := zkpaths.NewBrokerRegistration(endpoints, s.cfg.Rack, s.cfg.Now()).Marshal()
+	reg := zkpaths.NewBrokerRegistration(endpoints, s.cfg.Rack, s.cfg.Now())
+	reg.Console = s.cfg.Console
+	payload, err := reg.Marshal()
 	if err != nil {
 		return fmt.Errorf("register broker %d: %w", s.cfg.BrokerID, err)
 	}
@@ -627,4 +629,38 @@ func secureRoot(conn *zk.Conn, security zksecure.Settings, log logrus.FieldLogge
 	}
 	log.Info("secured ZooKeeper's root: only the brokers may create or delete top-level znodes (use a chroot to share the ensemble)")
 	return nil
+}
+
+// ZooKeeperStatus is the ensemble as a Session sees it, for operators (the
+// web console's cluster page).
+type ZooKeeperStatus struct {
+	// Servers and Chroot are zookeeper.connect's.
+	Servers []string
+	Chroot  string
+	// Connected is the server the session is connected to, "" while the
+	// connection has no session.
+	Connected string
+	// State is the connection's state as the ZooKeeper client names it
+	// ("StateHasSession", "StateConnecting", ...).
+	State string
+	// SessionID is the current session's id (0 before the first).
+	SessionID int64
+}
+
+// ZooKeeperStatus returns the ensemble and the session's state in it. It
+// asks the ZooKeeper client only, never the ensemble, so it does not block.
+func (s *Session) ZooKeeperStatus() ZooKeeperStatus {
+	// Start parsed the same string; it cannot fail here.
+	servers, chroot, _ := zkpaths.ParseConnect(s.cfg.Connect)
+	st := ZooKeeperStatus{Servers: servers, Chroot: chroot}
+	if s.zk == nil || s.zk.conn == nil {
+		return st
+	}
+	state := s.zk.conn.State()
+	st.State = state.String()
+	st.SessionID = s.zk.conn.SessionID()
+	if state == zk.StateHasSession {
+		st.Connected = s.zk.conn.Server()
+	}
+	return st
 }

@@ -422,7 +422,7 @@ func (v *view) refreshBroker(c *zkClient, id int32, log logrus.FieldLogger) erro
 		// The broker is alive whatever its payload says; keep it, unreachable.
 		log.WithError(err).WithField("path", p).Warn("unreadable broker registration")
 	} else {
-		b.Host, b.Port, b.Rack = reg.Host, reg.Port, reg.Rack
+		b.Host, b.Port, b.Rack, b.Console = reg.Host, reg.Port, reg.Rack, reg.Console
 		for _, e := range reg.Endpoints {
 			b.Endpoints = append(b.Endpoints, Endpoint(e))
 		}
@@ -436,7 +436,7 @@ func (v *view) refreshBroker(c *zkClient, id int32, log logrus.FieldLogger) erro
 
 func equalBroker(a, b Broker) bool {
 	return a.ID == b.ID && a.Host == b.Host && a.Port == b.Port && a.Rack == b.Rack && a.Epoch == b.Epoch &&
-		slices.Equal(a.Endpoints, b.Endpoints)
+		a.Console == b.Console && slices.Equal(a.Endpoints, b.Endpoints)
 }
 
 func (v *view) refreshTopicList(c *zkClient) error {

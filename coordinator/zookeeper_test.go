@@ -127,8 +127,17 @@ func testRegistration(t *testing.T, env *zkEnv) {
 		t.Errorf("cluster id znode %s, session says %q", data, s.ClusterID())
 	}
 
-	// A second broker reuses the cluster id and appears in the first one's view.
-	s2 := env.start(t, env.config(2))
+	zs := s.ZooKeeperStatus()
+	if len(zs.Servers) != 3 || !slices.Contains(zs.Servers, zs.Connected) || zs.State != "StateHasSession" ||
+		zs.SessionID == 0 || zs.Chroot != env.chroot {
+		t.Errorf("ZooKeeper status %+v (servers %v, chroot %s)", zs, env.servers, env.chroot)
+	}
+
+	// A second broker reuses the cluster id and appears in the first one's
+	// view, with the console it registered.
+	cfg2 := env.config(2)
+	cfg2.Console = "127.0.0.1:9649"
+	s2 := env.start(t, cfg2)
 	if s2.ClusterID() != s.ClusterID() {
 		t.Errorf("second broker has cluster id %q, first %q", s2.ClusterID(), s.ClusterID())
 	}
@@ -140,7 +149,8 @@ func testRegistration(t *testing.T, env *zkEnv) {
 		b1, b2 := snap.Brokers[1], snap.Brokers[2]
 		ok := len(snap.Brokers) == 2 && b1.Epoch == s.BrokerEpoch() && b2.Epoch == s2.BrokerEpoch() &&
 			b1.Host == "127.0.0.1" && b1.Port == 9192 && b1.Rack == "r1" &&
-			reflect.DeepEqual(b1.Endpoints, cfg.Endpoints) && b2.Port == 9002
+			reflect.DeepEqual(b1.Endpoints, cfg.Endpoints) && b2.Port == 9002 &&
+			b1.Console == "" && b2.Console == "127.0.0.1:9649"
 		return ok, fmt.Sprintf("%+v", snap.Brokers)
 	})
 

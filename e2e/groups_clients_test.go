@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"golang.org/x/sys/unix"
 )
 
 // Group timing shared by every client: short, so that joins, leaves and
@@ -497,13 +499,92 @@ type kcatMember struct {
 	done   chan struct{}
 	output *bytes.Buffer // everything but records, for failure reports
 	once   sync.Once
+	pipe   *kcatPipe
+}
+
+// kcatPipe is the read end of one kcat's output with counts of what was
+// read from it and what was handled, so that another member's reader can
+// wait until everything this kcat has written so far is handled.
+//
+// Each member's output is read by its own goroutine, so the order in
+// which two members' lines are handled need not be the order in which the
+// processes wrote them. An eager rebalance orders them: a member prints
+// its revocation before it rejoins, and no member is assigned anything
+// until every member rejoined (or was removed). So before an assignment of
+// a partition another member still owns is checked, that member's output
+// written so far is handled first (catchUp): its revocation, if it printed
+// one, is then in the log, and a partition still owned is a real overlap.
+type kcatPipe struct {
+	r         *os.File
+	read      atomic.Int64 // bytes read from the pipe
+	handled   atomic.Int64 // bytes of the lines handled so far
+	closed    chan struct{}
+	closeOnce sync.Once
+}
+
+func (p *kcatPipe) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	p.read.Add(int64(n))
+	return n, err
+}
+
+// unread returns the bytes written to the pipe and not read yet
+// (FIONREAD, which Linux calls TIOCINQ).
+func (p *kcatPipe) unread() (int64, error) {
+	raw, err := p.r.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	var n int
+	var ioctlErr error
+	if err := raw.Control(func(fd uintptr) { n, ioctlErr = unix.IoctlGetInt(int(fd), unix.TIOCINQ) }); err != nil {
+		return 0, err
+	}
+	return int64(n), ioctlErr
+}
+
+// catchUp waits until every line the process has written so far is
+// handled, the output ends, or timeout passes.
+func (p *kcatPipe) catchUp(timeout time.Duration) {
+	unread, err := p.unread()
+	if err != nil {
+		return // the pipe is closed: the reader has handled everything
+	}
+	target := p.read.Load() + unread
+	deadline := time.Now().Add(timeout)
+	for p.handled.Load() < target && time.Now().Before(deadline) {
+		select {
+		case <-p.closed:
+			return
+		case <-time.After(time.Millisecond):
+		}
+	}
 }
 
 // kcatRebalance matches kcat's report of an eager rebalance callback.
 var kcatRebalance = regexp.MustCompile(`rebalanced \(memberid [^)]*\): (assigned|revoked): (.*)`)
 var kcatPartition = regexp.MustCompile(`\[(\d+)\]`)
 
+// kcatCatchUpTimeout bounds how long one member's reader waits for
+// another's to handle what that member has written (kcatPipe.catchUp): a
+// line cut in two by the process' writes completes within it.
+const kcatCatchUpTimeout = 5 * time.Second
+
 func kcatStarter(g groupTarget, kcat string) startMember {
+	var (
+		mu    sync.Mutex
+		pipes = make(map[string]*kcatPipe) // by member name
+	)
+	catchUpWith := func(names []string) {
+		for _, name := range names {
+			mu.Lock()
+			p := pipes[name]
+			mu.Unlock()
+			if p != nil {
+				p.catchUp(kcatCatchUpTimeout)
+			}
+		}
+	}
 	return func(t *testing.T, name string) groupMember {
 		cmd := exec.Command(kcat, "-b", strings.Join(g.bootstrap, ","), "-G", g.group, g.topic,
 			"-f", "%p %o\n", "-u",
@@ -528,35 +609,49 @@ func kcatStarter(g groupTarget, kcat string) startMember {
 			r.Close()
 			t.Fatalf("start kcat: %v", err)
 		}
-		m := &kcatMember{cmd: cmd, done: make(chan struct{}), output: &bytes.Buffer{}}
+		pipe := &kcatPipe{r: r, closed: make(chan struct{})}
+		mu.Lock()
+		pipes[name] = pipe
+		mu.Unlock()
+		m := &kcatMember{cmd: cmd, done: make(chan struct{}), output: &bytes.Buffer{}, pipe: pipe}
 		go func() {
 			defer close(m.done)
+			defer pipe.closeOnce.Do(func() { close(pipe.closed) })
 			defer r.Close()
-			sc := bufio.NewScanner(r)
+			sc := bufio.NewScanner(pipe)
 			for sc.Scan() {
 				line := sc.Text()
-				var pos position
-				if _, err := fmt.Sscanf(line, "%d %d", &pos.partition, &pos.offset); err == nil {
-					g.log.consume(name, pos)
-					continue
-				}
-				m.output.WriteString(line + "\n")
-				if match := kcatRebalance.FindStringSubmatch(line); match != nil {
-					var parts []int32
-					for _, pm := range kcatPartition.FindAllStringSubmatch(match[2], -1) {
-						p, _ := strconv.Atoi(pm[1])
-						parts = append(parts, int32(p))
-					}
-					if match[1] == "assigned" {
-						g.log.assign(name, parts)
-					} else {
-						g.log.revoke(name, parts)
-					}
-				}
+				handleKcatLine(g, name, m, line, catchUpWith)
+				pipe.handled.Add(int64(len(line)) + 1)
 			}
 		}()
 		t.Cleanup(func() { m.stop(t) })
 		return m
+	}
+}
+
+// handleKcatLine records one line of member name's output in g's log.
+func handleKcatLine(g groupTarget, name string, m *kcatMember, line string, catchUpWith func([]string)) {
+	var pos position
+	if _, err := fmt.Sscanf(line, "%d %d", &pos.partition, &pos.offset); err == nil {
+		g.log.consume(name, pos)
+		return
+	}
+	m.output.WriteString(line + "\n")
+	match := kcatRebalance.FindStringSubmatch(line)
+	if match == nil {
+		return
+	}
+	var parts []int32
+	for _, pm := range kcatPartition.FindAllStringSubmatch(match[2], -1) {
+		p, _ := strconv.Atoi(pm[1])
+		parts = append(parts, int32(p))
+	}
+	if match[1] == "assigned" {
+		catchUpWith(g.log.otherOwners(name, parts))
+		g.log.assign(name, parts)
+	} else {
+		g.log.revoke(name, parts)
 	}
 }
 

@@ -89,6 +89,20 @@ func (g *groupLog) assign(member string, partitions []int32) {
 	}
 }
 
+// otherOwners returns the members other than member that own any of
+// partitions, each once.
+func (g *groupLog) otherOwners(member string, partitions []int32) []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var out []string
+	for _, p := range partitions {
+		if o, ok := g.owner[p]; ok && o != member && !slices.Contains(out, o) {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
 // revoke records that member gave up partitions (revoked or lost).
 func (g *groupLog) revoke(member string, partitions []int32) {
 	g.mu.Lock()

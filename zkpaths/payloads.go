@@ -164,6 +164,11 @@ type BrokerRegistration struct {
 	Endpoints []BrokerEndpoint
 	Rack      string // omitted from the JSON when empty
 	Features  map[string]FeatureRange
+	// Console is the host:port of the broker's web console (kzoo's own
+	// kzoo_console field, omitted when empty): the other brokers' consoles
+	// fetch this broker's figures there. Kafka ignores fields it does not
+	// know in a registration.
+	Console string
 }
 
 // NewBrokerRegistration builds a registration whose host and port come from the
@@ -195,6 +200,7 @@ type brokerRegistrationJSON struct {
 	ListenerSecurityProtocolMap map[string]string       `json:"listener_security_protocol_map"`
 	Rack                        string                  `json:"rack,omitempty"`
 	Features                    map[string]FeatureRange `json:"features"`
+	Console                     string                  `json:"kzoo_console,omitempty"`
 }
 
 // Marshal encodes the registration as version 5.
@@ -208,6 +214,7 @@ func (r BrokerRegistration) Marshal() ([]byte, error) {
 		ListenerSecurityProtocolMap: make(map[string]string, len(r.Endpoints)),
 		Rack:                        r.Rack,
 		Features:                    r.Features,
+		Console:                     r.Console,
 	}
 	if r.Host != "" {
 		w.Host = &r.Host
@@ -242,6 +249,7 @@ func UnmarshalBrokerRegistration(data []byte) (BrokerRegistration, error) {
 		Timestamp: time.UnixMilli(int64(w.Timestamp)),
 		Rack:      w.Rack,
 		Features:  w.Features,
+		Console:   w.Console,
 	}
 	if w.Host != nil {
 		r.Host = *w.Host

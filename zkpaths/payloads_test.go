@@ -45,6 +45,35 @@ func TestBrokerRegistrationKafkaJSON(t *testing.T) {
 	}
 }
 
+// TestBrokerRegistrationConsole: kzoo's kzoo_console field goes out when
+// the broker serves a console, not otherwise (the JSON above has none), and
+// comes back.
+func TestBrokerRegistrationConsole(t *testing.T) {
+	r := NewBrokerRegistration([]BrokerEndpoint{
+		{Listener: "PLAINTEXT", SecurityProtocol: "PLAINTEXT", Host: "h1", Port: 9092},
+	}, "", kafkaTime)
+	r.Console = "h1:9645"
+	got := mustMarshal(t, r)
+	if !strings.Contains(got, `"kzoo_console":"h1:9645"`) {
+		t.Fatalf("no kzoo_console in %s", got)
+	}
+	back, err := UnmarshalBrokerRegistration([]byte(got))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.Console != "h1:9645" {
+		t.Errorf("console = %q, want h1:9645", back.Console)
+	}
+	r.Console = ""
+	if got := mustMarshal(t, r); strings.Contains(got, "kzoo_console") {
+		t.Errorf("kzoo_console without a console: %s", got)
+	}
+	back, err = UnmarshalBrokerRegistration([]byte(mustMarshal(t, r)))
+	if err != nil || back.Console != "" {
+		t.Errorf("without a console: %q, %v", back.Console, err)
+	}
+}
+
 func TestBrokerRegistrationWithoutPlaintextOrRack(t *testing.T) {
 	r := NewBrokerRegistration([]BrokerEndpoint{
 		{Listener: "SECURE", SecurityProtocol: "SSL", Host: "::1", Port: 9093},

@@ -222,6 +222,11 @@ type Broker struct {
 	Values                             Values // every key, for topic defaults and DescribeConfigs
 	TopicDefaults                      map[string]string
 
+	// ConsoleListen is console.listen ("" when the console is off) and
+	// ConsoleAdvertised console.advertised.address, resolved: where the
+	// other brokers' consoles reach this one ("" when off).
+	ConsoleListen, ConsoleAdvertised string
+
 	// PprofEnable is kzoo.pprof.enable: Go's profiles on the metrics
 	// endpoint.
 	PprofEnable bool
@@ -347,6 +352,9 @@ func (v Values) Broker() (*Broker, error) {
 	if err := v.resolveListeners(b); err != nil {
 		return nil, err
 	}
+	if err := v.resolveConsole(b); err != nil {
+		return nil, err
+	}
 	if err := v.resolveSecurity(b); err != nil {
 		return nil, err
 	}
@@ -426,4 +434,57 @@ func (v Values) SortedKeys() []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// resolveConsole checks console.listen and works out the address the other
+// brokers reach the console at: console.advertised.address, or
+// console.listen with an unspecified host replaced by the first advertised
+// listener's host (which is itself never unspecified by now).
+func (v Values) resolveConsole(b *Broker) error {
+	b.ConsoleListen, _ = v.get("console.listen")
+	adv, _ := v.get("console.advertised.address")
+	if b.ConsoleListen == "" {
+		if adv != "" {
+			return errors.New("console.advertised.address is set but console.listen is not: set console.listen to serve the console")
+		}
+		return nil
+	}
+	host, port, err := splitHostPort(b.ConsoleListen)
+	if err != nil {
+		return fmt.Errorf("console.listen: %w", err)
+	}
+	if adv != "" {
+		advHost, advPort, err := splitHostPort(adv)
+		if err != nil {
+			return fmt.Errorf("console.advertised.address: %w", err)
+		}
+		if advHost == "" || isUnspecifiedHost(advHost) || advPort == "0" {
+			return fmt.Errorf("console.advertised.address %q: want a host and a port the other brokers can reach", adv)
+		}
+		b.ConsoleAdvertised = adv
+		return nil
+	}
+	if isUnspecifiedHost(host) && len(b.AdvertisedListeners) > 0 {
+		host = b.AdvertisedListeners[0].Host
+	}
+	b.ConsoleAdvertised = net.JoinHostPort(host, port)
+	return nil
+}
+
+// splitHostPort splits a host:port and checks that the port is a number of
+// 0-65535.
+func splitHostPort(addr string) (host, port string, err error) {
+	host, port, err = net.SplitHostPort(addr)
+	if err != nil {
+		return "", "", err
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || (n == 0 && port != "0") {
+		return "", "", fmt.Errorf("address %q: port %q is not a number of 0-65535", addr, port)
+	}
+	return host, port, nil
+}
+
+// isUnspecifiedHost reports whether a listen host means every interface.
+func isUnspecifiedHost(host string) bool {
+	return host == "" || host == "0.0.0.0" || host == "::"
 }

@@ -197,3 +197,52 @@ func TestQuotaWindow(t *testing.T) {
 		t.Error("the quota windows are static in Kafka")
 	}
 }
+
+func TestConsoleListen(t *testing.T) {
+	cases := []struct {
+		name, listen, advertised string
+		// wantAdvertised is the resolved address; wantErr a part of the
+		// error when it should fail.
+		wantAdvertised, wantErr string
+	}{
+		{name: "off by default"},
+		{name: "host given", listen: "127.0.0.1:9649", wantAdvertised: "127.0.0.1:9649"},
+		{name: "every interface", listen: "0.0.0.0:9645", wantAdvertised: "kzoo1:9645"},
+		{name: "no host", listen: ":9645", wantAdvertised: "kzoo1:9645"},
+		{name: "advertised", listen: "0.0.0.0:9645", advertised: "b1.example:19651", wantAdvertised: "b1.example:19651"},
+		{name: "no port", listen: "127.0.0.1", wantErr: "console.listen"},
+		{name: "port not a number", listen: "127.0.0.1:http", wantErr: "console.listen"},
+		{name: "port too large", listen: "127.0.0.1:70000", wantErr: "console.listen"},
+		{name: "advertised without listen", advertised: "h:1", wantErr: "console.listen is not"},
+		{name: "advertised unspecified", listen: ":9645", advertised: "0.0.0.0:9645", wantErr: "console.advertised.address"},
+		{name: "advertised bad", listen: ":9645", advertised: "nohost", wantErr: "console.advertised.address"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			overrides := []string{"broker.id=1", "listeners=PLAINTEXT://:9092", "advertised.listeners=PLAINTEXT://kzoo1:9092"}
+			if tc.listen != "" {
+				overrides = append(overrides, "console.listen="+tc.listen)
+			}
+			if tc.advertised != "" {
+				overrides = append(overrides, "console.advertised.address="+tc.advertised)
+			}
+			vals, err := Load("", nil, overrides)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := vals.Broker()
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error %v, want one mentioning %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if b.ConsoleListen != tc.listen || b.ConsoleAdvertised != tc.wantAdvertised {
+				t.Errorf("listen %q advertised %q, want %q %q", b.ConsoleListen, b.ConsoleAdvertised, tc.listen, tc.wantAdvertised)
+			}
+		})
+	}
+}

@@ -253,6 +253,8 @@ var brokerKeys = []Key{
 	{Name: "log.level", Type: TypeString, Default: "info", Doc: "Log level of the broker's own log.", OneOf: []string{"trace", "debug", "info", "warn", "error"}},
 	{Name: "log.format", Type: TypeString, Default: "text", Doc: "Format of the broker's own log.", OneOf: []string{"text", "json"}},
 	{Name: "metrics.listen", Type: TypeString, Doc: "host:port of the HTTP endpoint serving Prometheus metrics at /metrics, consumer-group lag included (kzoo's own key); empty disables it."},
+	{Name: "console.listen", Type: TypeString, Doc: "host:port of the web console: live pages of the cluster, topics, partition states, consumer groups, reassignments and controller events (kzoo's own key); empty disables it. Off by default; scripts/cluster and docker-compose turn it on."},
+	{Name: "console.advertised.address", Type: TypeString, Doc: "host:port the other brokers' consoles reach this broker's console at, registered in ZooKeeper as kzoo_console (kzoo's own key); empty: console.listen, its unspecified host (empty, 0.0.0.0 or ::) replaced by the host of the first advertised listener."},
 	{Name: "kzoo.pprof.enable", Type: TypeBool, Default: "false", Doc: "Also serve Go's profiles (net/http/pprof) at /debug/pprof/ on the metrics.listen endpoint (kzoo's own key); for diagnosis only: a profile costs CPU while it runs."},
 	{Name: "max.incremental.fetch.session.cache.slots", Type: TypeInt, Default: "1000", Doc: "Most incremental fetch sessions (KIP-227) the broker keeps; a fetcher without one sends every partition in every fetch.", Min: minOf(0)},
 }

@@ -54,11 +54,13 @@ type LagSample struct {
 	Lag int64
 }
 
-// computeLag returns the lag of every committed offset whose partition has
+// ComputeLag returns the lag of every committed offset whose partition has
 // an end offset in ends, ordered by group, topic and partition. Offsets of
 // partitions missing from ends are skipped, and so are negative (unset) and
-// repeated committed offsets (see uniqueCommitted).
-func computeLag(committed []group.CommittedOffset, ends map[zkpaths.TopicPartition]int64) []LagSample {
+// repeated committed offsets (see uniqueCommitted). It is exported so that
+// the web console shows the very lag the metrics export, not a second
+// computation of it.
+func ComputeLag(committed []group.CommittedOffset, ends map[zkpaths.TopicPartition]int64) []LagSample {
 	var samples []LagSample
 	for _, c := range uniqueCommitted(committed) {
 		tp := zkpaths.TopicPartition{Topic: c.Topic, Partition: c.Partition}
@@ -184,7 +186,7 @@ func (c *GroupCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	c.unreadable.Add(float64(missing))
-	samples := computeLag(committed, ends)
+	samples := ComputeLag(committed, ends)
 	for _, s := range samples {
 		if perPartition[groupTopic{s.Group, s.Topic}] {
 			ch <- groupSample(lagDesc, s.Lag, s.Group, s.Topic, s.Partition)

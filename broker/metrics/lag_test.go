@@ -39,18 +39,18 @@ func TestComputeLag(t *testing.T) {
 		{Group: "g1", TopicPartition: tp("t", 2), Committed: 50, End: 40, Lag: 0},
 		{Group: "g2", TopicPartition: tp("t", 0), Committed: 5, End: 12, Lag: 7},
 	}
-	if got := computeLag(committed, ends); !slices.Equal(got, want) {
-		t.Errorf("computeLag() =\n%+v\nwant\n%+v", got, want)
+	if got := ComputeLag(committed, ends); !slices.Equal(got, want) {
+		t.Errorf("ComputeLag() =\n%+v\nwant\n%+v", got, want)
 	}
 }
 
 func TestComputeLagWithoutEndOffsets(t *testing.T) {
 	committed := []group.CommittedOffset{{Group: "g", Topic: "t", Partition: 0, Offset: 1}}
-	if got := computeLag(committed, nil); len(got) != 0 {
-		t.Errorf("computeLag() without end offsets = %+v, want none", got)
+	if got := ComputeLag(committed, nil); len(got) != 0 {
+		t.Errorf("ComputeLag() without end offsets = %+v, want none", got)
 	}
-	if got := computeLag(nil, map[zkpaths.TopicPartition]int64{tp("t", 0): 4}); len(got) != 0 {
-		t.Errorf("computeLag() without committed offsets = %+v, want none", got)
+	if got := ComputeLag(nil, map[zkpaths.TopicPartition]int64{tp("t", 0): 4}); len(got) != 0 {
+		t.Errorf("ComputeLag() without committed offsets = %+v, want none", got)
 	}
 }
 

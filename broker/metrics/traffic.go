@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -171,6 +172,39 @@ func (t *Traffic) Topic(topic string) *TopicTraffic {
 		bytesOut:  t.bytesOut.WithLabelValues(topic),
 	})
 	return tt.(*TopicTraffic)
+}
+
+// TopicTotal is one topic's record bytes in from producers and out to
+// consumers since the broker started (or since the topic's series were last
+// forgotten).
+type TopicTotal struct {
+	BytesIn, BytesOut int64
+}
+
+// TopicTotals reads the counters behind kzoo_topic_bytes_in_total and
+// kzoo_topic_bytes_out_total of every topic with traffic here: what the web
+// console turns into rates, so that its figures are those of the metrics.
+func (t *Traffic) TopicTotals() map[string]TopicTotal {
+	out := make(map[string]TopicTotal)
+	if t == nil {
+		return out
+	}
+	t.topics.Range(func(key, value any) bool {
+		tt := value.(*TopicTraffic)
+		out[key.(string)] = TopicTotal{BytesIn: counterValue(tt.bytesIn), BytesOut: counterValue(tt.bytesOut)}
+		return true
+	})
+	return out
+}
+
+// counterValue reads a counter's value (0 if it cannot be read, which a
+// plain counter always can).
+func counterValue(c prometheus.Counter) int64 {
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		return 0
+	}
+	return int64(m.GetCounter().GetValue())
 }
 
 // ForgetTopics removes the series of every topic that keep rejects, such

@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"maps"
 	"strings"
 	"sync"
 	"testing"
@@ -95,7 +96,15 @@ kzoo_topic_records_in_total{topic="b"} 1
 		t.Error(err)
 	}
 
+	wantTotals := map[string]TopicTotal{"a": {BytesIn: 150, BytesOut: 120}, "b": {BytesIn: 10}}
+	if got := traffic.TopicTotals(); !maps.Equal(got, wantTotals) {
+		t.Errorf("TopicTotals() = %v, want %v", got, wantTotals)
+	}
+
 	traffic.ForgetTopics(func(topic string) bool { return topic != "a" })
+	if got := traffic.TopicTotals(); !maps.Equal(got, map[string]TopicTotal{"b": {BytesIn: 10}}) {
+		t.Errorf("TopicTotals() after forgetting a = %v, want b's alone", got)
+	}
 	if n := testutil.CollectAndCount(traffic, names...); n != 3 {
 		t.Errorf("after forgetting topic a: %d topic series, want 3 (topic b's)", n)
 	}
@@ -132,6 +141,9 @@ func TestNilTrafficCountsNothing(t *testing.T) {
 	traffic.ISRChanged(true, true)
 	traffic.AddReplicationBytesOut(1)
 	traffic.ForgetTopics(func(string) bool { return false })
+	if got := traffic.TopicTotals(); len(got) != 0 {
+		t.Errorf("a nil Traffic has totals %v", got)
+	}
 	if n := testutil.CollectAndCount(traffic); n != 0 {
 		t.Errorf("a nil Traffic collected %d metrics, want 0", n)
 	}

@@ -112,6 +112,7 @@ func serve(ctx context.Context, cfg *config.Broker, loggers *logging.Loggers) er
 		ConnectionTimeout:     cfg.ZooKeeperConnectTimeout,
 		Endpoints:             endpoints,
 		Rack:                  cfg.Rack,
+		Console:               cfg.ConsoleAdvertised,
 		Logger:                loggers.Component("coordinator"),
 		UncleanLeaderElection: cfg.UncleanLeaderElection,
 

@@ -32,18 +32,19 @@ const (
 	zkNodes    = 3
 	maxBrokers = 5
 
-	// Ports of ZooKeeper node n are base+n, of broker id brokerPortBase+id
-	// and of its metrics endpoint metricsPortBase+id, before the offset, as
-	// in scripts/cluster.
+	// Ports of ZooKeeper node n are base+n, of broker id brokerPortBase+id,
+	// of its metrics endpoint metricsPortBase+id and of its web console
+	// consolePortBase+id, before the offset, as in scripts/cluster.
 	zkClientPortBase   = 2180
 	zkQuorumPortBase   = 2887
 	zkElectionPortBase = 3887
 	brokerPortBase     = 9091
 	metricsPortBase    = 9643
+	consolePortBase    = 9648
 	// The mTLS listener of broker id in a secured cluster.
 	sslPortBase = 9300
 	// The highest base port scripts/cluster uses.
-	maxBasePort = metricsPortBase + maxBrokers
+	maxBasePort = consolePortBase + maxBrokers
 
 	// How long one scripts/cluster command may take. The script has its own,
 	// shorter deadlines (60 s to come up, 30 s before SIGKILL); these only
@@ -199,6 +200,12 @@ func (c *Cluster) BrokerAddr(id int) string {
 // which serves the Prometheus text format at /metrics.
 func (c *Cluster) MetricsAddr(id int) string {
 	return loopback(metricsPortBase + id + c.opts.PortOffset)
+}
+
+// ConsoleAddr returns the address of broker id's (1-5) web console
+// (console.listen), whose pages are at http://ConsoleAddr(id)/.
+func (c *Cluster) ConsoleAddr(id int) string {
+	return loopback(consolePortBase + id + c.opts.PortOffset)
 }
 
 // Bootstrap returns the addresses of the brokers in BrokerIDs.
@@ -508,7 +515,7 @@ func ports(offset int) []int {
 		ps = append(ps, zkClientPortBase+n+offset, zkQuorumPortBase+n+offset, zkElectionPortBase+n+offset, zkSecurePortBase+n+offset)
 	}
 	for id := 1; id <= maxBrokers; id++ {
-		ps = append(ps, brokerPortBase+id+offset, metricsPortBase+id+offset, sslPortBase+id+offset)
+		ps = append(ps, brokerPortBase+id+offset, metricsPortBase+id+offset, consolePortBase+id+offset, sslPortBase+id+offset)
 	}
 	return ps
 }

@@ -191,6 +191,9 @@ func TestAddresses(t *testing.T) {
 	if got, want := c.MetricsAddr(2), "127.0.0.1:9745"; got != want {
 		t.Errorf("MetricsAddr(2) = %q, want %q", got, want)
 	}
+	if got, want := c.ConsoleAddr(2), "127.0.0.1:9750"; got != want {
+		t.Errorf("ConsoleAddr(2) = %q, want %q", got, want)
+	}
 	if got, want := c.SSLAddr(2), "127.0.0.1:9402"; got != want {
 		t.Errorf("SSLAddr(2) = %q, want %q", got, want)
 	}
@@ -283,7 +286,7 @@ func TestPortOffsetsDisjoint(t *testing.T) {
 	c := &Cluster{opts: Options{PortOffset: 20000}}
 	addrs := []string{c.ZKConnect()}
 	for id := 1; id <= maxBrokers; id++ {
-		addrs = append(addrs, c.BrokerAddr(id), c.MetricsAddr(id), c.SSLAddr(id))
+		addrs = append(addrs, c.BrokerAddr(id), c.MetricsAddr(id), c.ConsoleAddr(id), c.SSLAddr(id))
 	}
 	for _, addr := range strings.Split(strings.Join(addrs, ","), ",") {
 		_, portStr, err := net.SplitHostPort(addr)
