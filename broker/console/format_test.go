@@ -74,19 +74,32 @@ func TestTopicsPaged(t *testing.T) {
 	}
 	fr.state.Snap = snap
 	h := newTestHandler(fr, &fakeSource{})
-	for page, want := range map[string][2]string{"": {"t000", "t199"}, "?page=2": {"t200", "t399"}, "?page=3": {"t400", "t449"}} {
-		_, d := get(t, h, "/topics"+page)
-		rows := d.all("table#topics tr[data-topic]")
-		first, _ := attrOf(rows[0], "data-topic")
-		last, _ := attrOf(rows[len(rows)-1], "data-topic")
-		if first != want[0] || last != want[1] {
-			t.Errorf("page %q: %s..%s, want %s..%s", page, first, last, want[0], want[1])
-		}
+	rows := "table#topics tr[data-topic]"
+	checkRows(t, h, "/topics", rows, "data-topic", "200 rows t000..t199")
+	checkRows(t, h, "/topics?page=2", rows, "data-topic", "200 rows t200..t399")
+	checkRows(t, h, "/topics?page=3", rows, "data-topic", "50 rows t400..t449")
+	checkRows(t, h, "/topics?q=t44", rows, "data-topic", "10 rows t440..t449")
+}
+
+// checkRows checks which rows (sel) path shows: "N rows FIRST..LAST" of
+// their attribute attr.
+func checkRows(t *testing.T, h http.Handler, path, sel, attr, want string) *doc {
+	t.Helper()
+	rec, d := get(t, h, path)
+	if rec.Code != http.StatusOK {
+		t.Fatalf("%s: status %d", path, rec.Code)
 	}
-	_, d := get(t, h, "/topics?q=t44")
-	if n := len(d.all("table#topics tr[data-topic]")); n != 10 {
-		t.Errorf("?q=t44: %d topics, want 10", n)
+	rows := d.all(sel)
+	got := "0 rows"
+	if len(rows) > 0 {
+		first, _ := attrOf(rows[0], attr)
+		last, _ := attrOf(rows[len(rows)-1], attr)
+		got = fmt.Sprintf("%d rows %s..%s", len(rows), first, last)
 	}
+	if got != want {
+		t.Errorf("%s: %s, want %s", path, got, want)
+	}
+	return d
 }
 
 // TestPartitionsPaged: a 1,000-partition topic shows 200 a page, the grid
@@ -95,18 +108,8 @@ func TestPartitionsPaged(t *testing.T) {
 	fr := newFakeReader()
 	fr.state.Snap = pagesSnapshot(1000, 0)
 	h := newTestHandler(fr, &fakeSource{})
-	rec, d := get(t, h, "/topics/big?page=5")
-	if rec.Code != http.StatusOK {
-		t.Fatalf("status %d", rec.Code)
-	}
+	d := checkRows(t, h, "/topics/big?page=5", "table#partitions tr[data-partition]", "data-partition", "200 rows 800..999")
 	d.expect("#partition-count", "1000")
-	rows := d.all("table#partitions tr[data-partition]")
-	if len(rows) != 200 {
-		t.Fatalf("%d rows, want 200", len(rows))
-	}
-	if v, _ := attrOf(rows[0], "data-partition"); v != "800" {
-		t.Errorf("page 5 starts at partition %s, want 800", v)
-	}
 	if n := len(d.all("#partition-grid [data-partition]")); n != 1000 {
 		t.Errorf("%d grid cells, want 1000", n)
 	}
@@ -134,16 +137,8 @@ func TestGroupsPaged(t *testing.T) {
 	groups[0].Offsets = offsets
 	fr.state.Stats.Groups = groups
 	h := newTestHandler(fr, &fakeSource{})
-	_, d := get(t, h, "/groups?page=3")
-	rows := d.all("table#groups tr[data-group]")
-	if first, _ := attrOf(rows[0], "data-group"); len(rows) != 50 || first != "g400" {
-		t.Errorf("page 3: %d groups from %s, want 50 from g400", len(rows), first)
-	}
-	_, d = get(t, h, "/groups/g000?page=2")
-	rows = d.all("table#offsets tr[data-partition]")
-	if first, _ := attrOf(rows[0], "data-partition"); len(rows) != 200 || first != "200" {
-		t.Errorf("offsets page 2: %d rows from %s, want 200 from 200", len(rows), first)
-	}
+	checkRows(t, h, "/groups?page=3", "table#groups tr[data-group]", "data-group", "50 rows g400..g449")
+	d := checkRows(t, h, "/groups/g000?page=2", "table#offsets tr[data-partition]", "data-partition", "200 rows 200..399")
 	d.expect("#group-lag", "450")
 }
 
@@ -157,13 +152,8 @@ func TestStatesPaged(t *testing.T) {
 			From:      zkpaths.StateOnline, To: zkpaths.StateOnline, Leader: 1, PrevLeader: 2})
 	}
 	h := newTestHandler(fr, &fakeSource{})
-	for page, want := range map[string][2]string{"": {"0", "99"}, "?page=3": {"200", "249"}, "?topic=orders&page=2": {"100", "199"}} {
-		_, d := get(t, h, "/states"+page)
-		rows := d.all("table#state-events tr.event")
-		first, _ := attrOf(rows[0], "data-partition")
-		last, _ := attrOf(rows[len(rows)-1], "data-partition")
-		if first != want[0] || last != want[1] {
-			t.Errorf("%q: partitions %s..%s, want %s..%s", page, first, last, want[0], want[1])
-		}
-	}
+	rows := "table#state-events tr.event"
+	checkRows(t, h, "/states", rows, "data-partition", "100 rows 0..99")
+	checkRows(t, h, "/states?page=3", rows, "data-partition", "50 rows 200..249")
+	checkRows(t, h, "/states?topic=orders&page=2", rows, "data-partition", "100 rows 100..199")
 }

@@ -21,13 +21,21 @@ func checkPage(t *testing.T, d *doc, version string) {
 	}
 }
 
-func TestClusterPage(t *testing.T) {
-	h := newTestHandler(newFakeReader(), &fakeSource{})
-	rec, d := get(t, h, "/")
+// getPage gets a page of the fixed cluster that must answer 200 and
+// carry what every page carries.
+func getPage(t *testing.T, h http.Handler, path string) *doc {
+	t.Helper()
+	rec, d := get(t, h, path)
 	if rec.Code != http.StatusOK {
-		t.Fatalf("status %d:\n%s", rec.Code, rec.Body)
+		t.Fatalf("%s: status %d:\n%s", path, rec.Code, rec.Body)
 	}
 	checkPage(t, d, "42")
+	return d
+}
+
+func TestClusterPage(t *testing.T) {
+	h := newTestHandler(newFakeReader(), &fakeSource{})
+	d := getPage(t, h, "/")
 	d.expect("#controller", "2")
 	d.expect("#controller-epoch", "9")
 	for state, want := range map[string]string{"NonExistent": "1", "New": "1", "Online": "4", "Offline": "2"} {
@@ -78,11 +86,7 @@ func TestClusterPage(t *testing.T) {
 
 func TestTopicsPage(t *testing.T) {
 	h := newTestHandler(newFakeReader(), &fakeSource{})
-	rec, d := get(t, h, "/topics")
-	if rec.Code != http.StatusOK {
-		t.Fatalf("status %d", rec.Code)
-	}
-	checkPage(t, d, "42")
+	d := getPage(t, h, "/topics")
 	rows := d.all("table#topics tr[data-topic]")
 	var names []string
 	for _, r := range rows {
@@ -117,11 +121,7 @@ func TestTopicsPage(t *testing.T) {
 
 func TestTopicPage(t *testing.T) {
 	h := newTestHandler(newFakeReader(), &fakeSource{})
-	rec, d := get(t, h, "/topics/orders")
-	if rec.Code != http.StatusOK {
-		t.Fatalf("status %d:\n%s", rec.Code, rec.Body)
-	}
-	checkPage(t, d, "42")
+	d := getPage(t, h, "/topics/orders")
 	d.expect("#partition-count", "3")
 	if n := len(d.all("table#partitions tr[data-partition]")); n != 3 {
 		t.Fatalf("%d partition rows, want 3", n)
@@ -205,8 +205,7 @@ func (e errFake) Error() string { return string(e) }
 
 func TestStatesPage(t *testing.T) {
 	h := newTestHandler(newFakeReader(), &fakeSource{})
-	_, d := get(t, h, "/states")
-	checkPage(t, d, "42")
+	d := getPage(t, h, "/states")
 	rows := d.all("table#state-events tr.event")
 	if len(rows) != 2 {
 		t.Fatalf("%d events, want 2", len(rows))
@@ -243,8 +242,7 @@ func TestStatesPage(t *testing.T) {
 
 func TestControllerPage(t *testing.T) {
 	h := newTestHandler(newFakeReader(), &fakeSource{})
-	_, d := get(t, h, "/controller")
-	checkPage(t, d, "42")
+	d := getPage(t, h, "/controller")
 	d.expect("#controller", "2")
 	rows := d.all("table#controller-events tr.event")
 	if len(rows) != 2 {
@@ -261,8 +259,7 @@ func TestControllerPage(t *testing.T) {
 
 func TestReassignmentsPage(t *testing.T) {
 	h := newTestHandler(newFakeReader(), &fakeSource{})
-	_, d := get(t, h, "/reassignments")
-	checkPage(t, d, "42")
+	d := getPage(t, h, "/reassignments")
 	rows := d.all("table#reassignments tr[data-topic][data-partition]")
 	if len(rows) != 1 {
 		t.Fatalf("%d reassignments, want 1", len(rows))
@@ -276,8 +273,7 @@ func TestReassignmentsPage(t *testing.T) {
 
 func TestGroupsPage(t *testing.T) {
 	h := newTestHandler(newFakeReader(), &fakeSource{})
-	_, d := get(t, h, "/groups")
-	checkPage(t, d, "42")
+	d := getPage(t, h, "/groups")
 	if n := len(d.all("table#groups tr[data-group]")); n != 3 {
 		t.Fatalf("%d groups, want 3", n)
 	}
@@ -313,11 +309,7 @@ func TestGroupsPage(t *testing.T) {
 
 func TestGroupPage(t *testing.T) {
 	h := newTestHandler(newFakeReader(), &fakeSource{})
-	rec, d := get(t, h, "/groups/payments")
-	if rec.Code != http.StatusOK {
-		t.Fatalf("status %d:\n%s", rec.Code, rec.Body)
-	}
-	checkPage(t, d, "42")
+	d := getPage(t, h, "/groups/payments")
 	d.expect("#group-state", "Stable")
 	d.expect("#group-lag", "15")
 	if n := len(d.all("table#members tr[data-member]")); n != 2 {
@@ -334,19 +326,13 @@ func TestGroupPage(t *testing.T) {
 	}
 
 	// Escaped and slashed ids.
-	rec, d = get(t, h, "/groups/%3Cb%3Ex%3C%2Fb%3E")
-	if rec.Code != http.StatusOK {
-		t.Fatalf("group <b>x</b>: status %d", rec.Code)
-	}
+	d = getPage(t, h, "/groups/%3Cb%3Ex%3C%2Fb%3E")
 	d.expect("#group-id", "<b>x</b>")
 	d.expect("#group-lag", "1000")
 	if len(d.all("main b")) != 0 {
 		t.Error("group <b>x</b>: its id became markup")
 	}
-	rec, d = get(t, h, "/groups/a%2Fb")
-	if rec.Code != http.StatusOK {
-		t.Fatalf("group a/b: status %d", rec.Code)
-	}
+	d = getPage(t, h, "/groups/a%2Fb")
 	d.expect("#group-id", "a/b")
 	d.expect(`table#offsets tr[data-partition="0"] td.lag`, "–")
 }

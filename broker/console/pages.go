@@ -159,6 +159,17 @@ func paginate(r *http.Request, total, size int) (pager, error) {
 	return p, nil
 }
 
+// paging reads r's ?page= like paginate; when it is wrong it answers 400
+// naming the parameter and ok is false.
+func (h *handler) paging(w http.ResponseWriter, r *http.Request, total, size int) (p pager, ok bool) {
+	p, err := paginate(r, total, size)
+	if err != nil {
+		h.badRequest(w, r, "page", err.Error())
+		return pager{}, false
+	}
+	return p, true
+}
+
 // formatBytes writes a size in binary units: "0 B", "999 B", "1.5 KiB",
 // "12 MiB".
 func formatBytes(n int64) string {

@@ -34,18 +34,11 @@ type actionView struct {
 // the cluster, as for an ElectLeaders request. Nothing else changes the
 // cluster, and nothing here deletes anything.
 func (h *handler) electPreferred(w http.ResponseWriter, r *http.Request) {
-	name := r.PathValue("topic")
-	st := h.r.State()
-	if st.Snap == nil {
-		h.fail(w, r, http.StatusServiceUnavailable, "No cluster view yet",
-			"The broker has not read the cluster's metadata yet; try again in a moment.")
-		return
-	}
-	t, ok := st.Snap.Topics[name]
+	st, t, ok := h.topicOf(w, r)
 	if !ok {
-		h.fail(w, r, http.StatusNotFound, "Topic not found", "There is no topic "+quote(name)+".")
 		return
 	}
+	name := t.Name
 	var creds Credentials
 	creds.User, creds.Password, creds.Present = r.BasicAuth()
 	principal, err := h.src.Authorize(r.Context(), creds, ActionElectPreferred, name)

@@ -73,9 +73,8 @@ func (h *handler) groups(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	slices.SortFunc(match, func(a, b *GroupReport) int { return strings.Compare(a.Group, b.Group) })
-	pg, err := paginate(r, len(match), pageSize)
-	if err != nil {
-		h.badRequest(w, r, "page", err.Error())
+	pg, ok := h.paging(w, r, len(match), pageSize)
+	if !ok {
 		return
 	}
 	v.Pager = pg
@@ -113,9 +112,8 @@ func (h *handler) group(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	g := st.Stats.Groups[i]
-	pg, err := paginate(r, len(g.Offsets), pageSize)
-	if err != nil {
-		h.badRequest(w, r, "page", err.Error())
+	pg, ok := h.paging(w, r, len(g.Offsets), pageSize)
+	if !ok {
 		return
 	}
 	v := groupView{GroupReport: g, Lag: lagOf(g.Offsets), Page: g.Offsets[pg.lo:pg.hi], Pager: pg}

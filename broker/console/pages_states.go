@@ -39,9 +39,8 @@ func (h *handler) states(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	pg, err := paginate(r, len(v.Events), eventPageSize)
-	if err != nil {
-		h.badRequest(w, r, "page", err.Error())
+	pg, ok := h.paging(w, r, len(v.Events), eventPageSize)
+	if !ok {
 		return
 	}
 	v.Pager, v.Events = pg, v.Events[pg.lo:pg.hi]

@@ -62,9 +62,8 @@ func (h *handler) topics(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	slices.Sort(names)
-	pg, err := paginate(r, len(names), pageSize)
-	if err != nil {
-		h.badRequest(w, r, "page", err.Error())
+	pg, ok := h.paging(w, r, len(names), pageSize)
+	if !ok {
 		return
 	}
 	v.Pager = pg
@@ -134,24 +133,33 @@ type topicView struct {
 // shows the page's partitions, like the table.
 const gridMax = 5000
 
-// topic serves /topics/NAME: every partition, the topic's configs and its
-// throughput; the preferred-election form.
-func (h *handler) topic(w http.ResponseWriter, r *http.Request) {
+// topicOf reads the State and the topic of r's path ({topic}). When there
+// is none it answers (503 before the first cluster view, 404 for a topic
+// the view lacks) and ok is false.
+func (h *handler) topicOf(w http.ResponseWriter, r *http.Request) (st State, t *coordinator.Topic, ok bool) {
 	name := r.PathValue("topic")
-	st := h.r.State()
+	st = h.r.State()
 	if st.Snap == nil {
 		h.fail(w, r, http.StatusServiceUnavailable, "No cluster view yet",
 			"The broker has not read the cluster's metadata yet; try again in a moment.")
-		return
+		return st, nil, false
 	}
-	t, ok := st.Snap.Topics[name]
-	if !ok {
+	if t, ok = st.Snap.Topics[name]; !ok {
 		h.fail(w, r, http.StatusNotFound, "Topic not found", "There is no topic "+quote(name)+".")
+	}
+	return st, t, ok
+}
+
+// topic serves /topics/NAME: every partition, the topic's configs and its
+// throughput; the preferred-election form.
+func (h *handler) topic(w http.ResponseWriter, r *http.Request) {
+	st, t, ok := h.topicOf(w, r)
+	if !ok {
 		return
 	}
-	pg, err := paginate(r, len(t.Partitions), pageSize)
-	if err != nil {
-		h.badRequest(w, r, "page", err.Error())
+	name := t.Name
+	pg, ok := h.paging(w, r, len(t.Partitions), pageSize)
+	if !ok {
 		return
 	}
 	v := topicView{Name: name, Deleting: t.Deleting, PartitionCount: len(t.Partitions), Pager: pg}
