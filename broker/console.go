@@ -133,7 +133,8 @@ func (c *consoleSource) ZooKeeper() console.ZooKeeperStatus {
 
 // Report implements console.Source: this broker's traffic and log sizes
 // by topic, the local replicas of topic, and the groups it coordinates
-// with their lag. It fails only when ctx is done.
+// with their lag. It fails only when ctx is done before the groups are
+// listed.
 func (c *consoleSource) Report(ctx context.Context, topic string) (console.BrokerReport, error) {
 	s := c.s
 	rep := console.BrokerReport{Broker: s.cfg.ID, Time: c.now(), Topics: []console.TopicReport{}}
@@ -174,11 +175,26 @@ func (c *consoleSource) Report(ctx context.Context, topic string) (console.Broke
 	}
 	slices.SortFunc(rep.Topics, func(a, b console.TopicReport) int { return cmp.Compare(a.Topic, b.Topic) })
 	slices.SortFunc(rep.Partitions, func(a, b console.PartitionReport) int { return a.TopicPartition.Compare(b.TopicPartition) })
-	rep.Groups = c.groupReports(ctx)
+	// A request that went away before the groups were listed gets no
+	// report; past that point the report answers, its unread end offsets
+	// shown as such (see groupReports).
 	if err := ctx.Err(); err != nil {
 		return console.BrokerReport{}, fmt.Errorf("broker %d report: %w", s.cfg.ID, err)
 	}
+	rep.Groups = c.groupReports(ctx)
 	return rep, nil
+}
+
+// endsTimeoutFor bounds the end offset reads of a report asked for with ctx:
+// the metrics' bound, and at most half the time ctx has left, so that a
+// slow leader costs the asking console those partitions' lag (-1) rather
+// than this whole report.
+func (c *consoleSource) endsTimeoutFor(ctx context.Context) time.Duration {
+	timeout := c.endsTimeout
+	if deadline, ok := ctx.Deadline(); ok {
+		timeout = min(timeout, time.Until(deadline)/2)
+	}
+	return max(timeout, 0)
 }
 
 // groupReports describes the groups this broker coordinates: those its
@@ -234,7 +250,7 @@ func (c *consoleSource) groupReports(ctx context.Context) []console.GroupReport 
 		}
 	}
 	if len(wanted) > 0 {
-		endsCtx, cancel := context.WithTimeout(ctx, c.endsTimeout)
+		endsCtx, cancel := context.WithTimeout(ctx, c.endsTimeoutFor(ctx))
 		ends = c.ends.EndOffsets(endsCtx, committedPartitions(wanted))
 		cancel()
 	}

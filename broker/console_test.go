@@ -586,3 +586,48 @@ func TestFollowMetadataFeedsTheConsole(t *testing.T) {
 		t.Error("the console saw a view the broker had not applied")
 	}
 }
+
+// stuckEnds is a leader that never answers: EndOffsets returns nothing
+// once its context is done, and records how long it was given.
+type stuckEnds struct{ given chan time.Duration }
+
+func (e stuckEnds) EndOffsets(ctx context.Context, partitions []zkpaths.TopicPartition) map[zkpaths.TopicPartition]int64 {
+	deadline, _ := ctx.Deadline()
+	e.given <- time.Until(deadline)
+	<-ctx.Done()
+	return nil
+}
+
+// TestConsoleReportWithSlowEndOffsets: end offsets that do not come in
+// time cost the report their lag (-1), not the report itself, which the
+// asking console would then show as an unreachable broker: their read gets
+// at most half the time the request has.
+func TestConsoleReportWithSlowEndOffsets(t *testing.T) {
+	s, _ := metricsTestServer(t, 1, &coordinator.Snapshot{})
+	src := newConsoleSource(s)
+	src.groups = &fakeGroups{
+		listed:    []string{"g"},
+		described: map[string]kmsg.DescribeGroupsResponseGroup{"g": describedGroup("g", "Empty", "consumer", nil)},
+		committed: []group.CommittedOffset{{Group: "g", Topic: "t", Partition: 0, Offset: 4}},
+	}
+	ends := stuckEnds{given: make(chan time.Duration, 1)}
+	src.ends = ends // the metrics' 2 s bound stays: the request's is shorter
+
+	const asked = 400 * time.Millisecond
+	ctx, cancel := context.WithTimeout(context.Background(), asked)
+	defer cancel()
+	rep, err := src.Report(ctx, "")
+	if err != nil {
+		t.Fatalf("Report: %v, want a report without the lag", err)
+	}
+	if ctx.Err() != nil {
+		t.Error("the report took the whole time its request had")
+	}
+	if given := <-ends.given; given > asked/2 {
+		t.Errorf("the end offsets were given %v of the request's %v, want at most half", given, asked)
+	}
+	want := []console.OffsetReport{{TopicPartition: tp("t", 0), Committed: 4, End: -1, Lag: -1}}
+	if len(rep.Groups) != 1 || !slices.Equal(rep.Groups[0].Offsets, want) {
+		t.Errorf("groups %+v, want g with %+v", rep.Groups, want)
+	}
+}
