@@ -256,8 +256,7 @@ func offlineIn(t *coordinator.Topic) int {
 	}
 	n := 0
 	for i := range t.Partitions {
-		p := &t.Partitions[i]
-		if p.State == zkpaths.StateOffline || (p.State == zkpaths.StateOnline && p.Leader < 0) {
+		if t.Partitions[i].Offline() {
 			n++
 		}
 	}

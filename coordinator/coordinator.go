@@ -223,6 +223,21 @@ type Partition struct {
 	RemovingReplicas []int32
 }
 
+// UnderReplicated reports whether p's ISR lacks one of its replicas
+// (len(ISR) < len(Replicas)): the one rule the console and the broker's
+// figures share. Callers leave out the partitions of a topic being deleted.
+func (p *Partition) UnderReplicated() bool {
+	return len(p.ISR) < len(p.Replicas)
+}
+
+// Offline reports whether p has no leader to serve it: it is Offline, or
+// Online without a leader. As for UnderReplicated, callers leave out the
+// partitions of a topic being deleted (deletion takes them offline on
+// purpose).
+func (p *Partition) Offline() bool {
+	return p.State == zkpaths.StateOffline || (p.State == zkpaths.StateOnline && p.Leader < 0)
+}
+
 // Topic is one topic.
 type Topic struct {
 	Name string

@@ -41,9 +41,11 @@ func TestClusterPage(t *testing.T) {
 	for state, want := range map[string]string{"NonExistent": "1", "New": "1", "Online": "4", "Offline": "2"} {
 		d.expect(`[data-state-count="`+state+`"]`, want)
 	}
-	// orders-1 and events-0 (reassigning, its new replica not in the ISR
-	// yet); lonely-0 is offline; doomed-0 (being deleted) is neither.
-	d.expect("#under-replicated", "2")
+	// orders-1, events-0 (reassigning, its new replica not in the ISR
+	// yet) and fresh-1 (no ISR yet: coordinator.Partition.UnderReplicated
+	// is len(ISR) < len(Replicas)); lonely-0 is offline; doomed-0 (being
+	// deleted) is neither.
+	d.expect("#under-replicated", "3")
 	d.expect("#offline", "1")
 
 	rows := d.all("table#brokers tr[data-broker]")
@@ -177,7 +179,7 @@ func TestTopicPageStates(t *testing.T) {
 		t.Errorf("grid class %q", cls)
 	}
 	_, d = get(t, h, "/topics/fresh")
-	for n, want := range map[string]string{"0": "cell state-new", "1": "cell state-nonexistent"} {
+	for n, want := range map[string]string{"0": "cell state-new", "1": "cell state-nonexistent urp"} {
 		if cls, _ := attrOf(d.one(`#partition-grid [data-partition="`+n+`"]`), "class"); cls != want {
 			t.Errorf("fresh-%s grid class %q, want %q", n, cls, want)
 		}

@@ -9,23 +9,6 @@ import (
 	"github.com/kzoo/kzoo/zkpaths"
 )
 
-// underReplicated reports whether p is led and its ISR lacks one of its
-// replicas, as Kafka's UnderReplicatedPartitions counts it (on leaders): a
-// partition without a leader counts as offline instead, and one not yet
-// started (New, NonExistent) as neither.
-// TODO(coordinator): belongs on coordinator.Partition.
-func underReplicated(p *coordinator.Partition) bool {
-	return p.State == zkpaths.StateOnline && p.Leader >= 0 && len(p.ISR) < len(p.Replicas)
-}
-
-// offline reports whether p cannot be read or written: it is Offline, or
-// Online without a leader. The partitions of a topic being deleted are not
-// counted (deletion takes them offline on purpose); callers check that.
-// TODO(coordinator): belongs on coordinator.Partition.
-func offline(p *coordinator.Partition) bool {
-	return p.State == zkpaths.StateOffline || (p.State == zkpaths.StateOnline && p.Leader < 0)
-}
-
 // partitionStates are the states of the controller's partition state
 // machine in the order the pages show them.
 var partitionStates = []zkpaths.PartitionStatus{
@@ -49,10 +32,10 @@ func (hl *health) add(p *coordinator.Partition, deleting bool) {
 	if deleting {
 		return
 	}
-	if underReplicated(p) {
+	if p.UnderReplicated() {
 		hl.URP++
 	}
-	if offline(p) {
+	if p.Offline() {
 		hl.Offline++
 	}
 }

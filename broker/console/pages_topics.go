@@ -79,10 +79,10 @@ func (h *handler) topics(w http.ResponseWriter, r *http.Request) {
 			if t.Deleting {
 				continue
 			}
-			if underReplicated(p) {
+			if p.UnderReplicated() {
 				row.URP++
 			}
-			if offline(p) {
+			if p.Offline() {
 				row.Offline++
 			}
 		}
@@ -185,7 +185,7 @@ func (h *handler) topic(w http.ResponseWriter, r *http.Request) {
 	for _, p := range t.Partitions[pg.lo:pg.hi] {
 		row := partitionRow{P: p}
 		if !t.Deleting {
-			row.URP, row.Offline = underReplicated(&p), offline(&p)
+			row.URP, row.Offline = p.UnderReplicated(), p.Offline()
 		}
 		row.Offsets, row.HasOffsets = offsets[p.Partition]
 		v.Rows = append(v.Rows, row)

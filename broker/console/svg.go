@@ -226,7 +226,7 @@ func partitionGrid(parts []coordinator.Partition, deleting bool) template.HTML {
 	for i := range parts {
 		p := &parts[i]
 		cls := "cell state-" + strings.ToLower(string(p.State))
-		urp := !deleting && underReplicated(p)
+		urp := !deleting && p.UnderReplicated()
 		if urp {
 			cls += " urp"
 		}
