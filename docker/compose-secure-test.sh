@@ -9,7 +9,9 @@
 #      --command-config), records produced and consumed back with kcat over
 #      SASL_SSL (SCRAM-SHA-512) and over mTLS with admin's certificate;
 #   3. refusals: a wrong password, and a client without a certificate on the
-#      mTLS listener, get no metadata.
+#      mTLS listener, get no metadata;
+#   4. the web console's preferred election (127.0.0.1:19751) answers 401
+#      without credentials or with a wrong password, and runs with admin's.
 #
 # The project (containers, network, volumes) is always removed at the end.
 # `make compose-secure-test` builds the images and bin/kzoo first and runs it.
@@ -138,4 +140,18 @@ if kcat -b "$mtls_bootstrap" -X security.protocol=SSL -X "ssl.ca.location=$work/
 	die "a client without a certificate got metadata on the mTLS listener"
 fi
 log "a wrong password and a missing client certificate are refused"
+
+# elect CURL_ARGS...: the HTTP status of a confirmed preferred election of
+# $topic on broker 1's web console.
+elect() {
+	timeout 90 curl -s -o /dev/null -w '%{http_code}' -X POST -d confirm=yes "$@" \
+		"http://127.0.0.1:19751/topics/$topic/elect-preferred"
+}
+code=$(elect) || true
+[[ $code == 401 ]] || die "the console's election without credentials answered $code, not 401"
+code=$(elect -u admin:wrong) || true
+[[ $code == 401 ]] || die "the console's election with a wrong password answered $code, not 401"
+code=$(elect -u "admin:$KZOO_ADMIN_PASSWORD") || true
+[[ $code == 200 ]] || die "the console's election as admin answered $code, not 200"
+log "the web console's election asks for credentials and runs with admin's"
 log "PASSED"

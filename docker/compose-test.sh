@@ -13,6 +13,10 @@
 #      the cluster drops it (ZooKeeper session expiry, ISR shrink), then
 #      reconnected; the cluster must take it back into every ISR.
 #
+# The web console is checked along the way: broker 1's cluster page lists
+# brokers 1-3 alive once the cluster is up, and a surviving broker's shows
+# the killed leader as not alive.
+#
 # The project (containers, network, volumes) is always removed at the end.
 # `make compose-test` builds the images and bin/kzoo first and runs this.
 #
@@ -37,6 +41,11 @@ readonly -a brokers=(1 2 3)
 # host_port ID: the host port publishing broker ID's EXTERNAL listener.
 host_port() {
 	printf '%d\n' "$((19090 + $1))"
+}
+
+# console_port ID: the host port publishing broker ID's web console.
+console_port() {
+	printf '%d\n' "$((19650 + $1))"
 }
 
 log() {
@@ -179,6 +188,38 @@ require_cluster() {
 	wait_until "$what (brokers and ISR: $ids)" cluster_is "${ids%%,*}" "$ids"
 }
 
+# ---- the web console ----------------------------------------------------------
+
+# console_alive ASKED ID: broker ID's alive cell ("yes" or "no") on the
+# cluster page of broker ASKED's console (the DOM contract's
+# tr[data-broker=ID] td.alive); fails when the page does not list ID.
+console_alive() {
+	local page
+	page=$(timeout 10 curl -fsS "http://127.0.0.1:$(console_port "$1")/") || return 1
+	awk -v id="$2" '
+		index($0, "data-broker=\"" id "\"") { row = 1 }
+		row && match($0, /<td class="alive">[a-z]+<\/td>/) {
+			cell = substr($0, RSTART, RLENGTH)
+			gsub(/<[^>]*>/, "", cell)
+			print cell
+			found = 1
+			exit
+		}
+		row && /<\/tr>/ { exit }
+		END { exit !found }' <<<"$page"
+}
+
+# console_shows ASKED ALIVE ID...: whether broker ASKED's console shows every
+# ID with the alive cell ALIVE ("yes" or "no").
+console_shows() {
+	local asked=$1 want=$2 id got
+	shift 2
+	for id; do
+		got=$(console_alive "$asked" "$id") || return 1
+		[[ $got == "$want" ]] || return 1
+	done
+}
+
 # ---- records ----------------------------------------------------------------
 
 readonly expected=$work/expected
@@ -228,6 +269,7 @@ describe() {
 # ---- the test ---------------------------------------------------------------
 
 command -v kcat >/dev/null || die "kcat not found (make deps)"
+command -v curl >/dev/null || die "curl not found"
 [[ -x $kzoo ]] || die "$kzoo not found (make build)"
 for image in "${BROKER_IMAGE:-kzoo/broker}" "${ZK_IMAGE:-kzoo/zookeeper}"; do
 	docker image inspect "$image" >/dev/null 2>&1 || die "image $image not found (make images)"
@@ -249,6 +291,7 @@ log "creating topic $topic: $partitions partitions, replication factor 3"
 	die "creating topic $topic failed"
 require_cluster 1,2,3 "every partition has a leader and a full ISR"
 describe 1
+wait_until "broker 1's web console lists brokers 1-3 alive" console_shows 1 yes 1 2 3
 
 produce 1 initial 300
 consume_all 2
@@ -260,6 +303,8 @@ log "killing broker $victim (leader of partition 0) with SIGKILL"
 docker kill --signal KILL "$(container "broker$victim")" >/dev/null
 require_cluster "$survivors" "the surviving brokers lead every partition"
 describe "${survivors%%,*}"
+wait_until "broker ${survivors%%,*}'s web console shows broker $victim not alive" \
+	console_shows "${survivors%%,*}" no "$victim"
 consume_all "${survivors%%,*}"
 produce "${survivors##*,}" after-kill 300
 consume_all "${survivors%%,*}"

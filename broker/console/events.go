@@ -296,7 +296,14 @@ func (d *differ) partition(topic string, index int32, pp, np *coordinator.Partit
 		changes = append(changes, fmt.Sprintf("leader %s → %s", leaderName(p.Leader), leaderName(n.Leader)))
 	default:
 		if p.Leader != n.Leader {
-			reason(d.leaderCause(p, n))
+			unclean := uncleanElection(p, n)
+			if unclean != "" {
+				reason(unclean)
+				d.say("%s for %s", unclean, ev.Partition)
+			}
+			if cause := d.leaderCause(p, n); unclean == "" || cause != "leader elected" {
+				reason(cause)
+			}
 			changes = append(changes, fmt.Sprintf("leader %s → %s", leaderName(p.Leader), leaderName(n.Leader)))
 		}
 		if !sameReplicas {
@@ -327,16 +334,31 @@ func status(p *coordinator.Partition) zkpaths.PartitionStatus {
 	return p.State
 }
 
-// wentAway says "broker N went away" when leader was live in prev and is
-// not in next.
-func (d *differ) wentAway(leader int32) string {
-	if leader < 0 {
+// wentAway says why broker id is not live in next: "broker N went away"
+// when it was live in prev, "broker N is down" when it was not either
+// ("" when it is live).
+func (d *differ) wentAway(id int32) string {
+	if id < 0 {
 		return ""
 	}
-	if _, live := d.next.Brokers[leader]; live {
+	if _, live := d.next.Brokers[id]; live {
 		return ""
 	}
-	return fmt.Sprintf("broker %d went away", leader)
+	if _, was := d.prev.Brokers[id]; was {
+		return fmt.Sprintf("broker %d went away", id)
+	}
+	return fmt.Sprintf("broker %d is down", id)
+}
+
+// uncleanElection says "unclean leader election: N was not in the ISR
+// (committed records may be lost)" when n's leader is new and was not in
+// p's ISR while p had a leader or an ISR to choose from: the controller
+// gave up on the records only the ISR had ("" otherwise).
+func uncleanElection(p, n *coordinator.Partition) string {
+	if n.Leader < 0 || n.Leader == p.Leader || (p.Leader < 0 && len(p.ISR) == 0) || slices.Contains(p.ISR, n.Leader) {
+		return ""
+	}
+	return fmt.Sprintf("unclean leader election: %d was not in the ISR (committed records may be lost)", n.Leader)
 }
 
 // leaderCause says why the leader moved from p's to n's.

@@ -190,6 +190,42 @@ func TestDiffSnapshots(t *testing.T) {
 		},
 		want: []string{"orders-1 Online→Online leader 2→3 epoch 1: reassignment moved the partition off broker 2; replicas changed: 2,3,1 → 3,1; leader 2 → 3; ISR shrank: removed 2 (2,3,1 → 3,1)"},
 	}, {
+		name: "unclean leader election of an offline partition",
+		before: func(p *coordinator.Snapshot) {
+			delete(p.Brokers, 1)
+			pt := &p.Topics["orders"].Partitions[0]
+			pt.State, pt.Leader, pt.LeaderEpoch, pt.ISR = zkpaths.StateOffline, -1, 1, []int32{1}
+		},
+		change: func(n *coordinator.Snapshot) {
+			changeTopic(n, "orders", func(tp *coordinator.Topic) {
+				p := &tp.Partitions[0]
+				p.State, p.Leader, p.LeaderEpoch, p.ISR = zkpaths.StateOnline, 2, 2, []int32{2}
+			})
+		},
+		want: []string{
+			"orders-0 Offline→Online leader -1→2 epoch 2: unclean leader election: 2 was not in the ISR (committed records may be lost); broker 1 is down; leader none → 2; ISR changed: removed 1, added 2 (1 → 2)",
+			"controller: unclean leader election: 2 was not in the ISR (committed records may be lost) for orders-0",
+		},
+	}, {
+		name: "unclean leader election from a live leader's ISR",
+		before: func(p *coordinator.Snapshot) {
+			p.Topics["orders"].Partitions[1].ISR = []int32{2}
+		},
+		change: func(n *coordinator.Snapshot) {
+			delete(n.Brokers, 2)
+			changeTopic(n, "orders", func(tp *coordinator.Topic) {
+				p := &tp.Partitions[1]
+				p.Leader, p.LeaderEpoch, p.ISR = 3, 1, []int32{3}
+				tp.Partitions[0].ISR = []int32{1, 3}
+			})
+		},
+		want: []string{
+			"orders-0 Online→Online leader 1→1 epoch 0: broker 2 went away; ISR shrank: removed 2 (1,2,3 → 1,3)",
+			"orders-1 Online→Online leader 2→3 epoch 1: unclean leader election: 3 was not in the ISR (committed records may be lost); broker 2 went away; leader 2 → 3; ISR changed: removed 2, added 3 (2 → 3)",
+			"controller: broker 2 went away (was at 127.0.0.1:9092)",
+			"controller: unclean leader election: 3 was not in the ISR (committed records may be lost) for orders-1",
+		},
+	}, {
 		name:   "an id assigned to a topic created without one is no re-creation",
 		before: func(p *coordinator.Snapshot) { p.Topics["orders"].ID = [16]byte{} },
 		change: func(n *coordinator.Snapshot) {
