@@ -339,12 +339,8 @@ func (c *consoleSource) TopicConfigs(ctx context.Context, topic string) ([]conso
 	return out, nil
 }
 
-// consoleConfigSource names a config's source in the words of
-// console.ConfigEntry.
+// consoleConfigSource names a config's source as DescribeConfigs does.
 func consoleConfigSource(src config.Source) string {
-	if src == config.SourceDynamicTopic {
-		return "TOPIC_CONFIG"
-	}
 	return kmsg.ConfigSource(src).String()
 }
 
@@ -385,8 +381,8 @@ func (c *consoleSource) ElectPreferred(ctx context.Context, topic string) (map[i
 // request's Basic credentials must be those of a SASL user of this broker
 // -- a PLAIN user of a listener's JAAS config, or a SCRAM user of the
 // cluster view -- and the principal needs ALTER on the CLUSTER, as for
-// ElectLeaders. The console does not know the client's address, so only
-// ACLs for every host ("*") decide.
+// ElectLeaders, from the host the HTTP request came from, as a Kafka
+// request is checked from its connection's.
 func (c *consoleSource) Authorize(ctx context.Context, creds console.Credentials, action console.Action, topic string) (string, error) {
 	if action != console.ActionElectPreferred {
 		return "", fmt.Errorf("console: unknown action %q", action)
@@ -399,7 +395,7 @@ func (c *consoleSource) Authorize(ctx context.Context, creds console.Credentials
 		return "", console.ErrAuthRequired
 	}
 	principal := "User:" + creds.User
-	if !s.authorizer.Authorize(s.acls(), principal, acl.WildcardHost, kmsg.ACLOperationAlter, kmsg.ACLResourceTypeCluster, acl.ClusterName) {
+	if !s.authorizer.Authorize(s.acls(), principal, aclHost(creds.Host), kmsg.ACLOperationAlter, kmsg.ACLResourceTypeCluster, acl.ClusterName) {
 		s.logger.WithFields(logrus.Fields{
 			"principal": principal, "operation": kmsg.ACLOperationAlter.String(), "resource_type": kmsg.ACLResourceTypeCluster.String(),
 			"resource": acl.ClusterName, "console_action": string(action), "topic": topic,
@@ -407,6 +403,15 @@ func (c *consoleSource) Authorize(ctx context.Context, creds console.Credentials
 		return principal, console.ErrDenied
 	}
 	return principal, nil
+}
+
+// aclHost is the host an ACL check is made for: the request's, or when it
+// is unknown the wildcard, which only ACLs for every host match.
+func aclHost(host string) string {
+	if host == "" {
+		return acl.WildcardHost
+	}
+	return host
 }
 
 // validPassword checks user's password against the PLAIN users of every

@@ -323,6 +323,27 @@ func TestConsoleAuthorize(t *testing.T) {
 		run(t, []check{{"DESCRIBE only", creds("alice", "alice-secret"), "User:alice", console.ErrDenied}})
 	})
 
+	t.Run("from a host", func(t *testing.T) {
+		// ALTER from everywhere, but denied from one host: the request's
+		// host decides, as a Kafka connection's does.
+		allowed := grant(kmsg.ACLResourceTypeCluster, acl.ClusterName, kmsg.ACLOperationAlter)
+		allowed.Entry.Principal = "User:alice"
+		denied := allowed
+		denied.Entry.Host = "192.0.2.9"
+		denied.Entry.Permission = kmsg.ACLPermissionTypeDeny
+		meta.setACLs([]acl.Binding{allowed, denied})
+		from := func(host string) console.Credentials {
+			c := creds("alice", "alice-secret")
+			c.Host = host
+			return c
+		}
+		run(t, []check{
+			{"from the denied host", from("192.0.2.9"), "User:alice", console.ErrDenied},
+			{"from another host", from("192.0.2.10"), "User:alice", nil},
+			{"from an unknown host", from(""), "User:alice", nil},
+		})
+	})
+
 	t.Run("security off", func(t *testing.T) {
 		s.authorizer = nil
 		run(t, []check{
@@ -403,7 +424,7 @@ func TestConsoleTopicConfigs(t *testing.T) {
 		byName[e.Name] = e
 	}
 	for name, want := range map[string]struct{ value, source string }{
-		"retention.ms":     {"1000", "TOPIC_CONFIG"},
+		"retention.ms":     {"1000", "DYNAMIC_TOPIC_CONFIG"},
 		"segment.bytes":    {"2000000", "STATIC_BROKER_CONFIG"},
 		"cleanup.policy":   {"delete", "DEFAULT_CONFIG"},
 		"compression.type": {"producer", "DEFAULT_CONFIG"},

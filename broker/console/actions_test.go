@@ -76,7 +76,8 @@ func TestElectPreferredAuthorization(t *testing.T) {
 	if rec.Code != http.StatusForbidden {
 		t.Errorf("denied principal: status %d, want 403", rec.Code)
 	}
-	if c := src.gotCreds; !c.Present || c.User != "alice" || c.Password != "pw" {
+	// httptest's requests come from 192.0.2.1:1234; the ACLs see the host.
+	if c := src.gotCreds; !c.Present || c.User != "alice" || c.Password != "pw" || c.Host != "192.0.2.1" {
 		t.Errorf("credentials handed to Authorize: %+v", c)
 	}
 	if len(src.elected) != 0 {

@@ -212,7 +212,7 @@ func (s *fakeSource) TopicConfigs(ctx context.Context, topic string) ([]ConfigEn
 	}
 	str := func(v string) *string { return &v }
 	return []ConfigEntry{
-		{Name: "retention.ms", Value: str("86400000"), Source: "TOPIC_CONFIG"},
+		{Name: "retention.ms", Value: str("86400000"), Source: "DYNAMIC_TOPIC_CONFIG"},
 		{Name: "cleanup.policy", Value: str("delete"), Source: "DEFAULT_CONFIG"},
 		{Name: "secret.thing", Value: nil, Source: "STATIC_BROKER_CONFIG", Sensitive: true},
 	}, nil

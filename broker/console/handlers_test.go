@@ -155,7 +155,7 @@ func TestTopicPage(t *testing.T) {
 	}
 
 	d.expect(`table#configs tr[data-config="retention.ms"] td.value`, "86400000")
-	d.expect(`table#configs tr[data-config="retention.ms"] td.source`, "TOPIC_CONFIG")
+	d.expect(`table#configs tr[data-config="retention.ms"] td.source`, "DYNAMIC_TOPIC_CONFIG")
 	d.expect(`table#configs tr[data-config="cleanup.policy"] td.source`, "DEFAULT_CONFIG")
 	d.expect(`table#configs tr[data-config="secret.thing"] td.value`, "(sensitive)")
 

@@ -2,6 +2,7 @@ package console
 
 import (
 	"errors"
+	"net"
 	"net/http"
 	"slices"
 )
@@ -41,6 +42,7 @@ func (h *handler) electPreferred(w http.ResponseWriter, r *http.Request) {
 	name := t.Name
 	var creds Credentials
 	creds.User, creds.Password, creds.Present = r.BasicAuth()
+	creds.Host = remoteHost(r)
 	principal, err := h.src.Authorize(r.Context(), creds, ActionElectPreferred, name)
 	switch {
 	case errors.Is(err, ErrAuthRequired):
@@ -89,4 +91,13 @@ func (h *handler) electPreferred(w http.ResponseWriter, r *http.Request) {
 	}
 	slices.SortFunc(v.Failed, func(a, b electResult) int { return int(a.Partition - b.Partition) })
 	h.render(w, r, status, "result", p)
+}
+
+// remoteHost is the host of the address r came from, without its port.
+func remoteHost(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }

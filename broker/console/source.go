@@ -52,8 +52,8 @@ type ConfigEntry struct {
 	Name string
 	// Value is nil for a sensitive config.
 	Value *string
-	// Source is where the value comes from, in Kafka's words:
-	// "TOPIC_CONFIG", "DYNAMIC_BROKER_CONFIG",
+	// Source is where the value comes from, in DescribeConfigs' words:
+	// "DYNAMIC_TOPIC_CONFIG", "DYNAMIC_BROKER_CONFIG",
 	// "DYNAMIC_DEFAULT_BROKER_CONFIG", "STATIC_BROKER_CONFIG",
 	// "DEFAULT_CONFIG".
 	Source    string
@@ -65,6 +65,8 @@ type Credentials struct {
 	User, Password string
 	// Present is false when the request carried none.
 	Present bool
+	// Host is the address the request came from: the host an ACL names.
+	Host string
 }
 
 // Action is something the console can do, not only show.
