@@ -120,15 +120,12 @@ func (c *consoleSource) BrokerID() int32 { return c.s.cfg.ID }
 
 // ZooKeeper implements console.Source: the session's view of the ensemble,
 // read from the ZooKeeper client without asking the ensemble.
-func (c *consoleSource) ZooKeeper() console.ZooKeeperStatus {
+func (c *consoleSource) ZooKeeper() coordinator.ZooKeeperStatus {
 	zs, ok := c.s.meta.(zooKeeperStatuser)
 	if !ok {
-		return console.ZooKeeperStatus{}
+		return coordinator.ZooKeeperStatus{}
 	}
-	st := zs.ZooKeeperStatus()
-	return console.ZooKeeperStatus{
-		Servers: st.Servers, Chroot: st.Chroot, Connected: st.Connected, State: st.State, SessionID: st.SessionID,
-	}
+	return zs.ZooKeeperStatus()
 }
 
 // Report implements console.Source: this broker's traffic and log sizes

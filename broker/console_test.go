@@ -510,7 +510,7 @@ func TestConsoleZooKeeperAndBrokerID(t *testing.T) {
 	s.meta = &zkStatusMetadata{fakeMetadata: fake, status: coordinator.ZooKeeperStatus{
 		Servers: []string{"zk1:2181", "zk2:2181"}, Chroot: "/kzoo", Connected: "zk2:2181", State: "StateHasSession", SessionID: 42,
 	}}
-	want := console.ZooKeeperStatus{Servers: []string{"zk1:2181", "zk2:2181"}, Chroot: "/kzoo", Connected: "zk2:2181", State: "StateHasSession", SessionID: 42}
+	want := coordinator.ZooKeeperStatus{Servers: []string{"zk1:2181", "zk2:2181"}, Chroot: "/kzoo", Connected: "zk2:2181", State: "StateHasSession", SessionID: 42}
 	if zs := src.ZooKeeper(); !slices.Equal(zs.Servers, want.Servers) || zs.Chroot != want.Chroot || zs.Connected != want.Connected ||
 		zs.State != want.State || zs.SessionID != want.SessionID {
 		t.Errorf("ZooKeeper() = %+v, want %+v", zs, want)

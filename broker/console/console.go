@@ -218,7 +218,7 @@ type State struct {
 	Broker int32
 	// Snap is nil before the broker's first cluster view.
 	Snap             *coordinator.Snapshot
-	ZooKeeper        ZooKeeperStatus
+	ZooKeeper        coordinator.ZooKeeperStatus
 	Stats            ClusterStats
 	StateEvents      []Event // newest first
 	ControllerEvents []Event // newest first

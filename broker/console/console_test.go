@@ -26,8 +26,8 @@ type stubSource struct {
 
 func (f *stubSource) BrokerID() int32 { return f.id }
 
-func (f *stubSource) ZooKeeper() ZooKeeperStatus {
-	return ZooKeeperStatus{Servers: []string{"127.0.0.1:2181"}, Connected: "127.0.0.1:2181", State: "StateHasSession"}
+func (f *stubSource) ZooKeeper() coordinator.ZooKeeperStatus {
+	return coordinator.ZooKeeperStatus{Servers: []string{"127.0.0.1:2181"}, Connected: "127.0.0.1:2181", State: "StateHasSession"}
 }
 
 func (f *stubSource) Report(ctx context.Context, topic string) (BrokerReport, error) {

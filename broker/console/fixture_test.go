@@ -73,7 +73,7 @@ func fixtureState() State {
 		Now:    fixtureNow,
 		Broker: 1,
 		Snap:   fixtureSnapshot(),
-		ZooKeeper: ZooKeeperStatus{
+		ZooKeeper: coordinator.ZooKeeperStatus{
 			Servers:   []string{"zk1:2181", "zk2:2181", "zk3:2181"},
 			Connected: "zk2:2181",
 			State:     "StateHasSession",
@@ -200,8 +200,8 @@ type fakeSource struct {
 	configErr error
 }
 
-func (s *fakeSource) BrokerID() int32            { return 1 }
-func (s *fakeSource) ZooKeeper() ZooKeeperStatus { return ZooKeeperStatus{} }
+func (s *fakeSource) BrokerID() int32                        { return 1 }
+func (s *fakeSource) ZooKeeper() coordinator.ZooKeeperStatus { return coordinator.ZooKeeperStatus{} }
 func (s *fakeSource) Report(context.Context, string) (BrokerReport, error) {
 	return BrokerReport{}, errors.New("not in the handler tests")
 }

@@ -84,7 +84,7 @@ type clusterView struct {
 	Brokers         []brokerRow
 	StateCounts     []stateCount
 	Health          health
-	ZooKeeper       ZooKeeperStatus
+	ZooKeeper       coordinator.ZooKeeperStatus
 	ZKServers       []zkServer
 	StatsTime       string
 	InChart         template.HTML

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/kzoo/kzoo/coordinator"
 	"github.com/kzoo/kzoo/zkpaths"
 )
 
@@ -25,7 +26,7 @@ type Source interface {
 	// BrokerID is the id of the broker serving the console.
 	BrokerID() int32
 	// ZooKeeper describes the ensemble and the broker's session in it.
-	ZooKeeper() ZooKeeperStatus
+	ZooKeeper() coordinator.ZooKeeperStatus
 	// Report gathers this broker's own figures: what the other brokers'
 	// consoles fetch from it at /api/broker. Partitions holds the local
 	// replicas of topic only ("" for none), to keep the answer small.
@@ -82,22 +83,6 @@ var (
 	// ErrDenied: the principal may not run the action (HTTP 403).
 	ErrDenied = errors.New("console: not authorized")
 )
-
-// ZooKeeperStatus is the ensemble as the broker's session sees it.
-type ZooKeeperStatus struct {
-	// Servers are the ensemble's members as zookeeper.connect lists them.
-	Servers []string
-	// Chroot is zookeeper.connect's chroot ("" for none).
-	Chroot string
-	// Connected is the server the session is connected to ("" while it
-	// is not connected).
-	Connected string
-	// State is the session's state as the ZooKeeper client names it
-	// ("StateHasSession", "StateConnecting", ...).
-	State string
-	// SessionID is the session's id (0 before the first session).
-	SessionID int64
-}
 
 // BrokerReport is one broker's own figures at Time. Byte counts are
 // cumulative since the broker started (the counters behind
