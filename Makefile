@@ -10,6 +10,9 @@ SHELL := bash
 MAKEFLAGS += --no-print-directory
 
 GO ?= go
+# What tests keep (t.ArtifactDir): the web console's screenshots, under
+# $(TEST_OUTPUT)/_artifacts/.
+TEST_OUTPUT := $(CURDIR)/.test-output
 CLUSTER := scripts/cluster
 # Go sources, without test fixtures, which may be malformed on purpose.
 GO_FILES = find . -name '*.go' -not -path './.git/*' -not -path '*/testdata/*' -print0
@@ -89,7 +92,8 @@ test: deps
 		exit 1; \
 	fi
 	$(GO) vet ./...
-	$(GO) test -count=1 -timeout 25m ./...
+	@rm -rf $(TEST_OUTPUT) && mkdir -p $(TEST_OUTPUT)
+	$(GO) test -count=1 -timeout 25m -artifacts -outputdir $(TEST_OUTPUT) ./...
 	@if ! docker info >/dev/null 2>&1; then \
 		echo 'make test: no Docker engine answers; skipping compose-test'; \
 	elif ! docker compose version >/dev/null 2>&1 && ! command -v docker-compose >/dev/null; then \
@@ -99,7 +103,8 @@ test: deps
 	fi
 
 e2e: deps
-	$(GO) test -count=1 -timeout 25m ./e2e/...
+	@rm -rf $(TEST_OUTPUT) && mkdir -p $(TEST_OUTPUT)
+	$(GO) test -count=1 -timeout 25m -artifacts -outputdir $(TEST_OUTPUT) ./e2e/...
 
 # Runs the benchmarks of every package that has any.
 bench:
