@@ -128,13 +128,18 @@ func (c *consoleSource) ZooKeeper() coordinator.ZooKeeperStatus {
 	return zs.ZooKeeperStatus()
 }
 
-// Report implements console.Source: this broker's traffic and log sizes
-// by topic, the local replicas of topic, and the groups it coordinates
-// with their lag. It fails only when ctx is done before the groups are
-// listed.
+// Report implements console.Source: with topic "", this broker's traffic
+// and log sizes by topic and the groups it coordinates with their lag;
+// with a topic, that topic's local replicas. It fails only when ctx is
+// done before the groups are listed.
 func (c *consoleSource) Report(ctx context.Context, topic string) (console.BrokerReport, error) {
 	s := c.s
-	rep := console.BrokerReport{Broker: s.cfg.ID, Time: c.now(), Topics: []console.TopicReport{}}
+	rep := console.BrokerReport{Broker: s.cfg.ID, Time: c.now()}
+	if topic != "" {
+		rep.Partitions = c.topicReplicas(topic)
+		return rep, nil
+	}
+	rep.Topics = []console.TopicReport{}
 	byTopic := make(map[string]*console.TopicReport)
 	topicReport := func(name string) *console.TopicReport {
 		tr := byTopic[name]
@@ -152,26 +157,13 @@ func (c *consoleSource) Report(ctx context.Context, topic string) (console.Broke
 	}
 	if s.replicas != nil {
 		for p := range s.replicas.Partitions() {
-			tp, log := p.TopicPartition(), p.Log()
-			size := log.Size()
-			topicReport(tp.Topic).SizeBytes += size
-			if topic != "" && tp.Topic == topic {
-				rep.Partitions = append(rep.Partitions, console.PartitionReport{
-					TopicPartition: tp,
-					Leader:         p.IsLeader(),
-					LogStart:       log.LogStartOffset(),
-					LogEnd:         log.LogEndOffset(),
-					HighWatermark:  p.HighWatermark(),
-					SizeBytes:      size,
-				})
-			}
+			topicReport(p.TopicPartition().Topic).SizeBytes += p.Log().Size()
 		}
 	}
 	for _, tr := range byTopic {
 		rep.Topics = append(rep.Topics, *tr)
 	}
 	slices.SortFunc(rep.Topics, func(a, b console.TopicReport) int { return cmp.Compare(a.Topic, b.Topic) })
-	slices.SortFunc(rep.Partitions, func(a, b console.PartitionReport) int { return a.TopicPartition.Compare(b.TopicPartition) })
 	// A request that went away before the groups were listed gets no
 	// report; past that point the report answers, its unread end offsets
 	// shown as such (see groupReports).
@@ -180,6 +172,31 @@ func (c *consoleSource) Report(ctx context.Context, topic string) (console.Broke
 	}
 	rep.Groups = c.groupReports(ctx)
 	return rep, nil
+}
+
+// topicReplicas reports this broker's replicas of topic, ordered by
+// partition.
+func (c *consoleSource) topicReplicas(topic string) []console.PartitionReport {
+	var out []console.PartitionReport
+	if c.s.replicas == nil {
+		return out
+	}
+	for p := range c.s.replicas.Partitions() {
+		if p.TopicPartition().Topic != topic {
+			continue
+		}
+		log := p.Log()
+		out = append(out, console.PartitionReport{
+			TopicPartition: p.TopicPartition(),
+			Leader:         p.IsLeader(),
+			LogStart:       log.LogStartOffset(),
+			LogEnd:         log.LogEndOffset(),
+			HighWatermark:  p.HighWatermark(),
+			SizeBytes:      log.Size(),
+		})
+	}
+	slices.SortFunc(out, func(a, b console.PartitionReport) int { return a.TopicPartition.Compare(b.TopicPartition) })
+	return out
 }
 
 // endsTimeoutFor bounds the end offset reads of a report asked for with ctx:

@@ -28,8 +28,11 @@ type Source interface {
 	// ZooKeeper describes the ensemble and the broker's session in it.
 	ZooKeeper() coordinator.ZooKeeperStatus
 	// Report gathers this broker's own figures: what the other brokers'
-	// consoles fetch from it at /api/broker. Partitions holds the local
-	// replicas of topic only ("" for none), to keep the answer small.
+	// consoles fetch from it at /api/broker. With topic "" that is its
+	// traffic, log sizes and groups, without Partitions; with a topic it
+	// is that topic's local replicas (Partitions) alone, which is all a
+	// topic page asks for: the groups' lag would cost end-offset reads
+	// across the cluster for every page shown.
 	Report(ctx context.Context, topic string) (BrokerReport, error)
 	// TopicConfigs returns every config of topic with its value and
 	// where the value comes from, as DescribeConfigs answers (sensitive
@@ -95,11 +98,14 @@ type BrokerReport struct {
 	// consumers, every topic summed; replication is not counted.
 	BytesIn  int64 `json:"bytes_in"`
 	BytesOut int64 `json:"bytes_out"`
-	// Topics holds every topic with a local replica or any traffic here.
+	// Topics holds every topic with a local replica or any traffic here
+	// (a report of the broker's figures).
 	Topics []TopicReport `json:"topics"`
-	// Partitions holds the local replicas of the topic asked for.
+	// Partitions holds the local replicas of the topic asked for (a
+	// report of one topic).
 	Partitions []PartitionReport `json:"partitions,omitempty"`
-	// Groups holds the groups this broker coordinates, with their lag.
+	// Groups holds the groups this broker coordinates, with their lag (a
+	// report of the broker's figures).
 	Groups []GroupReport `json:"groups"`
 }
 
