@@ -60,9 +60,7 @@ func (r *ring[T]) oldestFirst() []T {
 // newestFirst copies the values out, newest first.
 func (r *ring[T]) newestFirst() []T {
 	out := r.oldestFirst()
-	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
-		out[i], out[j] = out[j], out[i]
-	}
+	slices.Reverse(out)
 	return out
 }
 
