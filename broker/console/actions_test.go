@@ -130,4 +130,14 @@ func TestElectPreferredBadInput(t *testing.T) {
 	if rec, _ := get(t, h, "/topics/orders/elect-preferred"); rec.Code == http.StatusOK {
 		t.Error("GET ran or confirmed an election")
 	}
+	// A form beyond maxFormBytes is refused unread, even if it confirms.
+	src := &fakeSource{}
+	h = newTestHandler(newFakeReader(), src)
+	huge := "confirm=yes&pad=" + strings.Repeat("x", 2*maxFormBytes)
+	if rec, _ := post(t, h, "/topics/orders/elect-preferred", huge); rec.Code != http.StatusBadRequest {
+		t.Errorf("oversized form: status %d, want 400", rec.Code)
+	}
+	if len(src.elected) != 0 {
+		t.Error("an oversized form ran an election")
+	}
 }
